@@ -1,0 +1,165 @@
+"""Use cases of the agents context: define, revise, read and archive versioned agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.agents import Agent
+from domain.errors import Archived, VersionMismatch
+
+from application.errors import Conflict, Invalid, NotFound
+from application.ids import new_id
+from application.loading import load_owned
+from application.ports import EventStore
+from application.retry import retry_on_race
+from application.tenancy import Principal
+from application.views import agent_view, pinned_agent_view
+
+DEFAULT_DEFINITION: dict[str, Any] = {
+    "description": None,
+    "system": None,
+    "tools": [],
+    "mcp_servers": [],
+    "skills": [],
+    "metadata": {},
+    "multiagent": None,
+    "execution_identity": {"type": "service_account"},
+}
+
+
+POLICY_ALWAYS_ALLOW = {"type": "always_allow"}
+POLICY_ALWAYS_ASK = {"type": "always_ask"}
+
+
+def normalize_model(model: Any) -> Any:
+    """The API accepts a bare model id and a bare effort; it answers with objects."""
+    config = {"id": model} if isinstance(model, str) else dict(model)
+    if isinstance(config.get("effort"), str):
+        config["effort"] = {"type": config["effort"]}
+    return config
+
+
+def _tool_config(config: dict[str, Any], default: dict[str, Any], typed: bool) -> dict[str, Any]:
+    complete = {
+        **config,
+        "enabled": config.get("enabled", default["enabled"]),
+        "permission_policy": config.get("permission_policy") or default["permission_policy"],
+    }
+    if complete["enabled"] is None:
+        complete["enabled"] = default["enabled"]
+    if typed:
+        complete.setdefault("type", config["name"])
+    return complete
+
+
+def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """Responses carry every tool default materialized; requests may omit them."""
+    kind = tool.get("type")
+    if kind not in ("agent_toolset_20260401", "mcp_toolset"):
+        return tool
+    base_policy = POLICY_ALWAYS_ALLOW if kind == "agent_toolset_20260401" else POLICY_ALWAYS_ASK
+    given_default = tool.get("default_config") or {}
+    default = {
+        "enabled": True if given_default.get("enabled") is None else given_default["enabled"],
+        "permission_policy": given_default.get("permission_policy") or base_policy,
+    }
+    typed = kind == "agent_toolset_20260401"
+    configs = [_tool_config(config, default, typed) for config in tool.get("configs") or []]
+    return {**tool, "default_config": default, "configs": configs}
+
+
+def normalize_skill(skill: dict[str, Any]) -> dict[str, Any]:
+    return {**skill, "version": skill.get("version") or "latest"}
+
+
+def normalize_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    normalized = dict(changes)
+    if "model" in normalized:
+        normalized["model"] = normalize_model(normalized["model"])
+    for list_field in ("tools", "mcp_servers", "skills"):
+        if list_field in normalized and normalized[list_field] is None:
+            normalized[list_field] = []
+    if normalized.get("tools"):
+        normalized["tools"] = [normalize_tool(tool) for tool in normalized["tools"]]
+    if normalized.get("skills"):
+        normalized["skills"] = [normalize_skill(skill) for skill in normalized["skills"]]
+    if "execution_identity" in normalized and normalized["execution_identity"] is None:
+        normalized["execution_identity"] = DEFAULT_DEFINITION["execution_identity"]
+    return normalized
+
+
+def render(agent: Agent) -> dict[str, Any]:
+    return agent_view(
+        agent.agent_id,
+        agent.definition,
+        agent.agent_version,
+        agent.created_on,
+        agent.modified_on,
+        agent.archived_at,
+    )
+
+
+class AgentService:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def create(self, who: Principal, fields: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        definition = {**DEFAULT_DEFINITION, **normalize_changes(fields)}
+        agent = Agent(agent_id=new_id("agent"), tenant_id=who.tenant_id, definition=definition)
+        position = self._store.save(agent)
+        return render(agent), position
+
+    def retrieve(self, who: Principal, agent_id: str, version: int | None = None) -> dict[str, Any]:
+        agent = self._load(who, agent_id)
+        if version is None or version == agent.agent_version:
+            return render(agent)
+        definition, created_at, updated_at = self._definition_at(agent, version)
+        return agent_view(agent_id, definition, version, created_at, updated_at, agent.archived_at)
+
+    def update(
+        self, who: Principal, agent_id: str, changes: dict[str, Any], expected_version: int | None
+    ) -> tuple[dict[str, Any], int | None]:
+        changes = normalize_changes(changes)
+
+        def attempt() -> tuple[dict[str, Any], int | None]:
+            agent = self._load(who, agent_id)
+            try:
+                agent.update(changes, expected_version)
+            except VersionMismatch as error:
+                raise Conflict(str(error), retryable=False) from error
+            except Archived as error:
+                raise Invalid(str(error)) from error
+            return render(agent), self._store.save(agent)
+
+        return retry_on_race(attempt, key=agent_id)
+
+    def archive(self, who: Principal, agent_id: str) -> tuple[dict[str, Any], int | None]:
+        def attempt() -> tuple[dict[str, Any], int | None]:
+            agent = self._load(who, agent_id)
+            agent.archive()
+            return render(agent), self._store.save(agent)
+
+        return retry_on_race(attempt, key=agent_id)
+
+    def pinned(self, who: Principal, agent_id: str, version: int | None) -> dict[str, Any]:
+        """The agent definition a new session pins: the given version, or the latest."""
+        agent = self._load(who, agent_id)
+        if agent.archived_at is not None:
+            raise Invalid(f"agent {agent_id} is archived; sessions cannot start on it")
+        if version is None or version == agent.agent_version:
+            return pinned_agent_view(agent_id, agent.definition, agent.agent_version)
+        definition, _, _ = self._definition_at(agent, version)
+        return pinned_agent_view(agent_id, definition, version)
+
+    def _load(self, who: Principal, agent_id: str) -> Agent:
+        return load_owned(self._store, who, Agent, "agent", "agent", agent_id)
+
+    def _definition_at(self, agent: Agent, version: int) -> tuple[dict[str, Any], Any, Any]:
+        """Every Created/Updated event carries the whole definition of the version it made."""
+        created_at = agent.created_on
+        for recorded in self._store.read_stream(agent.id):
+            recorded_version = getattr(recorded, "agent_version", 1)
+            definition = getattr(recorded, "definition", None)
+            if definition is not None and recorded_version == version:
+                return definition, created_at, recorded.timestamp
+        raise NotFound(f"agent {agent.agent_id!r} has no version {version}")

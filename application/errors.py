@@ -1,0 +1,25 @@
+"""Errors the application layer raises; the HTTP edge maps each to a status code."""
+
+
+class ApplicationError(Exception):
+    """Base of the errors a use case reports to its caller."""
+
+
+class NotFound(ApplicationError):
+    """The named resource does not exist (or is not visible to the caller's tenant)."""
+
+
+class Conflict(ApplicationError):
+    """The command lost a race (``retryable``) or was based on a stale version (not)."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Invalid(ApplicationError):
+    """The command is well-formed but not acceptable in the current state."""
+
+
+class Unauthorized(ApplicationError):
+    """The caller did not present a valid credential."""

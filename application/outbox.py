@@ -1,0 +1,105 @@
+"""Turns a recorded event into the message the relay publishes: one topic per aggregate type,
+keyed by aggregate id, headers for routing, and a body that never carries a secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid5
+
+TOPIC_PREFIX = "agentry"
+
+# Module of the aggregate → topic suffix. A new aggregate type needs a line here.
+# API keys are deliberately absent: their events are credential material and never leave
+# the event store.
+AGGREGATE_TOPICS = {
+    "domain.agents": "agents",
+    "domain.environments": "environments",
+    "domain.sessions": "sessions",
+}
+
+# Fields that must never leave the event store, whatever event carries them.
+SECRET_FIELDS = frozenset({"key_hash", "secret", "secret_value", "plaintext", "ciphertext"})
+
+_EVENT_ID_NAMESPACE = UUID("0b6c1f0e-6a53-5d2b-9f57-2f9e0f3c1a77")
+
+
+class UnroutableEvent(ValueError):
+    """A recorded event whose aggregate type has no topic."""
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """``body`` is JSON-ready; the publisher encodes it (and may omit ``state`` when the
+    encoded message would be larger than the broker accepts)."""
+
+    notification_id: int
+    topic: str
+    key: bytes
+    body: dict[str, Any]
+    headers: list[tuple[str, bytes]]
+
+
+def event_id(originator_id: UUID, originator_version: int) -> str:
+    """Stable across re-publication, so consumers can deduplicate by it."""
+    return str(uuid5(_EVENT_ID_NAMESPACE, f"{originator_id}/{originator_version}"))
+
+
+def is_published(event_topic: str) -> bool:
+    return event_topic.split(":", 1)[0] in AGGREGATE_TOPICS
+
+
+def topic_for(event_topic: str, prefix: str = TOPIC_PREFIX) -> str:
+    module = event_topic.split(":", 1)[0]
+    suffix = AGGREGATE_TOPICS.get(module)
+    if suffix is None:
+        raise UnroutableEvent(f"no Kafka topic for events of {module}")
+    return f"{prefix}.{suffix}"
+
+
+def event_type(event_topic: str, event: Any) -> str:
+    """The session's public type (``user.message``) where there is one, else ``Agent.Updated``."""
+    return getattr(event, "public_type", None) or event_topic.split(":", 1)[1]
+
+
+def redact(state: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in state.items() if key not in SECRET_FIELDS}
+
+
+def build_message(
+    notification_id: int,
+    originator_id: UUID,
+    originator_version: int,
+    event_topic: str,
+    state: dict[str, Any],
+    event: Any,
+    tenant_id: str,
+    prefix: str = TOPIC_PREFIX,
+) -> OutboxMessage:
+    identifier = event_id(originator_id, originator_version)
+    kind = event_type(event_topic, event)
+    seq = getattr(event, "seq", originator_version)
+    body = {
+        "event_id": identifier,
+        "event_type": kind,
+        "event_topic": event_topic,
+        "aggregate_id": str(originator_id),
+        "aggregate_version": originator_version,
+        "notification_id": notification_id,
+        "tenant": tenant_id,
+        "seq": seq,
+        "state": redact(state),
+    }
+    headers = [
+        ("event_type", kind.encode()),
+        ("event_id", identifier.encode()),
+        ("tenant", tenant_id.encode()),
+        ("seq", str(seq).encode()),
+    ]
+    return OutboxMessage(
+        notification_id=notification_id,
+        topic=topic_for(event_topic, prefix),
+        key=str(originator_id).encode(),
+        body=body,
+        headers=headers,
+    )

@@ -1,0 +1,50 @@
+"""Re-runs a load-change-save command that lost an optimistic-concurrency race.
+
+Each attempt reloads the aggregate, so the command is re-decided on fresh state; a stale
+*client* version is not a race and is never retried.
+
+Writers to one stream inside this process take turns on a striped lock first, so they never
+race each other at all; the optimistic check (and this retry) is left to settle races with
+other processes. Without the lock, a burst of writers to one session could keep losing to
+each other until their attempts ran out."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import TypeVar
+
+from application.errors import Conflict
+
+T = TypeVar("T")
+
+# A race is settled within this budget or reported as a retryable 409.
+BUDGET_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 0.05
+_STRIPES = tuple(threading.RLock() for _ in range(256))
+
+
+def stream_lock(key: str) -> threading.RLock:
+    """The in-process lock that writers to the stream named ``key`` share."""
+    return _STRIPES[zlib.crc32(key.encode()) % len(_STRIPES)]
+
+
+def retry_on_race(
+    command: Callable[[], T], key: str | None = None, budget: float = BUDGET_SECONDS
+) -> T:
+    deadline = time.monotonic() + budget
+    attempt = 0
+    with stream_lock(key) if key is not None else nullcontext():
+        while True:
+            attempt += 1
+            try:
+                return command()
+            except Conflict as conflict:
+                if not conflict.retryable or time.monotonic() >= deadline:
+                    raise
+            # Full jitter, growing with each lost race, so competing processes spread out.
+            time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.002 * 2**min(attempt, 10))))

@@ -1,0 +1,206 @@
+"""Use cases of the sessions context: start sessions on a pinned agent version, accept
+client events, and read the public event log straight from the session's own stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain.errors import Archived, DomainError, InvalidState
+from domain.sessions import PublicEvent, Session
+
+from application.agents import AgentService, normalize_changes
+from application.environments import EnvironmentService
+from application.errors import Invalid, NotFound
+from application.ids import new_id
+from application.loading import load_owned
+from application.ports import EventStore
+from application.retry import retry_on_race
+from application.tenancy import Principal
+from application.views import iso, session_event_view, session_view
+
+MAX_PAGE = 1000
+# Assigned by the server; a client-sent value is dropped, never stored.
+SERVER_FIELDS = frozenset({"type", "id", "seq", "processed_at"})
+_COMPARE = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+}
+
+
+def _within(moment: str | None, bounds: dict[str, str]) -> bool:
+    return moment is not None and all(_COMPARE[op](moment, bound) for op, bound in bounds.items())
+OVERRIDABLE = ("model", "system", "tools", "mcp_servers", "skills")
+
+
+def render(session: Session) -> dict[str, Any]:
+    return session_view(
+        session.session_id,
+        session.agent,
+        session.environment_id,
+        session.details,
+        session.status,
+        session.created_on,
+        session.modified_on,
+        session.archived_at,
+    )
+
+
+class SessionService:
+    def __init__(
+        self,
+        store: EventStore,
+        agents: AgentService,
+        environments: EnvironmentService,
+        on_user_turn: Callable[[str], None] = lambda session_id: None,
+    ) -> None:
+        self._store = store
+        self._agents = agents
+        self._environments = environments
+        self._on_user_turn = on_user_turn
+
+    def create(self, who: Principal, fields: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        agent_ref = fields["agent"]
+        overrides: dict[str, Any] = {}
+        if isinstance(agent_ref, str):
+            agent_id, agent_version = agent_ref, None
+        else:
+            agent_id, agent_version = agent_ref["id"], agent_ref.get("version")
+            if agent_ref.get("type") == "agent_with_overrides":
+                overrides = {key: agent_ref[key] for key in OVERRIDABLE if key in agent_ref}
+        pinned = self._agents.pinned(who, agent_id, agent_version)
+        if overrides:
+            pinned = {**pinned, **normalize_changes(overrides)}
+        environment = self._environments.load(who, fields["environment_id"])
+        if environment.archived_at is not None:
+            raise Invalid(f"environment {environment.environment_id} is archived")
+        details = {
+            key: fields.get(key)
+            for key in ("title", "metadata", "resources", "vault_ids", "budget")
+            if fields.get(key) is not None
+        }
+        session = Session(
+            session_id=new_id("sesn"),
+            tenant_id=who.tenant_id,
+            agent=pinned,
+            environment_id=environment.environment_id,
+            details=details,
+        )
+        initial = fields.get("initial_events") or []
+        self._accept(session, initial)
+        position = self._store.save(session)
+        if any(event["type"] == "user.message" for event in initial):
+            self._on_user_turn(session.session_id)
+        return render(session), position
+
+    def retrieve(self, who: Principal, session_id: str) -> dict[str, Any]:
+        return render(self.load(who, session_id))
+
+    def update(
+        self, who: Principal, session_id: str, changes: dict[str, Any]
+    ) -> tuple[dict[str, Any], int | None]:
+        def attempt() -> tuple[dict[str, Any], int | None]:
+            session = self.load(who, session_id)
+            self._refuse_on_error(session.update, changes)
+            return render(session), self._store.save(session)
+
+        return retry_on_race(attempt, key=session_id)
+
+    def archive(self, who: Principal, session_id: str) -> tuple[dict[str, Any], int | None]:
+        def attempt() -> tuple[dict[str, Any], int | None]:
+            session = self.load(who, session_id)
+            self._refuse_on_error(session.archive)
+            return render(session), self._store.save(session)
+
+        return retry_on_race(attempt, key=session_id)
+
+    def delete(self, who: Principal, session_id: str) -> int | None:
+        def attempt() -> int | None:
+            session = self.load(who, session_id)
+            self._refuse_on_error(session.delete, new_id("sevt"))
+            return self._store.save(session)
+
+        return retry_on_race(attempt, key=session_id)
+
+    def send(
+        self, who: Principal, session_id: str, events: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Records the client's events in one atomic append; the runtime takes the turn.
+        A race with another append (the runtime's, another client's) is retried on the
+        fresh stream, so the events land after it, all together, exactly once."""
+
+        def attempt() -> list[dict[str, Any]]:
+            session = self.load(who, session_id)
+            recorded = self._accept(session, events)
+            self._store.save(session)
+            return recorded
+
+        recorded = retry_on_race(attempt, key=session_id)
+        if any(event["type"] == "user.message" for event in events):
+            self._on_user_turn(session_id)
+        return recorded
+
+    def list_events(
+        self,
+        who: Principal,
+        session_id: str,
+        after_seq: int = 0,
+        limit: int = 100,
+        order: str = "asc",
+        types: frozenset[str] | None = None,
+        before_seq: int | None = None,
+        processed: dict[str, str] | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of the public log; returns the page and the seq to continue from.
+        ``processed`` bounds ``processed_at`` (keys gt/gte/lt/lte, fixed-width UTC strings)."""
+        session = self.load(who, session_id, allow_deleted=True)
+        events = self.events_after(session, after_seq)
+        if before_seq is not None:
+            events = [event for event in events if event.seq < before_seq]
+        if types:
+            events = [event for event in events if event.public_type in types]
+        if processed:
+            events = [event for event in events if _within(iso(event.timestamp), processed)]
+        if order == "desc":
+            events.reverse()
+        limit = max(1, min(limit, MAX_PAGE))
+        page = events[:limit]
+        more = len(events) > limit
+        cursor = page[-1].seq if more and page else None
+        return [session_event_view(event) for event in page], cursor
+
+    def events_after(self, session: Session, after_seq: int) -> list[PublicEvent]:
+        # A public event's seq is never above its stream version, so reading the stream
+        # after version ``after_seq`` cannot miss one.
+        return [
+            recorded
+            for recorded in self._store.read_stream(session.id, after_version=after_seq)
+            if isinstance(recorded, PublicEvent) and recorded.seq > after_seq
+        ]
+
+    def load(self, who: Principal, session_id: str, allow_deleted: bool = False) -> Session:
+        session = load_owned(self._store, who, Session, "sesn", "session", session_id)
+        if session.deleted and not allow_deleted:
+            raise NotFound(f"session {session_id!r} not found")
+        return session
+
+    def _accept(self, session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        recorded = []
+        for sent in events:
+            payload = {key: value for key, value in sent.items() if key not in SERVER_FIELDS}
+            self._refuse_on_error(
+                session.accept_user_event, sent["type"], new_id("sevt"), payload
+            )
+        for pending in session.pending_events:
+            if isinstance(pending, PublicEvent):
+                recorded.append(session_event_view(pending))
+        return recorded
+
+    @staticmethod
+    def _refuse_on_error(command: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return command(*args)
+        except (InvalidState, Archived, DomainError) as error:
+            raise Invalid(str(error)) from error

@@ -1,0 +1,99 @@
+"""Wire shapes of resources, shared by the HTTP retrieve path and the list projections so a
+resource reads the same whichever path served it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    # Fixed width (always microseconds) so the strings also sort in time order.
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def agent_view(
+    agent_id: str,
+    definition: dict[str, Any],
+    version: int,
+    created_at: datetime,
+    updated_at: datetime,
+    archived_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "type": "agent",
+        "id": agent_id,
+        **definition,
+        "version": version,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "archived_at": iso(archived_at),
+    }
+
+
+def pinned_agent_view(agent_id: str, definition: dict[str, Any], version: int) -> dict[str, Any]:
+    """The agent as a session pinned it: the definition at one version, no timestamps."""
+    view = {"type": "agent", "id": agent_id, **definition, "version": version}
+    view.pop("metadata", None)
+    return view
+
+
+def environment_view(
+    environment_id: str,
+    definition: dict[str, Any],
+    created_at: datetime,
+    updated_at: datetime,
+    archived_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "type": "environment",
+        "id": environment_id,
+        **definition,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "archived_at": iso(archived_at),
+    }
+
+
+def session_view(
+    session_id: str,
+    agent: dict[str, Any],
+    environment_id: str,
+    details: dict[str, Any],
+    status: str,
+    created_at: datetime,
+    updated_at: datetime,
+    archived_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "type": "session",
+        "id": session_id,
+        "agent": agent,
+        "environment_id": environment_id,
+        "title": details.get("title"),
+        "metadata": details.get("metadata") or {},
+        "resources": details.get("resources") or [],
+        "vault_ids": details.get("vault_ids") or [],
+        "budget": details.get("budget"),
+        "outcome_evaluations": [],
+        "stats": {"active_seconds": None, "duration_seconds": None},
+        "usage": {},
+        "status": status,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "archived_at": iso(archived_at),
+    }
+
+
+def session_event_view(event: Any) -> dict[str, Any]:
+    """A recorded public session event as the API shows it; ``seq`` is its log position."""
+    # The payload goes first so nothing a client sent can shadow the server's own fields.
+    return {
+        **event.payload,
+        "id": event.event_id,
+        "type": event.public_type,
+        "processed_at": iso(event.timestamp),
+        "seq": event.seq,
+    }
