@@ -1,0 +1,1 @@
+"""Read models and the projections that fill them from the event store."""

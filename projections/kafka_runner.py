@@ -1,0 +1,147 @@
+"""Projections fed from Kafka topics in a consumer group.
+
+Each partition's batch commits in one read-model transaction together with the partition's
+next offset (which is where the consumer resumes, not Kafka's committed offset) and each
+stream's last applied version — so a redelivered event (same event id: stream + version) is
+skipped, and a crash between rows and offset cannot happen."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from projections import tables
+from projections.runner import Projection
+
+log = logging.getLogger("agentry.projections.kafka")
+
+offsets = sa.Table(
+    "projection_kafka_offsets",
+    tables.metadata,
+    sa.Column("group_id", sa.String(128), primary_key=True),
+    sa.Column("topic", sa.String(255), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+)
+
+stream_versions = sa.Table(
+    "projection_stream_versions",
+    tables.metadata,
+    sa.Column("projection", sa.String(64), primary_key=True),
+    sa.Column("stream_id", sa.String(36), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+class OffsetMoved(Exception):
+    """Another group member committed this partition first (a rebalance race)."""
+
+
+class KafkaProjector:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        consumer: Any,
+        group_id: str,
+        decode: Callable[[dict[str, Any]], Any],
+        projections: Sequence[Projection],
+    ) -> None:
+        self.engine = engine
+        self._consumer = consumer
+        self._group_id = group_id
+        self._decode = decode
+        self._projections = list(projections)
+        self._stop = threading.Event()
+        self.received = 0
+        self.applied = 0
+
+    def setup(self) -> None:
+        tables.metadata.create_all(self.engine)
+
+    def seek_to_stored(self, partitions: Any) -> None:
+        """Called on every partition assignment: resume where the read model says."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(offsets).where(offsets.c.group_id == self._group_id)).all()
+        stored = {(row.topic, row.partition): row.next_offset for row in rows}
+        for tp in partitions:
+            if (tp.topic, tp.partition) in stored:
+                self._consumer.seek(tp, stored[(tp.topic, tp.partition)])
+            else:
+                self._consumer.seek_to_beginning(tp)
+
+    def run(self, should_stop: Callable[[], bool] | None = None) -> None:
+        should_stop = should_stop or self._stop.is_set
+        while not should_stop():
+            self.poll_once()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        records = self._consumer.poll(timeout_ms=timeout_ms, max_records=500)
+        applied = 0
+        for tp, messages in records.items():
+            self.received += len(messages)
+            try:
+                applied += self._apply_partition_batch(tp, messages)
+            except OffsetMoved:
+                log.info("partition %s:%d moved on elsewhere; re-seeking", tp.topic, tp.partition)
+                self.seek_to_stored([tp])
+        self.applied += applied
+        return applied
+
+    def _apply_partition_batch(self, tp: Any, messages: list[Any]) -> int:
+        first, next_offset = messages[0].offset, messages[-1].offset + 1
+        applied = 0
+        with self.engine.begin() as conn:
+            self._claim(conn, tp, first, next_offset)
+            for message in messages:
+                body = orjson.loads(message.value)
+                event = None
+                for projection in self._projections:
+                    if not self._is_new(conn, projection.name, body) or body.get("state") is None:
+                        # Already applied; or published without its state (too large for the
+                        # broker) — only bulky session content is, which no list projects.
+                        continue
+                    event = event if event is not None else self._decode(body)
+                    projection.apply(conn, event)
+                    applied += 1
+        return applied
+
+    def _claim(self, conn: sa.Connection, tp: Any, first: int, next_offset: int) -> None:
+        """Moves the partition's stored offset from where this batch started (compare-and-set)."""
+        key = (offsets.c.group_id == self._group_id) & (offsets.c.topic == tp.topic) & (offsets.c.partition == tp.partition)
+        current = conn.execute(sa.select(offsets.c.next_offset).where(key).with_for_update()).scalar()
+        if current is None:
+            conn.execute(
+                sa.insert(offsets).values(
+                    group_id=self._group_id, topic=tp.topic, partition=tp.partition, next_offset=next_offset
+                )
+            )
+            return
+        if current > first:
+            raise OffsetMoved(tp)
+        conn.execute(sa.update(offsets).where(key).values(next_offset=next_offset))
+
+    @staticmethod
+    def _is_new(conn: sa.Connection, projection: str, body: dict[str, Any]) -> bool:
+        """True (and recorded) when this projection has not applied this event yet."""
+        key = (stream_versions.c.projection == projection) & (stream_versions.c.stream_id == body["aggregate_id"])
+        version = body["aggregate_version"]
+        seen = conn.execute(sa.select(stream_versions.c.version).where(key)).scalar()
+        if seen is None:
+            conn.execute(
+                sa.insert(stream_versions).values(
+                    projection=projection, stream_id=body["aggregate_id"], version=version
+                )
+            )
+            return True
+        if version <= seen:
+            return False
+        conn.execute(sa.update(stream_versions).where(key).values(version=version))
+        return True
