@@ -1,0 +1,1 @@
+"""Adapters. Only the composition root (interfaces/bootstrap.py) imports this package."""

@@ -1,0 +1,150 @@
+"""The event store: one ``eventsourcing`` application recording every aggregate in one table,
+so there is one global notification order for projections, live tails and the relay."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
+
+from application.errors import Conflict, NotFound
+from application.ports import ChangeListener
+from domain.sessions import Session
+from infra.postgres_recorder import TOPIC as SINGLE_STATEMENT_RECORDER
+from infra.settings import Settings
+
+log = logging.getLogger("agentry.store")
+
+
+class AgentryEvents(Application):
+    """Its name gives the table names (``agentryevents_events`` …)."""
+
+    name = "AgentryEvents"
+    snapshotting_intervals = {Session: 200}
+
+
+# Loads fast-forward a cached copy by reading only newer events instead of replaying whole
+# streams; every load gets its own deep copy, so a refused command never leaks into the cache.
+CACHE_ENV = {"AGGREGATE_CACHE_MAXSIZE": "5000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+
+
+def event_store_env(settings: Settings) -> dict[str, str]:
+    return {**CACHE_ENV, **_persistence_env(settings)}
+
+
+def _persistence_env(settings: Settings) -> dict[str, str]:
+    if settings.uses_postgres:
+        pg = settings.postgres
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": pg.dbname,
+            "POSTGRES_HOST": pg.host,
+            "POSTGRES_PORT": str(pg.port),
+            "POSTGRES_USER": pg.user,
+            "POSTGRES_PASSWORD": pg.password,
+            # The library waits forever for the table lock by default; bound it.
+            "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout_seconds),
+            "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(settings.postgres_pool_size),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": SINGLE_STATEMENT_RECORDER,
+            "CREATE_TABLE": "y",
+        }
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(settings.event_store_path.resolve()),
+        "SQLITE_LOCK_TIMEOUT": "30",
+        "CREATE_TABLE": "y",
+    }
+
+
+class EventStore:
+    """Implements ``application.ports.EventStore`` on an ``eventsourcing`` application."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.app = AgentryEvents(env=env)
+        self._listeners: list[ChangeListener] = []
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    # -- the write path ---------------------------------------------------------------
+
+    def save(self, *aggregates: Aggregate) -> int | None:
+        try:
+            recordings = self.app.save(*aggregates)
+        except IntegrityError as error:
+            raise Conflict(
+                "the resource was changed by another request at the same time; retry"
+            ) from error
+        if not recordings:
+            return None
+        position = max(recording.notification.id for recording in recordings)
+        changed = {recording.notification.originator_id for recording in recordings}
+        for listener in self._listeners:
+            try:
+                listener.streams_changed(changed, position)
+            except Exception:  # a listener must never fail a committed write
+                log.exception("change listener failed")
+        return position
+
+    # -- the read path ----------------------------------------------------------------
+
+    def load(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        try:
+            return self.app.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"no stream {aggregate_id}") from None
+
+    def read_stream(
+        self, aggregate_id: UUID, after_version: int = 0, limit: int | None = None
+    ) -> Sequence[Any]:
+        return list(self.app.events.get(aggregate_id, gt=after_version or None, limit=limit))
+
+    # -- the global notification log ---------------------------------------------------
+
+    def notifications(self, after: int, limit: int) -> Sequence[Notification]:
+        return self.app.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+
+    def max_notification_id(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def decode(self, notification: Notification) -> Any:
+        return self.app.mapper.to_domain_event(notification)
+
+    def state_of(self, notification: Notification) -> dict[str, Any]:
+        """The recorded state as JSON data (the transcoder's own tagged form)."""
+        return orjson.loads(notification.state)
+
+    @property
+    def change_channel(self) -> str:
+        """The LISTEN/NOTIFY channel every PostgreSQL save notifies."""
+        return self.app.recorder.channel_name
+
+    def close(self) -> None:
+        self.app.close()
+
+
+class PublishedEventDecoder:
+    """Turns a relayed Kafka message body back into the domain event it was recorded as."""
+
+    def __init__(self) -> None:
+        self._mapper = AgentryEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
+
+    def __call__(self, body: dict[str, Any]) -> Any:
+        stored = StoredEvent(
+            originator_id=UUID(body["aggregate_id"]),
+            originator_version=body["aggregate_version"],
+            topic=body["event_topic"],
+            state=orjson.dumps(body["state"]),
+        )
+        return self._mapper.to_domain_event(stored)

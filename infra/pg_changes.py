@@ -1,0 +1,76 @@
+"""Cross-process change feed on PostgreSQL LISTEN/NOTIFY.
+
+Every save NOTIFYs the events table's channel. One listener per process reads the new part
+of the notification log and tells its listeners which streams changed — live SSE tails,
+the projection runner, the relay — so a write in one API process wakes tails in all of
+them. A one-second poll covers a dropped connection."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from application.ports import ChangeListener
+
+log = logging.getLogger("agentry.changes")
+
+
+class PostgresChangeFeed:
+    def __init__(
+        self,
+        conninfo: str,
+        channel: str,
+        store: Any,
+        listeners: Sequence[ChangeListener],
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._conninfo = conninfo
+        self._channel = channel
+        self._store = store
+        self._listeners = list(listeners)
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.position = 0
+
+    def start(self) -> None:
+        self.position = self._store.max_notification_id()
+        self._thread = threading.Thread(target=self._run, name="agentry-changes", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                    self._drain()  # anything written while (re)connecting
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=self._poll_seconds, stop_after=1):
+                            pass
+                        self._drain()
+            except psycopg.Error as error:
+                log.warning("change feed connection lost (%s); reconnecting", type(error).__name__)
+                self._stop.wait(1.0)
+
+    def _drain(self) -> None:
+        while True:
+            batch = self._store.notifications(self.position, 1000)
+            if not batch:
+                return
+            self.position = batch[-1].id
+            changed = {notification.originator_id for notification in batch}
+            for listener in self._listeners:
+                try:
+                    listener.streams_changed(changed, self.position)
+                except Exception:
+                    log.exception("change listener failed")

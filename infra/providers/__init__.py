@@ -1,0 +1,1 @@
+"""Model-provider adapters behind ``application.ports.ModelProvider``."""

@@ -1,0 +1,19 @@
+"""The provider used until one is configured: it answers every turn with a clear notice,
+so a session still moves running → idle and the user can see why nothing else happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NOTICE = (
+    "No model provider is configured on this Agentry server, so this message was recorded "
+    "but not sent to a model. Configure a provider (see the README, 'Model providers') "
+    "and send the message again."
+)
+
+
+class UnconfiguredProvider:
+    name = "unconfigured"
+
+    def reply(self, agent: dict[str, Any], transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"type": "text", "text": NOTICE}]

@@ -1,0 +1,120 @@
+"""All settings are environment variables prefixed ``AGENTRY_``; every one has a safe default
+for the embedded shape (one process, SQLite and local files in a data folder)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+
+class SettingsError(ValueError):
+    """A setting has a value Agentry cannot use."""
+
+
+@dataclass(frozen=True)
+class PostgresLocation:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        auth = self.user + (f":{self.password}" if self.password else "")
+        return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{self.dbname}"
+
+    @property
+    def conninfo(self) -> str:
+        parts = f"host={self.host} port={self.port} user={self.user} dbname={self.dbname}"
+        return parts + (f" password={self.password}" if self.password else "")
+
+
+def parse_postgres_url(url: str) -> PostgresLocation:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
+        raise SettingsError(f"not a PostgreSQL URL (scheme {parsed.scheme!r})")
+    dbname = parsed.path.lstrip("/")
+    if not dbname:
+        raise SettingsError("the PostgreSQL URL names no database")
+    return PostgresLocation(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=unquote(parsed.username or "postgres"),
+        password=unquote(parsed.password or ""),
+        dbname=dbname,
+    )
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get("AGENTRY_" + name, default)
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"AGENTRY_{name} must be a whole number, not {raw!r}") from None
+
+
+def _projections_mode() -> str:
+    mode = _env("PROJECTIONS", "in-process")
+    if mode not in ("in-process", "external"):
+        raise SettingsError(f"AGENTRY_PROJECTIONS must be in-process or external, not {mode!r}")
+    return mode
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".agentry")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8400
+    bootstrap_api_key: str = field(default="", repr=False)
+    postgres_lock_timeout_seconds: int = 5
+    postgres_pool_size: int = 10
+    runtime_workers: int = 4
+    projections_in_process: bool = True
+    log_level: str = "info"
+    kafka_bootstrap_servers: str = ""
+    kafka_topic_prefix: str = "agentry"
+    kafka_projector_group: str = "agentry-projections"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            data_dir=Path(_env("DATA_DIR", ".agentry")),
+            database_url=_env("DATABASE_URL", ""),
+            host=_env("HOST", "127.0.0.1"),
+            port=_int("PORT", 8400),
+            bootstrap_api_key=_env("BOOTSTRAP_API_KEY", ""),
+            postgres_lock_timeout_seconds=_int("POSTGRES_LOCK_TIMEOUT", 5),
+            postgres_pool_size=_int("POSTGRES_POOL_SIZE", 10),
+            runtime_workers=_int("RUNTIME_WORKERS", 4),
+            projections_in_process=_projections_mode() == "in-process",
+            log_level=_env("LOG_LEVEL", "info"),
+            kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", ""),
+            kafka_topic_prefix=_env("KAFKA_TOPIC_PREFIX", "agentry"),
+            kafka_projector_group=_env("KAFKA_PROJECTOR_GROUP", "agentry-projections"),
+        )
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql"))
+
+    @property
+    def postgres(self) -> PostgresLocation:
+        return parse_postgres_url(self.database_url)
+
+    @property
+    def event_store_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"
+
+    @property
+    def read_model_url(self) -> str:
+        if self.uses_postgres:
+            return self.postgres.sqlalchemy_url
+        return f"sqlite:///{(self.data_dir / 'read_models.sqlite3').resolve()}"
