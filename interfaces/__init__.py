@@ -1,0 +1,1 @@
+"""Edges: the HTTP API and the command line."""

@@ -1,0 +1,181 @@
+"""``agentry serve | relay | project | projections rebuild NAME | projections status | api-keys create``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+
+from interfaces.bootstrap import SettingsError, load_settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from interfaces.bootstrap import build
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    platform = build(settings)
+    platform.start()
+    where = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_dir.resolve()}"
+    logging.getLogger("agentry").info("event store: %s; listening on http://%s:%d", where, host, port)
+    try:
+        uvicorn.run(
+            platform.asgi_app(),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            lifespan="off",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        platform.close()
+    return 0
+
+
+def projections_command(args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import build
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    platform = build(settings)
+    runner = platform.projections
+    try:
+        if args.action == "status":
+            head = platform.store.max_notification_id()
+            for name, position in sorted(runner.positions().items()):
+                print(f"{name:<16} position {position:>10}  behind {head - position:>8}")
+            return 0
+        names = runner.names if args.name == "all" else [args.name]
+        unknown = [name for name in names if name not in runner.names]
+        if unknown:
+            print(f"unknown projection {unknown[0]!r}; known: {', '.join(runner.names)}, all", file=sys.stderr)
+            return 2
+        for name in names:
+            started = time.monotonic()
+            print(f"rebuilding {name} …", flush=True)
+            position = runner.rebuild(name)
+            print(f"rebuilt {name} up to event {position} in {time.monotonic() - started:.1f}s", flush=True)
+        return 0
+    finally:
+        platform.close()
+
+
+def api_keys_command(args: argparse.Namespace) -> int:
+    from application.api_keys import generate_key
+    from interfaces.bootstrap import build
+
+    platform = build(load_settings())
+    try:
+        key = generate_key()
+        platform.services.api_keys.issue(key, name=args.name, tenant_id=args.tenant)
+        # Printed to the terminal that asked for it, once; never logged.
+        print(key)
+        return 0
+    finally:
+        platform.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def relay_command(args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import build_relay
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    stop = _stop_on_signals()
+    process = build_relay(settings)
+    try:
+        process.run(stop.is_set)
+    finally:
+        process.close()
+    return 0
+
+
+def project_command(args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import build, build_kafka_projector
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    stop = _stop_on_signals()
+    log = logging.getLogger("agentry.projections")
+    if args.source == "kafka":
+        projector = build_kafka_projector(settings)
+        log.info("projecting from Kafka topics as group %s", settings.kafka_projector_group)
+        projector.run(stop.is_set)
+        return 0
+    platform = build(settings)
+    try:
+        platform.start_projections()
+        log.info("projecting from the event store's notification log")
+        stop.wait()
+    finally:
+        platform.close()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="agentry", description="Agentry control plane")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the API, projections and session runtime")
+    serve_cmd.add_argument("--host", default=None, help="bind address (AGENTRY_HOST, default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, default=None, help="port (AGENTRY_PORT, default 8400)")
+    serve_cmd.set_defaults(handler=serve)
+
+    proj = commands.add_parser("projections", help="inspect or rebuild read models")
+    proj_actions = proj.add_subparsers(dest="action", required=True)
+    rebuild = proj_actions.add_parser("rebuild", help="empty a read model and replay the event store into it")
+    rebuild.add_argument("name", help="projection name, or 'all'")
+    rebuild.set_defaults(handler=projections_command)
+    status = proj_actions.add_parser("status", help="show each projection's position")
+    status.set_defaults(handler=projections_command)
+
+    relay = commands.add_parser("relay", help="publish every stored event to Kafka (one active relay at a time)")
+    relay.set_defaults(handler=relay_command)
+
+    project = commands.add_parser("project", help="run the projections as their own process")
+    project.add_argument(
+        "--from", dest="source", choices=("kafka", "store"), default="store",
+        help="kafka: consume the relay's topics in a consumer group; store: follow the event store",
+    )
+    project.set_defaults(handler=project_command)
+
+    keys = commands.add_parser("api-keys", help="manage API keys")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="issue a new key and print it once")
+    create.add_argument("--name", default="cli")
+    create.add_argument("--tenant", default="default")
+    create.set_defaults(handler=api_keys_command)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SettingsError as error:
+        print(f"agentry: configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

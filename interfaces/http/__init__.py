@@ -1,0 +1,1 @@
+"""The Falcon ASGI API."""

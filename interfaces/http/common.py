@@ -1,0 +1,168 @@
+"""Small helpers every resource uses: JSON in and out, blocking calls off the event loop,
+query parameters, read-your-writes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timezone
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import falcon
+import orjson
+from pydantic import BaseModel
+
+from application.agents import AgentService
+from application.api_keys import ApiKeyService
+from application.environments import EnvironmentService
+from application.sessions import SessionService
+from application.tenancy import Principal
+from application.views import iso
+from interfaces.http.live import LiveHub
+from projections.queries import ReadModels
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+MAX_JSON_NODES = 200_000
+READ_YOUR_WRITES_SECONDS = 5.0
+
+
+@dataclass
+class Services:
+    agents: AgentService
+    environments: EnvironmentService
+    sessions: SessionService
+    api_keys: ApiKeyService
+    read_models: ReadModels
+    live: LiveHub
+    wait_for_projections: Callable[[int | None, float], bool]
+
+
+async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Event-store and read-model calls block; keep them off the event loop."""
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+async def settle(services: Services, position: int | None) -> None:
+    """Waits (bounded) until list projections include a write this request just made."""
+    if position is not None:
+        await run(services.wait_for_projections, position, READ_YOUR_WRITES_SECONDS)
+
+
+def check_shape(body: Any) -> None:
+    """Refuses JSON nested deeper than anything the API defines: such a document could be
+    stored but never serialized or loaded again."""
+    pending = [(body, 1)]
+    nodes = 0
+    while pending:
+        value, depth = pending.pop()
+        nodes += 1
+        if depth > MAX_JSON_DEPTH:
+            raise falcon.HTTPBadRequest(description=f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
+        if nodes > MAX_JSON_NODES:
+            raise falcon.HTTPBadRequest(description=f"the JSON body has more than {MAX_JSON_NODES} values")
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+
+
+async def read_json(req: falcon.asgi.Request, optional: bool = False) -> Any:
+    if req.content_length and req.content_length > MAX_BODY_BYTES:
+        raise falcon.HTTPContentTooLarge(description="request body is larger than 8 MiB")
+    raw = await req.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise falcon.HTTPContentTooLarge(description="request body is larger than 8 MiB")
+    if not raw.strip():
+        if optional:
+            return {}
+        raise falcon.HTTPBadRequest(description="a JSON request body is required")
+    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise falcon.HTTPUnsupportedMediaType(description="send the request body as application/json")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise falcon.HTTPBadRequest(description="the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise falcon.HTTPBadRequest(description="the request body must be a JSON object")
+    check_shape(body)
+    return body
+
+
+async def parse(req: falcon.asgi.Request, model: type[M], optional: bool = False) -> M:
+    return model.model_validate(await read_json(req, optional))
+
+
+def send(resp: falcon.asgi.Response, body: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = orjson.dumps(body)
+
+
+def principal(req: falcon.asgi.Request) -> Principal:
+    return req.context.principal
+
+
+def int_param(req: falcon.asgi.Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = req.get_param(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise falcon.HTTPBadRequest(description=f"query parameter {name} must be an integer") from None
+    if not low <= value <= high:
+        raise falcon.HTTPBadRequest(description=f"query parameter {name} must be between {low} and {high}")
+    return value
+
+
+def bool_param(req: falcon.asgi.Request, name: str, default: bool = False) -> bool:
+    raw = req.get_param(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise falcon.HTTPBadRequest(description=f"query parameter {name} must be true or false")
+
+
+def choice_param(req: falcon.asgi.Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = req.get_param(name) or default
+    if raw not in choices:
+        raise falcon.HTTPBadRequest(description=f"query parameter {name} must be one of {', '.join(choices)}")
+    return raw
+
+
+def limit_param(req: falcon.asgi.Request, default: int = 20, most: int = 1000) -> int:
+    """Larger limits are clamped, not refused (the SDK's own helpers ask for 1000)."""
+    return min(int_param(req, "limit", default, 1, 2**31) or default, most)
+
+
+def list_params(req: falcon.asgi.Request, name: str) -> list[str]:
+    """Repeated (``a=1&a=2``) and bracketed (``a[]=1``) forms, as HTTP clients send them."""
+    values = req.get_param_as_list(name) or []
+    values += req.get_param_as_list(name + "[]") or []
+    return values
+
+
+def timestamp_param(req: falcon.asgi.Request, op: str) -> str | None:
+    """``created_at[gte]=…`` (as the SDK sends it) or ``created_at_gte=…``."""
+    raw = req.get_param(f"created_at[{op}]") or req.get_param(f"created_at_{op}")
+    return normalize_timestamp(raw) if raw else None
+
+
+def normalize_timestamp(raw: str) -> str:
+    """Any RFC 3339 timestamp → the fixed-width UTC form the read models sort by."""
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return iso(moment)
+    except (ValueError, OverflowError):
+        raise falcon.HTTPBadRequest(description=f"{raw[:64]!r} is not a usable RFC 3339 timestamp") from None

@@ -1,0 +1,106 @@
+"""The one error envelope: ``{"type": "error", "error": {"type", "message"}}``.
+
+Bad input is a 4xx with a message that says what to fix; anything unexpected is a 500 with
+a request id to quote and no stack trace (the trace goes to the server log only)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+import orjson
+import pydantic
+
+from application.errors import Conflict, Invalid, NotFound, Unauthorized
+from projections.queries import BadPageToken
+
+log = logging.getLogger("agentry.http")
+
+ERROR_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+}
+
+
+def envelope(status: int, message: str) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "error": {"type": ERROR_TYPE_BY_STATUS.get(status, "invalid_request_error"), "message": message},
+    }
+
+
+def write_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, status: int, message: str) -> None:
+    body = envelope(status, message)
+    request_id = getattr(req.context, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = orjson.dumps(body)
+
+
+def describe_validation_error(error: pydantic.ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False)[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
+
+
+async def handle_application_error(req, resp, error, params) -> None:  # noqa: ANN001
+    status = {NotFound: 404, Conflict: 409, Invalid: 400, Unauthorized: 401}[type(error)]
+    write_error(req, resp, status, str(error))
+    if status == 409:
+        # The anthropic SDK retries 409s unless told not to; a stale version never heals.
+        resp.set_header("x-should-retry", "true" if error.retryable else "false")
+
+
+async def handle_validation_error(req, resp, error, params) -> None:  # noqa: ANN001
+    write_error(req, resp, 400, describe_validation_error(error))
+
+
+async def handle_bad_token(req, resp, error, params) -> None:  # noqa: ANN001
+    write_error(req, resp, 400, str(error))
+
+
+async def handle_http_error(req, resp, error: falcon.HTTPError, params) -> None:  # noqa: ANN001
+    status = error.status_code
+    message = error.description or error.title or "request failed"
+    if status == 404 and not error.description:
+        message = f"no route for {req.method} {req.path}"
+    write_error(req, resp, status, message)
+    for name, value in (error.headers or {}).items():
+        resp.set_header(name, value)
+
+
+async def handle_unexpected(req, resp, error: Exception, params) -> None:  # noqa: ANN001
+    log.error(
+        "unhandled %s on %s %s (request %s)",
+        type(error).__name__,
+        req.method,
+        req.path,
+        getattr(req.context, "request_id", "-"),
+        exc_info=error,
+    )
+    write_error(req, resp, 500, "internal server error")
+
+
+def install(app: falcon.asgi.App) -> None:
+    # Falcon picks the most specific registered handler for an exception.
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, handle_http_error)
+    app.add_error_handler(pydantic.ValidationError, handle_validation_error)
+    app.add_error_handler(BadPageToken, handle_bad_token)
+    for error_class in (NotFound, Conflict, Invalid, Unauthorized):
+        app.add_error_handler(error_class, handle_application_error)

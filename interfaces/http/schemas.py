@@ -1,0 +1,282 @@
+"""Request bodies and query strings, validated at the edge. Invariants live in aggregates;
+these only decide whether a request is well-formed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+ShortText = Annotated[str, Field(max_length=256)]
+
+
+class Open(BaseModel):
+    """A nested object: known fields are checked, unknown ones are kept (forward compatible)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ModelConfig(Open):
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    effort: str | dict[str, Any] | None = None
+    speed: Literal["standard", "fast"] | None = None
+    inference_geo: str | None = None
+
+
+ModelRef = Union[Annotated[str, Field(min_length=1, max_length=256)], ModelConfig]
+
+
+class PermissionPolicy(Open):
+    type: Literal["always_allow", "always_ask", "auto"]
+
+
+class ToolDefault(Open):
+    enabled: bool | None = None
+    permission_policy: PermissionPolicy | None = None
+
+
+class ToolConfig(ToolDefault):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    type: str | None = None
+
+
+class AgentToolset(Open):
+    type: Literal["agent_toolset_20260401"]
+    configs: list[ToolConfig] | None = Field(default=None, max_length=64)
+    default_config: ToolDefault | None = None
+
+
+class McpToolset(Open):
+    type: Literal["mcp_toolset"]
+    mcp_server_name: Annotated[str, Field(min_length=1, max_length=128)]
+    configs: list[ToolConfig] | None = Field(default=None, max_length=256)
+    default_config: ToolDefault | None = None
+
+
+class InputSchema(Open):
+    type: Literal["object"]
+
+
+class CustomTool(Open):
+    type: Literal["custom"]
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    description: Annotated[str, Field(max_length=10_000)]
+    input_schema: InputSchema
+
+
+Tool = Annotated[Union[AgentToolset, McpToolset, CustomTool], Field(discriminator="type")]
+
+
+class McpServer(Open):
+    type: Literal["url"]
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+
+
+class Skill(Open):
+    type: Literal["anthropic", "custom"]
+    skill_id: Annotated[str, Field(min_length=1, max_length=256)]
+    version: str | None = None
+
+
+class ExecutionIdentity(Open):
+    type: Literal["service_account", "aws_role"]
+
+
+class Multiagent(Open):
+    type: Literal["coordinator", "multiagent_20261001"]
+
+
+def check_metadata(metadata: dict[str, Any] | None, allow_null_values: bool = False) -> Any:
+    if metadata is None:
+        return metadata
+    if len(metadata) > 16:
+        raise ValueError("at most 16 metadata pairs are allowed")
+    for key, value in metadata.items():
+        if not 0 < len(key) <= 64:
+            raise ValueError("metadata keys must be 1 to 64 characters")
+        if value is None and allow_null_values:
+            continue
+        if not isinstance(value, str) or len(value) > 512:
+            raise ValueError("metadata values must be strings of at most 512 characters")
+    return metadata
+
+
+def not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may not be null")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def given(self) -> dict[str, Any]:
+        """The fields the client actually sent (partial updates rely on this)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class AgentFields(Strict):
+    description: str | None = Field(default=None, max_length=2048)
+    system: str | None = Field(default=None, max_length=100_000)
+    tools: list[Tool] | None = Field(default=None, max_length=256)
+    mcp_servers: list[McpServer] | None = Field(default=None, max_length=20)
+    skills: list[Skill] | None = Field(default=None, max_length=64)
+    multiagent: Multiagent | None = None
+    execution_identity: ExecutionIdentity | None = None
+
+
+class AgentCreate(AgentFields):
+    name: Name
+    model: ModelRef
+    metadata: dict[str, str] | None = None
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
+
+
+class AgentUpdate(AgentFields):
+    name: Name | None = None
+    model: ModelRef | None = None
+    metadata: dict[str, str | None] | None = None
+    version: int | None = Field(default=None, ge=1)
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
+
+    _not_null = field_validator("name", "model")(lambda cls, v: not_null(v))
+
+
+class Networking(Open):
+    type: Literal["unrestricted", "limited"]
+    allowed_hosts: list[ShortText] | None = Field(default=None, max_length=256)
+    allow_mcp_servers: bool | None = None
+    allow_package_managers: bool | None = None
+
+
+PackageList = list[Annotated[str, Field(min_length=1, max_length=256)]] | None
+
+
+class Packages(Open):
+    type: Literal["packages"] | None = None
+    apt: PackageList = None
+    cargo: PackageList = None
+    gem: PackageList = None
+    go: PackageList = None
+    npm: PackageList = None
+    pip: PackageList = None
+
+
+class CloudConfig(Open):
+    type: Literal["cloud"]
+    networking: Networking | None = None
+    packages: Packages | None = None
+
+
+class SelfHostedConfig(Open):
+    type: Literal["self_hosted"]
+
+
+EnvironmentConfig = Annotated[Union[CloudConfig, SelfHostedConfig], Field(discriminator="type")]
+
+
+class EnvironmentCreate(Strict):
+    name: Name
+    description: str | None = Field(default=None, max_length=2048)
+    config: EnvironmentConfig | None = None
+    metadata: dict[str, str] | None = None
+    scope: Literal["organization", "account"] | None = None
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
+
+
+class EnvironmentUpdate(Strict):
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=2048)
+    config: EnvironmentConfig | None = None
+    metadata: dict[str, str | None] | None = None
+    scope: Literal["organization", "account"] | None = None
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
+    _not_null = field_validator("name")(lambda cls, v: not_null(v))
+
+
+class AgentRef(Strict):
+    type: Literal["agent", "agent_with_overrides"] = "agent"
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    version: int | None = Field(default=None, ge=1, le=2**31)
+    model: ModelRef | None = None
+    system: str | None = Field(default=None, max_length=100_000)
+    tools: list[Tool] | None = Field(default=None, max_length=256)
+    mcp_servers: list[McpServer] | None = Field(default=None, max_length=20)
+    skills: list[Skill] | None = Field(default=None, max_length=64)
+
+
+# -- session events a client may send ----------------------------------------------------
+
+
+class TextBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text"]
+    text: str
+
+
+class OtherBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["image", "document", "search_result"]
+
+
+ContentBlock = Annotated[Union[TextBlock, OtherBlock], Field(discriminator="type")]
+
+
+class UserMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["user.message"]
+    content: list[ContentBlock] = Field(min_length=1)
+
+
+class UserInterrupt(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["user.interrupt"]
+
+
+class UserToolConfirmation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["user.tool_confirmation"]
+    tool_use_id: str
+    result: Literal["allow", "deny"]
+
+
+class UserCustomToolResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["user.custom_tool_result"]
+    custom_tool_use_id: str
+
+
+UserEvent = Annotated[
+    Union[UserMessage, UserInterrupt, UserToolConfirmation, UserCustomToolResult],
+    Field(discriminator="type"),
+]
+
+
+class SendEvents(Strict):
+    events: list[UserEvent] = Field(min_length=1, max_length=100)
+
+
+class SessionCreate(Strict):
+    agent: Union[Annotated[str, Field(min_length=1)], AgentRef]
+    environment_id: str = Field(min_length=1)
+    title: str | None = Field(default=None, max_length=512)
+    metadata: dict[str, str] | None = None
+    resources: list[dict[str, Any]] | None = None
+    vault_ids: list[str] | None = None
+    budget: dict[str, Any] | None = None
+    initial_events: list[UserEvent] | None = Field(default=None, max_length=50)
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
+
+
+class SessionUpdate(Strict):
+    title: str | None = Field(default=None, max_length=512)
+    metadata: dict[str, str | None] | None = None
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
