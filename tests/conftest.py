@@ -1,0 +1,44 @@
+"""Shared fixtures: a real PostgreSQL (never skipped), real servers, real SDK clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import pytest
+
+from tests.support.postgres import fresh_database, postgres_server
+from tests.support.server import RunningServer, running_server
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    with fresh_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path) -> Iterator[RunningServer]:  # noqa: ANN001
+    database_url = ""
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("postgres_url")
+    with running_server(tmp_path / "data", database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: RunningServer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def http(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=20) as client:
+        yield client

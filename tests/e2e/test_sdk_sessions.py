@@ -1,0 +1,170 @@
+"""Sessions, their event log and its SSE stream through the official anthropic SDK."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import pytest
+
+from infra.providers.unconfigured import NOTICE
+
+
+def _agent_and_env(client: anthropic.Anthropic) -> tuple[str, str]:
+    agent = client.beta.agents.create(name="helper", model="claude-opus-4-7")
+    env = client.beta.environments.create(name="default")
+    return agent.id, env.id
+
+
+def _wait_idle(client: anthropic.Anthropic, session_id: str, turns: int) -> list:
+    """Waits until the log holds ``turns`` idle events; returns the whole log."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        events = list(client.beta.sessions.events.list(session_id))
+        if sum(e.type == "session.status_idle" for e in events) >= turns:
+            return events
+        time.sleep(0.05)
+    raise AssertionError("session did not go idle")
+
+
+def _say(client: anthropic.Anthropic, session_id: str, text: str) -> None:
+    client.beta.sessions.events.send(
+        session_id, events=[{"type": "user.message", "content": [{"type": "text", "text": text}]}]
+    )
+
+
+def test_session_pins_the_agent_version_it_started_with(client: anthropic.Anthropic) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id, title="first")
+    assert session.id.startswith("sesn_")
+    assert session.status == "idle"
+    assert session.agent.version == 1
+    client.beta.agents.update(agent_id, version=1, system="new prompt")
+    assert client.beta.sessions.retrieve(session.id).agent.version == 1
+    later = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+    assert later.agent.version == 2 and later.agent.system == "new prompt"
+    pinned_old = client.beta.sessions.create(agent={"type": "agent", "id": agent_id, "version": 1}, environment_id=env_id)
+    assert pinned_old.agent.version == 1 and pinned_old.agent.system is None
+
+    listed = client.beta.sessions.list()
+    assert {session.id, later.id, pinned_old.id} <= {s.id for s in listed}
+    assert [s.id for s in client.beta.sessions.list(agent_id=agent_id, agent_version=2)] == [later.id]
+
+
+def test_send_message_records_it_and_the_stub_reply(client: anthropic.Anthropic) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+    sent = client.beta.sessions.events.send(
+        session.id, events=[{"type": "user.message", "content": [{"type": "text", "text": "hello"}]}]
+    )
+    assert [e.type for e in sent.data] == ["user.message"]
+    events = _wait_idle(client, session.id, 1)
+    assert [e.type for e in events] == [
+        "user.message",
+        "session.status_running",
+        "agent.message",
+        "session.status_idle",
+    ]
+    assert events[0].content[0].text == "hello"
+    assert events[2].content[0].text == NOTICE
+    assert events[3].stop_reason.type == "end_turn"
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert client.beta.sessions.retrieve(session.id).status == "idle"
+
+    newest_first = list(client.beta.sessions.events.list(session.id, order="desc"))
+    assert [e.id for e in newest_first] == [e.id for e in reversed(events)]
+    only_messages = list(client.beta.sessions.events.list(session.id, types=["agent.message"]))
+    assert [e.id for e in only_messages] == [events[2].id]
+    paged = list(client.beta.sessions.events.list(session.id, limit=1))
+    assert [e.id for e in paged] == [e.id for e in events]
+
+
+def test_after_seq_reads_only_later_events(client: anthropic.Anthropic, http: httpx.Client) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+    _say(client, session.id, "one")
+    events = _wait_idle(client, session.id, 1)
+    later = http.get(f"/v1/sessions/{session.id}/events", params={"after_seq": 2}).json()["data"]
+    assert [e["id"] for e in later] == [e.id for e in events[2:]]
+
+
+def test_stream_replays_exactly_the_missed_events_after_a_disconnect(client: anthropic.Anthropic) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+
+    seen = []
+    with client.beta.sessions.events.stream(session.id) as stream:
+        _say(client, session.id, "first")
+        for event in stream:
+            seen.append(event)
+            if event.type == "session.status_idle":
+                break
+    assert [e.type for e in seen] == ["user.message", "session.status_running", "agent.message", "session.status_idle"]
+    last_seen = seen[-1].seq
+
+    # While nobody listens, a second turn happens.
+    _say(client, session.id, "second")
+    full_log = _wait_idle(client, session.id, 2)
+    missed = [e for e in full_log if e.seq > last_seen]
+    assert len(missed) == 4
+
+    replayed = []
+    with client.beta.sessions.events.stream(
+        session.id, extra_headers={"Last-Event-ID": str(last_seen)}
+    ) as stream:
+        for event in stream:
+            replayed.append(event)
+            if event.type == "session.status_idle":
+                break
+    assert [e.id for e in replayed] == [e.id for e in missed]
+    assert [e.seq for e in replayed] == [last_seen + 1, last_seen + 2, last_seen + 3, last_seen + 4]
+
+
+def test_stream_replay_then_live_has_no_gap_and_no_duplicate(client: anthropic.Anthropic) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+    _say(client, session.id, "before")
+    _wait_idle(client, session.id, 1)
+
+    received = []
+    with client.beta.sessions.events.stream(session.id, extra_query={"replay": "1"}) as stream:
+        for event in stream:
+            received.append(event)
+            if len(received) == 4:
+                _say(client, session.id, "during")  # live events arrive after the replay
+            if len(received) == 8:
+                break
+    assert [e.seq for e in received] == list(range(1, 9))
+    assert len({e.id for e in received}) == 8
+    assert [e.type for e in received][4:] == [
+        "user.message",
+        "session.status_running",
+        "agent.message",
+        "session.status_idle",
+    ]
+
+
+def test_deleting_a_session_ends_its_stream_and_hides_it(client: anthropic.Anthropic) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+    types = []
+    with client.beta.sessions.events.stream(session.id) as stream:
+        deleted = client.beta.sessions.delete(session.id)
+        assert deleted.type == "session_deleted"
+        types = [event.type for event in stream]  # the server closes the stream
+    assert types == ["session.deleted"]
+    with pytest.raises(anthropic.NotFoundError):
+        client.beta.sessions.retrieve(session.id)
+    assert session.id not in [s.id for s in client.beta.sessions.list()]
+
+
+def test_initial_events_start_the_first_turn(client: anthropic.Anthropic) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(
+        agent=agent_id,
+        environment_id=env_id,
+        initial_events=[{"type": "user.message", "content": [{"type": "text", "text": "go"}]}],
+    )
+    events = _wait_idle(client, session.id, 1)
+    assert events[0].type == "user.message" and events[-1].type == "session.status_idle"

@@ -1,0 +1,121 @@
+"""Projections fed from Kafka in a consumer group: idempotent by event id, offsets and rows
+committed together, and the same read model as projecting straight from the event store."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from domain.agents import Agent
+from domain.environments import Environment
+from domain.sessions import Session
+from infra.event_store import EventStore, event_store_env
+from infra.settings import Settings
+from interfaces.bootstrap import build_kafka_projector, build_relay
+from projections import tables
+from projections.kafka_runner import offsets
+from projections.resources import all_projections
+from projections.runner import ProjectionRunner, create_engine
+from tests.support.kafka import Broker
+
+
+def _settings(postgres_url: str, broker: Broker, tmp_path: Path, prefix: str, group: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=postgres_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        kafka_topic_prefix=prefix,
+        kafka_projector_group=group,
+    )
+
+
+def _seed(store: EventStore) -> None:
+    for i in range(12):
+        agent = Agent(agent_id=f"agent_kp{i:012d}", tenant_id="t", definition={"name": f"a{i}", "metadata": {}})
+        store.save(agent)
+        agent.update({"name": f"b{i}"})
+        store.save(agent)
+        if i % 4 == 0:
+            agent.archive()
+            store.save(agent)
+    env = Environment(environment_id="env_kp00000000001", tenant_id="t", definition={"name": "e", "metadata": {}})
+    store.save(env)
+    session = Session(
+        session_id="sesn_kp0000000001", tenant_id="t", agent={"id": "agent_kp000000000000", "version": 2},
+        environment_id=env.environment_id, details={},
+    )
+    session.record("session.status_running", "sevt_1", {})
+    store.save(session)
+
+
+def _snapshot(engine: sa.Engine) -> dict:
+    with engine.connect() as conn:
+        return {
+            "agents": sorted((r.id, r.doc["name"], r.doc["version"], r.archived) for r in conn.execute(sa.select(tables.agents))),
+            "versions": sorted((r.agent_id, r.version) for r in conn.execute(sa.select(tables.agent_versions))),
+            "environments": sorted(r.id for r in conn.execute(sa.select(tables.environments))),
+            "sessions": sorted((r.id, r.status) for r in conn.execute(sa.select(tables.sessions))),
+        }
+
+
+def _project_until(projector, engine: sa.Engine, expected: dict, timeout: float = 60) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        projector.poll_once(timeout_ms=200)
+        if _snapshot(engine) == expected:
+            return
+    raise AssertionError(f"read model never matched: {_snapshot(engine)}")
+
+
+def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(postgres_server_url, broker, tmp_path) -> None:  # noqa: ANN001
+    from tests.support.postgres import fresh_database
+
+    prefix, group = "p" + uuid.uuid4().hex[:8], "g" + uuid.uuid4().hex[:8]
+    with fresh_database(postgres_server_url) as events_db, fresh_database(postgres_server_url) as reference_db:
+        settings = _settings(events_db, broker, tmp_path, prefix, group)
+        store = EventStore(event_store_env(settings))
+        _seed(store)
+
+        # The reference: the same projections fed straight from the event store.
+        reference_engine = create_engine(Settings(database_url=reference_db).read_model_url)
+        reference = ProjectionRunner(reference_engine, store, all_projections())
+        reference.setup()
+        reference.catch_up()
+        expected = _snapshot(reference_engine)
+        assert len(expected["agents"]) == 12 and expected["sessions"] == [("sesn_kp0000000001", "running")]
+
+        stop = threading.Event()
+        relay = build_relay(settings)
+        relay_thread = threading.Thread(target=relay.run, args=(stop.is_set,), daemon=True)
+        relay_thread.start()
+        try:
+            projector = build_kafka_projector(settings)
+            _project_until(projector, projector.engine, expected)
+            applied_first = projector.applied
+            projector._consumer.close()
+
+            # Redelivery: a new member of the group is handed everything from offset 0 again.
+            with projector.engine.begin() as conn:
+                conn.execute(sa.delete(offsets))
+            again = build_kafka_projector(settings)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not again._consumer.assignment():
+                again.poll_once(timeout_ms=200)
+            total = store.max_notification_id()
+            while time.monotonic() < deadline and again.received < total:
+                again.poll_once(timeout_ms=200)
+            assert again.received >= total, "the redelivery did not happen"
+            assert again.applied == 0, "a redelivered event was applied twice"
+            assert _snapshot(again.engine) == expected
+            again._consumer.close()
+        finally:
+            stop.set()
+            relay_thread.join(timeout=15)
+            relay.close()
+            store.close()
+            reference_engine.dispose()
+        assert applied_first >= len(expected["agents"])

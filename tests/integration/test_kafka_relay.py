@@ -1,0 +1,236 @@
+"""The outbox relay against real PostgreSQL and the real tansu broker, including faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import psycopg
+import pytest
+
+from application.api_keys import ApiKeyService, hash_key
+from application.outbox import event_id, is_published
+from domain.agents import Agent
+from domain.sessions import Session
+from infra.event_store import EventStore, event_store_env
+from infra.pg_relay import RelayLease
+from infra.settings import Settings
+from interfaces.bootstrap import build_relay
+from tests.support.kafka import Broker, Received, high_watermarks, read_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_KEY = "agentry-super-secret-key-material"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def settings(postgres_url: str, broker: Broker, prefix: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path, database_url=postgres_url, kafka_bootstrap_servers=broker.bootstrap, kafka_topic_prefix=prefix
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[EventStore]:
+    opened = EventStore(event_store_env(settings))
+    yield opened
+    opened.close()
+
+
+def topics(prefix: str) -> list[str]:
+    return [f"{prefix}.{name}" for name in ("agents", "environments", "sessions")]
+
+
+def all_event_ids(store: EventStore) -> list[str]:
+    """Every event the relay publishes (API-key events never leave the store)."""
+    return [
+        event_id(n.originator_id, n.originator_version)
+        for n in store.notifications(0, 1_000_000)
+        if is_published(n.topic)
+    ]
+
+
+def write_agents(store: EventStore, count: int, updates: int, pause: float = 0.0) -> None:
+    for i in range(count):
+        agent = Agent(agent_id=f"agent_{uuid.uuid4().hex[:16]}", tenant_id=f"tenant{i % 3}", definition={"name": "a"})
+        store.save(agent)
+        for u in range(updates):
+            agent.update({"name": f"n{u}"})
+            store.save(agent)
+            if pause:
+                time.sleep(pause)
+
+
+def relay_until_received(settings: Settings, count: int) -> Received:
+    """Runs a relay in this process until the topics hold ``count`` messages."""
+    process = build_relay(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=process.run, args=(stop.is_set,), daemon=True)
+    thread.start()
+    try:
+        return read_topics(
+            settings.kafka_bootstrap_servers, topics(settings.kafka_topic_prefix), lambda r: len(r.messages) >= count
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        process.close()
+
+
+def relay_subprocess(settings: Settings) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "AGENTRY_DATABASE_URL": settings.database_url,
+        "AGENTRY_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "AGENTRY_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        "AGENTRY_DATA_DIR": str(settings.data_dir),
+        "AGENTRY_LOG_LEVEL": os.environ.get("AGENTRY_TEST_RELAY_LOG_LEVEL", "warning"),
+    }
+    return subprocess.Popen([sys.executable, "-m", "interfaces.cli.main", "relay"], cwd=ROOT, env=env)
+
+
+def relay_position(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT position FROM agentry_relay_positions WHERE name = 'kafka'").fetchone()[0]
+
+
+def assert_per_key_order(received: Received) -> None:
+    for key, versions in received.first_seen_versions_by_key().items():
+        assert versions == sorted(versions), f"events of {key!r} arrived out of order: {versions}"
+
+
+def test_every_event_is_published_once_with_routing_headers_and_no_secret(settings, store, prefix) -> None:  # noqa: ANN001
+    write_agents(store, 5, 3)
+    session = Session(session_id="sesn_relaytest00001", tenant_id="tenant9", agent={"id": "agent_x", "version": 1}, environment_id="env_x", details={})
+    session.accept_user_event("user.message", "sevt_1", {"content": [{"type": "text", "text": "hi"}]})
+    store.save(session)
+    ApiKeyService(store).issue(SECRET_KEY, name="k", tenant_id="tenant9")
+    write_agents(store, 1, 0)  # after the key: the relay must move past unpublished events
+    expected = all_event_ids(store)
+
+    received = relay_until_received(settings, len(expected))
+
+    assert sorted(received.event_ids) == sorted(expected)
+    assert len(received.event_ids) == len(set(received.event_ids))
+    by_topic = {m.topic for m in received.messages}
+    assert by_topic == {f"{prefix}.agents", f"{prefix}.sessions"}, "API-key events must never be published"
+    for message in received.messages:
+        body = orjson.loads(message.value)
+        headers = dict(message.headers)
+        assert message.key == body["aggregate_id"].encode()
+        assert headers["event_id"].decode() == body["event_id"]
+        assert headers["tenant"].decode() == body["tenant"]
+        assert headers["event_type"].decode() == body["event_type"]
+        assert int(headers["seq"]) == body["seq"]
+        assert SECRET_KEY.encode() not in message.value
+        assert b"key_hash" not in message.value
+        assert hash_key(SECRET_KEY).encode() not in message.value
+    session_messages = [orjson.loads(m.value) for m in received.messages if m.topic.endswith(".sessions")]
+    assert [(b["event_type"], b["seq"], b["tenant"]) for b in session_messages] == [
+        ("Session.Started", 1, "tenant9"),
+        ("user.message", 1, "tenant9"),
+    ]
+    assert_per_key_order(received)
+    assert relay_position(settings.database_url) == store.max_notification_id()
+
+
+def test_only_one_relay_is_active_at_a_time(settings) -> None:  # noqa: ANN001
+    first, second = RelayLease(settings.postgres.conninfo), RelayLease(settings.postgres.conninfo)
+    try:
+        assert first.acquire(lambda: False)
+        attempts = iter(range(3))
+        assert not second.acquire(lambda: next(attempts, None) is None, poll_seconds=0.05)
+        first.close()  # the active relay dies: its lock goes with its connection
+        assert second.acquire(lambda: False)
+    finally:
+        second.close()
+
+
+def test_broker_stopped_mid_load_then_restarted_delivers_every_event_in_key_order(settings, store, broker, prefix) -> None:  # noqa: ANN001
+    writer = threading.Thread(target=write_agents, args=(store, 40, 9, 0.015))  # ~6 s of writes
+    writer.start()
+    relay = relay_subprocess(settings)
+    try:
+        before = read_topics(broker.bootstrap, topics(prefix), lambda r: len(r.messages) >= 60)
+        assert len(before.messages) >= 60
+        # tansu keeps messages in memory only: read everything it holds before it goes away.
+        relay.send_signal(signal.SIGSTOP)
+        held = high_watermarks(broker.bootstrap, topics(prefix))
+        before = read_topics(broker.bootstrap, topics(prefix), lambda r: len(r.messages) >= held)
+        assert writer.is_alive(), "the broker was meant to go down while events are still being written"
+        broker.stop()
+        relay.send_signal(signal.SIGCONT)  # the relay now meets a dead broker, mid-load
+        time.sleep(3)
+        broker.start()
+        writer.join()
+        expected = set(all_event_ids(store))
+        after = read_topics(
+            broker.bootstrap, topics(prefix), lambda r: expected <= set(before.event_ids) | set(r.event_ids), timeout=90
+        )
+    finally:
+        relay.send_signal(signal.SIGCONT)
+        relay.terminate()
+        relay.wait(timeout=20)
+
+    combined = Received(before.messages + after.messages)
+    assert set(combined.event_ids) == expected, "an event was never delivered"
+    assert_per_key_order(combined)
+
+
+def test_relay_killed_mid_batch_and_restarted_misses_nothing_and_duplicates_only_unacknowledged(settings, store, broker, prefix) -> None:  # noqa: ANN001
+    write_agents(store, 150, 19)  # 3000 events: several batches
+    expected = all_event_ids(store)
+    relay = relay_subprocess(settings)
+    read_topics(broker.bootstrap, topics(prefix), lambda r: len(r.messages) >= 700)
+    relay.send_signal(signal.SIGKILL)
+    relay.wait(timeout=10)
+    acknowledged_position = relay_position(settings.database_url)
+    assert 0 < acknowledged_position < len(expected), "the kill was meant to land mid-stream"
+
+    relay = relay_subprocess(settings)
+    try:
+        received = read_topics(
+            broker.bootstrap, topics(prefix), lambda r: set(expected) <= set(r.event_ids), timeout=90
+        )
+    finally:
+        relay.terminate()
+        relay.wait(timeout=20)
+
+    assert set(received.event_ids) == set(expected), "an event was never delivered"
+    position_of = {eid: position for position, eid in enumerate(expected, start=1)}
+    counts: dict[str, int] = {}
+    for eid in received.event_ids:
+        counts[eid] = counts.get(eid, 0) + 1
+    duplicated = [eid for eid, n in counts.items() if n > 1]
+    assert all(position_of[eid] > acknowledged_position for eid in duplicated), (
+        "an event the relay had recorded as acknowledged was published again"
+    )
+    assert_per_key_order(received)
+
+
+def test_an_event_too_large_for_the_broker_goes_out_without_its_state_and_the_relay_moves_on(settings, store, prefix) -> None:  # noqa: ANN001
+    session = Session(session_id="sesn_relaybig000001", tenant_id="t", agent={"id": "agent_x", "version": 1}, environment_id="env_x", details={})
+    session.accept_user_event("user.message", "sevt_big", {"content": [{"type": "text", "text": "x" * 2_000_000}]})
+    session.accept_user_event("user.interrupt", "sevt_after", {})
+    store.save(session)
+    expected = all_event_ids(store)
+
+    received = relay_until_received(settings, len(expected))
+    assert received.event_ids == expected
+    bodies = [orjson.loads(m.value) for m in received.messages]
+    assert [b["event_type"] for b in bodies] == ["Session.Started", "user.message", "user.interrupt"]
+    assert bodies[1]["state"] is None and bodies[1]["state_omitted"] == "too_large"
+    assert dict(received.messages[1].headers)["state_omitted"] == b"too_large"
+    assert bodies[2]["state"] is not None

@@ -1,0 +1,57 @@
+"""A real uvicorn server running the real app, on a free port, in a background thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from infra.settings import Settings
+from interfaces.bootstrap import Platform, build
+from tests.support.postgres import free_port
+
+API_KEY = "agentry-test-key-0123456789"
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    api_key: str
+    platform: Platform
+
+
+@contextmanager
+def running_server(data_dir: Path, database_url: str = "") -> Iterator[RunningServer]:
+    settings = Settings(data_dir=data_dir, database_url=database_url, bootstrap_api_key=API_KEY)
+    platform = build(settings)
+    platform.start()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            platform.asgi_app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            # Open SSE tails notice a gone client only at their next keep-alive; do not wait.
+            timeout_graceful_shutdown=1,
+        )
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", API_KEY, platform)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        platform.close()
