@@ -1,0 +1,81 @@
+"""Shared by the benchmarks: a scratch PostgreSQL database and a real `agentry serve`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_KEY = "agentry-bench-key-0123456789"
+
+
+def server_url() -> str:
+    return (
+        os.environ.get("AGENTRY_BENCH_POSTGRES_URL")
+        or os.environ.get("AGENTRY_TEST_POSTGRES_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    base = server_url()
+    name = "agentry_bench_" + uuid.uuid4().hex[:10]
+    try:
+        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        sys.exit(f"bench: cannot reach PostgreSQL at {base} (set AGENTRY_BENCH_POSTGRES_URL): {error}")
+    url = base.rpartition("/")[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def agentry_server(database_url: str, data_dir: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "AGENTRY_DATABASE_URL": database_url,
+        "AGENTRY_DATA_DIR": str(data_dir),
+        "AGENTRY_BOOTSTRAP_API_KEY": BENCH_KEY,
+        "AGENTRY_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit("bench: agentry serve did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

