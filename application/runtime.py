@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
+from domain.errors import DomainError
 from domain.ids import stream_id
 from domain.sessions import AgentMessageSent, Session, UserMessageSent
 
@@ -34,9 +36,7 @@ class SessionRuntime:
             if session is None or not session.awaits_reply:
                 return
             reply_seq = session.last_user_message_seq
-            if session.status != "running" and not self._append(
-                session_id, [("session.status_running", {})], reply_seq=reply_seq
-            ):
+            if session.status != "running" and not self._mark_running(session_id, reply_seq):
                 return
             transcript = self._transcript(session_id)
             try:
@@ -57,29 +57,45 @@ class SessionRuntime:
                         },
                     )
                 ]
-            outcome.append(("session.status_idle", {"stop_reason": {"type": "end_turn"}}))
-            if not self._append(session_id, outcome, reply_seq=reply_seq):
+            if not self._answer(session_id, outcome, reply_seq=reply_seq):
                 return
 
-    def _append(self, session_id: str, events: list[tuple[str, dict[str, Any]]], reply_seq: int) -> bool:
-        """Appends unless the turn for the user message at ``reply_seq`` was already answered
-        (another worker took it), so a turn is never answered twice."""
+    def _mark_running(self, session_id: str, reply_seq: int) -> bool:
+        def attempt() -> bool:
+            session = self._load(session_id)
+            if session is None or not session.awaits_reply or session.answered(reply_seq):
+                return False
+            session.start_turn(new_id("sevt"))
+            self._store.save(session)
+            return True
+
+        return self._retry(session_id, attempt)
+
+    def _answer(self, session_id: str, outcome: list[tuple[str, dict[str, Any]]], reply_seq: int) -> bool:
+        """Records the turn unless another worker already answered it, so a turn is never
+        answered twice."""
 
         def attempt() -> bool:
             session = self._load(session_id)
             if session is None or session.deleted or session.status == "terminated":
                 return False
-            if session.last_idle_seq > reply_seq:
+            events = [(event_type, new_id("sevt"), payload) for event_type, payload in outcome]
+            if not session.answer(reply_seq, events, idle_event_id=new_id("sevt")):
                 return False
-            for event_type, payload in events:
-                session.record(event_type, new_id("sevt"), payload)
             self._store.save(session)
             return True
 
+        return self._retry(session_id, attempt)
+
+    @staticmethod
+    def _retry(session_id: str, attempt: Callable[[], bool]) -> bool:
         try:
             return retry_on_race(attempt, key=session_id)
         except Conflict:
             log.error("gave up appending to session %s: it kept changing under the turn", session_id)
+            return False
+        except DomainError as refusal:  # archived or terminated mid-turn: nothing to answer
+            log.info("session %s no longer takes the turn: %s", session_id, refusal)
             return False
 
     def _load(self, session_id: str) -> Session | None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.errors import Archived, DomainError, InvalidState
-from domain.sessions import PublicEvent, Session
+from domain.sessions import USER_EVENT_TYPES, PublicEvent, Session
 
 from application.agents import AgentService, normalize_changes
 from application.environments import EnvironmentService
@@ -194,8 +194,9 @@ class SessionService:
                 session.accept_user_event, sent["type"], new_id("sevt"), payload
             )
         for pending in session.pending_events:
-            if isinstance(pending, PublicEvent):
+            if isinstance(pending, PublicEvent) and pending.public_type in USER_EVENT_TYPES:
                 recorded.append(session_event_view(pending))
+        session.start_turn(new_id("sevt"))
         return recorded
 
     @staticmethod

@@ -172,6 +172,7 @@ class Session(Aggregate):
         self.last_seq = 0
         self.last_user_message_seq = 0
         self.last_idle_seq = 0
+        self.answered_seq = 0
         self.event_count = 0
         self.interrupt_requested = False
         self.archived_at: datetime | None = None
@@ -197,6 +198,15 @@ class Session(Aggregate):
             raise InvalidState(f"clients may not send events of type {event_type!r}")
         return self.record(event_type, event_id, payload)
 
+    def start_turn(self, event_id: str) -> bool:
+        """Marks the session ``running`` as soon as a user message awaits a reply, in the
+        same append as that message: a crash before the runtime picks the turn up then
+        still leaves a ``running`` session for start-up to resume, never a silent one."""
+        if not self.awaits_reply or self.status == "running":
+            return False
+        self.record("session.status_running", event_id, {})
+        return True
+
     @property
     def awaits_reply(self) -> bool:
         """A user message arrived after the agent last went idle."""
@@ -205,6 +215,32 @@ class Session(Aggregate):
             and self.status != "terminated"
             and self.last_user_message_seq > self.last_idle_seq
         )
+
+    def answered(self, reply_seq: int) -> bool:
+        """The turn for the user message at ``reply_seq`` has already been answered."""
+        return self.answered_seq >= reply_seq
+
+    def answer(
+        self,
+        reply_seq: int,
+        outcome: list[tuple[str, str, dict[str, Any]]],
+        idle_event_id: str,
+    ) -> bool:
+        """Records a turn's outcome (``(type, event_id, payload)`` each) for the user message
+        at ``reply_seq``, at most once. The session goes idle only if no newer user message
+        arrived during the turn: that one is still unanswered, so the session stays running."""
+        if self.answered(reply_seq):
+            return False
+        for event_type, event_id, payload in outcome:
+            self.record(event_type, event_id, payload)
+        self._record_turn_answered(reply_seq=reply_seq)
+        if self.last_user_message_seq <= reply_seq:
+            self.record("session.status_idle", idle_event_id, {"stop_reason": {"type": "end_turn"}})
+        return True
+
+    @event("TurnAnswered")
+    def _record_turn_answered(self, reply_seq: int) -> None:
+        self.answered_seq = reply_seq
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -155,14 +155,10 @@ def test_api_keys_are_stored_hashed_and_authenticate(store: EventStore) -> None:
 
 def test_a_turn_cut_short_is_resumed_and_never_answered_twice(store, services) -> None:  # noqa: ANN001
     sessions = services[2]
+    # The message is recorded together with "running", then the process dies before any
+    # worker takes the turn: the session is left running for start-up to resume.
     session = start_session(services)
-    # A worker recorded "running" and then the process died.
-    from domain.ids import stream_id
-    from domain.sessions import Session
-
-    crashed: Session = store.load(stream_id(session["id"]))
-    crashed.record("session.status_running", "sevt_crash", {})
-    store.save(crashed)
+    assert sessions.retrieve(ALICE, session["id"])["status"] == "running"
 
     class RacingProvider:
         """While this worker waits for its model, another worker takes the same turn."""
@@ -179,3 +175,36 @@ def test_a_turn_cut_short_is_resumed_and_never_answered_twice(store, services) -
     assert [e["type"] for e in events] == [
         "user.message", "session.status_running", "agent.message", "session.status_idle",
     ]
+
+
+def test_a_message_sent_during_a_turn_is_answered_in_a_turn_of_its_own(store, services) -> None:  # noqa: ANN001
+    sessions = services[2]
+    session = start_session(services)
+    second = {"type": "user.message", "content": [{"type": "text", "text": "and another thing"}]}
+
+    class InterruptedByAUser(EchoProvider):
+        """The user sends a second message while the model works on the first."""
+
+        def reply(self, agent, transcript):  # noqa: ANN001, ANN201
+            if len(self.transcripts) == 0:
+                sessions.send(ALICE, session["id"], [second])
+            return super().reply(agent, transcript)
+
+    provider = InterruptedByAUser()
+    SessionRuntime(store, provider).take_turns(session["id"])
+    events, _ = sessions.list_events(ALICE, session["id"])
+    assert [e["type"] for e in events] == [
+        "user.message", "session.status_running", "user.message", "agent.message",
+        "agent.message", "session.status_idle",
+    ]
+    assert [len(t) for t in provider.transcripts] == [1, 3]
+    assert sessions.retrieve(ALICE, session["id"])["status"] == "idle"
+
+
+def test_send_answers_only_the_events_the_client_sent(services) -> None:  # noqa: ANN001
+    sessions = services[2]
+    session = start_session(services, first_message=False)
+    recorded = sessions.send(ALICE, session["id"], [{"type": "user.message", "content": []}])
+    assert [e["type"] for e in recorded] == ["user.message"]
+    events, _ = sessions.list_events(ALICE, session["id"])
+    assert [e["type"] for e in events] == ["user.message", "session.status_running"]

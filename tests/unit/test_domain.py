@@ -90,3 +90,19 @@ def test_running_session_cannot_be_deleted() -> None:
     session.record("session.status_running", "sevt_1", {})
     with pytest.raises(InvalidState):
         session.delete("sevt_2")
+
+
+def test_a_turn_is_answered_at_most_once_and_idles_only_when_caught_up() -> None:
+    session = new_session()
+    first = session.accept_user_event("user.message", "sevt_1", {"content": []})
+    assert session.start_turn("sevt_2") is True
+    assert session.start_turn("sevt_x") is False  # already running
+    second = session.accept_user_event("user.message", "sevt_3", {"content": []})
+
+    assert session.answer(first, [("agent.message", "sevt_4", {"content": []})], "sevt_5") is True
+    assert session.status == "running" and session.awaits_reply  # the second message waits
+    assert session.answer(first, [("agent.message", "sevt_6", {"content": []})], "sevt_7") is False
+
+    assert session.answer(second, [("agent.message", "sevt_8", {"content": []})], "sevt_9") is True
+    assert session.status == "idle" and not session.awaits_reply
+    assert session.last_seq == 6
