@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.errors import Archived, DomainError, InvalidState
-from domain.sessions import USER_EVENT_TYPES, PublicEvent, Session
+from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
 from application.agents import AgentService, normalize_changes
 from application.environments import EnvironmentService
@@ -21,7 +21,7 @@ from application.views import iso, session_event_view, session_view
 
 MAX_PAGE = 1000
 # Assigned by the server; a client-sent value is dropped, never stored.
-SERVER_FIELDS = frozenset({"type", "id", "seq", "processed_at"})
+SERVER_FIELDS = frozenset({"type", "id", "seq", "processed_at", "outcome_id"})
 _COMPARE = {
     "gt": lambda a, b: a > b,
     "gte": lambda a, b: a >= b,
@@ -190,11 +190,14 @@ class SessionService:
         recorded = []
         for sent in events:
             payload = {key: value for key, value in sent.items() if key not in SERVER_FIELDS}
+            if sent["type"] == "user.define_outcome":
+                # Later outcome evaluations refer to it, so the server mints it.
+                payload["outcome_id"] = new_id("outc")
             self._refuse_on_error(
                 session.accept_user_event, sent["type"], new_id("sevt"), payload
             )
         for pending in session.pending_events:
-            if isinstance(pending, PublicEvent) and pending.public_type in USER_EVENT_TYPES:
+            if isinstance(pending, PublicEvent) and pending.public_type in CLIENT_EVENT_TYPES:
                 recorded.append(session_event_view(pending))
         session.start_turn(new_id("sevt"))
         return recorded

@@ -18,8 +18,17 @@ from domain.agents import merge_definition
 from domain.errors import Archived, InvalidState
 from domain.ids import stream_id
 
-USER_EVENT_TYPES = frozenset(
-    {"user.message", "user.interrupt", "user.tool_confirmation", "user.custom_tool_result"}
+# What a client may send: every ``user.*`` event and ``system.message``.
+CLIENT_EVENT_TYPES = frozenset(
+    {
+        "user.message",
+        "user.interrupt",
+        "user.tool_confirmation",
+        "user.tool_result",
+        "user.custom_tool_result",
+        "user.define_outcome",
+        "system.message",
+    }
 )
 
 
@@ -58,6 +67,18 @@ class UserToolConfirmationSent(PublicEvent):
 
 class UserCustomToolResultSent(PublicEvent):
     public_type = "user.custom_tool_result"
+
+
+class UserToolResultSent(PublicEvent):
+    public_type = "user.tool_result"
+
+
+class UserOutcomeDefined(PublicEvent):
+    public_type = "user.define_outcome"
+
+
+class SystemMessageSent(PublicEvent):
+    public_type = "system.message"
 
 
 class AgentMessageSent(PublicEvent):
@@ -133,7 +154,10 @@ EVENT_CLASS_BY_TYPE: dict[str, type[PublicEvent]] = {
         UserMessageSent,
         UserInterrupted,
         UserToolConfirmationSent,
+        UserToolResultSent,
         UserCustomToolResultSent,
+        UserOutcomeDefined,
+        SystemMessageSent,
         AgentMessageSent,
         AgentThoughtRecorded,
         AgentToolUseRequested,
@@ -193,8 +217,8 @@ class Session(Aggregate):
         return seq
 
     def accept_user_event(self, event_type: str, event_id: str, payload: dict[str, Any]) -> int:
-        """A client-sent event; only ``user.*`` types may come from outside."""
-        if event_type not in USER_EVENT_TYPES:
+        """A client-sent event: only ``user.*`` types and ``system.message`` may come from outside."""
+        if event_type not in CLIENT_EVENT_TYPES:
             raise InvalidState(f"clients may not send events of type {event_type!r}")
         return self.record(event_type, event_id, payload)
 

@@ -252,8 +252,50 @@ class UserCustomToolResult(BaseModel):
     custom_tool_use_id: str
 
 
+class UserToolResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["user.tool_result"]
+    tool_use_id: str = Field(min_length=1)
+    content: list[ContentBlock] | None = None
+    is_error: bool | None = None
+
+
+class TextRubric(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text"]
+    content: str = Field(min_length=1, max_length=262_144)
+
+
+class FileRubric(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["file"]
+    file_id: str = Field(min_length=1)
+
+
+class UserDefineOutcome(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["user.define_outcome"]
+    description: str = Field(min_length=1)
+    rubric: Annotated[Union[TextRubric, FileRubric], Field(discriminator="type")]
+    max_iterations: int | None = Field(default=None, ge=1)
+
+
+class SystemMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["system.message"]
+    content: list[TextBlock] = Field(min_length=1)
+
+
 UserEvent = Annotated[
-    Union[UserMessage, UserInterrupt, UserToolConfirmation, UserCustomToolResult],
+    Union[
+        UserMessage,
+        UserInterrupt,
+        UserToolConfirmation,
+        UserToolResult,
+        UserCustomToolResult,
+        UserDefineOutcome,
+        SystemMessage,
+    ],
     Field(discriminator="type"),
 ]
 

@@ -77,6 +77,11 @@ def test_bad_session_events_are_refused_and_the_log_is_intact(http: httpx.Client
         {"events": [{"type": "user.message", "content": []}]},
         {"events": [{"type": "user.message", "content": [{"type": "video"}]}]},
         {"events": [good, {"type": "user.message"}]},
+        {"events": [{"type": "system.message", "content": [{"type": "image", "source": {}}]}]},
+        {"events": [{"type": "user.define_outcome", "description": "d"}]},
+        {"events": [{"type": "user.define_outcome", "description": "d", "rubric": {"type": "text", "content": ""}}]},
+        {"events": [{"type": "user.define_outcome", "description": "d", "rubric": {"type": "url"}}]},
+        {"events": [{"type": "user.tool_result", "content": []}]},
         {"nope": 1},
     ):
         _assert_envelope(http.post(events_url, json=body), 400)

@@ -168,3 +168,39 @@ def test_initial_events_start_the_first_turn(client: anthropic.Anthropic) -> Non
     )
     events = _wait_idle(client, session.id, 1)
     assert events[0].type == "user.message" and events[-1].type == "session.status_idle"
+
+
+def test_every_event_type_the_sdk_can_send_is_recorded(client: anthropic.Anthropic, http: httpx.Client) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+    sent = client.beta.sessions.events.send(
+        session.id,
+        events=[
+            {"type": "system.message", "content": [{"type": "text", "text": "be brief"}]},
+            {"type": "user.define_outcome", "description": "a haiku", "rubric": {"type": "text", "content": "5-7-5"}, "max_iterations": 2},
+            {"type": "user.tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "42"}]},
+            {"type": "user.custom_tool_result", "custom_tool_use_id": "ctu_1", "is_error": True},
+            {"type": "user.tool_confirmation", "tool_use_id": "toolu_2", "result": "allow"},
+            {"type": "user.interrupt"},
+        ],
+    )
+    assert [e.type for e in sent.data] == [
+        "system.message", "user.define_outcome", "user.tool_result",
+        "user.custom_tool_result", "user.tool_confirmation", "user.interrupt",
+    ]
+    logged = http.get(f"/v1/sessions/{session.id}/events").json()["data"]
+    assert [e["id"] for e in logged] == [e.id for e in sent.data]
+    outcome = logged[1]
+    assert outcome["outcome_id"].startswith("outc_")
+    assert outcome["rubric"] == {"type": "text", "content": "5-7-5"} and outcome["max_iterations"] == 2
+    assert logged[2]["content"] == [{"type": "text", "text": "42"}]
+    # None of them asks the model for a reply: the session stays idle.
+    assert client.beta.sessions.retrieve(session.id).status == "idle"
+
+    # The outcome id is the server's to mint.
+    forged = http.post(
+        f"/v1/sessions/{session.id}/events",
+        json={"events": [{"type": "user.define_outcome", "description": "d", "rubric": {"type": "file", "file_id": "file_1"}, "outcome_id": "outc_mine"}]},
+    )
+    assert forged.status_code == 202
+    assert forged.json()["data"][0]["outcome_id"] not in ("outc_mine", outcome["outcome_id"])
