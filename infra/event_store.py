@@ -11,13 +11,14 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Transcoder
 
 from application.errors import Conflict, NotFound
 from application.ports import ChangeListener
 from domain.sessions import Session
 from infra.postgres_recorder import TOPIC as SINGLE_STATEMENT_RECORDER
 from infra.settings import Settings
+from infra.transcoding import SafeJSONTranscoder
 
 log = logging.getLogger("agentry.store")
 
@@ -27,6 +28,11 @@ class AgentryEvents(Application):
 
     name = "AgentryEvents"
     snapshotting_intervals = {Session: 200}
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = SafeJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
 
 # Loads fast-forward a cached copy by reading only newer events instead of replaying whole

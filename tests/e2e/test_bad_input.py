@@ -135,3 +135,28 @@ def test_more_edge_cases_on_stored_resources(http: httpx.Client) -> None:
 
     assert len(http.get("/v1/agents", params={"limit": 5000}).json()["data"]) == 1  # clamped, not refused
     assert http.get("/v1/agents").status_code == 200, "the stored data still reads back"
+
+
+def test_client_json_shaped_like_a_transcoder_tag_is_stored_verbatim(http: httpx.Client) -> None:
+    """{"_type_", "_data_"} is how the event store tags its own types; client data of that
+    shape must neither decode as one (a Decimal, a UUID) nor halt the projections."""
+    forged = {"_type_": "nope", "_data_": {"_type_": "decimal_str", "_data_": "1.5"}}
+    agent = http.post("/v1/agents", json={"name": "tagged", "model": {"id": "m", "x": forged}})
+    assert agent.status_code == 200, agent.text
+    agent = agent.json()
+    assert http.get(f"/v1/agents/{agent['id']}").json()["model"]["x"] == forged
+    listed = http.get("/v1/agents", params={"limit": 1000}).json()["data"]
+    assert agent["id"] in [a["id"] for a in listed]  # the projection got past it
+
+    env = http.post("/v1/environments", json={"name": "e"}).json()
+    session = http.post(
+        "/v1/sessions", json={"agent": agent["id"], "environment_id": env["id"], "metadata": {}}
+    ).json()
+    uuid_like = {"_type_": "uuid_hex", "_data_": "zz"}
+    block = {"type": "text", "text": "hi", "cache": uuid_like}
+    sent = http.post(f"/v1/sessions/{session['id']}/events", json={"events": [{"type": "user.message", "content": [block]}]})
+    assert sent.status_code == 202, sent.text
+    log = http.get(f"/v1/sessions/{session['id']}/events").json()["data"]
+    assert log[0]["content"] == [block]
+    assert http.get(f"/v1/sessions/{session['id']}").status_code == 200
+    assert session["id"] in [s["id"] for s in http.get("/v1/sessions", params={"limit": 1000}).json()["data"]]

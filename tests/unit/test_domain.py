@@ -106,3 +106,4 @@ def test_a_turn_is_answered_at_most_once_and_idles_only_when_caught_up() -> None
     assert session.answer(second, [("agent.message", "sevt_8", {"content": []})], "sevt_9") is True
     assert session.status == "idle" and not session.awaits_reply
     assert session.last_seq == 6
+
