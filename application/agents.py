@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.agents import Agent
-from domain.errors import Archived, VersionMismatch
+from domain.errors import Archived, InvalidState, VersionMismatch
 
 from application.errors import Conflict, Invalid, NotFound
 from application.ids import new_id
@@ -127,7 +127,7 @@ class AgentService:
                 agent.update(changes, expected_version)
             except VersionMismatch as error:
                 raise Conflict(str(error), retryable=False) from error
-            except Archived as error:
+            except (Archived, InvalidState) as error:
                 raise Invalid(str(error)) from error
             return render(agent), self._store.save(agent)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.environments import Environment
-from domain.errors import Archived
+from domain.errors import Archived, InvalidState
 
 from application.errors import Invalid
 from application.ids import new_id
@@ -78,7 +78,7 @@ class EnvironmentService:
             environment = self.load(who, environment_id)
             try:
                 environment.update(changes)
-            except Archived as error:
+            except (Archived, InvalidState) as error:
                 raise Invalid(str(error)) from error
             return render(environment), self._store.save(environment)
 

@@ -69,7 +69,8 @@ class SessionService:
         else:
             agent_id, agent_version = agent_ref["id"], agent_ref.get("version")
             if agent_ref.get("type") == "agent_with_overrides":
-                overrides = {key: agent_ref[key] for key in OVERRIDABLE if key in agent_ref}
+                # A null field overrides nothing: the agent's own value stands.
+                overrides = {key: agent_ref[key] for key in OVERRIDABLE if agent_ref.get(key) is not None}
         pinned = self._agents.pinned(who, agent_id, agent_version)
         if overrides:
             pinned = {**pinned, **normalize_changes(overrides)}

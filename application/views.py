@@ -11,7 +11,9 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     # Fixed width (always microseconds) so the strings also sort in time order.
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(timezone.utc)
+    # strftime("%Y") does not pad years before 1000 on every platform.
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
 
 
 def agent_view(

@@ -12,8 +12,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Archived, VersionMismatch
+from domain.errors import Archived, InvalidState, VersionMismatch
 from domain.ids import stream_id
+
+
+MAX_METADATA_PAIRS = 16
 
 
 def merge_definition(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +32,12 @@ def merge_definition(current: dict[str, Any], changes: dict[str, Any]) -> dict[s
                 else:
                     metadata[meta_key] = meta_value
             merged["metadata"] = metadata if value is not None else {}
+            if len(merged["metadata"]) > MAX_METADATA_PAIRS:
+                # Checked on the merged result: patches could otherwise add up without bound.
+                raise InvalidState(
+                    f"metadata may hold at most {MAX_METADATA_PAIRS} pairs; "
+                    f"this update would leave {len(merged['metadata'])}"
+                )
         else:
             merged[key] = value
     return merged

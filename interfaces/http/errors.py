@@ -33,7 +33,13 @@ ERROR_TYPE_BY_STATUS = {
 }
 
 
+MAX_MESSAGE = 1000
+
+
 def envelope(status: int, message: str) -> dict[str, Any]:
+    if len(message) > MAX_MESSAGE:
+        # Messages quote the offending input; a 60 KB id must not come back as 60 KB.
+        message = message[: MAX_MESSAGE - 1] + "…"
     return {
         "type": "error",
         "error": {"type": ERROR_TYPE_BY_STATUS.get(status, "invalid_request_error"), "message": message},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 ShortText = Annotated[str, Field(max_length=256)]
@@ -200,15 +200,27 @@ class EnvironmentUpdate(Strict):
     _not_null = field_validator("name")(lambda cls, v: not_null(v))
 
 
+OVERRIDE_FIELDS = ("model", "system", "tools", "mcp_servers", "skills")
+
+
 class AgentRef(Strict):
     type: Literal["agent", "agent_with_overrides"] = "agent"
     id: Annotated[str, Field(min_length=1, max_length=128)]
-    version: int | None = Field(default=None, ge=1, le=2**31)
+    version: int | None = Field(default=None, ge=1, le=2**31, strict=True)
     model: ModelRef | None = None
     system: str | None = Field(default=None, max_length=100_000)
     tools: list[Tool] | None = Field(default=None, max_length=256)
     mcp_servers: list[McpServer] | None = Field(default=None, max_length=20)
     skills: list[Skill] | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _overrides_need_their_type(self) -> "AgentRef":
+        overridden = [name for name in OVERRIDE_FIELDS if name in self.model_fields_set]
+        if overridden and self.type != "agent_with_overrides":
+            raise ValueError(
+                f"{', '.join(overridden)} may only be given with type 'agent_with_overrides'"
+            )
+        return self
 
 
 # -- session events a client may send ----------------------------------------------------

@@ -160,3 +160,36 @@ def test_client_json_shaped_like_a_transcoder_tag_is_stored_verbatim(http: httpx
     assert log[0]["content"] == [block]
     assert http.get(f"/v1/sessions/{session['id']}").status_code == 200
     assert session["id"] in [s["id"] for s in http.get("/v1/sessions", params={"limit": 1000}).json()["data"]]
+
+
+def test_findings_of_the_fuzzer_stay_fixed(http: httpx.Client) -> None:
+    agent = http.post("/v1/agents", json={"name": "a", "model": "m", "metadata": {f"k{i}": "v" for i in range(16)}}).json()
+    env = http.post("/v1/environments", json={"name": "e"}).json()
+
+    # A null override overrides nothing (it was a 500).
+    overridden = http.post("/v1/sessions", json={"agent": {"type": "agent_with_overrides", "id": agent["id"], "model": None, "system": "s"}, "environment_id": env["id"]})
+    assert overridden.status_code == 200, overridden.text
+    assert overridden.json()["agent"]["model"] == {"id": "m"} and overridden.json()["agent"]["system"] == "s"
+    # Overrides without their type, and a boolean version, are refused rather than ignored or coerced.
+    _assert_envelope(http.post("/v1/sessions", json={"agent": {"type": "agent", "id": agent["id"], "system": "s"}, "environment_id": env["id"]}), 400)
+    _assert_envelope(http.post("/v1/sessions", json={"agent": {"type": "agent", "id": agent["id"], "version": True}, "environment_id": env["id"]}), 400)
+
+    # Metadata is bounded after merging, not only per request.
+    _assert_envelope(http.post(f"/v1/agents/{agent['id']}", json={"metadata": {"one_more": "v"}}), 400)
+    assert http.post(f"/v1/agents/{agent['id']}", json={"metadata": {"k0": None, "one_more": "v"}}).status_code == 200
+    assert len(http.get(f"/v1/agents/{agent['id']}").json()["metadata"]) == 16
+    env_full = http.post(f"/v1/environments/{env['id']}", json={"metadata": {f"x{i}": "v" for i in range(16)}})
+    assert env_full.status_code == 200
+    _assert_envelope(http.post(f"/v1/environments/{env['id']}", json={"metadata": {"x16": "v"}}), 400)
+
+    # Years before 1000 compare as timestamps, not as unpadded strings.
+    assert http.get("/v1/agents", params={"created_at[gte]": "0999-01-01T00:00:00Z"}).json()["data"]
+    assert http.get("/v1/agents", params={"created_at[lte]": "0999-01-01T00:00:00Z"}).json()["data"] == []
+
+    # An error message quoting a huge id stays short.
+    huge = http.get("/v1/agents/agent_" + "x" * 60_000)
+    _assert_envelope(huge, 404)
+    assert len(huge.json()["error"]["message"]) <= 1000
+
+    session = overridden.json()
+    _assert_envelope(http.get(f"/v1/sessions/{session['id']}/events/stream", params={"replay": "garbage"}), 400)

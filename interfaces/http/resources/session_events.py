@@ -17,6 +17,7 @@ from application.views import session_event_view
 from domain.ids import stream_id
 from interfaces.http.common import (
     Services,
+    bool_param,
     choice_param,
     int_param,
     limit_param,
@@ -97,7 +98,7 @@ class SessionEventStream:
         after_seq = int_param(req, "after_seq", None, 0, 2**62)
         if after_seq is not None:
             return after_seq
-        if req.get_param("replay") in ("1", "true"):
+        if bool_param(req, "replay"):
             return 0
         return current_seq
 
