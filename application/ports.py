@@ -31,8 +31,16 @@ class EventStore(Protocol):
     def load(self, aggregate_id: UUID, version: int | None = None) -> Any: ...
 
     def read_stream(
-        self, aggregate_id: UUID, after_version: int = 0, limit: int | None = None
-    ) -> Sequence[Any]: ...
+        self,
+        aggregate_id: UUID,
+        after_version: int = 0,
+        limit: int | None = None,
+        until_version: int | None = None,
+        descending: bool = False,
+    ) -> Sequence[Any]:
+        """Events with ``after_version < version <= until_version``, oldest first unless
+        ``descending``; at most ``limit`` of them."""
+        ...
 
 
 class ChangeListener(Protocol):

@@ -3,7 +3,8 @@ client events, and read the public event log straight from the session's own str
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from domain.errors import Archived, DomainError, InvalidState
@@ -20,6 +21,7 @@ from application.tenancy import Principal
 from application.views import iso, session_event_view, session_view
 
 MAX_PAGE = 1000
+SCAN_CHUNK = 500
 # Assigned by the server; a client-sent value is dropped, never stored.
 SERVER_FIELDS = frozenset({"type", "id", "seq", "processed_at", "outcome_id"})
 _COMPARE = {
@@ -157,29 +159,48 @@ class SessionService:
         """One page of the public log; returns the page and the seq to continue from.
         ``processed`` bounds ``processed_at`` (keys gt/gte/lt/lte, fixed-width UTC strings)."""
         session = self.load(who, session_id, allow_deleted=True)
-        events = self.events_after(session, after_seq)
+        events: Iterable[PublicEvent] = self._scan(session, after_seq, descending=order == "desc")
         if before_seq is not None:
-            events = [event for event in events if event.seq < before_seq]
+            events = (event for event in events if event.seq < before_seq)
         if types:
-            events = [event for event in events if event.public_type in types]
+            events = (event for event in events if event.public_type in types)
         if processed:
-            events = [event for event in events if _within(iso(event.timestamp), processed)]
-        if order == "desc":
-            events.reverse()
+            events = (event for event in events if _within(iso(event.timestamp), processed))
         limit = max(1, min(limit, MAX_PAGE))
-        page = events[:limit]
-        more = len(events) > limit
+        # One more than the page tells whether another page follows.
+        page = list(islice(events, limit + 1))
+        more = len(page) > limit
+        page = page[:limit]
         cursor = page[-1].seq if more and page else None
         return [session_event_view(event) for event in page], cursor
 
     def events_after(self, session: Session, after_seq: int) -> list[PublicEvent]:
-        # A public event's seq is never above its stream version, so reading the stream
-        # after version ``after_seq`` cannot miss one.
-        return [
-            recorded
-            for recorded in self._store.read_stream(session.id, after_version=after_seq)
-            if isinstance(recorded, PublicEvent) and recorded.seq > after_seq
-        ]
+        return list(self._scan(session, after_seq, descending=False))
+
+    def _scan(self, session: Session, after_seq: int, descending: bool) -> Iterator[PublicEvent]:
+        """The public events after ``after_seq``, read in chunks so a page of a long
+        session costs about a page of reads, not the whole stream.
+
+        A public event's seq is never above its stream version, so reading the stream
+        after version ``after_seq`` cannot miss one."""
+        after_version, until_version = after_seq, session.version
+        while True:
+            chunk = self._store.read_stream(
+                session.id,
+                after_version=after_version,
+                until_version=None if not descending else until_version,
+                limit=SCAN_CHUNK,
+                descending=descending,
+            )
+            for recorded in chunk:
+                if isinstance(recorded, PublicEvent) and recorded.seq > after_seq:
+                    yield recorded
+            if len(chunk) < SCAN_CHUNK:
+                return
+            if descending:
+                until_version = chunk[-1].originator_version - 1
+            else:
+                after_version = chunk[-1].originator_version
 
     def load(self, who: Principal, session_id: str, allow_deleted: bool = False) -> Session:
         session = load_owned(self._store, who, Session, "sesn", "session", session_id)

@@ -110,9 +110,22 @@ class EventStore:
             raise NotFound(f"no stream {aggregate_id}") from None
 
     def read_stream(
-        self, aggregate_id: UUID, after_version: int = 0, limit: int | None = None
+        self,
+        aggregate_id: UUID,
+        after_version: int = 0,
+        limit: int | None = None,
+        until_version: int | None = None,
+        descending: bool = False,
     ) -> Sequence[Any]:
-        return list(self.app.events.get(aggregate_id, gt=after_version or None, limit=limit))
+        return list(
+            self.app.events.get(
+                aggregate_id,
+                gt=after_version or None,
+                lte=until_version,
+                desc=descending,
+                limit=limit,
+            )
+        )
 
     # -- the global notification log ---------------------------------------------------
 

@@ -208,3 +208,30 @@ def test_send_answers_only_the_events_the_client_sent(services) -> None:  # noqa
     assert [e["type"] for e in recorded] == ["user.message"]
     events, _ = sessions.list_events(ALICE, session["id"])
     assert [e["type"] for e in events] == ["user.message", "session.status_running"]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_event_pages_read_in_chunks_cover_the_log_exactly_once(services, monkeypatch, order) -> None:  # noqa: ANN001
+    import application.sessions as sessions_module
+
+    monkeypatch.setattr(sessions_module, "SCAN_CHUNK", 4)  # many chunk boundaries
+    sessions = services[2]
+    session = start_session(services, first_message=False)
+    for i in range(23):
+        sessions.send(ALICE, session["id"], [{"type": "user.interrupt", "n": i}])
+        if i % 5 == 0:  # lifecycle events take a stream version but no seq
+            sessions.update(ALICE, session["id"], {"title": f"t{i}"})
+
+    for limit in (1, 3, 4, 5, 100):
+        seen, cursor = [], None
+        while True:
+            bound = {} if cursor is None else ({"after_seq": cursor} if order == "asc" else {"before_seq": cursor})
+            page, cursor = sessions.list_events(ALICE, session["id"], limit=limit, order=order, **bound)
+            seen += [event["n"] for event in page]
+            if cursor is None:
+                break
+        expected = list(range(23))
+        assert seen == (expected if order == "asc" else expected[::-1]), limit
+
+    firsts, _ = sessions.list_events(ALICE, session["id"], limit=2, order=order, types=frozenset({"user.interrupt"}))
+    assert [e["n"] for e in firsts] == ([0, 1] if order == "asc" else [22, 21])
