@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from application.sessions import OVERRIDABLE
+
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 ShortText = Annotated[str, Field(max_length=256)]
 
@@ -200,9 +202,6 @@ class EnvironmentUpdate(Strict):
     _not_null = field_validator("name")(lambda cls, v: not_null(v))
 
 
-OVERRIDE_FIELDS = ("model", "system", "tools", "mcp_servers", "skills")
-
-
 class AgentRef(Strict):
     type: Literal["agent", "agent_with_overrides"] = "agent"
     id: Annotated[str, Field(min_length=1, max_length=128)]
@@ -215,7 +214,7 @@ class AgentRef(Strict):
 
     @model_validator(mode="after")
     def _overrides_need_their_type(self) -> "AgentRef":
-        overridden = [name for name in OVERRIDE_FIELDS if name in self.model_fields_set]
+        overridden = [name for name in OVERRIDABLE if name in self.model_fields_set]
         if overridden and self.type != "agent_with_overrides":
             raise ValueError(
                 f"{', '.join(overridden)} may only be given with type 'agent_with_overrides'"
