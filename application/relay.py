@@ -34,10 +34,22 @@ class Publisher(Protocol):
         ...
 
 
+class LeaseLost(RuntimeError):
+    """This relay is no longer the active one (its lock went with its connection)."""
+
+
 class RelayPosition(Protocol):
+    """The position, kept under the lease that makes this relay the active one."""
+
     def get(self) -> int: ...
 
-    def set(self, position: int) -> None: ...
+    def set(self, position: int) -> None:
+        """Raises ``LeaseLost`` when the lease is gone."""
+        ...
+
+    def held(self) -> bool:
+        """Whether this relay still holds the lease, asked of the database itself."""
+        ...
 
 
 class Relay:
@@ -69,6 +81,10 @@ class Relay:
                 self._wait_for_change(idle_wait)
                 continue
             messages = [self._message(n) for n in batch if is_published(n.topic)]
+            # A relay whose lock went with a dropped connection must not publish next to
+            # the relay that took over: ask before every batch, not only when saving.
+            if messages and not self._position.held():
+                raise LeaseLost("the relay lock was lost; another relay may be active")
             acknowledged = self._publisher.publish(messages) if messages else 0
             reached = self._reached(batch, messages, acknowledged)
             if reached > position:

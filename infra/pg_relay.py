@@ -1,6 +1,7 @@
 """What the relay keeps in PostgreSQL: its position, and the advisory lock that makes it the
 one active relay. Both live on one dedicated connection, so a relay that lost its
-connection (and with it the lock) cannot record a position any more."""
+connection (and with it the lock) cannot record a position any more; the relay also asks
+whether it still holds the lock before each batch it publishes."""
 
 from __future__ import annotations
 
@@ -10,15 +11,27 @@ from collections.abc import Callable
 
 import psycopg
 
+from application.relay import LeaseLost
+
 log = logging.getLogger("agentry.relay")
 
 LOCK_KEY = 0x61676E74  # "agnt": one advisory-lock key per Agentry database
 POSITION_NAME = "kafka"
+# A silently dropped connection must surface in seconds, not after the OS's TCP timeouts.
+CONNECTION_OPTIONS = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+    "connect_timeout": 10,
+}
 
 
 class RelayLease:
     def __init__(self, conninfo: str) -> None:
-        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._conninfo = conninfo
+        self._conn = self._connect()
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS agentry_relay_positions "
             "(name text PRIMARY KEY, position bigint NOT NULL)"
@@ -28,10 +41,21 @@ class RelayLease:
             (POSITION_NAME,),
         )
 
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self._conninfo, autocommit=True, **CONNECTION_OPTIONS)
+        conn.execute("SET statement_timeout = '10s'")
+        return conn
+
     def acquire(self, should_stop: Callable[[], bool], poll_seconds: float = 1.0) -> bool:
         waiting_logged = False
         while not should_stop():
-            (held,) = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+            try:
+                (held,) = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+            except psycopg.Error as error:
+                log.warning("relay lock connection failed (%s); reconnecting", type(error).__name__)
+                time.sleep(poll_seconds)
+                self._reconnect()
+                continue
             if held:
                 log.info("this relay is the active one")
                 return True
@@ -41,6 +65,18 @@ class RelayLease:
             time.sleep(poll_seconds)
         return False
 
+    def held(self) -> bool:
+        try:
+            (held,) = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                " AND pid = pg_backend_pid() AND granted AND classid = 0 AND objid = %s"
+                " AND objsubid = 1)",
+                (LOCK_KEY,),
+            ).fetchone()
+        except psycopg.Error:
+            return False
+        return bool(held)
+
     def get(self) -> int:
         row = self._conn.execute(
             "SELECT position FROM agentry_relay_positions WHERE name = %s", (POSITION_NAME,)
@@ -48,9 +84,27 @@ class RelayLease:
         return int(row[0])
 
     def set(self, position: int) -> None:
-        self._conn.execute(
-            "UPDATE agentry_relay_positions SET position = %s WHERE name = %s", (position, POSITION_NAME)
-        )
+        try:
+            self._conn.execute(
+                "UPDATE agentry_relay_positions SET position = %s WHERE name = %s",
+                (position, POSITION_NAME),
+            )
+        except psycopg.OperationalError as error:
+            raise LeaseLost(f"the relay lock connection failed: {type(error).__name__}") from error
+
+    def release(self) -> None:
+        """Gives the lock up (by dropping its connection) and opens a fresh one to stand by on."""
+        self._reconnect()
+
+    def _reconnect(self) -> None:
+        try:
+            self._conn.close()
+        except psycopg.Error:
+            pass
+        try:
+            self._conn = self._connect()
+        except psycopg.Error as error:
+            log.warning("relay cannot reach PostgreSQL (%s); will retry", type(error).__name__)
 
     def close(self) -> None:
         self._conn.close()

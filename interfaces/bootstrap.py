@@ -16,7 +16,7 @@ from application.agents import AgentService
 from application.api_keys import ApiKeyService, generate_key
 from application.environments import EnvironmentService
 from application.runtime import SessionRuntime, TurnDispatcher
-from application.relay import Relay
+from application.relay import LeaseLost, Relay
 from application.sessions import SessionService
 from infra.event_store import EventStore, PublishedEventDecoder, event_store_env
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
@@ -165,10 +165,15 @@ class RelayProcess:
     change_feed: PostgresChangeFeed
 
     def run(self, should_stop: Callable[[], bool]) -> None:
-        if not self.lease.acquire(should_stop):
-            return
         self.change_feed.start()
-        self.relay.run(should_stop)
+        while self.lease.acquire(should_stop):
+            try:
+                self.relay.run(should_stop)
+                return
+            except LeaseLost as lost:
+                # Another relay may be active now: stand by again rather than publish beside it.
+                log.warning("%s; standing by", lost)
+                self.lease.release()
 
     def close(self) -> None:
         self.change_feed.stop()

@@ -21,7 +21,7 @@ from application.outbox import event_id, is_published
 from domain.agents import Agent
 from domain.sessions import Session
 from infra.event_store import EventStore, event_store_env
-from infra.pg_relay import RelayLease
+from infra.pg_relay import LOCK_KEY, RelayLease
 from infra.settings import Settings
 from interfaces.bootstrap import build_relay
 from tests.support.kafka import Broker, Received, high_watermarks, read_topics
@@ -234,3 +234,41 @@ def test_an_event_too_large_for_the_broker_goes_out_without_its_state_and_the_re
     assert bodies[1]["state"] is None and bodies[1]["state_omitted"] == "too_large"
     assert dict(received.messages[1].headers)["state_omitted"] == b"too_large"
     assert bodies[2]["state"] is not None
+
+
+def test_a_relay_that_lost_its_lock_stands_by_instead_of_publishing_beside_the_new_one(settings, store, broker, prefix) -> None:  # noqa: ANN001
+    write_agents(store, 3, 1)
+    first, second = build_relay(settings), build_relay(settings)
+    stop = threading.Event()
+    threads = [threading.Thread(target=p.run, args=(stop.is_set,), daemon=True) for p in (first, second)]
+    lock_holders = (
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s" % LOCK_KEY
+    )
+    try:
+        threads[0].start()
+        read_topics(broker.bootstrap, topics(prefix), lambda r: len(r.messages) >= 6)
+        threads[1].start()
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            (old_holder,) = admin.execute(lock_holders).fetchone()
+            # The active relay's lock connection drops (a failover, a network cut): its lock
+            # goes with it, and the standby takes over.
+            admin.execute("SELECT pg_terminate_backend(%s)", (old_holder,))
+            deadline = time.monotonic() + 15
+            while [row[0] for row in admin.execute(lock_holders)] in ([], [old_holder]):
+                assert time.monotonic() < deadline, "the standby relay never took over"
+                time.sleep(0.1)
+
+        write_agents(store, 3, 1)  # both relays see these; only the new active one may publish
+        expected = all_event_ids(store)
+        read_topics(broker.bootstrap, topics(prefix), lambda r: set(expected) <= set(r.event_ids))
+        time.sleep(2)  # room for a stray publish by the relay that lost its lock
+        # Everything the topics hold (read for 3 s).
+        received = read_topics(broker.bootstrap, topics(prefix), lambda r: False, timeout=3)
+        assert sorted(received.event_ids) == sorted(expected), "published twice, or not at all"
+        assert threads[0].is_alive(), "the relay that lost its lock stands by; it does not die"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        first.close()
+        second.close()
