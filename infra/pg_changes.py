@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from application.ports import ChangeListener
+from infra.pg_keepalive import KEEPALIVE_OPTIONS
 
 log = logging.getLogger("agentry.changes")
 
@@ -51,15 +52,18 @@ class PostgresChangeFeed:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                with psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE_OPTIONS) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     self._drain()  # anything written while (re)connecting
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=self._poll_seconds, stop_after=1):
                             pass
                         self._drain()
-            except psycopg.Error as error:
-                log.warning("change feed connection lost (%s); reconnecting", type(error).__name__)
+            except Exception as error:
+                # Any failure (the LISTEN connection, or the event store's own errors while
+                # draining, which are not psycopg's) must not end the feed: live tails in
+                # this process would stop waking until a restart.
+                log.warning("change feed failed (%s); reconnecting", type(error).__name__)
                 self._stop.wait(1.0)
 
     def _drain(self) -> None:

@@ -12,20 +12,12 @@ from collections.abc import Callable
 import psycopg
 
 from application.relay import LeaseLost
+from infra.pg_keepalive import KEEPALIVE_OPTIONS
 
 log = logging.getLogger("agentry.relay")
 
 LOCK_KEY = 0x61676E74  # "agnt": one advisory-lock key per Agentry database
 POSITION_NAME = "kafka"
-# A silently dropped connection must surface in seconds, not after the OS's TCP timeouts.
-CONNECTION_OPTIONS = {
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 10_000,
-    "connect_timeout": 10,
-}
 
 
 class RelayLease:
@@ -42,7 +34,7 @@ class RelayLease:
         )
 
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(self._conninfo, autocommit=True, **CONNECTION_OPTIONS)
+        conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE_OPTIONS)
         conn.execute("SET statement_timeout = '10s'")
         return conn
 
