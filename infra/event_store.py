@@ -153,13 +153,23 @@ class EventStore:
         self.app.close()
 
 
-class PublishedEventDecoder:
-    """Turns a relayed Kafka message body back into the domain event it was recorded as."""
+class StateOmitted(LookupError):
+    """A message came without its state and there is no event store to read it from."""
 
-    def __init__(self) -> None:
+
+class PublishedEventDecoder:
+    """Turns a relayed Kafka message body back into the domain event it was recorded as.
+
+    An event too large for the broker was published without its state; with ``store`` given,
+    that event is read back from the event store instead (by stream id and version)."""
+
+    def __init__(self, store: EventStore | None = None) -> None:
         self._mapper = AgentryEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
+        self._store = store
 
     def __call__(self, body: dict[str, Any]) -> Any:
+        if body.get("state") is None:
+            return self._from_store(body)
         stored = StoredEvent(
             originator_id=UUID(body["aggregate_id"]),
             originator_version=body["aggregate_version"],
@@ -167,3 +177,18 @@ class PublishedEventDecoder:
             state=orjson.dumps(body["state"]),
         )
         return self._mapper.to_domain_event(stored)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def _from_store(self, body: dict[str, Any]) -> Any:
+        version = body["aggregate_version"]
+        if self._store is None:
+            raise StateOmitted(f"event {body.get('event_id')} came without its state")
+        events = self._store.read_stream(
+            UUID(body["aggregate_id"]), after_version=version - 1, until_version=version
+        )
+        if not events:
+            raise StateOmitted(f"event {body.get('event_id')} is not in the event store")
+        return events[0]

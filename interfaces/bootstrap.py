@@ -210,9 +210,9 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     _require_kafka(settings, "project --from kafka")
     engine = create_engine(settings.read_model_url)
     consumer = event_consumer(settings.kafka_bootstrap_servers, settings.kafka_projector_group)
-    projector = KafkaProjector(
-        engine, consumer, settings.kafka_projector_group, PublishedEventDecoder(), all_projections()
-    )
+    # The store is read only for events published without their state (too large for Kafka).
+    decoder = PublishedEventDecoder(EventStore(event_store_env(settings)))
+    projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
     topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions")]
     subscribe(consumer, topics, projector.seek_to_stored)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,9 @@ from projections import tables
 from projections.runner import Projection
 
 log = logging.getLogger("agentry.projections.kafka")
+
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
 
 offsets = sa.Table(
     "projection_kafka_offsets",
@@ -36,6 +40,14 @@ stream_versions = sa.Table(
     sa.Column("stream_id", sa.String(36), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
+
+
+def _insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
 
 
 class OffsetMoved(Exception):
@@ -76,11 +88,28 @@ class KafkaProjector:
 
     def run(self, should_stop: Callable[[], bool] | None = None) -> None:
         should_stop = should_stop or self._stop.is_set
+        backoff = RETRY_FIRST_SECONDS
         while not should_stop():
-            self.poll_once()
+            try:
+                self.poll_once()
+                backoff = RETRY_FIRST_SECONDS
+            except sa.exc.DBAPIError as error:
+                # Nothing of the failed batch committed; the consumer has moved past it, so
+                # go back to the stored offsets before polling again.
+                log.warning("projection batch failed (%s); retrying in %.1fs", type(error).__name__, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MAX_SECONDS)
+                self.seek_to_stored(self._consumer.assignment())
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Leaves the group at once, so its partitions move without waiting out a timeout."""
+        self._consumer.close()
+        close_decoder = getattr(self._decode, "close", None)
+        if close_decoder is not None:
+            close_decoder()
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         records = self._consumer.poll(timeout_ms=timeout_ms, max_records=500)
@@ -104,10 +133,10 @@ class KafkaProjector:
                 body = orjson.loads(message.value)
                 event = None
                 for projection in self._projections:
-                    if not self._is_new(conn, projection.name, body) or body.get("state") is None:
-                        # Already applied; or published without its state (too large for the
-                        # broker) — only bulky session content is, which no list projects.
+                    if not self._is_new(conn, projection.name, body):
                         continue
+                    # Without its state (too large for the broker) the decoder reads the
+                    # event from the store: skipping it would lose an agent or a session.
                     event = event if event is not None else self._decode(body)
                     projection.apply(conn, event)
                     applied += 1
@@ -116,16 +145,22 @@ class KafkaProjector:
     def _claim(self, conn: sa.Connection, tp: Any, first: int, next_offset: int) -> None:
         """Moves the partition's stored offset from where this batch started (compare-and-set)."""
         key = (offsets.c.group_id == self._group_id) & (offsets.c.topic == tp.topic) & (offsets.c.partition == tp.partition)
-        current = conn.execute(sa.select(offsets.c.next_offset).where(key).with_for_update()).scalar()
-        if current is None:
-            conn.execute(
-                sa.insert(offsets).values(
-                    group_id=self._group_id, topic=tp.topic, partition=tp.partition, next_offset=next_offset
-                )
+        # The row exists before it is locked, so two members claiming a new partition at
+        # once serialise on it instead of one failing on a duplicate key.
+        conn.execute(
+            _insert_ignoring_duplicates(conn, offsets).values(
+                group_id=self._group_id, topic=tp.topic, partition=tp.partition, next_offset=0
             )
-            return
+        )
+        current = conn.execute(sa.select(offsets.c.next_offset).where(key).with_for_update()).scalar_one()
         if current > first:
             raise OffsetMoved(tp)
+        if current < first and current > 0:
+            log.warning(
+                "partition %s:%d resumes at offset %d, past the stored %d: the records between "
+                "are gone from the broker (retention?) and were never projected",
+                tp.topic, tp.partition, first, current,
+            )
         conn.execute(sa.update(offsets).where(key).values(next_offset=next_offset))
 
     @staticmethod

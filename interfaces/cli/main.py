@@ -120,7 +120,10 @@ def project_command(args: argparse.Namespace) -> int:
     if args.source == "kafka":
         projector = build_kafka_projector(settings)
         log.info("projecting from Kafka topics as group %s", settings.kafka_projector_group)
-        projector.run(stop.is_set)
+        try:
+            projector.run(stop.is_set)
+        finally:
+            projector.close()
         return 0
     platform = build(settings)
     try:

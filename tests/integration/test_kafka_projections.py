@@ -42,6 +42,9 @@ def _seed(store: EventStore) -> None:
         if i % 4 == 0:
             agent.archive()
             store.save(agent)
+    # Too large for the broker: published without its state, projected from the store.
+    big = Agent(agent_id="agent_kpbig00000000", tenant_id="t", definition={"name": "big", "system": "x" * 1_200_000, "metadata": {}})
+    store.save(big)
     env = Environment(environment_id="env_kp00000000001", tenant_id="t", definition={"name": "e", "metadata": {}})
     store.save(env)
     session = Session(
@@ -86,7 +89,7 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
         reference.setup()
         reference.catch_up()
         expected = _snapshot(reference_engine)
-        assert len(expected["agents"]) == 12 and expected["sessions"] == [("sesn_kp0000000001", "running")]
+        assert len(expected["agents"]) == 13 and expected["sessions"] == [("sesn_kp0000000001", "running")]
 
         stop = threading.Event()
         relay = build_relay(settings)
@@ -96,7 +99,7 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
             projector = build_kafka_projector(settings)
             _project_until(projector, projector.engine, expected)
             applied_first = projector.applied
-            projector._consumer.close()
+            projector.close()
 
             # Redelivery: a new member of the group is handed everything from offset 0 again.
             with projector.engine.begin() as conn:
@@ -111,7 +114,7 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
             assert again.received >= total, "the redelivery did not happen"
             assert again.applied == 0, "a redelivered event was applied twice"
             assert _snapshot(again.engine) == expected
-            again._consumer.close()
+            again.close()
         finally:
             stop.set()
             relay_thread.join(timeout=15)
