@@ -80,6 +80,7 @@ class Platform:
         self.projections.stop()
         self.dispatcher.shutdown()
         self.store.close()
+        log.info("agentry stopped cleanly")
 
     def ensure_admin_key(self) -> None:
         """A bootstrap key from the environment is recorded (hashed). Without one, an

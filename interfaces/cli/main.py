@@ -23,6 +23,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from interfaces.bootstrap import build
+    from interfaces.http.server import serve_until_signalled
 
     settings = load_settings()
     _configure_logging(settings.log_level)
@@ -32,15 +33,16 @@ def serve(args: argparse.Namespace) -> int:
     platform.start()
     where = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_dir.resolve()}"
     logging.getLogger("agentry").info("event store: %s; listening on http://%s:%d", where, host, port)
+    config = uvicorn.Config(
+        platform.asgi_app(),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
     try:
-        uvicorn.run(
-            platform.asgi_app(),
-            host=host,
-            port=port,
-            log_level=settings.log_level,
-            lifespan="off",
-            timeout_graceful_shutdown=10,
-        )
+        serve_until_signalled(config, on_shutdown=platform.services.live.close)
     finally:
         platform.close()
     return 0

@@ -19,6 +19,11 @@ class Tail:
         self.changed = asyncio.Event()
         self._hub = hub
 
+    @property
+    def closing(self) -> bool:
+        """The server is shutting down: end the stream instead of waiting for more."""
+        return self._hub.closing
+
     async def wait(self, timeout: float) -> bool:
         """True when the stream changed since the last wait; False on timeout."""
         try:
@@ -37,6 +42,7 @@ class LiveHub:
         self._tails: dict[UUID, set[Tail]] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.closing = False
 
     def follow(self, stream_id: UUID) -> Tail:
         self._loop = asyncio.get_running_loop()
@@ -62,6 +68,14 @@ class LiveHub:
             woken = [tail for sid in stream_ids for tail in self._tails.get(sid, ())]
         for tail in woken:
             loop.call_soon_threadsafe(tail.changed.set)
+
+    def close(self) -> None:
+        """Wakes every tail for the last time, so open streams end and shutdown need not
+        wait out its grace period (or cut them off mid-response)."""
+        self.closing = True
+        with self._lock:
+            every = [tail.stream_id for tails in self._tails.values() for tail in tails]
+        self.streams_changed(set(every))
 
     def follower_count(self) -> int:
         with self._lock:
