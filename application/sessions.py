@@ -174,8 +174,8 @@ class SessionService:
         cursor = page[-1].seq if more and page else None
         return [session_event_view(event) for event in page], cursor
 
-    def events_after(self, session: Session, after_seq: int) -> list[PublicEvent]:
-        return list(self._scan(session, after_seq, descending=False))
+    def events_after(self, session: Session, after_seq: int, limit: int | None = None) -> list[PublicEvent]:
+        return list(islice(self._scan(session, after_seq, descending=False), limit))
 
     def _scan(self, session: Session, after_seq: int, descending: bool) -> Iterator[PublicEvent]:
         """The public events after ``after_seq``, read in chunks so a page of a long

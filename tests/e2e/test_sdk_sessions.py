@@ -204,3 +204,36 @@ def test_every_event_type_the_sdk_can_send_is_recorded(client: anthropic.Anthrop
     )
     assert forged.status_code == 202
     assert forged.json()["data"][0]["outcome_id"] not in ("outc_mine", outcome["outcome_id"])
+
+
+def test_a_replay_longer_than_one_chunk_arrives_whole_and_in_order(client: anthropic.Anthropic, http: httpx.Client) -> None:
+    agent_id, env_id = _agent_and_env(client)
+    session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+    for batch in range(3):  # 250 events: the stream replays them in several chunks
+        count = 100 if batch < 2 else 50
+        client.beta.sessions.events.send(session.id, events=[{"type": "user.interrupt"}] * count)
+    seqs = []
+    with client.beta.sessions.events.stream(session.id, extra_query={"replay": "1"}) as stream:
+        for event in stream:
+            seqs.append(event.seq)
+            if len(seqs) == 250:
+                break
+    assert seqs == list(range(1, 251))
+
+
+def test_the_stream_of_a_deleted_session_is_gone_once_it_has_nothing_left(http: httpx.Client) -> None:
+    agent = http.post("/v1/agents", json={"name": "a", "model": "m"}).json()
+    env = http.post("/v1/environments", json={"name": "e"}).json()
+    session = http.post("/v1/sessions", json={"agent": agent["id"], "environment_id": env["id"]}).json()
+    http.post(f"/v1/sessions/{session['id']}/events", json={"events": [{"type": "user.interrupt"}]})
+    assert http.delete(f"/v1/sessions/{session['id']}").status_code == 200
+    url = f"/v1/sessions/{session['id']}/events/stream"
+    # What is left can still be replayed, ending with session.deleted ...
+    with http.stream("GET", url, headers={"Last-Event-ID": "1"}) as stream:
+        assert stream.status_code == 200
+        frames = [line for line in stream.iter_lines() if line.startswith("event:")]
+    assert frames == ["event: session.deleted"]
+    # ... but with nothing left, a 404 tells an EventSource to stop reconnecting.
+    for headers in ({}, {"Last-Event-ID": "2"}):
+        gone = http.get(url, headers=headers)
+        assert gone.status_code == 404 and gone.json()["type"] == "error"

@@ -13,6 +13,7 @@ import falcon
 import orjson
 from falcon.asgi import SSEvent
 
+from application.errors import NotFound
 from application.views import session_event_view
 from domain.ids import stream_id
 from interfaces.http.common import (
@@ -32,6 +33,7 @@ from interfaces.http.schemas import SendEvents
 from projections.queries import decode_token, encode_token
 
 KEEPALIVE_SECONDS = 15.0
+REPLAY_CHUNK = 100
 LAST_EVENT_ID = re.compile(r"^[0-9]{1,18}$")
 
 
@@ -83,6 +85,10 @@ class SessionEventStream:
         who = principal(req)
         session = await run(self._s.sessions.load, who, session_id, True)
         after_seq = self._start_after(req, session.last_seq)
+        if session.deleted and after_seq >= session.last_seq:
+            # Nothing left to send: a 200 that ends at once would make an EventSource
+            # reconnect forever.
+            raise NotFound(f"session {session_id!r} was deleted")
         resp.content_type = "text/event-stream"
         resp.set_header("Cache-Control", "no-cache")
         resp.set_header("X-Accel-Buffering", "no")
@@ -108,12 +114,17 @@ class SessionEventStream:
         # and the first read covers everything before it.
         tail = self._s.live.follow(stream_id(session_id))
         try:
-            while True:
+            while not tail.closing:
                 session = await run(sessions.load, who, session_id, True)
-                for event in await run(sessions.events_after, session, after_seq):
+                # A chunk at a time: a client that replays a long session but reads slowly
+                # holds at most one chunk in this process's memory.
+                events = await run(sessions.events_after, session, after_seq, REPLAY_CHUNK)
+                for event in events:
                     after_seq = event.seq
                     view = session_event_view(event)
                     yield SSEvent(data=orjson.dumps(view), event=view["type"], event_id=str(event.seq))
+                if len(events) == REPLAY_CHUNK:
+                    continue  # more history before waiting for news
                 if session.deleted:
                     return
                 if not await tail.wait(KEEPALIVE_SECONDS):
