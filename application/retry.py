@@ -15,7 +15,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import TypeVar
 
 from application.errors import Conflict
@@ -33,12 +32,11 @@ def stream_lock(key: str) -> threading.RLock:
     return _STRIPES[zlib.crc32(key.encode()) % len(_STRIPES)]
 
 
-def retry_on_race(
-    command: Callable[[], T], key: str | None = None, budget: float = BUDGET_SECONDS
-) -> T:
+def retry_on_race(command: Callable[[], T], key: str, budget: float = BUDGET_SECONDS) -> T:
+    """Runs ``command`` (which writes the stream named ``key``) until it wins its race."""
     deadline = time.monotonic() + budget
     attempt = 0
-    with stream_lock(key) if key is not None else nullcontext():
+    with stream_lock(key):
         while True:
             attempt += 1
             try:

@@ -154,16 +154,16 @@ class EventStore:
 
 
 class StateOmitted(LookupError):
-    """A message came without its state and there is no event store to read it from."""
+    """A message came without its state, and the event store does not hold that event."""
 
 
 class PublishedEventDecoder:
     """Turns a relayed Kafka message body back into the domain event it was recorded as.
 
-    An event too large for the broker was published without its state; with ``store`` given,
-    that event is read back from the event store instead (by stream id and version)."""
+    An event too large for the broker was published without its state; that event is read
+    back from ``store`` instead (by stream id and version)."""
 
-    def __init__(self, store: EventStore | None = None) -> None:
+    def __init__(self, store: EventStore) -> None:
         self._mapper = AgentryEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
         self._store = store
 
@@ -179,13 +179,10 @@ class PublishedEventDecoder:
         return self._mapper.to_domain_event(stored)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
+        self._store.close()
 
     def _from_store(self, body: dict[str, Any]) -> Any:
         version = body["aggregate_version"]
-        if self._store is None:
-            raise StateOmitted(f"event {body.get('event_id')} came without its state")
         events = self._store.read_stream(
             UUID(body["aggregate_id"]), after_version=version - 1, until_version=version
         )

@@ -74,8 +74,8 @@ class LiveHub:
         wait out its grace period (or cut them off mid-response)."""
         self.closing = True
         with self._lock:
-            every = [tail.stream_id for tails in self._tails.values() for tail in tails]
-        self.streams_changed(set(every))
+            followed = list(self._tails)
+        self.streams_changed(followed)
 
     def follower_count(self) -> int:
         with self._lock:
