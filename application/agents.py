@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from domain.agents import Agent
-from domain.errors import Archived, InvalidState, VersionMismatch
 
-from application.errors import Conflict, Invalid, NotFound
+from application.commands import Commands, Kind, Written
+from application.errors import Invalid, NotFound
 from application.ids import new_id
-from application.loading import load_owned
 from application.ports import EventStore
-from application.retry import retry_on_race
 from application.tenancy import Principal
 from application.views import agent_view, pinned_agent_view
 
@@ -99,18 +97,22 @@ def render(agent: Agent) -> dict[str, Any]:
     )
 
 
+AGENTS: Kind[Agent] = Kind(Agent, "agent", "agent")
+
+
 class AgentService:
     def __init__(self, store: EventStore) -> None:
         self._store = store
+        self._commands = Commands(store, AGENTS, render)
 
-    def create(self, who: Principal, fields: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    def create(self, who: Principal, fields: dict[str, Any]) -> Written:
         definition = {**DEFAULT_DEFINITION, **normalize_changes(fields)}
-        agent = Agent(agent_id=new_id("agent"), tenant_id=who.tenant_id, definition=definition)
-        position = self._store.save(agent)
-        return render(agent), position
+        return self._commands.create(
+            Agent(agent_id=new_id("agent"), tenant_id=who.tenant_id, definition=definition)
+        )
 
     def retrieve(self, who: Principal, agent_id: str, version: int | None = None) -> dict[str, Any]:
-        agent = self._load(who, agent_id)
+        agent = self._commands.load(who, agent_id)
         if version is None or version == agent.agent_version:
             return render(agent)
         definition, created_at, updated_at = self._definition_at(agent, version)
@@ -118,41 +120,22 @@ class AgentService:
 
     def update(
         self, who: Principal, agent_id: str, changes: dict[str, Any], expected_version: int | None
-    ) -> tuple[dict[str, Any], int | None]:
+    ) -> Written:
         changes = normalize_changes(changes)
+        return self._commands.change(who, agent_id, lambda agent: agent.update(changes, expected_version))
 
-        def attempt() -> tuple[dict[str, Any], int | None]:
-            agent = self._load(who, agent_id)
-            try:
-                agent.update(changes, expected_version)
-            except VersionMismatch as error:
-                raise Conflict(str(error), retryable=False) from error
-            except (Archived, InvalidState) as error:
-                raise Invalid(str(error)) from error
-            return render(agent), self._store.save(agent)
-
-        return retry_on_race(attempt, key=agent_id)
-
-    def archive(self, who: Principal, agent_id: str) -> tuple[dict[str, Any], int | None]:
-        def attempt() -> tuple[dict[str, Any], int | None]:
-            agent = self._load(who, agent_id)
-            agent.archive()
-            return render(agent), self._store.save(agent)
-
-        return retry_on_race(attempt, key=agent_id)
+    def archive(self, who: Principal, agent_id: str) -> Written:
+        return self._commands.change(who, agent_id, Agent.archive)
 
     def pinned(self, who: Principal, agent_id: str, version: int | None) -> dict[str, Any]:
         """The agent definition a new session pins: the given version, or the latest."""
-        agent = self._load(who, agent_id)
+        agent = self._commands.load(who, agent_id)
         if agent.archived_at is not None:
             raise Invalid(f"agent {agent_id} is archived; sessions cannot start on it")
         if version is None or version == agent.agent_version:
             return pinned_agent_view(agent_id, agent.definition, agent.agent_version)
         definition, _, _ = self._definition_at(agent, version)
         return pinned_agent_view(agent_id, definition, version)
-
-    def _load(self, who: Principal, agent_id: str) -> Agent:
-        return load_owned(self._store, who, Agent, "agent", "agent", agent_id)
 
     def _definition_at(self, agent: Agent, version: int) -> tuple[dict[str, Any], Any, Any]:
         """Every Created/Updated event carries the whole definition of the version it made."""

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from domain.environments import Environment
-from domain.errors import Archived, InvalidState
 
-from application.errors import Invalid
+from application.commands import Commands, Kind, Written
 from application.ids import new_id
-from application.loading import load_owned
 from application.ports import EventStore
-from application.retry import retry_on_race
 from application.tenancy import Principal
 from application.views import environment_view
 
@@ -47,11 +44,14 @@ def render(environment: Environment) -> dict[str, Any]:
     )
 
 
+ENVIRONMENTS: Kind[Environment] = Kind(Environment, "env", "environment")
+
+
 class EnvironmentService:
     def __init__(self, store: EventStore) -> None:
-        self._store = store
+        self._commands = Commands(store, ENVIRONMENTS, render)
 
-    def create(self, who: Principal, fields: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    def create(self, who: Principal, fields: dict[str, Any]) -> Written:
         definition = {
             "description": None,
             "metadata": {},
@@ -59,38 +59,20 @@ class EnvironmentService:
             **fields,
             "config": complete_config(fields.get("config")),
         }
-        environment = Environment(
-            environment_id=new_id("env"), tenant_id=who.tenant_id, definition=definition
+        return self._commands.create(
+            Environment(environment_id=new_id("env"), tenant_id=who.tenant_id, definition=definition)
         )
-        position = self._store.save(environment)
-        return render(environment), position
 
     def retrieve(self, who: Principal, environment_id: str) -> dict[str, Any]:
-        return render(self.load(who, environment_id))
+        return self._commands.view(who, environment_id)
 
-    def update(
-        self, who: Principal, environment_id: str, changes: dict[str, Any]
-    ) -> tuple[dict[str, Any], int | None]:
+    def update(self, who: Principal, environment_id: str, changes: dict[str, Any]) -> Written:
         if "config" in changes:
             changes = {**changes, "config": complete_config(changes["config"])}
+        return self._commands.change(who, environment_id, lambda environment: environment.update(changes))
 
-        def attempt() -> tuple[dict[str, Any], int | None]:
-            environment = self.load(who, environment_id)
-            try:
-                environment.update(changes)
-            except (Archived, InvalidState) as error:
-                raise Invalid(str(error)) from error
-            return render(environment), self._store.save(environment)
-
-        return retry_on_race(attempt, key=environment_id)
-
-    def archive(self, who: Principal, environment_id: str) -> tuple[dict[str, Any], int | None]:
-        def attempt() -> tuple[dict[str, Any], int | None]:
-            environment = self.load(who, environment_id)
-            environment.archive()
-            return render(environment), self._store.save(environment)
-
-        return retry_on_race(attempt, key=environment_id)
+    def archive(self, who: Principal, environment_id: str) -> Written:
+        return self._commands.change(who, environment_id, Environment.archive)
 
     def load(self, who: Principal, environment_id: str) -> Environment:
-        return load_owned(self._store, who, Environment, "env", "environment", environment_id)
+        return self._commands.load(who, environment_id)

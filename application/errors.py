@@ -1,4 +1,5 @@
-"""Errors the application layer raises; the HTTP edge maps each to a status code."""
+"""Errors the application layer raises. The HTTP edge maps these, and the domain's own
+errors, to a status code once (by class, walking the MRO), so no use case catches them."""
 
 
 class ApplicationError(Exception):

@@ -7,16 +7,14 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from domain.errors import Archived, DomainError, InvalidState
 from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
 from application.agents import AgentService, normalize_changes
+from application.commands import Commands, Kind, Written
 from application.environments import EnvironmentService
-from application.errors import Invalid, NotFound
+from application.errors import Invalid
 from application.ids import new_id
-from application.loading import load_owned
 from application.ports import EventStore
-from application.retry import retry_on_race
 from application.tenancy import Principal
 from application.views import iso, session_event_view, session_view
 
@@ -34,6 +32,8 @@ _COMPARE = {
 
 def _within(moment: str | None, bounds: dict[str, str]) -> bool:
     return moment is not None and all(_COMPARE[op](moment, bound) for op, bound in bounds.items())
+
+
 OVERRIDABLE = ("model", "system", "tools", "mcp_servers", "skills")
 
 
@@ -50,6 +50,13 @@ def render(session: Session) -> dict[str, Any]:
     )
 
 
+SESSIONS: Kind[Session] = Kind(Session, "sesn", "session", gone=lambda session: session.deleted)
+
+
+def deleted_marker(session: Session) -> dict[str, Any]:
+    return {"id": session.session_id, "type": "session_deleted"}
+
+
 class SessionService:
     def __init__(
         self,
@@ -62,8 +69,9 @@ class SessionService:
         self._agents = agents
         self._environments = environments
         self._on_user_turn = on_user_turn
+        self._commands = Commands(store, SESSIONS, render)
 
-    def create(self, who: Principal, fields: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    def create(self, who: Principal, fields: dict[str, Any]) -> Written:
         agent_ref = fields["agent"]
         overrides: dict[str, Any] = {}
         if isinstance(agent_ref, str):
@@ -93,39 +101,24 @@ class SessionService:
         )
         initial = fields.get("initial_events") or []
         self._accept(session, initial)
-        position = self._store.save(session)
+        written = self._commands.create(session)
         if any(event["type"] == "user.message" for event in initial):
             self._on_user_turn(session.session_id)
-        return render(session), position
+        return written
 
     def retrieve(self, who: Principal, session_id: str) -> dict[str, Any]:
-        return render(self.load(who, session_id))
+        return self._commands.view(who, session_id)
 
-    def update(
-        self, who: Principal, session_id: str, changes: dict[str, Any]
-    ) -> tuple[dict[str, Any], int | None]:
-        def attempt() -> tuple[dict[str, Any], int | None]:
-            session = self.load(who, session_id)
-            self._refuse_on_error(session.update, changes)
-            return render(session), self._store.save(session)
+    def update(self, who: Principal, session_id: str, changes: dict[str, Any]) -> Written:
+        return self._commands.change(who, session_id, lambda session: session.update(changes))
 
-        return retry_on_race(attempt, key=session_id)
+    def archive(self, who: Principal, session_id: str) -> Written:
+        return self._commands.change(who, session_id, Session.archive)
 
-    def archive(self, who: Principal, session_id: str) -> tuple[dict[str, Any], int | None]:
-        def attempt() -> tuple[dict[str, Any], int | None]:
-            session = self.load(who, session_id)
-            self._refuse_on_error(session.archive)
-            return render(session), self._store.save(session)
-
-        return retry_on_race(attempt, key=session_id)
-
-    def delete(self, who: Principal, session_id: str) -> int | None:
-        def attempt() -> int | None:
-            session = self.load(who, session_id)
-            self._refuse_on_error(session.delete, new_id("sevt"))
-            return self._store.save(session)
-
-        return retry_on_race(attempt, key=session_id)
+    def delete(self, who: Principal, session_id: str) -> Written:
+        return self._commands.change(
+            who, session_id, lambda session: session.delete(new_id("sevt")), render=deleted_marker
+        )
 
     def send(
         self, who: Principal, session_id: str, events: list[dict[str, Any]]
@@ -134,13 +127,12 @@ class SessionService:
         A race with another append (the runtime's, another client's) is retried on the
         fresh stream, so the events land after it, all together, exactly once."""
 
-        def attempt() -> list[dict[str, Any]]:
-            session = self.load(who, session_id)
-            recorded = self._accept(session, events)
-            self._store.save(session)
-            return recorded
+        recorded: list[dict[str, Any]] = []
 
-        recorded = retry_on_race(attempt, key=session_id)
+        def accept(session: Session) -> None:
+            recorded[:] = self._accept(session, events)
+
+        self._commands.change(who, session_id, accept)
         if any(event["type"] == "user.message" for event in events):
             self._on_user_turn(session_id)
         return recorded
@@ -203,10 +195,7 @@ class SessionService:
                 after_version = chunk[-1].originator_version
 
     def load(self, who: Principal, session_id: str, allow_deleted: bool = False) -> Session:
-        session = load_owned(self._store, who, Session, "sesn", "session", session_id)
-        if session.deleted and not allow_deleted:
-            raise NotFound(f"session {session_id!r} not found")
-        return session
+        return self._commands.load(who, session_id, include_gone=allow_deleted)
 
     def _accept(self, session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         recorded = []
@@ -215,18 +204,9 @@ class SessionService:
             if sent["type"] == "user.define_outcome":
                 # Later outcome evaluations refer to it, so the server mints it.
                 payload["outcome_id"] = new_id("outc")
-            self._refuse_on_error(
-                session.accept_user_event, sent["type"], new_id("sevt"), payload
-            )
+            session.accept_user_event(sent["type"], new_id("sevt"), payload)
         for pending in session.pending_events:
             if isinstance(pending, PublicEvent) and pending.public_type in CLIENT_EVENT_TYPES:
                 recorded.append(session_event_view(pending))
         session.start_turn(new_id("sevt"))
         return recorded
-
-    @staticmethod
-    def _refuse_on_error(command: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return command(*args)
-        except (InvalidState, Archived, DomainError) as error:
-            raise Invalid(str(error)) from error

@@ -36,6 +36,9 @@ class PublicEvent(Aggregate.Event):
     """Base of every event that appears in the session's public event log."""
 
     public_type: ClassVar[str]
+    # The session status this event leaves behind, for the events that change it: the
+    # aggregate, the projections and the list filters all read it here.
+    status_after: ClassVar[str | None] = None
     seq: int
     event_id: str
     payload: dict[str, Any]
@@ -43,6 +46,8 @@ class PublicEvent(Aggregate.Event):
     def apply(self, aggregate: "Session") -> None:
         aggregate.last_seq = self.seq
         aggregate.event_count += 1
+        if self.status_after is not None:
+            aggregate.status = self.status_after
 
 
 class UserMessageSent(PublicEvent):
@@ -103,37 +108,31 @@ class AgentCustomToolUseRequested(PublicEvent):
 
 class SessionBecameRunning(PublicEvent):
     public_type = "session.status_running"
+    status_after = "running"
 
     def apply(self, aggregate: "Session") -> None:
         super().apply(aggregate)
-        aggregate.status = "running"
         aggregate.interrupt_requested = False
 
 
 class SessionBecameIdle(PublicEvent):
     public_type = "session.status_idle"
+    status_after = "idle"
 
     def apply(self, aggregate: "Session") -> None:
         super().apply(aggregate)
-        aggregate.status = "idle"
         aggregate.stop_reason = self.payload.get("stop_reason")
         aggregate.last_idle_seq = self.seq
 
 
 class SessionWasRescheduled(PublicEvent):
     public_type = "session.status_rescheduled"
-
-    def apply(self, aggregate: "Session") -> None:
-        super().apply(aggregate)
-        aggregate.status = "rescheduling"
+    status_after = "rescheduling"
 
 
 class SessionWasTerminated(PublicEvent):
     public_type = "session.status_terminated"
-
-    def apply(self, aggregate: "Session") -> None:
-        super().apply(aggregate)
-        aggregate.status = "terminated"
+    status_after = "terminated"
 
 
 class SessionErrorOccurred(PublicEvent):

@@ -17,7 +17,7 @@ import orjson
 import sqlalchemy as sa
 
 from projections import tables
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 
 log = logging.getLogger("agentry.projections.kafka")
 
@@ -61,7 +61,7 @@ class KafkaProjector:
         consumer: Any,
         group_id: str,
         decode: Callable[[dict[str, Any]], Any],
-        projections: Sequence[Projection],
+        projections: Sequence[ReadModelProjection],
     ) -> None:
         self.engine = engine
         self._consumer = consumer

@@ -1,9 +1,10 @@
-"""Reads of the list read models, with keyset pagination behind an opaque page token."""
+"""Reads of the list read models: one list query, one keyset page behind opaque tokens, one
+page envelope for every list endpoint."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -16,11 +17,16 @@ class BadPageToken(ValueError):
     """The page token was not one this server handed out."""
 
 
+MAX_TOKEN_INT = 2**62
+# A page stops early (and says there is more) once its documents reach this many bytes of
+# JSON, so a page of large agents cannot take the server's memory with it. It always holds
+# at least one row.
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+TIME_BOUNDS = ("gt", "gte", "lt", "lte")
+
+
 def encode_token(*key: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
-
-
-MAX_TOKEN_INT = 2**62
 
 
 def decode_token(token: str, *shape: type) -> list[Any]:
@@ -41,9 +47,33 @@ def decode_token(token: str, *shape: type) -> list[Any]:
 
 
 @dataclass(frozen=True)
+class ListQuery:
+    """What every list endpoint accepts. ``created_at`` maps a bound (gt, gte, lt, lte) to a
+    fixed-width UTC timestamp, so bounds compare as strings."""
+
+    limit: int = 20
+    page: str | None = None
+    include_archived: bool = False
+    created_at: dict[str, str] = field(default_factory=dict)
+    descending: bool = True
+
+
+@dataclass(frozen=True)
 class Page:
     data: list[dict[str, Any]]
     next_page: str | None
+    prev_page: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        return {"data": self.data, "next_page": self.next_page, "prev_page": self.prev_page}
+
+
+_BOUND = {
+    "gt": lambda column, value: column > value,
+    "gte": lambda column, value: column >= value,
+    "lt": lambda column, value: column < value,
+    "lte": lambda column, value: column <= value,
+}
 
 
 class ReadModels:
@@ -53,103 +83,103 @@ class ReadModels:
     def _page(
         self,
         table: sa.Table,
+        key_columns: tuple[sa.Column[Any], ...],
         conditions: list[Any],
-        limit: int,
-        page: str | None,
-        descending: bool = True,
+        query: ListQuery,
     ) -> Page:
-        query = sa.select(table.c.doc, table.c.created_at, table.c.id).where(*conditions)
-        if page:
-            created_at, last_id = decode_token(page, str, str)
-            key = sa.tuple_(table.c.created_at, table.c.id)
-            query = query.where(key < (created_at, last_id) if descending else key > (created_at, last_id))
-        order = (sa.desc, sa.asc)[not descending]
-        query = query.order_by(order(table.c.created_at), order(table.c.id)).limit(limit + 1)
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = encode_token(rows[-1].created_at, rows[-1].id) if more and rows else None
-        return Page([dict(row.doc) for row in rows], token)
+        """A keyset page. A token carries its direction and the key of the row it stopped at:
+        ``next`` continues after the last row, ``prev`` returns to the rows before the first."""
+        shape = (str,) + tuple(int if isinstance(c.type, sa.Integer) else str for c in key_columns)
+        direction, key = "next", None
+        if query.page:
+            direction, *key = decode_token(query.page, *shape)
+            if direction not in ("next", "prev"):
+                raise BadPageToken("invalid page token")
+        descending = query.descending if direction == "next" else not query.descending
+        select = sa.select(table.c.doc, *key_columns).where(*conditions)
+        if key is not None:
+            row_key = sa.tuple_(*key_columns)
+            select = select.where(row_key < tuple(key) if descending else row_key > tuple(key))
+        order = sa.desc if descending else sa.asc
+        select = select.order_by(*(order(column) for column in key_columns)).limit(query.limit + 1)
+        rows, more = self._fetch(select, query.limit)
+        if direction == "prev":
+            rows.reverse()
+        names = [column.name for column in key_columns]
 
-    def agents(
-        self,
-        tenant_id: str,
-        limit: int,
-        page: str | None,
-        include_archived: bool,
-        created_at_gte: str | None = None,
-        created_at_lte: str | None = None,
-    ) -> Page:
-        table = tables.agents
-        conditions = [table.c.tenant_id == tenant_id]
-        if not include_archived:
-            conditions.append(table.c.archived.is_(False))
-        if created_at_gte:
-            conditions.append(table.c.created_at >= created_at_gte)
-        if created_at_lte:
-            conditions.append(table.c.created_at <= created_at_lte)
-        return self._page(table, conditions, limit, page)
+        def token(towards: str, row: Any) -> str:
+            return encode_token(towards, *(getattr(row, name) for name in names))
 
-    def agent_versions(self, tenant_id: str, agent_id: str, limit: int, page: str | None) -> Page:
-        table = tables.agent_versions
-        query = sa.select(table.c.doc, table.c.version).where(
-            table.c.tenant_id == tenant_id, table.c.agent_id == agent_id
+        # Going forward there are rows behind us exactly when we came by token; going back,
+        # the rows we came from are ahead.
+        ahead = more if direction == "next" else key is not None
+        behind = key is not None if direction == "next" else more
+        return Page(
+            [row.doc for row in rows],
+            token("next", rows[-1]) if ahead and rows else None,
+            token("prev", rows[0]) if behind and rows else None,
         )
-        if page:
-            (before_version,) = decode_token(page, int)
-            query = query.where(table.c.version < before_version)
-        query = query.order_by(table.c.version.desc()).limit(limit + 1)
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = encode_token(rows[-1].version) if more and rows else None
-        return Page([dict(row.doc) for row in rows], token)
 
-    def environments(
-        self, tenant_id: str, limit: int, page: str | None, include_archived: bool
-    ) -> Page:
-        table = tables.environments
+    def _fetch(self, select: sa.Select[Any], limit: int) -> tuple[list[Any], bool]:
+        """Up to ``limit`` rows within the byte budget, and whether more rows follow."""
+        rows: list[Any] = []
+        size = 0
+        with self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=50).execute(select)
+            for row in result:
+                if len(rows) == limit:
+                    return rows, True
+                size += len(orjson.dumps(row.doc))
+                if rows and size > MAX_PAGE_BYTES:
+                    return rows, True
+                rows.append(row)
+        return rows, False
+
+    @staticmethod
+    def _resource_conditions(table: sa.Table, tenant_id: str, query: ListQuery) -> list[Any]:
         conditions = [table.c.tenant_id == tenant_id]
-        if not include_archived:
+        if not query.include_archived:
             conditions.append(table.c.archived.is_(False))
-        return self._page(table, conditions, limit, page)
+        for bound, moment in query.created_at.items():
+            conditions.append(_BOUND[bound](table.c.created_at, moment))
+        return conditions
+
+    def _resources(self, table: sa.Table, tenant_id: str, query: ListQuery, *extra: Any) -> Page:
+        conditions = self._resource_conditions(table, tenant_id, query) + list(extra)
+        return self._page(table, (table.c.created_at, table.c.id), conditions, query)
+
+    def agents(self, tenant_id: str, query: ListQuery) -> Page:
+        return self._resources(tables.agents, tenant_id, query)
+
+    def agent_versions(self, tenant_id: str, agent_id: str, query: ListQuery) -> Page:
+        table = tables.agent_versions
+        conditions = [table.c.tenant_id == tenant_id, table.c.agent_id == agent_id]
+        return self._page(table, (table.c.version,), conditions, query)
+
+    def environments(self, tenant_id: str, query: ListQuery) -> Page:
+        return self._resources(tables.environments, tenant_id, query)
 
     def sessions(
         self,
         tenant_id: str,
-        limit: int,
-        page: str | None,
-        include_archived: bool,
-        order: str = "desc",
+        query: ListQuery,
         agent_id: str | None = None,
         agent_version: int | None = None,
         statuses: list[str] | None = None,
-        created_after: tuple[str, bool] | None = None,
-        created_before: tuple[str, bool] | None = None,
     ) -> Page:
         table = tables.sessions
-        conditions = [table.c.tenant_id == tenant_id, table.c.deleted.is_(False)]
-        if not include_archived:
-            conditions.append(table.c.archived.is_(False))
+        extra = [table.c.deleted.is_(False)]
         if agent_id:
-            conditions.append(table.c.agent_id == agent_id)
+            extra.append(table.c.agent_id == agent_id)
         if agent_version is not None:
-            conditions.append(table.c.agent_version == agent_version)
+            extra.append(table.c.agent_version == agent_version)
         if statuses:
-            conditions.append(table.c.status.in_(statuses))
-        if created_after:
-            moment, inclusive = created_after
-            conditions.append(table.c.created_at >= moment if inclusive else table.c.created_at > moment)
-        if created_before:
-            moment, inclusive = created_before
-            conditions.append(table.c.created_at <= moment if inclusive else table.c.created_at < moment)
-        return self._page(table, conditions, limit, page, descending=order == "desc")
+            extra.append(table.c.status.in_(statuses))
+        return self._resources(table, tenant_id, query, *extra)
 
     def running_session_ids(self) -> list[str]:
         """Sessions a runtime was driving (any tenant): candidates to resume after a restart."""
         table = tables.sessions
-        query = sa.select(table.c.id).where(table.c.status == "running", table.c.deleted.is_(False))
+        select = sa.select(table.c.id).where(table.c.status == "running", table.c.deleted.is_(False))
         with self._engine.connect() as conn:
-            return [row.id for row in conn.execute(query)]
+            return [row.id for row in conn.execute(select)]

@@ -1,8 +1,10 @@
 """Projections behind the list endpoints: agents (and every agent version), environments,
-sessions. Each is a plain function of (connection, event) → rows."""
+sessions. Each keeps one row per aggregate (its wire ``doc`` plus filter columns) and has one
+handler per event type that changes the row; any other event costs nothing, not even a read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,65 +14,100 @@ from domain.agents import Agent
 from domain.environments import Environment
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
 from projections import tables
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
+
+Row = dict[str, Any]
+Handler = Callable[[sa.Connection, Any], None]
 
 
-def _current(conn: sa.Connection, table: sa.Table, stream_id: str) -> tuple[dict[str, Any], str] | None:
-    """The row's document and tenant, or None when its Created event was never projected."""
-    row = conn.execute(sa.select(table.c.doc, table.c.tenant_id).where(table.c.stream_id == stream_id)).first()
-    return (dict(row.doc), row.tenant_id) if row else None
+class ResourceProjection(ReadModelProjection):
+    """Dispatches each event to the handler registered for its class (or a base class);
+    ``created`` turns an aggregate's first event into the row's values."""
 
+    table: sa.Table
+    created_event: type
 
-class AgentsProjection(Projection):
-    name = "agents"
-    tables = (tables.agents, tables.agent_versions)
+    def handlers(self) -> dict[type, Handler]:
+        return {}
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        self._handlers = {self.created_event: self._insert, **self.handlers()}
 
     def apply(self, conn: sa.Connection, event: Any) -> None:
-        stream_id = str(event.originator_id)
-        if isinstance(event, Agent.Created):
-            doc = agent_view(
-                event.agent_id, event.definition, 1, event.timestamp, event.timestamp, None
-            )
-            conn.execute(
-                sa.insert(tables.agents).values(
-                    id=event.agent_id,
-                    stream_id=stream_id,
-                    tenant_id=event.tenant_id,
-                    created_at=doc["created_at"],
-                    archived=False,
-                    doc=doc,
-                )
-            )
-            self._record_version(conn, event.tenant_id, doc)
-            return
-        current = _current(conn, tables.agents, stream_id)
-        if current is None:
-            return
-        doc, tenant_id = current
-        if isinstance(event, Agent.Updated):
-            doc = agent_view(
-                doc["id"],
-                event.definition,
-                event.agent_version,
-                event.timestamp,
-                event.timestamp,
-                None,
-            ) | {"created_at": doc["created_at"]}
-            self._record_version(conn, tenant_id, doc)
-            archived = False
-        elif isinstance(event, Agent.Archived):
-            doc = doc | {"archived_at": iso(event.timestamp), "updated_at": iso(event.timestamp)}
-            archived = True
-        else:
-            return
+        for cls in type(event).__mro__:
+            handler = self._handlers.get(cls)
+            if handler is not None:
+                handler(conn, event)
+                return
+
+    def _insert(self, conn: sa.Connection, event: Any) -> None:
+        values = self.created(conn, event)
         conn.execute(
-            sa.update(tables.agents)
-            .where(tables.agents.c.stream_id == stream_id)
-            .values(doc=doc, archived=archived)
+            sa.insert(self.table).values(
+                stream_id=str(event.originator_id),
+                tenant_id=event.tenant_id,
+                created_at=values["doc"]["created_at"],
+                archived=False,
+                **values,
+            )
         )
 
+    def doc(self, conn: sa.Connection, event: Any) -> Row | None:
+        """The row's document, or None when its first event was never projected."""
+        row = conn.execute(
+            sa.select(self.table.c.doc).where(self.table.c.stream_id == str(event.originator_id))
+        ).first()
+        return dict(row.doc) if row else None
+
+    def set(self, conn: sa.Connection, event: Any, **values: Any) -> None:
+        conn.execute(
+            sa.update(self.table).where(self.table.c.stream_id == str(event.originator_id)).values(**values)
+        )
+
+    def patch(self, conn: sa.Connection, event: Any, change: Callable[[Row], Row], **values: Any) -> None:
+        """Reads the row's document, changes it, writes it back with ``values``."""
+        doc = self.doc(conn, event)
+        if doc is not None:
+            self.set(conn, event, doc=change(doc), **values)
+
+    def archived(self, conn: sa.Connection, event: Any) -> None:
+        stamp = iso(event.timestamp)
+        self.patch(conn, event, lambda doc: doc | {"archived_at": stamp, "updated_at": stamp}, archived=True)
+
+
+class AgentsProjection(ResourceProjection):
+    name = "agents"
+    table = tables.agents
+    tables = (tables.agents, tables.agent_versions)
+    created_event = Agent.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {Agent.Updated: self._updated, Agent.Archived: self.archived}
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = agent_view(event.agent_id, event.definition, 1, event.timestamp, event.timestamp, None)
+        self._record_version(conn, event.tenant_id, doc)
+        return {"id": event.agent_id, "doc": doc}
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        row = conn.execute(
+            sa.select(self.table.c.doc, self.table.c.tenant_id).where(
+                self.table.c.stream_id == str(event.originator_id)
+            )
+        ).first()
+        if row is None:
+            return
+        doc = agent_view(
+            row.doc["id"], event.definition, event.agent_version, event.timestamp, event.timestamp, None
+        ) | {"created_at": row.doc["created_at"]}
+        self._record_version(conn, row.tenant_id, doc)
+        self.set(conn, event, doc=doc, archived=False)
+
     @staticmethod
-    def _record_version(conn: sa.Connection, tenant_id: str, doc: dict[str, Any]) -> None:
+    def _record_version(conn: sa.Connection, tenant_id: str, doc: Row) -> None:
         conn.execute(
             sa.insert(tables.agent_versions).values(
                 agent_id=doc["id"], version=doc["version"], tenant_id=tenant_id, doc=doc
@@ -78,118 +115,76 @@ class AgentsProjection(Projection):
         )
 
 
-class EnvironmentsProjection(Projection):
+class EnvironmentsProjection(ResourceProjection):
     name = "environments"
+    table = tables.environments
     tables = (tables.environments,)
+    created_event = Environment.Created
 
-    def apply(self, conn: sa.Connection, event: Any) -> None:
-        stream_id = str(event.originator_id)
-        if isinstance(event, Environment.Created):
-            doc = environment_view(
-                event.environment_id, event.definition, event.timestamp, event.timestamp, None
-            )
-            conn.execute(
-                sa.insert(tables.environments).values(
-                    id=event.environment_id,
-                    stream_id=stream_id,
-                    tenant_id=event.tenant_id,
-                    created_at=doc["created_at"],
-                    archived=False,
-                    doc=doc,
-                )
-            )
-            return
-        current = _current(conn, tables.environments, stream_id)
-        if current is None:
-            return
-        doc = current[0]
-        values: dict[str, Any]
-        if isinstance(event, Environment.Updated):
-            values = {"doc": doc | event.definition | {"updated_at": iso(event.timestamp)}}
-        elif isinstance(event, Environment.Archived):
-            stamp = iso(event.timestamp)
-            values = {"doc": doc | {"archived_at": stamp, "updated_at": stamp}, "archived": True}
-        else:
-            return
-        conn.execute(
-            sa.update(tables.environments)
-            .where(tables.environments.c.stream_id == stream_id)
-            .values(**values)
-        )
+    def handlers(self) -> dict[type, Handler]:
+        return {Environment.Updated: self._updated, Environment.Archived: self.archived}
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = environment_view(event.environment_id, event.definition, event.timestamp, event.timestamp, None)
+        return {"id": event.environment_id, "doc": doc}
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        self.patch(conn, event, lambda doc: doc | event.definition | {"updated_at": iso(event.timestamp)})
 
 
-class SessionsProjection(Projection):
+class SessionsProjection(ResourceProjection):
     name = "sessions"
+    table = tables.sessions
     tables = (tables.sessions,)
+    created_event = Session.Started
 
-    def apply(self, conn: sa.Connection, event: Any) -> None:
-        stream_id = str(event.originator_id)
-        if isinstance(event, Session.Started):
-            doc = session_view(
-                event.session_id,
-                event.agent,
-                event.environment_id,
-                event.details,
-                "idle",
-                event.timestamp,
-                event.timestamp,
-                None,
-            )
-            conn.execute(
-                sa.insert(tables.sessions).values(
-                    id=event.session_id,
-                    stream_id=stream_id,
-                    tenant_id=event.tenant_id,
-                    agent_id=event.agent["id"],
-                    agent_version=event.agent["version"],
-                    status="idle",
-                    created_at=doc["created_at"],
-                    archived=False,
-                    deleted=False,
-                    doc=doc,
-                )
-            )
-            return
-        current = _current(conn, tables.sessions, stream_id)
-        if current is None:
-            return
-        doc = current[0]
-        stamp = iso(event.timestamp)
-        values: dict[str, Any] = {}
-        if isinstance(event, SessionWasDeleted):
-            values = {"deleted": True}
-        elif isinstance(event, PublicEvent):
-            status = STATUS_AFTER.get(event.public_type)
-            if status is None:
-                return
-            values = {"status": status, "doc": doc | {"status": status, "updated_at": stamp}}
-        elif isinstance(event, Session.Updated):
-            details = event.details
-            values = {
-                "doc": doc
-                | {
-                    "title": details.get("title"),
-                    "metadata": details.get("metadata") or {},
-                    "updated_at": stamp,
-                }
-            }
-        elif isinstance(event, Session.Archived):
-            values = {"archived": True, "doc": doc | {"archived_at": stamp, "updated_at": stamp}}
-        if values:
-            conn.execute(
-                sa.update(tables.sessions)
-                .where(tables.sessions.c.stream_id == stream_id)
-                .values(**values)
-            )
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            SessionWasDeleted: self._deleted,
+            PublicEvent: self._public_event,
+            Session.Updated: self._updated,
+            Session.Archived: self.archived,
+        }
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = session_view(
+            event.session_id,
+            event.agent,
+            event.environment_id,
+            event.details,
+            "idle",
+            event.timestamp,
+            event.timestamp,
+            None,
+        )
+        return {
+            "id": event.session_id,
+            "agent_id": event.agent["id"],
+            "agent_version": event.agent["version"],
+            "status": "idle",
+            "deleted": False,
+            "doc": doc,
+        }
+
+    def _deleted(self, conn: sa.Connection, event: Any) -> None:
+        self.set(conn, event, deleted=True)
+
+    def _public_event(self, conn: sa.Connection, event: PublicEvent) -> None:
+        # Most of a session's events are messages and tool calls: they leave the row alone.
+        status = event.status_after
+        if status is not None:
+            stamp = iso(event.timestamp)
+            self.patch(conn, event, lambda doc: doc | {"status": status, "updated_at": stamp}, status=status)
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        details = event.details
+        changes = {
+            "title": details.get("title"),
+            "metadata": details.get("metadata") or {},
+            "updated_at": iso(event.timestamp),
+        }
+        self.patch(conn, event, lambda doc: doc | changes)
 
 
-STATUS_AFTER = {
-    "session.status_running": "running",
-    "session.status_idle": "idle",
-    "session.status_rescheduled": "rescheduling",
-    "session.status_terminated": "terminated",
-}
-
-
-def all_projections() -> list[Projection]:
+def all_projections() -> list[ReadModelProjection]:
     return [AgentsProjection(), EnvironmentsProjection(), SessionsProjection()]

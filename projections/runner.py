@@ -19,7 +19,9 @@ from projections import tables
 log = logging.getLogger("agentry.projections")
 
 
-class Projection:
+class ReadModelProjection:
+    """Turns events into read-model rows inside the runner's transaction."""
+
     name: str = ""
     tables: tuple[sa.Table, ...] = ()
 
@@ -57,7 +59,7 @@ class ProjectionRunner:
         self,
         engine: sa.Engine,
         source: NotificationSource,
-        projections: Sequence[Projection],
+        projections: Sequence[ReadModelProjection],
         batch_size: int = 500,
     ) -> None:
         self.engine = engine
@@ -108,7 +110,7 @@ class ProjectionRunner:
                 self._reached(min(self.positions().values(), default=0))
 
     def _apply_batch(
-        self, projection: Projection, position: int, decoded: list[tuple[int, Any]]
+        self, projection: ReadModelProjection, position: int, decoded: list[tuple[int, Any]]
     ) -> None:
         todo = [(nid, event) for nid, event in decoded if nid > position]
         if not todo:

@@ -3,6 +3,8 @@ same transaction as its rows, which is what makes it exactly-once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -14,17 +16,25 @@ positions = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
 )
 
-agents = sa.Table(
-    "rm_agents",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("stream_id", sa.String(36), nullable=False, unique=True),
-    sa.Column("tenant_id", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("archived", sa.Boolean, nullable=False, default=False),
-    sa.Column("doc", sa.JSON, nullable=False),
-    sa.Index("rm_agents_by_tenant", "tenant_id", "created_at", "id"),
-)
+
+
+def resource_table(name: str, *extra: sa.Column[Any]) -> sa.Table:
+    """One row per aggregate: its wire ``doc`` plus the columns lists filter and page by."""
+    return sa.Table(
+        f"rm_{name}",
+        metadata,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("stream_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        *extra,
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("archived", sa.Boolean, nullable=False, default=False),
+        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Index(f"rm_{name}_by_tenant", "tenant_id", "created_at", "id"),
+    )
+
+
+agents = resource_table("agents")
 
 agent_versions = sa.Table(
     "rm_agent_versions",
@@ -35,30 +45,12 @@ agent_versions = sa.Table(
     sa.Column("doc", sa.JSON, nullable=False),
 )
 
-environments = sa.Table(
-    "rm_environments",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("stream_id", sa.String(36), nullable=False, unique=True),
-    sa.Column("tenant_id", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("archived", sa.Boolean, nullable=False, default=False),
-    sa.Column("doc", sa.JSON, nullable=False),
-    sa.Index("rm_environments_by_tenant", "tenant_id", "created_at", "id"),
-)
+environments = resource_table("environments")
 
-sessions = sa.Table(
-    "rm_sessions",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("stream_id", sa.String(36), nullable=False, unique=True),
-    sa.Column("tenant_id", sa.String(64), nullable=False),
+sessions = resource_table(
+    "sessions",
     sa.Column("agent_id", sa.String(64), nullable=False),
     sa.Column("agent_version", sa.Integer, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("archived", sa.Boolean, nullable=False, default=False),
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
-    sa.Column("doc", sa.JSON, nullable=False),
-    sa.Index("rm_sessions_by_tenant", "tenant_id", "created_at", "id"),
 )

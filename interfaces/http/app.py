@@ -6,14 +6,16 @@ import secrets
 
 import falcon
 import falcon.asgi
+import falcon.media
+import orjson
 
 from application.errors import Unauthorized
 from interfaces.http import errors
-from interfaces.http.common import Services, run, send
-from interfaces.http.resources.agents import Agent, AgentArchive, Agents, AgentVersions
-from interfaces.http.resources.environments import Environment, EnvironmentArchive, Environments
+from interfaces.http.common import ReadYourWrites, Services, run, send
+from interfaces.http.resources.agents import AgentsResource
+from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.session_events import SessionEvents, SessionEventStream
-from interfaces.http.resources.sessions import Session, SessionArchive, Sessions
+from interfaces.http.resources.sessions import SessionsResource
 
 PUBLIC_PATHS = frozenset({"/healthz"})
 
@@ -53,18 +55,25 @@ class Health:
 def create_app(services: Services) -> falcon.asgi.App:
     app = falcon.asgi.App(middleware=[RequestIds(), ApiKeyAuth(services)])
     app.req_options.strip_url_path_trailing_slash = True
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
+        dumps=orjson.dumps, loads=orjson.loads
+    )
     errors.install(app)
+    written = ReadYourWrites(services.wait_for_projections)
+    lists = services.read_models
     app.add_route("/healthz", Health())
-    app.add_route("/v1/agents", Agents(services))
-    app.add_route("/v1/agents/{agent_id}", Agent(services))
-    app.add_route("/v1/agents/{agent_id}/archive", AgentArchive(services))
-    app.add_route("/v1/agents/{agent_id}/versions", AgentVersions(services))
-    app.add_route("/v1/environments", Environments(services))
-    app.add_route("/v1/environments/{environment_id}", Environment(services))
-    app.add_route("/v1/environments/{environment_id}/archive", EnvironmentArchive(services))
-    app.add_route("/v1/sessions", Sessions(services))
-    app.add_route("/v1/sessions/{session_id}", Session(services))
-    app.add_route("/v1/sessions/{session_id}/archive", SessionArchive(services))
+    _add_family(app, "/v1/agents/{agent_id}", AgentsResource(services.agents, lists, written), "archive", "versions")
+    environments = EnvironmentsResource(services.environments, lists, written)
+    _add_family(app, "/v1/environments/{environment_id}", environments, "archive")
+    _add_family(app, "/v1/sessions/{session_id}", SessionsResource(services.sessions, lists, written), "archive")
     app.add_route("/v1/sessions/{session_id}/events", SessionEvents(services))
     app.add_route("/v1/sessions/{session_id}/events/stream", SessionEventStream(services))
     return app
+
+
+def _add_family(app: falcon.asgi.App, item_path: str, resource: object, *actions: str) -> None:
+    """One resource serves a family: the collection, the item and its actions by suffix."""
+    app.add_route(item_path.rsplit("/", 1)[0], resource)
+    app.add_route(item_path, resource, suffix="item")
+    for action in actions:
+        app.add_route(f"{item_path}/{action}", resource, suffix=action)

@@ -1,5 +1,5 @@
 """Small helpers every resource uses: JSON in and out, blocking calls off the event loop,
-query parameters, read-your-writes."""
+query parameters, the list query, read-your-writes."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from application.api_keys import ApiKeyService
 from application.environments import EnvironmentService
 from application.sessions import SessionService
 from application.tenancy import Principal
+from application.commands import Written
 from application.views import iso
 from interfaces.http.live import LiveHub
-from projections.queries import ReadModels
+from projections.queries import TIME_BOUNDS, ListQuery, ReadModels
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -47,10 +48,17 @@ async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(function, *args, **kwargs)
 
 
-async def settle(services: Services, position: int | None) -> None:
-    """Waits (bounded) until list projections include a write this request just made."""
-    if position is not None:
-        await run(services.wait_for_projections, position, READ_YOUR_WRITES_SECONDS)
+class ReadYourWrites:
+    """Waits (bounded) until list projections include a write a request just made, so a
+    client that creates and then lists sees what it created."""
+
+    def __init__(self, wait_for_projections: Callable[[int | None, float], bool]) -> None:
+        self._wait = wait_for_projections
+
+    async def answer(self, resp: falcon.asgi.Response, written: Written) -> None:
+        if written.position is not None:
+            await run(self._wait, written.position, READ_YOUR_WRITES_SECONDS)
+        resp.media = written.view
 
 
 def check_shape(body: Any) -> None:
@@ -149,6 +157,19 @@ def list_params(req: falcon.asgi.Request, name: str) -> list[str]:
     values = req.get_param_as_list(name) or []
     values += req.get_param_as_list(name + "[]") or []
     return values
+
+
+def list_query(req: falcon.asgi.Request, default_order: str = "desc") -> ListQuery:
+    """The query every list endpoint takes: ``limit``, ``page``, ``include_archived``,
+    ``created_at[gt|gte|lt|lte]`` and, where a list has an order, ``order``."""
+    bounds = {op: moment for op in TIME_BOUNDS if (moment := timestamp_param(req, op))}
+    return ListQuery(
+        limit=limit_param(req),
+        page=req.get_param("page") or None,
+        include_archived=bool_param(req, "include_archived"),
+        created_at=bounds,
+        descending=choice_param(req, "order", ("asc", "desc"), default_order) == "desc",
+    )
 
 
 def timestamp_param(req: falcon.asgi.Request, op: str) -> str | None:

@@ -12,7 +12,8 @@ import falcon
 import orjson
 import pydantic
 
-from application.errors import Conflict, Invalid, NotFound, Unauthorized
+from application.errors import ApplicationError, Conflict, Invalid, NotFound, Unauthorized
+from domain.errors import DomainError, VersionMismatch
 from projections.queries import BadPageToken
 
 log = logging.getLogger("agentry.http")
@@ -64,20 +65,37 @@ def describe_validation_error(error: pydantic.ValidationError) -> str:
     return "; ".join(problems)
 
 
-async def handle_application_error(req, resp, error, params) -> None:  # noqa: ANN001
-    status = {NotFound: 404, Conflict: 409, Invalid: 400, Unauthorized: 401}[type(error)]
+# The status of every refusal a use case or an aggregate can raise, by class: the most
+# specific class in an error's MRO wins, so a new subclass needs no line here.
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    VersionMismatch: 409,
+    Invalid: 400,
+    Unauthorized: 401,
+    BadPageToken: 400,
+    DomainError: 400,
+}
+
+
+def status_of(error: Exception) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+async def handle_refusal(req, resp, error: Exception, params) -> None:  # noqa: ANN001
+    status = status_of(error)
     write_error(req, resp, status, str(error))
     if status == 409:
         # The anthropic SDK retries 409s unless told not to; a stale version never heals.
-        resp.set_header("x-should-retry", "true" if error.retryable else "false")
+        retryable = isinstance(error, Conflict) and error.retryable
+        resp.set_header("x-should-retry", "true" if retryable else "false")
 
 
 async def handle_validation_error(req, resp, error, params) -> None:  # noqa: ANN001
     write_error(req, resp, 400, describe_validation_error(error))
-
-
-async def handle_bad_token(req, resp, error, params) -> None:  # noqa: ANN001
-    write_error(req, resp, 400, str(error))
 
 
 async def handle_http_error(req, resp, error: falcon.HTTPError, params) -> None:  # noqa: ANN001
@@ -107,6 +125,5 @@ def install(app: falcon.asgi.App) -> None:
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
     app.add_error_handler(pydantic.ValidationError, handle_validation_error)
-    app.add_error_handler(BadPageToken, handle_bad_token)
-    for error_class in (NotFound, Conflict, Invalid, Unauthorized):
-        app.add_error_handler(error_class, handle_application_error)
+    for error_class in (ApplicationError, DomainError, BadPageToken):
+        app.add_error_handler(error_class, handle_refusal)

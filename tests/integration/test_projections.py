@@ -25,6 +25,7 @@ class CrashingAgents(AgentsProjection):
     """Fails on the Nth event it sees, once, like a process dying mid-batch."""
 
     def __init__(self, crash_at: int) -> None:
+        super().__init__()
         self.remaining = crash_at
 
     def apply(self, conn, event) -> None:  # noqa: ANN001

@@ -7,7 +7,8 @@ import pytest
 from application.agents import AgentService
 from application.api_keys import ApiKeyService
 from application.environments import EnvironmentService
-from application.errors import Conflict, Invalid, NotFound, Unauthorized
+from application.errors import Invalid, NotFound, Unauthorized
+from domain.errors import VersionMismatch
 from application.runtime import SessionRuntime
 from application.sessions import SessionService
 from application.tenancy import Principal
@@ -51,9 +52,9 @@ def services(store: EventStore):  # noqa: ANN201
 def start_session(services, first_message: bool = True) -> dict:  # noqa: ANN001
     """A session on a new agent named "bot", optionally with one user message sent."""
     agents, environments, sessions = services
-    agent, _ = agents.create(ALICE, {"name": "bot", "model": "m"})
-    env, _ = environments.create(ALICE, {"name": "e"})
-    session, _ = sessions.create(ALICE, {"agent": agent["id"], "environment_id": env["id"]})
+    agent = agents.create(ALICE, {"name": "bot", "model": "m"}).view
+    env = environments.create(ALICE, {"name": "e"}).view
+    session = sessions.create(ALICE, {"agent": agent["id"], "environment_id": env["id"]}).view
     if first_message:
         sessions.send(ALICE, session["id"], [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}])
     return session
@@ -61,7 +62,7 @@ def start_session(services, first_message: bool = True) -> dict:  # noqa: ANN001
 
 def test_tenants_cannot_see_each_others_resources(services) -> None:  # noqa: ANN001
     agents, _, _ = services
-    view, _ = agents.create(ALICE, {"name": "a", "model": "m"})
+    view = agents.create(ALICE, {"name": "a", "model": "m"}).view
     with pytest.raises(NotFound):
         agents.retrieve(BOB, view["id"])
     with pytest.raises(NotFound):
@@ -70,15 +71,15 @@ def test_tenants_cannot_see_each_others_resources(services) -> None:  # noqa: AN
 
 def test_update_with_stale_version_is_a_conflict(services) -> None:  # noqa: ANN001
     agents, _, _ = services
-    view, _ = agents.create(ALICE, {"name": "a", "model": "m"})
+    view = agents.create(ALICE, {"name": "a", "model": "m"}).view
     agents.update(ALICE, view["id"], {"name": "b"}, 1)
-    with pytest.raises(Conflict):
+    with pytest.raises(VersionMismatch):
         agents.update(ALICE, view["id"], {"name": "c"}, 1)
 
 
 def test_model_and_tools_are_answered_in_full_form(services) -> None:  # noqa: ANN001
     agents, _, _ = services
-    view, _ = agents.create(
+    view = agents.create(
         ALICE,
         {
             "name": "a",
@@ -86,7 +87,7 @@ def test_model_and_tools_are_answered_in_full_form(services) -> None:  # noqa: A
             "tools": [{"type": "agent_toolset_20260401", "configs": [{"name": "bash", "enabled": False}]}],
             "skills": [{"type": "anthropic", "skill_id": "pdf"}],
         },
-    )
+    ).view
     assert view["model"] == {"id": "m", "effort": {"type": "high"}}
     toolset = view["tools"][0]
     assert toolset["default_config"] == {"enabled": True, "permission_policy": {"type": "always_allow"}}
@@ -98,8 +99,8 @@ def test_model_and_tools_are_answered_in_full_form(services) -> None:  # noqa: A
 
 def test_sessions_need_a_live_agent_and_environment(services) -> None:  # noqa: ANN001
     agents, environments, sessions = services
-    agent, _ = agents.create(ALICE, {"name": "a", "model": "m"})
-    env, _ = environments.create(ALICE, {"name": "e"})
+    agent = agents.create(ALICE, {"name": "a", "model": "m"}).view
+    env = environments.create(ALICE, {"name": "e"}).view
     with pytest.raises(NotFound):
         sessions.create(ALICE, {"agent": agent["id"], "environment_id": "env_missing0000"})
     with pytest.raises(NotFound):

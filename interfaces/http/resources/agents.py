@@ -4,79 +4,43 @@ from __future__ import annotations
 
 import falcon
 
-from interfaces.http.common import (
-    Services,
-    bool_param,
-    int_param,
-    limit_param,
-    parse,
-    principal,
-    run,
-    send,
-    settle,
-    timestamp_param,
-)
+from application.agents import AgentService
+from interfaces.http.common import ReadYourWrites, int_param, list_query, parse, principal, run
 from interfaces.http.schemas import AgentCreate, AgentUpdate
+from projections.queries import ReadModels
 
 
-class Agents:
-    def __init__(self, services: Services) -> None:
-        self._s = services
+class AgentsResource:
+    """Routes: ``/v1/agents`` and, by suffix, ``/{agent_id}`` (item), ``/archive``, ``/versions``."""
+
+    def __init__(self, agents: AgentService, lists: ReadModels, written: ReadYourWrites) -> None:
+        self._agents = agents
+        self._lists = lists
+        self._written = written
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         body = await parse(req, AgentCreate)
-        view, position = await run(self._s.agents.create, principal(req), body.given())
-        await settle(self._s, position)
-        send(resp, view)
+        await self._written.answer(resp, await run(self._agents.create, principal(req), body.given()))
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        page = await run(
-            self._s.read_models.agents,
-            principal(req).tenant_id,
-            limit_param(req),
-            req.get_param("page"),
-            bool_param(req, "include_archived"),
-            timestamp_param(req, "gte"),
-            timestamp_param(req, "lte"),
-        )
-        send(resp, {"data": page.data, "next_page": page.next_page})
+        page = await run(self._lists.agents, principal(req).tenant_id, list_query(req))
+        resp.media = page.envelope()
 
-
-class Agent:
-    def __init__(self, services: Services) -> None:
-        self._s = services
-
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
+    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
         version = int_param(req, "version", None, 1, 2**31)
-        send(resp, await run(self._s.agents.retrieve, principal(req), agent_id, version))
+        resp.media = await run(self._agents.retrieve, principal(req), agent_id, version)
 
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
-        body = await parse(req, AgentUpdate)
-        changes = body.given()
+    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
+        changes = (await parse(req, AgentUpdate)).given()
         expected = changes.pop("version", None)
-        view, position = await run(self._s.agents.update, principal(req), agent_id, changes, expected)
-        await settle(self._s, position)
-        send(resp, view)
+        written = await run(self._agents.update, principal(req), agent_id, changes, expected)
+        await self._written.answer(resp, written)
 
+    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
+        await self._written.answer(resp, await run(self._agents.archive, principal(req), agent_id))
 
-class AgentArchive:
-    def __init__(self, services: Services) -> None:
-        self._s = services
-
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
-        view, position = await run(self._s.agents.archive, principal(req), agent_id)
-        await settle(self._s, position)
-        send(resp, view)
-
-
-class AgentVersions:
-    def __init__(self, services: Services) -> None:
-        self._s = services
-
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
+    async def on_get_versions(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
         who = principal(req)
-        await run(self._s.agents.retrieve, who, agent_id)  # 404 for an unknown agent
-        page = await run(
-            self._s.read_models.agent_versions, who.tenant_id, agent_id, limit_param(req), req.get_param("page")
-        )
-        send(resp, {"data": page.data, "next_page": page.next_page})
+        await run(self._agents.retrieve, who, agent_id)  # 404 for an unknown agent
+        page = await run(self._lists.agent_versions, who.tenant_id, agent_id, list_query(req))
+        resp.media = page.envelope()

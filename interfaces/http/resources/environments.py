@@ -4,56 +4,41 @@ from __future__ import annotations
 
 import falcon
 
-from interfaces.http.common import Services, bool_param, limit_param, parse, principal, run, send, settle
+from application.environments import EnvironmentService
+from interfaces.http.common import ReadYourWrites, list_query, parse, principal, run
 from interfaces.http.schemas import EnvironmentCreate, EnvironmentUpdate
+from projections.queries import ReadModels
 
 
-class Environments:
-    def __init__(self, services: Services) -> None:
-        self._s = services
+class EnvironmentsResource:
+    """Routes: ``/v1/environments`` and, by suffix, ``/{environment_id}`` (item), ``/archive``."""
+
+    def __init__(self, environments: EnvironmentService, lists: ReadModels, written: ReadYourWrites) -> None:
+        self._environments = environments
+        self._lists = lists
+        self._written = written
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         body = await parse(req, EnvironmentCreate)
-        view, position = await run(self._s.environments.create, principal(req), body.given())
-        await settle(self._s, position)
-        send(resp, view)
+        await self._written.answer(resp, await run(self._environments.create, principal(req), body.given()))
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        page = await run(
-            self._s.read_models.environments,
-            principal(req).tenant_id,
-            limit_param(req),
-            req.get_param("page"),
-            bool_param(req, "include_archived"),
-        )
-        send(resp, {"data": page.data, "next_page": page.next_page})
+        page = await run(self._lists.environments, principal(req).tenant_id, list_query(req))
+        resp.media = page.envelope()
 
+    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
+        resp.media = await run(self._environments.retrieve, principal(req), environment_id)
 
-class Environment:
-    def __init__(self, services: Services) -> None:
-        self._s = services
-
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
-        send(resp, await run(self._s.environments.retrieve, principal(req), environment_id))
-
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
+    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
         body = await parse(req, EnvironmentUpdate)
-        view, position = await run(self._s.environments.update, principal(req), environment_id, body.given())
-        await settle(self._s, position)
-        send(resp, view)
+        written = await run(self._environments.update, principal(req), environment_id, body.given())
+        await self._written.answer(resp, written)
 
-    async def on_delete(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
+    async def on_delete_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
         """Environments are never erased: deleting archives it, so history stays replayable."""
-        _, position = await run(self._s.environments.archive, principal(req), environment_id)
-        await settle(self._s, position)
-        send(resp, {"id": environment_id, "type": "environment_deleted"})
+        written = await run(self._environments.archive, principal(req), environment_id)
+        await self._written.answer(resp, written)
+        resp.media = {"id": environment_id, "type": "environment_deleted"}
 
-
-class EnvironmentArchive:
-    def __init__(self, services: Services) -> None:
-        self._s = services
-
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
-        view, position = await run(self._s.environments.archive, principal(req), environment_id)
-        await settle(self._s, position)
-        send(resp, view)
+    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
+        await self._written.answer(resp, await run(self._environments.archive, principal(req), environment_id))

@@ -1,0 +1,92 @@
+"""The one shape every use case that changes an aggregate takes: load the caller's own
+aggregate → run the command on it → save, re-run on a fresh load when another writer won the
+race. A use case then states only its command.
+
+Domain errors raised by a command are not caught here: they reach the HTTP edge, which maps
+them to a status once for every context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from domain.ids import looks_like, stream_id
+
+from application.errors import NotFound
+from application.ports import EventStore
+from application.retry import retry_on_race
+from application.tenancy import Principal
+
+A = TypeVar("A")
+View = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kind(Generic[A]):
+    """What a family of aggregates is called in public ids and error messages."""
+
+    aggregate: type[A]
+    prefix: str
+    noun: str
+    # An aggregate that is gone (a deleted session) is a 404 unless the reader asks for it.
+    gone: Callable[[A], bool] = field(default=lambda aggregate: False)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A command's result: the aggregate as the API shows it, and the global position of the
+    write (``None`` when the command recorded nothing), which read-your-writes waits for."""
+
+    view: View
+    position: int | None
+
+
+class Commands(Generic[A]):
+    """Load, create and change aggregates of one kind on behalf of a caller."""
+
+    def __init__(self, store: EventStore, kind: Kind[A], render: Callable[[A], View]) -> None:
+        self._store = store
+        self._kind = kind
+        self._render = render
+
+    def load(self, who: Principal, public_id: str, include_gone: bool = False) -> A:
+        """The caller's aggregate. Anything else — a malformed id, no such stream, another
+        type, another tenant — is the same 404, so ids of other tenants cannot be probed."""
+        kind = self._kind
+        missing = NotFound(f"{kind.noun} {public_id!r} not found")
+        if not looks_like(kind.prefix, public_id):
+            raise missing
+        try:
+            aggregate = self._store.load(stream_id(public_id))
+        except NotFound:
+            raise missing from None
+        if not isinstance(aggregate, kind.aggregate) or getattr(aggregate, "tenant_id", None) != who.tenant_id:
+            raise missing
+        if kind.gone(aggregate) and not include_gone:
+            raise missing
+        return aggregate
+
+    def view(self, who: Principal, public_id: str) -> View:
+        return self._render(self.load(who, public_id))
+
+    def create(self, aggregate: A) -> Written:
+        return Written(self._render(aggregate), self._store.save(aggregate))
+
+    def change(
+        self,
+        who: Principal,
+        public_id: str,
+        command: Callable[[A], object],
+        render: Callable[[A], View] | None = None,
+    ) -> Written:
+        """Runs ``command`` on the caller's aggregate and saves what it recorded; a lost race
+        re-runs it on fresh state."""
+        render = render or self._render
+
+        def attempt() -> Written:
+            aggregate = self.load(who, public_id)
+            command(aggregate)
+            return Written(render(aggregate), self._store.save(aggregate))
+
+        return retry_on_race(attempt, key=public_id)
