@@ -110,6 +110,11 @@ class SessionService:
         return self._commands.view(who, session_id)
 
     def update(self, who: Principal, session_id: str, changes: dict[str, Any]) -> Written:
+        if changes.get("vault_ids") is not None:
+            raise Invalid("vault_ids cannot be changed on an existing session yet")
+        changes = {key: value for key, value in changes.items() if key != "vault_ids"}
+        if changes.get("agent") is not None:
+            changes["agent"] = normalize_changes(changes["agent"])
         return self._commands.change(who, session_id, lambda session: session.update(changes))
 
     def archive(self, who: Principal, session_id: str) -> Written:

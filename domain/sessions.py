@@ -268,16 +268,46 @@ class Session(Aggregate):
     # -- lifecycle --------------------------------------------------------------------
 
     def update(self, changes: dict[str, Any]) -> bool:
+        """Patches title, metadata and budget; ``agent`` replaces the pinned agent's
+        ``tools`` and ``mcp_servers`` (the only fields that may change mid-session)."""
         self._ensure_open()
+        changes = dict(changes)
+        agent_changes = changes.pop("agent", None)
+        if "budget" in changes:
+            self._check_budget(changes["budget"])
+        changed = False
+        if agent_changes:
+            if self.status == "running":
+                raise InvalidState(
+                    f"session {self.session_id} is running; its agent can change only between turns"
+                )
+            agent = {**self.agent, **agent_changes}
+            if agent != self.agent:
+                self._record_agent_reconfiguration(agent=agent)
+                changed = True
         details = merge_definition(self.details, changes)
-        if details == self.details:
-            return False
-        self._record_update(details=details)
-        return True
+        if details != self.details:
+            self._record_update(details=details)
+            changed = True
+        return changed
+
+    def _check_budget(self, budget: dict[str, Any] | None) -> None:
+        if self.status == "terminated":
+            raise InvalidState(f"session {self.session_id} is terminated; its budget cannot change")
+        if budget is not None and self.details.get("budget") is None:
+            # A budget is fixed at creation: it may be replaced or removed, never added.
+            raise InvalidState(
+                "budget_create_only: a budget can only be set when the session is created, "
+                "and a removed budget cannot be added again"
+            )
 
     @event("Updated")
     def _record_update(self, details: dict[str, Any]) -> None:
         self.details = details
+
+    @event("AgentReconfigured")
+    def _record_agent_reconfiguration(self, agent: dict[str, Any]) -> None:
+        self.agent = agent
 
     def archive(self) -> bool:
         if self.deleted:

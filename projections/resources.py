@@ -143,6 +143,7 @@ class SessionsProjection(ResourceProjection):
             SessionWasDeleted: self._deleted,
             PublicEvent: self._public_event,
             Session.Updated: self._updated,
+            Session.AgentReconfigured: self._agent_reconfigured,
             Session.Archived: self.archived,
         }
 
@@ -181,9 +182,14 @@ class SessionsProjection(ResourceProjection):
         changes = {
             "title": details.get("title"),
             "metadata": details.get("metadata") or {},
+            "budget": details.get("budget"),
             "updated_at": iso(event.timestamp),
         }
         self.patch(conn, event, lambda doc: doc | changes)
+
+    def _agent_reconfigured(self, conn: sa.Connection, event: Any) -> None:
+        stamp = iso(event.timestamp)
+        self.patch(conn, event, lambda doc: doc | {"agent": event.agent, "updated_at": stamp})
 
 
 def all_projections() -> list[ReadModelProjection]:

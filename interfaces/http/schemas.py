@@ -315,6 +315,16 @@ class SendEvents(Strict):
     events: list[UserEvent] = Field(min_length=1, max_length=100)
 
 
+class MonetaryAmount(Open):
+    amount: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
+    currency: Literal["USD"]
+
+
+class BudgetLimit(Strict):
+    type: Literal["limit"]
+    max_list_cost: MonetaryAmount
+
+
 class SessionCreate(Strict):
     agent: Union[Annotated[str, Field(min_length=1)], AgentRef]
     environment_id: str = Field(min_length=1)
@@ -322,14 +332,24 @@ class SessionCreate(Strict):
     metadata: dict[str, str] | None = None
     resources: list[dict[str, Any]] | None = None
     vault_ids: list[str] | None = None
-    budget: dict[str, Any] | None = None
+    budget: BudgetLimit | None = None
     initial_events: list[UserEvent] | None = Field(default=None, max_length=50)
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
 
 
+class SessionAgentUpdate(Strict):
+    """Only ``tools`` and ``mcp_servers`` may change mid-session; each replaces the whole list."""
+
+    tools: list[Tool] | None = Field(default=None, max_length=256)
+    mcp_servers: list[McpServer] | None = Field(default=None, max_length=20)
+
+
 class SessionUpdate(Strict):
     title: str | None = Field(default=None, max_length=512)
     metadata: dict[str, str | None] | None = None
+    agent: SessionAgentUpdate | None = None
+    budget: BudgetLimit | None = None
+    vault_ids: list[str] | None = Field(default=None, max_length=20)
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
