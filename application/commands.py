@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from eventsourcing.domain import Aggregate
+
 from domain.ids import looks_like, stream_id
 
 from application.errors import NotFound
@@ -18,7 +20,7 @@ from application.ports import EventStore
 from application.retry import retry_on_race
 from application.tenancy import Principal
 
-A = TypeVar("A")
+A = TypeVar("A", bound=Aggregate)
 View = dict[str, Any]
 
 

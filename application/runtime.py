@@ -40,9 +40,9 @@ class SessionRuntime:
                 return
             transcript = self._transcript(session_id)
             try:
-                # The pinned agent never changes within a session.
+                # The agent as the session pinned it; only tools and MCP servers change, between turns.
                 content = self._provider.reply(session.agent, transcript)
-                outcome = [("agent.message", {"content": content})]
+                outcome: list[tuple[str, dict[str, Any]]] = [("agent.message", {"content": content})]
             except Exception as error:  # a provider failure ends the turn, not the worker
                 log.warning("model provider %s failed: %s", self._provider.name, type(error).__name__)
                 outcome = [

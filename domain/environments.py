@@ -18,7 +18,18 @@ class Environment(Aggregate):
     def create_id(environment_id: str, **_: Any) -> UUID:
         return stream_id(environment_id)
 
-    @event("Created")
+    class Created(Aggregate.Created):
+        environment_id: str
+        tenant_id: str
+        definition: dict[str, Any]
+
+    class Updated(Aggregate.Event):
+        definition: dict[str, Any]
+
+    class Archived(Aggregate.Event):
+        pass
+
+    @event(Created)
     def __init__(self, environment_id: str, tenant_id: str, definition: dict[str, Any]) -> None:
         self.environment_id = environment_id
         self.tenant_id = tenant_id
@@ -34,7 +45,7 @@ class Environment(Aggregate):
         self._record_update(definition=definition)
         return True
 
-    @event("Updated")
+    @event(Updated)
     def _record_update(self, definition: dict[str, Any]) -> None:
         self.definition = definition
 
@@ -44,6 +55,6 @@ class Environment(Aggregate):
         self._record_archive()
         return True
 
-    @event("Archived")
+    @event(Archived)
     def _record_archive(self) -> None:
         self.archived_at = self.modified_on

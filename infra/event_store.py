@@ -93,7 +93,7 @@ class EventStore:
         if not recordings:
             return None
         position = max(recording.notification.id for recording in recordings)
-        changed = {recording.notification.originator_id for recording in recordings}
+        changed = {UUID(str(recording.notification.originator_id)) for recording in recordings}
         for listener in self._listeners:
             try:
                 listener.streams_changed(changed, position)
@@ -147,7 +147,7 @@ class EventStore:
     @property
     def change_channel(self) -> str:
         """The LISTEN/NOTIFY channel every PostgreSQL save notifies."""
-        return self.app.recorder.channel_name
+        return str(self.app.recorder.channel_name)  # type: ignore[attr-defined]  # PostgreSQL only
 
     def close(self) -> None:
         self.app.close()

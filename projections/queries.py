@@ -168,7 +168,7 @@ class ReadModels:
         statuses: list[str] | None = None,
     ) -> Page:
         table = tables.sessions
-        extra = [table.c.deleted.is_(False)]
+        extra: list[Any] = [table.c.deleted.is_(False)]
         if agent_id:
             extra.append(table.c.agent_id == agent_id)
         if agent_version is not None:

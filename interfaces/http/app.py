@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import falcon
 import falcon.asgi
@@ -53,7 +54,8 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
-    app = falcon.asgi.App(middleware=[RequestIds(), ApiKeyAuth(services)])
+    middleware: list[Any] = [RequestIds(), ApiKeyAuth(services)]
+    app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
         dumps=orjson.dumps, loads=orjson.loads

@@ -184,6 +184,8 @@ def normalize_timestamp(raw: str) -> str:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return iso(moment)
+        stamp = iso(moment)
     except (ValueError, OverflowError):
         raise falcon.HTTPBadRequest(description=f"{raw[:64]!r} is not a usable RFC 3339 timestamp") from None
+    assert stamp is not None
+    return stamp

@@ -104,8 +104,7 @@ async def handle_http_error(req, resp, error: falcon.HTTPError, params) -> None:
     if status == 404 and not error.description:
         message = f"no route for {req.method} {req.path}"
     write_error(req, resp, status, message)
-    for name, value in (error.headers or {}).items():
-        resp.set_header(name, value)
+    resp.set_headers(error.headers or {})
 
 
 async def handle_unexpected(req, resp, error: Exception, params) -> None:  # noqa: ANN001
