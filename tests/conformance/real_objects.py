@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 MODEL = "claude-opus-4-7"
+BUDGET = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"}}
 
 
 def _post(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +36,9 @@ def _environment(http: httpx.Client) -> str:
 
 
 def _session(http: httpx.Client) -> str:
-    body = {"agent": _agent(http), "environment_id": _environment(http)}
+    # With a budget, as the SDK's all-params create makes one: its all-params update
+    # replaces the budget, which the API allows only on a session created with one.
+    body = {"agent": _agent(http), "environment_id": _environment(http), "budget": BUDGET}
     return _post(http, "/v1/sessions", body)["id"]
 
 
