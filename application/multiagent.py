@@ -209,3 +209,31 @@ class _Resolver:
         if inline["type"] == "disabled" and not agents:
             raise Invalid(f"{where}: with inline_agents disabled, predefined_agents must name an agent")
         return {"type": "enabled", "inline_agents": inline, "predefined_agents": agents}
+
+
+# (agent id, version) → that agent version as a session shows it (SessionThreadAgent).
+Pinned = Callable[[str, int], dict[str, Any]]
+
+
+def for_session(resolved: dict[str, Any] | None, pinned: Pinned) -> dict[str, Any] | None:
+    """The block as a session copies it at creation (``BetaManagedAgentsSessionMultiagent``):
+    each agent reference replaced by that agent version's full definition, without a
+    ``multiagent`` of its own; advisors and switches stay as they are."""
+    if resolved is None:
+        return None
+
+    def definition(reference: dict[str, Any]) -> dict[str, Any]:
+        if reference.get("type") != "agent":
+            return reference
+        view = dict(pinned(reference["id"], reference["version"]))
+        view.pop("multiagent", None)
+        return view
+
+    if resolved["type"] == "coordinator":
+        return {**resolved, "agents": [definition(entry) for entry in resolved["agents"]]}
+    copied = dict(resolved)
+    for member in ("subagents", "workflows"):
+        if copied[member]["type"] == "enabled":
+            agents = [definition(entry) for entry in copied[member]["predefined_agents"]]
+            copied[member] = {**copied[member], "predefined_agents": agents}
+    return copied

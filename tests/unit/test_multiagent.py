@@ -12,7 +12,12 @@ from anthropic.types.beta.beta_managed_agents_multiagent import (
 from pydantic import TypeAdapter
 
 from application.errors import Invalid, NotFound
-from application.multiagent import Owner, ReferencedAgent, resolve_multiagent
+from application.multiagent import (
+    Owner,
+    ReferencedAgent,
+    for_session,
+    resolve_multiagent,
+)
 
 OWNER = Owner("agent_owner", 3)
 # id → (current version, archived, has multiagent)
@@ -237,3 +242,57 @@ def test_an_agent_carrying_a_resolved_block_passes_strict_validation() -> None:
             "multiagent": multiagent,
         }
     )
+
+
+class TestForSession:
+    @staticmethod
+    def pinned(agent_id: str, version: int) -> dict[str, Any]:
+        return {
+            "type": "agent",
+            "id": agent_id,
+            "version": version,
+            "name": agent_id.removeprefix("agent_"),
+            "model": {"id": "claude-opus-4-7"},
+            "execution_identity": {"type": "service_account"},
+            "mcp_servers": [],
+            "skills": [],
+            "tools": [],
+            "multiagent": {"type": "coordinator", "agents": []},  # dropped: one level only
+        }
+
+    def check(self, multiagent: Any) -> None:
+        from anthropic.types.beta import BetaManagedAgentsSessionAgent
+
+        view = {**self.pinned("agent_owner", 3), "multiagent": multiagent}
+        BetaManagedAgentsSessionAgent.model_validate(view)
+
+    def test_coordinator_references_become_full_definitions(self) -> None:
+        block = resolve(
+            {"type": "coordinator", "agents": ["agent_helper", {"type": "self"}, {"type": "advisor", "model": "m"}]}
+        )
+        copied = for_session(block, self.pinned)
+        assert copied is not None
+        helper, owner, advisor = copied["agents"]
+        assert (helper["id"], helper["version"], helper["name"]) == ("agent_helper", 2, "helper")
+        assert "multiagent" not in helper
+        assert (owner["id"], owner["version"]) == ("agent_owner", 3)
+        assert advisor == {"type": "advisor", "model": "m"}
+        self.check(copied)
+
+    def test_predefined_agents_become_full_definitions(self) -> None:
+        block = resolve(
+            {
+                "type": "multiagent_20261001",
+                "subagents": {"type": "enabled", "predefined_agents": ["agent_helper"]},
+                "workflows": {"type": "disabled"},
+            }
+        )
+        copied = for_session(block, self.pinned)
+        assert copied is not None
+        assert [agent["id"] for agent in copied["subagents"]["predefined_agents"]] == ["agent_helper"]
+        assert copied["workflows"] == {"type": "disabled"}
+        assert block["subagents"]["predefined_agents"] == [ref("agent_helper", 2)]  # not mutated
+        self.check(copied)
+
+    def test_null_stays_null(self) -> None:
+        assert for_session(None, self.pinned) is None
