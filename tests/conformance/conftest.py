@@ -36,6 +36,7 @@ from tests.conformance.sdk_source import (
     GENERATED,
     RESOURCES,
     SDK_VERSION,
+    SdkTestsUnavailable,
     generate,
     sdist,
 )
@@ -45,8 +46,9 @@ MODES = ("sync-loose", "sync-strict", "async-loose", "async-strict", "async-aioh
 
 
 def _cache_dir(config: pytest.Config) -> Path:
-    if config.cache is not None:
-        return config.cache.mkdir("anthropic-sdist")
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is not None:
+        return cache.mkdir("anthropic-sdist")
     return Path(sys.prefix) / "agentry-conformance-cache"
 
 
@@ -68,7 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
             f"tests/conformance/SDK_VERSION says {SDK_VERSION} but anthropic {anthropic.__version__} "
             "is installed; move the pin in pyproject.toml and SDK_VERSION together"
         )
-    generate(sdist(_cache_dir(config)))
+    try:
+        generate(sdist(_cache_dir(config)))
+    except SdkTestsUnavailable as error:
+        raise pytest.UsageError(str(error)) from None
     _register_sdk_utils()
     config.stash[_results] = Counter()
 
