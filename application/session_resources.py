@@ -1,0 +1,153 @@
+"""Session resources (files, GitHub repositories, memory stores mounted into a session) in
+the form the API answers with.
+
+A client sends a resource's configuration; the SDK's response types
+(``BetaManagedAgentsFileResource``, ``…GitHubRepositoryResource``, ``…MemoryStoreResource``)
+also require the server's ``id``, ``created_at``, ``updated_at`` and a concrete
+``mount_path``. Those are fixed here once, when the resource is attached, so every later
+read shows the same id. A repository's ``authorization_token`` is write-only: it is split
+off for the caller to encrypt and never stays in the resource that is stored and answered.
+No I/O: the caller passes the moment and, if it likes, the id source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from application.errors import Invalid, NotFound
+from application.ids import new_id
+from application.views import iso
+
+ID_PREFIX = "sesrsc"
+WRITE_ONLY = ("authorization_token",)
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A resource ready to store and answer with, and the write-only values sent with it."""
+
+    resource: dict[str, Any]
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+def _required_text(sent: dict[str, Any], key: str) -> str:
+    value = sent.get(key)
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"a {sent.get('type')} resource needs {key}")
+    return value
+
+
+def repository_name(url: str) -> str:
+    """``https://github.com/acme/tools.git`` → ``tools``."""
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return name.removesuffix(".git") or "repository"
+
+
+def _default_mount_path(resource: dict[str, Any]) -> str | None:
+    if resource["type"] == "file":
+        return f"/mnt/session/uploads/{resource['file_id']}"
+    if resource["type"] == "github_repository":
+        return f"/workspace/{repository_name(resource['url'])}"
+    # A memory store mounts under a path derived from its name, known to the memory store.
+    return None
+
+
+def _configuration(sent: Any) -> dict[str, Any]:
+    if not isinstance(sent, dict):
+        raise Invalid("a session resource must be an object")
+    kind = sent.get("type")
+    if kind == "file":
+        _required_text(sent, "file_id")
+    elif kind == "github_repository":
+        _required_text(sent, "url")
+    elif kind == "memory_store":
+        _required_text(sent, "memory_store_id")
+    else:
+        raise Invalid("a session resource's type must be file, github_repository or memory_store")
+    configuration = {key: value for key, value in sent.items() if key not in WRITE_ONLY}
+    for server_field in ("id", "created_at", "updated_at"):
+        configuration.pop(server_field, None)
+    if configuration.get("mount_path") is None:
+        default = _default_mount_path(configuration)
+        if default is None:
+            configuration.pop("mount_path", None)
+        else:
+            configuration["mount_path"] = default
+    if kind == "memory_store" and configuration.get("access") is None:
+        configuration["access"] = "read_write"
+    return configuration
+
+
+def stamp(sent: Any, moment: datetime, mint: Callable[[str], str] = new_id) -> Stamped:
+    """One resource as attached at ``moment``."""
+    configuration = _configuration(sent)
+    stamp_time = iso(moment)
+    resource = {"id": mint(ID_PREFIX), **configuration, "created_at": stamp_time, "updated_at": stamp_time}
+    secrets = {key: sent[key] for key in WRITE_ONLY if isinstance(sent.get(key), str)}
+    return Stamped(resource, secrets)
+
+
+def stamp_all(sent: list[Any] | None, moment: datetime, mint: Callable[[str], str] = new_id) -> list[Stamped]:
+    """The resources a session is created with, in the order sent."""
+    return [stamp(resource, moment, mint) for resource in sent or []]
+
+
+def find(resources: list[dict[str, Any]], resource_id: str) -> dict[str, Any]:
+    for resource in resources:
+        if resource.get("id") == resource_id:
+            return resource
+    raise NotFound(f"session resource {resource_id!r} not found")
+
+
+def rotate_token(resource: dict[str, Any], token: Any, moment: datetime) -> Stamped:
+    """``resources.update``: only a repository's token can change; the resource shows the
+    change only in its ``updated_at``."""
+    if resource.get("type") != "github_repository":
+        raise Invalid("only github_repository resources support token rotation")
+    if not isinstance(token, str) or not token:
+        raise Invalid("authorization_token must be a non-empty string")
+    return Stamped({**resource, "updated_at": iso(moment)}, {"authorization_token": token})
+
+
+def without(resources: list[dict[str, Any]], resource_id: str) -> list[dict[str, Any]]:
+    """``resources.delete``: the list with that resource removed."""
+    find(resources, resource_id)
+    return [resource for resource in resources if resource.get("id") != resource_id]
+
+
+def deleted_view(resource_id: str) -> dict[str, Any]:
+    return {"id": resource_id, "type": "session_resource_deleted"}
+
+
+def _stable_id(session_id: str, index: int) -> str:
+    digest = int.from_bytes(hashlib.sha256(f"{session_id}:{index}".encode()).digest(), "big")
+    characters = []
+    for _ in range(24):
+        digest, remainder = divmod(digest, len(_ALPHABET))
+        characters.append(_ALPHABET[remainder])
+    return f"{ID_PREFIX}_{''.join(characters)}"
+
+
+def completed(resources: list[dict[str, Any]], session_id: str, created_at: datetime) -> list[dict[str, Any]]:
+    """Resources stored before they were stamped (as sent), completed for reading: the
+    same id on every read (derived from the session and position), the session's creation
+    as their times, the default mount path, no write-only value. Stamped ones pass as
+    they are."""
+    shown = []
+    for index, resource in enumerate(resources):
+        if "id" in resource and "created_at" in resource:
+            shown.append(resource)
+            continue
+        try:
+            configuration = _configuration(resource)
+        except Invalid:
+            shown.append(resource)  # not a kind the API knows; show it as stored
+            continue
+        moment = iso(created_at)
+        shown.append({"id": _stable_id(session_id, index), **configuration, "created_at": moment, "updated_at": moment})
+    return shown

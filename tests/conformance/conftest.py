@@ -1,0 +1,229 @@
+"""Runs the pinned `anthropic` SDK's own generated API tests against a live Agentry.
+
+The fixtures below stand in for the SDK's ``tests/conftest.py`` (which also needs its
+snapshot tooling): ``client`` is parametrized with the strictness of response validation
+(``False`` loose, ``True`` strict), ``async_client`` with that or ``{"http_client":
+"aiohttp"}``, exactly as there. They point at ``TEST_API_BASE_URL`` — a real uvicorn serving
+Agentry, started here — with that server's API key in place of the SDK's dummy one.
+
+Settings (environment):
+- ``AGENTRY_CONFORMANCE_BACKEND``: ``sqlite`` (default) or ``postgres`` (a fresh database on
+  the test PostgreSQL).
+- ``TEST_API_BASE_URL`` + ``AGENTRY_CONFORMANCE_API_KEY``: run against that server instead.
+
+At the end of the run: passed / failed per resource and mode.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+import pytest_asyncio
+
+import tests
+from tests.conformance import real_objects
+from tests.conformance.sdk_source import (
+    GENERATED,
+    RESOURCES,
+    SDK_VERSION,
+    SdkTestsUnavailable,
+    generate,
+    sdist,
+)
+from tests.support.server import running_server
+
+MODES = ("sync-loose", "sync-strict", "async-loose", "async-strict", "async-aiohttp")
+
+
+def _cache_dir(config: pytest.Config) -> Path:
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is not None:
+        return cache.mkdir("anthropic-sdist")
+    return Path(sys.prefix) / "agentry-conformance-cache"
+
+
+def _register_sdk_utils() -> None:
+    """The generated tests import ``tests.utils`` — the SDK's, not a module of ours."""
+    spec = importlib.util.spec_from_file_location("tests.utils", GENERATED / "utils.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["tests.utils"] = module
+    spec.loader.exec_module(module)
+    tests.utils = module  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs as this conftest loads, before its folder is listed: the tests exist when
+    # collection looks for them.
+    if anthropic.__version__ != SDK_VERSION:
+        raise pytest.UsageError(
+            f"tests/conformance/SDK_VERSION says {SDK_VERSION} but anthropic {anthropic.__version__} "
+            "is installed; move the pin in pyproject.toml and SDK_VERSION together"
+        )
+    try:
+        generate(sdist(_cache_dir(config)))
+    except SdkTestsUnavailable as error:
+        raise pytest.UsageError(str(error)) from None
+    _register_sdk_utils()
+    config.stash[_results] = Counter()
+
+
+_results = pytest.StashKey[Counter[tuple[str, str, str]]]()
+_MODULE_RESOURCE = {(GENERATED / "api_resources/beta" / module).resolve(): name for name, module in RESOURCES.items()}
+
+
+def _is_sdk_test(item: pytest.Item) -> bool:
+    return item.path.resolve() in _MODULE_RESOURCE
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # As the SDK's conftest does: every async test runs on the session's event loop.
+    for item in items:
+        if _is_sdk_test(item) and inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+# -- the server and the clients ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def without_ambient_environment() -> Iterator[None]:
+    """As in the SDK: the machine's ANTHROPIC_* settings must not change a result."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith(("ANTHROPIC_", "AWS_")):
+                patch.delenv(name)
+        yield
+
+
+@pytest.fixture(scope="session")
+def api_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(base URL, API key) of the Agentry under test; TEST_API_BASE_URL points at it."""
+    external = os.environ.get("TEST_API_BASE_URL")
+    if external:
+        yield external, os.environ["AGENTRY_CONFORMANCE_API_KEY"]
+        return
+    backend = os.environ.get("AGENTRY_CONFORMANCE_BACKEND", "sqlite")
+    database_url = ""
+    if backend == "postgres":
+        database_url = _fresh_postgres(request)
+    elif backend != "sqlite":
+        raise pytest.UsageError(f"AGENTRY_CONFORMANCE_BACKEND must be sqlite or postgres, not {backend!r}")
+    data_dir = tmp_path_factory.mktemp("conformance")
+    with running_server(data_dir, database_url) as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEST_API_BASE_URL", server.base_url)
+        yield server.base_url, server.api_key
+
+
+def _fresh_postgres(request: pytest.FixtureRequest) -> str:
+    from tests.support.postgres import fresh_database
+
+    databases = fresh_database(request.getfixturevalue("postgres_server_url"))
+    url = databases.__enter__()
+    request.addfinalizer(lambda: databases.__exit__(None, None, None))
+    return url
+
+
+@pytest.fixture(scope="session")
+def client(request: pytest.FixtureRequest, api_target: tuple[str, str]) -> Iterator[anthropic.Anthropic]:
+    strict = getattr(request, "param", True)
+    if not isinstance(strict, bool):
+        raise TypeError(f"Unexpected fixture parameter type {type(strict)}, expected {bool}")
+    base_url, api_key = api_target
+    with anthropic.Anthropic(base_url=base_url, api_key=api_key, _strict_response_validation=strict) as sdk:
+        yield sdk
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def async_client(
+    request: pytest.FixtureRequest, api_target: tuple[str, str]
+) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    param = getattr(request, "param", True)
+    strict = True
+    http_client: Any = None
+    if isinstance(param, bool):
+        strict = param
+    elif isinstance(param, dict):
+        strict = param.get("strict", True)
+        if param.get("http_client", "httpx") == "aiohttp":
+            http_client = anthropic.DefaultAioHttpClient()
+    else:
+        raise TypeError(f"Unexpected fixture parameter type {type(param)}, expected bool or dict")
+    base_url, api_key = api_target
+    async with anthropic.AsyncAnthropic(
+        base_url=base_url, api_key=api_key, _strict_response_validation=strict, http_client=http_client
+    ) as sdk:
+        yield sdk
+
+
+@pytest.fixture(scope="session")
+def setup_http(api_target: tuple[str, str]) -> Iterator[httpx.Client]:
+    base_url, api_key = api_target
+    with httpx.Client(base_url=base_url, headers={"x-api-key": api_key}, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def page_tokens() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def real_objects_of_this_test(setup_http: httpx.Client, page_tokens: dict[str, str]) -> Iterator[None]:
+    real_objects.current = real_objects.RealObjects(setup_http, page_tokens)
+    yield
+    real_objects.current = None
+
+
+# -- the summary ---------------------------------------------------------------------------
+
+
+def _mode(item: pytest.Item) -> str:
+    cls = getattr(item, "cls", None)
+    flavour = "async" if cls is not None and cls.__name__.startswith("TestAsync") else "sync"
+    callspec = getattr(item, "callspec", None)
+    variant = callspec.id if callspec is not None else "default"
+    return f"{flavour}-{variant}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    # A test counts once: by its call, or by a setup that did not pass, or a failed teardown.
+    counted = report.when == "call" or (report.when == "setup" and not report.passed) or report.failed
+    if _is_sdk_test(item) and counted:
+        resource = _MODULE_RESOURCE[item.path.resolve()]
+        item.config.stash[_results][(resource, _mode(item), report.outcome)] += 1
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    results = config.stash.get(_results, None)
+    if not results:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section(f"anthropic {SDK_VERSION} generated tests against Agentry")
+    modes = [mode for mode in MODES if any(key[1] == mode for key in results)]
+    write(f"{'resource':<18}" + "".join(f"{mode:>16}" for mode in modes) + f"{'total':>14}")
+    totals: Counter[str] = Counter()
+    for resource in RESOURCES:
+        cells, passed, failed = [], 0, 0
+        for mode in modes:
+            ok, bad = results[(resource, mode, "passed")], results[(resource, mode, "failed")]
+            passed, failed = passed + ok, failed + bad
+            cells.append(f"{ok:>10} / {bad:<3}")
+        totals["passed"] += passed
+        totals["failed"] += failed
+        write(f"{resource:<18}" + "".join(cells) + f"{passed:>8} / {failed:<3}")
+    skipped = sum(count for (_, _, outcome), count in results.items() if outcome == "skipped")
+    write(f"passed / failed: {totals['passed']} / {totals['failed']}" + (f", skipped {skipped}" if skipped else ""))

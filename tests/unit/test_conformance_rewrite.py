@@ -1,0 +1,73 @@
+"""The rewrite of the SDK's generated tests touches the placeholders and nothing else."""
+
+from __future__ import annotations
+
+from tests.conformance.rewrite import HELPERS_IMPORT, rewrite
+
+KINDS = {"agent", "env", "sesn"}
+
+SOURCE = '''\
+class TestAgents:
+    def test_method_retrieve_with_all_params(self, client) -> None:
+        agent = client.beta.agents.retrieve(
+            agent_id="agent_011CZkYpogX7uDKUyvBTophP",
+            version=0,
+            workspace_id="wrkspc_011CZkZaBF1tNoB5wlCeusgy",
+        )
+
+    def test_method_list_with_all_params(self, client) -> None:
+        client.beta.agents.versions.with_raw_response.list(agent_id="agent_011CZkYpogX7uDKUyvBTophP", limit=0, page="page")
+        client.beta.sessions.list(agent_id="agent_id", agent_version=0, limit=5, page="other")
+        client.beta.sessions.create(agent="agent_011CZkYpogX7uDKUyvBTophP", environment_id="env_011CZkZ9X2dpNyB7HsEFoRfW",
+            resources=[{"file_id": "file_011CNha8iCJcU1wXNR6q4V8w", "type": "file"}])
+        client.beta.agents.update(multiagent={"agents": ["agent_011CZkYqphY8vELVzwCUpqiQ"]}, version=1)
+'''
+
+
+def rewritten() -> str:
+    return rewrite(SOURCE, KINDS)[0]
+
+
+def test_placeholder_ids_of_served_kinds_become_real_ids() -> None:
+    text = rewritten()
+    assert 'agent_id=real_id(\'agent_011CZkYpogX7uDKUyvBTophP\'),' in text
+    assert "environment_id=real_id('env_011CZkZ9X2dpNyB7HsEFoRfW')" in text
+    assert "\"agents\": [real_id('agent_011CZkYqphY8vELVzwCUpqiQ')]" in text
+
+
+def test_placeholders_of_kinds_agentry_does_not_serve_stay() -> None:
+    text = rewritten()
+    assert 'workspace_id="wrkspc_011CZkZaBF1tNoB5wlCeusgy"' in text
+    assert '"file_id": "file_011CNha8iCJcU1wXNR6q4V8w"' in text
+    assert 'agent_id="agent_id"' in text
+
+
+def test_values_no_server_accepts_become_valid_ones() -> None:
+    text = rewritten()
+    assert "            version=1,\n" in text
+    assert "limit=1, page=real_page('agents.versions')" in text
+    assert "agent_version=1, limit=5, page=\"other\"" in text
+
+
+def test_valid_values_stay() -> None:
+    assert "multiagent={\"agents\": [real_id('agent_011CZkYqphY8vELVzwCUpqiQ')]}, version=1)" in rewritten()
+
+
+def test_every_other_byte_and_every_line_number_stays() -> None:
+    text, edits = rewrite(SOURCE, KINDS)
+    assert text.endswith(HELPERS_IMPORT)
+    body = text[: -len(HELPERS_IMPORT)]
+    lines = body.splitlines(keepends=True)
+    assert len(lines) == len(SOURCE.splitlines())
+    # Undo each edit left to right: once the edits before it are undone, an edit sits at
+    # its original offset.
+    for edit in edits:
+        line, new = lines[edit.line - 1].encode(), edit.new.encode()
+        assert line[edit.start : edit.start + len(new)] == new
+        lines[edit.line - 1] = (line[: edit.start] + edit.old.encode() + line[edit.start + len(new) :]).decode()
+    assert "".join(lines) == SOURCE
+
+
+def test_a_source_without_placeholders_is_unchanged() -> None:
+    source = "def test_x(client) -> None:\n    client.beta.models.list(limit=5)\n"
+    assert rewrite(source, KINDS) == (source, [])
