@@ -9,6 +9,7 @@ from domain.agents import Agent
 from application.commands import Commands, Kind, Written
 from application.errors import Invalid, NotFound
 from application.ids import new_id
+from application.multiagent import Lookup, Owner, Pinned, ReferencedAgent, for_session, resolve_multiagent
 from application.ports import EventStore
 from application.tenancy import Principal
 from application.views import agent_view, pinned_agent_view
@@ -106,10 +107,12 @@ class AgentService:
         self._commands = Commands(store, AGENTS, render)
 
     def create(self, who: Principal, fields: dict[str, Any]) -> Written:
-        definition = {**DEFAULT_DEFINITION, **normalize_changes(fields)}
-        return self._commands.create(
-            Agent(agent_id=new_id("agent"), tenant_id=who.tenant_id, definition=definition)
-        )
+        agent_id = new_id("agent")
+        changes = normalize_changes(fields)
+        if changes.get("multiagent") is not None:
+            changes["multiagent"] = resolve_multiagent(changes["multiagent"], self._lookup(who), Owner(agent_id, 1))
+        definition = {**DEFAULT_DEFINITION, **changes}
+        return self._commands.create(Agent(agent_id=agent_id, tenant_id=who.tenant_id, definition=definition))
 
     def retrieve(self, who: Principal, agent_id: str, version: int | None = None) -> dict[str, Any]:
         agent = self._commands.load(who, agent_id)
@@ -122,7 +125,18 @@ class AgentService:
         self, who: Principal, agent_id: str, changes: dict[str, Any], expected_version: int | None
     ) -> Written:
         changes = normalize_changes(changes)
-        return self._commands.change(who, agent_id, lambda agent: agent.update(changes, expected_version))
+
+        def update(agent: Agent) -> None:
+            resolved = changes
+            if changes.get("multiagent") is not None:
+                # Pinned to concrete versions as this version is written; ``self`` is this version.
+                owner = Owner(agent_id, agent.agent_version + 1)
+                stored = agent.definition.get("multiagent")
+                block = resolve_multiagent(changes["multiagent"], self._lookup(who), owner, stored)
+                resolved = {**changes, "multiagent": block}
+            agent.update(resolved, expected_version)
+
+        return self._commands.change(who, agent_id, update)
 
     def archive(self, who: Principal, agent_id: str) -> Written:
         return self._commands.change(who, agent_id, Agent.archive)
@@ -133,9 +147,40 @@ class AgentService:
         if agent.archived_at is not None:
             raise Invalid(f"agent {agent_id} is archived; sessions cannot start on it")
         if version is None or version == agent.agent_version:
-            return pinned_agent_view(agent_id, agent.definition, agent.agent_version)
-        definition, _, _ = self._definition_at(agent, version)
-        return pinned_agent_view(agent_id, definition, version)
+            definition, version = agent.definition, agent.agent_version
+        else:
+            definition, _, _ = self._definition_at(agent, version)
+        view = pinned_agent_view(agent_id, definition, version)
+        if view.get("multiagent") is not None:
+            view["multiagent"] = for_session(view["multiagent"], self._roster_member(who, agent, view))
+        return view
+
+    def _roster_member(self, who: Principal, owner: Agent, owner_view: dict[str, Any]) -> Pinned:
+        """A roster member as a session copies it (the owner itself is the view at hand)."""
+
+        def member(agent_id: str, version: int) -> dict[str, Any]:
+            if agent_id == owner.agent_id and version == owner_view["version"]:
+                return owner_view
+            agent = owner if agent_id == owner.agent_id else self._commands.load(who, agent_id)
+            definition = agent.definition
+            if version != agent.agent_version:
+                definition, _, _ = self._definition_at(agent, version)
+            return pinned_agent_view(agent_id, definition, version)
+
+        return member
+
+    def _lookup(self, who: Principal) -> Lookup:
+        """How a multiagent roster reads the agents it names (NotFound when there is none)."""
+
+        def referenced(agent_id: str, version: int | None) -> ReferencedAgent:
+            agent = self._commands.load(who, agent_id)
+            definition = agent.definition
+            if version is not None and version != agent.agent_version:
+                definition, _, _ = self._definition_at(agent, version)
+            found = version or agent.agent_version
+            return ReferencedAgent(found, agent.archived_at is not None, definition.get("multiagent") is not None)
+
+        return referenced
 
     def _definition_at(self, agent: Agent, version: int) -> tuple[dict[str, Any], Any, Any]:
         """Every Created/Updated event carries the whole definition of the version it made."""

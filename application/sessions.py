@@ -4,6 +4,7 @@ client events, and read the public event log straight from the session's own str
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
 
@@ -15,6 +16,7 @@ from application.environments import EnvironmentService
 from application.errors import Invalid
 from application.ids import new_id
 from application.ports import EventStore
+from application.session_resources import stamp_all
 from application.tenancy import Principal
 from application.views import iso, session_event_view, session_view
 
@@ -92,6 +94,10 @@ class SessionService:
             for key in ("title", "metadata", "resources", "vault_ids", "budget")
             if fields.get(key) is not None
         }
+        if details.get("resources"):
+            # Write-only tokens are split off here and, until a cipher holds them, dropped.
+            now = datetime.now(timezone.utc)
+            details["resources"] = [stamped.resource for stamped in stamp_all(details["resources"], now)]
         session = Session(
             session_id=new_id("sesn"),
             tenant_id=who.tenant_id,
@@ -110,9 +116,7 @@ class SessionService:
         return self._commands.view(who, session_id)
 
     def update(self, who: Principal, session_id: str, changes: dict[str, Any]) -> Written:
-        if changes.get("vault_ids") is not None:
-            raise Invalid("vault_ids cannot be changed on an existing session yet")
-        changes = {key: value for key, value in changes.items() if key != "vault_ids"}
+        changes = dict(changes)
         if changes.get("agent") is not None:
             changes["agent"] = normalize_changes(changes["agent"])
         return self._commands.change(who, session_id, lambda session: session.update(changes))

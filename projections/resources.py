@@ -183,6 +183,7 @@ class SessionsProjection(ResourceProjection):
             "title": details.get("title"),
             "metadata": details.get("metadata") or {},
             "budget": details.get("budget"),
+            "vault_ids": details.get("vault_ids") or [],
             "updated_at": iso(event.timestamp),
         }
         self.patch(conn, event, lambda doc: doc | changes)

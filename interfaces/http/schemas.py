@@ -350,6 +350,7 @@ class SessionUpdate(Strict):
     metadata: dict[str, str | None] | None = None
     agent: SessionAgentUpdate | None = None
     budget: BudgetLimit | None = None
+    # The SDK documents this as not yet supported, yet its own tests send it: a full replacement.
     vault_ids: list[str] | None = Field(default=None, max_length=20)
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))

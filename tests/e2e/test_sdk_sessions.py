@@ -238,24 +238,3 @@ def test_the_stream_of_a_deleted_session_is_gone_once_it_has_nothing_left(http: 
         gone = http.get(url, headers=headers)
         assert gone.status_code == 404 and gone.json()["type"] == "error"
 
-
-def test_update_replaces_the_agents_tools_and_the_budget_but_never_adds_a_budget(client: anthropic.Anthropic) -> None:
-    agent = client.beta.agents.create(name="a", model="m")
-    env = client.beta.environments.create(name="e")
-    budget = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"}}
-    session = client.beta.sessions.create(agent=agent.id, environment_id=env.id, budget=budget)
-    updated = client.beta.sessions.update(
-        session.id,
-        agent={"tools": [{"type": "agent_toolset_20260401"}]},
-        budget={"type": "limit", "max_list_cost": {"amount": "100", "currency": "USD"}},
-    )
-    assert updated.agent.tools[0].type == "agent_toolset_20260401"
-    assert updated.budget is not None and updated.budget.max_list_cost.amount == "100"
-    listed = client.beta.sessions.list().data[0]
-    assert listed.budget is not None and listed.budget.max_list_cost.amount == "100" and listed.agent.tools
-    assert client.beta.sessions.update(session.id, budget=None).budget is None
-    with pytest.raises(anthropic.BadRequestError, match="budget_create_only"):
-        client.beta.sessions.update(session.id, budget=budget)
-    plain = client.beta.sessions.create(agent=agent.id, environment_id=env.id)
-    with pytest.raises(anthropic.BadRequestError, match="budget_create_only"):
-        client.beta.sessions.update(plain.id, budget=budget)
