@@ -10,6 +10,7 @@ import falcon.asgi
 from application.errors import Unauthorized
 from interfaces.http import errors
 from interfaces.http.common import Services, run, send
+from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.resources.agents import Agent, AgentArchive, Agents, AgentVersions
 from interfaces.http.resources.environments import Environment, EnvironmentArchive, Environments
 from interfaces.http.resources.session_events import SessionEvents, SessionEventStream
@@ -51,7 +52,7 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
-    app = falcon.asgi.App(middleware=[RequestIds(), ApiKeyAuth(services)])
+    app = falcon.asgi.App(middleware=[RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     app.add_route("/healthz", Health())
