@@ -82,7 +82,10 @@ class ApiKeyService:
         try:
             self._store.save(key)
         except Conflict:
-            key = self._find(key_hash)  # a concurrent start issued the same key
+            raced = self._find(key_hash)  # a concurrent start issued the same key
+            if raced is None:
+                raise
+            key = raced
         return Principal(key.tenant_id, key.key_id, key.role)
 
     def authenticate(self, plaintext: str | None) -> Principal:

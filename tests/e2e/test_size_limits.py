@@ -9,7 +9,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from interfaces.http.limits import MAX_BODY_BYTES, MAX_EVENT_CONTENT_BYTES, MAX_EVENT_ENCODED_BYTES
+from interfaces.http.limits import (
+    MAX_BODY_BYTES,
+    MAX_EVENT_CONTENT_BYTES,
+    MAX_EVENT_ENCODED_BYTES,
+)
 from tests.support.server import RunningServer
 
 
@@ -107,7 +111,7 @@ def test_events_just_under_the_caps_are_stored_within_the_encoded_cap(server: Ru
 
 
 @pytest.mark.parametrize("size", [MAX_EVENT_CONTENT_BYTES + 1])
-def test_the_sdk_sees_the_cap_as_an_error_it_can_read(client, size: int) -> None:  # noqa: ANN001
+def test_the_sdk_sees_the_cap_as_an_error_it_can_read(client, size: int) -> None:
     import anthropic
 
     agent = client.beta.agents.create(name="a", model="m")

@@ -158,13 +158,16 @@ def test_keep_alive_connections_and_long_streams_are_not_cut(strict: RunningServ
         seen: list[str] = []
 
         def follow() -> None:
-            with httpx.Client(base_url=strict.base_url, headers={"x-api-key": strict.api_key}, timeout=10) as reader:
-                with reader.stream("GET", f"/v1/sessions/{session['id']}/events/stream") as stream:
-                    for line in stream.iter_lines():
-                        if line.startswith("event: "):
-                            seen.append(line[7:])
-                            if line == "event: session.status_idle":
-                                return
+            headers = {"x-api-key": strict.api_key}
+            with (
+                httpx.Client(base_url=strict.base_url, headers=headers, timeout=10) as reader,
+                reader.stream("GET", f"/v1/sessions/{session['id']}/events/stream") as stream,
+            ):
+                for line in stream.iter_lines():
+                    if line.startswith("event: "):
+                        seen.append(line[7:])
+                        if line == "event: session.status_idle":
+                            return
 
         reader = threading.Thread(target=follow)
         reader.start()
