@@ -6,16 +6,22 @@ byte of the next request. A client that sends its request line and headers a byt
 therefore holds a connection forever. ``limit_concurrency`` is counted only once a request's
 headers are complete, so it does not bound such connections either, and nothing bounds how
 long the application waits for a body (``h11_max_incomplete_event_size`` applies to the h11
-parser only; uvicorn picks httptools when it is installed). Hence:
+parser only; uvicorn picks httptools, which ``uvicorn[standard]`` installs).
 
-- ``protocol_with_deadlines``: uvicorn's httptools protocol plus a header deadline (from the
-  connection opening, or the previous response ending, to the end of the headers), a cap on
-  the bytes before the headers end, and a cap on open connections checked as each is
-  accepted (event streams count: each holds a connection);
-- ``BodyDeadline``: ASGI middleware that reads the request body before the application sees
-  it, within a deadline and ``MAX_BODY_BYTES``.
+``protocol_with_deadlines`` is uvicorn's httptools protocol with
 
-Each refusal is the API's error envelope (408, 413, 431 or 503) and closes the connection.
+- a header deadline: a request's line and headers must be in within ``header_seconds`` of
+  the connection opening or the previous response ending (408 if a request had begun, else
+  the idle connection is just closed);
+- a body deadline: once the headers are in, the body must be in within ``body_seconds`` (408);
+- at most 64 KiB of request line and headers (431);
+- at most ``max_connections`` open connections, checked as each is accepted (503); event
+  streams count, each holds a connection.
+
+The deadlines are not timers per request: one sweep per server looks at what each connection
+is waiting for, every quarter of the shorter deadline, so a request costs nothing extra and a
+slow client is cut off between its deadline and a quarter of it later. Each refusal is the
+API's error envelope and closes the connection.
 """
 
 from __future__ import annotations
@@ -30,96 +36,100 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from interfaces.http.errors import envelope
-from interfaces.http.limits import MAX_BODY_BYTES, describe
 
 MAX_HEADER_BYTES = 64 * 1024
 
 
-def error_response(status: int, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+def raw_error_response(status: int, message: str) -> bytes:
     request_id = "req_" + secrets.token_hex(12)
     body = orjson.dumps({**envelope(status, message), "request_id": request_id})
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"request-id", request_id.encode()),
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        f"request-id: {request_id}\r\n"
         # The rest of the request was never read; the connection cannot carry another.
-        (b"connection", b"close"),
-    ]
-    return headers, body
+        "connection: close\r\n\r\n"
+    )
+    return head.encode() + body
 
 
-def raw_error_response(status: int, message: str) -> bytes:
-    headers, body = error_response(status, message)
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
-    lines += [name + b": " + value for name, value in headers]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+def protocol_with_deadlines(
+    header_seconds: float, body_seconds: float, max_connections: int
+) -> type[asyncio.Protocol]:
+    """A protocol class for ``uvicorn.Config(http=…)``; one per server (it keeps the sweep)."""
+    interval = min(header_seconds, body_seconds) / 4
+    live: set[DeadlineProtocol] = set()
+    # What each connection was last seen waiting for, and since when.
+    waiting_since: dict[DeadlineProtocol, tuple[str, object, float]] = {}
+    sweep: list[asyncio.TimerHandle] = []
 
-
-def protocol_with_deadlines(header_seconds: float, max_connections: int) -> type[asyncio.Protocol]:
-    """A protocol class for ``uvicorn.Config(http=…)``."""
+    def sweep_once(loop: asyncio.AbstractEventLoop) -> None:
+        sweep.clear()
+        now = loop.time()
+        for protocol in list(live):
+            waiting = protocol.waiting_for()
+            if waiting is None:
+                waiting_since.pop(protocol, None)
+                continue
+            kind, cycle = waiting
+            seen = waiting_since.get(protocol)
+            if seen is None or seen[0] != kind or seen[1] is not cycle:
+                waiting_since[protocol] = (kind, cycle, now)
+            elif kind == "body" and now - seen[2] >= body_seconds:
+                protocol.refuse(408, f"the request body did not arrive within {body_seconds:g} seconds")
+            elif kind == "headers" and now - seen[2] >= header_seconds:
+                if protocol.header_bytes:
+                    protocol.refuse(408, f"the request headers did not arrive within {header_seconds:g} seconds")
+                else:
+                    protocol.transport.close()  # an idle connection: nothing to answer
+        if live:
+            sweep.append(loop.call_later(interval, sweep_once, loop))
 
     class DeadlineProtocol(HttpToolsProtocol):
-        _header_timer: asyncio.TimerHandle | None = None
-        _header_bytes = 0
-        _in_headers = False
+        header_bytes = 0
 
         def connection_made(self, transport: Any) -> None:
             too_many = len(self.connections) >= max_connections
             super().connection_made(transport)
+            live.add(self)
+            waiting_since[self] = ("headers", None, self.loop.time())
+            if not sweep:
+                sweep.append(self.loop.call_later(interval, sweep_once, self.loop))
             if too_many:
-                self._refuse(
-                    503, f"the server has {max_connections} open connections, its limit; retry later"
-                )
-                return
-            self._arm_header_deadline()
+                self.refuse(503, f"the server has {max_connections} open connections, its limit; retry later")
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_header_deadline()
+            live.discard(self)
+            waiting_since.pop(self, None)
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
                 return  # refused: nothing more is parsed, no request is started
             super().data_received(data)
-            if self._in_headers:
-                self._header_bytes += len(data)
-                if self._header_bytes > MAX_HEADER_BYTES:
-                    self._refuse(431, f"the request line and headers exceed {MAX_HEADER_BYTES // 1024} KiB")
+            cycle = self.cycle
+            # Between requests; not the rest of a body the app answered without reading.
+            if cycle is None or (cycle.response_complete and not cycle.more_body):
+                self.header_bytes += len(data)
+                if self.header_bytes > MAX_HEADER_BYTES:
+                    self.refuse(431, f"the request line and headers exceed {MAX_HEADER_BYTES // 1024} KiB")
+            else:
+                self.header_bytes = 0
 
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._in_headers = True
-            self._header_bytes = 0
+        def waiting_for(self) -> tuple[str, object] | None:
+            """``("headers", cycle)`` between requests, ``("body", cycle)`` while a request's
+            body is still arriving and nothing has been answered, else None."""
+            if self.transport.is_closing():
+                return None
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:
+                return None if self.pipeline else ("headers", cycle)
+            if cycle.more_body and not cycle.response_started:
+                return ("body", cycle)
+            return None
 
-        def on_headers_complete(self) -> None:
-            self._in_headers = False
-            self._cancel_header_deadline()
-            super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            pipelined = bool(self.pipeline)
-            super().on_response_complete()
-            if not pipelined and not self.transport.is_closing():
-                self._arm_header_deadline()
-
-        def _arm_header_deadline(self) -> None:
-            self._cancel_header_deadline()
-            self._header_timer = self.loop.call_later(header_seconds, self._headers_too_slow)
-
-        def _cancel_header_deadline(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _headers_too_slow(self) -> None:
-            self._header_timer = None
-            if self._in_headers:
-                self._refuse(408, f"the request headers did not arrive within {header_seconds:g} seconds")
-            elif not self.transport.is_closing():
-                self.transport.close()  # an idle connection: nothing to answer
-
-        def _refuse(self, status: int, message: str) -> None:
-            self._cancel_header_deadline()
+        def refuse(self, status: int, message: str) -> None:
             if not self.transport.is_closing():
                 self.transport.write(raw_error_response(status, message))
                 self.transport.close()
@@ -138,76 +148,8 @@ def bounded_config(
 ) -> uvicorn.Config:
     """A ``uvicorn.Config`` serving ``app`` with every bound above applied."""
     return uvicorn.Config(
-        BodyDeadline(app, body_timeout),
-        http=protocol_with_deadlines(header_timeout, max_connections),
+        app,
+        http=protocol_with_deadlines(header_timeout, body_timeout, max_connections),
         timeout_keep_alive=keep_alive_timeout,
         **options,
     )
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _Gone(Exception):
-    pass
-
-
-class BodyDeadline:
-    """ASGI middleware: the whole request body within ``seconds`` and ``max_bytes``."""
-
-    def __init__(self, app: Any, seconds: float, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.seconds = seconds
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_large = f"request body is larger than {describe(self.max_bytes)}"
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _respond(send, 413, too_large)
-            return
-        try:
-            body = await asyncio.wait_for(self._read_body(receive), self.seconds)
-        except TimeoutError:
-            await _respond(send, 408, f"the request body did not arrive within {self.seconds:g} seconds")
-            return
-        except _TooLarge:
-            await _respond(send, 413, too_large)
-            return
-        except _Gone:
-            return
-        delivered = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # afterwards only a disconnect can come
-
-        await self.app(scope, replay, send)
-
-    async def _read_body(self, receive: Any) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Gone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise _TooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-
-async def _respond(send: Any, status: int, message: str) -> None:
-    headers, body = error_response(status, message)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
