@@ -1,15 +1,23 @@
-"""Use cases of API keys: issue (the plaintext is shown once), authenticate, revoke.
+"""Use cases of API keys: issue (the plaintext is shown once) and authenticate.
 
-Only a SHA-256 hash of a key is recorded; keys carry 256 bits of randomness, so a fast hash
-is enough and a lookup costs one stream load.
+A key is recorded only as its HMAC-SHA256 under a server secret. Keys carry 256 bits of
+randomness, so a fast hash suffices and a lookup costs one stream load; the secret makes a
+copy of the event store alone useless for testing guessed keys (and for matching a key
+seen elsewhere). The secret is given by the composition root; nothing here reads files.
+
+Keys recorded before the secret existed were plain SHA-256. Such a key still
+authenticates: the first time it is used it is recorded again under the keyed hash (same key
+id, tenant, role) and its old record is revoked, in one atomic save.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 from domain.api_keys import ApiKey, key_stream_id
 
@@ -22,8 +30,21 @@ KEY_PREFIX = "agentry-"
 DEFAULT_TENANT = "default"
 CACHE_SECONDS = 5.0
 
+KeyHash = Callable[[str], str]
+"""Plaintext key → the hex digest its record is found by."""
 
-def hash_key(plaintext: str) -> str:
+
+def keyed_hash(secret: str) -> KeyHash:
+    key = secret.encode()
+
+    def hash_key(plaintext: str) -> str:
+        return hmac.new(key, plaintext.encode(), hashlib.sha256).hexdigest()
+
+    return hash_key
+
+
+def legacy_hash(plaintext: str) -> str:
+    """How keys were recorded before they were keyed; read only to migrate them."""
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
@@ -32,8 +53,9 @@ def generate_key() -> str:
 
 
 class ApiKeyService:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, hash_key: KeyHash) -> None:
         self._store = store
+        self._hash = hash_key
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._cache_lock = threading.Lock()
 
@@ -45,8 +67,8 @@ class ApiKeyService:
         role: str = "admin",
     ) -> Principal:
         """Records a key; idempotent for a key that already exists."""
-        key_hash = hash_key(plaintext)
-        existing = self._find(key_hash)
+        key_hash = self._hash(plaintext)
+        existing = self._find_or_migrate(plaintext, key_hash)
         if existing is not None:
             return Principal(existing.tenant_id, existing.key_id, existing.role)
         key = ApiKey(
@@ -60,25 +82,50 @@ class ApiKeyService:
         try:
             self._store.save(key)
         except Conflict:
-            key = self._find(key_hash)  # a concurrent start issued the same key
+            raced = self._find(key_hash)  # a concurrent start issued the same key
+            if raced is None:
+                raise
+            key = raced
         return Principal(key.tenant_id, key.key_id, key.role)
 
     def authenticate(self, plaintext: str | None) -> Principal:
         if not plaintext:
             raise Unauthorized("missing x-api-key header")
-        key_hash = hash_key(plaintext)
+        key_hash = self._hash(plaintext)
         now = time.monotonic()
         with self._cache_lock:
             cached = self._cache.get(key_hash)
         if cached is not None and cached[0] > now:
             return cached[1]
-        key = self._find(key_hash)
+        key = self._find_or_migrate(plaintext, key_hash)
         if key is None or not key.active:
             raise Unauthorized("invalid x-api-key")
         principal = Principal(key.tenant_id, key.key_id, key.role)
         with self._cache_lock:
             self._cache[key_hash] = (now + CACHE_SECONDS, principal)
         return principal
+
+    def _find_or_migrate(self, plaintext: str, key_hash: str) -> ApiKey | None:
+        key = self._find(key_hash)
+        if key is not None:
+            return key
+        legacy = self._find(legacy_hash(plaintext))
+        if legacy is None or not legacy.active:
+            return legacy
+        keyed = ApiKey(
+            key_hash=key_hash,
+            key_id=legacy.key_id,
+            tenant_id=legacy.tenant_id,
+            name=legacy.name,
+            role=legacy.role,
+            hint=legacy.hint,
+        )
+        legacy.revoke()
+        try:
+            self._store.save(keyed, legacy)
+        except Conflict:
+            return self._find(key_hash)  # another request migrated it first
+        return keyed
 
     def _find(self, key_hash: str) -> ApiKey | None:
         try:

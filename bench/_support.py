@@ -16,7 +16,7 @@ import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_KEY = "agentry-bench-key-0123456789"
+BENCH_KEY = "agentry-bench-key-0123456789-abcdefghijkl"
 
 
 def server_url() -> str:
@@ -58,6 +58,7 @@ def agentry_server(database_url: str, data_dir: Path) -> Iterator[str]:
         "AGENTRY_DATABASE_URL": database_url,
         "AGENTRY_DATA_DIR": str(data_dir),
         "AGENTRY_BOOTSTRAP_API_KEY": BENCH_KEY,
+        "AGENTRY_API_KEY_SECRET": "agentry-bench-key-hashing-secret-0123456789",
         "AGENTRY_LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(

@@ -60,6 +60,29 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"AGENTRY_{name} must be a whole number, not {raw!r}") from None
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"AGENTRY_{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise SettingsError(f"AGENTRY_{name} must be more than 0 seconds, not {raw!r}")
+    return value
+
+
+# An API key or the secret its hash is keyed with is guessable if it is short.
+MIN_SECRET_LENGTH = 32
+
+
+def _check_secret(name: str, value: str) -> None:
+    if value and len(value) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"AGENTRY_{name} is {len(value)} characters long; it must be at least "
+            f"{MIN_SECRET_LENGTH} (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+
+
 def _projections_mode() -> str:
     mode = _env("PROJECTIONS", "in-process")
     if mode not in ("in-process", "external"):
@@ -82,6 +105,21 @@ class Settings:
     kafka_bootstrap_servers: str = ""
     kafka_topic_prefix: str = "agentry"
     kafka_projector_group: str = "agentry-projections"
+    # The server secret API-key hashes are keyed with (HMAC-SHA256). Required with PostgreSQL;
+    # the embedded server keeps a generated one in ``<data dir>/key-pepper``.
+    api_key_secret: str = field(default="", repr=False)
+    # Slow clients: how long a request's headers and then its body may take to arrive.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keep_alive_timeout_seconds: int = 5
+    # Open connections (event streams included) beyond which a new one is answered 503.
+    max_connections: int = 1000
+
+    def __post_init__(self) -> None:
+        _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
+        _check_secret("API_KEY_SECRET", self.api_key_secret)
+        if self.max_connections < 1:
+            raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -99,6 +137,11 @@ class Settings:
             kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", ""),
             kafka_topic_prefix=_env("KAFKA_TOPIC_PREFIX", "agentry"),
             kafka_projector_group=_env("KAFKA_PROJECTOR_GROUP", "agentry-projections"),
+            api_key_secret=_env("API_KEY_SECRET", ""),
+            header_timeout_seconds=_seconds("HEADER_TIMEOUT", 10.0),
+            body_timeout_seconds=_seconds("BODY_TIMEOUT", 30.0),
+            keep_alive_timeout_seconds=_int("KEEP_ALIVE_TIMEOUT", 5),
+            max_connections=_int("MAX_CONNECTIONS", 1000),
         )
 
     @property
@@ -110,6 +153,18 @@ class Settings:
         return parse_postgres_url(self.database_url)
 
     @property
+    def key_pepper_path(self) -> Path:
+        return self.data_dir / "key-pepper"
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.data_dir / "admin-api-key"
+
+    @property
+    def read_model_path(self) -> Path:
+        return self.data_dir / "read_models.sqlite3"
+
+    @property
     def event_store_path(self) -> Path:
         return self.data_dir / "events.sqlite3"
 
@@ -117,4 +172,4 @@ class Settings:
     def read_model_url(self) -> str:
         if self.uses_postgres:
             return self.postgres.sqlalchemy_url
-        return f"sqlite:///{(self.data_dir / 'read_models.sqlite3').resolve()}"
+        return f"sqlite:///{self.read_model_path.resolve()}"

@@ -13,11 +13,12 @@ from pathlib import Path
 import falcon.asgi
 
 from application.agents import AgentService
-from application.api_keys import ApiKeyService, generate_key
+from application.api_keys import ApiKeyService, generate_key, keyed_hash
 from application.environments import EnvironmentService
 from application.runtime import SessionRuntime, TurnDispatcher
 from application.relay import LeaseLost, Relay
 from application.sessions import SessionService
+from infra.data_dir import prepare_data_dir, read_or_create_secret
 from infra.event_store import EventStore, PublishedEventDecoder, event_store_env
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.pg_changes import PostgresChangeFeed
@@ -114,6 +115,9 @@ def build(settings: Settings | None = None) -> Platform:
         raise SettingsError(
             "AGENTRY_DATABASE_URL must be a postgresql:// URL (leave it unset for the embedded SQLite store)"
         )
+    if not settings.uses_postgres:
+        prepare_data_dir(settings)
+    hash_key = keyed_hash(_api_key_secret(settings))
     store = EventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)
     projections = ProjectionRunner(engine, store, all_projections())
@@ -137,12 +141,25 @@ def build(settings: Settings | None = None) -> Platform:
         agents=agents,
         environments=environments,
         sessions=sessions,
-        api_keys=ApiKeyService(store),
+        api_keys=ApiKeyService(store, hash_key),
         read_models=ReadModels(engine),
         live=live,
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
     )
     return Platform(settings, store, projections, dispatcher, services, change_feed)
+
+
+def _api_key_secret(settings: Settings) -> str:
+    """Kept like the admin key: generated once into the data folder when embedded; given by
+    the operator with PostgreSQL, where API processes on many hosts must share it."""
+    if settings.api_key_secret:
+        return settings.api_key_secret
+    if settings.uses_postgres:
+        raise SettingsError(
+            "AGENTRY_API_KEY_SECRET is required with PostgreSQL: every API process hashes keys with it "
+            "(at least 32 characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return read_or_create_secret(settings.key_pepper_path)
 
 
 def _no_wait(position: int | None, timeout: float) -> bool:

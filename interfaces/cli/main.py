@@ -20,10 +20,9 @@ def _configure_logging(level: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from interfaces.bootstrap import build
     from interfaces.http.server import serve_until_signalled
+    from interfaces.http.slow_clients import bounded_config
 
     settings = load_settings()
     _configure_logging(settings.log_level)
@@ -33,8 +32,12 @@ def serve(args: argparse.Namespace) -> int:
     platform.start()
     where = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_dir.resolve()}"
     logging.getLogger("agentry").info("event store: %s; listening on http://%s:%d", where, host, port)
-    config = uvicorn.Config(
+    config = bounded_config(
         platform.asgi_app(),
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        keep_alive_timeout=settings.keep_alive_timeout_seconds,
+        max_connections=settings.max_connections,
         host=host,
         port=port,
         log_level=settings.log_level,

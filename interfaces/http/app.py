@@ -13,6 +13,7 @@ import orjson
 from application.errors import Unauthorized
 from interfaces.http import errors
 from interfaces.http.common import ReadYourWrites, Services, run, send
+from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.session_events import SessionEvents, SessionEventStream
@@ -54,7 +55,7 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
-    middleware: list[Any] = [RequestIds(), ApiKeyAuth(services)]
+    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services)]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(

@@ -20,13 +20,13 @@ from application.sessions import SessionService
 from application.tenancy import Principal
 from application.commands import Written
 from application.views import iso
+from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
 from projections.queries import TIME_BOUNDS, ListQuery, ReadModels
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 MAX_JSON_NODES = 200_000
 READ_YOUR_WRITES_SECONDS = 5.0

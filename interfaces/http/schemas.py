@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from application.sessions import OVERRIDABLE
+from interfaces.http.limits import check_event_sizes
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 ShortText = Annotated[str, Field(max_length=256)]
@@ -314,6 +315,8 @@ UserEvent = Annotated[
 class SendEvents(Strict):
     events: list[UserEvent] = Field(min_length=1, max_length=100)
 
+    _sizes = field_validator("events", mode="before")(lambda cls, v: check_event_sizes(v, "events"))
+
 
 class MonetaryAmount(Open):
     amount: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
@@ -334,6 +337,10 @@ class SessionCreate(Strict):
     vault_ids: list[str] | None = None
     budget: BudgetLimit | None = None
     initial_events: list[UserEvent] | None = Field(default=None, max_length=50)
+
+    _sizes = field_validator("initial_events", mode="before")(
+        lambda cls, v: check_event_sizes(v, "initial_events")
+    )
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
 

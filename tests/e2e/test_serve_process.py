@@ -15,7 +15,7 @@ import httpx
 from tests.support.postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "agentry-serve-process-test-key"
+KEY = "agentry-serve-process-test-key-0123456789"
 
 
 def test_sigterm_ends_open_streams_and_closes_the_platform(tmp_path: Path) -> None:

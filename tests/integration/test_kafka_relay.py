@@ -16,7 +16,7 @@ import orjson
 import psycopg
 import pytest
 
-from application.api_keys import ApiKeyService, hash_key
+from application.api_keys import ApiKeyService, keyed_hash
 from application.outbox import event_id, is_published
 from domain.agents import Agent
 from domain.sessions import Session
@@ -116,7 +116,7 @@ def test_every_event_is_published_once_with_routing_headers_and_no_secret(settin
     session = Session(session_id="sesn_relaytest00001", tenant_id="tenant9", agent={"id": "agent_x", "version": 1}, environment_id="env_x", details={})
     session.accept_user_event("user.message", "sevt_1", {"content": [{"type": "text", "text": "hi"}]})
     store.save(session)
-    ApiKeyService(store).issue(SECRET_KEY, name="k", tenant_id="tenant9")
+    ApiKeyService(store, keyed_hash("s" * 32)).issue(SECRET_KEY, name="k", tenant_id="tenant9")
     write_agents(store, 1, 0)  # after the key: the relay must move past unpublished events
     expected = all_event_ids(store)
 
@@ -136,7 +136,7 @@ def test_every_event_is_published_once_with_routing_headers_and_no_secret(settin
         assert int(headers["seq"]) == body["seq"]
         assert SECRET_KEY.encode() not in message.value
         assert b"key_hash" not in message.value
-        assert hash_key(SECRET_KEY).encode() not in message.value
+        assert keyed_hash("s" * 32)(SECRET_KEY).encode() not in message.value
     session_messages = [orjson.loads(m.value) for m in received.messages if m.topic.endswith(".sessions")]
     assert [(b["event_type"], b["seq"], b["tenant"]) for b in session_messages] == [
         ("Session.Started", 1, "tenant9"),

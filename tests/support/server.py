@@ -8,14 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from infra.settings import Settings
 from interfaces.bootstrap import Platform, build
+from interfaces.http.slow_clients import bounded_config
 from tests.support.postgres import free_port
 
-API_KEY = "agentry-test-key-0123456789"
+API_KEY = "agentry-test-key-0123456789-abcdefghijklmnop"
+# With PostgreSQL the server needs the secret keys are hashed with (the embedded one makes its own).
+API_KEY_SECRET = "agentry-test-key-hashing-secret-0123456789"
 
 
 @dataclass
@@ -26,14 +30,25 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(data_dir: Path, database_url: str = "") -> Iterator[RunningServer]:
-    settings = Settings(data_dir=data_dir, database_url=database_url, bootstrap_api_key=API_KEY)
+def running_server(data_dir: Path, database_url: str = "", **overrides: Any) -> Iterator[RunningServer]:
+    """``overrides`` are further ``Settings`` fields (timeouts, limits)."""
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        bootstrap_api_key=API_KEY,
+        api_key_secret=API_KEY_SECRET if database_url else "",
+        **overrides,
+    )
     platform = build(settings)
     platform.start()
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
+        bounded_config(
             platform.asgi_app(),
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+            keep_alive_timeout=settings.keep_alive_timeout_seconds,
+            max_connections=settings.max_connections,
             host="127.0.0.1",
             port=port,
             log_level="warning",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from application.agents import AgentService
-from application.api_keys import ApiKeyService
+from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
 from application.errors import Invalid, NotFound, Unauthorized
 from domain.errors import VersionMismatch
@@ -142,7 +142,7 @@ def test_provider_failure_becomes_a_session_error_and_the_session_goes_idle(stor
 
 
 def test_api_keys_are_stored_hashed_and_authenticate(store: EventStore) -> None:
-    keys = ApiKeyService(store)
+    keys = ApiKeyService(store, keyed_hash("s" * 32))
     principal = keys.issue("agentry-secret-value", name="k", tenant_id="t9")
     assert keys.authenticate("agentry-secret-value") == principal
     assert keys.issue("agentry-secret-value", name="again") == principal  # idempotent

@@ -1,0 +1,96 @@
+"""What the slow-client bounds cost: request rate of the real app served with the bounds
+(header deadline protocol + body deadline middleware) ÷ the same app on uvicorn's own
+protocol, both embedded (SQLite), measured by `wrk` in the same run, alternating.
+
+    .venv/bin/python bench/edge_bounds.py [seconds per run, default 5]
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import BENCH_KEY, ROOT, free_port  # noqa: E402
+
+
+def serve(kind: str, port: int, data_dir: str) -> None:
+    import uvicorn
+
+    from infra.settings import Settings
+    from interfaces.bootstrap import build
+    from interfaces.http.slow_clients import bounded_config
+
+    settings = Settings(data_dir=Path(data_dir), bootstrap_api_key=BENCH_KEY)
+    platform = build(settings)
+    platform.start()
+    options = {"host": "127.0.0.1", "port": port, "log_level": "warning", "lifespan": "off"}
+    if kind == "bounded":
+        config = bounded_config(
+            platform.asgi_app(),
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+            keep_alive_timeout=settings.keep_alive_timeout_seconds,
+            max_connections=settings.max_connections,
+            **options,
+        )
+    else:
+        config = uvicorn.Config(platform.asgi_app(), **options)
+    uvicorn.Server(config).run()
+
+
+def rate(kind: str, seconds: int) -> float:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, str(port), data_dir], cwd=ROOT
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("bench: the server did not start")
+                time.sleep(0.1)
+            httpx.post(base + "/v1/agents", json={"name": "a", "model": "m"}, headers={"x-api-key": BENCH_KEY})
+            output = subprocess.run(
+                ["wrk", "-t2", "-c16", f"-d{seconds}s", "-H", f"x-api-key: {BENCH_KEY}", base + "/v1/agents?limit=1"],
+                capture_output=True, text=True, check=True,
+            ).stdout
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    return float(re.search(r"Requests/sec:\s+([0-9.]+)", output).group(1))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (apt-get install wrk)")
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    plain, bounded = [], []
+    for _ in range(3):
+        plain.append(rate("plain", seconds))
+        bounded.append(rate("bounded", seconds))
+    print(f"uvicorn's own protocol: {max(plain):8.0f} requests/s  (runs: {', '.join(f'{r:.0f}' for r in plain)})")
+    print(f"with the bounds:        {max(bounded):8.0f} requests/s  (runs: {', '.join(f'{r:.0f}' for r in bounded)})")
+    print(f"ratio bounded ÷ plain:  {max(bounded) / max(plain):.2f}")
+
+
+if __name__ == "__main__":
+    main()

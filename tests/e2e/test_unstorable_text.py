@@ -1,0 +1,73 @@
+"""A NUL in an id, a filter or a page token is a 400 on both stores —
+on PostgreSQL it used to reach a text parameter and come back as a 500. In a JSON body it is
+stored as sent and comes back unchanged."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from projections.queries import encode_token
+
+BAD_TEXT = [
+    "/v1/sessions?agent_id=%00",
+    "/v1/sessions?agent_id=ab%00cd&limit=5",
+    "/v1/sessions?statuses[]=idle%00",
+    "/v1/agents/%00",
+    "/v1/agents/agent_x%00/versions",
+    "/v1/sessions/sesn_%00/events",
+    "/v1/sessions/sesn_%00/events/stream",
+    "/v1/environments?page=" + encode_token("2026-01-01T00:00:00.000000Z", "env_\x00"),
+    "/v1/agents?page=" + encode_token("2026-01-01T00:00:00.000000Z\x00", "agent_a"),
+    "/v1/sessions?page=" + encode_token("2026-01-01T00:00:00.000000Z", "sesn_\x00"),
+    "/v1/sessions/sesn_x/events?page=" + encode_token("asc\x00", 3),
+    "/v1/agents?include_archived=%00",
+    "/v1/agents?%00=1",
+]
+
+
+@pytest.mark.parametrize("path", BAD_TEXT)
+def test_unstorable_text_in_a_path_or_query_is_a_400(
+    http: httpx.Client, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="agentry"):
+        response = http.get(path)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert body["request_id"]
+    assert not [record for record in caplog.records if "unhandled" in record.getMessage()]
+
+
+def test_an_encoded_lone_surrogate_is_harmless(http: httpx.Client) -> None:
+    # Percent-decoding yields U+FFFD for bytes that are not UTF-8; nothing unstorable remains.
+    assert http.get("/v1/sessions?agent_id=%ED%A0%80").json()["data"] == []
+    assert http.get("/v1/sessions/sesn_%ED%A0%80").status_code == 404
+
+
+def test_a_nul_in_a_json_body_is_stored_and_returned_as_sent(http: httpx.Client) -> None:
+    created = http.post(
+        "/v1/agents", json={"name": "a\x00b", "model": "m", "metadata": {"k\x00": "v\x00"}}
+    )
+    assert created.status_code == 200, created.text
+    agent = created.json()
+    assert agent["name"] == "a\x00b" and agent["metadata"] == {"k\x00": "v\x00"}
+    assert http.get(f"/v1/agents/{agent['id']}").json()["name"] == "a\x00b"
+    listed = http.get("/v1/agents").json()["data"]  # the read model holds it too
+    assert [item["name"] for item in listed] == ["a\x00b"]
+
+    env = http.post("/v1/environments", json={"name": "e\x00"}).json()
+    session = http.post(
+        "/v1/sessions", json={"agent": agent["id"], "environment_id": env["id"], "title": "t\x00"}
+    ).json()
+    assert session["title"] == "t\x00"
+    sent = http.post(
+        f"/v1/sessions/{session['id']}/events",
+        json={"events": [{"type": "user.message", "content": [{"type": "text", "text": "x\x00y"}]}]},
+    )
+    assert sent.status_code == 202, sent.text
+    events = http.get(f"/v1/sessions/{session['id']}/events", params={"types[]": "user.message"}).json()["data"]
+    assert events[0]["content"][0]["text"] == "x\x00y"
+    assert [item["title"] for item in http.get("/v1/sessions").json()["data"]] == ["t\x00"]
