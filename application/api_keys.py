@@ -13,11 +13,13 @@ id, tenant, role) and its old record is revoked, in one atomic save.
 from __future__ import annotations
 
 import hashlib
+import logging
 import hmac
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from domain.api_keys import ApiKey, key_stream_id
 
@@ -25,6 +27,8 @@ from application.errors import Conflict, NotFound, Unauthorized
 from application.ids import new_id
 from application.ports import EventStore
 from application.tenancy import Principal
+
+log = logging.getLogger("agentry")
 
 KEY_PREFIX = "agentry-"
 DEFAULT_TENANT = "default"
@@ -50,6 +54,16 @@ def legacy_hash(plaintext: str) -> str:
 
 def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class PrivateFile(Protocol):
+    """A file only the server's user can read (the embedded admin key)."""
+
+    location: str
+
+    def exists(self) -> bool: ...
+
+    def write(self, text: str) -> None: ...
 
 
 class ApiKeyService:
@@ -133,3 +147,17 @@ class ApiKeyService:
         except NotFound:
             return None
         return key if isinstance(key, ApiKey) else None
+
+    def ensure_admin_key(self, bootstrap_key: str, key_file: PrivateFile | None) -> None:
+        """A bootstrap key from the settings is recorded (hashed). Without one, an embedded
+        server writes a fresh admin key to a private file on first start, so the plaintext
+        never appears in a log line."""
+        if bootstrap_key:
+            self.issue(bootstrap_key, name="bootstrap")
+        elif key_file is not None and not key_file.exists():
+            key = generate_key()
+            self.issue(key, name="embedded-admin")
+            key_file.write(key + "\n")
+            log.info("created an admin API key; read it from %s", key_file.location)
+        elif key_file is not None:
+            log.info("admin API key is in %s", key_file.location)

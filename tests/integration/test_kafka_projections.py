@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from domain.agents import Agent
 from domain.environments import Environment
 from domain.sessions import Session
-from infra.event_store import EventStore, event_store_env
+from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
 from interfaces.bootstrap import build_kafka_projector, build_relay
 from projections import tables
 from projections.kafka_runner import offsets
 from projections.resources import all_projections
-from projections.runner import ProjectionRunner, create_engine
+from projections.runner import ReadModelRunner, create_engine
 from tests.support.kafka import Broker
 
 
@@ -33,7 +33,7 @@ def _settings(postgres_url: str, broker: Broker, tmp_path: Path, prefix: str, gr
     )
 
 
-def _seed(store: EventStore) -> None:
+def _seed(store: EventsourcingEventStore) -> None:
     for i in range(12):
         agent = Agent(agent_id=f"agent_kp{i:012d}", tenant_id="t", definition={"name": f"a{i}", "metadata": {}})
         store.save(agent)
@@ -80,12 +80,12 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
     prefix, group = "p" + uuid.uuid4().hex[:8], "g" + uuid.uuid4().hex[:8]
     with fresh_database(postgres_server_url) as events_db, fresh_database(postgres_server_url) as reference_db:
         settings = _settings(events_db, broker, tmp_path, prefix, group)
-        store = EventStore(event_store_env(settings))
+        store = EventsourcingEventStore(event_store_env(settings))
         _seed(store)
 
         # The reference: the same projections fed straight from the event store.
         reference_engine = create_engine(Settings(database_url=reference_db).read_model_url)
-        reference = ProjectionRunner(reference_engine, store, all_projections())
+        reference = ReadModelRunner(reference_engine, store, all_projections())
         reference.setup()
         reference.catch_up()
         expected = _snapshot(reference_engine)

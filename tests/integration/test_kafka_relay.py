@@ -20,7 +20,7 @@ from application.api_keys import ApiKeyService, keyed_hash
 from application.outbox import event_id, is_published
 from domain.agents import Agent
 from domain.sessions import Session
-from infra.event_store import EventStore, event_store_env
+from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.pg_relay import LOCK_KEY, RelayLease
 from infra.settings import Settings
 from interfaces.bootstrap import build_relay
@@ -43,8 +43,8 @@ def settings(postgres_url: str, broker: Broker, prefix: str, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[EventStore]:
-    opened = EventStore(event_store_env(settings))
+def store(settings: Settings) -> Iterator[EventsourcingEventStore]:
+    opened = EventsourcingEventStore(event_store_env(settings))
     yield opened
     opened.close()
 
@@ -53,7 +53,7 @@ def topics(prefix: str) -> list[str]:
     return [f"{prefix}.{name}" for name in ("agents", "environments", "sessions")]
 
 
-def all_event_ids(store: EventStore) -> list[str]:
+def all_event_ids(store: EventsourcingEventStore) -> list[str]:
     """Every event the relay publishes (API-key events never leave the store)."""
     return [
         event_id(n.originator_id, n.originator_version)
@@ -62,7 +62,7 @@ def all_event_ids(store: EventStore) -> list[str]:
     ]
 
 
-def write_agents(store: EventStore, count: int, updates: int, pause: float = 0.0) -> None:
+def write_agents(store: EventsourcingEventStore, count: int, updates: int, pause: float = 0.0) -> None:
     for i in range(count):
         agent = Agent(agent_id=f"agent_{uuid.uuid4().hex[:16]}", tenant_id=f"tenant{i % 3}", definition={"name": "a"})
         store.save(agent)

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from domain.agents import Agent
-from infra.event_store import EventStore, event_store_env
+from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
 from projections import tables
 from projections.resources import AgentsProjection, all_projections
-from projections.runner import ProjectionRunner, create_engine
+from projections.runner import ReadModelRunner, create_engine
 
 
 class Crash(Exception):
@@ -39,14 +39,14 @@ class CrashingAgents(AgentsProjection):
 def backend(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
     settings = Settings(data_dir=tmp_path, database_url=url)
-    store = EventStore(event_store_env(settings))
+    store = EventsourcingEventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)
     yield store, engine
     store.close()
     engine.dispose()
 
 
-def _seed(store: EventStore, count: int) -> list[str]:
+def _seed(store: EventsourcingEventStore, count: int) -> list[str]:
     ids = []
     for i in range(count):
         agent = Agent(agent_id=f"agent_seed{i:08d}", tenant_id="t", definition={"name": f"n{i}", "metadata": {}})
@@ -71,14 +71,14 @@ def _rows(engine: sa.Engine) -> tuple[list, list]:
 def test_a_crash_mid_batch_applies_nothing_and_the_retry_applies_everything_once(backend) -> None:  # noqa: ANN001
     store, engine = backend
     ids = _seed(store, 20)
-    crashing = ProjectionRunner(engine, store, [CrashingAgents(crash_at=17)], batch_size=100)
+    crashing = ReadModelRunner(engine, store, [CrashingAgents(crash_at=17)], batch_size=100)
     crashing.setup()
     with pytest.raises(Crash):
         crashing.catch_up()
     assert crashing.positions()["agents"] == 0
     assert _rows(engine) == ([], [])
 
-    runner = ProjectionRunner(engine, store, [AgentsProjection()], batch_size=7)
+    runner = ReadModelRunner(engine, store, [AgentsProjection()], batch_size=7)
     assert runner.catch_up() == store.max_notification_id()
     agents, versions = _rows(engine)
     assert [a[0] for a in agents] == sorted(ids)
@@ -90,11 +90,11 @@ def test_a_crash_mid_batch_applies_nothing_and_the_retry_applies_everything_once
 def test_two_runners_on_one_read_model_never_apply_an_event_twice(backend) -> None:  # noqa: ANN001
     store, engine = backend
     _seed(store, 60)
-    runners = [ProjectionRunner(engine, store, all_projections(), batch_size=5) for _ in range(2)]
+    runners = [ReadModelRunner(engine, store, all_projections(), batch_size=5) for _ in range(2)]
     runners[0].setup()
     errors = []
 
-    def run(runner: ProjectionRunner) -> None:
+    def run(runner: ReadModelRunner) -> None:
         try:
             runner.catch_up()
         except Exception as error:  # noqa: BLE001
@@ -114,7 +114,7 @@ def test_two_runners_on_one_read_model_never_apply_an_event_twice(backend) -> No
 def test_rebuild_reproduces_the_read_model(backend) -> None:  # noqa: ANN001
     store, engine = backend
     _seed(store, 15)
-    runner = ProjectionRunner(engine, store, all_projections())
+    runner = ReadModelRunner(engine, store, all_projections())
     runner.setup()
     runner.catch_up()
     before = _rows(engine)

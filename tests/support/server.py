@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from infra.settings import Settings
-from interfaces.bootstrap import Platform, build
+from interfaces.bootstrap import ApiProcess, build
 from interfaces.http.slow_clients import bounded_config
 from tests.support.postgres import free_port
 
@@ -26,7 +26,7 @@ API_KEY_SECRET = "agentry-test-key-hashing-secret-0123456789"
 class RunningServer:
     base_url: str
     api_key: str
-    platform: Platform
+    platform: ApiProcess
 
 
 @contextmanager

@@ -11,22 +11,22 @@ import pytest
 from application.api_keys import ApiKeyService, keyed_hash, legacy_hash
 from application.errors import Unauthorized
 from domain.api_keys import ApiKey, key_stream_id
-from infra.event_store import EventStore
+from infra.event_store import EventsourcingEventStore
 
 SECRET = "server-secret-" + "s" * 32
 KEY = "agentry-" + "k" * 43
 
 
 @pytest.fixture
-def store() -> EventStore:
-    return EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def store() -> EventsourcingEventStore:
+    return EventsourcingEventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
-def _states(store: EventStore) -> bytes:
+def _states(store: EventsourcingEventStore) -> bytes:
     return b"".join(notification.state for notification in store.notifications(0, 1000))
 
 
-def test_a_key_is_recorded_as_its_hmac_under_the_secret(store: EventStore) -> None:
+def test_a_key_is_recorded_as_its_hmac_under_the_secret(store: EventsourcingEventStore) -> None:
     keys = ApiKeyService(store, keyed_hash(SECRET))
     principal = keys.issue(KEY, name="k", tenant_id="t1")
     expected = hmac.new(SECRET.encode(), KEY.encode(), hashlib.sha256).hexdigest()
@@ -38,13 +38,13 @@ def test_a_key_is_recorded_as_its_hmac_under_the_secret(store: EventStore) -> No
     assert keys.authenticate(KEY) == principal
 
 
-def test_another_secret_does_not_authenticate_the_key(store: EventStore) -> None:
+def test_another_secret_does_not_authenticate_the_key(store: EventsourcingEventStore) -> None:
     ApiKeyService(store, keyed_hash(SECRET)).issue(KEY, name="k")
     with pytest.raises(Unauthorized):
         ApiKeyService(store, keyed_hash("another-secret-" + "x" * 32)).authenticate(KEY)
 
 
-def test_a_legacy_sha256_key_is_migrated_on_first_use(store: EventStore) -> None:
+def test_a_legacy_sha256_key_is_migrated_on_first_use(store: EventsourcingEventStore) -> None:
     legacy = ApiKey(
         key_hash=legacy_hash(KEY), key_id="apikey_old", tenant_id="t7", name="old", role="admin", hint=KEY[-4:]
     )
@@ -63,7 +63,7 @@ def test_a_legacy_sha256_key_is_migrated_on_first_use(store: EventStore) -> None
     assert again.issue(KEY, name="bootstrap").key_id == "apikey_old"
 
 
-def test_a_revoked_legacy_key_stays_refused(store: EventStore) -> None:
+def test_a_revoked_legacy_key_stays_refused(store: EventsourcingEventStore) -> None:
     legacy = ApiKey(
         key_hash=legacy_hash(KEY), key_id="apikey_old", tenant_id="t7", name="old", role="admin", hint=KEY[-4:]
     )

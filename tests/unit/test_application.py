@@ -12,7 +12,7 @@ from domain.errors import VersionMismatch
 from application.runtime import SessionRuntime
 from application.sessions import SessionService
 from application.tenancy import Principal
-from infra.event_store import EventStore
+from infra.event_store import EventsourcingEventStore
 
 ALICE = Principal("tenant-a", "key-a")
 BOB = Principal("tenant-b", "key-b")
@@ -37,12 +37,12 @@ class EchoProvider:
 
 
 @pytest.fixture
-def store() -> EventStore:
-    return EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def store() -> EventsourcingEventStore:
+    return EventsourcingEventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
 @pytest.fixture
-def services(store: EventStore):  # noqa: ANN201
+def services(store: EventsourcingEventStore):  # noqa: ANN201
     agents = AgentService(store)
     environments = EnvironmentService(store)
     sessions = SessionService(store, agents, environments)
@@ -141,7 +141,7 @@ def test_provider_failure_becomes_a_session_error_and_the_session_goes_idle(stor
     assert sessions.retrieve(ALICE, session["id"])["status"] == "idle"
 
 
-def test_api_keys_are_stored_hashed_and_authenticate(store: EventStore) -> None:
+def test_api_keys_are_stored_hashed_and_authenticate(store: EventsourcingEventStore) -> None:
     keys = ApiKeyService(store, keyed_hash("s" * 32))
     principal = keys.issue("agentry-secret-value", name="k", tenant_id="t9")
     assert keys.authenticate("agentry-secret-value") == principal

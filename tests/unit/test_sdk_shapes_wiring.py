@@ -14,7 +14,7 @@ from application.environments import EnvironmentService
 from application.errors import Invalid, NotFound
 from application.sessions import SessionService
 from application.tenancy import Principal
-from infra.event_store import EventStore
+from infra.event_store import EventsourcingEventStore
 
 ALICE = Principal("tenant-a", "key-a")
 BOB = Principal("tenant-b", "key-b")
@@ -22,22 +22,22 @@ BUDGET = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"
 
 
 @pytest.fixture
-def store() -> EventStore:
-    return EventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def store() -> EventsourcingEventStore:
+    return EventsourcingEventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
 @pytest.fixture
-def agents(store: EventStore) -> AgentService:
+def agents(store: EventsourcingEventStore) -> AgentService:
     return AgentService(store)
 
 
 @pytest.fixture
-def environments(store: EventStore) -> EnvironmentService:
+def environments(store: EventsourcingEventStore) -> EnvironmentService:
     return EnvironmentService(store)
 
 
 @pytest.fixture
-def sessions(store: EventStore, agents: AgentService, environments: EnvironmentService) -> SessionService:
+def sessions(store: EventsourcingEventStore, agents: AgentService, environments: EnvironmentService) -> SessionService:
     return SessionService(store, agents, environments)
 
 
