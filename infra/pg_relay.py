@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 from collections.abc import Callable
 
 import psycopg
@@ -42,7 +43,7 @@ class RelayLease:
         waiting_logged = False
         while not should_stop():
             try:
-                (held,) = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+                held = self._one("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
             except psycopg.Error as error:
                 log.warning("relay lock connection failed (%s); reconnecting", type(error).__name__)
                 time.sleep(poll_seconds)
@@ -59,21 +60,24 @@ class RelayLease:
 
     def held(self) -> bool:
         try:
-            (held,) = self._conn.execute(
+            held = self._one(
                 "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
                 " AND pid = pg_backend_pid() AND granted AND classid = 0 AND objid = %s"
                 " AND objsubid = 1)",
                 (LOCK_KEY,),
-            ).fetchone()
+            )
         except psycopg.Error:
             return False
         return bool(held)
 
     def get(self) -> int:
-        row = self._conn.execute(
-            "SELECT position FROM agentry_relay_positions WHERE name = %s", (POSITION_NAME,)
-        ).fetchone()
-        return int(row[0])
+        return int(self._one("SELECT position FROM agentry_relay_positions WHERE name = %s", (POSITION_NAME,)))
+
+    def _one(self, query: str, params: tuple[Any, ...]) -> Any:
+        """The single value a one-row query answers (every query here answers one row)."""
+        row = self._conn.execute(query, params).fetchone()
+        assert row is not None, query
+        return row[0]
 
     def set(self, position: int) -> None:
         try:
