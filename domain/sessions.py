@@ -8,7 +8,8 @@ stream but are not part of the public log, so they carry no ``seq``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from hashlib import sha256
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -176,6 +177,35 @@ class Session(Aggregate):
     @staticmethod
     def create_id(session_id: str, **_: Any) -> UUID:
         return stream_id(session_id)
+
+    class Started(Aggregate.Created):
+        """Schema v2: each ``details.resources`` entry carries ``id``, ``created_at`` and
+        ``updated_at``. Stored v1 events are upcast on load."""
+
+        class_version = 2
+        session_id: str
+        tenant_id: str
+        agent: dict[str, Any]
+        environment_id: str
+        details: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # A v1 resource had no id: derive one from the session and the resource's
+            # position, so every load (and every process) gives it the same id; it came
+            # into being with the session.
+            resources = state["details"].get("resources")
+            if not resources:
+                return
+            moment = state["timestamp"]
+            stamp = moment if isinstance(moment, str) else moment.astimezone(timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            )
+            upcast = []
+            for index, resource in enumerate(resources):
+                digest = sha256(f"{state['session_id']}/{index}".encode()).hexdigest()[:24]
+                upcast.append({"id": f"sesrsc_{digest}", "created_at": stamp, "updated_at": stamp, **resource})
+            state["details"] = {**state["details"], "resources": upcast}
 
     @event("Started")
     def __init__(

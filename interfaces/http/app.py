@@ -8,14 +8,14 @@ import falcon
 import falcon.asgi
 
 from application.errors import Unauthorized
-from interfaces.http import errors
+from interfaces.http import docs, errors
 from interfaces.http.common import Services, run, send
 from interfaces.http.resources.agents import Agent, AgentArchive, Agents, AgentVersions
 from interfaces.http.resources.environments import Environment, EnvironmentArchive, Environments
 from interfaces.http.resources.session_events import SessionEvents, SessionEventStream
 from interfaces.http.resources.sessions import Session, SessionArchive, Sessions
 
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"})
 
 
 class RequestIds:
@@ -33,7 +33,7 @@ class ApiKeyAuth:
         self._api_keys = services.api_keys
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        if req.path in PUBLIC_PATHS or req.method == "OPTIONS":
+        if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
             return
         key = req.get_header("x-api-key")
         if not key:
@@ -55,6 +55,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     app.add_route("/healthz", Health())
+    docs.add_routes(app)
     app.add_route("/v1/agents", Agents(services))
     app.add_route("/v1/agents/{agent_id}", Agent(services))
     app.add_route("/v1/agents/{agent_id}/archive", AgentArchive(services))
