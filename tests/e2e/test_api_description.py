@@ -1,0 +1,187 @@
+"""The API describes itself: every route is in /openapi.json (and nothing else is), the
+documents and the interactive reference are served without a key and without any other
+host, and the event catalogue is published as AsyncAPI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import falcon.routing
+import httpx
+import pytest
+
+from interfaces.event_catalogue import catalogue
+from interfaces.http.api_description import OPERATIONS
+from interfaces.http.schemas import AgentCreate, SendEvents, SessionCreate
+from tests.support.server import RunningServer, running_server
+
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(tmp_path_factory.mktemp("apidocs") / "data") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def anonymous(live: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.base_url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def document(anonymous: httpx.Client) -> dict[str, Any]:
+    response = anonymous.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()
+
+
+def registered_routes(app: Any) -> set[tuple[str, str]]:
+    """(METHOD, uri template) for every responder a resource really implements."""
+    routes: set[tuple[str, str]] = set()
+    pending = list(app._router._roots)
+    while pending:
+        node = pending.pop()
+        pending.extend(node.children or [])
+        if node.resource is None:
+            continue
+        for method in falcon.routing.map_http_methods(node.resource):
+            if method in HTTP_METHODS:
+                routes.add((method, node.uri_template))
+    return routes
+
+
+def test_every_route_on_the_app_is_described_and_nothing_else(live: RunningServer, document: dict[str, Any]) -> None:
+    routes = registered_routes(live.platform.asgi_app())
+    described = {
+        (method.upper(), path) for path, operations in document["paths"].items() for method in operations
+    }
+    assert routes, "the router introspection found no routes"
+    assert routes - described == set(), "routes without an operation in /openapi.json"
+    assert described - routes == set(), "operations in /openapi.json that no route serves"
+    assert len(described) == len(OPERATIONS)
+
+
+def test_the_document_is_openapi_3_1_with_both_auth_schemes(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {"type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert schemes["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"apiKey": []}, {"bearer": []}]
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_request_bodies_are_the_models_the_server_validates_with(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for model in (AgentCreate, SessionCreate, SendEvents):
+        generated = model.model_json_schema()
+        assert set(schemas[model.__name__]["properties"]) == set(generated["properties"])
+        assert schemas[model.__name__].get("required") == generated.get("required")
+    create = document["paths"]["/v1/agents"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AgentCreate"}
+    metadata = schemas["AgentCreate"]["properties"]["metadata"]["anyOf"][0]
+    assert metadata["maxProperties"] == 16 and metadata["additionalProperties"]["maxLength"] == 512
+
+
+def test_parameters_responses_and_errors_are_described(document: dict[str, Any]) -> None:
+    sessions = document["paths"]["/v1/sessions"]["get"]
+    names = {param["name"] for param in sessions["parameters"]}
+    assert {"limit", "page", "include_archived", "order", "agent_id", "agent_version", "statuses[]"} <= names
+    assert {f"created_at[{op}]" for op in ("gt", "gte", "lt", "lte")} <= names
+    events = document["paths"]["/v1/sessions/{session_id}/events"]["get"]
+    assert {"after_seq", "types[]", "order", "limit", "page"} <= {param["name"] for param in events["parameters"]}
+    stream = document["paths"]["/v1/sessions/{session_id}/events/stream"]["get"]
+    assert "text/event-stream" in stream["responses"]["200"]["content"]
+    assert {"replay", "after_seq", "Last-Event-ID"} <= {param["name"] for param in stream["parameters"]}
+    assert document["paths"]["/v1/agents/{agent_id}"]["get"]["parameters"][1]["name"] == "version"
+    update = document["paths"]["/v1/agents/{agent_id}"]["post"]["responses"]
+    assert {"200", "400", "401", "404", "409", "413", "415", "500"} <= set(update)
+    error = document["components"]["responses"]["Error404"]["content"]["application/json"]["schema"]
+    assert error["allOf"][0] == {"$ref": "#/components/schemas/ErrorBody"}
+    body = document["components"]["schemas"]["ErrorBody"]
+    assert set(body["required"]) == {"type", "error", "request_id"}
+    page = document["components"]["schemas"]["SessionPage"]
+    assert set(page["required"]) == {"data", "next_page", "prev_page"}
+    assert document["components"]["schemas"]["Agent"]["additionalProperties"] is True
+
+
+def test_public_operations_answer_without_a_key_and_the_rest_refuse(
+    anonymous: httpx.Client, document: dict[str, Any]
+) -> None:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            url = path.replace("{name}", "swagger-ui.css")
+            url = re.sub(r"\{[a-z_]+\}", "sesn_doesnotexist1", url)
+            if operation.get("security") == []:
+                if "stream" in url:
+                    continue
+                assert anonymous.request(method, url).status_code == 200, url
+            else:
+                response = anonymous.request(method, url)
+                assert response.status_code == 401, url
+                assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_the_reference_page_and_its_assets_come_from_agentry_alone(anonymous: httpx.Client) -> None:
+    page = anonymous.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in page.text
+    references = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert references
+    assert not [ref for ref in references if "//" in ref or not ref.startswith("/")], references
+    assert not re.search(r"https?://", page.text)
+    expected = {".js": "application/javascript", ".css": "text/css", ".png": "image/png"}
+    assets = [ref for ref in references if ref.startswith("/docs/assets/")]
+    assert any(ref.endswith(".js") for ref in assets) and any(ref.endswith(".css") for ref in assets)
+    for ref in assets:
+        response = anonymous.get(ref)
+        assert response.status_code == 200, ref
+        assert response.headers["content-type"].startswith(expected[Path(ref).suffix]), ref
+        assert len(response.content) > 500
+    missing = anonymous.get("/docs/assets/..%2Fpyproject.toml")
+    assert missing.status_code == 404
+    assert missing.json()["type"] == "error"
+
+
+def test_the_event_catalogue_is_published_as_asyncapi(anonymous: httpx.Client) -> None:
+    response = anonymous.get("/asyncapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["asyncapi"] == "3.0.0"
+    addresses = {channel["address"] for channel in spec["channels"].values()}
+    assert {"agentry.agents", "agentry.environments", "agentry.sessions"} <= addresses
+    assert "/v1/sessions/{session_id}/events/stream" in addresses
+    published = {m["name"] for key, m in spec["components"]["messages"].items() if key.startswith("kafka.")}
+    for event in catalogue():
+        if event.topic.startswith("domain.api_keys:"):
+            assert event.name not in published  # never leaves the event store
+        else:
+            assert event.name in published
+            message = spec["components"]["messages"][f"kafka.{event.name}"]
+            assert message["x-schema-version"] == event.version
+    started = spec["components"]["messages"]["kafka.Session.Started"]
+    assert started["x-schema-version"] == 2
+    assert set(started["headers"]["required"]) == {"event_type", "event_id", "tenant", "seq"}
+    sse = spec["channels"]["sessionEvents"]["messages"]
+    assert {"user.message", "agent.message", "session.status_idle", "session.deleted"} <= set(sse)
+    state = spec["components"]["schemas"]["Session.Started.v2"]
+    assert state["properties"]["class_version"] == {"const": 2}
+    for operation in spec["operations"].values():
+        assert operation["action"] == "receive"
+
+
+def test_the_event_catalogue_page_lists_every_event(anonymous: httpx.Client) -> None:
+    page = anonymous.get("/docs/events")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for event in catalogue():
+        assert f'id="{event.name}"' in page.text
+    assert "never published" in page.text
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text)
