@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from interfaces.http import responses as out
 from interfaces.http import schemas as body
-from interfaces.http.responses import SESSION_STATUSES
+from interfaces.http.responses import SESSION_EVENT_TYPES, SESSION_STATUSES
 
 Where = Literal["query", "path", "header"]
 
@@ -76,6 +76,21 @@ def created_at(*ops: str) -> tuple[Param, ...]:
 def string_list(name: str, items: dict[str, Any], description: str) -> Param:
     return Param(f"{name}[]", "query", {"type": "array", "items": items}, description)
 
+
+# One frame of the stream, as OpenAPI 3.2 describes Server-Sent Events (each frame a schema).
+SSE_FRAME = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": SESSION_EVENT_TYPES},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the event's seq"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/SessionEvent"},
+        },
+    },
+    "required": ["event", "id", "data"],
+}
 
 AFTER_SEQ = Param("after_seq", "query", integer(0, 2**62), "only events with a larger seq")
 
@@ -150,7 +165,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             LIMIT, PAGE, INCLUDE_ARCHIVED, ORDER_DESC,
             Param("agent_id", "query", {"type": "string"}, "only sessions of this agent"),
-            Param("agent_version", "query", integer(1, 2**31), "only sessions pinned to this version"),
+            Param("agent_version", "query", integer(1, 2**31 - 1), "only sessions pinned to this version"),
             string_list("statuses", {"type": "string", "enum": list(SESSION_STATUSES)}, "only these statuses"),
             *created_at("gt", "gte", "lt", "lte"),
         ),
@@ -203,7 +218,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
         errors=(400, 404),
-        content={"text/event-stream": {"type": "string"}},
+        content={"text/event-stream": SSE_FRAME},
         description=(
             "Each frame is `event: <type>`, `id: <seq>`, `data: <the session event as JSON>` "
             "(see the `SessionEvent` schema and `/asyncapi.json`). Starts live unless "

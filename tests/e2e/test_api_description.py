@@ -185,3 +185,28 @@ def test_the_event_catalogue_page_lists_every_event(anonymous: httpx.Client) -> 
         assert f'id="{event.name}"' in page.text
     assert "never published" in page.text
     assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text)
+
+
+# -- what fuzzing against the document found ---------------------------------------------
+
+
+def test_metadata_null_on_create_reads_back_as_an_empty_object(live: RunningServer) -> None:
+    """Found by schemathesis: ``"metadata": null`` is a valid create body, and the agent or
+    environment then answered ``metadata: null`` where the document promises an object."""
+    with httpx.Client(base_url=live.base_url, headers={"x-api-key": live.api_key}, timeout=20) as http:
+        agent = http.post("/v1/agents", json={"name": "n", "model": "m", "metadata": None}).json()
+        environment = http.post("/v1/environments", json={"name": "n", "metadata": None}).json()
+        assert agent["metadata"] == {} and environment["metadata"] == {}
+        assert http.get(f"/v1/agents/{agent['id']}").json()["metadata"] == {}
+        assert http.get(f"/v1/environments/{environment['id']}").json()["metadata"] == {}
+        listed = http.get("/v1/agents").json()["data"]
+        assert [a["metadata"] for a in listed if a["id"] == agent["id"]] == [{}]
+
+
+def test_an_agent_version_filter_beyond_the_column_range_is_a_400(http: httpx.Client) -> None:
+    """Found by schemathesis on PostgreSQL: ``agent_version=2147483648`` overflowed the read
+    model's INTEGER column and answered 500."""
+    response = http.get("/v1/sessions", params={"agent_id": "agent_x", "agent_version": 2**31})
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert http.get("/v1/sessions", params={"agent_id": "agent_x", "agent_version": 2**31 - 1}).status_code == 200

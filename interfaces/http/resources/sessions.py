@@ -49,7 +49,7 @@ class Sessions:
             bool_param(req, "include_archived"),
             choice_param(req, "order", ("asc", "desc"), "desc"),
             req.get_param("agent_id"),
-            int_param(req, "agent_version", None, 1, 2**31),
+            int_param(req, "agent_version", None, 1, 2**31 - 1),  # a PostgreSQL INTEGER column
             statuses or None,
             after,
             before,
