@@ -5,6 +5,8 @@ host, and the event catalogue is published as AsyncAPI."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,3 +212,28 @@ def test_an_agent_version_filter_beyond_the_column_range_is_a_400(http: httpx.Cl
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert http.get("/v1/sessions", params={"agent_id": "agent_x", "agent_version": 2**31 - 1}).status_code == 200
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
+def test_a_headless_browser_renders_every_operation_with_no_other_host(live: RunningServer) -> None:
+    """Every host but the server's resolves to nothing, so the page renders from Agentry alone."""
+    assert CHROMIUM is not None
+    rendered = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=15000", "--dump-dom", f"{live.base_url}/docs",
+        ],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    shown = {
+        (method.lower(), path)
+        for method, path in re.findall(
+            r'opblock-summary-method">(\w+)</span>.*?data-path="([^"]+)"', rendered.stdout
+        )
+    }
+    assert shown == {(op.method, op.path) for op in OPERATIONS}
