@@ -191,7 +191,7 @@ class Session(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            # A v1 resource had no id: derive one from the session and the resource's
+            # A v1 resource had no id: derive one from the stream and the resource's
             # position, so every load (and every process) gives it the same id; it came
             # into being with the session.
             resources = state["details"].get("resources")
@@ -203,7 +203,7 @@ class Session(Aggregate):
             )
             upcast = []
             for index, resource in enumerate(resources):
-                digest = sha256(f"{state['session_id']}/{index}".encode()).hexdigest()[:24]
+                digest = sha256(f"{state['originator_id']}/{index}".encode()).hexdigest()[:24]
                 upcast.append({"id": f"sesrsc_{digest}", "created_at": stamp, "updated_at": stamp, **resource})
             state["details"] = {**state["details"], "resources": upcast}
 

@@ -82,7 +82,7 @@ def _field_schema(hint: Any, where: str) -> dict[str, Any]:
         return {"type": "object"}
     if origin is list:
         return {"type": "array", "items": _field_schema(args[0], where) if args else {}}
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+    if origin in (typing.Union, __import__("types").UnionType):
         return {"anyOf": [{"type": "null"} if a is type(None) else _field_schema(a, where) for a in args]}
     raise UndescribableField(f"{where}: no JSON Schema for {hint!r}")
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import html
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import falcon
 import falcon.asgi
 import orjson
-import swagger_ui_bundle
+import swagger_ui_bundle  # type: ignore[import-untyped]
 
 from interfaces.event_catalogue import EventType, catalogue
 from interfaces.http.asyncapi import asyncapi_document
@@ -78,7 +78,7 @@ def _asyncapi_bytes() -> bytes:
     return orjson.dumps(asyncapi_document())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> bytes:
     return (Path(str(swagger_ui_bundle.swagger_ui_path)) / name).read_bytes()
 

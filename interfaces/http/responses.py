@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.sessions import EVENT_CLASS_BY_TYPE, SessionWasDeleted
 
-SESSION_EVENT_TYPES = sorted({*EVENT_CLASS_BY_TYPE, SessionWasDeleted.public_type})
+SESSION_EVENT_TYPES: list[Any] = sorted({*EVENT_CLASS_BY_TYPE, SessionWasDeleted.public_type})
 SESSION_STATUSES = ("rescheduling", "running", "idle", "terminated")
 
 

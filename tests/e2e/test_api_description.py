@@ -227,7 +227,7 @@ def test_a_headless_browser_renders_every_operation_with_no_other_host(live: Run
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--virtual-time-budget=15000", "--dump-dom", f"{live.base_url}/docs",
         ],
-        capture_output=True, text=True, timeout=120,
+        check=False, capture_output=True, text=True, timeout=120,
     )
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     shown = {

@@ -3,7 +3,7 @@ event whose shape drifted from its documented schema fails the suite that produc
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import jsonschema_rs
@@ -14,7 +14,7 @@ from interfaces.event_catalogue import by_topic
 BATCH = 500
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(topic: str) -> Any:
     return jsonschema_rs.validator_for(by_topic()[topic].schema)
 
@@ -22,7 +22,8 @@ def _validator(topic: str) -> Any:
 def stored_event_problems(store: EventStore) -> tuple[int, list[str]]:
     """(events checked, one line per event that breaks its schema or has none)."""
     known = by_topic()
-    checked, problems, after = 0, [], 0
+    checked, after = 0, 0
+    problems: list[str] = []
     while True:
         batch = store.notifications(after, BATCH)
         if not batch:

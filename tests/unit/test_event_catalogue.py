@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,11 @@ def test_every_event_class_of_the_domain_is_in_the_catalogue_with_a_version() ->
 
 
 def test_api_key_events_are_catalogued_but_never_published() -> None:
-    for event in catalogue():
-        if event.topic.startswith("domain.api_keys:"):
-            assert event.kafka_topic is None
+    for described in catalogue():
+        if described.topic.startswith("domain.api_keys:"):
+            assert described.kafka_topic is None
         else:
-            assert event.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions"}
+            assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions"}
 
 
 def test_a_field_the_catalogue_cannot_describe_fails_loudly() -> None:
@@ -78,7 +78,7 @@ def test_a_field_the_catalogue_cannot_describe_fails_loudly() -> None:
             pass
 
     with pytest.raises(UndescribableField, match="complex"):
-        event_catalogue._state_schema(Odd.Happened)
+        event_catalogue._state_schema(Odd.Happened)  # type: ignore[attr-defined]
 
 
 def test_events_as_stored_validate_against_their_schemas(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def _v1_started_state(session_id: str, created: datetime, resources: list[dict[s
 
 def test_a_v1_session_started_loads_with_resource_ids_and_timestamps(tmp_path: Path) -> None:
     session_id = "sesn_oldoldoldold"
-    created = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
+    created = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
     resources = [
         {"type": "file", "file_id": "file_1", "mount_path": "/a"},
         {"type": "github_repository", "url": "https://example.invalid/r.git"},
@@ -160,7 +160,7 @@ def test_a_v1_session_started_loads_with_resource_ids_and_timestamps(tmp_path: P
 def test_a_v1_session_without_resources_loads_unchanged(tmp_path: Path) -> None:
     session_id = "sesn_noresources1"
     store = _store(tmp_path)
-    state = orjson.loads(_v1_started_state(session_id, datetime(2026, 1, 1, tzinfo=timezone.utc), []))
+    state = orjson.loads(_v1_started_state(session_id, datetime(2026, 1, 1, tzinfo=UTC), []))
     del state["details"]["resources"]
     store.app.recorder.insert_events(
         [StoredEvent(stream_id(session_id), 1, "domain.sessions:Session.Started", orjson.dumps(state))]
