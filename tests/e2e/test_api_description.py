@@ -4,6 +4,7 @@ host, and the event catalogue is published as AsyncAPI."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 
 import falcon.routing
 import httpx
+import jsonschema_rs
 import pytest
 
 from interfaces.event_catalogue import catalogue
@@ -237,3 +239,43 @@ def test_a_headless_browser_renders_every_operation_with_no_other_host(live: Run
         )
     }
     assert shown == {(op.method, op.path) for op in OPERATIONS}
+
+
+def test_a_live_stream_sends_frames_as_the_document_describes(http: httpx.Client) -> None:
+    """Schemathesis only reads streams that end (a deleted session's); this follows a live one."""
+    document = http.get("/openapi.json").json()
+    frame_schema = document["paths"]["/v1/sessions/{session_id}/events/stream"]["get"]["responses"]["200"][
+        "content"
+    ]["text/event-stream"]["schema"]
+    validate_event = jsonschema_rs.validator_for(document["components"]["schemas"]["SessionEvent"])
+    agent = http.post("/v1/agents", json={"name": "s", "model": "m"}).json()
+    environment = http.post("/v1/environments", json={"name": "s"}).json()
+    session = http.post("/v1/sessions", json={"agent": agent["id"], "environment_id": environment["id"]}).json()
+    http.post(
+        f"/v1/sessions/{session['id']}/events",
+        json={"events": [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]},
+    )
+    frames: list[dict[str, str]] = []
+    with http.stream("GET", f"/v1/sessions/{session['id']}/events/stream", params={"replay": "1"}) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        frame: dict[str, str] = {}
+        for line in stream.iter_lines():
+            if line.startswith(":"):
+                continue
+            if not line:
+                if frame:
+                    frames.append(frame)
+                    if frame["event"] == "session.status_idle":
+                        break
+                frame = {}
+                continue
+            field, _, value = line.partition(": ")
+            frame[field] = value
+    assert [f["event"] for f in frames][:2] == ["user.message", "session.status_running"]
+    for seq, frame in enumerate(frames, start=1):
+        assert set(frame) == set(frame_schema["required"])
+        assert frame["event"] in frame_schema["properties"]["event"]["enum"]
+        data = json.loads(frame["data"])
+        assert not list(validate_event.iter_errors(data)), data
+        assert (data["type"], data["seq"], frame["id"]) == (frame["event"], seq, str(seq))
