@@ -16,6 +16,7 @@ import falcon.routing
 import httpx
 import jsonschema_rs
 import pytest
+from openapi_spec_validator import validate as validate_openapi
 
 from interfaces.event_catalogue import catalogue
 from interfaces.http.api_description import OPERATIONS
@@ -73,6 +74,7 @@ def test_every_route_on_the_app_is_described_and_nothing_else(live: RunningServe
 
 def test_the_document_is_openapi_3_1_with_both_auth_schemes(document: dict[str, Any]) -> None:
     assert document["openapi"] == "3.1.0"
+    validate_openapi(document)  # against the OpenAPI 3.1 meta-schema; raises if invalid
     schemes = document["components"]["securitySchemes"]
     assert schemes["apiKey"] == {"type": "apiKey", "in": "header", "name": "x-api-key"}
     assert schemes["bearer"]["scheme"] == "bearer"
