@@ -12,19 +12,17 @@ No I/O: the caller passes the moment and, if it likes, the id source.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from application.errors import Invalid, NotFound
+from application.errors import Invalid
 from application.ids import new_id
 from application.views import iso
 
 ID_PREFIX = "sesrsc"
 WRITE_ONLY = ("authorization_token",)
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -95,59 +93,3 @@ def stamp(sent: Any, moment: datetime, mint: Callable[[str], str] = new_id) -> S
 def stamp_all(sent: list[Any] | None, moment: datetime, mint: Callable[[str], str] = new_id) -> list[Stamped]:
     """The resources a session is created with, in the order sent."""
     return [stamp(resource, moment, mint) for resource in sent or []]
-
-
-def find(resources: list[dict[str, Any]], resource_id: str) -> dict[str, Any]:
-    for resource in resources:
-        if resource.get("id") == resource_id:
-            return resource
-    raise NotFound(f"session resource {resource_id!r} not found")
-
-
-def rotate_token(resource: dict[str, Any], token: Any, moment: datetime) -> Stamped:
-    """``resources.update``: only a repository's token can change; the resource shows the
-    change only in its ``updated_at``."""
-    if resource.get("type") != "github_repository":
-        raise Invalid("only github_repository resources support token rotation")
-    if not isinstance(token, str) or not token:
-        raise Invalid("authorization_token must be a non-empty string")
-    return Stamped({**resource, "updated_at": iso(moment)}, {"authorization_token": token})
-
-
-def without(resources: list[dict[str, Any]], resource_id: str) -> list[dict[str, Any]]:
-    """``resources.delete``: the list with that resource removed."""
-    find(resources, resource_id)
-    return [resource for resource in resources if resource.get("id") != resource_id]
-
-
-def deleted_view(resource_id: str) -> dict[str, Any]:
-    return {"id": resource_id, "type": "session_resource_deleted"}
-
-
-def _stable_id(session_id: str, index: int) -> str:
-    digest = int.from_bytes(hashlib.sha256(f"{session_id}:{index}".encode()).digest(), "big")
-    characters = []
-    for _ in range(24):
-        digest, remainder = divmod(digest, len(_ALPHABET))
-        characters.append(_ALPHABET[remainder])
-    return f"{ID_PREFIX}_{''.join(characters)}"
-
-
-def completed(resources: list[dict[str, Any]], session_id: str, created_at: datetime) -> list[dict[str, Any]]:
-    """Resources stored before they were stamped (as sent), completed for reading: the
-    same id on every read (derived from the session and position), the session's creation
-    as their times, the default mount path, no write-only value. Stamped ones pass as
-    they are."""
-    shown = []
-    for index, resource in enumerate(resources):
-        if "id" in resource and "created_at" in resource:
-            shown.append(resource)
-            continue
-        try:
-            configuration = _configuration(resource)
-        except Invalid:
-            shown.append(resource)  # not a kind the API knows; show it as stored
-            continue
-        moment = iso(created_at)
-        shown.append({"id": _stable_id(session_id, index), **configuration, "created_at": moment, "updated_at": moment})
-    return shown

@@ -28,6 +28,7 @@ def agent_view(
         "type": "agent",
         "id": agent_id,
         **definition,
+        "metadata": definition.get("metadata") or {},  # a create with "metadata": null stored None
         "version": version,
         "created_at": iso(created_at),
         "updated_at": iso(updated_at),
@@ -53,6 +54,7 @@ def environment_view(
         "type": "environment",
         "id": environment_id,
         **definition,
+        "metadata": definition.get("metadata") or {},  # a create with "metadata": null stored None
         "created_at": iso(created_at),
         "updated_at": iso(updated_at),
         "archived_at": iso(archived_at),

@@ -8,7 +8,8 @@ stream but are not part of the public log, so they carry no ``seq``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from hashlib import sha256
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -171,10 +172,73 @@ EVENT_CLASS_BY_TYPE: dict[str, type[PublicEvent]] = {
 }
 
 
+def with_resource_ids(details: dict[str, Any], stream: str, moment: datetime | str) -> dict[str, Any]:
+    """``details`` whose resources each have an id and times. One stored without them (before
+    they existed) gets an id derived from its stream and position, so every load in every
+    process gives it the same one, and the session's own start as its times."""
+    resources = details.get("resources")
+    if not resources or all("id" in resource for resource in resources):
+        return details
+    stamp = moment if isinstance(moment, str) else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    completed = []
+    for index, resource in enumerate(resources):
+        if "id" not in resource:
+            digest = sha256(f"{stream}/{index}".encode()).hexdigest()[:24]
+            resource = {"id": f"sesrsc_{digest}", "created_at": stamp, "updated_at": stamp, **resource}
+        completed.append(resource)
+    return {**details, "resources": completed}
+
+
 class Session(Aggregate):
     @staticmethod
     def create_id(session_id: str, **_: Any) -> UUID:
         return stream_id(session_id)
+
+    class Started(Aggregate.Created):
+        """Schema v2: each ``details.resources`` entry carries ``id``, ``created_at`` and
+        ``updated_at``. Stored v1 events are upcast on load."""
+
+        class_version = 2
+        session_id: str
+        tenant_id: str
+        agent: dict[str, Any]
+        environment_id: str
+        details: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["details"] = with_resource_ids(state["details"], str(state["originator_id"]), state["timestamp"])
+
+    class Updated(Aggregate.Event):
+        """Schema v2: ``details`` never carries ``resources`` (they change by their own
+        events). A v1 event carried a copy of them, without ids: dropped on load, so the
+        resources the session started with (ids included) stand."""
+
+        class_version = 2
+        details: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["details"] = {key: value for key, value in state["details"].items() if key != "resources"}
+
+    class AgentReconfigured(Aggregate.Event):
+        agent: dict[str, Any]
+
+    class TurnAnswered(Aggregate.Event):
+        reply_seq: int
+
+    class Archived(Aggregate.Event):
+        pass
+
+    # Snapshots taken before resources had ids hold them without: give them the same ids
+    # the v1 ``Started`` upcast gives (both derive them from the stream).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["details"] = with_resource_ids(
+            state["details"], str(stream_id(state["session_id"])), state["_created_on"]
+        )
 
     @event("Started")
     def __init__(
@@ -261,7 +325,7 @@ class Session(Aggregate):
             self.record("session.status_idle", idle_event_id, {"stop_reason": {"type": "end_turn"}})
         return True
 
-    @event("TurnAnswered")
+    @event(TurnAnswered)
     def _record_turn_answered(self, reply_seq: int) -> None:
         self.answered_seq = reply_seq
 
@@ -287,7 +351,7 @@ class Session(Aggregate):
                 changed = True
         details = merge_definition(self.details, changes)
         if details != self.details:
-            self._record_update(details=details)
+            self._record_update(details={key: value for key, value in details.items() if key != "resources"})
             changed = True
         return changed
 
@@ -301,11 +365,11 @@ class Session(Aggregate):
                 "and a removed budget cannot be added again"
             )
 
-    @event("Updated")
+    @event(Updated)
     def _record_update(self, details: dict[str, Any]) -> None:
-        self.details = details
+        self.details = {**self.details, **details}
 
-    @event("AgentReconfigured")
+    @event(AgentReconfigured)
     def _record_agent_reconfiguration(self, agent: dict[str, Any]) -> None:
         self.agent = agent
 
@@ -317,7 +381,7 @@ class Session(Aggregate):
         self._record_archive()
         return True
 
-    @event("Archived")
+    @event(Archived)
     def _record_archive(self) -> None:
         self.archived_at = self.modified_on
 

@@ -8,6 +8,7 @@ import anthropic
 import httpx
 import pytest
 
+from tests.support.event_validation import stored_event_problems
 from tests.support.postgres import fresh_database, postgres_server
 from tests.support.server import RunningServer, running_server
 
@@ -31,6 +32,10 @@ def server(request: pytest.FixtureRequest, tmp_path) -> Iterator[RunningServer]:
         database_url = request.getfixturevalue("postgres_url")
     with running_server(tmp_path / "data", database_url) as running:
         yield running
+        # Every event the test made must match its schema in the published event catalogue.
+        checked, problems = stored_event_problems(running.platform.store)
+        assert checked > 0, "the event-catalogue check read no events (the bootstrap key's at least)"
+        assert not problems, "stored events break the event catalogue:\n" + "\n".join(problems[:50])
 
 
 @pytest.fixture

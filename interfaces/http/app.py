@@ -11,7 +11,7 @@ import falcon.media
 import orjson
 
 from application.errors import Unauthorized
-from interfaces.http import errors
+from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run, send
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.resources.agents import AgentsResource
@@ -19,7 +19,7 @@ from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.session_events import SessionEvents, SessionEventStream
 from interfaces.http.resources.sessions import SessionsResource
 
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"})
 
 
 class RequestIds:
@@ -37,7 +37,7 @@ class ApiKeyAuth:
         self._api_keys = services.api_keys
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        if req.path in PUBLIC_PATHS or req.method == "OPTIONS":
+        if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
             return
         key = req.get_header("x-api-key")
         if not key:
@@ -65,6 +65,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     written = ReadYourWrites(services.wait_for_projections)
     lists = services.read_models
     app.add_route("/healthz", Health())
+    docs.add_routes(app)
     _add_family(app, "/v1/agents/{agent_id}", AgentsResource(services.agents, lists, written), "archive", "versions")
     environments = EnvironmentsResource(services.environments, lists, written)
     _add_family(app, "/v1/environments/{environment_id}", environments, "archive")

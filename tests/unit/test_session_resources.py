@@ -10,16 +10,7 @@ from anthropic.types.beta.sessions import BetaManagedAgentsSessionResource
 from pydantic import TypeAdapter
 
 from application.errors import Invalid, NotFound
-from application.session_resources import (
-    completed,
-    deleted_view,
-    find,
-    repository_name,
-    rotate_token,
-    stamp,
-    stamp_all,
-    without,
-)
+from application.session_resources import repository_name, stamp, stamp_all
 
 MOMENT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LATER = MOMENT + timedelta(hours=1)
@@ -143,54 +134,6 @@ def test_a_session_with_stamped_resources_passes_strict_validation() -> None:
             "vault_ids": [],
         }
     )
-
-
-class TestUpdatePath:
-    def resources(self) -> list[dict[str, Any]]:
-        return [entry.resource for entry in stamp_all([FILE, REPOSITORY], MOMENT, counter())]
-
-    def test_find_and_without(self) -> None:
-        resources = self.resources()
-        assert find(resources, "sesrsc_02")["type"] == "github_repository"
-        assert [resource["id"] for resource in without(resources, "sesrsc_01")] == ["sesrsc_02"]
-        with pytest.raises(NotFound):
-            find(resources, "sesrsc_99")
-        with pytest.raises(NotFound):
-            without(resources, "sesrsc_99")
-
-    def test_rotating_a_repository_token_touches_only_updated_at(self) -> None:
-        repository = self.resources()[1]
-        rotated = rotate_token(repository, "ghp_new", LATER)
-        assert rotated.resource == {**repository, "updated_at": "2026-11-30T13:00:00.000000Z"}
-        assert rotated.secrets == {"authorization_token": "ghp_new"}
-        RESOURCE.validate_python(rotated.resource)
-
-    def test_only_a_repository_token_can_be_rotated(self) -> None:
-        with pytest.raises(Invalid):
-            rotate_token(self.resources()[0], "ghp_new", LATER)
-        with pytest.raises(Invalid):
-            rotate_token(self.resources()[1], "", LATER)
-
-    def test_deleted_view(self) -> None:
-        assert deleted_view("sesrsc_01") == {"id": "sesrsc_01", "type": "session_resource_deleted"}
-
-
-class TestResourcesStoredAsSent:
-    def test_are_completed_with_the_same_id_on_every_read(self) -> None:
-        stored = [FILE, REPOSITORY]
-        first = completed(stored, "sesn_01", MOMENT)
-        assert first == completed(stored, "sesn_01", MOMENT)
-        assert first[0]["id"] != first[1]["id"]
-        assert first[0]["id"] != completed(stored, "sesn_02", MOMENT)[0]["id"]
-        assert all(resource["id"].startswith("sesrsc_") and len(resource["id"]) == 31 for resource in first)
-        assert "authorization_token" not in first[1]
-        for resource in first:
-            assert resource["created_at"] == resource["updated_at"] == "2026-11-30T12:00:00.000000Z"
-            RESOURCE.validate_python(resource)
-
-    def test_stamped_ones_pass_unchanged(self) -> None:
-        stamped = stamp(FILE, MOMENT).resource
-        assert completed([stamped], "sesn_01", LATER) == [stamped]
 
 
 def test_repository_name() -> None:

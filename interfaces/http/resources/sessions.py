@@ -34,7 +34,7 @@ class SessionsResource:
             principal(req).tenant_id,
             list_query(req),
             agent_id=req.get_param("agent_id"),
-            agent_version=int_param(req, "agent_version", None, 1, 2**31),
+            agent_version=int_param(req, "agent_version", None, 1, 2**31 - 1),  # a PostgreSQL INTEGER column
             statuses=statuses or None,
         )
         resp.media = page.envelope()

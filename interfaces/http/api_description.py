@@ -1,0 +1,258 @@
+"""Every HTTP operation Agentry serves, as one declarative table.
+
+``openapi.py`` turns the table into the OpenAPI document and a test checks the table against
+the routes registered on the Falcon app (both ways), so a new endpoint is one entry here —
+and an endpoint without an entry fails the suite. Request bodies are the very pydantic
+models the resources validate with; responses are the models in ``responses.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from interfaces.http import responses as out
+from interfaces.http import schemas as body
+from interfaces.http.responses import SESSION_EVENT_TYPES, SESSION_STATUSES
+
+Where = Literal["query", "path", "header"]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: Where
+    schema: dict[str, Any]
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    response: type[BaseModel] | None
+    status: int = 200
+    request: type[BaseModel] | None = None
+    # An empty body is accepted (the SDK's archive/delete calls send none).
+    request_optional: bool = False
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    public: bool = False
+    # For the rare operation that does not answer JSON: media type → schema.
+    content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+
+# -- parameters ----------------------------------------------------------------------------
+
+def path_id(name: str, prefix: str) -> Param:
+    return Param(name, "path", {"type": "string", "minLength": 1}, f"the id (`{prefix}_…`)", required=True)
+
+
+def integer(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+LIMIT = Param("limit", "query", integer(1, 2**31), "page size; values above 1000 are clamped to 1000")
+EVENT_LIMIT = Param("limit", "query", integer(1, 2**31), "page size (default 100); above 1000 is clamped")
+PAGE = Param("page", "query", {"type": "string"}, "the opaque `next_page` or `prev_page` of another page")
+INCLUDE_ARCHIVED = Param("include_archived", "query", {"type": "boolean"}, "also list archived ones")
+ORDER_DESC = Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "by creation time (default desc)")
+ORDER_ASC = Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "by seq (default asc)")
+
+
+def created_at(*ops: str) -> tuple[Param, ...]:
+    return tuple(
+        Param(f"created_at[{op}]", "query", {"type": "string", "format": "date-time"}, f"created_at {op} (RFC 3339)")
+        for op in ops
+    )
+
+
+def string_list(name: str, items: dict[str, Any], description: str) -> Param:
+    return Param(f"{name}[]", "query", {"type": "array", "items": items}, description)
+
+
+# One frame of the stream, as OpenAPI 3.2 describes Server-Sent Events (each frame a schema).
+SSE_FRAME = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": SESSION_EVENT_TYPES},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the event's seq"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/SessionEvent"},
+        },
+    },
+    "required": ["event", "id", "data"],
+}
+
+# What every list of resources takes (projections.queries.ListQuery).
+LIST_QUERY = (LIMIT, PAGE, INCLUDE_ARCHIVED, ORDER_DESC, *created_at("gt", "gte", "lt", "lte"))
+
+AFTER_SEQ = Param("after_seq", "query", integer(0, 2**62), "only events with a larger seq")
+
+# -- the table -----------------------------------------------------------------------------
+
+BODY = (400, 413, 415)
+WRITE = (*BODY, 409)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/healthz", "health", "Liveness", "system", out.Health, public=True),
+    # agents
+    Operation(
+        "post", "/v1/agents", "createAgent", "Create an agent (version 1)", "agents", out.Agent,
+        request=body.AgentCreate, errors=WRITE,
+    ),
+    Operation(
+        "get", "/v1/agents", "listAgents", "List agents, newest first", "agents", out.AgentPage,
+        params=LIST_QUERY, errors=(400,),
+    ),
+    Operation(
+        "get", "/v1/agents/{agent_id}", "getAgent", "Retrieve an agent (latest or one version)", "agents",
+        out.Agent, params=(path_id("agent_id", "agent"), Param("version", "query", integer(1, 2**31), "a past version")),
+        errors=(400, 404),
+    ),
+    Operation(
+        "post", "/v1/agents/{agent_id}", "updateAgent", "Update an agent (a new version)", "agents", out.Agent,
+        request=body.AgentUpdate, params=(path_id("agent_id", "agent"),), errors=(*WRITE, 404),
+        description="`version` is the version you saw: a stale one is a 409 with `x-should-retry: false`.",
+    ),
+    Operation(
+        "post", "/v1/agents/{agent_id}/archive", "archiveAgent", "Archive an agent", "agents", out.Agent,
+        params=(path_id("agent_id", "agent"),), errors=(409, 404),
+    ),
+    Operation(
+        "get", "/v1/agents/{agent_id}/versions", "listAgentVersions", "Every version, newest first", "agents",
+        out.AgentPage, params=(path_id("agent_id", "agent"), LIMIT, PAGE, ORDER_DESC), errors=(400, 404),
+    ),
+    # environments
+    Operation(
+        "post", "/v1/environments", "createEnvironment", "Create an environment", "environments",
+        out.Environment, request=body.EnvironmentCreate, errors=WRITE,
+    ),
+    Operation(
+        "get", "/v1/environments", "listEnvironments", "List environments, newest first", "environments",
+        out.EnvironmentPage, params=LIST_QUERY, errors=(400,),
+    ),
+    Operation(
+        "get", "/v1/environments/{environment_id}", "getEnvironment", "Retrieve an environment", "environments",
+        out.Environment, params=(path_id("environment_id", "env"),), errors=(404,),
+    ),
+    Operation(
+        "post", "/v1/environments/{environment_id}", "updateEnvironment", "Update an environment",
+        "environments", out.Environment, request=body.EnvironmentUpdate,
+        params=(path_id("environment_id", "env"),), errors=(*WRITE, 404),
+    ),
+    Operation(
+        "delete", "/v1/environments/{environment_id}", "deleteEnvironment",
+        "Delete an environment (archives it; its history stays)", "environments", out.EnvironmentDeleted,
+        params=(path_id("environment_id", "env"),), errors=(409, 404),
+    ),
+    Operation(
+        "post", "/v1/environments/{environment_id}/archive", "archiveEnvironment", "Archive an environment",
+        "environments", out.Environment, params=(path_id("environment_id", "env"),), errors=(409, 404),
+    ),
+    # sessions
+    Operation(
+        "post", "/v1/sessions", "createSession", "Start a session on a pinned agent version", "sessions",
+        out.Session, request=body.SessionCreate, errors=(*WRITE, 404),
+    ),
+    Operation(
+        "get", "/v1/sessions", "listSessions", "List sessions", "sessions", out.SessionPage,
+        params=(
+            *LIST_QUERY,
+            Param("agent_id", "query", {"type": "string"}, "only sessions of this agent"),
+            Param("agent_version", "query", integer(1, 2**31 - 1), "only sessions pinned to this version"),
+            string_list("statuses", {"type": "string", "enum": list(SESSION_STATUSES)}, "only these statuses"),
+        ),
+        errors=(400,),
+    ),
+    Operation(
+        "get", "/v1/sessions/{session_id}", "getSession", "Retrieve a session", "sessions", out.Session,
+        params=(path_id("session_id", "sesn"),), errors=(404,),
+    ),
+    Operation(
+        "post", "/v1/sessions/{session_id}", "updateSession", "Update a session's title or metadata",
+        "sessions", out.Session, request=body.SessionUpdate, params=(path_id("session_id", "sesn"),),
+        errors=(*WRITE, 404),
+    ),
+    Operation(
+        "delete", "/v1/sessions/{session_id}", "deleteSession",
+        "Delete a session (its stream ends with `session.deleted`)", "sessions", out.SessionDeleted,
+        params=(path_id("session_id", "sesn"),), errors=(400, 409, 404),
+    ),
+    Operation(
+        "post", "/v1/sessions/{session_id}/archive", "archiveSession", "Archive a session", "sessions",
+        out.Session, params=(path_id("session_id", "sesn"),), errors=(400, 409, 404),
+    ),
+    # session events
+    Operation(
+        "get", "/v1/sessions/{session_id}/events", "listSessionEvents", "The session's public event log",
+        "events", out.SessionEventPage,
+        params=(
+            path_id("session_id", "sesn"), EVENT_LIMIT, PAGE, ORDER_ASC, AFTER_SEQ,
+            string_list("types", {"type": "string"}, "only events of these types"),
+            *created_at("gt", "gte", "lt", "lte"),
+        ),
+        errors=(400, 404),
+    ),
+    Operation(
+        "post", "/v1/sessions/{session_id}/events", "sendSessionEvents",
+        "Send user events (a `user.message` starts a turn)", "events", out.SentEvents, status=202,
+        request=body.SendEvents, params=(path_id("session_id", "sesn"),), errors=(*WRITE, 404),
+    ),
+    Operation(
+        "get", "/v1/sessions/{session_id}/events/stream", "streamSessionEvents",
+        "Follow the event log (Server-Sent Events)", "events", None,
+        params=(
+            path_id("session_id", "sesn"),
+            Param("replay", "query", {"type": "boolean"}, "replay the whole log before tailing"),
+            AFTER_SEQ,
+            Param(
+                "Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                "resume after this seq (wins over `after_seq` and `replay`)",
+            ),
+        ),
+        errors=(400, 404),
+        content={"text/event-stream": SSE_FRAME},
+        description=(
+            "Each frame is `event: <type>`, `id: <seq>`, `data: <the session event as JSON>` "
+            "(see the `SessionEvent` schema and `/asyncapi.json`). Starts live unless "
+            "`Last-Event-ID`, `after_seq` or `replay` asks for history; then tails with no gap "
+            "and no duplicate. A deleted session's stream ends after `session.deleted`."
+        ),
+    ),
+    # the documents themselves
+    Operation(
+        "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,
+        content={"application/json": {"type": "object"}},
+    ),
+    Operation(
+        "get", "/asyncapi.json", "asyncapi", "The event catalogue (AsyncAPI 3.0)", "documentation", None,
+        public=True, content={"application/json": {"type": "object"}},
+    ),
+    Operation(
+        "get", "/docs", "docs", "Interactive API reference", "documentation", None, public=True,
+        content={"text/html": {"type": "string"}},
+    ),
+    Operation(
+        "get", "/docs/events", "eventDocs", "The event catalogue as a page", "documentation", None,
+        public=True, content={"text/html": {"type": "string"}},
+    ),
+    Operation(
+        "get", "/docs/assets/{name}", "docsAsset", "A static file of the API reference", "documentation", None,
+        public=True, params=(Param("name", "path", {"type": "string"}, "file name", required=True),),
+        errors=(404,),
+        content={
+            "application/javascript": {"type": "string"},
+            "text/css": {"type": "string"},
+            "image/png": {"type": "string", "contentMediaType": "image/png"},
+        },
+    ),
+)

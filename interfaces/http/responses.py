@@ -1,0 +1,198 @@
+"""Response bodies as pydantic models, so the OpenAPI document describes what the API sends
+from the same kind of source that describes what it accepts (``schemas.py``).
+
+They are descriptions, not serializers: the resources still send the dicts that
+``application.views`` builds. Each model names the fields every response carries (required,
+nullable where the value may be null) and allows extra fields, because resources forward
+what clients defined (agent tools, session resources, event payloads) and later versions may
+add fields without breaking a client that validates against this document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.sessions import EVENT_CLASS_BY_TYPE, SessionWasDeleted
+
+SESSION_EVENT_TYPES: list[Any] = sorted({*EVENT_CLASS_BY_TYPE, SessionWasDeleted.public_type})
+SESSION_STATUSES = ("rescheduling", "running", "idle", "terminated")
+
+
+class Described(BaseModel):
+    """Known fields are promised; unknown ones may appear (forward compatible)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Described):
+    type: Literal[
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "conflict_error",
+        "request_too_large",
+        "rate_limit_error",
+        "api_error",
+        "overloaded_error",
+    ]
+    message: str
+
+
+class ErrorBody(Described):
+    """Every non-2xx response; ``request_id`` is also sent as the ``request-id`` header."""
+
+    type: Literal["error"]
+    error: ErrorDetail
+    request_id: str
+
+
+class ModelSettings(Described):
+    id: str
+    effort: dict[str, Any] | None = None
+    speed: Literal["standard", "fast"] | None = None
+    inference_geo: str | None = None
+
+
+class AgentDefinition(Described):
+    """What an agent is made of; every field is present (defaults materialized)."""
+
+    name: str
+    model: ModelSettings
+    description: str | None
+    system: str | None
+    tools: list[dict[str, Any]]
+    mcp_servers: list[dict[str, Any]]
+    skills: list[dict[str, Any]]
+    multiagent: dict[str, Any] | None
+    execution_identity: dict[str, Any]
+
+
+class Agent(AgentDefinition):
+    type: Literal["agent"]
+    id: str
+    version: int = Field(ge=1)
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+
+
+class PinnedAgent(AgentDefinition):
+    """The agent as a session pinned it: one version, without timestamps or metadata."""
+
+    type: Literal["agent"]
+    id: str
+    version: int = Field(ge=1)
+
+
+class NetworkingSettings(Described):
+    type: Literal["unrestricted", "limited"]
+
+
+class PackageLists(Described):
+    apt: list[str]
+    cargo: list[str]
+    gem: list[str]
+    go: list[str]
+    npm: list[str]
+    pip: list[str]
+
+
+class CloudEnvironmentConfig(Described):
+    type: Literal["cloud"]
+    networking: NetworkingSettings
+    packages: PackageLists
+
+
+class SelfHostedEnvironmentConfig(Described):
+    type: Literal["self_hosted"]
+
+
+class Environment(Described):
+    type: Literal["environment"]
+    id: str
+    name: str
+    description: str | None
+    config: CloudEnvironmentConfig | SelfHostedEnvironmentConfig = Field(discriminator="type")
+    metadata: dict[str, str]
+    scope: Literal["organization", "account"] | None
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+
+
+class Session(Described):
+    type: Literal["session"]
+    id: str
+    status: Literal["rescheduling", "running", "idle", "terminated"]
+    agent: PinnedAgent
+    environment_id: str
+    title: str | None
+    metadata: dict[str, str]
+    resources: list[dict[str, Any]]
+    vault_ids: list[str]
+    budget: dict[str, Any] | None
+    outcome_evaluations: list[dict[str, Any]]
+    stats: dict[str, Any]
+    usage: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+
+
+class SessionEvent(Described):
+    """One entry of a session's public log. The rest of the object is the event's payload:
+    what the client sent for ``user.*`` / ``system.message``, what the runtime recorded
+    otherwise (``content``, ``stop_reason``, ``error``, …)."""
+
+    id: str
+    type: str = Field(json_schema_extra={"enum": SESSION_EVENT_TYPES})
+    processed_at: datetime | None
+    seq: int = Field(ge=1, description="the event's position in the session's log: 1, 2, 3, …")
+
+
+class Paged(Described):
+    """The one envelope every list of resources answers with."""
+
+    next_page: str | None = Field(description="pass as `page` to get the next page; null on the last")
+    prev_page: str | None = Field(description="pass as `page` to go back a page; null on the first")
+
+
+class AgentPage(Paged):
+    data: list[Agent]
+
+
+class EnvironmentPage(Paged):
+    data: list[Environment]
+
+
+class SessionPage(Paged):
+    data: list[Session]
+
+
+class SessionEventPage(Described):
+    data: list[SessionEvent]
+    next_page: str | None
+
+
+class SentEvents(Described):
+    """The recorded events, with the ids and seqs the server gave them."""
+
+    data: list[SessionEvent]
+
+
+class EnvironmentDeleted(Described):
+    id: str
+    type: Literal["environment_deleted"]
+
+
+class SessionDeleted(Described):
+    id: str
+    type: Literal["session_deleted"]
+
+
+class Health(Described):
+    status: Literal["ok"]
