@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.agents import Agent
-
 from application.commands import Commands, Kind, Written
 from application.errors import Invalid, NotFound
 from application.ids import new_id
@@ -13,6 +11,7 @@ from application.multiagent import Lookup, Owner, Pinned, ReferencedAgent, for_s
 from application.ports import EventStore
 from application.tenancy import Principal
 from application.views import agent_view, pinned_agent_view
+from domain.agents import Agent
 
 DEFAULT_DEFINITION: dict[str, Any] = {
     "description": None,

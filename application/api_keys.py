@@ -13,20 +13,19 @@ id, tenant, role) and its old record is revoked, in one atomic save.
 from __future__ import annotations
 
 import hashlib
-import logging
 import hmac
+import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from domain.api_keys import ApiKey, key_stream_id
-
 from application.errors import Conflict, NotFound, Unauthorized
 from application.ids import new_id
 from application.ports import EventStore
 from application.tenancy import Principal
+from domain.api_keys import ApiKey, key_stream_id
 
 log = logging.getLogger("agentry")
 

@@ -13,12 +13,11 @@ from typing import Any, Generic, TypeVar
 
 from eventsourcing.domain import Aggregate
 
-from domain.ids import looks_like, stream_id
-
 from application.errors import NotFound
 from application.ports import EventStore
 from application.retry import retry_on_race
 from application.tenancy import Principal
+from domain.ids import looks_like, stream_id
 
 A = TypeVar("A", bound=Aggregate)
 View = dict[str, Any]

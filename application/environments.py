@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.environments import Environment
-
 from application.commands import Commands, Kind, Written
 from application.ids import new_id
 from application.ports import EventStore
 from application.tenancy import Principal
 from application.views import environment_view
+from domain.environments import Environment
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "type": "cloud",

@@ -77,7 +77,7 @@ class Lease(Protocol):
     def release(self) -> None: ...
 
 
-def run_while_leased(relay: "Relay", lease: Lease, should_stop: Callable[[], bool]) -> None:
+def run_while_leased(relay: Relay, lease: Lease, should_stop: Callable[[], bool]) -> None:
     """Publishes while this relay holds the lease; one that loses it stands by again rather
     than publish beside the relay that took over."""
     while lease.acquire(should_stop):

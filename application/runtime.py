@@ -12,14 +12,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from domain.errors import DomainError
-from domain.ids import stream_id
-from domain.sessions import AgentMessageSent, Session, UserMessageSent
-
 from application.errors import Conflict, NotFound
 from application.ids import new_id
 from application.ports import EventStore, ModelProvider
 from application.retry import retry_on_race
+from domain.errors import DomainError
+from domain.ids import stream_id
+from domain.sessions import AgentMessageSent, Session, UserMessageSent
 
 log = logging.getLogger("agentry.runtime")
 

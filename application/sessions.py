@@ -4,11 +4,9 @@ client events, and read the public event log straight from the session's own str
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
-
-from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
 from application.agents import AgentService, normalize_changes
 from application.commands import Commands, Kind, Written
@@ -19,6 +17,7 @@ from application.ports import EventStore
 from application.session_resources import stamp_all
 from application.tenancy import Principal
 from application.views import iso, session_event_view, session_view
+from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
 MAX_PAGE = 1000
 SCAN_CHUNK = 500
@@ -96,7 +95,7 @@ class SessionService:
         }
         if details.get("resources"):
             # Write-only tokens are split off here and, until a cipher holds them, dropped.
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             details["resources"] = [stamped.resource for stamped in stamp_all(details["resources"], now)]
         session = Session(
             session_id=new_id("sesn"),

@@ -3,7 +3,7 @@ resource reads the same whichever path served it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -11,7 +11,7 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     # Fixed width (always microseconds) so the strings also sort in time order.
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     # strftime("%Y") does not pad years before 1000 on every platform.
     return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import orjson
 import psycopg
-
 from _support import BENCH_KEY, agentry_server, scratch_database
 
 PAYLOAD = {"type": "user.interrupt", "note": "bench"}

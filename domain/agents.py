@@ -15,7 +15,6 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import Archived, InvalidState, VersionMismatch
 from domain.ids import stream_id
 
-
 MAX_METADATA_PAIRS = 16
 
 

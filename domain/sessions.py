@@ -8,7 +8,7 @@ stream but are not part of the public log, so they carry no ``seq``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, ClassVar
 from uuid import UUID
@@ -44,7 +44,7 @@ class PublicEvent(Aggregate.Event):
     event_id: str
     payload: dict[str, Any]
 
-    def apply(self, aggregate: "Session") -> None:
+    def apply(self, aggregate: Session) -> None:
         aggregate.last_seq = self.seq
         aggregate.event_count += 1
         if self.status_after is not None:
@@ -54,7 +54,7 @@ class PublicEvent(Aggregate.Event):
 class UserMessageSent(PublicEvent):
     public_type = "user.message"
 
-    def apply(self, aggregate: "Session") -> None:
+    def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.last_user_message_seq = self.seq
 
@@ -62,7 +62,7 @@ class UserMessageSent(PublicEvent):
 class UserInterrupted(PublicEvent):
     public_type = "user.interrupt"
 
-    def apply(self, aggregate: "Session") -> None:
+    def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.interrupt_requested = True
 
@@ -111,7 +111,7 @@ class SessionBecameRunning(PublicEvent):
     public_type = "session.status_running"
     status_after = "running"
 
-    def apply(self, aggregate: "Session") -> None:
+    def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.interrupt_requested = False
 
@@ -120,7 +120,7 @@ class SessionBecameIdle(PublicEvent):
     public_type = "session.status_idle"
     status_after = "idle"
 
-    def apply(self, aggregate: "Session") -> None:
+    def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.stop_reason = self.payload.get("stop_reason")
         aggregate.last_idle_seq = self.seq
@@ -143,7 +143,7 @@ class SessionErrorOccurred(PublicEvent):
 class SessionWasDeleted(PublicEvent):
     public_type = "session.deleted"
 
-    def apply(self, aggregate: "Session") -> None:
+    def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.deleted = True
 
@@ -179,7 +179,7 @@ def with_resource_ids(details: dict[str, Any], stream: str, moment: datetime | s
     resources = details.get("resources")
     if not resources or all("id" in resource for resource in resources):
         return details
-    stamp = moment if isinstance(moment, str) else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = moment if isinstance(moment, str) else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     completed = []
     for index, resource in enumerate(resources):
         if "id" not in resource:

@@ -6,11 +6,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
-
-import orjson
 
 from application.outbox import AGGREGATE_TOPICS, OutboxMessage
 

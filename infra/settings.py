@@ -122,7 +122,7 @@ class Settings:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             data_dir=Path(_env("DATA_DIR", ".agentry")),
             database_url=_env("DATABASE_URL", ""),

@@ -49,7 +49,7 @@ def escape_tag_shaped(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)):
         escaped_items = [escape_tag_shaped(item) for item in value]
-        if any(new is not old for new, old in zip(escaped_items, value)):
+        if any(new is not old for new, old in zip(escaped_items, value, strict=True)):
             return escaped_items
         return value
     return value

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import falcon
@@ -15,10 +15,10 @@ from pydantic import BaseModel
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService
+from application.commands import Written
 from application.environments import EnvironmentService
 from application.sessions import SessionService
 from application.tenancy import Principal
-from application.commands import Written
 from application.views import iso
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
@@ -183,7 +183,7 @@ def normalize_timestamp(raw: str) -> str:
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         stamp = iso(moment)
     except (ValueError, OverflowError):
         raise falcon.HTTPBadRequest(description=f"{raw[:64]!r} is not a usable RFC 3339 timestamp") from None

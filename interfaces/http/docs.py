@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 import json
 from functools import cache, lru_cache
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import falcon
 import falcon.asgi

@@ -3,7 +3,7 @@ these only decide whether a request is well-formed."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,7 +27,7 @@ class ModelConfig(Open):
     inference_geo: str | None = None
 
 
-ModelRef = Union[Annotated[str, Field(min_length=1, max_length=256)], ModelConfig]
+ModelRef = Annotated[str, Field(min_length=1, max_length=256)] | ModelConfig
 
 
 class PermissionPolicy(Open):
@@ -68,7 +68,7 @@ class CustomTool(Open):
     input_schema: InputSchema
 
 
-Tool = Annotated[Union[AgentToolset, McpToolset, CustomTool], Field(discriminator="type")]
+Tool = Annotated[AgentToolset | McpToolset | CustomTool, Field(discriminator="type")]
 
 
 class McpServer(Open):
@@ -179,7 +179,7 @@ class SelfHostedConfig(Open):
     type: Literal["self_hosted"]
 
 
-EnvironmentConfig = Annotated[Union[CloudConfig, SelfHostedConfig], Field(discriminator="type")]
+EnvironmentConfig = Annotated[CloudConfig | SelfHostedConfig, Field(discriminator="type")]
 
 
 class EnvironmentCreate(Strict):
@@ -214,7 +214,7 @@ class AgentRef(Strict):
     skills: list[Skill] | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
-    def _overrides_need_their_type(self) -> "AgentRef":
+    def _overrides_need_their_type(self) -> AgentRef:
         overridden = [name for name in OVERRIDABLE if name in self.model_fields_set]
         if overridden and self.type != "agent_with_overrides":
             raise ValueError(
@@ -237,7 +237,7 @@ class OtherBlock(BaseModel):
     type: Literal["image", "document", "search_result"]
 
 
-ContentBlock = Annotated[Union[TextBlock, OtherBlock], Field(discriminator="type")]
+ContentBlock = Annotated[TextBlock | OtherBlock, Field(discriminator="type")]
 
 
 class UserMessage(BaseModel):
@@ -288,7 +288,7 @@ class UserDefineOutcome(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["user.define_outcome"]
     description: str = Field(min_length=1)
-    rubric: Annotated[Union[TextRubric, FileRubric], Field(discriminator="type")]
+    rubric: Annotated[TextRubric | FileRubric, Field(discriminator="type")]
     max_iterations: int | None = Field(default=None, ge=1)
 
 
@@ -299,15 +299,7 @@ class SystemMessage(BaseModel):
 
 
 UserEvent = Annotated[
-    Union[
-        UserMessage,
-        UserInterrupt,
-        UserToolConfirmation,
-        UserToolResult,
-        UserCustomToolResult,
-        UserDefineOutcome,
-        SystemMessage,
-    ],
+    UserMessage | UserInterrupt | UserToolConfirmation | UserToolResult | UserCustomToolResult | UserDefineOutcome | SystemMessage,
     Field(discriminator="type"),
 ]
 
@@ -329,7 +321,7 @@ class BudgetLimit(Strict):
 
 
 class SessionCreate(Strict):
-    agent: Union[Annotated[str, Field(min_length=1)], AgentRef]
+    agent: Annotated[str, Field(min_length=1)] | AgentRef
     environment_id: str = Field(min_length=1)
     title: str | None = Field(default=None, max_length=512)
     metadata: dict[str, str] | None = None

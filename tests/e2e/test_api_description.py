@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import falcon.routing
 import httpx
 import jsonschema_rs
 import pytest

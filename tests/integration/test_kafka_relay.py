@@ -242,7 +242,7 @@ def test_a_relay_that_lost_its_lock_stands_by_instead_of_publishing_beside_the_n
     stop = threading.Event()
     threads = [threading.Thread(target=p.run, args=(stop.is_set,), daemon=True) for p in (first, second)]
     lock_holders = (
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s" % LOCK_KEY
+        f"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = {LOCK_KEY}"
     )
     try:
         threads[0].start()

@@ -8,10 +8,10 @@ from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
 from application.errors import Invalid, NotFound, Unauthorized
-from domain.errors import VersionMismatch
 from application.runtime import SessionRuntime
 from application.sessions import SessionService
 from application.tenancy import Principal
+from domain.errors import VersionMismatch
 from infra.event_store import EventsourcingEventStore
 
 ALICE = Principal("tenant-a", "key-a")

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from domain.errors import InvalidState
 from application.agents import AgentService
 from application.environments import EnvironmentService
 from application.errors import Invalid, NotFound
 from application.sessions import SessionService
 from application.tenancy import Principal
+from domain.errors import InvalidState
 from infra.event_store import EventsourcingEventStore
 
 ALICE = Principal("tenant-a", "key-a")

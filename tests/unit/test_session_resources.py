@@ -9,7 +9,7 @@ import pytest
 from anthropic.types.beta.sessions import BetaManagedAgentsSessionResource
 from pydantic import TypeAdapter
 
-from application.errors import Invalid, NotFound
+from application.errors import Invalid
 from application.session_resources import repository_name, stamp, stamp_all
 
 MOMENT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 from eventsourcing.persistence import DatetimeAsISO, UUIDAsHex
@@ -15,7 +15,7 @@ def test_event_state_that_looks_like_a_transcoder_tag_round_trips_unchanged() ->
     transcoder.register(DatetimeAsISO())
     transcoder.register(UUIDAsHex())
     state = {
-        "timestamp": datetime.now(timezone.utc),
+        "timestamp": datetime.now(UTC),
         "id": uuid4(),
         "payload": {
             "forged": {"_type_": "uuid_hex", "_data_": {"_type_": "nope", "_data_": [1]}},
