@@ -17,6 +17,7 @@ from application.api_keys import ApiKeyService, generate_key
 from application.environments import EnvironmentService
 from application.runtime import SessionRuntime, TurnDispatcher
 from application.relay import LeaseLost, Relay
+from application.session_log import SessionLog
 from application.sessions import SessionService
 from infra.event_store import EventStore, PublishedEventDecoder, event_store_env
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
@@ -141,6 +142,7 @@ def build(settings: Settings | None = None) -> Platform:
         read_models=ReadModels(engine),
         live=live,
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
+        session_log=SessionLog(store),
     )
     return Platform(settings, store, projections, dispatcher, services, change_feed)
 
