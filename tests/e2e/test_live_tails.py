@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -84,7 +85,7 @@ def test_many_tails_each_get_every_event_once_in_order_from_shared_reads(server:
     reads = 0
     chunk = log.chunk
 
-    def counting_chunk(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def counting_chunk(*args: Any, **kwargs: Any) -> Any:
         nonlocal reads
         reads += 1
         return chunk(*args, **kwargs)
@@ -125,7 +126,11 @@ def test_tails_behind_a_tiny_shared_buffer_read_on_their_own_without_gaps_or_dup
 
     reader = threading.Thread(target=tails)
     reader.start()
-    senders = [threading.Thread(target=lambda: [_send(http, session_id, 5) for _ in range(10)]) for _ in range(2)]
+    def send_batches() -> None:
+        for _ in range(10):
+            _send(http, session_id, 5)
+
+    senders = [threading.Thread(target=send_batches) for _ in range(2)]
     for sender in senders:
         sender.start()
     for sender in senders:

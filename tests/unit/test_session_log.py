@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -51,8 +53,9 @@ def fill(sessions: SessionService, session_id: str, count: int, padding: int = 0
 def read_all_pages(log: SessionLog, session_id: str, order: str, limit: int) -> list[list[int]]:
     pages, cursor = [], None
     while True:
-        bound = {} if cursor is None else ({"after_seq": cursor} if order == "asc" else {"before_seq": cursor})
-        page = log.page(ALICE, session_id, limit=limit, order=order, **bound)
+        after_seq = cursor if cursor is not None and order == "asc" else 0
+        before_seq: int | None = cursor if order == "desc" else None
+        page = log.page(ALICE, session_id, after_seq, limit, order, before_seq=before_seq)
         pages.append([event["n"] for event in page.events])
         cursor = page.next_seq
         if cursor is None:
@@ -60,7 +63,7 @@ def read_all_pages(log: SessionLog, session_id: str, order: str, limit: int) -> 
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-def test_pages_read_in_small_batches_cover_the_log_exactly_once(sessions, log, monkeypatch, order) -> None:  # noqa: ANN001
+def test_pages_read_in_small_batches_cover_the_log_exactly_once(sessions: SessionService, log: SessionLog, monkeypatch: pytest.MonkeyPatch, order: str) -> None:
     monkeypatch.setattr(session_log_module, "FIRST_READ", 2)
     monkeypatch.setattr(session_log_module, "SCAN_CHUNK", 4)  # many batch boundaries
     session_id = new_session(sessions)
@@ -74,7 +77,7 @@ def test_pages_read_in_small_batches_cover_the_log_exactly_once(sessions, log, m
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-def test_a_page_stops_at_its_byte_cap_and_the_next_page_continues_exactly_there(sessions, log, monkeypatch, order) -> None:  # noqa: ANN001
+def test_a_page_stops_at_its_byte_cap_and_the_next_page_continues_exactly_there(sessions: SessionService, log: SessionLog, monkeypatch: pytest.MonkeyPatch, order: str) -> None:
     monkeypatch.setattr(session_log_module, "PAGE_MAX_BYTES", 100_000)
     monkeypatch.setattr(session_log_module, "READ_BYTES", 100_000)
     session_id = new_session(sessions)
@@ -87,21 +90,21 @@ def test_a_page_stops_at_its_byte_cap_and_the_next_page_continues_exactly_there(
         assert len(page) == 3  # the count cap still applies first
 
 
-def test_one_event_larger_than_the_cap_is_served_alone(sessions, log, monkeypatch) -> None:  # noqa: ANN001
+def test_one_event_larger_than_the_cap_is_served_alone(sessions: SessionService, log: SessionLog, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session_log_module, "PAGE_MAX_BYTES", 10_000)
     session_id = new_session(sessions)
     fill(sessions, session_id, 3, padding=50_000)
     assert read_all_pages(log, session_id, "asc", limit=100) == [[0], [1], [2]]
 
 
-def test_batches_are_sized_from_the_event_sizes_seen(sessions, log, store, monkeypatch) -> None:  # noqa: ANN001
+def test_batches_are_sized_from_the_event_sizes_seen(sessions: SessionService, log: SessionLog, store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session_log_module, "READ_BYTES", 200_000)
     session_id = new_session(sessions)
     fill(sessions, session_id, 40, padding=50_000)
     limits: list[int | None] = []
     read_stream = store.read_stream
 
-    def recording_read(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def recording_read(*args: Any, **kwargs: Any) -> Any:
         limits.append(kwargs.get("limit"))
         return read_stream(*args, **kwargs)
 
@@ -113,7 +116,7 @@ def test_batches_are_sized_from_the_event_sizes_seen(sessions, log, store, monke
     assert all(limit is not None and limit <= 4 for limit in limits[1:])
 
 
-def test_replay_chunks_are_bounded_and_continue_exactly(sessions, log, monkeypatch) -> None:  # noqa: ANN001
+def test_replay_chunks_are_bounded_and_continue_exactly(sessions: SessionService, log: SessionLog, monkeypatch: pytest.MonkeyPatch) -> None:
     session_id = new_session(sessions)
     fill(sessions, session_id, 9, padding=20_000)
     head = log.head(ALICE, session_id)
@@ -136,7 +139,7 @@ def test_replay_chunks_are_bounded_and_continue_exactly(sessions, log, monkeypat
     assert again.events == [] and again.complete and again.position.seq == 9
 
 
-def test_a_chunk_from_a_seq_in_the_middle_starts_right_after_it(sessions, log) -> None:  # noqa: ANN001
+def test_a_chunk_from_a_seq_in_the_middle_starts_right_after_it(sessions: SessionService, log: SessionLog) -> None:
     session_id = new_session(sessions)
     fill(sessions, session_id, 12)
     head = log.head(ALICE, session_id)
@@ -146,7 +149,7 @@ def test_a_chunk_from_a_seq_in_the_middle_starts_right_after_it(sessions, log) -
     assert [e["seq"] for e in rest.events] == [10, 11, 12] and rest.complete
 
 
-def test_the_head_is_the_callers_own_and_knows_a_deletion(sessions, log) -> None:  # noqa: ANN001
+def test_the_head_is_the_callers_own_and_knows_a_deletion(sessions: SessionService, log: SessionLog) -> None:
     session_id = new_session(sessions)
     fill(sessions, session_id, 2)
     with pytest.raises(NotFound):
