@@ -29,11 +29,14 @@ from uuid import UUID
 
 import orjson
 
-from application.loading import load_owned
+from application.errors import NotFound
 from application.ports import EventStore
 from application.tenancy import Principal
 from application.views import session_event_view
-from domain.sessions import PublicEvent, Session
+from domain.ids import looks_like, stream_id
+from domain.sessions import PublicEvent, Session, SessionWasDeleted
+
+_STARTED = Session.Started  # type: ignore[attr-defined]  # made by eventsourcing's @event
 
 MAX_PAGE = 1000
 PAGE_MAX_BYTES = 4 * 1024 * 1024
@@ -179,15 +182,39 @@ class SessionLog:
 
     def head(self, who: Principal, session_id: str) -> LogHead:
         """The session's last seq and whether it was deleted (a deleted session's log stays
-        readable); NotFound for anything the caller may not see."""
-        session = self._load(who, session_id)
+        readable); NotFound for anything the caller may not see. Read from the ends of the
+        stream, not by loading the aggregate, which would read every event since its last
+        snapshot — megabytes each in a session of large messages."""
+        missing = NotFound(f"session {session_id!r} not found")
+        if not looks_like("sesn", session_id):
+            raise missing
+        stream = stream_id(session_id)
+        first = self._store.read_stream(stream, limit=1)
+        if not first or not isinstance(first[0], _STARTED) or first[0].tenant_id != who.tenant_id:
+            raise missing
+        version, last = self._last_public(stream)
         return LogHead(
-            session_id=session.session_id,
-            tenant_id=session.tenant_id,
-            stream=session.id,
-            position=LogPosition(session.last_seq, session.version),
-            deleted=session.deleted,
+            session_id=session_id,
+            tenant_id=who.tenant_id,
+            stream=stream,
+            position=LogPosition(last.seq if last else 0, version),
+            deleted=isinstance(last, SessionWasDeleted),
         )
+
+    def _last_public(self, stream: UUID) -> tuple[int, PublicEvent | None]:
+        """The stream's version and its last public event, read backwards a few at a time
+        (only lifecycle events, which are small, can follow it)."""
+        version, until, size = 0, None, 1
+        while True:
+            batch = self._store.read_stream(stream, until_version=until, limit=size, descending=True)
+            if batch and not version:
+                version = batch[0].originator_version
+            for recorded in batch:
+                if isinstance(recorded, PublicEvent):
+                    return version, recorded
+            if len(batch) < size:
+                return version, None
+            until, size = batch[-1].originator_version - 1, FIRST_READ
 
     def page(
         self,
@@ -202,11 +229,11 @@ class SessionLog:
     ) -> Page:
         """One page of the public log and the seq to continue from. ``processed`` bounds
         ``processed_at`` (keys gt/gte/lt/lte, fixed-width UTC strings)."""
-        session = self._load(who, session_id)
+        head = self.head(who, session_id)
         descending = order == "desc"
         scan = _Scan(
-            self._store, session.id, LogPosition.after_seq(after_seq),
-            descending=descending, until_version=session.version if descending else None,
+            self._store, head.stream, LogPosition.after_seq(after_seq),
+            descending=descending, until_version=head.position.version if descending else None,
         )
         wanted = (
             (view, encoded) for view, encoded in scan
@@ -254,6 +281,3 @@ class SessionLog:
             return Chunk(events, encoded_events, position, complete=False)
         seq = events[-1]["seq"] if events else after.seq
         return Chunk(events, encoded_events, LogPosition(seq, scan.version), complete=True)
-
-    def _load(self, who: Principal, session_id: str) -> Session:
-        return load_owned(self._store, who, Session, "sesn", "session", session_id)

@@ -20,8 +20,9 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from application.session_log import Chunk, LogPosition
@@ -34,6 +35,12 @@ KEEPALIVE_SECONDS = 15.0
 BUFFER_BYTES = 8 * 1024 * 1024
 BUFFER_BATCHES = 1024
 READ_RETRY_SECONDS = 1.0
+# Under a steady stream of changes a reader waits this long per follower between reads (at
+# most MAX_BATCH_WAIT), so each wake-up of a thousand tails carries a batch of events rather
+# than one: the fan-out costs per batch, not per event. An isolated change is read at once.
+BATCH_WAIT_PER_FOLLOWER = 40e-6
+MAX_BATCH_WAIT = 0.04
+WAKE_GROUP = 50
 
 ReadChunk = Callable[[LogPosition], Chunk]
 """Blocking: the log's chunk after a position (``SessionLog.chunk`` bound to a checked head)."""
@@ -83,6 +90,12 @@ class SharedReader:
     _buffered: int = 0
     _dirty: bool = False
     _reading: bool = False
+    # Notification ids: the highest a wake-up named, and the highest a started read covers.
+    # The same commit wakes a process twice (its own save, then LISTEN/NOTIFY); a read that
+    # began after the first wake-up already covers the second (ids commit in order: the event
+    # table lock serialises writers).
+    _heard: int = 0
+    _covered: int = 0
 
     def seed(self, position: LogPosition, read: ReadChunk) -> None:
         """The first tail's head starts the reader; a read right away covers whatever was
@@ -91,16 +104,28 @@ class SharedReader:
             self._read, self.position = read, position
         self.request_read()
 
-    def request_read(self) -> None:
+    def request_read(self, notification_id: int = 0) -> None:
+        if notification_id:
+            if notification_id <= self._covered:
+                return
+            self._heard = max(self._heard, notification_id)
         self._dirty = True
         if not self._reading and self._read is not None:
             self._reading = True
             asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_read = 0.0
         try:
             while self._dirty and self.followers and self._read is not None and self.position is not None:
+                pause = min(MAX_BATCH_WAIT, BATCH_WAIT_PER_FOLLOWER * len(self.followers))
+                pause -= loop.time() - last_read
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                last_read = loop.time()
                 self._dirty = False
+                self._covered = self._heard
                 try:
                     chunk = await asyncio.to_thread(self._read, self.position)
                 except Exception:
@@ -110,11 +135,11 @@ class SharedReader:
                     continue
                 if not chunk.complete:
                     self._dirty = True  # more is waiting
-                self._take(chunk)
+                await self._take(chunk)
         finally:
             self._reading = False
 
-    def _take(self, chunk: Chunk) -> None:
+    async def _take(self, chunk: Chunk) -> None:
         self.position = chunk.position
         if not chunk.events:
             return
@@ -132,8 +157,13 @@ class SharedReader:
             self._buffered -= len(self._batches.popleft().data)
         if chunk.deleted:
             self.deleted_seq = chunk.events[-1]["seq"]
-        for tail in self.followers:
-            tail.wake()
+        # In groups, letting the loop run between them: a request that becomes ready while
+        # a thousand tails send waits behind one group, not behind all of them.
+        tails = list(self.followers)
+        for first in range(0, len(tails), WAKE_GROUP):
+            for tail in tails[first:first + WAKE_GROUP]:
+                tail.wake()
+            await asyncio.sleep(0)
 
     def after(self, seq: int) -> tuple[list[bytes], int] | None:
         """The buffered frames after ``seq`` and the seq they reach; ``None`` when the buffer
@@ -144,7 +174,12 @@ class SharedReader:
             return [], seq
         if not self._batches or seq + 1 < self._batches[0].first_seq:
             return None
-        pieces = [batch.after(seq) for batch in self._batches if batch.last_seq > seq]
+        pieces = []
+        for batch in reversed(self._batches):  # a tail is usually behind by one batch
+            if batch.last_seq <= seq:
+                break
+            pieces.append(batch.after(seq))
+        pieces.reverse()
         return pieces, self.position.seq
 
 
@@ -201,7 +236,7 @@ class Tail:
         opened (it seeds a new shared reader); ``read`` reads this tail's own chunks."""
         position = start
         self.reader.seed(head, read)
-        while not self.closing:
+        while not (self._hub.closing or self.gone):
             shared = self.reader.after(position.seq)
             if shared is None:
                 # Behind the shared buffer: a chunk at a time from our own position, so a
@@ -224,6 +259,15 @@ class Tail:
                 yield KEEPALIVE
 
 
+AsgiReceive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def _watch_disconnect(receive: AsgiReceive, tail: Tail) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    tail.disconnected()
+
+
 def _settle(waiter: asyncio.Future[bool], value: bool) -> None:
     if not waiter.done():
         waiter.set_result(value)
@@ -239,6 +283,28 @@ class LiveHub:
         self._followers = 0
         self._lock = threading.Lock()
         self.closing = False
+
+    async def stream(
+        self,
+        tenant_id: str,
+        stream_id: UUID,
+        start: LogPosition,
+        head: LogPosition,
+        read: ReadChunk,
+        receive: AsgiReceive | None,
+    ) -> AsyncIterator[bytes]:
+        """One SSE response body: follows the stream (before its first read, so whatever
+        commits after that read wakes it), sends what ``Tail.frames`` yields, and ends as
+        soon as ``receive`` says the client went away."""
+        tail = self.follow(tenant_id, stream_id)
+        watcher = asyncio.create_task(_watch_disconnect(receive, tail)) if receive else None
+        try:
+            async for frame in tail.frames(start, head, read):
+                yield frame
+        finally:
+            tail.close()
+            if watcher is not None:
+                watcher.cancel()
 
     def follow(self, tenant_id: str, stream_id: UUID) -> Tail:
         """Call on the event loop, before the tail's first read."""
@@ -278,13 +344,13 @@ class LiveHub:
         followed = self._followed
         changed = [sid for sid in stream_ids if sid in followed]
         if changed:
-            loop.call_soon_threadsafe(self._wake_readers, changed)
+            loop.call_soon_threadsafe(self._wake_readers, changed, notification_id)
 
-    def _wake_readers(self, stream_ids: list[UUID]) -> None:
+    def _wake_readers(self, stream_ids: list[UUID], notification_id: int) -> None:
         with self._lock:
             readers = [reader for sid in stream_ids for reader in self._by_stream.get(sid, ())]
         for reader in readers:
-            reader.request_read()
+            reader.request_read(notification_id)
 
     def close(self) -> None:
         """Wakes every tail for the last time, so open streams end and shutdown need not

@@ -108,9 +108,10 @@ def test_batches_are_sized_from_the_event_sizes_seen(sessions: SessionService, l
         limits.append(kwargs.get("limit"))
         return read_stream(*args, **kwargs)
 
+    head = log.head(ALICE, session_id)
     monkeypatch.setattr(store, "read_stream", recording_read)
-    page = log.page(ALICE, session_id, limit=1000)
-    assert [e["n"] for e in page.events][:1] == [0]
+    chunk = log.chunk(head, LogPosition.after_seq(0), max_events=1000, max_bytes=10**9)
+    assert [e["n"] for e in chunk.events] == list(range(40))
     # The first batch is small; later ones hold about READ_BYTES of ~50 kB events.
     assert limits[0] == session_log_module.FIRST_READ
     assert all(limit is not None and limit <= 4 for limit in limits[1:])
@@ -161,3 +162,19 @@ def test_the_head_is_the_callers_own_and_knows_a_deletion(sessions: SessionServi
     assert head.deleted and head.last_seq == 3
     last = log.chunk(head, LogPosition.after_seq(2))
     assert last.deleted and [e["type"] for e in last.events] == ["session.deleted"]
+
+
+def test_the_head_is_read_from_the_stream_ends_and_matches_the_aggregate(sessions: SessionService, log: SessionLog) -> None:
+    session_id = new_session(sessions)
+    empty = log.head(ALICE, session_id)
+    assert empty.last_seq == 0 and not empty.deleted
+    fill(sessions, session_id, 7)
+    for i in range(10):  # lifecycle events after the last public one
+        sessions.update(ALICE, session_id, {"title": f"later {i}"})
+    head = log.head(ALICE, session_id)
+    session = sessions.load(ALICE, session_id)
+    assert head.position == LogPosition(session.last_seq, session.version) == LogPosition(7, session.version)
+    agent, _ = sessions._agents.create(ALICE, {"name": "not a session", "model": "m"})
+    for wrong in (agent["id"], "sesn_" + "x" * 20, "garbage"):
+        with pytest.raises(NotFound):
+            log.head(ALICE, wrong)

@@ -7,16 +7,13 @@ twice; a client that goes away ends its tail at once."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any
 
 import falcon
 
 from application.errors import NotFound
-from application.session_log import LogHead, LogPosition
+from application.session_log import LogPosition
 from interfaces.http.common import (
     Services,
     bool_param,
@@ -30,7 +27,7 @@ from interfaces.http.common import (
     send,
     timestamp_param,
 )
-from interfaces.http.live import Tail
+from interfaces.http.live import AsgiReceive
 from interfaces.http.schemas import SendEvents
 from projections.queries import decode_token, encode_token
 
@@ -96,7 +93,9 @@ class SessionEventStream:
         start = head.position if after_seq == head.last_seq else LogPosition.after_seq(after_seq)
         # Plain bytes, not resp.sse: every tail sends the frames the shared reader encoded
         # once, and Falcon's SSE loop would notice a gone client only at its next send.
-        resp.stream = self._frames(head, start, _receive_of(req))
+        resp.stream = self._live.stream(
+            head.tenant_id, head.stream, start, head.position, partial(self._log.chunk, head), _receive_of(req)
+        )
 
     @staticmethod
     def _start_after(req: falcon.asgi.Request, current_seq: int) -> int:
@@ -112,22 +111,6 @@ class SessionEventStream:
             return 0
         return current_seq
 
-    async def _frames(self, head: LogHead, start: LogPosition, receive: AsgiReceive | None) -> AsyncIterator[bytes]:
-        # Follow before the first read: whatever commits after this point wakes the tail,
-        # and its first read covers everything before it.
-        tail = self._live.follow(head.tenant_id, head.stream)
-        watcher = asyncio.create_task(_watch_disconnect(receive, tail)) if receive else None
-        try:
-            async for frame in tail.frames(start, head.position, partial(self._log.chunk, head)):
-                yield frame
-        finally:
-            tail.close()
-            if watcher is not None:
-                watcher.cancel()
-
-
-AsgiReceive = Callable[[], Awaitable[dict[str, Any]]]
-
 
 def _receive_of(req: falcon.asgi.Request) -> AsgiReceive | None:
     """The request's ASGI ``receive``. Falcon 4.4 has no public hook for a client that goes
@@ -137,7 +120,3 @@ def _receive_of(req: falcon.asgi.Request) -> AsgiReceive | None:
     return getattr(req, "_receive", None)
 
 
-async def _watch_disconnect(receive: AsgiReceive, tail: Tail) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    tail.disconnected()
