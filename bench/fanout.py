@@ -1,7 +1,7 @@
 """Live fan-out: N open SSE streams on one session while wrk appends to it, on PostgreSQL.
 
 For N = 1, 50, 200, 1000 it prints the append rate with N streams open ÷ the rate with none
-(measured in this run, each on a fresh `agentry serve`), and the delivery latency p50/p99
+(measured just before, each on a fresh `agentry serve`), and the delivery latency p50/p99
 from a probe append's acknowledgement to its arrival at every stream. The streams are held
 by a separate asyncio process (raw sockets), the load comes from wrk, the probe (20
 appends/s) from this process.
@@ -195,19 +195,18 @@ def main() -> None:
         sys.exit("bench: needs wrk (apt-get install -y wrk)")
 
     with scratch_database() as url:
-        print(f"baseline: wrk -c{WRK_CONNECTIONS} appending to one session, no stream open …", flush=True)
-        baseline = measure(url, args.root, 0, args.seconds)
-        print(f"  {baseline['rate']:,.0f} appends/s", flush=True)
+        # Each N is paired with a baseline measured just before it: on a shared machine the
+        # rate drifts more between minutes than between neighbouring measurements.
         for count in (int(n) for n in args.streams.split(",")):
-            print(f"{count} streams open on that session …", flush=True)
+            print(f"{count} streams: wrk -c{WRK_CONNECTIONS} appending to one session, first with no stream open …", flush=True)
+            baseline = measure(url, args.root, 0, args.seconds)
             got = measure(url, args.root, count, args.seconds)
             print(
-                f"  {got['rate']:,.0f} appends/s  ratio {got['rate'] / baseline['rate']:.2f}  "
+                f"  {baseline['rate']:,.0f} → {got['rate']:,.0f} appends/s  ratio {got['rate'] / baseline['rate']:.2f}  "
                 f"delivery p50 {got.get('p50', float('nan')):.1f} ms  p99 {got.get('p99', float('nan')):.1f} ms  "
-                f"(missed {got['missed']:.0f} of {got['probes'] * count:.0f}, non-2xx {got['failed']:.0f})",
+                f"(missed {got['missed']:.0f} of {got['probes'] * count:.0f}, non-2xx {got['failed'] + baseline['failed']:.0f})",
                 flush=True,
             )
-
 
 if __name__ == "__main__":
     main()

@@ -38,8 +38,8 @@ READ_RETRY_SECONDS = 1.0
 # Under a steady stream of changes a reader waits this long per follower between reads (at
 # most MAX_BATCH_WAIT), so each wake-up of a thousand tails carries a batch of events rather
 # than one: the fan-out costs per batch, not per event. An isolated change is read at once.
-BATCH_WAIT_PER_FOLLOWER = 40e-6
-MAX_BATCH_WAIT = 0.04
+BATCH_WAIT_PER_FOLLOWER = 100e-6
+MAX_BATCH_WAIT = 0.05
 WAKE_GROUP = 50
 
 ReadChunk = Callable[[LogPosition], Chunk]
