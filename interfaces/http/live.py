@@ -90,6 +90,7 @@ class SharedReader:
     _buffered: int = 0
     _dirty: bool = False
     _reading: bool = False
+    _task: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
     # Notification ids: the highest a wake-up named, and the highest a started read covers.
     # The same commit wakes a process twice (its own save, then LISTEN/NOTIFY); a read that
     # began after the first wake-up already covers the second (ids commit in order: the event
@@ -112,7 +113,7 @@ class SharedReader:
         self._dirty = True
         if not self._reading and self._read is not None:
             self._reading = True
-            asyncio.get_running_loop().create_task(self._run())
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
