@@ -1,11 +1,10 @@
-"""Use cases of the sessions context: start sessions on a pinned agent version, accept
-client events, and read the public event log straight from the session's own stream."""
+"""Use cases of the sessions context: start sessions on a pinned agent version, change them,
+and accept client events. Reads of the public log are ``application.session_log``'s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Any
 
 from application.agents import AgentService, normalize_changes
@@ -16,25 +15,11 @@ from application.ids import new_id
 from application.ports import EventStore
 from application.session_resources import stamp_all
 from application.tenancy import Principal
-from application.views import iso, session_event_view, session_view
+from application.views import session_event_view, session_view
 from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
-MAX_PAGE = 1000
-SCAN_CHUNK = 500
 # Assigned by the server; a client-sent value is dropped, never stored.
 SERVER_FIELDS = frozenset({"type", "id", "seq", "processed_at", "outcome_id"})
-_COMPARE = {
-    "gt": lambda a, b: a > b,
-    "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "lte": lambda a, b: a <= b,
-}
-
-
-def _within(moment: str | None, bounds: dict[str, str]) -> bool:
-    return moment is not None and all(_COMPARE[op](moment, bound) for op, bound in bounds.items())
-
-
 OVERRIDABLE = ("model", "system", "tools", "mcp_servers", "skills")
 
 
@@ -144,63 +129,6 @@ class SessionService:
         if any(event["type"] == "user.message" for event in events):
             self._on_user_turn(session_id)
         return recorded
-
-    def list_events(
-        self,
-        who: Principal,
-        session_id: str,
-        after_seq: int = 0,
-        limit: int = 100,
-        order: str = "asc",
-        types: frozenset[str] | None = None,
-        before_seq: int | None = None,
-        processed: dict[str, str] | None = None,
-    ) -> tuple[list[dict[str, Any]], int | None]:
-        """One page of the public log; returns the page and the seq to continue from.
-        ``processed`` bounds ``processed_at`` (keys gt/gte/lt/lte, fixed-width UTC strings)."""
-        session = self.load(who, session_id, allow_deleted=True)
-        events: Iterable[PublicEvent] = self._scan(session, after_seq, descending=order == "desc")
-        if before_seq is not None:
-            events = (event for event in events if event.seq < before_seq)
-        if types:
-            events = (event for event in events if event.public_type in types)
-        if processed:
-            events = (event for event in events if _within(iso(event.timestamp), processed))
-        limit = max(1, min(limit, MAX_PAGE))
-        # One more than the page tells whether another page follows.
-        page = list(islice(events, limit + 1))
-        more = len(page) > limit
-        page = page[:limit]
-        cursor = page[-1].seq if more and page else None
-        return [session_event_view(event) for event in page], cursor
-
-    def events_after(self, session: Session, after_seq: int, limit: int | None = None) -> list[PublicEvent]:
-        return list(islice(self._scan(session, after_seq, descending=False), limit))
-
-    def _scan(self, session: Session, after_seq: int, descending: bool) -> Iterator[PublicEvent]:
-        """The public events after ``after_seq``, read in chunks so a page of a long
-        session costs about a page of reads, not the whole stream.
-
-        A public event's seq is never above its stream version, so reading the stream
-        after version ``after_seq`` cannot miss one."""
-        after_version, until_version = after_seq, session.version
-        while True:
-            chunk = self._store.read_stream(
-                session.id,
-                after_version=after_version,
-                until_version=None if not descending else until_version,
-                limit=SCAN_CHUNK,
-                descending=descending,
-            )
-            for recorded in chunk:
-                if isinstance(recorded, PublicEvent) and recorded.seq > after_seq:
-                    yield recorded
-            if len(chunk) < SCAN_CHUNK:
-                return
-            if descending:
-                until_version = chunk[-1].originator_version - 1
-            else:
-                after_version = chunk[-1].originator_version
 
     def load(self, who: Principal, session_id: str, allow_deleted: bool = False) -> Session:
         return self._commands.load(who, session_id, include_gone=allow_deleted)

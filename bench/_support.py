@@ -51,7 +51,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def agentry_server(database_url: str, data_dir: Path) -> Iterator[str]:
+def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -62,7 +62,7 @@ def agentry_server(database_url: str, data_dir: Path) -> Iterator[str]:
         "AGENTRY_LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env
+        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port)], cwd=root, env=env
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -10,6 +10,7 @@ from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
 from application.relay import ChangeSignal, Relay
 from application.runtime import SessionRuntime, TurnDispatcher
+from application.session_log import SessionLog
 from application.sessions import SessionService
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
@@ -72,6 +73,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         read_models=ReadModels(engine),
         live=live,
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
+        session_log=SessionLog(store),
     )
     return ApiProcess(
         services=services,

@@ -10,13 +10,14 @@ import falcon.asgi
 import falcon.media
 import orjson
 
+from application.api_keys import ApiKeyService
 from application.errors import Unauthorized
 from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run, send
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.environments import EnvironmentsResource
-from interfaces.http.resources.session_events import SessionEvents, SessionEventStream
+from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.sessions import SessionsResource
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"})
@@ -33,8 +34,8 @@ class RequestIds:
 class ApiKeyAuth:
     """``x-api-key`` (as the anthropic SDK sends it) or ``Authorization: Bearer`` (openai SDK)."""
 
-    def __init__(self, services: Services) -> None:
-        self._api_keys = services.api_keys
+    def __init__(self, api_keys: ApiKeyService) -> None:
+        self._api_keys = api_keys
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
@@ -55,7 +56,7 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
-    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services)]
+    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services.api_keys)]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
@@ -70,8 +71,9 @@ def create_app(services: Services) -> falcon.asgi.App:
     environments = EnvironmentsResource(services.environments, lists, written)
     _add_family(app, "/v1/environments/{environment_id}", environments, "archive")
     _add_family(app, "/v1/sessions/{session_id}", SessionsResource(services.sessions, lists, written), "archive")
-    app.add_route("/v1/sessions/{session_id}/events", SessionEvents(services))
-    app.add_route("/v1/sessions/{session_id}/events/stream", SessionEventStream(services))
+    events = SessionEventsResource(services.sessions, services.session_log, services.live)
+    app.add_route("/v1/sessions/{session_id}/events", events)
+    app.add_route("/v1/sessions/{session_id}/events/stream", events, suffix="stream")
     return app
 
 

@@ -17,6 +17,7 @@ from application.agents import AgentService
 from application.api_keys import ApiKeyService
 from application.commands import Written
 from application.environments import EnvironmentService
+from application.session_log import SessionLog
 from application.sessions import SessionService
 from application.tenancy import Principal
 from application.views import iso
@@ -41,6 +42,7 @@ class Services:
     read_models: ReadModels
     live: LiveHub
     wait_for_projections: Callable[[int | None, float], bool]
+    session_log: SessionLog
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

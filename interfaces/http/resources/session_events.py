@@ -1,23 +1,21 @@
 """/v1/sessions/{id}/events: list the public log, send user events, stream (SSE).
 
-The stream follows the session first, then replays what the client missed, then tails —
-re-reading the stream after the last seq it sent each time it is woken — so there is no gap
-between replay and live and no event is sent twice."""
+Both read through ``SessionLog`` (views, bounded in bytes). The stream follows the session
+first, then replays what the client missed, then tails the session's shared live reader
+(``interfaces.http.live``), so there is no gap between replay and live and no event is sent
+twice; a client that goes away ends its tail at once."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from functools import partial
 
 import falcon
-import orjson
-from falcon.asgi import SSEvent
 
 from application.errors import NotFound
-from application.views import session_event_view
-from domain.ids import stream_id
+from application.session_log import LogPosition, SessionLog
+from application.sessions import SessionService
 from interfaces.http.common import (
-    Services,
     bool_param,
     choice_param,
     int_param,
@@ -29,17 +27,20 @@ from interfaces.http.common import (
     send,
     timestamp_param,
 )
+from interfaces.http.live import AsgiReceive, LiveHub
 from interfaces.http.schemas import SendEvents
 from projections.queries import decode_token, encode_token
 
-KEEPALIVE_SECONDS = 15.0
-REPLAY_CHUNK = 100
 LAST_EVENT_ID = re.compile(r"^[0-9]{1,18}$")
 
 
-class SessionEvents:
-    def __init__(self, services: Services) -> None:
-        self._s = services
+class SessionEventsResource:
+    """Routes: ``/v1/sessions/{session_id}/events`` and, by suffix, ``/stream``."""
+
+    def __init__(self, sessions: SessionService, log: SessionLog, live: LiveHub) -> None:
+        self._sessions = sessions
+        self._log = log
+        self._live = live
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         order = choice_param(req, "order", ("asc", "desc"), "asc")
@@ -56,8 +57,8 @@ class SessionEvents:
                 before_seq = seq
         types = frozenset(list_params(req, "types")) or None
         window = {op: timestamp_param(req, op) for op in ("gt", "gte", "lt", "lte")}
-        events, cursor = await run(
-            self._s.sessions.list_events,
+        page = await run(
+            self._log.page,
             principal(req),
             session_id,
             after_seq,
@@ -67,32 +68,32 @@ class SessionEvents:
             before_seq,
             {op: moment for op, moment in window.items() if moment},
         )
-        next_page = encode_token(order, cursor) if cursor is not None else None
-        send(resp, {"data": events, "next_page": next_page})
+        next_page = encode_token(order, page.next_seq) if page.next_seq is not None else None
+        send(resp, {"data": page.events, "next_page": next_page})
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         body = await parse(req, SendEvents)
         events = [event.model_dump(exclude_unset=True) for event in body.events]
-        recorded = await run(self._s.sessions.send, principal(req), session_id, events)
+        recorded = await run(self._sessions.send, principal(req), session_id, events)
         send(resp, {"data": recorded}, status=202)
 
-
-class SessionEventStream:
-    def __init__(self, services: Services) -> None:
-        self._s = services
-
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
+    async def on_get_stream(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         who = principal(req)
-        session = await run(self._s.sessions.load, who, session_id, True)
-        after_seq = self._start_after(req, session.last_seq)
-        if session.deleted and after_seq >= session.last_seq:
+        head = await run(self._log.head, who, session_id)
+        after_seq = self._start_after(req, head.last_seq)
+        if head.deleted and after_seq >= head.last_seq:
             # Nothing left to send: a 200 that ends at once would make an EventSource
             # reconnect forever.
             raise NotFound(f"session {session_id!r} was deleted")
         resp.content_type = "text/event-stream"
         resp.set_header("Cache-Control", "no-cache")
         resp.set_header("X-Accel-Buffering", "no")
-        resp.sse = self._events(who, session_id, after_seq)
+        start = head.position if after_seq == head.last_seq else LogPosition.after_seq(after_seq)
+        # Plain bytes, not resp.sse: every tail sends the frames the shared reader encoded
+        # once, and Falcon's SSE loop would notice a gone client only at its next send.
+        resp.stream = self._live.stream(
+            head.tenant_id, head.stream, start, head.position, partial(self._log.chunk, head), _receive_of(req)
+        )
 
     @staticmethod
     def _start_after(req: falcon.asgi.Request, current_seq: int) -> int:
@@ -108,26 +109,12 @@ class SessionEventStream:
             return 0
         return current_seq
 
-    async def _events(self, who, session_id: str, after_seq: int) -> AsyncIterator[SSEvent | None]:  # noqa: ANN001
-        sessions = self._s.sessions
-        # Follow before the first read: whatever commits after this point wakes the loop,
-        # and the first read covers everything before it.
-        tail = self._s.live.follow(stream_id(session_id))
-        try:
-            while not tail.closing:
-                session = await run(sessions.load, who, session_id, True)
-                # A chunk at a time: a client that replays a long session but reads slowly
-                # holds at most one chunk in this process's memory.
-                events = await run(sessions.events_after, session, after_seq, REPLAY_CHUNK)
-                for event in events:
-                    after_seq = event.seq
-                    view = session_event_view(event)
-                    yield SSEvent(data=orjson.dumps(view), event=view["type"], event_id=str(event.seq))
-                if len(events) == REPLAY_CHUNK:
-                    continue  # more history before waiting for news
-                if session.deleted:
-                    return
-                if not await tail.wait(KEEPALIVE_SECONDS):
-                    yield None  # Falcon sends a keep-alive comment
-        finally:
-            tail.close()
+
+def _receive_of(req: falcon.asgi.Request) -> AsgiReceive | None:
+    """The request's ASGI ``receive``. Falcon 4.4 has no public hook for a client that goes
+    away (its SSE loop watches ``receive`` but looks only after each send; falconry/falcon
+    #1808, #2015), and with ``resp.stream`` nothing else reads ``receive`` once the (empty)
+    GET body is in, so this stream is its only reader."""
+    return getattr(req, "_receive", None)
+
+
