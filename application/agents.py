@@ -7,7 +7,15 @@ from typing import Any
 from application.commands import Commands, Kind, Written
 from application.errors import Invalid, NotFound
 from application.ids import new_id
-from application.multiagent import Lookup, Owner, Pinned, ReferencedAgent, for_session, resolve_multiagent
+from application.multiagent import (
+    Lookup,
+    Owner,
+    Pinned,
+    ReferencedAgent,
+    for_session,
+    is_resolved,
+    resolve_multiagent,
+)
 from application.ports import EventStore
 from application.tenancy import Principal
 from application.views import agent_view, pinned_agent_view
@@ -109,7 +117,8 @@ class AgentService:
         agent_id = new_id("agent")
         changes = normalize_changes(fields)
         if changes.get("multiagent") is not None:
-            changes["multiagent"] = resolve_multiagent(changes["multiagent"], self._lookup(who), Owner(agent_id, 1))
+            owner = Owner(agent_id, 1)
+            changes["multiagent"] = resolve_multiagent(changes["multiagent"], self._lookup(who), owner, symbolic_self=True)
         definition = {**DEFAULT_DEFINITION, **changes}
         return self._commands.create(Agent(agent_id=agent_id, tenant_id=who.tenant_id, definition=definition))
 
@@ -128,10 +137,11 @@ class AgentService:
         def update(agent: Agent) -> None:
             resolved = changes
             if changes.get("multiagent") is not None:
-                # Pinned to concrete versions as this version is written; ``self`` is this version.
+                # Other agents are pinned to their versions as this one is written; ``self``
+                # stays symbolic, so it is always the version being read.
                 owner = Owner(agent_id, agent.agent_version + 1)
                 stored = agent.definition.get("multiagent")
-                block = resolve_multiagent(changes["multiagent"], self._lookup(who), owner, stored)
+                block = resolve_multiagent(changes["multiagent"], self._lookup(who), owner, stored, symbolic_self=True)
                 resolved = {**changes, "multiagent": block}
             agent.update(resolved, expected_version)
 
@@ -150,8 +160,12 @@ class AgentService:
         else:
             definition, _, _ = self._definition_at(agent, version)
         view = pinned_agent_view(agent_id, definition, version)
-        if view.get("multiagent") is not None:
-            view["multiagent"] = for_session(view["multiagent"], self._roster_member(who, agent, view))
+        block = view.get("multiagent")
+        if block is not None:
+            if not is_resolved(block):
+                # Saved before blocks were resolved (as sent): resolve it now, or refuse.
+                block = resolve_multiagent(block, self._lookup(who), Owner(agent_id, version))
+            view["multiagent"] = for_session(block, self._roster_member(who, agent, view))
         return view
 
     def _roster_member(self, who: Principal, owner: Agent, owner_view: dict[str, Any]) -> Pinned:

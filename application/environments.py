@@ -73,5 +73,11 @@ class EnvironmentService:
     def archive(self, who: Principal, environment_id: str) -> Written:
         return self._commands.change(who, environment_id, Environment.archive)
 
+    def delete(self, who: Principal, environment_id: str) -> Written:
+        """Environments are never erased: deleting archives it, so history stays replayable."""
+        return self._commands.change(
+            who, environment_id, Environment.archive, render=lambda env: {"id": env.environment_id, "type": "environment_deleted"}
+        )
+
     def load(self, who: Principal, environment_id: str) -> Environment:
         return self._commands.load(who, environment_id)

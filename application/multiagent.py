@@ -47,20 +47,28 @@ class Owner:
     version: int
 
 
+SELF: dict[str, Any] = {"type": "self"}
+
+
 def resolve_multiagent(
     block: dict[str, Any] | None,
     lookup: Lookup,
     owner: Owner,
     stored: dict[str, Any] | None = None,
+    symbolic_self: bool = False,
 ) -> dict[str, Any] | None:
     """The resolved block. ``stored`` is the block of the version being revised: a
     ``multiagent_20261001`` update merges into a stored one of the same type, level by
-    level, as the SDK documents; anything else replaces it."""
+    level, as the SDK documents; anything else replaces it.
+
+    With ``symbolic_self`` the owner itself stays ``{"type": "self"}`` — how a definition
+    stores it, so ``self`` always means the version being read (``present`` makes it
+    concrete) and re-sending the same roster changes nothing."""
     if block is None:
         return None
     if not isinstance(block, dict):
         raise Invalid("multiagent must be an object")
-    resolver = _Resolver(lookup, owner)
+    resolver = _Resolver(lookup, owner, symbolic_self)
     kind = block.get("type")
     if kind == "coordinator":
         return resolver.coordinator(block)
@@ -87,16 +95,16 @@ def _typed(value: Any, where: str) -> str:
 
 
 class _Resolver:
-    def __init__(self, lookup: Lookup, owner: Owner) -> None:
+    def __init__(self, lookup: Lookup, owner: Owner, symbolic_self: bool = False) -> None:
         self._lookup = lookup
         self._owner = owner
+        self._symbolic_self = symbolic_self
 
     # -- agent references ----------------------------------------------------------------
 
-    def _self(self, version: int | None = None) -> dict[str, Any]:
-        if version is not None and version != self._owner.version:
-            # Earlier versions of the owner are plain references; look them up.
-            return self._agent(self._owner.id, version, one_level=False)
+    def _self(self) -> dict[str, Any]:
+        if self._symbolic_self:
+            return dict(SELF)
         return {"type": "agent", "id": self._owner.id, "version": self._owner.version}
 
     def _agent(self, agent_id: Any, version: Any, one_level: bool) -> dict[str, Any]:
@@ -145,9 +153,10 @@ class _Resolver:
             if isinstance(entry, dict) and entry.get("type") == "self":
                 selves += 1
             resolved = self._entry(entry, where, one_level=True)
-            if resolved["id"] in seen:
-                raise Invalid(f"{where}: agent {resolved['id']} is already in the roster")
-            seen.add(resolved["id"])
+            agent_id = self._owner.id if resolved == SELF else resolved["id"]
+            if agent_id in seen:
+                raise Invalid(f"{where}: agent {agent_id} is already in the roster")
+            seen.add(agent_id)
             roster.append(resolved)
         if selves > 1:
             raise Invalid("multiagent.agents may name self at most once")
@@ -209,6 +218,48 @@ class _Resolver:
         if inline["type"] == "disabled" and not agents:
             raise Invalid(f"{where}: with inline_agents disabled, predefined_agents must name an agent")
         return {"type": "enabled", "inline_agents": inline, "predefined_agents": agents}
+
+
+def present(block: dict[str, Any] | None, owner: Owner) -> dict[str, Any] | None:
+    """A stored block as the API shows the owner at ``owner.version``: ``self`` becomes
+    that version. No lookups, so list projections can do it too."""
+    if block is None:
+        return None
+
+    def concrete(value: Any) -> Any:
+        if value == SELF:
+            return {"type": "agent", "id": owner.id, "version": owner.version}
+        if isinstance(value, dict):
+            return {key: concrete(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [concrete(item) for item in value]
+        return value
+
+    return dict(concrete(block))
+
+
+def is_resolved(block: dict[str, Any]) -> bool:
+    """Whether a stored block has the resolved shape. Agents saved before blocks were
+    resolved hold them as sent (bare ids, missing members)."""
+
+    def reference(entry: Any) -> bool:
+        return isinstance(entry, dict) and (
+            entry == SELF
+            or entry.get("type") == "advisor"
+            or (entry.get("type") == "agent" and isinstance(entry.get("version"), int))
+        )
+
+    if block.get("type") == "coordinator":
+        agents = block.get("agents")
+        return isinstance(agents, list) and all(reference(entry) for entry in agents)
+    members = [block.get(member) for member in ("advisor", "subagents", "workflows")]
+    if not all(isinstance(member, dict) and "type" in member for member in members):
+        return False
+    return all(
+        reference(entry)
+        for member in members[1:]
+        for entry in (member or {}).get("predefined_agents") or []
+    )
 
 
 # (agent id, version) → that agent version as a session shows it (SessionThreadAgent).

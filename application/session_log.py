@@ -36,8 +36,6 @@ from application.views import session_event_view
 from domain.ids import looks_like, stream_id
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
 
-_STARTED = Session.Started
-
 MAX_PAGE = 1000
 PAGE_MAX_BYTES = 4 * 1024 * 1024
 CHUNK_EVENTS = 100
@@ -190,7 +188,7 @@ class SessionLog:
             raise missing
         stream = stream_id(session_id)
         first = self._store.read_stream(stream, limit=1)
-        if not first or not isinstance(first[0], _STARTED) or first[0].tenant_id != who.tenant_id:
+        if not first or not isinstance(first[0], Session.Started) or first[0].tenant_id != who.tenant_id:
             raise missing
         version, last = self._last_public(stream)
         return LogHead(

@@ -20,9 +20,10 @@ from typing import Any
 from application.errors import Invalid
 from application.ids import new_id
 from application.views import iso
+from domain.sessions import WRITE_ONLY_RESOURCE_FIELDS
 
 ID_PREFIX = "sesrsc"
-WRITE_ONLY = ("authorization_token",)
+WRITE_ONLY = WRITE_ONLY_RESOURCE_FIELDS
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,6 @@ class SessionService:
         environments: EnvironmentService,
         on_user_turn: Callable[[str], None] = lambda session_id: None,
     ) -> None:
-        self._store = store
         self._agents = agents
         self._environments = environments
         self._on_user_turn = on_user_turn
@@ -130,8 +129,8 @@ class SessionService:
             self._on_user_turn(session_id)
         return recorded
 
-    def load(self, who: Principal, session_id: str, allow_deleted: bool = False) -> Session:
-        return self._commands.load(who, session_id, include_gone=allow_deleted)
+    def load(self, who: Principal, session_id: str) -> Session:
+        return self._commands.load(who, session_id)
 
     def _accept(self, session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         recorded = []

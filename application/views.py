@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from application.multiagent import Owner, present
+
 
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
@@ -29,6 +31,7 @@ def agent_view(
         "id": agent_id,
         **definition,
         "metadata": definition.get("metadata") or {},  # a create with "metadata": null stored None
+        "multiagent": present(definition.get("multiagent"), Owner(agent_id, version)),
         "version": version,
         "created_at": iso(created_at),
         "updated_at": iso(updated_at),
@@ -39,6 +42,7 @@ def agent_view(
 def pinned_agent_view(agent_id: str, definition: dict[str, Any], version: int) -> dict[str, Any]:
     """The agent as a session pinned it: the definition at one version, no timestamps."""
     view = {"type": "agent", "id": agent_id, **definition, "version": version}
+    view["multiagent"] = present(definition.get("multiagent"), Owner(agent_id, version))
     view.pop("metadata", None)
     return view
 

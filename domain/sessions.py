@@ -172,16 +172,22 @@ EVENT_CLASS_BY_TYPE: dict[str, type[PublicEvent]] = {
 }
 
 
+# Values a client sends with a resource that are never kept in it (a repository's token).
+WRITE_ONLY_RESOURCE_FIELDS = ("authorization_token",)
+
+
 def with_resource_ids(details: dict[str, Any], stream: str, moment: datetime | str) -> dict[str, Any]:
-    """``details`` whose resources each have an id and times. One stored without them (before
-    they existed) gets an id derived from its stream and position, so every load in every
-    process gives it the same one, and the session's own start as its times."""
+    """``details`` as v2 keeps them: every resource with an id and times, none with a
+    write-only value. One stored before (as sent) gets an id derived from its stream and
+    position, so every load in every process gives it the same one, the session's own start
+    as its times, and loses the token v1 kept in clear."""
     resources = details.get("resources")
-    if not resources or all("id" in resource for resource in resources):
+    if not resources:
         return details
     stamp = moment if isinstance(moment, str) else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     completed = []
     for index, resource in enumerate(resources):
+        resource = {key: value for key, value in resource.items() if key not in WRITE_ONLY_RESOURCE_FIELDS}
         if "id" not in resource:
             digest = sha256(f"{stream}/{index}".encode()).hexdigest()[:24]
             resource = {"id": f"sesrsc_{digest}", "created_at": stamp, "updated_at": stamp, **resource}

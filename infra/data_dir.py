@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 from infra.settings import Settings, SettingsError
@@ -53,10 +54,14 @@ def read_or_create_secret(path: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
-        secret = path.read_text().strip()
-        if not secret:
-            raise SettingsError(f"{path} is empty; restore it from a backup (API keys are hashed with it)") from None
-        return secret
+        # Another process starting on the same folder may have created it a moment ago and
+        # not written it yet: give it a moment before calling the file damaged.
+        for _ in range(20):
+            secret = path.read_text().strip()
+            if secret:
+                return secret
+            time.sleep(0.1)
+        raise SettingsError(f"{path} is empty; restore it from a backup (API keys are hashed with it)") from None
     with os.fdopen(fd, "w") as handle:
         os.fchmod(handle.fileno(), FILE_MODE)
         secret = secrets.token_urlsafe(32)

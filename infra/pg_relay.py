@@ -76,7 +76,8 @@ class RelayLease:
     def _one(self, query: str, params: tuple[Any, ...]) -> Any:
         """The single value a one-row query answers (every query here answers one row)."""
         row = self._conn.execute(query, params).fetchone()
-        assert row is not None, query
+        if row is None:
+            raise RuntimeError(f"expected one row from: {query}")
         return row[0]
 
     def set(self, position: int) -> None:

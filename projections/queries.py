@@ -41,7 +41,8 @@ def decode_token(token: str, *shape: type) -> list[Any]:
     for value, kind in zip(key, shape, strict=True):
         if kind is int and (type(value) is not int or not 0 <= value <= MAX_TOKEN_INT):
             raise BadPageToken("invalid page token")
-        if kind is str and (not isinstance(value, str) or len(value) > 128):
+        # PostgreSQL text cannot hold a NUL: a token carrying one would reach a query as a 500.
+        if kind is str and (not isinstance(value, str) or len(value) > 128 or "\x00" in value):
             raise BadPageToken("invalid page token")
     return key
 
@@ -89,11 +90,12 @@ class ReadModels:
     ) -> Page:
         """A keyset page. A token carries its direction and the key of the row it stopped at:
         ``next`` continues after the last row, ``prev`` returns to the rows before the first."""
-        shape = (str,) + tuple(int if isinstance(c.type, sa.Integer) else str for c in key_columns)
+        # A token names its list, so one list's token cannot page through another.
+        shape = (str, str) + tuple(int if isinstance(c.type, sa.Integer) else str for c in key_columns)
         direction, key = "next", None
         if query.page:
-            direction, *key = decode_token(query.page, *shape)
-            if direction not in ("next", "prev"):
+            listed, direction, *key = decode_token(query.page, *shape)
+            if listed != table.name or direction not in ("next", "prev"):
                 raise BadPageToken("invalid page token")
         descending = query.descending if direction == "next" else not query.descending
         select = sa.select(table.c.doc, *key_columns).where(*conditions)
@@ -107,17 +109,25 @@ class ReadModels:
             rows.reverse()
         names = [column.name for column in key_columns]
 
-        def token(towards: str, row: Any) -> str:
-            return encode_token(towards, *(getattr(row, name) for name in names))
+        def token(towards: str, values: list[Any]) -> str:
+            return encode_token(table.name, towards, *values)
+
+        def key_of(row: Any) -> list[Any]:
+            return [getattr(row, name) for name in names]
 
         # Going forward there are rows behind us exactly when we came by token; going back,
         # the rows we came from are ahead.
         ahead = more if direction == "next" else key is not None
         behind = key is not None if direction == "next" else more
+        if not rows:
+            # Nothing here any more (archived meanwhile): the way back is from where we came.
+            back = key if key is not None and direction == "next" else None
+            forward = key if key is not None and direction == "prev" else None
+            return Page([], None if forward is None else token("next", forward), None if back is None else token("prev", back))
         return Page(
             [row.doc for row in rows],
-            token("next", rows[-1]) if ahead and rows else None,
-            token("prev", rows[0]) if behind and rows else None,
+            token("next", key_of(rows[-1])) if ahead else None,
+            token("prev", key_of(rows[0])) if behind else None,
         )
 
     def _fetch(self, select: sa.Select[Any], limit: int) -> tuple[list[Any], bool]:

@@ -17,7 +17,6 @@ positions = sa.Table(
 )
 
 
-
 def resource_table(name: str, *extra: sa.Column[Any]) -> sa.Table:
     """One row per aggregate: its wire ``doc`` plus the columns lists filter and page by."""
     return sa.Table(

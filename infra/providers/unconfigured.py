@@ -7,8 +7,8 @@ from typing import Any
 
 NOTICE = (
     "No model provider is configured on this Agentry server, so this message was recorded "
-    "but not sent to a model. Configure a provider (see the README, 'Model providers') "
-    "and send the message again."
+    "but not sent to a model. Model providers are not built yet; until they are, every "
+    "user message is answered with this notice."
 )
 
 

@@ -20,10 +20,6 @@ from interfaces.http.common import Services
 log = logging.getLogger("agentry")
 
 
-class Closable:
-    def close(self) -> None: ...
-
-
 @dataclass
 class ApiProcess:
     """The API with, unless they run elsewhere, the projections and the session runtime."""

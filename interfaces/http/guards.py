@@ -2,8 +2,9 @@
 
 Ids, filters and page tokens end up as query parameters of read-model lookups. PostgreSQL
 text cannot contain NUL, so a NUL reaching a query is a driver error (a 500) on PostgreSQL
-while SQLite answers quietly. Path, query string and the strings inside a page token are
-checked here, so both stores answer the same 400. NUL is the only such character that can
+while SQLite answers quietly. Path and query string are checked here, so both stores answer
+the same 400 (the strings inside a page token are checked where tokens are decoded,
+``projections.queries.decode_token``). NUL is the only such character that can
 arrive: percent-decoding turns bytes that are not UTF-8 (an encoded lone surrogate, say) into
 U+FFFD, and the JSON decoder refuses an escaped lone surrogate.
 
@@ -13,14 +14,8 @@ JSON the event store records and in the read models' ``json`` columns, and comes
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 import falcon
 import falcon.asgi
-import orjson
-
-PAGE_TOKEN_PARAMS = frozenset({"page"})
 
 
 def unstorable(text: str) -> bool:
@@ -28,7 +23,7 @@ def unstorable(text: str) -> bool:
 
 
 class RefuseUnstorableText:
-    """Falcon middleware: a 400 for a NUL in the path, a query parameter or a page token."""
+    """Falcon middleware: a 400 for a NUL in the path or a query parameter."""
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if unstorable(req.path):
@@ -39,25 +34,3 @@ class RefuseUnstorableText:
                 raise falcon.HTTPBadRequest(
                     description=f"query parameter {name[:64]!r} contains a NUL character"
                 )
-            if name in PAGE_TOKEN_PARAMS and any(_token_unstorable(item) for item in values):
-                raise falcon.HTTPBadRequest(description="invalid page token")
-
-
-def _token_unstorable(token: str) -> bool:
-    """Whether a page token decodes to a string PostgreSQL cannot hold. A token that does
-    not decode at all is left to the resource, which refuses it with the same message."""
-    try:
-        decoded = orjson.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-    except (ValueError, orjson.JSONDecodeError):
-        return False
-    return _any_unstorable(decoded)
-
-
-def _any_unstorable(value: Any) -> bool:
-    if isinstance(value, str):
-        return unstorable(value)
-    if isinstance(value, list):
-        return any(_any_unstorable(item) for item in value)
-    if isinstance(value, dict):
-        return any(_any_unstorable(key) or _any_unstorable(item) for key, item in value.items())
-    return False

@@ -68,3 +68,27 @@ def test_a_page_stops_at_its_byte_budget_and_the_next_one_continues(
         page = http.get("/v1/agents", params={"limit": 100, "order": "asc", "page": page["next_page"]}).json()
         pages += 1
     assert seen == made and pages >= 3
+
+
+def test_a_token_of_one_list_is_refused_by_another_and_a_nested_one_is_a_400(http: httpx.Client) -> None:
+    import base64
+
+    for i in range(3):
+        http.post("/v1/agents", json={"name": f"a{i}", "model": "m"})
+    token = http.get("/v1/agents", params={"limit": 1}).json()["next_page"]
+    assert http.get("/v1/agents", params={"limit": 1, "page": token}).status_code == 200
+    assert http.get("/v1/environments", params={"page": token}).status_code == 400
+    assert http.get("/v1/sessions", params={"page": token}).status_code == 400
+    nested = base64.urlsafe_b64encode(b"[" * 450 + b"]" * 450).decode().rstrip("=")
+    response = http.get("/v1/agents", params={"page": nested})
+    assert response.status_code == 400 and response.json()["error"]["message"] == "invalid page token"
+
+
+def test_an_emptied_page_still_leads_back(http: httpx.Client) -> None:
+    made = [http.post("/v1/environments", json={"name": f"e{i}"}).json()["id"] for i in range(3)]
+    first = http.get("/v1/environments", params={"limit": 2, "order": "asc"}).json()
+    http.post(f"/v1/environments/{made[2]}/archive")
+    second = http.get("/v1/environments", params={"limit": 2, "order": "asc", "page": first["next_page"]}).json()
+    assert second["data"] == [] and second["next_page"] is None and second["prev_page"]
+    back = http.get("/v1/environments", params={"limit": 2, "order": "asc", "page": second["prev_page"]}).json()
+    assert [item["id"] for item in back["data"]] == made[:1]  # the rows before the key it came by

@@ -13,6 +13,7 @@ from application.environments import EnvironmentService
 from application.errors import Invalid, NotFound
 from application.sessions import SessionService
 from application.tenancy import Principal
+from domain.agents import Agent
 from domain.errors import InvalidState
 from infra.event_store import EventsourcingEventStore
 
@@ -93,6 +94,38 @@ class TestMultiagent:
         with pytest.raises(Invalid):
             new_agent(agents, multiagent={"type": "coordinator", "agents": [helper["id"]]})
 
+    def test_self_is_always_the_version_read_and_an_unchanged_roster_makes_no_version(
+        self, agents: AgentService, new_session: Callable[..., dict[str, Any]], sessions: SessionService
+    ) -> None:
+        block = {"type": "coordinator", "agents": [{"type": "self"}]}
+        lead = new_agent(agents, system="v1 prompt", multiagent=block)
+        second = agents.update(ALICE, lead["id"], {"system": "v2 prompt"}, 1).view
+        assert second["multiagent"]["agents"] == [{"type": "agent", "id": lead["id"], "version": 2}]
+        first = agents.retrieve(ALICE, lead["id"], version=1)
+        assert first["multiagent"]["agents"] == [{"type": "agent", "id": lead["id"], "version": 1}]
+        assert agents.update(ALICE, lead["id"], {"multiagent": block}, 2).view["version"] == 2
+        environment = new_session()["environment_id"]
+        session = sessions.create(ALICE, {"agent": lead["id"], "environment_id": environment}).view
+        assert session["agent"]["multiagent"]["agents"][0]["system"] == "v2 prompt"
+
+    def test_a_block_saved_as_sent_before_blocks_were_resolved_still_starts_sessions(
+        self, store: EventsourcingEventStore, agents: AgentService, new_session: Callable[..., dict[str, Any]],
+        sessions: SessionService,
+    ) -> None:
+        helper = new_agent(agents)
+        legacy = Agent(agent_id="agent_legacylegacy01", tenant_id=ALICE.tenant_id, definition={
+            "name": "old", "model": {"id": "m"}, "tools": [], "multiagent": {"type": "coordinator", "agents": [helper["id"]]},
+        })
+        store.save(legacy)
+        environment = new_session()["environment_id"]
+        session = sessions.create(ALICE, {"agent": legacy.agent_id, "environment_id": environment}).view
+        assert session["agent"]["multiagent"]["agents"][0]["id"] == helper["id"]
+        unknown = Agent(agent_id="agent_legacylegacy02", tenant_id=ALICE.tenant_id, definition={
+            "name": "old", "model": {"id": "m"}, "multiagent": {"type": "multiagent_20261001"},
+        })
+        store.save(unknown)
+        session = sessions.create(ALICE, {"agent": unknown.agent_id, "environment_id": environment}).view
+        assert session["agent"]["multiagent"]["subagents"]["type"] == "enabled"
 
     def test_a_session_copies_the_roster_as_full_definitions(
         self, agents: AgentService, new_session: Callable[..., dict[str, Any]], sessions: SessionService

@@ -78,3 +78,26 @@ def test_new_updates_carry_no_resources(tmp_path: Path) -> None:
     updated = session.collect_events()[-1]
     assert "resources" not in updated.details
     assert session.details["resources"][0]["id"] == "sesrsc_1" and session.details["title"] == "t"
+
+
+def test_a_v1_session_loses_the_repository_token_it_kept_in_clear(tmp_path: Path) -> None:
+    session_id = "sesn_oldwithtoken1"
+    resources = [{"type": "github_repository", "url": "https://example.invalid/r.git", "authorization_token": "ghp_secret"}]
+    store = _store(tmp_path)
+    store.app.recorder.insert_events(
+        [StoredEvent(stream_id(session_id), 1, "domain.sessions:Session.Started", _v1_started_state(session_id, CREATED, resources))]
+    )
+    (resource,) = store.load(stream_id(session_id)).details["resources"]
+    assert "authorization_token" not in resource and resource["url"] == "https://example.invalid/r.git"
+    snapshot = Snapshot.take(store.load(stream_id(session_id)))
+    old_state = {key: value for key, value in snapshot.state.items() if key != "class_version"}
+    old_state["details"] = {**old_state["details"], "resources": resources}
+    old = Snapshot(
+        originator_id=snapshot.originator_id,
+        originator_version=snapshot.originator_version,
+        timestamp=snapshot.timestamp,
+        topic=snapshot.topic,
+        state=old_state,
+    )
+    assert "authorization_token" not in old.mutate(None).details["resources"][0]
+    store.close()

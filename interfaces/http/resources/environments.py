@@ -35,10 +35,7 @@ class EnvironmentsResource:
         await self._written.answer(resp, written)
 
     async def on_delete_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
-        """Environments are never erased: deleting archives it, so history stays replayable."""
-        written = await run(self._environments.archive, principal(req), environment_id)
-        await self._written.answer(resp, written)
-        resp.media = {"id": environment_id, "type": "environment_deleted"}
+        await self._written.answer(resp, await run(self._environments.delete, principal(req), environment_id))
 
     async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
         await self._written.answer(resp, await run(self._environments.archive, principal(req), environment_id))
