@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import signal
@@ -194,6 +195,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench: needs wrk (apt-get install -y wrk)")
 
+    # The streams, wrk and the probe together exceed the default connection limit (1000).
+    os.environ.setdefault("AGENTRY_MAX_CONNECTIONS", str(max(int(n) for n in args.streams.split(",")) + 100))
     with scratch_database() as url:
         # Each N is paired with a baseline measured just before it: on a shared machine the
         # rate drifts more between minutes than between neighbouring measurements.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import falcon
@@ -15,6 +14,7 @@ from application.errors import Unauthorized
 from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run, send
 from interfaces.http.guards import RefuseUnstorableText
+from interfaces.http.request_ids import new_request_id
 from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.session_events import SessionEventsResource
@@ -25,7 +25,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs"
 
 class RequestIds:
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        req.context.request_id = "req_" + secrets.token_hex(12)
+        req.context.request_id = new_request_id()
 
     async def process_response(self, req, resp, resource, req_succeeded) -> None:  # noqa: ANN001
         resp.set_header("request-id", req.context.request_id)

@@ -190,3 +190,28 @@ def test_a_page_of_large_events_stops_at_its_byte_cap_and_continues_exactly(http
             break
         params = {"limit": 1000, "page": body["next_page"]}
     assert pages == [[0, 1, 2], [3, 4]]
+
+
+def test_an_idle_stream_gets_keepalives_from_the_sweep_and_events_still_flow(
+    server: RunningServer, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keep-alives come from one sweep over all tails (no timer per write); an idle tail
+    # must still ping, and a ping must not disturb what follows.
+    monkeypatch.setattr(live_module, "KEEPALIVE_SECONDS", 0.2)
+    session_id = _session(http)
+    headers = {"x-api-key": server.api_key}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
+        with client.stream("GET", f"/v1/sessions/{session_id}/events/stream") as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            pings = 0
+            for line in lines:
+                if line == ": ping":
+                    pings += 1
+                    if pings == 2:
+                        break
+            _send(http, session_id, 1)
+            frames = _frames(lines)
+            event_type, seq = next(frames)
+            assert event_type == "user.interrupt" and seq > 0
+    _wait_followers(server, 0, 5)
