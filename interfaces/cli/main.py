@@ -19,18 +19,11 @@ def _configure_logging(level: str) -> None:
     )
 
 
-SWITCH_INTERVAL_SECONDS = 0.02
-
-
 def serve(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build
     from interfaces.http.server import serve_until_signalled
     from interfaces.http.slow_clients import bounded_config
 
-    # The event loop's fan-out and the append threads share one GIL: the default 5 ms slice
-    # hands it back and forth mid-fan-out. 20 ms measured better in bench/fanout.py (append
-    # ratio at 1000 streams 0.40–0.55 vs 0.35–0.38; 1 ms was worst).
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     settings = load_settings()
     _configure_logging(settings.log_level)
     host = args.host or settings.host
