@@ -155,11 +155,8 @@ class AgentService:
         agent = self._commands.load(who, agent_id)
         if agent.archived_at is not None:
             raise Invalid(f"agent {agent_id} is archived; sessions cannot start on it")
-        if version is None or version == agent.agent_version:
-            definition, version = agent.definition, agent.agent_version
-        else:
-            definition, _, _ = self._definition_at(agent, version)
-        view = pinned_agent_view(agent_id, definition, version)
+        version = version or agent.agent_version
+        view = pinned_agent_view(agent_id, self._definition(agent, version), version)
         block = view.get("multiagent")
         if block is not None:
             if not is_resolved(block):
@@ -175,10 +172,7 @@ class AgentService:
             if agent_id == owner.agent_id and version == owner_view["version"]:
                 return owner_view
             agent = owner if agent_id == owner.agent_id else self._commands.load(who, agent_id)
-            definition = agent.definition
-            if version != agent.agent_version:
-                definition, _, _ = self._definition_at(agent, version)
-            return pinned_agent_view(agent_id, definition, version)
+            return pinned_agent_view(agent_id, self._definition(agent, version), version)
 
         return member
 
@@ -187,13 +181,17 @@ class AgentService:
 
         def referenced(agent_id: str, version: int | None) -> ReferencedAgent:
             agent = self._commands.load(who, agent_id)
-            definition = agent.definition
-            if version is not None and version != agent.agent_version:
-                definition, _, _ = self._definition_at(agent, version)
             found = version or agent.agent_version
-            return ReferencedAgent(found, agent.archived_at is not None, definition.get("multiagent") is not None)
+            has_multiagent = self._definition(agent, found).get("multiagent") is not None
+            return ReferencedAgent(found, agent.archived_at is not None, has_multiagent)
 
         return referenced
+
+    def _definition(self, agent: Agent, version: int) -> dict[str, Any]:
+        """The definition at ``version``: the aggregate's own when current, else read back."""
+        if version == agent.agent_version:
+            return agent.definition
+        return self._definition_at(agent, version)[0]
 
     def _definition_at(self, agent: Agent, version: int) -> tuple[dict[str, Any], Any, Any]:
         """Every Created/Updated event carries the whole definition of the version it made."""

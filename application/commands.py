@@ -30,7 +30,7 @@ class Kind(Generic[A]):
     aggregate: type[A]
     prefix: str
     noun: str
-    # An aggregate that is gone (a deleted session) is a 404 unless the reader asks for it.
+    # An aggregate that is gone (a deleted session) is a 404 to commands and reads alike.
     gone: Callable[[A], bool] = field(default=lambda aggregate: False)
 
 
@@ -51,7 +51,7 @@ class Commands(Generic[A]):
         self._kind = kind
         self._render = render
 
-    def load(self, who: Principal, public_id: str, include_gone: bool = False) -> A:
+    def load(self, who: Principal, public_id: str) -> A:
         """The caller's aggregate. Anything else — a malformed id, no such stream, another
         type, another tenant — is the same 404, so ids of other tenants cannot be probed."""
         kind = self._kind
@@ -64,7 +64,7 @@ class Commands(Generic[A]):
             raise missing from None
         if not isinstance(aggregate, kind.aggregate) or getattr(aggregate, "tenant_id", None) != who.tenant_id:
             raise missing
-        if kind.gone(aggregate) and not include_gone:
+        if kind.gone(aggregate):
             raise missing
         return aggregate
 

@@ -32,7 +32,7 @@ import orjson
 from application.errors import NotFound
 from application.ports import EventStore
 from application.tenancy import Principal
-from application.views import session_event_view
+from application.views import TIME_BOUNDS, session_event_view
 from domain.ids import looks_like, stream_id
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
 
@@ -44,16 +44,8 @@ READ_BYTES = 4 * 1024 * 1024
 FIRST_READ = 2
 SCAN_CHUNK = 500
 
-_COMPARE = {
-    "gt": lambda a, b: a > b,
-    "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "lte": lambda a, b: a <= b,
-}
-
-
 def _within(moment: str | None, bounds: dict[str, str]) -> bool:
-    return moment is not None and all(_COMPARE[op](moment, bound) for op, bound in bounds.items())
+    return moment is not None and all(TIME_BOUNDS[op](moment, bound) for op, bound in bounds.items())
 
 
 @dataclass(frozen=True)

@@ -129,9 +129,6 @@ class SessionService:
             self._on_user_turn(session_id)
         return recorded
 
-    def load(self, who: Principal, session_id: str) -> Session:
-        return self._commands.load(who, session_id)
-
     def _accept(self, session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         recorded = []
         for sent in events:

@@ -3,6 +3,8 @@ resource reads the same whichever path served it."""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,16 @@ def iso(moment: datetime | None) -> str | None:
     utc = moment.astimezone(UTC)
     # strftime("%Y") does not pad years before 1000 on every platform.
     return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
+
+
+# The bounds a list filters time by (``created_at[gte]=…``). They compare the fixed-width
+# strings ``iso`` writes — as values in a log page, or as read-model columns in SQL.
+TIME_BOUNDS: dict[str, Callable[[Any, Any], Any]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def agent_view(

@@ -50,6 +50,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_serving(base: str, process: subprocess.Popen[bytes]) -> None:
+    """Returns once the server at ``base`` answers ``/healthz``; exits the bench if it died."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit("bench: the server did not start")
+        time.sleep(0.1)
+
+
 @contextmanager
 def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iterator[str]:
     port = free_port()
@@ -66,16 +80,7 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iter
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit("bench: agentry serve did not start")
-            time.sleep(0.1)
+        wait_until_serving(base, process)
         yield base
     finally:
         process.terminate()

@@ -12,14 +12,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import BENCH_KEY, ROOT, free_port  # noqa: E402
+from bench._support import BENCH_KEY, ROOT, free_port, wait_until_serving  # noqa: E402
 
 
 def serve(kind: str, port: int, data_dir: str) -> None:
@@ -55,16 +54,7 @@ def rate(kind: str, seconds: int) -> float:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("bench: the server did not start")
-                time.sleep(0.1)
+            wait_until_serving(base, process)
             httpx.post(base + "/v1/agents", json={"name": "a", "model": "m"}, headers={"x-api-key": BENCH_KEY})
             output = subprocess.run(
                 ["wrk", "-t2", "-c16", f"-d{seconds}s", "-H", f"x-api-key: {BENCH_KEY}", base + "/v1/agents?limit=1"],

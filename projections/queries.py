@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from application.views import TIME_BOUNDS
 from projections import tables
 
 
@@ -22,7 +23,6 @@ MAX_TOKEN_INT = 2**62
 # JSON, so a page of large agents cannot take the server's memory with it. It always holds
 # at least one row.
 MAX_PAGE_BYTES = 4 * 1024 * 1024
-TIME_BOUNDS = ("gt", "gte", "lt", "lte")
 
 
 def encode_token(*key: Any) -> str:
@@ -67,14 +67,6 @@ class Page:
 
     def envelope(self) -> dict[str, Any]:
         return {"data": self.data, "next_page": self.next_page, "prev_page": self.prev_page}
-
-
-_BOUND = {
-    "gt": lambda column, value: column > value,
-    "gte": lambda column, value: column >= value,
-    "lt": lambda column, value: column < value,
-    "lte": lambda column, value: column <= value,
-}
 
 
 class ReadModels:
@@ -151,7 +143,7 @@ class ReadModels:
         if not query.include_archived:
             conditions.append(table.c.archived.is_(False))
         for bound, moment in query.created_at.items():
-            conditions.append(_BOUND[bound](table.c.created_at, moment))
+            conditions.append(TIME_BOUNDS[bound](table.c.created_at, moment))
         return conditions
 
     def _resources(self, table: sa.Table, tenant_id: str, query: ListQuery, *extra: Any) -> Page:

@@ -12,7 +12,7 @@ import orjson
 from application.api_keys import ApiKeyService
 from application.errors import Unauthorized
 from interfaces.http import docs, errors
-from interfaces.http.common import ReadYourWrites, Services, run, send
+from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.request_ids import new_request_id
 from interfaces.http.resources.agents import AgentsResource
@@ -52,7 +52,7 @@ class ApiKeyAuth:
 
 class Health:
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        send(resp, {"status": "ok"})
+        resp.media = {"status": "ok"}
 
 
 def create_app(services: Services) -> falcon.asgi.App:

@@ -20,10 +20,10 @@ from application.environments import EnvironmentService
 from application.session_log import SessionLog
 from application.sessions import SessionService
 from application.tenancy import Principal
-from application.views import iso
+from application.views import TIME_BOUNDS, iso
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
-from projections.queries import TIME_BOUNDS, ListQuery, ReadModels
+from projections.queries import ListQuery, ReadModels
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -108,12 +108,6 @@ async def parse(req: falcon.asgi.Request, model: type[M], optional: bool = False
     return model.model_validate(await read_json(req, optional))
 
 
-def send(resp: falcon.asgi.Response, body: Any, status: int = 200) -> None:
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = orjson.dumps(body)
-
-
 def principal(req: falcon.asgi.Request) -> Principal:
     return req.context.principal
 
@@ -164,14 +158,18 @@ def list_params(req: falcon.asgi.Request, name: str) -> list[str]:
 def list_query(req: falcon.asgi.Request, default_order: str = "desc") -> ListQuery:
     """The query every list endpoint takes: ``limit``, ``page``, ``include_archived``,
     ``created_at[gt|gte|lt|lte]`` and, where a list has an order, ``order``."""
-    bounds = {op: moment for op in TIME_BOUNDS if (moment := timestamp_param(req, op))}
     return ListQuery(
         limit=limit_param(req),
         page=req.get_param("page") or None,
         include_archived=bool_param(req, "include_archived"),
-        created_at=bounds,
+        created_at=time_bounds(req),
         descending=choice_param(req, "order", ("asc", "desc"), default_order) == "desc",
     )
+
+
+def time_bounds(req: falcon.asgi.Request) -> dict[str, str]:
+    """The ``created_at[gt|gte|lt|lte]`` bounds given, each as a fixed-width UTC string."""
+    return {op: moment for op in TIME_BOUNDS if (moment := timestamp_param(req, op))}
 
 
 def timestamp_param(req: falcon.asgi.Request, op: str) -> str | None:

@@ -340,9 +340,7 @@ class LiveHub:
         ping (so an idle stream pings every 15–30 s); ends when nothing is followed."""
         while not self.closing and self._followers:
             await asyncio.sleep(KEEPALIVE_SECONDS)
-            with self._lock:
-                tails = [tail for reader in self._readers.values() for tail in reader.followers]
-            for tail in tails:
+            for tail in self._tails():
                 if not tail.sent:
                     tail.ping = True
                     tail.wake()
@@ -390,10 +388,12 @@ class LiveHub:
     def _wake_all(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        with self._lock:
-            tails = [tail for reader in self._readers.values() for tail in reader.followers]
-        for tail in tails:
+        for tail in self._tails():
             tail.wake()
+
+    def _tails(self) -> list[Tail]:
+        with self._lock:
+            return [tail for reader in self._readers.values() for tail in reader.followers]
 
     def follower_count(self) -> int:
         return self._followers

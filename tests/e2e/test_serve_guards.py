@@ -10,11 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from tests.support.postgres import free_port
+from tests.support.serve_process import ROOT, start_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = "agentry-serve-guard-key-0123456789abcdef"
 
 
@@ -51,21 +49,8 @@ def test_postgres_without_a_key_secret_is_refused(tmp_path: Path, postgres_url: 
 
 def test_the_header_timeout_setting_reaches_the_server(tmp_path: Path) -> None:
     env = _env(tmp_path, BOOTSTRAP_API_KEY=GOOD_KEY, HEADER_TIMEOUT="1")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "serve"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    server, _ = start_serve(env)
     try:
-        base = f"http://127.0.0.1:{env['AGENTRY_PORT']}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-            time.sleep(0.1)
         with socket.create_connection(("127.0.0.1", int(env["AGENTRY_PORT"])), timeout=10) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")
             started = time.monotonic()

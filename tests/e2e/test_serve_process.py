@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,8 +11,8 @@ from pathlib import Path
 import httpx
 
 from tests.support.postgres import free_port
+from tests.support.serve_process import start_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "agentry-serve-process-test-key-0123456789"
 
 
@@ -28,21 +26,8 @@ def test_sigterm_ends_open_streams_and_closes_the_platform(tmp_path: Path) -> No
         "AGENTRY_LOG_LEVEL": "info",
     }
     env.pop("AGENTRY_DATABASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "serve"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    server, base = start_serve(env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-            time.sleep(0.1)
         http = httpx.Client(base_url=base, headers={"x-api-key": KEY}, timeout=30)
         agent = http.post("/v1/agents", json={"name": "a", "model": "m"}).json()
         env_ = http.post("/v1/environments", json={"name": "e"}).json()

@@ -14,6 +14,7 @@ from application.errors import NotFound
 from application.session_log import LogPosition, SessionLog
 from application.sessions import SessionService
 from application.tenancy import Principal
+from domain.ids import stream_id
 from infra.event_store import EventsourcingEventStore
 
 ALICE = Principal("tenant-a", "key-a")
@@ -164,7 +165,9 @@ def test_the_head_is_the_callers_own_and_knows_a_deletion(sessions: SessionServi
     assert last.deleted and [e["type"] for e in last.events] == ["session.deleted"]
 
 
-def test_the_head_is_read_from_the_stream_ends_and_matches_the_aggregate(sessions: SessionService, log: SessionLog) -> None:
+def test_the_head_is_read_from_the_stream_ends_and_matches_the_aggregate(
+    sessions: SessionService, log: SessionLog, store: EventsourcingEventStore
+) -> None:
     session_id = new_session(sessions)
     empty = log.head(ALICE, session_id)
     assert empty.last_seq == 0 and not empty.deleted
@@ -172,7 +175,7 @@ def test_the_head_is_read_from_the_stream_ends_and_matches_the_aggregate(session
     for i in range(10):  # lifecycle events after the last public one
         sessions.update(ALICE, session_id, {"title": f"later {i}"})
     head = log.head(ALICE, session_id)
-    session = sessions.load(ALICE, session_id)
+    session = store.load(stream_id(session_id))
     assert head.position == LogPosition(session.last_seq, session.version) == LogPosition(7, session.version)
     agent = sessions._agents.create(ALICE, {"name": "not a session", "model": "m"}).view
     for wrong in (agent["id"], "sesn_" + "x" * 20, "garbage"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from eventsourcing.domain import Snapshot
@@ -26,6 +27,21 @@ def _v1_updated_state(moment: datetime) -> bytes:
             "timestamp": {"_type_": "datetime_iso", "_data_": moment.isoformat()},
             "details": {"title": "renamed", "metadata": {}, "resources": RESOURCES},
         }
+    )
+
+
+def _v1_snapshot(session: Session, resources: list[dict[str, Any]]) -> Snapshot:
+    """A snapshot of ``session`` as one taken before the change holds it: no class version,
+    its resources as they were sent."""
+    snapshot = Snapshot.take(session)
+    state = {key: value for key, value in snapshot.state.items() if key != "class_version"}
+    state["details"] = {**state["details"], "resources": resources}
+    return Snapshot(
+        originator_id=snapshot.originator_id,
+        originator_version=snapshot.originator_version,
+        timestamp=snapshot.timestamp,
+        topic=snapshot.topic,
+        state=state,
     )
 
 
@@ -51,17 +67,7 @@ def test_a_v1_update_keeps_the_resource_ids_the_session_started_with(tmp_path: P
 
 def test_a_v1_snapshot_gives_its_resources_the_ids_the_events_give(tmp_path: Path) -> None:
     store, from_events = _load_old_session(tmp_path, "sesn_oldsnapshot1", with_update=False)
-    snapshot = Snapshot.take(from_events)
-    # As a snapshot taken before the change holds it: no class version, resources without ids.
-    old_state = {key: value for key, value in snapshot.state.items() if key != "class_version"}
-    old_state["details"] = {**old_state["details"], "resources": RESOURCES}
-    old = Snapshot(
-        originator_id=snapshot.originator_id,
-        originator_version=snapshot.originator_version,
-        timestamp=snapshot.timestamp,
-        topic=snapshot.topic,
-        state=old_state,
-    )
+    old = _v1_snapshot(from_events, RESOURCES)
     assert old.mutate(None).details["resources"] == from_events.details["resources"]
     store.close()
 
@@ -89,15 +95,6 @@ def test_a_v1_session_loses_the_repository_token_it_kept_in_clear(tmp_path: Path
     )
     (resource,) = store.load(stream_id(session_id)).details["resources"]
     assert "authorization_token" not in resource and resource["url"] == "https://example.invalid/r.git"
-    snapshot = Snapshot.take(store.load(stream_id(session_id)))
-    old_state = {key: value for key, value in snapshot.state.items() if key != "class_version"}
-    old_state["details"] = {**old_state["details"], "resources": resources}
-    old = Snapshot(
-        originator_id=snapshot.originator_id,
-        originator_version=snapshot.originator_version,
-        timestamp=snapshot.timestamp,
-        topic=snapshot.topic,
-        state=old_state,
-    )
+    old = _v1_snapshot(store.load(stream_id(session_id)), resources)
     assert "authorization_token" not in old.mutate(None).details["resources"][0]
     store.close()

@@ -24,8 +24,7 @@ from interfaces.http.common import (
     parse,
     principal,
     run,
-    send,
-    timestamp_param,
+    time_bounds,
 )
 from interfaces.http.live import AsgiReceive, LiveHub
 from interfaces.http.schemas import SendEvents
@@ -56,7 +55,6 @@ class SessionEventsResource:
             else:
                 before_seq = seq
         types = frozenset(list_params(req, "types")) or None
-        window = {op: timestamp_param(req, op) for op in ("gt", "gte", "lt", "lte")}
         page = await run(
             self._log.page,
             principal(req),
@@ -66,16 +64,17 @@ class SessionEventsResource:
             order,
             types,
             before_seq,
-            {op: moment for op, moment in window.items() if moment},
+            time_bounds(req),
         )
         next_page = encode_token(order, page.next_seq) if page.next_seq is not None else None
-        send(resp, {"data": page.events, "next_page": next_page})
+        resp.media = {"data": page.events, "next_page": next_page}
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         body = await parse(req, SendEvents)
         events = [event.model_dump(exclude_unset=True) for event in body.events]
         recorded = await run(self._sessions.send, principal(req), session_id, events)
-        send(resp, {"data": recorded}, status=202)
+        resp.status = 202
+        resp.media = {"data": recorded}
 
     async def on_get_stream(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         who = principal(req)
