@@ -25,22 +25,14 @@ def serve(kind: str, port: int, data_dir: str) -> None:
     import uvicorn
 
     from infra.settings import Settings
-    from interfaces.bootstrap import build
-    from interfaces.http.slow_clients import bounded_config
+    from interfaces.bootstrap import build, server_config
 
     settings = Settings(data_dir=Path(data_dir), bootstrap_api_key=BENCH_KEY)
     platform = build(settings)
     platform.start()
     options = {"host": "127.0.0.1", "port": port, "log_level": "warning", "lifespan": "off"}
     if kind == "bounded":
-        config = bounded_config(
-            platform.asgi_app(),
-            header_timeout=settings.header_timeout_seconds,
-            body_timeout=settings.body_timeout_seconds,
-            keep_alive_timeout=settings.keep_alive_timeout_seconds,
-            max_connections=settings.max_connections,
-            **options,
-        )
+        config = server_config(settings, platform.asgi_app(), **options)
     else:
         config = uvicorn.Config(platform.asgi_app(), **options)
     uvicorn.Server(config).run()

@@ -4,6 +4,9 @@ Nothing else in the code base imports ``infra``."""
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+import uvicorn
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
@@ -22,6 +25,7 @@ from infra.settings import Settings, SettingsError
 from interfaces.cli.processes import ApiProcess, RelayProcess
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
+from interfaces.http.slow_clients import bounded_config
 from projections.kafka_runner import KafkaProjector
 from projections.queries import ReadModels
 from projections.resources import all_projections
@@ -29,7 +33,7 @@ from projections.runner import ReadModelRunner, create_engine
 
 log = logging.getLogger("agentry")
 
-__all__ = ["ApiProcess", "Settings", "SettingsError", "build", "build_kafka_projector", "build_relay", "load_settings"]
+__all__ = ["ApiProcess", "Settings", "SettingsError", "build", "build_kafka_projector", "build_relay", "load_settings", "server_config"]
 
 
 def load_settings() -> Settings:
@@ -134,3 +138,15 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
+
+
+def server_config(settings: Settings, app: Any, **options: Any) -> uvicorn.Config:
+    """uvicorn's config for ``app``, with the slow-client bounds the settings give."""
+    return bounded_config(
+        app,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        keep_alive_timeout=settings.keep_alive_timeout_seconds,
+        max_connections=settings.max_connections,
+        **options,
+    )

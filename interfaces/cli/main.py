@@ -20,9 +20,8 @@ def _configure_logging(level: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import build
+    from interfaces.bootstrap import build, server_config
     from interfaces.http.server import serve_until_signalled
-    from interfaces.http.slow_clients import bounded_config
 
     settings = load_settings()
     _configure_logging(settings.log_level)
@@ -32,12 +31,9 @@ def serve(args: argparse.Namespace) -> int:
     platform.start()
     where = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_dir.resolve()}"
     logging.getLogger("agentry").info("event store: %s; listening on http://%s:%d", where, host, port)
-    config = bounded_config(
+    config = server_config(
+        settings,
         platform.asgi_app(),
-        header_timeout=settings.header_timeout_seconds,
-        body_timeout=settings.body_timeout_seconds,
-        keep_alive_timeout=settings.keep_alive_timeout_seconds,
-        max_connections=settings.max_connections,
         host=host,
         port=port,
         log_level=settings.log_level,

@@ -13,8 +13,7 @@ from typing import Any
 import uvicorn
 
 from infra.settings import Settings
-from interfaces.bootstrap import ApiProcess, build
-from interfaces.http.slow_clients import bounded_config
+from interfaces.bootstrap import ApiProcess, build, server_config
 from tests.support.postgres import free_port
 
 API_KEY = "agentry-test-key-0123456789-abcdefghijklmnop"
@@ -43,12 +42,9 @@ def running_server(data_dir: Path, database_url: str = "", **overrides: Any) -> 
     platform.start()
     port = free_port()
     server = uvicorn.Server(
-        bounded_config(
+        server_config(
+            settings,
             platform.asgi_app(),
-            header_timeout=settings.header_timeout_seconds,
-            body_timeout=settings.body_timeout_seconds,
-            keep_alive_timeout=settings.keep_alive_timeout_seconds,
-            max_connections=settings.max_connections,
             host="127.0.0.1",
             port=port,
             log_level="warning",
