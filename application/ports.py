@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -49,11 +50,185 @@ class ChangeListener(Protocol):
     def streams_changed(self, aggregate_ids: Iterable[UUID], notification_id: int) -> None: ...
 
 
-class ModelProvider(Protocol):
-    """Produces the agent's reply for a session turn."""
+# -- secrets -------------------------------------------------------------------------------
 
-    name: str
 
-    def reply(self, agent: dict[str, Any], transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Returns the content blocks of the agent's message."""
+class SecretUnavailable(Exception):
+    """A sealed secret can no longer be opened: its data key was destroyed (its owner was
+    deleted), or the root key that wrapped it is not the one configured."""
+
+
+class SecretCipher(Protocol):
+    """Envelope encryption: each owner (a model card, a vault credential, …) gets its own
+    AES-256-GCM data key, kept wrapped by the root key in a key table outside the event log.
+
+    A sealed value is safe to put in an event: it is ciphertext plus the id of the data key.
+    ``shred`` destroys the owner's data key, so every copy of its ciphertext (old events,
+    Kafka, backups) becomes unreadable.
+    """
+
+    def seal(self, owner: str, plaintext: str) -> str:
+        """Encrypts ``plaintext`` under ``owner``'s data key (made on first use)."""
         ...
+
+    def open(self, owner: str, sealed: str) -> str:
+        """Decrypts a value ``seal`` made; raises ``SecretUnavailable`` once shredded."""
+        ...
+
+    def shred(self, owner: str) -> None:
+        """Destroys ``owner``'s data key. Idempotent."""
+        ...
+
+
+# -- model providers -----------------------------------------------------------------------
+
+PROVIDER_KINDS = ("ant", "ant-compatible", "oai", "oai-compatible")
+
+
+@dataclass(frozen=True)
+class ProviderTarget:
+    """Where one model request goes: a model card (or the default provider settings),
+    with its key opened at the moment of use. Never logged, never stored."""
+
+    provider: str  # one of PROVIDER_KINDS
+    model: str  # the wire model name
+    api_key: str = field(repr=False)
+    base_url: str | None = None
+    custom_headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def speaks_anthropic(self) -> bool:
+        return self.provider in ("ant", "ant-compatible")
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One provider call, in the Anthropic Messages shape (the OpenAI adapter converts).
+
+    ``messages`` alternate user / assistant, first user; content is always a list of blocks:
+    ``text``, ``image``, ``document``, ``thinking {thinking, signature}``,
+    ``redacted_thinking {data}``, ``tool_use {id, name, input}``,
+    ``tool_result {tool_use_id, content, is_error}``. ``system_notes`` are mid-conversation
+    system messages, as ``(index into messages, text)``: OpenAI gets them as ``system``
+    turns in place, Anthropic folds them into ``system``.
+    """
+
+    system: str | None
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]  # {name, description, input_schema}
+    max_tokens: int = 8192
+    system_notes: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    """The provider's complete answer. ``content`` holds ``text``, ``thinking``,
+    ``redacted_thinking`` and ``tool_use`` blocks in model order (Anthropic shape; an OpenAI
+    tool call becomes ``tool_use`` with its ``call_…`` id and parsed arguments).
+    ``stop_reason`` is ``end_turn``, ``tool_use``, ``max_tokens``, ``refusal`` or
+    ``stop_sequence``; ``usage`` is the provider's final usage for the request."""
+
+    content: list[dict[str, Any]]
+    stop_reason: str
+    usage: ModelUsage
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of streamed text: ``index`` counts the text blocks of the response (0, 1,
+    …), so it is the block's position in the final ``agent.message`` content."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingStarted:
+    """The model began a thinking block (previews of ``agent.thinking`` are start-only)."""
+
+
+ProviderDelta = TextDelta | ThinkingStarted
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``kind`` decides what the runtime does:
+
+    - ``overloaded`` (529), ``rate_limited`` (429), ``request_failed`` (5xx, connection
+      lost, error frame mid-stream, timeout): retried with backoff;
+    - ``authentication`` (401/403), ``billing`` (402), ``configuration`` (404, 400, a
+      model the provider does not know): terminal.
+
+    ``message`` is the provider's reason, safe to show (it never holds the key)."""
+
+    RETRYABLE = frozenset({"overloaded", "rate_limited", "request_failed"})
+
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in self.RETRYABLE
+
+
+class Cancellation(Protocol):
+    """Set by an interrupt; a provider stream registers a callback that aborts it."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Runs ``callback`` now if already cancelled, else when cancelled (once)."""
+        ...
+
+
+class ProviderCancelled(Exception):
+    """The stream was aborted because the turn was interrupted."""
+
+
+class ModelProvider(Protocol):
+    """Streams one model request to a provider through its official SDK."""
+
+    def stream(
+        self,
+        target: ProviderTarget,
+        request: ModelRequest,
+        on_delta: Callable[[ProviderDelta], None],
+        cancel: Cancellation,
+    ) -> ModelResponse:
+        """Raises ``ProviderError`` on failure, ``ProviderCancelled`` once ``cancel`` fires."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """``ok`` False carries the provider's reason (``"Provider returned HTTP 401: …"``)."""
+
+    ok: bool
+    message: str = ""
+    status: int | None = None
+
+
+class ProviderProbe(Protocol):
+    """A one-token request (at most 6 s) that shows a key and URL are accepted."""
+
+    def probe(self, target: ProviderTarget) -> ProbeResult: ...

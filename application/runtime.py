@@ -10,17 +10,23 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from application.errors import Conflict, NotFound
 from application.ids import new_id
-from application.ports import EventStore, ModelProvider
+from application.ports import EventStore
 from application.retry import retry_on_race
 from domain.errors import DomainError
 from domain.ids import stream_id
 from domain.sessions import AgentMessageSent, Session, UserMessageSent
 
 log = logging.getLogger("agentry.runtime")
+
+
+class ModelProvider(Protocol):
+    name: str
+
+    def reply(self, agent: dict[str, Any], transcript: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
 
 class SessionRuntime:

@@ -114,10 +114,26 @@ class Settings:
     keep_alive_timeout_seconds: int = 5
     # Open connections (event streams included) beyond which a new one is answered 503.
     max_connections: int = 1000
+    # The root key that wraps every secret's data key. Required with PostgreSQL; the embedded
+    # server keeps a generated one in ``<data dir>/root-secret``.
+    root_secret: str = field(default="", repr=False)
+    # The default providers, used when an agent's model names no model card of its tenant.
+    anthropic_api_key: str = field(default="", repr=False)
+    anthropic_base_url: str = ""
+    openai_api_key: str = field(default="", repr=False)
+    openai_base_url: str = ""
+    # Provider retries: delays base, 2×base, 4×base … for ``runtime_retries`` attempts.
+    runtime_retries: int = 5
+    runtime_retry_base_seconds: float = 1.0
+    # Model requests in one turn before it ends with tool_use_limit_reached_error.
+    runtime_max_model_requests: int = 50
+    # How long a worker's hold on a session lasts without renewal (PostgreSQL workers).
+    runtime_lease_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
         _check_secret("API_KEY_SECRET", self.api_key_secret)
+        _check_secret("ROOT_SECRET", self.root_secret)
         if self.max_connections < 1:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
 
@@ -142,6 +158,15 @@ class Settings:
             body_timeout_seconds=_seconds("BODY_TIMEOUT", 30.0),
             keep_alive_timeout_seconds=_int("KEEP_ALIVE_TIMEOUT", 5),
             max_connections=_int("MAX_CONNECTIONS", 1000),
+            root_secret=_env("ROOT_SECRET", ""),
+            anthropic_api_key=_env("ANTHROPIC_API_KEY", ""),
+            anthropic_base_url=_env("ANTHROPIC_BASE_URL", ""),
+            openai_api_key=_env("OPENAI_API_KEY", ""),
+            openai_base_url=_env("OPENAI_BASE_URL", ""),
+            runtime_retries=_int("RUNTIME_RETRIES", 5),
+            runtime_retry_base_seconds=_seconds("RUNTIME_RETRY_BASE", 1.0),
+            runtime_max_model_requests=_int("RUNTIME_MAX_MODEL_REQUESTS", 50),
+            runtime_lease_seconds=_seconds("RUNTIME_LEASE", 15.0),
         )
 
     @property
@@ -155,6 +180,15 @@ class Settings:
     @property
     def key_pepper_path(self) -> Path:
         return self.data_dir / "key-pepper"
+
+    @property
+    def root_secret_path(self) -> Path:
+        return self.data_dir / "root-secret"
+
+    @property
+    def secret_keys_path(self) -> Path:
+        """The embedded data-key table (kept apart from the event log, so a key can be destroyed)."""
+        return self.data_dir / "secret_keys.sqlite3"
 
     @property
     def admin_key_path(self) -> Path:
