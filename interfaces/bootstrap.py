@@ -150,3 +150,23 @@ def server_config(settings: Settings, app: Any, **options: Any) -> uvicorn.Confi
         max_connections=settings.max_connections,
         **options,
     )
+
+
+# -- secrets at rest (imports kept here: this section only adds to the file) ---------------
+
+from infra.secrets.cipher import EnvelopeCipher  # noqa: E402
+from infra.secrets.rotation import RotationOutcome  # noqa: E402
+from infra.secrets.wiring import cipher_for, rotate_for  # noqa: E402
+
+
+def build_cipher(settings: Settings) -> EnvelopeCipher:
+    """The secrets cipher (model-card API keys, vault credentials): its key table and root.
+    With PostgreSQL and no AGENTRY_ROOT_SECRET this is a SettingsError."""
+    return cipher_for(settings)
+
+
+def rotate_root_secret(settings: Settings, new_root_secret: str = "") -> RotationOutcome:
+    """``agentry secrets rotate-root``: every data key re-wrapped under a new root.
+    ``new_root_secret`` (``AGENTRY_NEW_ROOT_SECRET``) is required when the operator gives the
+    root, and refused when the embedded server generates it."""
+    return rotate_for(settings, new_root_secret)
