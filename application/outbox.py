@@ -45,8 +45,13 @@ def event_id(originator_id: UUID, originator_version: int) -> str:
     return str(uuid5(_EVENT_ID_NAMESPACE, f"{originator_id}/{originator_version}"))
 
 
+# Runtime state kept beside the public log, never published: the model's thinking text and
+# signatures are replayed to the provider only.
+UNPUBLISHED_EVENTS = frozenset({"domain.sessions:Session.ThinkingKept"})
+
+
 def is_published(event_topic: str) -> bool:
-    return event_topic.split(":", 1)[0] in AGGREGATE_TOPICS
+    return event_topic.split(":", 1)[0] in AGGREGATE_TOPICS and event_topic not in UNPUBLISHED_EVENTS
 
 
 def topic_for(event_topic: str, prefix: str = TOPIC_PREFIX) -> str:

@@ -33,6 +33,8 @@ def render(session: Session) -> dict[str, Any]:
         session.created_on,
         session.modified_on,
         session.archived_at,
+        usage=session.usage(),
+        active_seconds=round(session.active_seconds, 3),
     )
 
 
@@ -50,10 +52,12 @@ class SessionService:
         agents: AgentService,
         environments: EnvironmentService,
         on_user_turn: Callable[[str], None] = lambda session_id: None,
+        on_interrupt: Callable[[str], None] = lambda session_id: None,
     ) -> None:
         self._agents = agents
         self._environments = environments
         self._on_user_turn = on_user_turn
+        self._on_interrupt = on_interrupt
         self._commands = Commands(store, SESSIONS, render)
 
     def create(self, who: Principal, fields: dict[str, Any]) -> Written:
@@ -91,7 +95,7 @@ class SessionService:
         initial = fields.get("initial_events") or []
         self._accept(session, initial)
         written = self._commands.create(session)
-        if any(event["type"] == "user.message" for event in initial):
+        if session.wants_turn:
             self._on_user_turn(session.session_id)
         return written
 
@@ -102,7 +106,19 @@ class SessionService:
         changes = dict(changes)
         if changes.get("agent") is not None:
             changes["agent"] = normalize_changes(changes["agent"])
-        return self._commands.change(who, session_id, lambda session: session.update(changes))
+        resumed = False
+
+        def change(session: Session) -> bool:
+            nonlocal resumed
+            changed = session.update(changes)
+            # A raised (or removed) budget resumes the turn it stopped.
+            resumed = session.start_turn(new_id("sevt"))
+            return changed or resumed
+
+        written = self._commands.change(who, session_id, change)
+        if resumed:
+            self._on_user_turn(session_id)
+        return written
 
     def archive(self, who: Principal, session_id: str) -> Written:
         return self._commands.change(who, session_id, Session.archive)
@@ -120,25 +136,40 @@ class SessionService:
         fresh stream, so the events land after it, all together, exactly once."""
 
         recorded: list[dict[str, Any]] = []
+        wants_turn = False
 
         def accept(session: Session) -> None:
+            nonlocal wants_turn
             recorded[:] = self._accept(session, events)
+            wants_turn = session.wants_turn
 
         self._commands.change(who, session_id, accept)
-        if any(event["type"] == "user.message" for event in events):
+        if any(event["type"] == "user.interrupt" for event in events):
+            self._on_interrupt(session_id)
+        if wants_turn:
             self._on_user_turn(session_id)
         return recorded
 
     def _accept(self, session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         recorded = []
+        blockers_before = dict(session.blockers)
         for sent in events:
             payload = {key: value for key, value in sent.items() if key not in SERVER_FIELDS}
             if sent["type"] == "user.define_outcome":
                 # Later outcome evaluations refer to it, so the server mints it.
                 payload["outcome_id"] = new_id("outc")
+            session.check_client_event(sent["type"], payload)
             session.accept_user_event(sent["type"], new_id("sevt"), payload)
         for pending in session.pending_events:
             if isinstance(pending, PublicEvent) and pending.public_type in CLIENT_EVENT_TYPES:
                 recorded.append(session_event_view(pending))
-        session.start_turn(new_id("sevt"))
+        if session.start_turn(new_id("sevt")):
+            return recorded
+        if blockers_before and session.status == "idle" and session.blockers != blockers_before:
+            if session.blockers:
+                # Fewer than all blocking calls answered: idle again, with the remainder.
+                session.requires_action_again(new_id("sevt"))
+            elif not session.pending_work:
+                # An interrupt let the waiting calls go: the turn is over.
+                session.go_idle(new_id("sevt"), {"type": "end_turn"})
         return recorded

@@ -86,6 +86,8 @@ def session_view(
     created_at: datetime,
     updated_at: datetime,
     archived_at: datetime | None,
+    usage: dict[str, Any] | None = None,
+    active_seconds: float | None = None,
 ) -> dict[str, Any]:
     return {
         "type": "session",
@@ -98,8 +100,8 @@ def session_view(
         "vault_ids": details.get("vault_ids") or [],
         "budget": details.get("budget"),
         "outcome_evaluations": [],
-        "stats": {"active_seconds": None, "duration_seconds": None},
-        "usage": {},
+        "stats": {"active_seconds": active_seconds, "duration_seconds": None},
+        "usage": usage or {},
         "status": status,
         "created_at": iso(created_at),
         "updated_at": iso(updated_at),

@@ -57,6 +57,11 @@ class UserMessageSent(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.last_user_message_seq = self.seq
+        aggregate.pending_work = True
+        # A message sent while tool calls await the client moves on without them: the
+        # transcript answers each with a synthetic error result.
+        aggregate.blockers = {}
+        aggregate.confirmations = {}
 
 
 class UserInterrupted(PublicEvent):
@@ -65,22 +70,47 @@ class UserInterrupted(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.interrupt_requested = True
+        aggregate.last_interrupt_seq = self.seq
+        aggregate.blockers = {}
+        aggregate.confirmations = {}
 
 
 class UserToolConfirmationSent(PublicEvent):
     public_type = "user.tool_confirmation"
 
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        tool_use_id = self.payload["tool_use_id"]
+        aggregate.confirmations = {
+            **aggregate.confirmations,
+            tool_use_id: {"result": self.payload["result"], "deny_message": self.payload.get("deny_message")},
+        }
+        aggregate.resolve_blocker(tool_use_id)
+
 
 class UserCustomToolResultSent(PublicEvent):
     public_type = "user.custom_tool_result"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.resolve_blocker(self.payload["custom_tool_use_id"])
 
 
 class UserToolResultSent(PublicEvent):
     public_type = "user.tool_result"
 
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.resolve_blocker(self.payload["tool_use_id"])
+
 
 class UserOutcomeDefined(PublicEvent):
     public_type = "user.define_outcome"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.last_user_message_seq = self.seq
+        aggregate.pending_work = True
 
 
 class SystemMessageSent(PublicEvent):
@@ -98,13 +128,75 @@ class AgentThoughtRecorded(PublicEvent):
 class AgentToolUseRequested(PublicEvent):
     public_type = "agent.tool_use"
 
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        if self.payload.get("evaluated_permission") == "ask":
+            aggregate.blockers = {**aggregate.blockers, self.event_id: "confirmation"}
+
 
 class AgentToolResultReceived(PublicEvent):
     public_type = "agent.tool_result"
 
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.confirmations = {
+            key: value for key, value in aggregate.confirmations.items() if key != self.payload.get("tool_use_id")
+        }
+
+
+class AgentMcpToolUseRequested(PublicEvent):
+    public_type = "agent.mcp_tool_use"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        if self.payload.get("evaluated_permission") == "ask":
+            aggregate.blockers = {**aggregate.blockers, self.event_id: "confirmation"}
+
+
+class AgentMcpToolResultReceived(PublicEvent):
+    public_type = "agent.mcp_tool_result"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.confirmations = {
+            key: value
+            for key, value in aggregate.confirmations.items()
+            if key != self.payload.get("mcp_tool_use_id")
+        }
+
 
 class AgentCustomToolUseRequested(PublicEvent):
     public_type = "agent.custom_tool_use"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.blockers = {**aggregate.blockers, self.event_id: "custom_result"}
+
+
+class ModelRequestStarted(PublicEvent):
+    public_type = "span.model_request_start"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.open_span = self.event_id
+        aggregate.last_request_seq = self.seq
+
+
+class ModelRequestEnded(PublicEvent):
+    public_type = "span.model_request_end"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.open_span = None
+        usage = self.payload.get("model_usage") or {}
+        totals = dict(aggregate.usage_tokens)
+        for name in TOKEN_FIELDS:
+            totals[name] = totals.get(name, 0) + int(usage.get(name) or 0)
+        aggregate.usage_tokens = totals
+
+
+class SessionUsageReported(PublicEvent):
+    public_type = "session.usage"
 
 
 class SessionBecameRunning(PublicEvent):
@@ -114,6 +206,8 @@ class SessionBecameRunning(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.interrupt_requested = False
+        if aggregate.running_since is None:
+            aggregate.running_since = self.timestamp
 
 
 class SessionBecameIdle(PublicEvent):
@@ -124,6 +218,8 @@ class SessionBecameIdle(PublicEvent):
         super().apply(aggregate)
         aggregate.stop_reason = self.payload.get("stop_reason")
         aggregate.last_idle_seq = self.seq
+        aggregate.pending_work = False
+        aggregate.stop_running(self.timestamp)
 
 
 class SessionWasRescheduled(PublicEvent):
@@ -134,6 +230,12 @@ class SessionWasRescheduled(PublicEvent):
 class SessionWasTerminated(PublicEvent):
     public_type = "session.status_terminated"
     status_after = "terminated"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        aggregate.pending_work = False
+        aggregate.blockers = {}
+        aggregate.stop_running(self.timestamp)
 
 
 class SessionErrorOccurred(PublicEvent):
@@ -146,6 +248,9 @@ class SessionWasDeleted(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.deleted = True
+
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
 EVENT_CLASS_BY_TYPE: dict[str, type[PublicEvent]] = {
@@ -163,6 +268,11 @@ EVENT_CLASS_BY_TYPE: dict[str, type[PublicEvent]] = {
         AgentToolUseRequested,
         AgentToolResultReceived,
         AgentCustomToolUseRequested,
+        AgentMcpToolUseRequested,
+        AgentMcpToolResultReceived,
+        ModelRequestStarted,
+        ModelRequestEnded,
+        SessionUsageReported,
         SessionBecameRunning,
         SessionBecameIdle,
         SessionWasRescheduled,
@@ -231,19 +341,53 @@ class Session(Aggregate):
         agent: dict[str, Any]
 
     class TurnAnswered(Aggregate.Event):
+        """Kept so streams written before the runtime loop still load."""
+
         reply_seq: int
+
+    class ThinkingKept(Aggregate.Event):
+        """The thinking text and signature behind an ``agent.thinking`` event: the provider
+        needs them replayed, the public log never shows them, so they sit beside it."""
+
+        event_id: str
+        block: dict[str, Any]
+
+    class RequestCosted(Aggregate.Event):
+        """What a model request cost at list price (micro-USD), and whether the model had
+        a price at all (a budget cannot measure one that has none)."""
+
+        span_id: str
+        cost_micros: int
+        priced: bool
+
+    class InterruptHandled(Aggregate.Event):
+        """The runtime acted on an interrupt: the input at ``flushed`` (sent before the
+        interrupt, seen by no model request) is never processed."""
+
+        flushed: list[int]
 
     class Archived(Aggregate.Event):
         pass
 
     # Snapshots taken before resources had ids hold them without: give them the same ids
-    # the v1 ``Started`` upcast gives (both derive them from the stream).
-    class_version = 2
+    # the v1 ``Started`` upcast gives (both derive them from the stream). v3 adds the
+    # runtime's state, empty for snapshots taken before it.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["details"] = with_resource_ids(
             state["details"], str(stream_id(state["session_id"])), state["_created_on"]
+        )
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        for name, value in _runtime_state().items():
+            state.setdefault(name, value)
+        # Before the loop, a session was owed a turn exactly when a message awaited a reply.
+        state["pending_work"] = (
+            not state.get("deleted") and state.get("status") != "terminated"
+            and state.get("last_user_message_seq", 0) > state.get("last_idle_seq", 0)
         )
 
     @event("Started")
@@ -270,6 +414,18 @@ class Session(Aggregate):
         self.interrupt_requested = False
         self.archived_at: datetime | None = None
         self.deleted = False
+        # The runtime's part (``_runtime_state`` gives snapshots taken before it the same).
+        self.pending_work = False
+        self.blockers: dict[str, str] = {}  # blocking tool-use id → "custom_result" | "confirmation"
+        self.confirmations: dict[str, dict[str, Any]] = {}  # answered, not yet acted on
+        self.open_span: str | None = None
+        self.last_request_seq = 0
+        self.last_interrupt_seq = 0
+        self.usage_tokens: dict[str, int] = {}
+        self.cost_micros = 0
+        self.unpriced_requests = 0
+        self.active_seconds = 0.0
+        self.running_since: datetime | None = None
 
     # -- public event log -------------------------------------------------------------
 
@@ -292,13 +448,24 @@ class Session(Aggregate):
         return self.record(event_type, event_id, payload)
 
     def start_turn(self, event_id: str) -> bool:
-        """Marks the session ``running`` as soon as a user message awaits a reply, in the
-        same append as that message: a crash before the runtime picks the turn up then
-        still leaves a ``running`` session for start-up to resume, never a silent one."""
-        if not self.awaits_reply or self.status == "running":
+        """Marks the session ``running`` as soon as it owes a turn, in the same append as
+        the event that made it so: a crash before the runtime picks the turn up then still
+        leaves a ``running`` session for start-up to resume, never a silent one."""
+        if not self.wants_turn or self.status == "running":
             return False
         self.record("session.status_running", event_id, {})
         return True
+
+    @property
+    def wants_turn(self) -> bool:
+        """Input awaits the agent and no tool call awaits the client."""
+        return (
+            self.pending_work
+            and not self.blockers
+            and not self.deleted
+            and self.archived_at is None
+            and self.status != "terminated"
+        )
 
     @property
     def awaits_reply(self) -> bool:
@@ -309,27 +476,138 @@ class Session(Aggregate):
             and self.last_user_message_seq > self.last_idle_seq
         )
 
+    @property
+    def has_unread_input(self) -> bool:
+        """A user message arrived after the last model request began: the next one must see it."""
+        return self.last_user_message_seq > self.last_request_seq
+
     def answered(self, reply_seq: int) -> bool:
-        """The turn for the user message at ``reply_seq`` has already been answered."""
         return self.answered_seq >= reply_seq
 
-    def answer(
+    def resolve_blocker(self, tool_use_id: str) -> None:
+        """Called by the events that answer a blocking tool call; the last answer lets the
+        turn go on with no new user message."""
+        remaining = {key: kind for key, kind in self.blockers.items() if key != tool_use_id}
+        if remaining != self.blockers:
+            self.blockers = remaining
+            if not remaining:
+                self.pending_work = True
+
+    def check_client_event(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Refuses an answer to a tool call that is not waiting for one."""
+        if event_type == "user.custom_tool_result":
+            wanted, key = "custom_result", payload.get("custom_tool_use_id")
+        elif event_type == "user.tool_confirmation":
+            wanted, key = "confirmation", payload.get("tool_use_id")
+        elif event_type == "user.tool_result":
+            raise InvalidState(
+                "user.tool_result is only valid on self_hosted environments, whose workers run "
+                "the agent's tools; this session's tools are not run by a client"
+            )
+        else:
+            return
+        if self.blockers.get(str(key)) != wanted:
+            raise InvalidState(f"{event_type}: no tool call {key!r} is waiting for it in this session")
+
+    def requires_action_again(self, event_id: str) -> bool:
+        """Answering fewer than all blocking calls re-emits idle with the remainder."""
+        if self.blockers and self.status == "idle":
+            self.record("session.status_idle", event_id, requires_action(list(self.blockers)))
+            return True
+        return False
+
+    def begin_request(self, event_id: str) -> None:
+        if self.open_span is not None:
+            raise InvalidState(f"model request {self.open_span} is still open")
+        self.record("span.model_request_start", event_id, {})
+
+    def finish_request(
         self,
-        reply_seq: int,
-        outcome: list[tuple[str, str, dict[str, Any]]],
-        idle_event_id: str,
+        span_id: str,
+        outputs: list[tuple[str, str, dict[str, Any]]],
+        end_event_id: str,
+        end_payload: dict[str, Any],
+        thinking: dict[str, dict[str, Any]],
+        cost_micros: int,
+        priced: bool,
     ) -> bool:
-        """Records a turn's outcome (``(type, event_id, payload)`` each) for the user message
-        at ``reply_seq``, at most once. The session goes idle only if no newer user message
-        arrived during the turn: that one is still unanswered, so the session stays running."""
-        if self.answered(reply_seq):
+        """Records a model request's output, once: a request another worker already closed
+        (this one lost its lease) records nothing."""
+        if self.open_span != span_id:
             return False
-        for event_type, event_id, payload in outcome:
+        for event_type, event_id, payload in outputs:
             self.record(event_type, event_id, payload)
-        self._record_turn_answered(reply_seq=reply_seq)
-        if self.last_user_message_seq <= reply_seq:
-            self.record("session.status_idle", idle_event_id, {"stop_reason": {"type": "end_turn"}})
+            if event_id in thinking:
+                self._keep_thinking(event_id=event_id, block=thinking[event_id])
+        self.record("span.model_request_end", end_event_id, {"model_request_start_id": span_id, **end_payload})
+        self._record_cost(span_id=span_id, cost_micros=cost_micros, priced=priced)
         return True
+
+    def close_request(self, end_event_id: str, is_error: bool) -> bool:
+        """Closes the open span with no output (aborted, failed, or left by a dead worker)."""
+        if self.open_span is None:
+            return False
+        self.record(
+            "span.model_request_end",
+            end_event_id,
+            {"model_request_start_id": self.open_span, "model_usage": dict.fromkeys(TOKEN_FIELDS, 0), "is_error": is_error},
+        )
+        return True
+
+    def handle_interrupt(self) -> bool:
+        """Drops the input sent before the interrupt that no model request saw; True when
+        input sent after it is still owed a turn (the user redirected the agent)."""
+        flushed = list(range(self.last_request_seq + 1, self.last_interrupt_seq))
+        self._handle_interrupt(flushed=flushed)
+        return self.last_user_message_seq > self.last_interrupt_seq
+
+    def go_idle(self, event_id: str, stop_reason: dict[str, Any], stop_details: dict[str, Any] | None = None) -> None:
+        payload: dict[str, Any] = {"stop_reason": stop_reason}
+        if stop_details is not None:
+            payload["stop_details"] = stop_details
+        self.record("session.status_idle", event_id, payload)
+
+    @property
+    def over_budget(self) -> bool:
+        """The tracked list cost reached the budget, or a model without a list price was
+        used (which a budget cannot measure)."""
+        budget = self.details.get("budget")
+        if not budget:
+            return False
+        if self.unpriced_requests:
+            return True
+        cents = int(budget.get("max_list_cost", {}).get("amount", "0"))
+        return self.cost_micros >= cents * 10_000
+
+    def usage(self) -> dict[str, Any]:
+        """The session's ``usage`` as the API shows it."""
+        usage: dict[str, Any] = {name: self.usage_tokens.get(name, 0) for name in TOKEN_FIELDS if name != "cache_creation_input_tokens"}
+        usage["cache_creation"] = {
+            "ephemeral_5m_input_tokens": self.usage_tokens.get("cache_creation_input_tokens", 0),
+            "ephemeral_1h_input_tokens": 0,
+        }
+        usage["list_cost"] = {"amount": str(self.cost_micros // 10_000), "currency": "USD"}
+        usage["active_seconds"] = round(self.active_seconds, 3)
+        return usage
+
+    def stop_running(self, moment: datetime) -> None:
+        if self.running_since is not None:
+            self.active_seconds += max(0.0, (moment - self.running_since).total_seconds())
+            self.running_since = None
+
+    @event(ThinkingKept)
+    def _keep_thinking(self, event_id: str, block: dict[str, Any]) -> None:
+        pass
+
+    @event(RequestCosted)
+    def _record_cost(self, span_id: str, cost_micros: int, priced: bool) -> None:
+        self.cost_micros += cost_micros
+        if not priced:
+            self.unpriced_requests += 1
+
+    @event(InterruptHandled)
+    def _handle_interrupt(self, flushed: list[int]) -> None:
+        self.interrupt_requested = False
 
     @event(TurnAnswered)
     def _record_turn_answered(self, reply_seq: int) -> None:
@@ -373,7 +651,11 @@ class Session(Aggregate):
 
     @event(Updated)
     def _record_update(self, details: dict[str, Any]) -> None:
+        budget_changed = details.get("budget") != self.details.get("budget")
         self.details = {**self.details, **details}
+        if budget_changed and self.status == "idle" and (self.stop_reason or {}).get("type") == "budget_reached":
+            # Raising (or removing) the cap resumes the turn it stopped.
+            self.pending_work = True
 
     @event(AgentReconfigured)
     def _record_agent_reconfiguration(self, agent: dict[str, Any]) -> None:
@@ -407,3 +689,24 @@ class Session(Aggregate):
             raise InvalidState(f"session {self.session_id} is deleted")
         if self.archived_at is not None:
             raise Archived(f"session {self.session_id} is archived")
+
+
+def requires_action(event_ids: list[str]) -> dict[str, Any]:
+    return {"stop_reason": {"type": "requires_action", "event_ids": event_ids}}
+
+
+def _runtime_state() -> dict[str, Any]:
+    """The runtime's part of a session, as a new session starts it."""
+    return {
+        "pending_work": False,
+        "blockers": {},  # blocking tool-use event id → "custom_result" | "confirmation"
+        "confirmations": {},  # tool-use event id → {result, deny_message}, not yet acted on
+        "open_span": None,
+        "last_request_seq": 0,
+        "last_interrupt_seq": 0,
+        "usage_tokens": {},
+        "cost_micros": 0,
+        "unpriced_requests": 0,
+        "active_seconds": 0.0,
+        "running_since": None,
+    }

@@ -99,7 +99,8 @@ class Settings:
     bootstrap_api_key: str = field(default="", repr=False)
     postgres_lock_timeout_seconds: int = 5
     postgres_pool_size: int = 10
-    runtime_workers: int = 4
+    # Turns in flight at once in this process (each waits on its provider, not the CPU).
+    runtime_workers: int = 32
     projections_in_process: bool = True
     log_level: str = "info"
     kafka_bootstrap_servers: str = ""
@@ -147,7 +148,7 @@ class Settings:
             bootstrap_api_key=_env("BOOTSTRAP_API_KEY", ""),
             postgres_lock_timeout_seconds=_int("POSTGRES_LOCK_TIMEOUT", 5),
             postgres_pool_size=_int("POSTGRES_POOL_SIZE", 10),
-            runtime_workers=_int("RUNTIME_WORKERS", 4),
+            runtime_workers=_int("RUNTIME_WORKERS", 32),
             projections_in_process=_projections_mode() == "in-process",
             log_level=_env("LOG_LEVEL", "info"),
             kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", ""),

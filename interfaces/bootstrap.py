@@ -12,7 +12,7 @@ from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
 from application.relay import ChangeSignal, Relay
-from application.runtime import SessionRuntime, TurnDispatcher
+from application.runtime import DefaultProviders, ModelResolver, SessionRuntime, TurnDispatcher, TurnPolicy
 from application.session_log import SessionLog
 from application.sessions import SessionService
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
@@ -20,7 +20,7 @@ from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, ev
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_relay import RelayLease
-from infra.providers.unconfigured import UnconfiguredProvider
+from infra.providers import SdkModelProvider
 from infra.settings import Settings, SettingsError
 from interfaces.cli.processes import ApiProcess, RelayProcess
 from interfaces.http.common import Services
@@ -66,9 +66,17 @@ def build(settings: Settings | None = None) -> ApiProcess:
 
     agents = AgentService(store)
     environments = EnvironmentService(store)
-    runtime = SessionRuntime(store, UnconfiguredProvider())
+    runtime = SessionRuntime(
+        store,
+        SdkModelProvider(),
+        ModelResolver(None, _default_providers(settings)),
+        previews=live,
+        policy=_turn_policy(settings),
+    )
     dispatcher = TurnDispatcher(runtime, workers=settings.runtime_workers)
-    sessions = SessionService(store, agents, environments, on_user_turn=dispatcher.submit)
+    sessions = SessionService(
+        store, agents, environments, on_user_turn=dispatcher.submit, on_interrupt=dispatcher.interrupt
+    )
     services = Services(
         agents=agents,
         environments=environments,
@@ -88,6 +96,23 @@ def build(settings: Settings | None = None) -> ApiProcess:
         projections_in_process=settings.projections_in_process,
         bootstrap_api_key=settings.bootstrap_api_key,
         admin_key_file=None if settings.uses_postgres else PrivateTextFile(settings.admin_key_path),
+    )
+
+
+def _default_providers(settings: Settings) -> DefaultProviders:
+    return DefaultProviders(
+        anthropic_api_key=settings.anthropic_api_key,
+        anthropic_base_url=settings.anthropic_base_url,
+        openai_api_key=settings.openai_api_key,
+        openai_base_url=settings.openai_base_url,
+    )
+
+
+def _turn_policy(settings: Settings) -> TurnPolicy:
+    return TurnPolicy(
+        retries=settings.runtime_retries,
+        retry_base_seconds=settings.runtime_retry_base_seconds,
+        max_model_requests=settings.runtime_max_model_requests,
     )
 
 

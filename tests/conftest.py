@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import anthropic
 import httpx
@@ -10,7 +11,10 @@ import pytest
 
 from tests.support.event_validation import stored_event_problems
 from tests.support.postgres import fresh_database, postgres_server
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer, provider_settings, running_server
+
+if TYPE_CHECKING:
+    from tests.support.fake_provider import FakeProvider
 
 # The ``fake_provider`` fixture (a local model provider speaking both streaming protocols).
 pytest_plugins = ["tests.support.fake_provider"]
@@ -29,11 +33,11 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, tmp_path) -> Iterator[RunningServer]:  # noqa: ANN001
+def server(request: pytest.FixtureRequest, tmp_path, fake_provider: FakeProvider) -> Iterator[RunningServer]:  # noqa: ANN001
     database_url = ""
     if request.param == "postgres":
         database_url = request.getfixturevalue("postgres_url")
-    with running_server(tmp_path / "data", database_url) as running:
+    with running_server(tmp_path / "data", database_url, **provider_settings(fake_provider)) as running:
         yield running
         # Every event the test made must match its schema in the published event catalogue.
         checked, problems = stored_event_problems(running.platform.store)

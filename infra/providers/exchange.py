@@ -83,13 +83,17 @@ class Exchange(Generic[D]):
             elif kind == "done":
                 return value
             elif kind == "error":
+                if cancel is not None and cancel.cancelled:
+                    raise ProviderCancelled() from value
                 raise value
             else:
                 raise ProviderCancelled()
 
     def _cancelled(self) -> None:
-        self.abort()
+        # Queued before the abort: the helper's read then fails, and that error must not
+        # reach the caller ahead of the cancellation that caused it.
         self._inbox.put(("cancelled", None))
+        self.abort()
 
 
 def _cut(response: Any) -> None:

@@ -218,6 +218,10 @@ OPERATIONS: tuple[Operation, ...] = (
                 "Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{1,18}$"},
                 "resume after this seq (wins over `after_seq` and `replay`)",
             ),
+            string_list(
+                "event_deltas", {"type": "string", "enum": ["agent.message", "agent.thinking"]},
+                "live previews (`event_start`, `event_delta`) of these event types while the model streams",
+            ),
         ),
         errors=(400, 404),
         content={"text/event-stream": SSE_FRAME},
@@ -225,7 +229,9 @@ OPERATIONS: tuple[Operation, ...] = (
             "Each frame is `event: <type>`, `id: <seq>`, `data: <the session event as JSON>` "
             "(see the `SessionEvent` schema and `/asyncapi.json`). Starts live unless "
             "`Last-Event-ID`, `after_seq` or `replay` asks for history; then tails with no gap "
-            "and no duplicate. A deleted session's stream ends after `session.deleted`."
+            "and no duplicate. A deleted session's stream ends after `session.deleted`. "
+            "With `event_deltas[]`, previews of those event types arrive as `event_start` / "
+            "`event_delta` frames (no `id:`, never stored) before the complete event."
         ),
     ),
     # the documents themselves

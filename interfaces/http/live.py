@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from application.session_log import Chunk, LogPosition
+from domain.ids import stream_id as session_stream
 
 log = logging.getLogger("agentry.live")
 
@@ -197,11 +200,14 @@ class Tail:
     """One open stream: woken once per change of its shared reader, by a client that goes
     away, by the keep-alive sweep, or by shutdown."""
 
-    __slots__ = ("_hub", "reader", "gone", "_pending", "_waiter", "sent", "ping")
+    __slots__ = ("_hub", "reader", "gone", "_pending", "_waiter", "sent", "ping", "deltas", "previews")
 
-    def __init__(self, hub: LiveHub, reader: SharedReader) -> None:
+    def __init__(self, hub: LiveHub, reader: SharedReader, deltas: frozenset[str] = frozenset()) -> None:
         self._hub = hub
         self.reader = reader
+        # The event types this stream asked previews of (``event_deltas``), and those waiting.
+        self.deltas = deltas
+        self.previews: deque[bytes] = deque(maxlen=10_000)
         self.gone = False
         self._pending = False
         self._waiter: asyncio.Future[None] | None = None
@@ -272,12 +278,13 @@ class LiveHub:
         head: LogPosition,
         read: ReadChunk,
         receive: AsgiReceive | None,
+        deltas: frozenset[str] = frozenset(),
     ) -> AsyncIterator[bytes]:
         """One SSE response body after ``start``: follows the stream (before its first read,
         so whatever commits after that read wakes it), replays with its own reads, then sends
         the shared reader's frames, with keep-alives while idle; ends as soon as ``receive``
         says the client went away."""
-        tail = self.follow(tenant_id, stream_id)
+        tail = self.follow(tenant_id, stream_id, deltas)
         watcher = asyncio.create_task(_watch_disconnect(receive, tail)) if receive else None
         # The tail's loop is written out here rather than in a nested generator: every
         # layer costs a resumption per write, and at a thousand streams writes are the cost.
@@ -308,6 +315,12 @@ class LiveHub:
                     continue
                 if reader.deleted_seq is not None:
                     return  # the log has ended
+                if tail.previews:
+                    frames = list(tail.previews)
+                    tail.previews.clear()
+                    tail.sent = True
+                    yield b"".join(frames)
+                    continue
                 if tail.ping:
                     tail.ping = False
                     yield KEEPALIVE
@@ -318,7 +331,7 @@ class LiveHub:
             if watcher is not None:
                 watcher.cancel()
 
-    def follow(self, tenant_id: str, stream_id: UUID) -> Tail:
+    def follow(self, tenant_id: str, stream_id: UUID, deltas: frozenset[str] = frozenset()) -> Tail:
         """Call on the event loop, before the tail's first read."""
         self._loop = asyncio.get_running_loop()
         key = (tenant_id, stream_id)
@@ -328,7 +341,7 @@ class LiveHub:
                 reader = self._readers[key] = SharedReader(key, self)
                 self._by_stream.setdefault(stream_id, set()).add(reader)
                 self._followed = frozenset(self._by_stream)
-            tail = Tail(self, reader)
+            tail = Tail(self, reader, deltas)
             reader.followers.add(tail)
             self._followers += 1
         if self._sweeper is None or self._sweeper.done():
@@ -376,6 +389,25 @@ class LiveHub:
             readers = [reader for sid in stream_ids for reader in self._by_stream.get(sid, ())]
         for reader in readers:
             reader.request_read(notification_id)
+
+    def preview(self, tenant_id: str, session_id: str, event_type: str, frame: dict[str, Any]) -> None:
+        """A streamed preview (``event_start`` / ``event_delta``) for the tails of the session
+        that asked for ``event_type``; never stored, sent without an ``id:`` so a
+        reconnect's Last-Event-ID still names the last stored event. Safe from any thread."""
+        loop = self._loop
+        stream = session_stream(session_id)
+        if loop is None or loop.is_closed() or stream not in self._followed:
+            return
+        data = b"event: %s\ndata: %s\n\n" % (frame["type"].encode(), orjson.dumps(frame))
+        loop.call_soon_threadsafe(self._deliver_preview, (tenant_id, stream), event_type, data)
+
+    def _deliver_preview(self, key: FollowKey, event_type: str, data: bytes) -> None:
+        with self._lock:
+            reader = self._readers.get(key)
+            tails = [tail for tail in reader.followers if event_type in tail.deltas] if reader else []
+        for tail in tails:
+            tail.previews.append(data)
+            tail.wake()
 
     def close(self) -> None:
         """Wakes every tail for the last time, so open streams end and shutdown need not

@@ -7,11 +7,18 @@ import time
 
 import anthropic
 
-from tests.support.server import running_server
+from tests.support.fake_provider import FakeProvider
+from tests.support.server import provider_settings, running_server
 
 
-def test_a_tail_on_one_server_sees_events_written_through_another(postgres_url, tmp_path) -> None:  # noqa: ANN001
-    with running_server(tmp_path / "a", postgres_url) as a, running_server(tmp_path / "b", postgres_url) as b:
+def test_a_tail_on_one_server_sees_events_written_through_another(
+    postgres_url: str, tmp_path, fake_provider: FakeProvider  # noqa: ANN001
+) -> None:
+    provider = provider_settings(fake_provider)
+    with (
+        running_server(tmp_path / "a", postgres_url, **provider) as a,
+        running_server(tmp_path / "b", postgres_url, **provider) as b,
+    ):
         # Keep-alives come every 15 s: a 5 s read timeout fails unless the tail is woken.
         client_a = anthropic.Anthropic(base_url=a.base_url, api_key=a.api_key, max_retries=0, timeout=5)
         client_b = anthropic.Anthropic(base_url=b.base_url, api_key=b.api_key, max_retries=0, timeout=5)
@@ -29,5 +36,13 @@ def test_a_tail_on_one_server_sees_events_written_through_another(postgres_url, 
                 received.append(event.type)
                 if event.type == "session.status_idle":
                     break
-        assert received == ["user.message", "session.status_running", "agent.message", "session.status_idle"]
+        assert received == [
+            "user.message",
+            "session.status_running",
+            "span.model_request_start",
+            "agent.message",
+            "span.model_request_end",
+            "session.usage",
+            "session.status_idle",
+        ]
         assert time.monotonic() - started < 5

@@ -8,7 +8,16 @@ import anthropic
 import httpx
 import pytest
 
-from infra.providers.unconfigured import NOTICE
+# What one turn with a plain text reply records after its user.message.
+TURN = [
+    "session.status_running",
+    "span.model_request_start",
+    "agent.message",
+    "span.model_request_end",
+    "session.usage",
+    "session.status_idle",
+]
+REPLY = "Hello from the fake provider."  # the fake provider's default answer
 
 
 def _agent_and_env(client: anthropic.Anthropic) -> tuple[str, str]:
@@ -52,7 +61,7 @@ def test_session_pins_the_agent_version_it_started_with(client: anthropic.Anthro
     assert [s.id for s in client.beta.sessions.list(agent_id=agent_id, agent_version=2)] == [later.id]
 
 
-def test_send_message_records_it_and_the_stub_reply(client: anthropic.Anthropic) -> None:
+def test_send_message_records_it_and_the_model_reply(client: anthropic.Anthropic) -> None:
     agent_id, env_id = _agent_and_env(client)
     session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
     sent = client.beta.sessions.events.send(
@@ -60,22 +69,17 @@ def test_send_message_records_it_and_the_stub_reply(client: anthropic.Anthropic)
     )
     assert [e.type for e in sent.data] == ["user.message"]
     events = _wait_idle(client, session.id, 1)
-    assert [e.type for e in events] == [
-        "user.message",
-        "session.status_running",
-        "agent.message",
-        "session.status_idle",
-    ]
+    assert [e.type for e in events] == ["user.message", *TURN]
     assert events[0].content[0].text == "hello"
-    assert events[2].content[0].text == NOTICE
-    assert events[3].stop_reason.type == "end_turn"
-    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert events[3].content[0].text == REPLY
+    assert events[6].stop_reason.type == "end_turn"
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6, 7]
     assert client.beta.sessions.retrieve(session.id).status == "idle"
 
     newest_first = list(client.beta.sessions.events.list(session.id, order="desc"))
     assert [e.id for e in newest_first] == [e.id for e in reversed(events)]
     only_messages = list(client.beta.sessions.events.list(session.id, types=["agent.message"]))
-    assert [e.id for e in only_messages] == [events[2].id]
+    assert [e.id for e in only_messages] == [events[3].id]
     paged = list(client.beta.sessions.events.list(session.id, limit=1))
     assert [e.id for e in paged] == [e.id for e in events]
 
@@ -100,14 +104,14 @@ def test_stream_replays_exactly_the_missed_events_after_a_disconnect(client: ant
             seen.append(event)
             if event.type == "session.status_idle":
                 break
-    assert [e.type for e in seen] == ["user.message", "session.status_running", "agent.message", "session.status_idle"]
+    assert [e.type for e in seen] == ["user.message", *TURN]
     last_seen = seen[-1].seq
 
     # While nobody listens, a second turn happens.
     _say(client, session.id, "second")
     full_log = _wait_idle(client, session.id, 2)
     missed = [e for e in full_log if e.seq > last_seen]
-    assert len(missed) == 4
+    assert len(missed) == 7
 
     replayed = []
     with client.beta.sessions.events.stream(
@@ -118,7 +122,7 @@ def test_stream_replays_exactly_the_missed_events_after_a_disconnect(client: ant
             if event.type == "session.status_idle":
                 break
     assert [e.id for e in replayed] == [e.id for e in missed]
-    assert [e.seq for e in replayed] == [last_seen + 1, last_seen + 2, last_seen + 3, last_seen + 4]
+    assert [e.seq for e in replayed] == [last_seen + n for n in range(1, 8)]
 
 
 def test_stream_replay_then_live_has_no_gap_and_no_duplicate(client: anthropic.Anthropic) -> None:
@@ -131,18 +135,13 @@ def test_stream_replay_then_live_has_no_gap_and_no_duplicate(client: anthropic.A
     with client.beta.sessions.events.stream(session.id, extra_query={"replay": "1"}) as stream:
         for event in stream:
             received.append(event)
-            if len(received) == 4:
+            if len(received) == 7:
                 _say(client, session.id, "during")  # live events arrive after the replay
-            if len(received) == 8:
+            if len(received) == 14:
                 break
-    assert [e.seq for e in received] == list(range(1, 9))
-    assert len({e.id for e in received}) == 8
-    assert [e.type for e in received][4:] == [
-        "user.message",
-        "session.status_running",
-        "agent.message",
-        "session.status_idle",
-    ]
+    assert [e.seq for e in received] == list(range(1, 15))
+    assert len({e.id for e in received}) == 14
+    assert [e.type for e in received][7:] == ["user.message", *TURN]
 
 
 def test_deleting_a_session_ends_its_stream_and_hides_it(client: anthropic.Anthropic) -> None:
@@ -170,40 +169,47 @@ def test_initial_events_start_the_first_turn(client: anthropic.Anthropic) -> Non
     assert events[0].type == "user.message" and events[-1].type == "session.status_idle"
 
 
-def test_every_event_type_the_sdk_can_send_is_recorded(client: anthropic.Anthropic, http: httpx.Client) -> None:
+def test_every_event_type_the_sdk_can_send_is_recorded_or_refused(client: anthropic.Anthropic, http: httpx.Client) -> None:
     agent_id, env_id = _agent_and_env(client)
     session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
     sent = client.beta.sessions.events.send(
         session.id,
         events=[
             {"type": "system.message", "content": [{"type": "text", "text": "be brief"}]},
-            {"type": "user.define_outcome", "description": "a haiku", "rubric": {"type": "text", "content": "5-7-5"}, "max_iterations": 2},
-            {"type": "user.tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "42"}]},
-            {"type": "user.custom_tool_result", "custom_tool_use_id": "ctu_1", "is_error": True},
-            {"type": "user.tool_confirmation", "tool_use_id": "toolu_2", "result": "allow"},
             {"type": "user.interrupt"},
         ],
     )
-    assert [e.type for e in sent.data] == [
-        "system.message", "user.define_outcome", "user.tool_result",
-        "user.custom_tool_result", "user.tool_confirmation", "user.interrupt",
-    ]
+    assert [e.type for e in sent.data] == ["system.message", "user.interrupt"]
+    # Answers to tool calls nobody made are refused, and nothing of the request is stored.
+    for answer in (
+        {"type": "user.tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "42"}]},
+        {"type": "user.custom_tool_result", "custom_tool_use_id": "ctu_1", "is_error": True},
+        {"type": "user.tool_confirmation", "tool_use_id": "toolu_2", "result": "allow"},
+    ):
+        refused = http.post(
+            f"/v1/sessions/{session.id}/events",
+            json={"events": [{"type": "system.message", "content": [{"type": "text", "text": "x"}]}, answer]},
+        )
+        assert refused.status_code == 400, refused.text
     logged = http.get(f"/v1/sessions/{session.id}/events").json()["data"]
     assert [e["id"] for e in logged] == [e.id for e in sent.data]
-    outcome = logged[1]
-    assert outcome["outcome_id"].startswith("outc_")
-    assert outcome["rubric"] == {"type": "text", "content": "5-7-5"} and outcome["max_iterations"] == 2
-    assert logged[2]["content"] == [{"type": "text", "text": "42"}]
-    # None of them asks the model for a reply: the session stays idle.
+    # Neither asks the model for a reply: the session stays idle.
     assert client.beta.sessions.retrieve(session.id).status == "idle"
 
-    # The outcome id is the server's to mint.
+    # An outcome starts a turn on its description; its id is the server's to mint.
+    outcome = client.beta.sessions.events.send(
+        session.id,
+        events=[{"type": "user.define_outcome", "description": "a haiku", "rubric": {"type": "text", "content": "5-7-5"}, "max_iterations": 2}],
+    ).data[0]
+    assert outcome.outcome_id.startswith("outc_")
+    assert outcome.rubric.type == "text" and outcome.max_iterations == 2
+    _wait_idle(client, session.id, 1)
     forged = http.post(
         f"/v1/sessions/{session.id}/events",
         json={"events": [{"type": "user.define_outcome", "description": "d", "rubric": {"type": "file", "file_id": "file_1"}, "outcome_id": "outc_mine"}]},
     )
     assert forged.status_code == 202
-    assert forged.json()["data"][0]["outcome_id"] not in ("outc_mine", outcome["outcome_id"])
+    assert forged.json()["data"][0]["outcome_id"] not in ("outc_mine", outcome.outcome_id)
 
 
 def test_a_replay_longer_than_one_chunk_arrives_whole_and_in_order(client: anthropic.Anthropic, http: httpx.Client) -> None:

@@ -28,6 +28,14 @@ class RunningServer:
     platform: ApiProcess
 
 
+def provider_settings(fake: Any) -> dict[str, Any]:
+    """``Settings`` fields that make a fake provider (tests/support/fake_provider.py) the
+    server's default Anthropic provider."""
+    from tests.support.fake_provider import API_KEY as PROVIDER_KEY
+
+    return {"anthropic_api_key": PROVIDER_KEY, "anthropic_base_url": fake.anthropic_base_url}
+
+
 @contextmanager
 def running_server(data_dir: Path, database_url: str = "", **overrides: Any) -> Iterator[RunningServer]:
     """``overrides`` are further ``Settings`` fields (timeouts, limits)."""

@@ -8,7 +8,6 @@ from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
 from application.errors import Invalid, NotFound, Unauthorized
-from application.runtime import SessionRuntime
 from application.session_log import SessionLog
 from application.sessions import SessionService
 from application.tenancy import Principal
@@ -17,24 +16,6 @@ from infra.event_store import EventsourcingEventStore
 
 ALICE = Principal("tenant-a", "key-a")
 BOB = Principal("tenant-b", "key-b")
-
-
-class FailingProvider:
-    name = "failing"
-
-    def reply(self, agent, transcript):  # noqa: ANN001, ANN201
-        raise TimeoutError("upstream timed out")
-
-
-class EchoProvider:
-    name = "echo"
-
-    def __init__(self) -> None:
-        self.transcripts = []
-
-    def reply(self, agent, transcript):  # noqa: ANN001, ANN201
-        self.transcripts.append(transcript)
-        return [{"type": "text", "text": f"{agent['name']} heard {len(transcript)} turns"}]
 
 
 @pytest.fixture
@@ -111,37 +92,6 @@ def test_sessions_need_a_live_agent_and_environment(services) -> None:  # noqa: 
         sessions.create(ALICE, {"agent": agent["id"], "environment_id": env["id"]})
 
 
-def test_runtime_answers_each_user_message_with_the_transcript(store, services) -> None:  # noqa: ANN001
-    sessions = services[2]
-    session = start_session(services, first_message=False)
-    provider = EchoProvider()
-    runtime = SessionRuntime(store, provider)
-    message = {"type": "user.message", "content": [{"type": "text", "text": "hi"}]}
-
-    sessions.send(ALICE, session["id"], [message])
-    runtime.take_turns(session["id"])
-    sessions.send(ALICE, session["id"], [message])
-    runtime.take_turns(session["id"])
-    runtime.take_turns(session["id"])  # nothing awaits a reply: records nothing
-
-    events = SessionLog(store).page(ALICE, session["id"]).events
-    assert [e["type"] for e in events] == [
-        "user.message", "session.status_running", "agent.message", "session.status_idle",
-    ] * 2
-    assert events[6]["content"][0]["text"] == "bot heard 3 turns"
-    assert [len(t) for t in provider.transcripts] == [1, 3]
-
-
-def test_provider_failure_becomes_a_session_error_and_the_session_goes_idle(store, services) -> None:  # noqa: ANN001
-    sessions = services[2]
-    session = start_session(services)
-    SessionRuntime(store, FailingProvider()).take_turns(session["id"])
-    events = SessionLog(store).page(ALICE, session["id"]).events
-    assert [e["type"] for e in events][-2:] == ["session.error", "session.status_idle"]
-    assert events[-2]["error"]["type"] == "model_request_failed_error"
-    assert sessions.retrieve(ALICE, session["id"])["status"] == "idle"
-
-
 def test_api_keys_are_stored_hashed_and_authenticate(store: EventsourcingEventStore) -> None:
     keys = ApiKeyService(store, keyed_hash("s" * 32))
     principal = keys.issue("agentry-secret-value", name="k", tenant_id="t9")
@@ -153,54 +103,6 @@ def test_api_keys_are_stored_hashed_and_authenticate(store: EventsourcingEventSt
         keys.authenticate(None)
     for notification in store.notifications(0, 100):
         assert b"agentry-secret-value" not in notification.state
-
-
-def test_a_turn_cut_short_is_resumed_and_never_answered_twice(store, services) -> None:  # noqa: ANN001
-    sessions = services[2]
-    # The message is recorded together with "running", then the process dies before any
-    # worker takes the turn: the session is left running for start-up to resume.
-    session = start_session(services)
-    assert sessions.retrieve(ALICE, session["id"])["status"] == "running"
-
-    class RacingProvider:
-        """While this worker waits for its model, another worker takes the same turn."""
-
-        name = "racing"
-
-        def reply(self, agent, transcript):  # noqa: ANN001, ANN202
-            SessionRuntime(store, EchoProvider()).take_turns(session["id"])
-            return [{"type": "text", "text": "late"}]
-
-    SessionRuntime(store, RacingProvider()).take_turns(session["id"])
-    SessionRuntime(store, EchoProvider()).take_turns(session["id"])
-    events = SessionLog(store).page(ALICE, session["id"]).events
-    assert [e["type"] for e in events] == [
-        "user.message", "session.status_running", "agent.message", "session.status_idle",
-    ]
-
-
-def test_a_message_sent_during_a_turn_is_answered_in_a_turn_of_its_own(store, services) -> None:  # noqa: ANN001
-    sessions = services[2]
-    session = start_session(services)
-    second = {"type": "user.message", "content": [{"type": "text", "text": "and another thing"}]}
-
-    class InterruptedByAUser(EchoProvider):
-        """The user sends a second message while the model works on the first."""
-
-        def reply(self, agent, transcript):  # noqa: ANN001, ANN201
-            if len(self.transcripts) == 0:
-                sessions.send(ALICE, session["id"], [second])
-            return super().reply(agent, transcript)
-
-    provider = InterruptedByAUser()
-    SessionRuntime(store, provider).take_turns(session["id"])
-    events = SessionLog(store).page(ALICE, session["id"]).events
-    assert [e["type"] for e in events] == [
-        "user.message", "session.status_running", "user.message", "agent.message",
-        "agent.message", "session.status_idle",
-    ]
-    assert [len(t) for t in provider.transcripts] == [1, 3]
-    assert sessions.retrieve(ALICE, session["id"])["status"] == "idle"
 
 
 def test_send_answers_only_the_events_the_client_sent(store, services) -> None:  # noqa: ANN001

@@ -92,18 +92,83 @@ def test_running_session_cannot_be_deleted() -> None:
         session.delete("sevt_2")
 
 
-def test_a_turn_is_answered_at_most_once_and_idles_only_when_caught_up() -> None:
+def test_a_custom_tool_call_blocks_until_its_result_arrives_then_the_turn_resumes() -> None:
     session = new_session()
-    first = session.accept_user_event("user.message", "sevt_1", {"content": []})
-    assert session.start_turn("sevt_2") is True
-    assert session.start_turn("sevt_x") is False  # already running
-    second = session.accept_user_event("user.message", "sevt_3", {"content": []})
+    session.accept_user_event("user.message", "sevt_1", {"content": []})
+    assert session.start_turn("sevt_2") and session.wants_turn
+    session.begin_request("sevt_span")
+    assert session.finish_request(
+        "sevt_span",
+        [("agent.custom_tool_use", "sevt_a", {"name": "lookup", "input": {}}),
+         ("agent.custom_tool_use", "sevt_b", {"name": "lookup", "input": {}})],
+        "sevt_end", {"model_usage": {"input_tokens": 10, "output_tokens": 2}}, {}, 30, True,
+    )
+    assert not session.wants_turn and set(session.blockers) == {"sevt_a", "sevt_b"}
+    # the span is closed once: a second finish (a worker that lost its lease) records nothing
+    assert not session.finish_request("sevt_span", [], "sevt_x", {}, {}, 0, True)
+    session.go_idle("sevt_idle", {"type": "requires_action", "event_ids": ["sevt_a", "sevt_b"]})
+    with pytest.raises(InvalidState):
+        session.check_client_event("user.custom_tool_result", {"custom_tool_use_id": "sevt_nope"})
+    with pytest.raises(InvalidState):
+        session.check_client_event("user.tool_confirmation", {"tool_use_id": "sevt_a"})
+    session.accept_user_event("user.custom_tool_result", "sevt_r1", {"custom_tool_use_id": "sevt_a"})
+    assert not session.wants_turn and session.requires_action_again("sevt_i2")
+    assert session.stop_reason == {"type": "requires_action", "event_ids": ["sevt_b"]}
+    session.accept_user_event("user.custom_tool_result", "sevt_r2", {"custom_tool_use_id": "sevt_b"})
+    assert session.wants_turn and session.start_turn("sevt_run")
+    assert session.usage()["input_tokens"] == 10 and session.usage()["output_tokens"] == 2
 
-    assert session.answer(first, [("agent.message", "sevt_4", {"content": []})], "sevt_5") is True
-    assert session.status == "running" and session.awaits_reply  # the second message waits
-    assert session.answer(first, [("agent.message", "sevt_6", {"content": []})], "sevt_7") is False
 
-    assert session.answer(second, [("agent.message", "sevt_8", {"content": []})], "sevt_9") is True
-    assert session.status == "idle" and not session.awaits_reply
-    assert session.last_seq == 6
+def test_a_budget_stops_turns_and_raising_it_resumes() -> None:
+    session = Session(
+        session_id="sesn_budget0001", tenant_id="t1", agent={}, environment_id="env_x",
+        details={"budget": {"type": "limit", "max_list_cost": {"amount": "1", "currency": "USD"}}},
+    )
+    session.accept_user_event("user.message", "sevt_1", {"content": []})
+    session.start_turn("sevt_2")
+    session.begin_request("sevt_s")
+    session.finish_request("sevt_s", [], "sevt_e", {"model_usage": {}}, {}, 10_000, True)  # one cent
+    assert session.over_budget
+    session.go_idle("sevt_i", {"type": "budget_reached"})
+    assert not session.wants_turn and session.usage()["list_cost"] == {"amount": "1", "currency": "USD"}
+    session.update({"budget": {"type": "limit", "max_list_cost": {"amount": "500", "currency": "USD"}}})
+    assert session.wants_turn and not session.over_budget
 
+
+def test_an_unpriced_model_reaches_any_budget() -> None:
+    session = Session(
+        session_id="sesn_budget0002", tenant_id="t1", agent={}, environment_id="env_x",
+        details={"budget": {"type": "limit", "max_list_cost": {"amount": "100000", "currency": "USD"}}},
+    )
+    session.accept_user_event("user.message", "sevt_1", {"content": []})
+    session.begin_request("sevt_s")
+    session.finish_request("sevt_s", [], "sevt_e", {"model_usage": {}}, {}, 0, False)
+    assert session.over_budget
+
+
+def test_an_interrupt_flushes_input_no_request_saw() -> None:
+    session = new_session()
+    session.accept_user_event("user.message", "sevt_1", {"content": []})
+    session.start_turn("sevt_2")
+    session.begin_request("sevt_s")  # seq 3 saw the first message
+    session.accept_user_event("user.message", "sevt_4", {"content": []})
+    session.accept_user_event("user.interrupt", "sevt_5", {})
+    assert session.interrupt_requested
+    assert session.close_request("sevt_6", is_error=False)
+    assert session.handle_interrupt() is False  # nothing sent after the interrupt
+    assert not session.interrupt_requested
+    session.go_idle("sevt_7", {"type": "end_turn"})
+    assert session.status == "idle" and not session.wants_turn and session.open_span is None
+    assert session.collect_events()[-2].flushed == [4]
+
+
+def test_a_message_after_the_interrupt_redirects_the_turn() -> None:
+    session = new_session()
+    session.accept_user_event("user.message", "sevt_1", {"content": []})
+    session.start_turn("sevt_2")
+    session.begin_request("sevt_s")
+    session.accept_user_event("user.interrupt", "sevt_4", {})
+    session.accept_user_event("user.message", "sevt_5", {"content": []})
+    session.close_request("sevt_6", is_error=False)
+    assert session.handle_interrupt() is True
+    assert session.wants_turn and session.status == "running"

@@ -31,6 +31,8 @@ from interfaces.http.schemas import SendEvents
 from projections.queries import decode_token, encode_token
 
 LAST_EVENT_ID = re.compile(r"^[0-9]{1,18}$")
+PREVIEWABLE = ("agent.message", "agent.thinking")
+MAX_EVENT_DELTAS = 100
 
 
 class SessionEventsResource:
@@ -78,6 +80,7 @@ class SessionEventsResource:
 
     async def on_get_stream(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         who = principal(req)
+        deltas = self._event_deltas(req)
         head = await run(self._log.head, who, session_id)
         after_seq = self._start_after(req, head.last_seq)
         if head.deleted and after_seq >= head.last_seq:
@@ -91,8 +94,26 @@ class SessionEventsResource:
         # Plain bytes, not resp.sse: every tail sends the frames the shared reader encoded
         # once, and Falcon's SSE loop would notice a gone client only at its next send.
         resp.stream = self._live.stream(
-            head.tenant_id, head.stream, start, head.position, partial(self._log.chunk, head), _receive_of(req)
+            head.tenant_id,
+            head.stream,
+            start,
+            head.position,
+            partial(self._log.chunk, head),
+            _receive_of(req),
+            deltas,
         )
+
+    @staticmethod
+    def _event_deltas(req: falcon.asgi.Request) -> frozenset[str]:
+        asked = list_params(req, "event_deltas")
+        if len(asked) > MAX_EVENT_DELTAS:
+            raise falcon.HTTPBadRequest(description=f"event_deltas takes at most {MAX_EVENT_DELTAS} values")
+        unknown = sorted(set(asked) - set(PREVIEWABLE))
+        if unknown:
+            raise falcon.HTTPBadRequest(
+                description=f"event_deltas: {unknown[0]!r} has no previews; only {', '.join(PREVIEWABLE)} do"
+            )
+        return frozenset(asked)
 
     @staticmethod
     def _start_after(req: falcon.asgi.Request, current_seq: int) -> int:

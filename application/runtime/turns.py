@@ -1,0 +1,415 @@
+"""The turn loop (spec §A): model requests, tool calls, confirmations, interrupts, retries,
+usage and budget, for one session driven by one worker at a time.
+
+Every step is a load → decide → save on the session, retried on a race, so a turn's events
+land exactly once. A model request's output is recorded only while its span is still the
+open one: a worker that lost its lease (another closed the span and asked again) records
+nothing, so one provider request never leaves two answers in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from application.errors import Conflict, NotFound
+from application.ids import new_id
+from application.ports import (
+    EventStore,
+    ModelProvider,
+    ModelResponse,
+    ProviderCancelled,
+    ProviderDelta,
+    ProviderError,
+    ProviderTarget,
+    TextDelta,
+    ThinkingStarted,
+)
+from application.retry import retry_on_race
+from application.runtime.dispatch import CancelToken
+from application.runtime.models import ModelResolver, missing_provider_message
+from application.runtime.pricing import cost_micros
+from application.runtime.tools import NO_SANDBOX, Toolbox, evaluation, toolbox
+from application.runtime.transcript import TranscriptCache
+from domain.errors import DomainError
+from domain.ids import stream_id
+from domain.sessions import Session, requires_action
+
+log = logging.getLogger("agentry.runtime")
+
+# Provider error kinds → session.error types (spec §A.5).
+ERROR_TYPES = {
+    "overloaded": "model_overloaded_error",
+    "rate_limited": "model_rate_limited_error",
+    "request_failed": "model_request_failed_error",
+    "billing": "billing_error",
+    "authentication": "model_request_failed_error",
+    "configuration": "model_request_failed_error",
+}
+MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+class PreviewSink(Protocol):
+    """Where streamed previews go (the live hub): never stored."""
+
+    def preview(self, tenant_id: str, session_id: str, event_type: str, frame: dict[str, Any]) -> None: ...
+
+
+class NoPreviews:
+    def preview(self, tenant_id: str, session_id: str, event_type: str, frame: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TurnPolicy:
+    retries: int = 5
+    retry_base_seconds: float = 1.0
+    max_model_requests: int = 50
+    max_tokens: int = 8192
+
+
+class _Stop(Exception):
+    """The turn is over (idle, terminated, interrupted or handed to another worker)."""
+
+
+class SessionRuntime:
+    def __init__(
+        self,
+        store: EventStore,
+        provider: ModelProvider,
+        models: ModelResolver,
+        previews: PreviewSink | None = None,
+        policy: TurnPolicy | None = None,
+    ) -> None:
+        self._store = store
+        self._provider = provider
+        self._models = models
+        self._previews = previews or NoPreviews()
+        self._policy = policy or TurnPolicy()
+        self._transcripts = TranscriptCache()
+
+    def take_turns(self, session_id: str, cancel: CancelToken | None = None) -> None:
+        """Drives the session while it owes a turn."""
+        cancel = cancel or CancelToken()
+        while not cancel.cancelled:  # an interrupted turn hands over; the dispatcher starts afresh
+            session = self._load(session_id)
+            if session is None or not session.wants_turn:
+                return
+            try:
+                self._turn(session, cancel)
+            except _Stop:
+                return
+
+    # -- one turn ----------------------------------------------------------------------
+
+    def _turn(self, session: Session, cancel: CancelToken) -> None:
+        session_id = session.session_id
+        self._write(session_id, lambda s: s.start_turn(new_id("sevt")) if s.status != "running" else None)
+        # A span left open by a worker that died mid-request: closed, then asked again.
+        self._write(session_id, lambda s: s.close_request(new_id("sevt"), is_error=True))
+        self._settle_confirmations(session_id)
+        handle = (session.agent.get("model") or {}).get("id") or ""
+        target = self._models.target_for(session.tenant_id, handle)
+        if target is None:
+            self._end_with_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
+            return
+        tools = toolbox(session.agent)
+        requests = 0
+        while True:
+            current = self._require(session_id)
+            if not current.wants_turn:
+                return
+            if current.interrupt_requested or cancel.cancelled:
+                self._interrupted(session_id, cancel)
+                return
+            if current.over_budget:
+                self._write(session_id, lambda s: s.go_idle(new_id("sevt"), {"type": "budget_reached"}))
+                return
+            if requests >= self._policy.max_model_requests:
+                self._end_with_error(
+                    session_id,
+                    "tool_use_limit_reached_error",
+                    f"the turn made {requests} model requests, the most one turn may make",
+                    "exhausted",
+                )
+                return
+            requests += 1
+            response, ran_tools = self._request(current, target, tools, cancel)
+            after = self._require(session_id)
+            if after.blockers:
+                self._write(
+                    session_id,
+                    lambda s: s.record("session.status_idle", new_id("sevt"), requires_action(list(s.blockers))),
+                )
+                return
+            if ran_tools or after.has_unread_input:
+                continue
+            self._finish(session_id, response)
+            return
+
+    def _finish(self, session_id: str, response: ModelResponse) -> None:
+        def finish(session: Session) -> None:
+            session.record(
+                "session.usage",
+                new_id("sevt"),
+                {"usage": session.usage(), "budget": session.details.get("budget")},
+            )
+            if response.stop_reason == "refusal":
+                session.go_idle(new_id("sevt"), {"type": "refusal"}, {"type": "refusal"})
+            else:
+                session.go_idle(new_id("sevt"), {"type": "end_turn"})
+
+        self._write(session_id, finish)
+
+    def _settle_confirmations(self, session_id: str) -> None:
+        """Answered confirmations become tool results: a deny reaches the model as an error
+        result with the user's message, an allow runs the tool."""
+
+        def settle(session: Session) -> None:
+            for tool_use_id, answer in list(session.confirmations.items()):
+                if answer["result"] == "deny":
+                    text = "Denied: " + (answer.get("deny_message") or "Tool execution was denied by the user.")
+                else:
+                    text = NO_SANDBOX.format(name="requested")
+                session.record(
+                    "agent.tool_result",
+                    new_id("sevt"),
+                    {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True},
+                )
+
+        self._write(session_id, settle)
+
+    # -- one model request, with retries -------------------------------------------------
+
+    def _request(
+        self, session: Session, target: ProviderTarget, tools: Toolbox, cancel: CancelToken
+    ) -> tuple[ModelResponse, bool]:
+        session_id = session.session_id
+        attempt = 0
+        while True:
+            span_id = new_id("sevt")
+            self._write(session_id, partial(Session.begin_request, event_id=span_id))
+            transcript = self._transcripts.get(session_id)
+            transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
+            request = transcript.request(session.agent.get("system"), tools.offered, self._policy.max_tokens)
+            ids = _PreviewIds()
+            started = time.monotonic()
+            try:
+                response = self._provider.stream(
+                    target, request, self._previewer(session, ids), cancel
+                )
+            except ProviderCancelled:
+                self._interrupted(session_id, cancel)
+                raise _Stop from None
+            except ProviderError as error:
+                log.warning(
+                    "session %s: provider %s failed (%s, HTTP %s)", session_id, target.provider, error.kind, error.status
+                )
+                if not error.retryable:
+                    self._terminate(session_id, ERROR_TYPES.get(error.kind, "unknown_error"), error.message)
+                    raise _Stop from None
+                if attempt >= self._policy.retries:
+                    self._end_with_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
+                    raise _Stop from None
+                self._retrying(session_id, ERROR_TYPES[error.kind], error.message)
+                delay = self._policy.retry_base_seconds * 2**attempt
+                if error.retry_after:
+                    delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+                if cancel.wait(delay):
+                    self._interrupted(session_id, cancel)
+                    raise _Stop from None
+                attempt += 1
+                self._write(session_id, lambda s: s.record("session.status_running", new_id("sevt"), {}))
+                continue
+            log.debug("session %s: model request took %.3f s", session_id, time.monotonic() - started)
+            return response, self._record_response(session_id, span_id, target, tools, response, ids)
+
+    def _previewer(self, session: Session, ids: _PreviewIds) -> Callable[[ProviderDelta], None]:
+        tenant, session_id = session.tenant_id, session.session_id
+
+        def on_delta(delta: ProviderDelta) -> None:
+            if isinstance(delta, TextDelta):
+                if not ids.message_started:
+                    ids.message_started = True
+                    self._previews.preview(
+                        tenant, session_id, "agent.message",
+                        {"type": "event_start", "event": {"type": "agent.message", "id": ids.message}},
+                    )
+                self._previews.preview(
+                    tenant, session_id, "agent.message",
+                    {
+                        "type": "event_delta",
+                        "event_id": ids.message,
+                        "delta": {"type": "content_delta", "content": {"type": "text", "text": delta.text}, "index": delta.index},
+                    },
+                )
+            elif isinstance(delta, ThinkingStarted):
+                event_id = ids.thinking_id(ids.thinking_started)
+                ids.thinking_started += 1
+                self._previews.preview(
+                    tenant, session_id, "agent.thinking",
+                    {"type": "event_start", "event": {"type": "agent.thinking", "id": event_id}},
+                )
+
+        return on_delta
+
+    def _record_response(
+        self,
+        session_id: str,
+        span_id: str,
+        target: ProviderTarget,
+        tools: Toolbox,
+        response: ModelResponse,
+        ids: _PreviewIds,
+    ) -> bool:
+        outputs: list[tuple[str, str, dict[str, Any]]] = []
+        results: list[tuple[str, str, dict[str, Any]]] = []
+        thinking: dict[str, dict[str, Any]] = {}
+        texts = [block["text"] for block in response.content if block.get("type") == "text" and block.get("text")]
+        message_placed = False
+        thinking_count = 0
+        for block in response.content:
+            kind = block.get("type")
+            if kind in ("thinking", "redacted_thinking"):
+                event_id = ids.thinking_id(thinking_count)
+                thinking_count += 1
+                thinking[event_id] = block
+                outputs.append(("agent.thinking", event_id, {}))
+            elif kind == "text":
+                if texts and not message_placed:
+                    message_placed = True
+                    outputs.append(("agent.message", ids.message, {"content": [{"type": "text", "text": text} for text in texts]}))
+            elif kind == "tool_use":
+                use_id = new_id("sevt")
+                name, tool_input = block.get("name", ""), block.get("input") or {}
+                route = tools.route(name)
+                if route.kind == "custom":
+                    outputs.append(("agent.custom_tool_use", use_id, {"name": name, "input": tool_input}))
+                elif route.kind == "builtin":
+                    permission, why = evaluation(route.policy or {})
+                    outputs.append(
+                        ("agent.tool_use", use_id, {"name": name, "input": tool_input, "evaluated_permission": permission, "evaluation": why})
+                    )
+                    if permission == "allow":
+                        results.append(_error_result(use_id, NO_SANDBOX.format(name=name)))
+                else:
+                    outputs.append(("agent.tool_use", use_id, {"name": name, "input": tool_input, "evaluated_permission": "deny"}))
+                    results.append(_error_result(use_id, f"The tool {name!r} is not available to this agent."))
+        cost, priced = cost_micros(target.model, response.usage)
+        end = {"model_usage": response.usage.as_dict(), "is_error": False}
+
+        def record(session: Session) -> bool:
+            if not session.finish_request(span_id, outputs, new_id("sevt"), end, thinking, cost, priced):
+                return False
+            for event_type, event_id, payload in results:
+                session.record(event_type, event_id, payload)
+            return True
+
+        if not self._write(session_id, record):
+            log.warning("session %s: request %s was closed by another worker; its answer is dropped", session_id, span_id)
+            raise _Stop
+        return bool(results)
+
+    # -- endings -----------------------------------------------------------------------
+
+    def _interrupted(self, session_id: str, cancel: CancelToken) -> None:
+        if cancel.shutting_down:
+            return  # left running: the next start takes the turn up again
+
+        def stop(session: Session) -> None:
+            session.close_request(new_id("sevt"), is_error=False)
+            redirected = session.handle_interrupt()
+            if not redirected and session.status != "idle":
+                session.go_idle(new_id("sevt"), {"type": "end_turn"})
+
+        self._write(session_id, stop)
+
+    def _retrying(self, session_id: str, error_type: str, message: str) -> None:
+        def retrying(session: Session) -> None:
+            session.close_request(new_id("sevt"), is_error=True)
+            session.record("session.error", new_id("sevt"), _error(error_type, message, "retrying"))
+            session.record("session.status_rescheduled", new_id("sevt"), {})
+
+        self._write(session_id, retrying)
+
+    def _end_with_error(self, session_id: str, error_type: str, message: str, retry_status: str) -> None:
+        def end(session: Session) -> None:
+            session.close_request(new_id("sevt"), is_error=True)
+            session.record("session.error", new_id("sevt"), _error(error_type, message, retry_status))
+            session.go_idle(new_id("sevt"), {"type": "retries_exhausted"})
+
+        self._write(session_id, end)
+
+    def _terminate(self, session_id: str, error_type: str, message: str) -> None:
+        def end(session: Session) -> None:
+            session.close_request(new_id("sevt"), is_error=True)
+            session.record("session.error", new_id("sevt"), _error(error_type, message, "terminal"))
+            session.record("session.status_terminated", new_id("sevt"), {})
+
+        self._write(session_id, end)
+
+    # -- store -------------------------------------------------------------------------
+
+    def _write(self, session_id: str, change: Callable[[Session], Any]) -> Any:
+        """Load → change → save, retried on a race. A session gone, archived or terminated
+        meanwhile ends the turn."""
+
+        def attempt() -> Any:
+            session = self._require(session_id)
+            outcome = change(session)
+            if session.pending_events:
+                self._store.save(session)
+            return outcome
+
+        try:
+            return retry_on_race(attempt, key=session_id)
+        except Conflict:
+            log.error("gave up appending to session %s: it kept changing under the turn", session_id)
+            raise _Stop from None
+        except DomainError as refusal:
+            log.info("session %s no longer takes the turn: %s", session_id, refusal)
+            raise _Stop from None
+
+    def _require(self, session_id: str) -> Session:
+        session = self._load(session_id)
+        if session is None or session.deleted:
+            raise _Stop
+        return session
+
+    def _load(self, session_id: str) -> Session | None:
+        try:
+            session = self._store.load(stream_id(session_id))
+        except NotFound:
+            return None
+        return session if isinstance(session, Session) else None
+
+
+class _PreviewIds:
+    """Ids minted when a preview starts, so the stored event carries the same one."""
+
+    def __init__(self) -> None:
+        self.message = new_id("sevt")
+        self.message_started = False
+        self.thinking_started = 0
+        self._thinking: list[str] = []
+
+    def thinking_id(self, index: int) -> str:
+        while len(self._thinking) <= index:
+            self._thinking.append(new_id("sevt"))
+        return self._thinking[index]
+
+
+def _error(error_type: str, message: str, retry_status: str) -> dict[str, Any]:
+    return {"error": {"type": error_type, "message": message, "retry_status": {"type": retry_status}}}
+
+
+def _error_result(tool_use_id: str, text: str) -> tuple[str, str, dict[str, Any]]:
+    return (
+        "agent.tool_result",
+        new_id("sevt"),
+        {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True},
+    )

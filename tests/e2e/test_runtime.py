@@ -1,0 +1,414 @@
+"""The agent runtime end to end: a real server, the official anthropic SDK as the client, and
+a fake provider speaking the real Anthropic / OpenAI streaming protocols (the only fake)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+from anthropic.lib.tools import beta_async_tool
+
+from tests.support.fake_provider import (
+    API_KEY as PROVIDER_KEY,
+)
+from tests.support.fake_provider import (
+    FakeProvider,
+    Reply,
+    Text,
+    Thinking,
+    ToolUse,
+    bad_key,
+    overloaded,
+    rate_limited,
+    stalled,
+)
+from tests.support.server import RunningServer, running_server
+
+PRICED_MODEL = "claude-sonnet-4-6"
+
+
+def _server(tmp_path: Path, fake: FakeProvider, database_url: str = "", protocol: str = "anthropic", **overrides: Any):  # noqa: ANN202
+    provider_settings: dict[str, Any] = (
+        {"anthropic_api_key": PROVIDER_KEY, "anthropic_base_url": fake.anthropic_base_url}
+        if protocol == "anthropic"
+        else {"openai_api_key": PROVIDER_KEY, "openai_base_url": fake.openai_base_url}
+    )
+    settings = {"runtime_retries": 2, "runtime_retry_base_seconds": 0.05, **provider_settings, **overrides}
+    return running_server(tmp_path / "data", database_url, **settings)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def served(request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider) -> Iterator[RunningServer]:
+    database_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    with _server(tmp_path, fake_provider, database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, fake_provider: FakeProvider) -> Iterator[RunningServer]:
+    with _server(tmp_path, fake_provider) as running:
+        yield running
+
+
+def _client(server: RunningServer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=20)
+
+
+def _session(client: anthropic.Anthropic, tools: list[dict[str, Any]] | None = None, **fields: Any) -> str:
+    agent = client.beta.agents.create(name="runner", model=PRICED_MODEL, system="Be brief.", tools=tools or [])
+    env = client.beta.environments.create(name="env")
+    return client.beta.sessions.create(agent=agent.id, environment_id=env.id, **fields).id
+
+
+def _say(client: anthropic.Anthropic, session_id: str, text: str) -> None:
+    client.beta.sessions.events.send(
+        session_id, events=[{"type": "user.message", "content": [{"type": "text", "text": text}]}]
+    )
+
+
+def _wait_for(client: anthropic.Anthropic, session_id: str, done: Any, timeout: float = 20) -> list[Any]:
+    """The log once ``done(events)`` holds for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = list(client.beta.sessions.events.list(session_id, limit=1000))
+        if done(events):
+            return events
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; log: {[e.type for e in events]}")
+        time.sleep(0.05)
+
+
+def _idles(count: int) -> Any:
+    return lambda events: sum(e.type == "session.status_idle" for e in events) >= count
+
+
+def _types(events: list[Any]) -> list[str]:
+    return [event.type for event in events]
+
+
+CUSTOM_TOOL = {
+    "type": "custom",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def test_a_turn_streams_from_the_provider_and_records_spans_usage_and_the_reply(
+    served: RunningServer, fake_provider: FakeProvider
+) -> None:
+    client = _client(served)
+    session_id = _session(client)
+    fake_provider.script(
+        Reply([Thinking("let me think"), Text("Hello there, traveller.", tokens=4)], usage={"input_tokens": 1200, "output_tokens": 30})
+    )
+    _say(client, session_id, "hi")
+    events = _wait_for(client, session_id, _idles(1))
+    assert _types(events) == [
+        "user.message",
+        "session.status_running",
+        "span.model_request_start",
+        "agent.thinking",
+        "agent.message",
+        "span.model_request_end",
+        "session.usage",
+        "session.status_idle",
+    ]
+    assert [e.seq for e in events] == list(range(1, 9))
+    assert events[4].content[0].text == "Hello there, traveller."
+    end = events[5]
+    assert end.model_request_start_id == events[2].id
+    assert end.model_usage.input_tokens == 1200 and end.model_usage.output_tokens == 30
+    assert events[7].stop_reason.type == "end_turn"
+    # the stored agent.thinking carries no thinking text
+    assert "let me think" not in events[3].model_dump_json()
+
+    request = fake_provider.requests[0].body
+    assert request["model"] == PRICED_MODEL and request["system"] == "Be brief."
+    assert request["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+    # the thinking text and signature go back to the provider on the next request
+    _say(client, session_id, "again")
+    _wait_for(client, session_id, _idles(2))
+    replayed = fake_provider.requests[1].body["messages"][1]["content"]
+    assert replayed[0] == {"type": "thinking", "thinking": "let me think", "signature": "sig-fake-0001"}
+
+    session = client.beta.sessions.retrieve(session_id)
+    assert session.status == "idle"
+    assert session.usage.input_tokens >= 1200 and session.usage.output_tokens >= 30
+    # claude-sonnet-4-6 at $3 / MTok in: 1200 tokens ≥ 0.36 cents
+    assert session.usage.list_cost is not None and session.usage.list_cost.currency == "USD"
+
+
+def test_previews_stream_the_message_before_it_is_stored_and_only_when_asked(
+    embedded: RunningServer, fake_provider: FakeProvider
+) -> None:
+    client = _client(embedded)
+    session_id = _session(client)
+    fake_provider.script(Reply([Text("one two three four five", tokens=5)], token_delay=0.05))
+    with_deltas: list[Any] = []
+    without: list[Any] = []
+
+    def follow(into: list[Any], **params: Any) -> None:
+        with client.beta.sessions.events.stream(session_id, **params) as stream:
+            for event in stream:
+                into.append(event)
+                if event.type == "session.status_idle":
+                    return
+
+    readers = [
+        threading.Thread(target=follow, args=(with_deltas,), kwargs={"event_deltas": ["agent.message"]}),
+        threading.Thread(target=follow, args=(without,)),
+    ]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.3)
+    _say(client, session_id, "count")
+    for reader in readers:
+        reader.join(20)
+
+    kinds = _types(with_deltas)
+    assert "event_start" in kinds and "event_delta" in kinds
+    start = with_deltas[kinds.index("event_start")]
+    final = next(e for e in with_deltas if e.type == "agent.message")
+    assert start.event.id == final.id and start.event.type == "agent.message"
+    assert kinds.index("event_start") < kinds.index("agent.message")
+    deltas = [e for e in with_deltas if e.type == "event_delta"]
+    assert all(d.event_id == final.id for d in deltas)
+    assert "".join(d.delta.content.text for d in deltas) == final.content[0].text
+    assert not {"event_start", "event_delta"} & set(_types(without))
+    # previews are never stored
+    assert not {"event_start", "event_delta"} & set(_types(list(client.beta.sessions.events.list(session_id))))
+
+
+def test_event_deltas_take_only_previewable_types(embedded: RunningServer) -> None:
+    client = _client(embedded)
+    session_id = _session(client)
+    with pytest.raises(anthropic.BadRequestError):
+        with client.beta.sessions.events.stream(session_id, event_deltas=["agent.tool_use"]):  # type: ignore[list-item]
+            pass
+
+
+def test_a_custom_tool_round_trip_resumes_the_turn_without_a_new_message(
+    served: RunningServer, fake_provider: FakeProvider
+) -> None:
+    client = _client(served)
+    session_id = _session(client, tools=[CUSTOM_TOOL])
+    fake_provider.script(
+        Reply([Text("Checking."), ToolUse("get_weather", {"city": "Paris"})]),
+        Reply([Text("It is sunny in Paris.")]),
+    )
+    _say(client, session_id, "weather in Paris?")
+    events = _wait_for(client, session_id, _idles(1))
+    use = next(e for e in events if e.type == "agent.custom_tool_use")
+    assert use.name == "get_weather" and use.input == {"city": "Paris"}
+    idle = events[-1]
+    assert idle.stop_reason.type == "requires_action" and idle.stop_reason.event_ids == [use.id]
+    offered = fake_provider.requests[0].body["tools"]
+    assert [tool["name"] for tool in offered] == ["get_weather"]
+
+    # an answer to a call nobody made is refused, and nothing is stored
+    with pytest.raises(anthropic.BadRequestError):
+        client.beta.sessions.events.send(
+            session_id, events=[{"type": "user.custom_tool_result", "custom_tool_use_id": "sevt_nope"}]
+        )
+    client.beta.sessions.events.send(
+        session_id,
+        events=[{"type": "user.custom_tool_result", "custom_tool_use_id": use.id, "content": [{"type": "text", "text": "sunny, 24°C"}]}],
+    )
+    events = _wait_for(client, session_id, _idles(2))
+    assert events[-1].stop_reason.type == "end_turn"
+    assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "It is sunny in Paris."
+    second = fake_provider.requests[1].body["messages"]
+    assert second[-1] == {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [{"type": "text", "text": "sunny, 24°C"}], "is_error": False}],
+    }
+    assert sum(e.type == "user.message" for e in events) == 1
+
+
+def test_the_sdk_session_tool_runner_answers_custom_tools(embedded: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(embedded)
+    session_id = _session(client, tools=[CUSTOM_TOOL])
+    fake_provider.script(Reply([ToolUse("get_weather", {"city": "Oslo"})]), Reply([Text("Cold in Oslo.")]))
+
+    @beta_async_tool
+    async def get_weather(city: str) -> str:
+        """The weather in a city"""
+        return f"{city}: -3°C"
+
+    async def run() -> list[Any]:
+        async_client = anthropic.AsyncAnthropic(base_url=embedded.base_url, api_key=embedded.api_key, max_retries=0)
+        calls = []
+        _say(client, session_id, "weather in Oslo?")
+        async for call in async_client.beta.sessions.events.tool_runner(session_id, tools=[get_weather], max_idle=1.0):
+            calls.append(call)
+        return calls
+
+    calls = asyncio.run(asyncio.wait_for(run(), 30))
+    assert [call.name for call in calls] == ["get_weather"]
+    events = _wait_for(client, session_id, _idles(2))
+    assert events[-1].stop_reason.type == "end_turn"
+    result = next(e for e in events if e.type == "user.custom_tool_result")
+    assert result.content[0].text == "Oslo: -3°C"
+
+
+ASKING_TOOLSET = {
+    "type": "agent_toolset_20260401",
+    "default_config": {"permission_policy": {"type": "always_ask"}},
+}
+
+
+@pytest.mark.parametrize("answer", ["allow", "deny"])
+def test_always_ask_waits_for_a_confirmation(embedded: RunningServer, fake_provider: FakeProvider, answer: str) -> None:
+    client = _client(embedded)
+    session_id = _session(client, tools=[ASKING_TOOLSET])
+    fake_provider.script(Reply([ToolUse("bash", {"command": "ls"})]), Reply([Text("Done.")]))
+    _say(client, session_id, "list files")
+    events = _wait_for(client, session_id, _idles(1))
+    use = next(e for e in events if e.type == "agent.tool_use")
+    assert use.evaluated_permission == "ask" and use.evaluation.type == "always_ask"
+    assert events[-1].stop_reason.event_ids == [use.id]
+    confirmation: dict[str, Any] = {"type": "user.tool_confirmation", "tool_use_id": use.id, "result": answer}
+    if answer == "deny":
+        confirmation["deny_message"] = "not on this machine"
+    client.beta.sessions.events.send(session_id, events=[confirmation])
+    events = _wait_for(client, session_id, _idles(2))
+    result = next(e for e in events if e.type == "agent.tool_result")
+    assert result.tool_use_id == use.id and result.is_error
+    text = result.content[0].text
+    if answer == "deny":
+        assert text == "Denied: not on this machine"
+    else:
+        assert "no sandbox" in text
+    answered = fake_provider.requests[1].body["messages"][-1]["content"][0]
+    assert answered["tool_use_id"] == use.id and answered["is_error"] is True
+    assert events[-1].stop_reason.type == "end_turn"
+
+
+def test_interrupt_aborts_the_stream_flushes_queued_input_and_leaves_the_session_usable(
+    served: RunningServer, fake_provider: FakeProvider
+) -> None:
+    client = _client(served)
+    session_id = _session(client)
+    fake_provider.script(stalled(after=2))
+    _say(client, session_id, "tell me a long story")
+    fake_provider.wait_for_stall()
+    _say(client, session_id, "queued while the model streams")
+    started = time.monotonic()
+    client.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
+    events = _wait_for(client, session_id, _idles(1))
+    assert time.monotonic() - started < 5
+    assert "agent.message" not in _types(events)
+    end = next(e for e in events if e.type == "span.model_request_end")
+    assert end.is_error is False
+    assert events[-1].stop_reason.type == "end_turn"
+
+    fake_provider.script(Reply([Text("Short story.")]))
+    _say(client, session_id, "a short one then")
+    events = _wait_for(client, session_id, _idles(2))
+    assert events[-1].stop_reason.type == "end_turn"
+    sent = fake_provider.requests[-1].body["messages"]
+    texts = [block["text"] for message in sent for block in message["content"] if block.get("type") == "text"]
+    assert texts == ["tell me a long story", "a short one then"]  # the queued message was flushed
+
+
+def test_overloaded_provider_is_retried_then_exhausted(embedded: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(embedded)
+    session_id = _session(client)
+    fake_provider.script(overloaded(), overloaded(), overloaded())
+    _say(client, session_id, "hi")
+    events = _wait_for(client, session_id, _idles(1))
+    errors = [e for e in events if e.type == "session.error"]
+    assert [e.error.type for e in errors] == ["model_overloaded_error"] * 3
+    assert [e.error.retry_status.type for e in errors] == ["retrying", "retrying", "exhausted"]
+    assert _types(events).count("session.status_rescheduled") == 2
+    assert events[-1].stop_reason.type == "retries_exhausted"
+    assert len(fake_provider.requests) == 3
+    # every span opened was closed, as an error
+    starts = [e.id for e in events if e.type == "span.model_request_start"]
+    ends = [e for e in events if e.type == "span.model_request_end"]
+    assert [e.model_request_start_id for e in ends] == starts and all(e.is_error for e in ends)
+
+
+def test_a_rate_limit_is_retried_and_the_turn_completes(embedded: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(embedded)
+    session_id = _session(client)
+    fake_provider.script(rate_limited(retry_after=0.1), Reply([Text("made it")]))
+    _say(client, session_id, "hi")
+    events = _wait_for(client, session_id, _idles(1))
+    assert [e.error.type for e in events if e.type == "session.error"] == ["model_rate_limited_error"]
+    assert events[-1].stop_reason.type == "end_turn"
+    assert next(e for e in events if e.type == "agent.message").content[0].text == "made it"
+
+
+def test_an_authentication_error_terminates_the_session(embedded: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(embedded)
+    session_id = _session(client)
+    fake_provider.script(bad_key())
+    _say(client, session_id, "hi")
+    events = _wait_for(client, session_id, lambda events: "session.status_terminated" in _types(events))
+    error = next(e for e in events if e.type == "session.error")
+    assert error.error.retry_status.type == "terminal"
+    assert PROVIDER_KEY not in error.error.message
+    assert client.beta.sessions.retrieve(session_id).status == "terminated"
+
+
+def test_a_budget_stops_new_requests_and_raising_it_resumes(embedded: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(embedded)
+    session_id = _session(client, budget={"type": "limit", "max_list_cost": {"amount": "1", "currency": "USD"}})
+    # 10k input tokens at $3 / MTok = 3 cents: the first request finishes, the next may not start
+    fake_provider.script(Reply([Text("expensive")], usage={"input_tokens": 10_000, "output_tokens": 10}))
+    _say(client, session_id, "hi")
+    _wait_for(client, session_id, _idles(1))
+    _say(client, session_id, "more")
+    events = _wait_for(client, session_id, _idles(2))
+    assert events[-1].stop_reason.type == "budget_reached"
+    assert len(fake_provider.requests) == 1
+    assert client.beta.sessions.retrieve(session_id).usage.list_cost.amount == "3"
+
+    fake_provider.script(Reply([Text("resumed")]))
+    client.beta.sessions.update(session_id, budget={"type": "limit", "max_list_cost": {"amount": "500", "currency": "USD"}})
+    events = _wait_for(client, session_id, _idles(3))
+    assert events[-1].stop_reason.type == "end_turn"
+    assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "resumed"
+
+
+def test_the_openai_protocol_drives_the_same_loop(tmp_path: Path, fake_provider: FakeProvider) -> None:
+    with _server(tmp_path, fake_provider, protocol="openai") as server:
+        client = _client(server)
+        session_id = _session(client, tools=[CUSTOM_TOOL])
+        fake_provider.script(Reply([ToolUse("get_weather", {"city": "Rome"})]), Reply([Text("Warm in Rome.")]))
+        _say(client, session_id, "weather in Rome?")
+        events = _wait_for(client, session_id, _idles(1))
+        use = next(e for e in events if e.type == "agent.custom_tool_use")
+        assert use.input == {"city": "Rome"}
+        client.beta.sessions.events.send(
+            session_id,
+            events=[{"type": "user.custom_tool_result", "custom_tool_use_id": use.id, "content": [{"type": "text", "text": "28°C"}]}],
+        )
+        events = _wait_for(client, session_id, _idles(2))
+        assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "Warm in Rome."
+        assert all(request.path == "/v1/chat/completions" for request in fake_provider.requests)
+        second = fake_provider.requests[1].body["messages"]
+        assert second[-1] == {"role": "tool", "tool_call_id": use.id, "content": "28°C"}
+
+
+def test_without_a_provider_the_turn_says_what_to_configure_and_the_session_stays_usable(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data") as server:
+        client = _client(server)
+        session_id = _session(client)
+        _say(client, session_id, "hi")
+        events = _wait_for(client, session_id, _idles(1))
+        error = next(e for e in events if e.type == "session.error")
+        assert "AGENTRY_ANTHROPIC_API_KEY" in error.error.message and "model_cards" in error.error.message
+        assert events[-1].stop_reason.type == "retries_exhausted"
+        assert client.beta.sessions.retrieve(session_id).status == "idle"
+        _say(client, session_id, "still there?")
+        assert _wait_for(client, session_id, _idles(2))[-1].type == "session.status_idle"
