@@ -34,6 +34,7 @@ def render(session: Session) -> dict[str, Any]:
         session.modified_on,
         session.archived_at,
         usage=session.usage(),
+        outcome_evaluations=session.outcome_evaluations,
         active_seconds=round(session.active_seconds, 3),
     )
 

@@ -88,6 +88,7 @@ def session_view(
     archived_at: datetime | None,
     usage: dict[str, Any] | None = None,
     active_seconds: float | None = None,
+    outcome_evaluations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "type": "session",
@@ -99,7 +100,7 @@ def session_view(
         "resources": details.get("resources") or [],
         "vault_ids": details.get("vault_ids") or [],
         "budget": details.get("budget"),
-        "outcome_evaluations": [],
+        "outcome_evaluations": outcome_evaluations or [],
         "stats": {"active_seconds": active_seconds, "duration_seconds": None},
         "usage": usage or {},
         "status": status,

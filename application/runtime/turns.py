@@ -22,6 +22,7 @@ from application.ports import (
     EventStore,
     ModelProvider,
     ModelResponse,
+    ModelUsage,
     ProviderCancelled,
     ProviderDelta,
     ProviderError,
@@ -32,6 +33,7 @@ from application.ports import (
 from application.retry import retry_on_race
 from application.runtime.dispatch import CancelToken
 from application.runtime.models import ModelResolver, missing_provider_message
+from application.runtime.outcomes import Verdict, grading_request, read_verdict
 from application.runtime.pricing import cost_micros
 from application.runtime.tools import NO_SANDBOX, Toolbox, evaluation, toolbox
 from application.runtime.transcript import TranscriptCache
@@ -148,8 +150,55 @@ class SessionRuntime:
                 return
             if ran_tools or after.has_unread_input:
                 continue
+            outcome = after.outcome_to_grade
+            if outcome is not None and response.stop_reason != "refusal":
+                if self._grade(after, target, outcome, cancel) in ("needs_revision", "max_iterations_reached"):
+                    continue  # a revision, or one final acknowledgment
+            elif after.outcome is not None:
+                self._write(session_id, Session.close_acknowledged_outcome)
             self._finish(session_id, response)
             return
+
+    def _grade(self, session: Session, target: ProviderTarget, outcome: dict[str, Any], cancel: CancelToken) -> str:
+        """One evaluation of the turn's work: its spans recorded, its verdict returned."""
+        session_id = session.session_id
+        start_id = new_id("sevt")
+        iteration = outcome["iteration"]
+        marker = {"outcome_id": outcome["outcome_id"], "iteration": iteration}
+        self._write(session_id, lambda s: s.record("span.outcome_evaluation_start", start_id, marker))
+        transcript = self._transcripts.get(session_id)
+        transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
+        request = grading_request(outcome.get("rubric"), transcript.agent_text_since(outcome["since_seq"]))
+        usage = ModelUsage()
+        try:
+            response = self._provider.stream(target, request, lambda delta: None, cancel)
+            usage = response.usage
+            verdict = read_verdict(response.content)
+        except ProviderCancelled:
+            verdict = Verdict("interrupted", "a user interrupt arrived during the evaluation")
+        except ProviderError as error:
+            verdict = Verdict("failed", f"the grader's request failed: {error.message}")
+        result = verdict.result
+        if result == "needs_revision" and iteration + 1 >= outcome["max_iterations"]:
+            result = "max_iterations_reached"
+        cost, priced = cost_micros(target.model, usage)
+        end = {
+            **marker,
+            "outcome_evaluation_start_id": start_id,
+            "result": result,
+            "explanation": verdict.explanation,
+            "usage": usage.as_dict(),
+        }
+
+        def record(current: Session) -> None:
+            current.record("span.outcome_evaluation_end", new_id("sevt"), end)
+            current.record_cost(start_id, cost, priced)
+
+        self._write(session_id, record)
+        if result == "interrupted":
+            self._interrupted(session_id, cancel)
+            raise _Stop
+        return result
 
     def _finish(self, session_id: str, response: ModelResponse) -> None:
         def finish(session: Session) -> None:
