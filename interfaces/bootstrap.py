@@ -11,6 +11,7 @@ import uvicorn
 from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
+from application.model_cards import ModelCardService
 from application.relay import ChangeSignal, Relay
 from application.runtime import SessionRuntime, TurnDispatcher
 from application.session_log import SessionLog
@@ -69,9 +70,11 @@ def build(settings: Settings | None = None) -> ApiProcess:
     runtime = SessionRuntime(store, UnconfiguredProvider())
     dispatcher = TurnDispatcher(runtime, workers=settings.runtime_workers)
     sessions = SessionService(store, agents, environments, on_user_turn=dispatcher.submit)
+    model_cards = ModelCardService(store, _TemporaryInMemoryCipher(), _TemporaryAcceptingProbe())
     services = Services(
         agents=agents,
         environments=environments,
+        model_cards=model_cards,
         sessions=sessions,
         api_keys=ApiKeyService(store, hash_key),
         read_models=ReadModels(engine),
@@ -135,7 +138,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 
@@ -150,3 +153,48 @@ def server_config(settings: Settings, app: Any, **options: Any) -> uvicorn.Confi
         max_connections=settings.max_connections,
         **options,
     )
+
+
+# -- TEMPORARY (branch h-cards only): replaced by build_cipher / HttpProviderProbe on merge ---
+
+
+class _TemporaryInMemoryCipher:
+    def __init__(self) -> None:
+        import threading
+
+        self._keys: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def seal(self, owner: str, plaintext: str) -> str:
+        import base64
+        import os
+
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        with self._lock:
+            key = self._keys.setdefault(owner, AESGCM.generate_key(bit_length=256))
+        nonce = os.urandom(12)
+        return base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), owner.encode())).decode()
+
+    def open(self, owner: str, sealed: str) -> str:
+        import base64
+
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        from application.ports import SecretUnavailable
+
+        key = self._keys.get(owner)
+        if key is None:
+            raise SecretUnavailable(owner)
+        raw = base64.urlsafe_b64decode(sealed)
+        return AESGCM(key).decrypt(raw[:12], raw[12:], owner.encode()).decode()
+
+    def shred(self, owner: str) -> None:
+        self._keys.pop(owner, None)
+
+
+class _TemporaryAcceptingProbe:
+    def probe(self, target: Any) -> Any:
+        from application.ports import ProbeResult
+
+        return ProbeResult(ok=True)
