@@ -51,6 +51,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     if not settings.uses_postgres:
         prepare_data_dir(settings)
     hash_key = keyed_hash(_api_key_secret(settings))
+    cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)
     projections = ReadModelRunner(engine, store, all_projections())
@@ -70,7 +71,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     runtime = SessionRuntime(store, UnconfiguredProvider())
     dispatcher = TurnDispatcher(runtime, workers=settings.runtime_workers)
     sessions = SessionService(store, agents, environments, on_user_turn=dispatcher.submit)
-    model_cards = ModelCardService(store, _TemporaryInMemoryCipher(), _TemporaryAcceptingProbe())
+    model_cards = ModelCardService(store, cipher, _TemporaryAcceptingProbe())
     services = Services(
         agents=agents,
         environments=environments,
@@ -91,6 +92,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         projections_in_process=settings.projections_in_process,
         bootstrap_api_key=settings.bootstrap_api_key,
         admin_key_file=None if settings.uses_postgres else PrivateTextFile(settings.admin_key_path),
+        resources=[cipher],
     )
 
 
@@ -155,42 +157,27 @@ def server_config(settings: Settings, app: Any, **options: Any) -> uvicorn.Confi
     )
 
 
-# -- TEMPORARY (branch h-cards only): replaced by build_cipher / HttpProviderProbe on merge ---
+# -- secrets at rest (imports kept here: this section only adds to the file) ---------------
+
+from infra.secrets.cipher import EnvelopeCipher  # noqa: E402
+from infra.secrets.rotation import RotationOutcome  # noqa: E402
+from infra.secrets.wiring import cipher_for, rotate_for  # noqa: E402
 
 
-class _TemporaryInMemoryCipher:
-    def __init__(self) -> None:
-        import threading
+def build_cipher(settings: Settings) -> EnvelopeCipher:
+    """The secrets cipher (model-card API keys, vault credentials): its key table and root.
+    With PostgreSQL and no AGENTRY_ROOT_SECRET this is a SettingsError."""
+    return cipher_for(settings)
 
-        self._keys: dict[str, bytes] = {}
-        self._lock = threading.Lock()
 
-    def seal(self, owner: str, plaintext: str) -> str:
-        import base64
-        import os
+def rotate_root_secret(settings: Settings, new_root_secret: str = "") -> RotationOutcome:
+    """``agentry secrets rotate-root``: every data key re-wrapped under a new root.
+    ``new_root_secret`` (``AGENTRY_NEW_ROOT_SECRET``) is required when the operator gives the
+    root, and refused when the embedded server generates it."""
+    return rotate_for(settings, new_root_secret)
 
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        with self._lock:
-            key = self._keys.setdefault(owner, AESGCM.generate_key(bit_length=256))
-        nonce = os.urandom(12)
-        return base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), owner.encode())).decode()
-
-    def open(self, owner: str, sealed: str) -> str:
-        import base64
-
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        from application.ports import SecretUnavailable
-
-        key = self._keys.get(owner)
-        if key is None:
-            raise SecretUnavailable(owner)
-        raw = base64.urlsafe_b64decode(sealed)
-        return AESGCM(key).decrypt(raw[:12], raw[12:], owner.encode()).decode()
-
-    def shred(self, owner: str) -> None:
-        self._keys.pop(owner, None)
+# -- TEMPORARY (branch h-cards only): replaced by HttpProviderProbe on merge ---------------
 
 
 class _TemporaryAcceptingProbe:

@@ -1,9 +1,11 @@
-"""``agentry serve | relay | project | projections rebuild NAME | projections status | api-keys create``."""
+"""``agentry serve | relay | project | projections rebuild NAME | projections status | api-keys create |
+secrets rotate-root``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -90,6 +92,30 @@ def api_keys_command(args: argparse.Namespace) -> int:
         platform.close()
 
 
+def secrets_command(args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import rotate_root_secret
+
+    settings = load_settings()
+    # Read here rather than in Settings: only this command ever needs it.
+    new_root = os.environ.get("AGENTRY_NEW_ROOT_SECRET", "")
+    print("re-wrapping every data key under a new root key …", flush=True)
+    outcome = rotate_root_secret(settings, new_root)
+    print(
+        f"re-wrapped {outcome.rewrapped} data keys ({outcome.already_new} already under the new root); "
+        f"root fingerprint {outcome.old_fingerprint} → {outcome.new_fingerprint}; no event was changed"
+    )
+    if outcome.root_file_replaced:
+        print(f"{settings.root_secret_path} now holds the new root; running processes switch to it on their own")
+    else:
+        print(
+            "next: set AGENTRY_ROOT_SECRET to the value of AGENTRY_NEW_ROOT_SECRET for every API and worker "
+            "process and restart them (until then they cannot open stored secrets), then drop the old secret. "
+            "If a process still holding the old root made a new secret in between, run this command again "
+            "with the same two secrets: it re-wraps only what is still under the old root."
+        )
+    return 0
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -169,6 +195,14 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli")
     create.add_argument("--tenant", default="default")
     create.set_defaults(handler=api_keys_command)
+
+    secrets = commands.add_parser("secrets", help="manage the keys that protect stored secrets")
+    secret_actions = secrets.add_subparsers(dest="action", required=True)
+    rotate = secret_actions.add_parser(
+        "rotate-root",
+        help="re-wrap every data key under a new root key (embedded: generated; otherwise AGENTRY_NEW_ROOT_SECRET)",
+    )
+    rotate.set_defaults(handler=secrets_command)
     return root
 
 
