@@ -12,6 +12,9 @@ from tests.support.event_validation import stored_event_problems
 from tests.support.postgres import fresh_database, postgres_server
 from tests.support.server import RunningServer, running_server
 
+# The ``fake_provider`` fixture (a local model provider speaking both streaming protocols).
+pytest_plugins = ["tests.support.fake_provider"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
