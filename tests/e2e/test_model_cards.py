@@ -193,3 +193,65 @@ def test_deleting_a_card_shreds_its_key(server: RunningServer, http: httpx.Clien
         cipher.close()
     assert server.platform.services.model_cards.target_for(DEFAULT_TENANT, "doomed") is None
     assert http.get("/v1/model_cards").json()["data"] == []
+
+
+def _stored_bytes(server: RunningServer) -> bytes:
+    """Everything the server keeps: every file of its data folder (event store, read models,
+    key table, their WAL files) and, on PostgreSQL, every row of every table, raw."""
+    if not server.settings.uses_postgres:
+        return b"\n".join(path.read_bytes() for path in server.settings.data_dir.rglob("*") if path.is_file())
+    import psycopg
+
+    chunks: list[bytes] = []
+    with psycopg.connect(server.settings.postgres.conninfo) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'"
+        ).fetchall()
+        assert len(tables) > 3
+        for schema, table in tables:
+            for row in conn.execute(f'SELECT * FROM "{schema}"."{table}"'):
+                for value in row:
+                    chunks.append(bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode())
+    return b"\n".join(chunks)
+
+
+def test_no_cleartext_secret_reaches_a_response_the_stores_or_the_logs(
+    server: RunningServer,
+    fake_provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    header_secret = "gateway-header-secret-31415926"
+    offline_key = "offline-key-never-stored-in-clear-27182818"
+    secrets = [API_KEY, OTHER_KEY, REFUSED_KEY, header_secret, offline_key]
+    fake_provider.api_keys.add(OTHER_KEY)
+    bodies: list[str] = []
+
+    def keep(response: httpx.Response) -> None:
+        response.read()
+        bodies.append(response.text)
+
+    caplog.set_level("DEBUG")
+    with httpx.Client(
+        base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=20, event_hooks={"response": [keep]}
+    ) as http:
+        made = created(http, card(fake_provider, custom_headers={"X-Gateway-Token": header_secret}))
+        assert http.post(f"/v1/model_cards/{made['id']}", json={"api_key": OTHER_KEY}).status_code == 200
+        assert http.post(f"/v1/model_cards/{made['id']}", json={"api_key": REFUSED_KEY}).status_code == 400
+        oai = http.post("/v1/model_cards", json=card(fake_provider, provider="oai", model_id="o", api_key=REFUSED_KEY))
+        assert oai.status_code == 400
+        offline = created(http, {"model_id": "offline", "provider": "ant", "api_key": offline_key, "probe": False})
+        http.get("/v1/model_cards")
+        http.get(f"/v1/model_cards/{made['id']}")
+        http.get(f"/v1/model_cards/{offline['id']}")
+        assert http.delete(f"/v1/model_cards/{offline['id']}").status_code == 200
+    fake_provider.take_violations()
+    stored = _stored_bytes(server)
+    logs = caplog.text + "".join(capfd.readouterr())
+    # The searches look where the cards are: their ids are in every place searched.
+    assert made["id"].encode() in stored and all(made["id"] in body or "error" in body for body in bodies)
+    for secret in secrets:
+        assert not [body for body in bodies if secret in body], f"{secret[:6]}… in a response"
+        assert secret.encode() not in stored, f"{secret[:6]}… stored in clear"
+        assert secret not in logs, f"{secret[:6]}… in the logs"
