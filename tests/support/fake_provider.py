@@ -402,6 +402,7 @@ class _Exchange:
     def __init__(self, fake: FakeProvider, receive: Callable[[], Any], reply: Reply) -> None:
         self.fake, self.reply = fake, reply
         self.disconnected = asyncio.Event()
+        self.generation = fake._generation
         self.deltas_sent = 0
         self._watch = asyncio.ensure_future(self._watch_disconnect(receive))
 
@@ -415,21 +416,39 @@ class _Exchange:
     def close(self) -> None:
         self._watch.cancel()
 
+    def _ended(self) -> bool:
+        """The server is stopping, or the test that scripted this reply is over."""
+        return self.fake._stopping.is_set() or self.fake._generation != self.generation
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleeps ``seconds``; False if the client left (or the server is stopping) meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.disconnected.is_set() or self._ended():
+                return False
+            try:
+                await asyncio.wait_for(self.disconnected.wait(), min(left, 0.02))
+            except TimeoutError:
+                pass
+        return not self.disconnected.is_set()
+
     async def stall(self) -> None:
         self.fake._stalls_started += 1
-        while not (self.disconnected.is_set() or self.fake._release.is_set() or self.fake._stopping.is_set()):
+        while not (self.disconnected.is_set() or self.fake._release.is_set() or self._ended()):
             try:
                 await asyncio.wait_for(self.disconnected.wait(), 0.02)
             except TimeoutError:
                 pass
+        if self.disconnected.is_set():
+            self.fake.abandoned_stalls += 1
 
     async def before_delta(self) -> bool:
         """Waits out the token delay; False when the stream must stop here (failure or gone)."""
         failure = self.reply.failure
         if isinstance(failure, StreamError | Stall) and self.deltas_sent >= failure.after:
             return False
-        if self.deltas_sent and self.reply.token_delay:
-            await asyncio.sleep(self.reply.token_delay)
+        if self.deltas_sent and self.reply.token_delay and not await self.pause(self.reply.token_delay):
+            return False
         self.deltas_sent += 1
         return not self.disconnected.is_set()
 
@@ -447,7 +466,9 @@ class FakeProvider:
         self._ids = itertools.count(1)
         self._release = threading.Event()
         self._stopping = threading.Event()
+        self._generation = 0
         self._stalls_started = 0
+        self.abandoned_stalls = 0  # stalls that ended because the client hung up (an abort works)
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -472,8 +493,8 @@ class FakeProvider:
         self, provider: str = "ant", model: str = "fake-model", api_key: str = API_KEY, **kw: Any
     ) -> ProviderTarget:
         """A ``ProviderTarget`` aimed at this fake for ``provider`` (ant, ant-compatible, oai, …)."""
-        base = self.anthropic_base_url if provider.startswith("ant") else self.openai_base_url
-        return ProviderTarget(provider=provider, model=model, api_key=api_key, base_url=base, **kw)
+        kw.setdefault("base_url", self.anthropic_base_url if provider.startswith("ant") else self.openai_base_url)
+        return ProviderTarget(provider=provider, model=model, api_key=api_key, **kw)
 
     def script(self, *replies: Reply) -> None:
         """Queues replies; each request takes the next one, then ``default`` once they run out."""
@@ -519,12 +540,16 @@ class FakeProvider:
     def release_stalls(self) -> None:
         self._release.set()
 
-    def reset(self) -> None:
+    def reset(self, api_keys: tuple[str, ...] = (API_KEY,)) -> None:
+        """Forgets the script, the recorded requests and the default; ends any pending stall."""
         with self._lock:
+            self._generation += 1
+            self.api_keys = set(api_keys)
             self._script.clear()
             self.requests.clear()
             self.default = Reply()
             self._stalls_started = 0
+            self.abandoned_stalls = 0
             self._release.clear()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -608,22 +633,20 @@ class FakeProvider:
         with self._lock:
             reply = self._script.pop(0) if self._script else self.default
         plan = _Plan(reply, body, self._ids)
-        if reply.latency:
-            await asyncio.sleep(reply.latency)
-        if isinstance(reply.failure, HttpError):
-            await self._error(send, protocol, reply.failure)
-            return
-        if not record.stream:
-            if isinstance(reply.failure, Stall):
-                exchange = _Exchange(self, receive, reply)
-                await exchange.stall()
-                exchange.close()
-                return
-            rendered = self._anthropic_message(plan) if protocol == "anthropic" else self._openai_completion(plan)
-            await self._json(send, 200, rendered)
-            return
         exchange = _Exchange(self, receive, reply)
         try:
+            if reply.latency and not await exchange.pause(reply.latency):
+                return
+            if isinstance(reply.failure, HttpError):
+                await self._error(send, protocol, reply.failure)
+                return
+            if not record.stream:
+                if isinstance(reply.failure, Stall):
+                    await exchange.stall()
+                    return
+                rendered = self._anthropic_message(plan) if protocol == "anthropic" else self._openai_completion(plan)
+                await self._json(send, 200, rendered)
+                return
             if isinstance(reply.failure, Stall) and reply.failure.after == 0:
                 await exchange.stall()
                 return
@@ -917,13 +940,21 @@ class FakeProvider:
 # -- pytest ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_provider() -> Iterator[FakeProvider]:
-    """A fresh fake provider per test; the test fails at teardown if any request it got was
-    invalid (call ``take_violations()`` in a test that sends bad requests on purpose)."""
+@pytest.fixture(scope="session")
+def fake_provider_server() -> Iterator[FakeProvider]:
+    """One server for the whole run (starting one per test would cost ~0.15 s each)."""
     with FakeProvider() as fake:
         yield fake
-        fake.release_stalls()
-        problems = fake.violations
+
+
+@pytest.fixture
+def fake_provider(fake_provider_server: FakeProvider) -> Iterator[FakeProvider]:
+    """The fake provider, reset for this test; the test fails at teardown if any request it got
+    was invalid (call ``take_violations()`` in a test that sends bad requests on purpose)."""
+    fake = fake_provider_server
+    fake.reset()
+    yield fake
+    problems = fake.violations
+    fake.reset()
     if problems:
         pytest.fail("the fake provider received invalid requests:\n" + "\n".join(problems), pytrace=False)
