@@ -66,6 +66,14 @@ MODEL_CARDS: Kind[ModelCard] = Kind(
 )
 
 
+def _scrubbed(message: str, target: ProviderTarget) -> str:
+    """A provider may quote what it was sent; never let a secret ride back on its message."""
+    for secret in (target.api_key, *target.custom_headers.values()):
+        if len(secret) >= SCRUB_MIN_LENGTH:
+            message = message.replace(secret, "[redacted]")
+    return message
+
+
 class ModelCardService:
     def __init__(self, store: EventStore, cipher: SecretCipher, probe: ProviderProbe) -> None:
         self._store = store
@@ -187,13 +195,11 @@ class ModelCardService:
         if not wanted:
             return dict(PROBE_SKIPPED)
         result = self._probe.probe(target)
+        reason = _scrubbed(result.message, target)
         if result.ok:
-            return dict(PROBE_PASSED)
-        reason = result.message or (f"HTTP {result.status}" if result.status else "no reason given")
-        # A provider may quote what it was sent; never let a secret ride back on its message.
-        for secret in (target.api_key, *target.custom_headers.values()):
-            if len(secret) >= SCRUB_MIN_LENGTH:
-                reason = reason.replace(secret, "[redacted]")
+            # A busy or picky provider (429, 5xx, 400) still recognised the key: kept as a note.
+            return dict(PROBE_PASSED) | ({"status": result.status, "message": reason} if reason else {})
+        reason = reason or (f"HTTP {result.status}" if result.status else "no reason given")
         raise ProviderRefused(f"the provider refused this model card, so nothing was stored: {reason}")
 
     @staticmethod

@@ -21,6 +21,7 @@ from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, ev
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_relay import RelayLease
+from infra.providers.probe import HttpProviderProbe
 from infra.providers.unconfigured import UnconfiguredProvider
 from infra.settings import Settings, SettingsError
 from interfaces.cli.processes import ApiProcess, RelayProcess
@@ -71,7 +72,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     runtime = SessionRuntime(store, UnconfiguredProvider())
     dispatcher = TurnDispatcher(runtime, workers=settings.runtime_workers)
     sessions = SessionService(store, agents, environments, on_user_turn=dispatcher.submit)
-    model_cards = ModelCardService(store, cipher, _TemporaryAcceptingProbe())
+    model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     services = Services(
         agents=agents,
         environments=environments,
@@ -175,13 +176,3 @@ def rotate_root_secret(settings: Settings, new_root_secret: str = "") -> Rotatio
     ``new_root_secret`` (``AGENTRY_NEW_ROOT_SECRET``) is required when the operator gives the
     root, and refused when the embedded server generates it."""
     return rotate_for(settings, new_root_secret)
-
-
-# -- TEMPORARY (branch h-cards only): replaced by HttpProviderProbe on merge ---------------
-
-
-class _TemporaryAcceptingProbe:
-    def probe(self, target: Any) -> Any:
-        from application.ports import ProbeResult
-
-        return ProbeResult(ok=True)

@@ -155,11 +155,15 @@ class SessionEvent(Described):
 
 
 class ProbeOutcome(Described):
-    """The last capability probe: ``{"ok": true}``, or ``{"ok": null, "reason": "skipped"}``
-    when the request said ``probe: false`` (a refused probe stores nothing)."""
+    """The last capability probe: ``{"ok": true}`` (with ``status`` and ``message`` when the
+    provider accepted the key but was busy or picky: 429, 5xx, 400), or
+    ``{"ok": null, "reason": "skipped"}`` when the request said ``probe: false``. A refused
+    probe stores nothing, so ``ok`` is never false here."""
 
     ok: bool | None
     reason: str | None = None
+    status: int | None = None
+    message: str | None = None
 
 
 class ModelCard(Described):
