@@ -127,12 +127,15 @@ class ModelCardService:
         wanted = changes.pop("probe", True)
         probe = None
         if PROBED_FIELDS & changes.keys():
+            # Loaded first in any case: nothing is sealed for a card that is not the caller's.
             card = self._commands.load(who, model_card_id)
             settings = model_card_settings(card) | {name: changes[name] for name in TARGET_FIELDS if name in changes}
             check_target(settings["provider"], settings["base_url"])
-            api_key = changes["api_key"] if "api_key" in changes else self._open_key(card)
-            headers = (changes["custom_headers"] or {}) if "custom_headers" in changes else self._open_headers(card)
-            probe = self._check(self._target(settings, api_key, headers), wanted)
+            probe = dict(PROBE_SKIPPED)
+            if wanted:
+                api_key = changes["api_key"] if "api_key" in changes else self._open_key(card)
+                headers = (changes["custom_headers"] or {}) if "custom_headers" in changes else self._open_headers(card)
+                probe = self._check(self._target(settings, api_key, headers), wanted)
         sealed_key = self._cipher.seal(model_card_id, changes["api_key"]) if "api_key" in changes else None
         sealed_headers = (
             self._sealed_headers(model_card_id, changes["custom_headers"] or {}) if "custom_headers" in changes else None

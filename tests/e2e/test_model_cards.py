@@ -262,3 +262,18 @@ def test_no_cleartext_secret_reaches_a_response_the_stores_or_the_logs(
         assert not any(secret in body for body in bodies), f"{secret[:6]}… in a response"
         assert (secret.encode() in stored) is False, f"{secret[:6]}… stored in clear"
         assert (secret in logs) is False, f"{secret[:6]}… in the logs"
+
+
+def test_custom_headers_are_replaced_whole_and_reach_the_runtime_opened(
+    server: RunningServer, http: httpx.Client
+) -> None:
+    made = created(
+        http, {"model_id": "h", "provider": "ant", "api_key": "offline-key-0005", "custom_headers": {"X-A": "1"}, "probe": False}
+    )
+    path = f"/v1/model_cards/{made['id']}"
+    replaced = http.post(path, json={"custom_headers": {"X-B": "two"}, "probe": False}).json()
+    assert replaced["custom_headers"] == {"X-B": "[redacted]"}
+    target = server.platform.services.model_cards.target_for(DEFAULT_TENANT, "h")
+    assert target is not None and target.custom_headers == {"X-B": "two"} and target.api_key == "offline-key-0005"
+    assert http.post(path, json={"custom_headers": None, "probe": False}).json()["custom_headers"] == {}
+    assert http.get("/v1/model_cards").json()["data"][0]["custom_headers"] == {}
