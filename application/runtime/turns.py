@@ -27,6 +27,7 @@ from application.ports import (
     ProviderDelta,
     ProviderError,
     ProviderTarget,
+    SecretUnavailable,
     TextDelta,
     ThinkingStarted,
 )
@@ -115,7 +116,13 @@ class SessionRuntime:
         self._write(session_id, lambda s: s.close_request(new_id("sevt"), is_error=True))
         self._settle_confirmations(session_id)
         handle = (session.agent.get("model") or {}).get("id") or ""
-        target = self._models.target_for(session.tenant_id, handle)
+        try:
+            target = self._models.target_for(session.tenant_id, handle)
+        except SecretUnavailable as unreadable:
+            self._end_with_error(
+                session_id, "model_request_failed_error", f"the model card for {handle!r} cannot be used: {unreadable}", "exhausted"
+            )
+            return
         if target is None:
             self._end_with_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
             return
