@@ -488,3 +488,41 @@ def test_an_outcome_out_of_iterations_gets_one_final_acknowledgment(embedded: Ru
     assert messages == ["The sea.", "Understood: the haiku is not finished."]
     assert len(fake_provider.requests) == 3
     assert events[-1].stop_reason.type == "end_turn"
+
+
+def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    """No default provider: the agent's model names a card. Before the card exists the turn
+    says what to configure; once it exists, the same session answers. A rotated key is used
+    from the next request on; a deleted card leaves the turn without a provider again."""
+    with running_server(tmp_path / "data") as server:
+        client = _client(server)
+        agent = client.beta.agents.create(name="carded", model="house-model")
+        env = client.beta.environments.create(name="env")
+        session_id = client.beta.sessions.create(agent=agent.id, environment_id=env.id).id
+        _say(client, session_id, "hi")
+        events = _wait_for(client, session_id, _idles(1))
+        assert events[-1].stop_reason.type == "retries_exhausted"
+
+        http = client._client  # the SDK's own httpx client carries the key
+        card = {
+            "model_id": "house-model", "provider": "oai-compatible", "model": "gpt-4o-mini",
+            "api_key": PROVIDER_KEY, "base_url": fake_provider.openai_base_url,
+        }
+        created = http.post(f"{server.base_url}/v1/model_cards", json=card, headers={"x-api-key": server.api_key})
+        assert created.status_code == 200, created.text
+        fake_provider.script(Reply([Text("Answered through the card.")]))
+        _say(client, session_id, "and now?")
+        events = _wait_for(client, session_id, _idles(2))
+        assert events[-1].stop_reason.type == "end_turn"
+        assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "Answered through the card."
+        request = fake_provider.requests[-1]
+        assert request.path == "/v1/chat/completions" and request.body["model"] == "gpt-4o-mini"
+        assert request.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+
+        deleted = http.delete(f"{server.base_url}/v1/model_cards/{created.json()['id']}", headers={"x-api-key": server.api_key})
+        assert deleted.status_code == 200
+        _say(client, session_id, "still there?")
+        events = _wait_for(client, session_id, _idles(3))
+        assert events[-1].stop_reason.type == "retries_exhausted"
