@@ -54,6 +54,8 @@ ERROR_TYPES = {
     "configuration": "model_request_failed_error",
 }
 MAX_RETRY_AFTER_SECONDS = 30.0
+# However the provider paces us, a turn gives up retrying within a minute.
+MAX_RETRY_SECONDS = 55.0
 
 
 class PreviewSink(Protocol):
@@ -246,6 +248,7 @@ class SessionRuntime:
     ) -> tuple[ModelResponse, bool]:
         session_id = session.session_id
         attempt = 0
+        waited = 0.0
         while True:
             span_id = new_id("sevt")
             self._write(session_id, partial(Session.begin_request, event_id=span_id))
@@ -268,13 +271,14 @@ class SessionRuntime:
                 if not error.retryable:
                     self._terminate(session_id, ERROR_TYPES.get(error.kind, "unknown_error"), error.message)
                     raise _Stop from None
-                if attempt >= self._policy.retries:
-                    self._end_with_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
-                    raise _Stop from None
-                self._retrying(session_id, ERROR_TYPES[error.kind], error.message)
                 delay = self._policy.retry_base_seconds * 2**attempt
                 if error.retry_after:
                     delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+                if attempt >= self._policy.retries or waited + delay > MAX_RETRY_SECONDS:
+                    self._end_with_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
+                    raise _Stop from None
+                self._retrying(session_id, ERROR_TYPES[error.kind], error.message)
+                waited += delay
                 if cancel.wait(delay):
                     self._interrupted(session_id, cancel)
                     raise _Stop from None
