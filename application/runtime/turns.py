@@ -113,10 +113,6 @@ class SessionRuntime:
 
     def _turn(self, session: Session, cancel: CancelToken) -> None:
         session_id = session.session_id
-        self._write(session_id, lambda s: s.start_turn(new_id("sevt")) if s.status != "running" else None)
-        # A span left open by a worker that died mid-request: closed, then asked again.
-        self._write(session_id, lambda s: s.close_request(new_id("sevt"), is_error=True))
-        self._settle_confirmations(session_id)
         handle = (session.agent.get("model") or {}).get("id") or ""
         try:
             target = self._models.target_for(session.tenant_id, handle)
@@ -130,8 +126,11 @@ class SessionRuntime:
             return
         tools = toolbox(session.agent)
         requests = 0
+        current = session
         while True:
-            current = self._require(session_id)
+            # ``current`` is the session as this turn last saved it; an interrupt sent since
+            # reaches this process as a cancellation (and other processes' drivers at their
+            # next step).
             if not current.wants_turn:
                 return
             if current.interrupt_requested or cancel.cancelled:
@@ -149,23 +148,16 @@ class SessionRuntime:
                 )
                 return
             requests += 1
-            response, ran_tools = self._request(current, target, tools, cancel)
-            after = self._require(session_id)
-            if after.blockers:
-                self._write(
-                    session_id,
-                    lambda s: s.record("session.status_idle", new_id("sevt"), requires_action(list(s.blockers))),
-                )
-                return
-            if ran_tools or after.has_unread_input:
-                continue
-            outcome = after.outcome_to_grade
-            if outcome is not None and response.stop_reason != "refusal":
-                if self._grade(after, target, outcome, cancel) in ("needs_revision", "max_iterations_reached"):
-                    continue  # a revision, or one final acknowledgment
-            elif after.outcome is not None:
-                self._write(session_id, Session.close_acknowledged_outcome)
-            self._finish(session_id, response)
+            step, response, current = self._request(current, target, tools, cancel)
+            if step != "grade":
+                if step == "continue":
+                    continue
+                return  # done or blocked: idle was recorded with the step's output
+            outcome = current.outcome_to_grade or {}
+            if self._grade(current, target, outcome, cancel) in ("needs_revision", "max_iterations_reached"):
+                current = self._require(session_id)
+                continue  # a revision, or one final acknowledgment
+            self._write(session_id, partial(self._finish, response=response))
             return
 
     def _grade(self, session: Session, target: ProviderTarget, outcome: dict[str, Any], cancel: CancelToken) -> str:
@@ -209,49 +201,56 @@ class SessionRuntime:
             raise _Stop
         return result
 
-    def _finish(self, session_id: str, response: ModelResponse) -> None:
-        def finish(session: Session) -> None:
-            session.record(
-                "session.usage",
-                new_id("sevt"),
-                {"usage": session.usage(), "budget": session.details.get("budget")},
-            )
-            if response.stop_reason == "refusal":
-                session.go_idle(new_id("sevt"), {"type": "refusal"}, {"type": "refusal"})
+    @staticmethod
+    def _finish(session: Session, response: ModelResponse) -> None:
+        """The turn's end: its usage so far, then idle."""
+        session.close_acknowledged_outcome()
+        session.record(
+            "session.usage",
+            new_id("sevt"),
+            {"usage": session.usage(), "budget": session.details.get("budget")},
+        )
+        if response.stop_reason == "refusal":
+            session.go_idle(new_id("sevt"), {"type": "refusal"}, {"type": "refusal"})
+        else:
+            session.go_idle(new_id("sevt"), {"type": "end_turn"})
+
+    @staticmethod
+    def _open_request(session: Session, span_id: str) -> None:
+        """Everything before a model request, in one write: the session running, a span a
+        dead worker left open closed, answered confirmations settled (a deny reaches the
+        model as an error result with the user's message, an allow runs the tool), the new
+        span opened."""
+        session.start_turn(new_id("sevt"))
+        session.close_request(new_id("sevt"), is_error=True)
+        for tool_use_id, answer in list(session.confirmations.items()):
+            if answer["result"] == "deny":
+                text = "Denied: " + (answer.get("deny_message") or "Tool execution was denied by the user.")
             else:
-                session.go_idle(new_id("sevt"), {"type": "end_turn"})
-
-        self._write(session_id, finish)
-
-    def _settle_confirmations(self, session_id: str) -> None:
-        """Answered confirmations become tool results: a deny reaches the model as an error
-        result with the user's message, an allow runs the tool."""
-
-        def settle(session: Session) -> None:
-            for tool_use_id, answer in list(session.confirmations.items()):
-                if answer["result"] == "deny":
-                    text = "Denied: " + (answer.get("deny_message") or "Tool execution was denied by the user.")
-                else:
-                    text = NO_SANDBOX.format(name="requested")
-                session.record(
-                    "agent.tool_result",
-                    new_id("sevt"),
-                    {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True},
-                )
-
-        self._write(session_id, settle)
+                text = NO_SANDBOX.format(name="requested")
+            session.record(
+                "agent.tool_result",
+                new_id("sevt"),
+                {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True},
+            )
+        if session.status == "rescheduling":
+            session.record("session.status_running", new_id("sevt"), {})
+        session.begin_request(span_id)
 
     # -- one model request, with retries -------------------------------------------------
 
     def _request(
         self, session: Session, target: ProviderTarget, tools: Toolbox, cancel: CancelToken
-    ) -> tuple[ModelResponse, bool]:
+    ) -> tuple[str, ModelResponse, Session]:
+        """One model request, retried as the policy says; returns what the turn does next
+        (``continue``, ``grade``, ``done`` or ``blocked``), the response and the session as
+        saved with it."""
         session_id = session.session_id
         attempt = 0
         waited = 0.0
         while True:
             span_id = new_id("sevt")
-            self._write(session_id, partial(Session.begin_request, event_id=span_id))
+            self._write(session_id, partial(self._open_request, span_id=span_id))
             transcript = self._transcripts.get(session_id)
             transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
             request = transcript.request(session.agent.get("system"), tools.offered, self._policy.max_tokens)
@@ -283,10 +282,10 @@ class SessionRuntime:
                     self._interrupted(session_id, cancel)
                     raise _Stop from None
                 attempt += 1
-                self._write(session_id, lambda s: s.record("session.status_running", new_id("sevt"), {}))
                 continue
             log.debug("session %s: model request took %.3f s", session_id, time.monotonic() - started)
-            return response, self._record_response(session_id, span_id, target, tools, response, ids)
+            step, saved = self._record_response(session_id, span_id, target, tools, response, ids)
+            return step, response, saved
 
     def _previewer(self, session: Session, ids: _PreviewIds) -> Callable[[ProviderDelta], None]:
         tenant, session_id = session.tenant_id, session.session_id
@@ -325,7 +324,7 @@ class SessionRuntime:
         tools: Toolbox,
         response: ModelResponse,
         ids: _PreviewIds,
-    ) -> bool:
+    ) -> tuple[str, Session]:
         outputs: list[tuple[str, str, dict[str, Any]]] = []
         results: list[tuple[str, str, dict[str, Any]]] = []
         thinking: dict[str, dict[str, Any]] = {}
@@ -362,17 +361,26 @@ class SessionRuntime:
         cost, priced = cost_micros(target.model, response.usage)
         end = {"model_usage": response.usage.as_dict(), "is_error": False}
 
-        def record(session: Session) -> bool:
+        def record(session: Session) -> str:
             if not session.finish_request(span_id, outputs, new_id("sevt"), end, thinking, cost, priced):
-                return False
+                return "lost"
             for event_type, event_id, payload in results:
                 session.record(event_type, event_id, payload)
-            return True
+            if session.blockers:
+                session.record("session.status_idle", new_id("sevt"), requires_action(list(session.blockers)))
+                return "blocked"
+            if results or session.has_unread_input:
+                return "continue"
+            if session.outcome_to_grade is not None and response.stop_reason != "refusal":
+                return "grade"
+            self._finish(session, response)
+            return "done"
 
-        if not self._write(session_id, record):
+        step, saved = self._step(session_id, record)
+        if step == "lost":
             log.warning("session %s: request %s was closed by another worker; its answer is dropped", session_id, span_id)
             raise _Stop
-        return bool(results)
+        return step, saved
 
     # -- endings -----------------------------------------------------------------------
 
@@ -415,15 +423,18 @@ class SessionRuntime:
     # -- store -------------------------------------------------------------------------
 
     def _write(self, session_id: str, change: Callable[[Session], Any]) -> Any:
-        """Load → change → save, retried on a race. A session gone, archived or terminated
-        meanwhile ends the turn."""
+        return self._step(session_id, change)[0]
 
-        def attempt() -> Any:
+    def _step(self, session_id: str, change: Callable[[Session], Any]) -> tuple[Any, Session]:
+        """Load → change → save, retried on a race; the change's result and the session as
+        saved. A session gone, archived or terminated meanwhile ends the turn."""
+
+        def attempt() -> tuple[Any, Session]:
             session = self._require(session_id)
             outcome = change(session)
             if session.pending_events:
                 self._store.save(session)
-            return outcome
+            return outcome, session
 
         try:
             return retry_on_race(attempt, key=session_id)

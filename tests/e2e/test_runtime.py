@@ -246,9 +246,16 @@ def test_the_sdk_session_tool_runner_answers_custom_tools(embedded: RunningServe
     async def run() -> list[Any]:
         async_client = anthropic.AsyncAnthropic(base_url=embedded.base_url, api_key=embedded.api_key, max_retries=0)
         calls = []
-        _say(client, session_id, "weather in Oslo?")
+
+        async def say_once_attached() -> None:
+            # The runner arms its idle countdown on an end_turn it sees live: send after it attached.
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(_say, client, session_id, "weather in Oslo?")
+
+        sender = asyncio.create_task(say_once_attached())
         async for call in async_client.beta.sessions.events.tool_runner(session_id, tools=[get_weather], max_idle=1.0):
             calls.append(call)
+        await sender
         return calls
 
     calls = asyncio.run(asyncio.wait_for(run(), 30))
