@@ -35,6 +35,14 @@ class Kind(Generic[A]):
 
 
 @dataclass(frozen=True)
+class Alongside:
+    """What a command returns when it changed other aggregates that must be saved in the
+    same atomic append as the one it was run on (e.g. the claim on a unique name)."""
+
+    aggregates: tuple[Aggregate, ...]
+
+
+@dataclass(frozen=True)
 class Written:
     """A command's result: the aggregate as the API shows it, and the global position of the
     write (``None`` when the command recorded nothing), which read-your-writes waits for."""
@@ -71,8 +79,8 @@ class Commands(Generic[A]):
     def view(self, who: Principal, public_id: str) -> View:
         return self._render(self.load(who, public_id))
 
-    def create(self, aggregate: A) -> Written:
-        return Written(self._render(aggregate), self._store.save(aggregate))
+    def create(self, aggregate: A, *alongside: Aggregate) -> Written:
+        return Written(self._render(aggregate), self._store.save(aggregate, *alongside))
 
     def change(
         self,
@@ -81,13 +89,15 @@ class Commands(Generic[A]):
         command: Callable[[A], object],
         render: Callable[[A], View] | None = None,
     ) -> Written:
-        """Runs ``command`` on the caller's aggregate and saves what it recorded; a lost race
-        re-runs it on fresh state."""
+        """Runs ``command`` on the caller's aggregate and saves what it recorded (with any
+        aggregates it returns ``Alongside``, in one append); a lost race re-runs it on fresh
+        state."""
         render = render or self._render
 
         def attempt() -> Written:
             aggregate = self.load(who, public_id)
-            command(aggregate)
-            return Written(render(aggregate), self._store.save(aggregate))
+            outcome = command(aggregate)
+            alongside = outcome.aggregates if isinstance(outcome, Alongside) else ()
+            return Written(render(aggregate), self._store.save(aggregate, *alongside))
 
         return retry_on_race(attempt, key=public_id)

@@ -16,6 +16,9 @@ AGGREGATE_TOPICS = {
     "domain.agents": "agents",
     "domain.environments": "environments",
     "domain.sessions": "sessions",
+    # Card events carry sealed secrets only (ciphertext, a key preview, header names): safe
+    # to publish, and unreadable everywhere once the card's data key is shredded.
+    "domain.model_cards": "model_cards",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

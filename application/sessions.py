@@ -34,6 +34,7 @@ def render(session: Session) -> dict[str, Any]:
         session.modified_on,
         session.archived_at,
         usage=session.usage(),
+        outcome_evaluations=session.outcome_evaluations,
         active_seconds=round(session.active_seconds, 3),
     )
 
@@ -151,6 +152,7 @@ class SessionService:
         return recorded
 
     def _accept(self, session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _check_system_message(events)
         recorded = []
         blockers_before = dict(session.blockers)
         for sent in events:
@@ -173,3 +175,23 @@ class SessionService:
                 # An interrupt let the waiting calls go: the turn is over.
                 session.go_idle(new_id("sevt"), {"type": "end_turn"})
         return recorded
+
+
+# What a system.message may accompany (it is sent with, and right after, one of these).
+SYSTEM_MESSAGE_FOLLOWS = ("user.message", "user.tool_result", "user.custom_tool_result")
+
+
+def _check_system_message(events: list[dict[str, Any]]) -> None:
+    """At most one ``system.message`` per request, last, right after the event it accompanies."""
+    positions = [index for index, sent in enumerate(events) if sent["type"] == "system.message"]
+    if not positions:
+        return
+    if len(positions) > 1:
+        raise Invalid("at most one system.message may be sent per request")
+    index = positions[0]
+    if index != len(events) - 1:
+        raise Invalid("a system.message must be the last event of the request")
+    if index == 0 or events[index - 1]["type"] not in SYSTEM_MESSAGE_FOLLOWS:
+        raise Invalid(
+            "a system.message must directly follow the " + " / ".join(SYSTEM_MESSAGE_FOLLOWS) + " it accompanies"
+        )

@@ -88,6 +88,7 @@ def session_view(
     archived_at: datetime | None,
     usage: dict[str, Any] | None = None,
     active_seconds: float | None = None,
+    outcome_evaluations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "type": "session",
@@ -99,7 +100,7 @@ def session_view(
         "resources": details.get("resources") or [],
         "vault_ids": details.get("vault_ids") or [],
         "budget": details.get("budget"),
-        "outcome_evaluations": [],
+        "outcome_evaluations": outcome_evaluations or [],
         "stats": {"active_seconds": active_seconds, "duration_seconds": None},
         "usage": usage or {},
         "status": status,
@@ -119,3 +120,42 @@ def session_event_view(event: Any) -> dict[str, Any]:
         "processed_at": iso(event.timestamp),
         "seq": event.seq,
     }
+
+
+# Custom header values are write-only like the API key: a response names the headers only.
+REDACTED = "[redacted]"
+
+
+def model_card_view(
+    model_card_id: str,
+    settings: dict[str, Any],
+    header_names: list[str],
+    api_key_preview: str,
+    probe: dict[str, Any],
+    created_at: datetime,
+    updated_at: datetime,
+) -> dict[str, Any]:
+    """``settings``: ``model_id``, ``provider``, ``model``, ``base_url``. No secret reaches
+    this shape: the key is shown by its last 4 characters, header values not at all."""
+    return {
+        "type": "model_card",
+        "id": model_card_id,
+        "model_id": settings["model_id"],
+        "provider": settings["provider"],
+        "model": settings["model"],
+        "base_url": settings["base_url"],
+        "custom_headers": redacted_headers(header_names),
+        "api_key_preview": api_key_preview,
+        "probe": probe,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+    }
+
+
+def model_card_settings(source: Any) -> dict[str, Any]:
+    """What a card names in clear — of a ``ModelCard`` or of an event that carries all four."""
+    return {"model_id": source.model_id, "provider": source.provider, "model": source.model, "base_url": source.base_url}
+
+
+def redacted_headers(header_names: list[str]) -> dict[str, str]:
+    return {name: REDACTED for name in header_names}

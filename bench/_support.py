@@ -73,6 +73,7 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iter
         "AGENTRY_DATA_DIR": str(data_dir),
         "AGENTRY_BOOTSTRAP_API_KEY": BENCH_KEY,
         "AGENTRY_API_KEY_SECRET": "agentry-bench-key-hashing-secret-0123456789",
+        "AGENTRY_ROOT_SECRET": "agentry-bench-root-secret-0123456789-abcdefgh",
         "AGENTRY_LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(

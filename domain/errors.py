@@ -23,3 +23,7 @@ class Archived(DomainError):
 
 class InvalidState(DomainError):
     """The command is not allowed in the aggregate's current state."""
+
+
+class Taken(DomainError):
+    """A name that must be unique (a tenant's model card handle) is held by another aggregate."""

@@ -111,6 +111,15 @@ class UserOutcomeDefined(PublicEvent):
         super().apply(aggregate)
         aggregate.last_user_message_seq = self.seq
         aggregate.pending_work = True
+        aggregate.outcome = {
+            "outcome_id": self.payload.get("outcome_id"),
+            "description": self.payload.get("description"),
+            "rubric": self.payload.get("rubric"),
+            "max_iterations": self.payload.get("max_iterations") or DEFAULT_OUTCOME_ITERATIONS,
+            "iteration": 0,
+            "since_seq": self.seq,
+            "acknowledging": False,
+        }
 
 
 class SystemMessageSent(PublicEvent):
@@ -199,6 +208,48 @@ class SessionUsageReported(PublicEvent):
     public_type = "session.usage"
 
 
+class OutcomeEvaluationStarted(PublicEvent):
+    public_type = "span.outcome_evaluation_start"
+
+
+class OutcomeEvaluationOngoing(PublicEvent):
+    public_type = "span.outcome_evaluation_ongoing"
+
+
+class OutcomeEvaluationEnded(PublicEvent):
+    """A grader's verdict. ``needs_revision`` and ``max_iterations_reached`` owe the agent
+    another turn (a revision, or one final acknowledgment); the others close the outcome."""
+
+    public_type = "span.outcome_evaluation_end"
+
+    def apply(self, aggregate: Session) -> None:
+        super().apply(aggregate)
+        outcome = aggregate.outcome or {}
+        result = self.payload.get("result")
+        aggregate.outcome_evaluations = [
+            *aggregate.outcome_evaluations,
+            {
+                "type": "outcome_evaluation",
+                "outcome_id": self.payload.get("outcome_id"),
+                "description": outcome.get("description"),
+                "iteration": self.payload.get("iteration"),
+                "result": result,
+                "explanation": self.payload.get("explanation"),
+                "completed_at": self.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            },
+        ]
+        usage = self.payload.get("usage") or {}
+        aggregate.usage_tokens = {
+            name: aggregate.usage_tokens.get(name, 0) + int(usage.get(name) or 0) for name in TOKEN_FIELDS
+        }
+        if result == "needs_revision":
+            aggregate.outcome = {**outcome, "iteration": outcome.get("iteration", 0) + 1}
+        elif result == "max_iterations_reached":
+            aggregate.outcome = {**outcome, "acknowledging": True}
+        else:
+            aggregate.outcome = None
+
+
 class SessionBecameRunning(PublicEvent):
     public_type = "session.status_running"
     status_after = "running"
@@ -250,6 +301,7 @@ class SessionWasDeleted(PublicEvent):
         aggregate.deleted = True
 
 
+DEFAULT_OUTCOME_ITERATIONS = 3
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
@@ -273,6 +325,9 @@ EVENT_CLASS_BY_TYPE: dict[str, type[PublicEvent]] = {
         ModelRequestStarted,
         ModelRequestEnded,
         SessionUsageReported,
+        OutcomeEvaluationStarted,
+        OutcomeEvaluationOngoing,
+        OutcomeEvaluationEnded,
         SessionBecameRunning,
         SessionBecameIdle,
         SessionWasRescheduled,
@@ -426,6 +481,8 @@ class Session(Aggregate):
         self.unpriced_requests = 0
         self.active_seconds = 0.0
         self.running_since: datetime | None = None
+        self.outcome: dict[str, Any] | None = None  # the outcome being worked towards
+        self.outcome_evaluations: list[dict[str, Any]] = []
 
     # -- public event log -------------------------------------------------------------
 
@@ -561,6 +618,22 @@ class Session(Aggregate):
         self._handle_interrupt(flushed=flushed)
         return self.last_user_message_seq > self.last_interrupt_seq
 
+    @property
+    def outcome_to_grade(self) -> dict[str, Any] | None:
+        """The outcome a finished turn is graded against (none once it is acknowledged)."""
+        if self.outcome is None or self.outcome.get("acknowledging"):
+            return None
+        return self.outcome
+
+    def close_acknowledged_outcome(self) -> None:
+        """The final acknowledgment turn after max iterations ran: the outcome is done."""
+        if self.outcome is not None and self.outcome.get("acknowledging"):
+            self._close_outcome()
+
+    @event("OutcomeClosed")
+    def _close_outcome(self) -> None:
+        self.outcome = None
+
     def go_idle(self, event_id: str, stop_reason: dict[str, Any], stop_details: dict[str, Any] | None = None) -> None:
         payload: dict[str, Any] = {"stop_reason": stop_reason}
         if stop_details is not None:
@@ -598,6 +671,9 @@ class Session(Aggregate):
     @event(ThinkingKept)
     def _keep_thinking(self, event_id: str, block: dict[str, Any]) -> None:
         pass
+
+    def record_cost(self, span_id: str, cost_micros: int, priced: bool) -> None:
+        self._record_cost(span_id=span_id, cost_micros=cost_micros, priced=priced)
 
     @event(RequestCosted)
     def _record_cost(self, span_id: str, cost_micros: int, priced: bool) -> None:
@@ -709,4 +785,6 @@ def _runtime_state() -> dict[str, Any]:
         "unpriced_requests": 0,
         "active_seconds": 0.0,
         "running_since": None,
+        "outcome": None,
+        "outcome_evaluations": [],
     }

@@ -28,7 +28,15 @@ def prepare_data_dir(settings: Settings) -> None:
         create_private(database)
         for suffix in SQLITE_SIDE_FILES:
             _narrow(database.with_name(database.name + suffix))
-    for name in (settings.admin_key_path, settings.key_pepper_path):
+    keys = settings.secret_keys_path  # made by the cipher's key table, narrowed here like the rest
+    for name in (
+        settings.admin_key_path,
+        settings.key_pepper_path,
+        settings.root_secret_path,
+        settings.root_secret_path.with_name(settings.root_secret_path.name + ".next"),
+        keys,
+        *(keys.with_name(keys.name + suffix) for suffix in SQLITE_SIDE_FILES),
+    ):
         _narrow(name)
 
 

@@ -11,6 +11,7 @@ import uvicorn
 from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
+from application.model_cards import ModelCardService
 from application.relay import ChangeSignal, Relay
 from application.runtime import DefaultProviders, ModelResolver, SessionRuntime, TurnDispatcher, TurnPolicy
 from application.session_log import SessionLog
@@ -21,6 +22,7 @@ from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_relay import RelayLease
 from infra.providers import SdkModelProvider
+from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
 from interfaces.cli.processes import ApiProcess, RelayProcess
 from interfaces.http.common import Services
@@ -50,6 +52,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     if not settings.uses_postgres:
         prepare_data_dir(settings)
     hash_key = keyed_hash(_api_key_secret(settings))
+    cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)
     projections = ReadModelRunner(engine, store, all_projections())
@@ -66,10 +69,11 @@ def build(settings: Settings | None = None) -> ApiProcess:
 
     agents = AgentService(store)
     environments = EnvironmentService(store)
+    model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     runtime = SessionRuntime(
         store,
         SdkModelProvider(),
-        ModelResolver(None, _default_providers(settings)),
+        ModelResolver(model_cards, _default_providers(settings)),
         previews=live,
         policy=_turn_policy(settings),
     )
@@ -80,6 +84,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     services = Services(
         agents=agents,
         environments=environments,
+        model_cards=model_cards,
         sessions=sessions,
         api_keys=ApiKeyService(store, hash_key),
         read_models=ReadModels(engine),
@@ -96,6 +101,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         projections_in_process=settings.projections_in_process,
         bootstrap_api_key=settings.bootstrap_api_key,
         admin_key_file=None if settings.uses_postgres else PrivateTextFile(settings.admin_key_path),
+        resources=[cipher],
     )
 
 
@@ -160,7 +166,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

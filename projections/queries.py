@@ -161,6 +161,11 @@ class ReadModels:
     def environments(self, tenant_id: str, query: ListQuery) -> Page:
         return self._resources(tables.environments, tenant_id, query)
 
+    def model_cards(self, tenant_id: str, query: ListQuery, provider: str | None = None) -> Page:
+        table = tables.model_cards
+        extra = [table.c.provider == provider] if provider else []
+        return self._resources(table, tenant_id, query, *extra)
+
     def sessions(
         self,
         tenant_id: str,

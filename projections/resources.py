@@ -1,5 +1,5 @@
 """Projections behind the list endpoints: agents (and every agent version), environments,
-sessions. Each keeps one row per aggregate (its wire ``doc`` plus filter columns) and has one
+sessions, model cards. Each keeps one row per aggregate (its wire ``doc`` plus filter columns) and has one
 handler per event type that changes the row; any other event costs nothing, not even a read."""
 
 from __future__ import annotations
@@ -9,9 +9,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from application.views import agent_view, environment_view, iso, session_view
+from application.views import (
+    agent_view,
+    environment_view,
+    iso,
+    model_card_settings,
+    model_card_view,
+    redacted_headers,
+    session_view,
+)
 from domain.agents import Agent
 from domain.environments import Environment
+from domain.model_cards import ModelCard
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
 from projections import tables
 from projections.runner import ReadModelProjection
@@ -193,5 +202,51 @@ class SessionsProjection(ResourceProjection):
         self.patch(conn, event, lambda doc: doc | {"agent": event.agent, "updated_at": stamp})
 
 
+class ModelCardsProjection(ResourceProjection):
+    """Never sees a secret: the events hold sealed values, and the row keeps only the key
+    preview and the header names (the view built from the same events as retrieve)."""
+
+    name = "model_cards"
+    table = tables.model_cards
+    tables = (tables.model_cards,)
+    created_event = ModelCard.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            ModelCard.Retargeted: self._retargeted,
+            ModelCard.KeyRotated: lambda conn, event: self._changed(
+                conn, event, {"api_key_preview": event.api_key_preview}
+            ),
+            ModelCard.HeadersReplaced: lambda conn, event: self._changed(
+                conn, event, {"custom_headers": redacted_headers(event.header_names)}
+            ),
+            ModelCard.Probed: lambda conn, event: self._changed(conn, event, {"probe": event.probe}),
+            ModelCard.Deleted: self._deleted,
+        }
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = model_card_view(
+            event.model_card_id,
+            model_card_settings(event),
+            event.header_names,
+            event.api_key_preview,
+            event.probe,
+            event.timestamp,
+            event.timestamp,
+        )
+        return {"id": event.model_card_id, "provider": event.provider, "doc": doc}
+
+    def _retargeted(self, conn: sa.Connection, event: Any) -> None:
+        self._changed(conn, event, model_card_settings(event), provider=event.provider)
+
+    def _changed(self, conn: sa.Connection, event: Any, fields: Row, **values: Any) -> None:
+        stamp = iso(event.timestamp)
+        self.patch(conn, event, lambda doc: doc | fields | {"updated_at": stamp}, **values)
+
+    def _deleted(self, conn: sa.Connection, event: Any) -> None:
+        # A deleted card is gone for good (its key is shredded): no row, not even an archived one.
+        conn.execute(sa.delete(self.table).where(self.table.c.stream_id == str(event.originator_id)))
+
+
 def all_projections() -> list[ReadModelProjection]:
-    return [AgentsProjection(), EnvironmentsProjection(), SessionsProjection()]
+    return [AgentsProjection(), EnvironmentsProjection(), SessionsProjection(), ModelCardsProjection()]

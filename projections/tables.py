@@ -53,3 +53,5 @@ sessions = resource_table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
 )
+
+model_cards = resource_table("model_cards", sa.Column("provider", sa.String(32), nullable=False))

@@ -34,6 +34,20 @@ _TOOL_RESULTS = {
 }
 
 
+# What a grader's verdict tells the agent, as a user turn (the turns it owes).
+_OUTCOME_FEEDBACK = {
+    "needs_revision": (
+        '<outcome_feedback iteration="{iteration}">The work does not meet the rubric yet: '
+        "{explanation}\nRevise it.</outcome_feedback>"
+    ),
+    "max_iterations_reached": (
+        '<outcome_feedback iteration="{iteration}">The work still does not meet the rubric '
+        "({explanation}) and no revisions are left. Reply with a short final acknowledgment of "
+        "where the work stands.</outcome_feedback>"
+    ),
+}
+
+
 @dataclass
 class _Item:
     seq: int
@@ -104,6 +118,12 @@ class Transcript:
         if kind in _TOOL_USES:
             block = {"type": "tool_use", "id": event.event_id, "name": payload.get("name", ""), "input": payload.get("input") or {}}
             return _Item(event.seq, "assistant", [block])
+        if kind == "span.outcome_evaluation_end":
+            feedback = _OUTCOME_FEEDBACK.get(payload.get("result") or "")
+            if feedback is None:
+                return None
+            text = feedback.format(iteration=payload.get("iteration"), explanation=payload.get("explanation") or "")
+            return _Item(event.seq, "user", [{"type": "text", "text": text}])
         if kind in _TOOL_RESULTS:
             result = {
                 "type": "tool_result",
@@ -113,6 +133,16 @@ class Transcript:
             }
             return _Item(event.seq, "user", [result])
         return None
+
+    def agent_text_since(self, seq: int) -> str:
+        """What the agent said after ``seq``: the work a grader judges."""
+        return "\n\n".join(
+            block["text"]
+            for item in self._items
+            if item.seq > seq and item.role == "assistant"
+            for block in item.blocks
+            if block.get("type") == "text"
+        )
 
     def request(self, system: str | None, tools: list[dict[str, Any]], max_tokens: int = 8192) -> ModelRequest:
         raw: list[dict[str, Any]] = []  # {role, content}

@@ -22,16 +22,19 @@ from application.ports import (
     EventStore,
     ModelProvider,
     ModelResponse,
+    ModelUsage,
     ProviderCancelled,
     ProviderDelta,
     ProviderError,
     ProviderTarget,
+    SecretUnavailable,
     TextDelta,
     ThinkingStarted,
 )
 from application.retry import retry_on_race
 from application.runtime.dispatch import CancelToken
 from application.runtime.models import ModelResolver, missing_provider_message
+from application.runtime.outcomes import Verdict, grading_request, read_verdict
 from application.runtime.pricing import cost_micros
 from application.runtime.tools import NO_SANDBOX, Toolbox, evaluation, toolbox
 from application.runtime.transcript import TranscriptCache
@@ -113,7 +116,13 @@ class SessionRuntime:
         self._write(session_id, lambda s: s.close_request(new_id("sevt"), is_error=True))
         self._settle_confirmations(session_id)
         handle = (session.agent.get("model") or {}).get("id") or ""
-        target = self._models.target_for(session.tenant_id, handle)
+        try:
+            target = self._models.target_for(session.tenant_id, handle)
+        except SecretUnavailable as unreadable:
+            self._end_with_error(
+                session_id, "model_request_failed_error", f"the model card for {handle!r} cannot be used: {unreadable}", "exhausted"
+            )
+            return
         if target is None:
             self._end_with_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
             return
@@ -148,8 +157,55 @@ class SessionRuntime:
                 return
             if ran_tools or after.has_unread_input:
                 continue
+            outcome = after.outcome_to_grade
+            if outcome is not None and response.stop_reason != "refusal":
+                if self._grade(after, target, outcome, cancel) in ("needs_revision", "max_iterations_reached"):
+                    continue  # a revision, or one final acknowledgment
+            elif after.outcome is not None:
+                self._write(session_id, Session.close_acknowledged_outcome)
             self._finish(session_id, response)
             return
+
+    def _grade(self, session: Session, target: ProviderTarget, outcome: dict[str, Any], cancel: CancelToken) -> str:
+        """One evaluation of the turn's work: its spans recorded, its verdict returned."""
+        session_id = session.session_id
+        start_id = new_id("sevt")
+        iteration = outcome["iteration"]
+        marker = {"outcome_id": outcome["outcome_id"], "iteration": iteration}
+        self._write(session_id, lambda s: s.record("span.outcome_evaluation_start", start_id, marker))
+        transcript = self._transcripts.get(session_id)
+        transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
+        request = grading_request(outcome.get("rubric"), transcript.agent_text_since(outcome["since_seq"]))
+        usage = ModelUsage()
+        try:
+            response = self._provider.stream(target, request, lambda delta: None, cancel)
+            usage = response.usage
+            verdict = read_verdict(response.content)
+        except ProviderCancelled:
+            verdict = Verdict("interrupted", "a user interrupt arrived during the evaluation")
+        except ProviderError as error:
+            verdict = Verdict("failed", f"the grader's request failed: {error.message}")
+        result = verdict.result
+        if result == "needs_revision" and iteration + 1 >= outcome["max_iterations"]:
+            result = "max_iterations_reached"
+        cost, priced = cost_micros(target.model, usage)
+        end = {
+            **marker,
+            "outcome_evaluation_start_id": start_id,
+            "result": result,
+            "explanation": verdict.explanation,
+            "usage": usage.as_dict(),
+        }
+
+        def record(current: Session) -> None:
+            current.record("span.outcome_evaluation_end", new_id("sevt"), end)
+            current.record_cost(start_id, cost, priced)
+
+        self._write(session_id, record)
+        if result == "interrupted":
+            self._interrupted(session_id, cancel)
+            raise _Stop
+        return result
 
     def _finish(self, session_id: str, response: ModelResponse) -> None:
         def finish(session: Session) -> None:

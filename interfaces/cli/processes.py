@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import falcon.asgi
@@ -32,6 +32,7 @@ class ApiProcess:
     projections_in_process: bool
     bootstrap_api_key: str
     admin_key_file: PrivateFile | None
+    resources: list[Any] = field(default_factory=list)  # closed after the store (the cipher's key table)
 
     def asgi_app(self) -> falcon.asgi.App:
         return create_app(self.services)
@@ -62,6 +63,8 @@ class ApiProcess:
         self.projections.stop()
         self.dispatcher.shutdown()
         self.store.close()
+        for resource in self.resources:
+            resource.close()
         log.info("agentry stopped cleanly")
 
 

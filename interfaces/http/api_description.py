@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from application.ports import PROVIDER_KINDS
 from interfaces.http import responses as out
 from interfaces.http import schemas as body
 from interfaces.http.responses import SESSION_EVENT_TYPES, SESSION_STATUSES
@@ -233,6 +234,44 @@ OPERATIONS: tuple[Operation, ...] = (
             "With `event_deltas[]`, previews of those event types arrive as `event_start` / "
             "`event_delta` frames (no `id:`, never stored) before the complete event."
         ),
+    ),
+    # model cards
+    Operation(
+        "post", "/v1/model_cards", "createModelCard", "Create a model card (probes the provider first)",
+        "model_cards", out.ModelCard, request=body.ModelCardCreate, errors=WRITE,
+        description=(
+            "The key is checked with a one-token request (at most 6 s) unless `probe` is false; a key "
+            "or URL the provider refuses is a 400 carrying the provider's reason, and nothing is "
+            "stored. A `model_id` another card of the tenant holds is a 409."
+        ),
+    ),
+    Operation(
+        "get", "/v1/model_cards", "listModelCards", "List model cards, newest first", "model_cards",
+        out.ModelCardPage,
+        params=(
+            *LIST_QUERY,
+            Param("provider", "query", {"type": "string", "enum": list(PROVIDER_KINDS)}, "only cards of this provider"),
+        ),
+        errors=(400,),
+    ),
+    Operation(
+        "get", "/v1/model_cards/{model_card_id}", "getModelCard", "Retrieve a model card", "model_cards",
+        out.ModelCard, params=(path_id("model_card_id", "mcard"),), errors=(404,),
+    ),
+    Operation(
+        "post", "/v1/model_cards/{model_card_id}", "updateModelCard",
+        "Update a model card: rotate the key, change the base URL, headers, wire model or handle",
+        "model_cards", out.ModelCard, request=body.ModelCardUpdate, params=(path_id("model_card_id", "mcard"),),
+        errors=(*WRITE, 404),
+        description=(
+            "Partial. A change to the key, base URL, headers, model or provider is probed again "
+            "(unless `probe` is false); a refusal is a 400 and changes nothing."
+        ),
+    ),
+    Operation(
+        "delete", "/v1/model_cards/{model_card_id}", "deleteModelCard",
+        "Delete a model card (its key becomes unreadable everywhere)", "model_cards", out.ModelCardDeleted,
+        params=(path_id("model_card_id", "mcard"),), errors=(409, 404),
     ),
     # the documents themselves
     Operation(

@@ -17,6 +17,7 @@ from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.request_ids import new_request_id
 from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.environments import EnvironmentsResource
+from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.sessions import SessionsResource
 
@@ -71,6 +72,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     environments = EnvironmentsResource(services.environments, lists, written)
     _add_family(app, "/v1/environments/{environment_id}", environments, "archive")
     _add_family(app, "/v1/sessions/{session_id}", SessionsResource(services.sessions, lists, written), "archive")
+    _add_family(app, "/v1/model_cards/{model_card_id}", ModelCardsResource(services.model_cards, lists, written))
     events = SessionEventsResource(services.sessions, services.session_log, services.live)
     app.add_route("/v1/sessions/{session_id}/events", events)
     app.add_route("/v1/sessions/{session_id}/events/stream", events, suffix="stream")

@@ -17,6 +17,7 @@ from application.agents import AgentService
 from application.api_keys import ApiKeyService
 from application.commands import Written
 from application.environments import EnvironmentService
+from application.model_cards import ModelCardService
 from application.session_log import SessionLog
 from application.sessions import SessionService
 from application.tenancy import Principal
@@ -37,6 +38,7 @@ READ_YOUR_WRITES_SECONDS = 5.0
 class Services:
     agents: AgentService
     environments: EnvironmentService
+    model_cards: ModelCardService
     sessions: SessionService
     api_keys: ApiKeyService
     read_models: ReadModels
@@ -137,8 +139,13 @@ def bool_param(req: falcon.asgi.Request, name: str, default: bool = False) -> bo
 
 
 def choice_param(req: falcon.asgi.Request, name: str, choices: tuple[str, ...], default: str) -> str:
-    raw = req.get_param(name) or default
-    if raw not in choices:
+    return optional_choice_param(req, name, choices) or default
+
+
+def optional_choice_param(req: falcon.asgi.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """The parameter, if given, checked against ``choices`` (a filter that may be absent)."""
+    raw = req.get_param(name) or None
+    if raw is not None and raw not in choices:
         raise falcon.HTTPBadRequest(description=f"query parameter {name} must be one of {', '.join(choices)}")
     return raw
 

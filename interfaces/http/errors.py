@@ -13,7 +13,7 @@ import orjson
 import pydantic
 
 from application.errors import ApplicationError, Conflict, Invalid, NotFound, Unauthorized
-from domain.errors import DomainError, VersionMismatch
+from domain.errors import DomainError, Taken, VersionMismatch
 from projections.queries import BadPageToken
 
 log = logging.getLogger("agentry.http")
@@ -71,6 +71,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotFound: 404,
     Conflict: 409,
     VersionMismatch: 409,
+    Taken: 409,
     Invalid: 400,
     Unauthorized: 401,
     BadPageToken: 400,

@@ -154,6 +154,32 @@ class SessionEvent(Described):
     seq: int = Field(ge=1, description="the event's position in the session's log: 1, 2, 3, …")
 
 
+class ProbeOutcome(Described):
+    """The last capability probe: ``{"ok": true}`` (with ``status`` and ``message`` when the
+    provider accepted the key but was busy or picky: 429, 5xx, 400), or
+    ``{"ok": null, "reason": "skipped"}`` when the request said ``probe: false``. A refused
+    probe stores nothing, so ``ok`` is never false here."""
+
+    ok: bool | None
+    reason: str | None = None
+    status: int | None = None
+    message: str | None = None
+
+
+class ModelCard(Described):
+    type: Literal["model_card"]
+    id: str
+    model_id: str = Field(description="the handle an agent's `model` names; unique per tenant")
+    provider: Literal["ant", "ant-compatible", "oai", "oai-compatible"]
+    model: str = Field(description="the model name sent to the provider")
+    base_url: str | None
+    custom_headers: dict[str, str] = Field(description="header names; every value shows as `[redacted]`")
+    api_key_preview: str = Field(description="the key's last 4 characters (the key itself is write-only)")
+    probe: ProbeOutcome
+    created_at: datetime
+    updated_at: datetime
+
+
 class Paged(Described):
     """The one envelope every list of resources answers with."""
 
@@ -171,6 +197,10 @@ class EnvironmentPage(Paged):
 
 class SessionPage(Paged):
     data: list[Session]
+
+
+class ModelCardPage(Paged):
+    data: list[ModelCard]
 
 
 class SessionEventPage(Described):
@@ -192,6 +222,11 @@ class EnvironmentDeleted(Described):
 class SessionDeleted(Described):
     id: str
     type: Literal["session_deleted"]
+
+
+class ModelCardDeleted(Described):
+    id: str
+    type: Literal["model_card_deleted"]
 
 
 class Health(Described):

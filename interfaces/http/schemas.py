@@ -4,9 +4,11 @@ these only decide whether a request is well-formed."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from application.ports import PROVIDER_KINDS
 from application.sessions import OVERRIDABLE
 from interfaces.http.limits import check_event_sizes
 
@@ -353,3 +355,61 @@ class SessionUpdate(Strict):
     vault_ids: list[str] | None = Field(default=None, max_length=20)
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
+
+
+# -- model cards ---------------------------------------------------------------------------
+
+Provider = Literal[PROVIDER_KINDS]  # type: ignore[valid-type]  # the one list, in application.ports
+ModelHandle = Annotated[str, Field(min_length=1, max_length=256)]
+# Keys travel in HTTP headers: visible ASCII only. At least 8 characters, so the 4 the
+# responses preview are never more than half of it. The fields using it are ``repr=False``,
+# so a model's repr never shows one.
+ApiKey = Annotated[
+    str, Field(min_length=8, max_length=4096, pattern=r"^[\x21-\x7e]+$", json_schema_extra={"writeOnly": True})
+]
+BaseUrl = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")]
+# RFC 9110 token characters; values: visible ASCII, space and tab (no CR/LF: no header injection).
+HeaderName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
+HeaderValue = Annotated[str, Field(max_length=8192, pattern=r"^[\t\x20-\x7e]*$")]
+CustomHeaders = Annotated[
+    dict[HeaderName, HeaderValue],
+    Field(max_length=32, json_schema_extra={"description": "values are write-only: responses show names only"}),
+]
+
+
+def check_base_url(value: str | None) -> str | None:
+    if value is None:
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  # raises on a port that is not a number
+    except ValueError:
+        raise ValueError("must be an http(s) URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host")
+    return value
+
+
+class ModelCardCreate(Strict):
+    model_id: ModelHandle = Field(description="the handle an agent's `model` names; unique per tenant")
+    provider: Provider
+    api_key: ApiKey = Field(repr=False)
+    model: ModelHandle | None = Field(default=None, description="the wire model name (default: model_id)")
+    base_url: BaseUrl | None = None
+    custom_headers: CustomHeaders | None = Field(default=None, repr=False)
+    probe: bool = Field(default=True, description="false skips the capability probe (offline set-up)")
+
+    _base_url = field_validator("base_url")(lambda cls, v: check_base_url(v))
+
+
+class ModelCardUpdate(Strict):
+    model_id: ModelHandle | None = None
+    provider: Provider | None = None
+    api_key: ApiKey | None = Field(default=None, repr=False, description="rotates the key")
+    model: ModelHandle | None = None
+    base_url: BaseUrl | None = Field(default=None, description="null clears it")
+    custom_headers: CustomHeaders | None = Field(default=None, repr=False, description="replaces every header; null clears")
+    probe: bool = Field(default=True, description="false skips the capability probe")
+
+    _base_url = field_validator("base_url")(lambda cls, v: check_base_url(v))
+    _not_null = field_validator("model_id", "provider", "api_key", "model", "probe")(lambda cls, v: not_null(v))

@@ -58,8 +58,9 @@ def _agent_versions(http: httpx.Client) -> str:
 
 def _session_events(http: httpx.Client) -> str:
     session_id = _session(http)
+    message = {"type": "user.message", "content": [{"type": "text", "text": "note"}]}
     note = {"type": "system.message", "content": [{"type": "text", "text": "note"}]}
-    _post(http, f"/v1/sessions/{session_id}/events", {"events": [note, note]})
+    _post(http, f"/v1/sessions/{session_id}/events", {"events": [message, note]})
     return f"/v1/sessions/{session_id}/events"
 
 

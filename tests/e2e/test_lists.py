@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-LISTS = ["/v1/agents", "/v1/environments", "/v1/sessions"]
+LISTS = ["/v1/agents", "/v1/environments", "/v1/sessions", "/v1/model_cards"]
 
 
 def _make(http: httpx.Client, path: str, n: int) -> list[str]:
@@ -17,6 +17,8 @@ def _make(http: httpx.Client, path: str, n: int) -> list[str]:
             body = http.post(path, json={"name": f"a{i}", "model": "m"}).json()
         elif path == "/v1/environments":
             body = http.post(path, json={"name": f"e{i}"}).json()
+        elif path == "/v1/model_cards":
+            body = http.post(path, json={"model_id": f"m{i}", "provider": "ant", "api_key": "offline-key", "probe": False}).json()
         else:
             body = http.post(path, json={"agent": agent["id"], "environment_id": env["id"]}).json()
         ids.append(body["id"])

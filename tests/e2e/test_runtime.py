@@ -412,3 +412,117 @@ def test_without_a_provider_the_turn_says_what_to_configure_and_the_session_stay
         assert client.beta.sessions.retrieve(session_id).status == "idle"
         _say(client, session_id, "still there?")
         assert _wait_for(client, session_id, _idles(2))[-1].type == "session.status_idle"
+
+
+def _define_outcome(client: anthropic.Anthropic, session_id: str, max_iterations: int) -> str:
+    sent = client.beta.sessions.events.send(
+        session_id,
+        events=[
+            {
+                "type": "user.define_outcome",
+                "description": "Write a haiku about the sea",
+                "rubric": {"type": "text", "content": "Three lines, 5-7-5 syllables, mentions waves"},
+                "max_iterations": max_iterations,
+            }
+        ],
+    )
+    return sent.data[0].outcome_id
+
+
+def _verdict(result: str, explanation: str) -> Reply:
+    return Reply([Text(f'{{"result": "{result}", "explanation": "{explanation}"}}')])
+
+
+def test_an_outcome_is_graded_and_revised_until_satisfied(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
+    session_id = _session(client)
+    fake_provider.script(
+        Reply([Text("The sea is big.")]),
+        _verdict("needs_revision", "not a haiku"),
+        Reply([Text("Waves fold into foam / salt wind carries gull voices / the tide breathes for us")]),
+        _verdict("satisfied", "a 5-7-5 haiku about waves"),
+    )
+    outcome_id = _define_outcome(client, session_id, 3)
+    events = _wait_for(client, session_id, _idles(1))
+    assert [t for t in _types(events) if t.startswith(("span.outcome", "agent.message", "session.status_idle"))] == [
+        "agent.message",
+        "span.outcome_evaluation_start",
+        "span.outcome_evaluation_end",
+        "agent.message",
+        "span.outcome_evaluation_start",
+        "span.outcome_evaluation_end",
+        "session.status_idle",
+    ]
+    starts = [e for e in events if e.type == "span.outcome_evaluation_start"]
+    ends = [e for e in events if e.type == "span.outcome_evaluation_end"]
+    assert [(e.outcome_id, e.iteration) for e in starts] == [(outcome_id, 0), (outcome_id, 1)]
+    assert [e.result for e in ends] == ["needs_revision", "satisfied"]
+    assert [e.outcome_evaluation_start_id for e in ends] == [e.id for e in starts]
+    assert events[-1].stop_reason.type == "end_turn"
+    # the grader sees the rubric and the work, not the description; the revision sees the feedback
+    grader = fake_provider.requests[1].body
+    graded = grader["messages"][0]["content"][0]["text"]
+    assert "5-7-5" in graded and "The sea is big." in graded and "Write a haiku" not in graded
+    revision = fake_provider.requests[2].body["messages"]
+    assert "not a haiku" in revision[-1]["content"][-1]["text"]
+    evaluations = client.beta.sessions.retrieve(session_id).outcome_evaluations
+    assert [(e.outcome_id, e.iteration, e.result) for e in evaluations] == [
+        (outcome_id, 0, "needs_revision"),
+        (outcome_id, 1, "satisfied"),
+    ]
+
+
+def test_an_outcome_out_of_iterations_gets_one_final_acknowledgment(embedded: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(embedded)
+    session_id = _session(client)
+    fake_provider.script(
+        Reply([Text("The sea.")]),
+        _verdict("needs_revision", "too short"),
+        Reply([Text("Understood: the haiku is not finished.")]),
+    )
+    _define_outcome(client, session_id, 1)
+    events = _wait_for(client, session_id, _idles(1))
+    ends = [e for e in events if e.type == "span.outcome_evaluation_end"]
+    assert [e.result for e in ends] == ["max_iterations_reached"]
+    messages = [e.content[0].text for e in events if e.type == "agent.message"]
+    assert messages == ["The sea.", "Understood: the haiku is not finished."]
+    assert len(fake_provider.requests) == 3
+    assert events[-1].stop_reason.type == "end_turn"
+
+
+def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    """No default provider: the agent's model names a card. Before the card exists the turn
+    says what to configure; once it exists, the same session answers. A rotated key is used
+    from the next request on; a deleted card leaves the turn without a provider again."""
+    with running_server(tmp_path / "data") as server:
+        client = _client(server)
+        agent = client.beta.agents.create(name="carded", model="house-model")
+        env = client.beta.environments.create(name="env")
+        session_id = client.beta.sessions.create(agent=agent.id, environment_id=env.id).id
+        _say(client, session_id, "hi")
+        events = _wait_for(client, session_id, _idles(1))
+        assert events[-1].stop_reason.type == "retries_exhausted"
+
+        http = client._client  # the SDK's own httpx client carries the key
+        card = {
+            "model_id": "house-model", "provider": "oai-compatible", "model": "gpt-4o-mini",
+            "api_key": PROVIDER_KEY, "base_url": fake_provider.openai_base_url,
+        }
+        created = http.post(f"{server.base_url}/v1/model_cards", json=card, headers={"x-api-key": server.api_key})
+        assert created.status_code == 200, created.text
+        fake_provider.script(Reply([Text("Answered through the card.")]))
+        _say(client, session_id, "and now?")
+        events = _wait_for(client, session_id, _idles(2))
+        assert events[-1].stop_reason.type == "end_turn"
+        assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "Answered through the card."
+        request = fake_provider.requests[-1]
+        assert request.path == "/v1/chat/completions" and request.body["model"] == "gpt-4o-mini"
+        assert request.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+
+        deleted = http.delete(f"{server.base_url}/v1/model_cards/{created.json()['id']}", headers={"x-api-key": server.api_key})
+        assert deleted.status_code == 200
+        _say(client, session_id, "still there?")
+        events = _wait_for(client, session_id, _idles(3))
+        assert events[-1].stop_reason.type == "retries_exhausted"

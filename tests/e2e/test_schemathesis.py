@@ -3,11 +3,12 @@ PostgreSQL): no 5xx, and every response conforms to the document — status code
 type, headers and body schema.
 
 Path ids are half generated (unknown ids: the 404 paths) and half real (a seeded agent,
-environment and session), and request bodies that name an agent or environment get the
+environment, session and model card), and request bodies that name an agent or environment get the
 seeded ones half of the time, so the fuzzing reaches the write paths, not only the 404s.
 Destructive operations (archive, delete) run last so they do not hide the others. The
 stream operation gets a deleted session (whose stream ends once replayed) or an unknown
-one, so every request finishes. Failures are collected over all operations and reported
+one, so every request finishes. Model-card bodies always say ``probe: false``: a probe would
+call a provider on the internet. Failures are collected over all operations and reported
 together."""
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ def seed(http: httpx.Client) -> dict[str, str]:
         f"/v1/sessions/{session['id']}/events",
         {"events": [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]},
     )
+    model_card = created("/v1/model_cards", {"model_id": "fuzzed", "provider": "ant", "api_key": "fuzzed-key", "probe": False})
     gone = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
     assert http.delete(f"/v1/sessions/{gone['id']}").status_code == 200
     return {
         "agent_id": agent["id"],
         "environment_id": environment["id"],
         "session_id": session["id"],
+        "model_card_id": model_card["id"],
         "deleted_session_id": gone["id"],
     }
 
@@ -81,11 +84,15 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {"session_id": ids["deleted_session_id"]}
     if operation.path == "/docs/assets/{name}":
         return {"name": "swagger-ui.css"}
-    return {name: ids[name] for name in ("agent_id", "environment_id", "session_id") if "{" + name + "}" in operation.path}
+    names = ("agent_id", "environment_id", "session_id", "model_card_id")
+    return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
 
 def _with_real_references(ids: dict[str, str], draw_real: bool) -> Any:
     def patch(case: Any) -> Any:
+        if case.path.startswith("/v1/model_cards") and isinstance(case.body, dict):
+            # A probe would call a real provider on the internet (or a fuzzed URL): never here.
+            case.body["probe"] = False
         if draw_real and isinstance(case.body, dict):
             if "agent" in case.body:
                 case.body["agent"] = ids["agent_id"]

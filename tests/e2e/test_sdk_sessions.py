@@ -172,29 +172,31 @@ def test_initial_events_start_the_first_turn(client: anthropic.Anthropic) -> Non
 def test_every_event_type_the_sdk_can_send_is_recorded_or_refused(client: anthropic.Anthropic, http: httpx.Client) -> None:
     agent_id, env_id = _agent_and_env(client)
     session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
-    sent = client.beta.sessions.events.send(
-        session.id,
-        events=[
-            {"type": "system.message", "content": [{"type": "text", "text": "be brief"}]},
-            {"type": "user.interrupt"},
-        ],
-    )
-    assert [e.type for e in sent.data] == ["system.message", "user.interrupt"]
-    # Answers to tool calls nobody made are refused, and nothing of the request is stored.
-    for answer in (
-        {"type": "user.tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "42"}]},
-        {"type": "user.custom_tool_result", "custom_tool_use_id": "ctu_1", "is_error": True},
-        {"type": "user.tool_confirmation", "tool_use_id": "toolu_2", "result": "allow"},
+    events_url = f"/v1/sessions/{session.id}/events"
+    note = {"type": "system.message", "content": [{"type": "text", "text": "be brief"}]}
+    hello = {"type": "user.message", "content": [{"type": "text", "text": "hi"}]}
+    # Answers to tool calls nobody made are refused; so is a system.message that is not the
+    # last event, right after what it accompanies, once. Nothing of a refused request is stored.
+    for refused_events in (
+        [{"type": "user.tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "42"}]}],
+        [{"type": "user.custom_tool_result", "custom_tool_use_id": "ctu_1", "is_error": True}],
+        [{"type": "user.tool_confirmation", "tool_use_id": "toolu_2", "result": "allow"}],
+        [note],
+        [note, hello],
+        [hello, note, note],
+        [{"type": "user.interrupt"}, note],
     ):
-        refused = http.post(
-            f"/v1/sessions/{session.id}/events",
-            json={"events": [{"type": "system.message", "content": [{"type": "text", "text": "x"}]}, answer]},
-        )
-        assert refused.status_code == 400, refused.text
-    logged = http.get(f"/v1/sessions/{session.id}/events").json()["data"]
-    assert [e["id"] for e in logged] == [e.id for e in sent.data]
-    # Neither asks the model for a reply: the session stays idle.
+        refused = http.post(events_url, json={"events": refused_events})
+        assert refused.status_code == 400, (refused_events, refused.text)
+    assert http.get(events_url).json()["data"] == []
+
+    sent = client.beta.sessions.events.send(session.id, events=[{"type": "user.interrupt"}])
+    assert [e.type for e in sent.data] == ["user.interrupt"]
+    # An interrupt asks the model for nothing: the session stays idle.
     assert client.beta.sessions.retrieve(session.id).status == "idle"
+    sent = client.beta.sessions.events.send(session.id, events=[hello, note])
+    assert [e.type for e in sent.data] == ["user.message", "system.message"]
+    _wait_idle(client, session.id, 1)
 
     # An outcome starts a turn on its description; its id is the server's to mint.
     outcome = client.beta.sessions.events.send(
@@ -203,7 +205,7 @@ def test_every_event_type_the_sdk_can_send_is_recorded_or_refused(client: anthro
     ).data[0]
     assert outcome.outcome_id.startswith("outc_")
     assert outcome.rubric.type == "text" and outcome.max_iterations == 2
-    _wait_idle(client, session.id, 1)
+    _wait_idle(client, session.id, 2)
     forged = http.post(
         f"/v1/sessions/{session.id}/events",
         json={"events": [{"type": "user.define_outcome", "description": "d", "rubric": {"type": "file", "file_id": "file_1"}, "outcome_id": "outc_mine"}]},

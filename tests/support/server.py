@@ -19,6 +19,8 @@ from tests.support.postgres import free_port
 API_KEY = "agentry-test-key-0123456789-abcdefghijklmnop"
 # With PostgreSQL the server needs the secret keys are hashed with (the embedded one makes its own).
 API_KEY_SECRET = "agentry-test-key-hashing-secret-0123456789"
+# And the root key that wraps the data keys of stored secrets (model-card keys).
+ROOT_SECRET = "agentry-test-root-secret-0123456789-abcdefgh"
 
 
 @dataclass
@@ -26,6 +28,7 @@ class RunningServer:
     base_url: str
     api_key: str
     platform: ApiProcess
+    settings: Settings
 
 
 def provider_settings(fake: Any) -> dict[str, Any]:
@@ -44,6 +47,7 @@ def running_server(data_dir: Path, database_url: str = "", **overrides: Any) -> 
         database_url=database_url,
         bootstrap_api_key=API_KEY,
         api_key_secret=API_KEY_SECRET if database_url else "",
+        root_secret=ROOT_SECRET if database_url else "",
         **overrides,
     )
     platform = build(settings)
@@ -69,7 +73,7 @@ def running_server(data_dir: Path, database_url: str = "", **overrides: Any) -> 
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", API_KEY, platform)
+        yield RunningServer(f"http://127.0.0.1:{port}", API_KEY, platform, settings)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

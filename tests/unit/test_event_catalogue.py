@@ -18,6 +18,7 @@ from eventsourcing.persistence import StoredEvent
 import domain.agents
 import domain.api_keys
 import domain.environments
+import domain.model_cards
 import domain.sessions
 from domain.agents import Agent
 from domain.ids import stream_id
@@ -27,7 +28,7 @@ from interfaces import event_catalogue
 from interfaces.event_catalogue import UndescribableField, by_topic, catalogue
 from tests.support.event_validation import stored_event_problems
 
-DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys)
+DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys, domain.model_cards)
 
 
 def _store(tmp_path: Path) -> EventsourcingEventStore:
@@ -68,7 +69,7 @@ def test_api_key_events_are_catalogued_but_never_published() -> None:
         if described.topic.startswith("domain.api_keys:") or described.topic == "domain.sessions:Session.ThinkingKept":
             assert described.kafka_topic is None
         else:
-            assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions"}
+            assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards"}
 
 
 def test_a_field_the_catalogue_cannot_describe_fails_loudly() -> None:
