@@ -158,6 +158,10 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     body: Any  # parsed JSON (None when the body was not JSON)
     violations: list[str]
+    # When the request was read and when its answer was last written (time.monotonic(), the
+    # machine-wide clock): a benchmark subtracts the provider's own time from a turn's.
+    received_at: float = 0.0
+    answered_at: float = 0.0
 
     @property
     def stream(self) -> bool:
@@ -616,7 +620,7 @@ class FakeProvider:
                 send, 404, {"error": {"type": "not_found_error", "message": f"no route {scope['method']} {path}"}}
             )
             return
-        record = RecordedRequest(protocol, scope["method"], path, headers, body, [])
+        record = RecordedRequest(protocol, scope["method"], path, headers, body, [], time.monotonic())
         with self._lock:
             self.requests.append(record)
         if not self._key_ok(protocol, headers):
@@ -669,6 +673,7 @@ class FakeProvider:
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            record.answered_at = time.monotonic()
             exchange.close()
 
     def _key_ok(self, protocol: str, headers: dict[str, str]) -> bool:
