@@ -113,7 +113,7 @@ class SessionService:
             nonlocal resumed
             changed = session.update(changes)
             # A raised (or removed) budget resumes the turn it stopped.
-            resumed = session.start_turn(new_id("sevt"))
+            resumed = session.start_turn(new_id("sevt"), span_id=new_id("sevt"))
             return changed or resumed
 
         written = self._commands.change(who, session_id, change)
@@ -165,7 +165,7 @@ class SessionService:
         for pending in session.pending_events:
             if isinstance(pending, PublicEvent) and pending.public_type in CLIENT_EVENT_TYPES:
                 recorded.append(session_event_view(pending))
-        if session.start_turn(new_id("sevt")):
+        if session.start_turn(new_id("sevt"), span_id=new_id("sevt")):
             return recorded
         if blockers_before and session.status == "idle" and session.blockers != blockers_before:
             if session.blockers:

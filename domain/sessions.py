@@ -504,13 +504,18 @@ class Session(Aggregate):
             raise InvalidState(f"clients may not send events of type {event_type!r}")
         return self.record(event_type, event_id, payload)
 
-    def start_turn(self, event_id: str) -> bool:
+    def start_turn(self, event_id: str, span_id: str | None = None) -> bool:
         """Marks the session ``running`` as soon as it owes a turn, in the same append as
         the event that made it so: a crash before the runtime picks the turn up then still
-        leaves a ``running`` session for start-up to resume, never a silent one."""
+        leaves a ``running`` session for start-up to resume, never a silent one. With
+        ``span_id`` the turn's first model request span opens in that append too, which
+        spares the runtime a write before its first request (the span then also covers
+        the moments the turn waited for a driver)."""
         if not self.wants_turn or self.status == "running":
             return False
         self.record("session.status_running", event_id, {})
+        if span_id is not None and self.open_span is None:
+            self.begin_request(span_id)
         return True
 
     @property

@@ -137,7 +137,7 @@ class SessionRuntime:
                 self._interrupted(session_id, cancel)
                 return
             if current.over_budget:
-                self._write(session_id, lambda s: s.go_idle(new_id("sevt"), {"type": "budget_reached"}))
+                self._write(session_id, self._budget_reached)
                 return
             if requests >= self._policy.max_model_requests:
                 self._end_with_error(
@@ -202,6 +202,11 @@ class SessionRuntime:
         return result
 
     @staticmethod
+    def _budget_reached(session: Session) -> None:
+        session.close_request(new_id("sevt"), is_error=False)
+        session.go_idle(new_id("sevt"), {"type": "budget_reached"})
+
+    @staticmethod
     def _finish(session: Session, response: ModelResponse) -> None:
         """The turn's end: its usage so far, then idle."""
         session.close_acknowledged_outcome()
@@ -216,13 +221,15 @@ class SessionRuntime:
             session.go_idle(new_id("sevt"), {"type": "end_turn"})
 
     @staticmethod
-    def _open_request(session: Session, span_id: str) -> None:
-        """Everything before a model request, in one write: the session running, a span a
-        dead worker left open closed, answered confirmations settled (a deny reaches the
-        model as an error result with the user's message, an allow runs the tool), the new
-        span opened."""
+    def _open_request(session: Session, span_id: str) -> str:
+        """Everything before a model request, in one write (or none): the session running,
+        answered confirmations settled (a deny reaches the model as an error result with
+        the user's message, an allow runs the tool), and a span to stream under. An open
+        span is taken over: the append that started the turn opened it, or a driver that
+        died opened it and never recorded its output. If that driver is alive after all,
+        whichever of the two records first closes the span, and the other's output is
+        dropped (``finish_request``). Returns the id of the span to stream under."""
         session.start_turn(new_id("sevt"))
-        session.close_request(new_id("sevt"), is_error=True)
         for tool_use_id, answer in list(session.confirmations.items()):
             if answer["result"] == "deny":
                 text = "Denied: " + (answer.get("deny_message") or "Tool execution was denied by the user.")
@@ -235,7 +242,12 @@ class SessionRuntime:
             )
         if session.status == "rescheduling":
             session.record("session.status_running", new_id("sevt"), {})
+        if session.open_span is not None and not session.pending_events:
+            return session.open_span
+        # Results or a status recorded now must come before the request's span.
+        session.close_request(new_id("sevt"), is_error=True)
         session.begin_request(span_id)
+        return span_id
 
     # -- one model request, with retries -------------------------------------------------
 
@@ -249,8 +261,7 @@ class SessionRuntime:
         attempt = 0
         waited = 0.0
         while True:
-            span_id = new_id("sevt")
-            self._write(session_id, partial(self._open_request, span_id=span_id))
+            span_id = self._write(session_id, partial(self._open_request, span_id=new_id("sevt")))
             transcript = self._transcripts.get(session_id)
             transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
             request = transcript.request(session.agent.get("system"), tools.offered, self._policy.max_tokens)

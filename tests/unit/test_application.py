@@ -111,4 +111,4 @@ def test_send_answers_only_the_events_the_client_sent(store, services) -> None: 
     recorded = sessions.send(ALICE, session["id"], [{"type": "user.message", "content": []}])
     assert [e["type"] for e in recorded] == ["user.message"]
     events = SessionLog(store).page(ALICE, session["id"]).events
-    assert [e["type"] for e in events] == ["user.message", "session.status_running"]
+    assert [e["type"] for e in events] == ["user.message", "session.status_running", "span.model_request_start"]
