@@ -50,12 +50,6 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakePr
         yield running
 
 
-@pytest.fixture
-def embedded(tmp_path: Path, fake_provider: FakeProvider) -> Iterator[RunningServer]:
-    with _server(tmp_path, fake_provider) as running:
-        yield running
-
-
 def _client(server: RunningServer) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=20)
 
@@ -147,9 +141,9 @@ def test_a_turn_streams_from_the_provider_and_records_spans_usage_and_the_reply(
 
 
 def test_previews_stream_the_message_before_it_is_stored_and_only_when_asked(
-    embedded: RunningServer, fake_provider: FakeProvider
+    served: RunningServer, fake_provider: FakeProvider
 ) -> None:
-    client = _client(embedded)
+    client = _client(served)
     session_id = _session(client)
     fake_provider.script(Reply([Text("one two three four five", tokens=5)], token_delay=0.05))
     with_deltas: list[Any] = []
@@ -187,8 +181,8 @@ def test_previews_stream_the_message_before_it_is_stored_and_only_when_asked(
     assert not {"event_start", "event_delta"} & set(_types(list(client.beta.sessions.events.list(session_id))))
 
 
-def test_event_deltas_take_only_previewable_types(embedded: RunningServer) -> None:
-    client = _client(embedded)
+def test_event_deltas_take_only_previewable_types(served: RunningServer) -> None:
+    client = _client(served)
     session_id = _session(client)
     with pytest.raises(anthropic.BadRequestError):
         with client.beta.sessions.events.stream(session_id, event_deltas=["agent.tool_use"]):  # type: ignore[list-item]
@@ -233,8 +227,8 @@ def test_a_custom_tool_round_trip_resumes_the_turn_without_a_new_message(
     assert sum(e.type == "user.message" for e in events) == 1
 
 
-def test_the_sdk_session_tool_runner_answers_custom_tools(embedded: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(embedded)
+def test_the_sdk_session_tool_runner_answers_custom_tools(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
     session_id = _session(client, tools=[CUSTOM_TOOL])
     fake_provider.script(Reply([ToolUse("get_weather", {"city": "Oslo"})]), Reply([Text("Cold in Oslo.")]))
 
@@ -244,7 +238,7 @@ def test_the_sdk_session_tool_runner_answers_custom_tools(embedded: RunningServe
         return f"{city}: -3°C"
 
     async def run() -> list[Any]:
-        async_client = anthropic.AsyncAnthropic(base_url=embedded.base_url, api_key=embedded.api_key, max_retries=0)
+        async_client = anthropic.AsyncAnthropic(base_url=served.base_url, api_key=served.api_key, max_retries=0)
         calls = []
 
         async def say_once_attached() -> None:
@@ -273,8 +267,8 @@ ASKING_TOOLSET = {
 
 
 @pytest.mark.parametrize("answer", ["allow", "deny"])
-def test_always_ask_waits_for_a_confirmation(embedded: RunningServer, fake_provider: FakeProvider, answer: str) -> None:
-    client = _client(embedded)
+def test_always_ask_waits_for_a_confirmation(served: RunningServer, fake_provider: FakeProvider, answer: str) -> None:
+    client = _client(served)
     session_id = _session(client, tools=[ASKING_TOOLSET])
     fake_provider.script(Reply([ToolUse("bash", {"command": "ls"})]), Reply([Text("Done.")]))
     _say(client, session_id, "list files")
@@ -326,8 +320,8 @@ def test_interrupt_aborts_the_stream_flushes_queued_input_and_leaves_the_session
     assert texts == ["tell me a long story", "a short one then"]  # the queued message was flushed
 
 
-def test_overloaded_provider_is_retried_then_exhausted(embedded: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(embedded)
+def test_overloaded_provider_is_retried_then_exhausted(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
     session_id = _session(client)
     fake_provider.script(overloaded(), overloaded(), overloaded())
     _say(client, session_id, "hi")
@@ -344,8 +338,8 @@ def test_overloaded_provider_is_retried_then_exhausted(embedded: RunningServer, 
     assert [e.model_request_start_id for e in ends] == starts and all(e.is_error for e in ends)
 
 
-def test_a_rate_limit_is_retried_and_the_turn_completes(embedded: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(embedded)
+def test_a_rate_limit_is_retried_and_the_turn_completes(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
     session_id = _session(client)
     fake_provider.script(rate_limited(retry_after=0.1), Reply([Text("made it")]))
     _say(client, session_id, "hi")
@@ -355,8 +349,8 @@ def test_a_rate_limit_is_retried_and_the_turn_completes(embedded: RunningServer,
     assert next(e for e in events if e.type == "agent.message").content[0].text == "made it"
 
 
-def test_an_authentication_error_terminates_the_session(embedded: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(embedded)
+def test_an_authentication_error_terminates_the_session(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
     session_id = _session(client)
     fake_provider.script(bad_key())
     _say(client, session_id, "hi")
@@ -367,8 +361,8 @@ def test_an_authentication_error_terminates_the_session(embedded: RunningServer,
     assert client.beta.sessions.retrieve(session_id).status == "terminated"
 
 
-def test_a_budget_stops_new_requests_and_raising_it_resumes(embedded: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(embedded)
+def test_a_budget_stops_new_requests_and_raising_it_resumes(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
     session_id = _session(client, budget={"type": "limit", "max_list_cost": {"amount": "1", "currency": "USD"}})
     # 10k input tokens at $3 / MTok = 3 cents: the first request finishes, the next may not start
     fake_provider.script(Reply([Text("expensive")], usage={"input_tokens": 10_000, "output_tokens": 10}))
@@ -387,8 +381,12 @@ def test_a_budget_stops_new_requests_and_raising_it_resumes(embedded: RunningSer
     assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "resumed"
 
 
-def test_the_openai_protocol_drives_the_same_loop(tmp_path: Path, fake_provider: FakeProvider) -> None:
-    with _server(tmp_path, fake_provider, protocol="openai") as server:
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_the_openai_protocol_drives_the_same_loop(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider, database: str
+) -> None:
+    database_url = request.getfixturevalue("postgres_url") if database == "postgres" else ""
+    with _server(tmp_path, fake_provider, database_url, protocol="openai") as server:
         client = _client(server)
         session_id = _session(client, tools=[CUSTOM_TOOL])
         fake_provider.script(Reply([ToolUse("get_weather", {"city": "Rome"})]), Reply([Text("Warm in Rome.")]))
@@ -479,8 +477,8 @@ def test_an_outcome_is_graded_and_revised_until_satisfied(served: RunningServer,
     ]
 
 
-def test_an_outcome_out_of_iterations_gets_one_final_acknowledgment(embedded: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(embedded)
+def test_an_outcome_out_of_iterations_gets_one_final_acknowledgment(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
     session_id = _session(client)
     fake_provider.script(
         Reply([Text("The sea.")]),
@@ -497,13 +495,15 @@ def test_an_outcome_out_of_iterations_gets_one_final_acknowledgment(embedded: Ru
     assert events[-1].stop_reason.type == "end_turn"
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
-    tmp_path: Path, fake_provider: FakeProvider
+    request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider, database: str
 ) -> None:
     """No default provider: the agent's model names a card. Before the card exists the turn
     says what to configure; once it exists, the same session answers. A rotated key is used
     from the next request on; a deleted card leaves the turn without a provider again."""
-    with running_server(tmp_path / "data") as server:
+    database_url = request.getfixturevalue("postgres_url") if database == "postgres" else ""
+    with running_server(tmp_path / "data", database_url) as server:
         client = _client(server)
         agent = client.beta.agents.create(name="carded", model="house-model")
         env = client.beta.environments.create(name="env")
@@ -528,8 +528,17 @@ def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
         assert request.path == "/v1/chat/completions" and request.body["model"] == "gpt-4o-mini"
         assert request.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
 
-        deleted = http.delete(f"{server.base_url}/v1/model_cards/{created.json()['id']}", headers={"x-api-key": server.api_key})
+        rotated_key = "fake-provider-rotated-key-0123456789"
+        fake_provider.api_keys.add(rotated_key)
+        card_url = f"{server.base_url}/v1/model_cards/{created.json()['id']}"
+        rotated = http.post(card_url, json={"api_key": rotated_key}, headers={"x-api-key": server.api_key})
+        assert rotated.status_code == 200 and rotated.json()["api_key_preview"] == rotated_key[-4:]
+        _say(client, session_id, "with the new key?")
+        _wait_for(client, session_id, _idles(3))
+        assert fake_provider.requests[-1].headers["authorization"] == f"Bearer {rotated_key}"
+
+        deleted = http.delete(card_url, headers={"x-api-key": server.api_key})
         assert deleted.status_code == 200
         _say(client, session_id, "still there?")
-        events = _wait_for(client, session_id, _idles(3))
+        events = _wait_for(client, session_id, _idles(4))
         assert events[-1].stop_reason.type == "retries_exhausted"
