@@ -110,7 +110,7 @@ class PostgresSignalListener:
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     self._listening.set()
                     while not self._stop.is_set():
-                        for notice in conn.notifies(timeout=0.5):
+                        for notice in conn.notifies(timeout=0.25):
                             self._handle(notice.channel, notice.payload)
                             if self._stop.is_set():
                                 break
