@@ -70,10 +70,13 @@ class PostgresSessionLease:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection[Any] | None = self._connect()
         assert self._conn is not None
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {TABLE} "
-            "(session_id text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)"
-        )
+        try:
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} "
+                "(session_id text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)"
+            )
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            pass  # processes starting together: IF NOT EXISTS is not atomic, and another made it
 
     # -- SessionLease ------------------------------------------------------------------
 
