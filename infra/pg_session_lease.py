@@ -75,7 +75,7 @@ class PostgresSessionLease:
                 f"CREATE TABLE IF NOT EXISTS {TABLE} "
                 "(session_id text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)"
             )
-        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable, psycopg.errors.DuplicateObject):
             pass  # processes starting together: IF NOT EXISTS is not atomic, and another made it
 
     # -- SessionLease ------------------------------------------------------------------
