@@ -90,6 +90,9 @@ def _projections_mode() -> str:
     return mode
 
 
+TURN_MODES = ("in-process", "workers")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".agentry")
@@ -128,8 +131,12 @@ class Settings:
     runtime_retry_base_seconds: float = 1.0
     # Model requests in one turn before it ends with tool_use_limit_reached_error.
     runtime_max_model_requests: int = 50
-    # How long a worker's hold on a session lasts without renewal (PostgreSQL workers).
+    # How long a process's hold on a session lasts without renewal (PostgreSQL): a turn left
+    # by a dead process is taken up this long after its last renewal.
     runtime_lease_seconds: float = 15.0
+    # Who drives turns: ``in-process`` (serve does) or ``workers`` (serve records and streams;
+    # `agentry worker` processes drive, PostgreSQL only).
+    turns: str = "in-process"
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
@@ -137,6 +144,8 @@ class Settings:
         _check_secret("ROOT_SECRET", self.root_secret)
         if self.max_connections < 1:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
+        if self.turns not in TURN_MODES:
+            raise SettingsError(f"AGENTRY_TURNS must be in-process or workers, not {self.turns!r}")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -168,6 +177,7 @@ class Settings:
             runtime_retry_base_seconds=_seconds("RUNTIME_RETRY_BASE", 1.0),
             runtime_max_model_requests=_int("RUNTIME_MAX_MODEL_REQUESTS", 50),
             runtime_lease_seconds=_seconds("RUNTIME_LEASE", 15.0),
+            turns=_env("TURNS", "in-process"),
         )
 
     @property

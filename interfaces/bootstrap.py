@@ -4,6 +4,7 @@ Nothing else in the code base imports ``infra``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -13,18 +14,29 @@ from application.api_keys import ApiKeyService, keyed_hash
 from application.environments import EnvironmentService
 from application.model_cards import ModelCardService
 from application.relay import ChangeSignal, Relay
-from application.runtime import DefaultProviders, ModelResolver, SessionRuntime, TurnDispatcher, TurnPolicy
+from application.runtime import DefaultProviders, ModelResolver, PreviewSink, SessionRuntime, TurnDispatcher, TurnPolicy
+from application.runtime.models import CardLookup
+from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.pg_changes import PostgresChangeFeed
+from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
 from infra.pg_relay import RelayLease
+from infra.pg_session_lease import PostgresSessionLease
+from infra.pg_signals import (
+    INTERRUPTS_CHANNEL,
+    PREVIEWS_CHANNEL,
+    TURNS_CHANNEL,
+    PostgresNotifier,
+    PostgresSignalListener,
+)
 from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
-from interfaces.cli.processes import ApiProcess, RelayProcess
+from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, WorkerProcess
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.slow_clients import bounded_config
@@ -35,7 +47,17 @@ from projections.runner import ReadModelRunner, create_engine
 
 log = logging.getLogger("agentry")
 
-__all__ = ["ApiProcess", "Settings", "SettingsError", "build", "build_kafka_projector", "build_relay", "load_settings", "server_config"]
+__all__ = [
+    "ApiProcess",
+    "Settings",
+    "SettingsError",
+    "build",
+    "build_kafka_projector",
+    "build_relay",
+    "build_worker",
+    "load_settings",
+    "server_config",
+]
 
 
 def load_settings() -> Settings:
@@ -48,6 +70,11 @@ def build(settings: Settings | None = None) -> ApiProcess:
     if settings.database_url and not settings.uses_postgres:
         raise SettingsError(
             "AGENTRY_DATABASE_URL must be a postgresql:// URL (leave it unset for the embedded SQLite store)"
+        )
+    if settings.turns == "workers" and not settings.uses_postgres:
+        raise SettingsError(
+            "AGENTRY_TURNS=workers needs AGENTRY_DATABASE_URL (PostgreSQL): workers share its event store "
+            "and leases; the embedded server takes turns itself (AGENTRY_TURNS=in-process)"
         )
     if not settings.uses_postgres:
         prepare_data_dir(settings)
@@ -70,16 +97,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
     agents = AgentService(store)
     environments = EnvironmentService(store)
     model_cards = ModelCardService(store, cipher, HttpProviderProbe())
-    runtime = SessionRuntime(
-        store,
-        SdkModelProvider(),
-        ModelResolver(model_cards, _default_providers(settings)),
-        previews=live,
-        policy=_turn_policy(settings),
-    )
-    dispatcher = TurnDispatcher(runtime, workers=settings.runtime_workers)
+    read_models = ReadModels(engine)
+    wiring = _api_turns(settings, store, live, read_models, model_cards)
     sessions = SessionService(
-        store, agents, environments, on_user_turn=dispatcher.submit, on_interrupt=dispatcher.interrupt
+        store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
     services = Services(
         agents=agents,
@@ -87,7 +108,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         model_cards=model_cards,
         sessions=sessions,
         api_keys=ApiKeyService(store, hash_key),
-        read_models=ReadModels(engine),
+        read_models=read_models,
         live=live,
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
         session_log=SessionLog(store),
@@ -96,12 +117,121 @@ def build(settings: Settings | None = None) -> ApiProcess:
         services=services,
         store=store,
         projections=projections,
-        dispatcher=dispatcher,
+        turns=wiring.turns,
         change_feed=change_feed,
         projections_in_process=settings.projections_in_process,
         bootstrap_api_key=settings.bootstrap_api_key,
         admin_key_file=None if settings.uses_postgres else PrivateTextFile(settings.admin_key_path),
         resources=[cipher],
+        signals=wiring.signals,
+        closers=wiring.closers,
+    )
+
+
+# -- turns: in this process, or in `agentry worker` processes ------------------------------
+
+
+class _ApiTurns:
+    """How an API process takes part in turns: what it does when a session owes one or is
+    interrupted, and what it runs and closes for that."""
+
+    def __init__(
+        self,
+        turns: TurnTaking | None,
+        on_user_turn: Callable[[str], None],
+        on_interrupt: Callable[[str], None],
+        signals: PostgresSignalListener | None = None,
+        closers: list[Callable[[], None]] | None = None,
+    ) -> None:
+        self.turns = turns
+        self.on_user_turn = on_user_turn
+        self.on_interrupt = on_interrupt
+        self.signals = signals
+        self.closers = closers or []
+
+
+def _api_turns(
+    settings: Settings, store: EventsourcingEventStore, live: LiveHub, read_models: ReadModels, cards: CardLookup
+) -> _ApiTurns:
+    if not settings.uses_postgres:
+        dispatcher = TurnDispatcher(_session_runtime(settings, store, live, cards), workers=settings.runtime_workers)
+        return _ApiTurns(TurnTaking(dispatcher), dispatcher.submit, dispatcher.interrupt)
+    conninfo = settings.postgres.conninfo
+    notifier = PostgresNotifier(conninfo)
+    interrupt_elsewhere = notifier.session_signal(INTERRUPTS_CHANNEL)
+    if settings.turns == "workers":
+        # This process records and streams; the workers drive, told by NOTIFY (and their sweep).
+        signals = PostgresSignalListener(conninfo, {PREVIEWS_CHANNEL: PreviewReceiver(live)})
+        return _ApiTurns(
+            None, notifier.session_signal(TURNS_CHANNEL), interrupt_elsewhere, signals, [notifier.close]
+        )
+    # Turns in this process, under the same leases as workers and other API processes, so
+    # several of them never drive one session at once; previews reach tails on the others.
+    publisher = PostgresPreviewPublisher(notifier)
+    turns = _leased_turns(settings, store, FanOutPreviews(live, publisher), read_models, cards)
+    dispatcher = turns.dispatcher
+
+    def interrupt(session_id: str) -> None:
+        dispatcher.interrupt(session_id)  # driven here: abort at once
+        interrupt_elsewhere(session_id)  # or by another process
+
+    signals = PostgresSignalListener(
+        conninfo,
+        {PREVIEWS_CHANNEL: PreviewReceiver(live, skip_origin=publisher.origin), INTERRUPTS_CHANNEL: dispatcher.interrupt},
+    )
+    return _ApiTurns(turns, dispatcher.submit, interrupt, signals, [publisher.close, notifier.close])
+
+
+def _session_runtime(
+    settings: Settings, store: EventsourcingEventStore, previews: PreviewSink, cards: CardLookup
+) -> SessionRuntime:
+    """The turn loop, wired the same in `agentry serve` and `agentry worker`."""
+    return SessionRuntime(
+        store,
+        SdkModelProvider(),
+        ModelResolver(cards, _default_providers(settings)),
+        previews=previews,
+        policy=_turn_policy(settings),
+    )
+
+
+def _leased_turns(
+    settings: Settings, store: EventsourcingEventStore, previews: PreviewSink, read_models: ReadModels, cards: CardLookup
+) -> TurnTaking:
+    """A dispatcher under PostgreSQL session leases, with the sweep that takes up turns no
+    live lease holds (a dead process's, once its lease expired)."""
+    lease = PostgresSessionLease(settings.postgres.conninfo, settings.runtime_lease_seconds)
+    dispatcher = TurnDispatcher(
+        _session_runtime(settings, store, previews, cards), workers=settings.runtime_workers, lease=lease
+    )
+
+    def candidates() -> list[str]:
+        return lease.unheld(read_models.running_session_ids())
+
+    sweeper = TurnSweeper(candidates, dispatcher.offer, settings.runtime_lease_seconds / 3)
+    return TurnTaking(dispatcher, lease, sweeper)
+
+
+def build_worker(settings: Settings) -> WorkerProcess:
+    """`agentry worker`: the turn loop alone, for the PostgreSQL shape."""
+    if not settings.uses_postgres:
+        raise SettingsError(
+            "`agentry worker` needs AGENTRY_DATABASE_URL (PostgreSQL); the embedded server takes turns itself"
+        )
+    conninfo = settings.postgres.conninfo
+    cipher = build_cipher(settings)  # model cards' keys are opened at the moment of use
+    store = EventsourcingEventStore(event_store_env(settings))
+    # Read only, for the sweep's list of running sessions (whoever projects keeps it).
+    engine = create_engine(settings.read_model_url)
+    notifier = PostgresNotifier(conninfo)
+    publisher = PostgresPreviewPublisher(notifier)
+    cards = ModelCardService(store, cipher, HttpProviderProbe())
+    turns = _leased_turns(settings, store, publisher, ReadModels(engine), cards)
+    signals = PostgresSignalListener(
+        conninfo, {TURNS_CHANNEL: turns.dispatcher.submit, INTERRUPTS_CHANNEL: turns.dispatcher.interrupt}
+    )
+    return WorkerProcess(
+        turns, signals, closers=[publisher.close, notifier.close, engine.dispose, store.close, cipher.close]
     )
 
 

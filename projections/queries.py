@@ -185,8 +185,11 @@ class ReadModels:
         return self._resources(table, tenant_id, query, *extra)
 
     def running_session_ids(self) -> list[str]:
-        """Sessions a runtime was driving (any tenant): candidates to resume after a restart."""
+        """Sessions a runtime was driving (any tenant), between model requests or waiting to
+        retry one: candidates to resume after a restart or a dead worker."""
         table = tables.sessions
-        select = sa.select(table.c.id).where(table.c.status == "running", table.c.deleted.is_(False))
+        select = sa.select(table.c.id).where(
+            table.c.status.in_(("running", "rescheduling")), table.c.deleted.is_(False)
+        )
         with self._engine.connect() as conn:
             return [row.id for row in conn.execute(select)]

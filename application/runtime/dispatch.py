@@ -85,6 +85,8 @@ class TurnDispatcher:
         self._lock = threading.Lock()
         self._again: dict[str, bool] = {}
         self._tokens: dict[str, CancelToken] = {}
+        # Sessions whose lease another process took over: their driver stops at once.
+        self._lost: set[str] = set()
         self._closed = False
 
     def submit(self, session_id: str) -> None:
@@ -97,6 +99,27 @@ class TurnDispatcher:
             self._again[session_id] = False
         self._pool.submit(self._drive, session_id)
 
+    def offer(self, session_id: str) -> None:
+        """Like ``submit`` for a session that may owe a turn (a periodic sweep): one this
+        process already drives is left to its driver rather than marked again."""
+        with self._lock:
+            if session_id in self._again:
+                return
+        self.submit(session_id)
+
+    def lease_lost(self, session_id: str) -> None:
+        """Another process holds the session now (this one's lease expired unrenewed): stop
+        driving it and write nothing more — as at shutdown, the turn is left for its new
+        driver, never recorded as an interrupt."""
+        with self._lock:
+            if session_id not in self._again:
+                return
+            self._lost.add(session_id)
+            token = self._tokens.get(session_id)
+        if token is not None:
+            token.shutting_down = True
+            token.cancel()
+
     def interrupt(self, session_id: str) -> None:
         """Aborts the session's in-flight provider request, if this process runs it."""
         with self._lock:
@@ -108,12 +131,15 @@ class TurnDispatcher:
         try:
             if not self._lease.acquire(session_id):
                 with self._lock:
-                    self._again.pop(session_id, None)
+                    self._done(session_id)
                 return
             try:
                 while True:
                     token = CancelToken()
                     with self._lock:
+                        if session_id in self._lost:
+                            self._done(session_id)
+                            return
                         self._tokens[session_id] = token
                     try:
                         self._runtime.take_turns(session_id, token)
@@ -121,8 +147,8 @@ class TurnDispatcher:
                         log.exception("session turn failed for %s", session_id)
                     with self._lock:
                         self._tokens.pop(session_id, None)
-                        if not self._again.get(session_id) or self._closed:
-                            self._again.pop(session_id, None)
+                        if not self._again.get(session_id) or self._closed or session_id in self._lost:
+                            self._done(session_id)
                             return
                         self._again[session_id] = False
             finally:
@@ -130,7 +156,12 @@ class TurnDispatcher:
         except Exception:
             log.exception("driving session %s failed", session_id)
             with self._lock:
-                self._again.pop(session_id, None)
+                self._done(session_id)
+
+    def _done(self, session_id: str) -> None:
+        """No longer driven here (called with the lock held)."""
+        self._again.pop(session_id, None)
+        self._lost.discard(session_id)
 
     def shutdown(self) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""``agentry serve | relay | project | projections rebuild NAME | projections status | api-keys create |
+"""``agentry serve | worker | relay | project | projections rebuild NAME | projections status | api-keys create |
 secrets rotate-root``."""
 
 from __future__ import annotations
@@ -137,6 +137,20 @@ def relay_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_command(args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import build_worker
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    stop = _stop_on_signals()
+    process = build_worker(settings)
+    try:
+        process.run(stop)
+    finally:
+        process.close()
+    return 0
+
+
 def project_command(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build, build_kafka_projector
 
@@ -170,6 +184,11 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--host", default=None, help="bind address (AGENTRY_HOST, default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=None, help="port (AGENTRY_PORT, default 8400)")
     serve_cmd.set_defaults(handler=serve)
+
+    worker = commands.add_parser(
+        "worker", help="drive session turns (PostgreSQL; pair with AGENTRY_TURNS=workers on serve)"
+    )
+    worker.set_defaults(handler=worker_command)
 
     proj = commands.add_parser("projections", help="inspect or rebuild read models")
     proj_actions = proj.add_subparsers(dest="action", required=True)

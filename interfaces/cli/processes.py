@@ -1,10 +1,12 @@
 """The long-running processes the commands start — the API process (`agentry serve`, and the
-e2e servers) and the relay (`agentry relay`) — with their start-up and shut-down order.
+e2e servers), the turn worker (`agentry worker`) and the relay (`agentry relay`) — with their
+start-up and shut-down order.
 The composition root builds their parts; this module only runs them."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +16,36 @@ import falcon.asgi
 from application.api_keys import PrivateFile
 from application.relay import Lease, Relay, run_while_leased
 from application.runtime import TurnDispatcher
+from application.runtime.sweep import TurnSweeper
 from interfaces.http.app import create_app
 from interfaces.http.common import Services
 
 log = logging.getLogger("agentry")
+
+
+@dataclass
+class TurnTaking:
+    """This process's share of driving turns: its dispatcher and, across processes
+    (PostgreSQL), the lease it renews and the sweep that finds turns nobody drives."""
+
+    dispatcher: TurnDispatcher
+    lease: Any | None = None  # PostgresSessionLease: renewed while started
+    sweeper: TurnSweeper | None = None
+
+    def start(self) -> None:
+        if self.lease is not None:
+            self.lease.start_renewing(self.dispatcher.lease_lost)
+        if self.sweeper is not None:
+            self.sweeper.start()
+
+    def stop(self) -> None:
+        """No new turns; turns in flight are left as they stand (``shutting_down``) and their
+        leases given back, so another process takes them up at its next sweep."""
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        self.dispatcher.shutdown()
+        if self.lease is not None:
+            self.lease.close()
 
 
 @dataclass
@@ -27,12 +55,14 @@ class ApiProcess:
     services: Services
     store: Any  # the event store adapter: closed last
     projections: Any  # the read-model runner
-    dispatcher: TurnDispatcher
+    turns: TurnTaking | None  # None when `agentry worker` processes drive turns
     change_feed: Any | None  # wakes this process for writes of others (PostgreSQL)
     projections_in_process: bool
     bootstrap_api_key: str
     admin_key_file: PrivateFile | None
     resources: list[Any] = field(default_factory=list)  # closed after the store (the cipher's key table)
+    signals: Any | None = None  # LISTENs for interrupts and previews from other processes
+    closers: list[Callable[[], None]] = field(default_factory=list)  # called after the turns stop
 
     def asgi_app(self) -> falcon.asgi.App:
         return create_app(self.services)
@@ -43,7 +73,12 @@ class ApiProcess:
         elif self.change_feed is not None:
             self.change_feed.start()
         self.services.api_keys.ensure_admin_key(self.bootstrap_api_key, self.admin_key_file)
-        self.resume_interrupted_turns()
+        if self.signals is not None:
+            self.signals.start()
+        if self.turns is not None:
+            self.turns.start()
+            if self.turns.sweeper is None:
+                self.resume_interrupted_turns()
 
     def start_projections(self) -> None:
         """Catch up, then follow the log (woken across processes on PostgreSQL)."""
@@ -53,19 +88,50 @@ class ApiProcess:
             self.change_feed.start()
 
     def resume_interrupted_turns(self) -> None:
-        """A turn cut short by a stop left its session ``running``; take it up again."""
+        """A turn cut short by a stop left its session ``running``; take it up again. (With
+        PostgreSQL the sweep does this, once the stopped process's leases are free.)"""
+        assert self.turns is not None
         for session_id in self.services.read_models.running_session_ids():
-            self.dispatcher.submit(session_id)
+            self.turns.dispatcher.submit(session_id)
 
     def close(self) -> None:
+        if self.signals is not None:
+            self.signals.stop()
         if self.change_feed is not None:
             self.change_feed.stop()
         self.projections.stop()
-        self.dispatcher.shutdown()
+        if self.turns is not None:
+            self.turns.stop()
+        for close in self.closers:
+            close()
         self.store.close()
         for resource in self.resources:
             resource.close()
         log.info("agentry stopped cleanly")
+
+
+@dataclass
+class WorkerProcess:
+    """`agentry worker`: drives turns (PostgreSQL). Work arrives as signals (a session owes a
+    turn, an interrupt) and, for anything a signal missed or a dead worker left, the sweep."""
+
+    turns: TurnTaking
+    signals: Any  # PostgresSignalListener: turns and interrupts
+    closers: list[Callable[[], None]]  # called in order once the turns stopped (the store's last)
+
+    def run(self, stop: threading.Event) -> None:
+        self.signals.start()
+        self.turns.start()
+        log.info("worker %s taking turns", getattr(self.turns.lease, "holder", "?"))
+        stop.wait()
+        log.info("worker stopping: turns in flight are left for another worker")
+
+    def close(self) -> None:
+        self.signals.stop()
+        self.turns.stop()
+        for close in self.closers:
+            close()
+        log.info("worker stopped cleanly")
 
 
 @dataclass
