@@ -171,8 +171,10 @@ class ProviderError(Exception):
 
     - ``overloaded`` (529), ``rate_limited`` (429), ``request_failed`` (5xx, connection
       lost, error frame mid-stream, timeout): retried with backoff;
-    - ``authentication`` (401/403), ``billing`` (402), ``configuration`` (404, 400, a
-      model the provider does not know): terminal.
+    - ``invalid_request`` (400, 413, 422: the provider refused this request — an image it
+      cannot read, a prompt too long): not retried; the turn ends, the session stays usable;
+    - ``authentication`` (401/403), ``billing`` (402), ``configuration`` (404 and other
+      4xx, a model the provider does not know): terminal.
 
     ``message`` is the provider's reason, safe to show (it never holds the key)."""
 

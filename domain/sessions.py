@@ -69,7 +69,10 @@ class UserInterrupted(PublicEvent):
 
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
-        aggregate.interrupt_requested = True
+        # Only a turn in progress has something to interrupt; the runtime clears the flag
+        # once it acted on it (InterruptHandled), or the session went idle.
+        if aggregate.status in ("running", "rescheduling"):
+            aggregate.interrupt_requested = True
         aggregate.last_interrupt_seq = self.seq
         aggregate.blockers = {}
         aggregate.confirmations = {}
@@ -256,7 +259,6 @@ class SessionBecameRunning(PublicEvent):
 
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
-        aggregate.interrupt_requested = False
         if aggregate.running_since is None:
             aggregate.running_since = self.timestamp
 
@@ -270,6 +272,7 @@ class SessionBecameIdle(PublicEvent):
         aggregate.stop_reason = self.payload.get("stop_reason")
         aggregate.last_idle_seq = self.seq
         aggregate.pending_work = False
+        aggregate.interrupt_requested = False
         aggregate.stop_running(self.timestamp)
 
 
@@ -511,8 +514,8 @@ class Session(Aggregate):
         ``span_id`` the turn's first model request span opens in that append too, which
         spares the runtime a write before its first request (the span then also covers
         the moments the turn waited for a driver)."""
-        if not self.wants_turn or self.status == "running":
-            return False
+        if not self.wants_turn or self.status in ("running", "rescheduling"):
+            return False  # a turn is in progress (rescheduling: its driver is backing off)
         self.record("session.status_running", event_id, {})
         if span_id is not None and self.open_span is None:
             self.begin_request(span_id)

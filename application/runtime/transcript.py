@@ -58,26 +58,37 @@ class _Item:
 def _user_blocks(content: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     blocks = []
     for block in content:
+        if not isinstance(block, dict):
+            continue  # validated at the edge; an older event may still hold anything
         kind = block.get("type")
         if kind == "text" and block.get("text"):
             blocks.append({"type": "text", "text": block["text"]})
         elif kind in ("image", "document"):
-            source = block.get("source") or {}
+            source = block.get("source")
+            if not isinstance(source, dict):
+                continue
             if source.get("type") == "file":
                 blocks.append({"type": "text", "text": f"[{kind}: file {source.get('file_id')} unavailable]"})
             else:
                 blocks.append({key: value for key, value in block.items() if key in ("type", "source", "title", "context")})
         elif kind == "search_result":
-            text = "\n".join(part.get("text", "") for part in block.get("content") or [])
+            parts = block.get("content")
+            text = "\n".join(str(part.get("text", "")) for part in parts if isinstance(part, dict)) if isinstance(parts, list) else ""
             if text:
                 blocks.append({"type": "text", "text": text})
     return blocks
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _result_content(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
-    return [block for block in _user_blocks(content or []) if block.get("type") in ("text", "image", "document")]
+    if not isinstance(content, list):
+        return []
+    return [block for block in _user_blocks(content) if block.get("type") in ("text", "image", "document")]
 
 
 class Transcript:
@@ -105,7 +116,7 @@ class Transcript:
     def _item(event: PublicEvent) -> _Item | None:
         kind, payload = event.public_type, event.payload
         if kind == "user.message":
-            return _Item(event.seq, "user", _user_blocks(payload.get("content") or []))
+            return _Item(event.seq, "user", _user_blocks(_listed(payload.get("content"))))
         if kind == "user.define_outcome":
             return _Item(event.seq, "user", [{"type": "text", "text": payload.get("description") or ""}])
         if kind == "system.message":
@@ -114,7 +125,7 @@ class Transcript:
         if kind == "agent.thinking":
             return _Item(event.seq, "assistant", [{"type": "thinking_ref", "id": event.event_id}])
         if kind == "agent.message":
-            return _Item(event.seq, "assistant", _user_blocks(payload.get("content") or []))
+            return _Item(event.seq, "assistant", _user_blocks(_listed(payload.get("content"))))
         if kind in _TOOL_USES:
             block = {"type": "tool_use", "id": event.event_id, "name": payload.get("name", ""), "input": payload.get("input") or {}}
             return _Item(event.seq, "assistant", [block])

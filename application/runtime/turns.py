@@ -9,6 +9,7 @@ nothing, so one provider request never leaves two answers in the log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -52,6 +53,7 @@ ERROR_TYPES = {
     "billing": "billing_error",
     "authentication": "model_request_failed_error",
     "configuration": "model_request_failed_error",
+    "invalid_request": "model_request_failed_error",
 }
 MAX_RETRY_AFTER_SECONDS = 30.0
 # However the provider paces us, a turn gives up retrying within a minute.
@@ -108,6 +110,13 @@ class SessionRuntime:
                 self._turn(session, cancel)
             except _Stop:
                 return
+            except Exception as failure:  # a defect must not leave the session running undriven
+                log.exception("session %s: the turn failed", session_id)
+                with contextlib.suppress(_Stop):
+                    self._end_with_error(
+                        session_id, "unknown_error", f"the turn failed inside Agentry ({type(failure).__name__})", "exhausted"
+                    )
+                return
 
     # -- one turn ----------------------------------------------------------------------
 
@@ -157,8 +166,9 @@ class SessionRuntime:
             if self._grade(current, target, outcome, cancel) in ("needs_revision", "max_iterations_reached"):
                 current = self._require(session_id)
                 continue  # a revision, or one final acknowledgment
-            self._write(session_id, partial(self._finish, response=response))
-            return
+            if self._write(session_id, partial(self._finish, response=response)):
+                return
+            current = self._require(session_id)  # a message arrived while the work was graded
 
     def _grade(self, session: Session, target: ProviderTarget, outcome: dict[str, Any], cancel: CancelToken) -> str:
         """One evaluation of the turn's work: its spans recorded, its verdict returned."""
@@ -207,8 +217,11 @@ class SessionRuntime:
         session.go_idle(new_id("sevt"), {"type": "budget_reached"})
 
     @staticmethod
-    def _finish(session: Session, response: ModelResponse) -> None:
-        """The turn's end: its usage so far, then idle."""
+    def _finish(session: Session, response: ModelResponse) -> bool:
+        """The turn's end: its usage so far, then idle — unless a message arrived that no
+        request has seen (then the turn goes on to answer it: False)."""
+        if session.has_unread_input:
+            return False
         session.close_acknowledged_outcome()
         session.record(
             "session.usage",
@@ -219,6 +232,7 @@ class SessionRuntime:
             session.go_idle(new_id("sevt"), {"type": "refusal"}, {"type": "refusal"})
         else:
             session.go_idle(new_id("sevt"), {"type": "end_turn"})
+        return True
 
     @staticmethod
     def _open_request(session: Session, span_id: str) -> str:
@@ -278,6 +292,9 @@ class SessionRuntime:
                 log.warning(
                     "session %s: provider %s failed (%s, HTTP %s)", session_id, target.provider, error.kind, error.status
                 )
+                if error.kind == "invalid_request":
+                    self._end_with_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
+                    raise _Stop from None
                 if not error.retryable:
                     self._terminate(session_id, ERROR_TYPES.get(error.kind, "unknown_error"), error.message)
                     raise _Stop from None
@@ -289,7 +306,7 @@ class SessionRuntime:
                     raise _Stop from None
                 self._retrying(session_id, ERROR_TYPES[error.kind], error.message)
                 waited += delay
-                if cancel.wait(delay):
+                if cancel.wait(delay) or self._require(session_id).interrupt_requested:
                     self._interrupted(session_id, cancel)
                     raise _Stop from None
                 attempt += 1

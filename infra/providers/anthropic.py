@@ -93,7 +93,7 @@ class AnthropicProvider:
                                 exchange.emit(TextDelta(text_ordinal.get(event.index, 0), event.delta.text))
                     final = stream.get_final_message()
             except Exception as exc:
-                raise classify(exc, target.api_key, host) from None
+                raise classify(exc, target, host) from None
             content = [b for b in (content_block(block) for block in final.content) if b is not None]
             stop = final.stop_reason or "end_turn"
             return ModelResponse(content=content, stop_reason=_STOP.get(stop, stop), usage=usage_of(final.usage))

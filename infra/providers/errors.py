@@ -15,14 +15,21 @@ from typing import Any
 import anthropic
 import openai
 
-from application.ports import ProviderError
+from application.ports import ProviderError, ProviderTarget
 
 _MAX_MESSAGE = 500
 
 
-def scrub(text: str, secret: str) -> str:
-    """``text`` with every occurrence of ``secret`` (and of its long tail) replaced."""
-    if secret:
+# Shorter header values are not scrubbed: replacing a 3-character value everywhere would
+# garble the message and hide nothing.
+_MIN_SCRUBBED = 8
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """``text`` with every occurrence of each secret (and of a long one's tail) replaced."""
+    for secret in secrets:
+        if len(secret) < _MIN_SCRUBBED:
+            continue
         text = text.replace(secret, "[redacted]")
         if len(secret) > 12:  # a key quoted with its head masked still must not leak whole
             text = text.replace(secret[4:], "[redacted]")
@@ -73,11 +80,17 @@ def _kind_for(status: int, error_type: str, message: str) -> str:
     if status >= 500 or status in (408, 409) or status < 400:
         # < 400: an error frame inside a 200 stream; the provider failed mid-answer.
         return "request_failed"
+    if status in (400, 413, 422):
+        # The provider refused this request (an image it cannot read, a prompt too long):
+        # the turn ends, the session stays usable.
+        return "invalid_request"
     return "configuration"
 
 
-def classify(exc: BaseException, api_key: str, host: str) -> ProviderError:
-    """The ``ProviderError`` for anything a provider call raised."""
+def classify(exc: BaseException, target: ProviderTarget, host: str) -> ProviderError:
+    """The ``ProviderError`` for anything a provider call raised; its message never holds
+    the target's key or a custom header's value (a gateway may quote what it was sent)."""
+    secrets = (target.api_key, *target.custom_headers.values())
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, anthropic.APIStatusError | openai.APIStatusError):
@@ -86,7 +99,7 @@ def classify(exc: BaseException, api_key: str, host: str) -> ProviderError:
         text = message or f"HTTP {status} from {host}"
         return ProviderError(
             _kind_for(status, error_type, text),
-            scrub(text, api_key),
+            scrub(text, *secrets),
             status=status if status >= 400 else None,
             retry_after=retry_after(exc.response.headers),
         )
@@ -94,12 +107,12 @@ def classify(exc: BaseException, api_key: str, host: str) -> ProviderError:
         return ProviderError("request_failed", f"{host} did not answer in time")
     if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
         cause = exc.__cause__ or exc
-        return ProviderError("request_failed", scrub(f"could not connect to {host}: {cause}", api_key))
+        return ProviderError("request_failed", scrub(f"could not connect to {host}: {cause}", *secrets))
     if isinstance(exc, openai.APIError):  # an error frame in the middle of a Chat Completions stream
         error_type, message = _error_fields(exc.body)
-        return ProviderError(_kind_for(200, error_type, message), scrub(message or exc.message, api_key))
+        return ProviderError(_kind_for(200, error_type, message), scrub(message or exc.message, *secrets))
     # The HTTP library's own errors escape the SDKs while a stream is read (connection reset,
     # read timeout, a truncated body); the request failed, and a retry may well succeed.
     return ProviderError(
-        "request_failed", scrub(f"the stream from {host} broke off: {type(exc).__name__}: {exc}", api_key)
+        "request_failed", scrub(f"the stream from {host} broke off: {type(exc).__name__}: {exc}", *secrets)
     )

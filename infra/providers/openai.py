@@ -120,7 +120,7 @@ class OpenAiProvider:
                                     slot["arguments"] += call.function.arguments or ""
                             finish = choice.finish_reason or finish
             except Exception as exc:
-                raise classify(exc, target.api_key, host) from None
+                raise classify(exc, target, host) from None
             content: list[dict[str, Any]] = []
             joined = "".join(text)
             if joined:

@@ -42,6 +42,10 @@ READ_RETRY_SECONDS = 1.0
 # Under a steady stream of changes a reader waits this long per follower between reads (at
 # most MAX_BATCH_WAIT), so each wake-up of a thousand tails carries a batch of events rather
 # than one: the fan-out costs per batch, not per event. An isolated change is read at once.
+# Event types with previews (``event_deltas``), and how many of their stored ids a reader
+# remembers to drop previews that arrive late.
+PREVIEWED = frozenset({"agent.message", "agent.thinking"})
+FINISHED_KEPT = 256
 BATCH_WAIT_PER_FOLLOWER = 100e-6
 MAX_BATCH_WAIT = 0.05
 WAKE_GROUP = 50
@@ -107,6 +111,10 @@ class SharedReader:
     # table lock serialises writers).
     _heard: int = 0
     _covered: int = 0
+    # Ids of the stored events previews lead up to: a preview still queued for one of them
+    # is stale once the event itself went out, and is dropped.
+    finished: set[str] = field(default_factory=set)
+    _finished_order: deque[str] = field(default_factory=deque)
 
     def seed(self, position: LogPosition, read: ReadChunk) -> None:
         """The first tail's head starts the reader; a read right away covers whatever was
@@ -154,6 +162,12 @@ class SharedReader:
         self.position = chunk.position
         if not chunk.events:
             return
+        for view in chunk.events:
+            if view["type"] in PREVIEWED:
+                self.finished.add(view["id"])
+                self._finished_order.append(view["id"])
+                if len(self._finished_order) > FINISHED_KEPT:
+                    self.finished.discard(self._finished_order.popleft())
         frames = sse_frames(chunk)
         offsets, at = [], 0
         for frame in frames:
@@ -207,7 +221,7 @@ class Tail:
         self.reader = reader
         # The event types this stream asked previews of (``event_deltas``), and those waiting.
         self.deltas = deltas
-        self.previews: deque[bytes] = deque(maxlen=10_000)
+        self.previews: deque[tuple[str, bytes]] = deque(maxlen=10_000)  # (event id, frame)
         self.gone = False
         self._pending = False
         self._waiter: asyncio.Future[None] | None = None
@@ -316,10 +330,11 @@ class LiveHub:
                 if reader.deleted_seq is not None:
                     return  # the log has ended
                 if tail.previews:
-                    frames = list(tail.previews)
+                    frames = [frame for event_id, frame in tail.previews if event_id not in reader.finished]
                     tail.previews.clear()
-                    tail.sent = True
-                    yield b"".join(frames)
+                    if frames:
+                        tail.sent = True
+                        yield b"".join(frames)
                     continue
                 if tail.ping:
                     tail.ping = False
@@ -399,14 +414,17 @@ class LiveHub:
         if loop is None or loop.is_closed() or stream not in self._followed:
             return
         data = b"event: %s\ndata: %s\n\n" % (frame["type"].encode(), orjson.dumps(frame))
-        loop.call_soon_threadsafe(self._deliver_preview, (tenant_id, stream), event_type, data)
+        event_id = frame.get("event_id") or (frame.get("event") or {}).get("id") or ""
+        loop.call_soon_threadsafe(self._deliver_preview, (tenant_id, stream), event_type, event_id, data)
 
-    def _deliver_preview(self, key: FollowKey, event_type: str, data: bytes) -> None:
+    def _deliver_preview(self, key: FollowKey, event_type: str, event_id: str, data: bytes) -> None:
         with self._lock:
             reader = self._readers.get(key)
             tails = [tail for tail in reader.followers if event_type in tail.deltas] if reader else []
+        if reader is not None and event_id in reader.finished:
+            return  # the event itself is already out
         for tail in tails:
-            tail.previews.append(data)
+            tail.previews.append((event_id, data))
             tail.wake()
 
     def close(self) -> None:

@@ -234,12 +234,55 @@ class TextBlock(BaseModel):
     text: str
 
 
-class OtherBlock(BaseModel):
+class _Source(BaseModel):
     model_config = ConfigDict(extra="allow")
-    type: Literal["image", "document", "search_result"]
 
 
-ContentBlock = Annotated[TextBlock | OtherBlock, Field(discriminator="type")]
+class Base64Source(_Source):
+    type: Literal["base64"]
+    data: str
+    media_type: str
+
+
+class UrlSource(_Source):
+    type: Literal["url"]
+    url: str = Field(min_length=1)
+
+
+class FileSource(_Source):
+    type: Literal["file"]
+    file_id: str = Field(min_length=1)
+
+
+class PlainTextSource(_Source):
+    type: Literal["text"]
+    data: str
+    media_type: str | None = None
+
+
+class ImageBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["image"]
+    source: Annotated[Base64Source | UrlSource | FileSource, Field(discriminator="type")]
+
+
+class DocumentBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["document"]
+    source: Annotated[Base64Source | PlainTextSource | UrlSource | FileSource, Field(discriminator="type")]
+    title: str | None = None
+    context: str | None = None
+
+
+class SearchResultBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["search_result"]
+    source: str
+    title: str
+    content: list[TextBlock]
+
+
+ContentBlock = Annotated[TextBlock | ImageBlock | DocumentBlock | SearchResultBlock, Field(discriminator="type")]
 
 
 class UserMessage(BaseModel):
@@ -256,14 +299,17 @@ class UserInterrupt(BaseModel):
 class UserToolConfirmation(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["user.tool_confirmation"]
-    tool_use_id: str
+    tool_use_id: str = Field(min_length=1)
     result: Literal["allow", "deny"]
+    deny_message: str | None = None
 
 
 class UserCustomToolResult(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["user.custom_tool_result"]
-    custom_tool_use_id: str
+    custom_tool_use_id: str = Field(min_length=1)
+    content: list[ContentBlock] | None = None
+    is_error: bool | None = None
 
 
 class UserToolResult(BaseModel):

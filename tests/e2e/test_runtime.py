@@ -542,3 +542,56 @@ def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
         _say(client, session_id, "still there?")
         events = _wait_for(client, session_id, _idles(4))
         assert events[-1].stop_reason.type == "retries_exhausted"
+
+
+def test_a_message_sent_while_the_work_is_graded_is_answered(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = _client(served)
+    session_id = _session(client)
+    slow_verdict = _verdict("satisfied", "fine")
+    slow_verdict.latency = 1.5
+    fake_provider.script(Reply([Text("A haiku.")]), slow_verdict, Reply([Text("Answering the later message.")]))
+    _define_outcome(client, session_id, 3)
+    fake_provider.wait_for_requests(2)  # the grader is at work
+    _say(client, session_id, "one more thing")
+    events = _wait_for(client, session_id, _idles(1))
+    assert [e.content[0].text for e in events if e.type == "agent.message"] == ["A haiku.", "Answering the later message."]
+    assert events[-1].stop_reason.type == "end_turn" and len(fake_provider.requests) == 3
+
+
+def test_an_interrupt_during_a_retry_backoff_ends_the_turn_without_a_new_request(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    with _server(tmp_path, fake_provider, runtime_retry_base_seconds=3.0) as server:
+        client = _client(server)
+        session_id = _session(client)
+        fake_provider.script(overloaded(), Reply([Text("never asked")]))
+        _say(client, session_id, "hi")
+        _wait_for(client, session_id, lambda events: "session.status_rescheduled" in _types(events))
+        client.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
+        events = _wait_for(client, session_id, _idles(1), timeout=2.5)  # well before the backoff ends
+        after = _types(events)[_types(events).index("user.interrupt"):]
+        assert "span.model_request_start" not in after and "session.status_running" not in after
+        assert events[-1].stop_reason.type == "end_turn"
+        time.sleep(3.5)
+        assert len(fake_provider.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [{"type": "user.message", "content": [{"type": "image", "source": "abc"}]}],
+        [{"type": "user.message", "content": [{"type": "document", "source": {"type": "base64"}}]}],
+        [{"type": "user.message", "content": [{"type": "search_result", "source": "s", "title": "t", "content": "x"}]}],
+        [{"type": "user.custom_tool_result", "custom_tool_use_id": "sevt_x", "content": 5}],
+        [{"type": "user.tool_confirmation", "tool_use_id": "", "result": "allow"}],
+    ],
+)
+def test_malformed_blocks_are_refused_before_anything_is_stored(
+    served: RunningServer, events: list[dict[str, Any]]
+) -> None:
+    client = _client(served)
+    session_id = _session(client)
+    with pytest.raises(anthropic.BadRequestError):
+        client.beta.sessions.events.send(session_id, events=events)  # type: ignore[arg-type]
+    assert list(client.beta.sessions.events.list(session_id)) == []
+    assert client.beta.sessions.retrieve(session_id).status == "idle"

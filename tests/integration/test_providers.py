@@ -265,7 +265,7 @@ def test_an_anthropic_base_url_ending_in_v1_is_the_same_root(fake_provider: Fake
         (Reply(failure=HttpError(403, "permission_error", "no access")), "authentication", 403),
         (Reply(failure=HttpError(402, "billing_error", "pay up")), "billing", 402),
         (Reply(failure=HttpError(404, "not_found_error", "model: nope")), "configuration", 404),
-        (Reply(failure=HttpError(400, "invalid_request_error", "max_tokens too large")), "configuration", 400),
+        (Reply(failure=HttpError(400, "invalid_request_error", "max_tokens too large")), "invalid_request", 400),
         (error_mid_stream("api_error", "stream broke"), "request_failed", None),
         (error_mid_stream("overloaded_error", "Overloaded"), "overloaded", None),
     ],
@@ -301,6 +301,17 @@ def test_a_provider_quoting_the_key_has_it_cut_from_the_message(fake_provider: F
     with pytest.raises(ProviderError) as caught:
         run(fake_provider, "oai")
     assert API_KEY not in caught.value.message and "[redacted]" in caught.value.message
+
+
+@pytest.mark.parametrize("provider", BOTH)
+def test_a_gateway_quoting_a_custom_header_has_its_value_cut_from_the_message(
+    fake_provider: FakeProvider, provider: str
+) -> None:
+    header_value = "gateway-credential-7d41c0ffee"
+    fake_provider.script(Reply(failure=HttpError(401, "authentication_error", f"invalid cf-aig-authorization: Bearer {header_value}")))
+    with pytest.raises(ProviderError) as caught:
+        run(fake_provider, provider, custom_headers={"cf-aig-authorization": f"Bearer {header_value}"})
+    assert header_value not in caught.value.message and "[redacted]" in caught.value.message
 
 
 @pytest.mark.parametrize("provider", BOTH)
