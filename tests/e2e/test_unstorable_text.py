@@ -71,3 +71,15 @@ def test_a_nul_in_a_json_body_is_stored_and_returned_as_sent(http: httpx.Client)
     events = http.get(f"/v1/sessions/{session['id']}/events", params={"types[]": "user.message"}).json()["data"]
     assert events[0]["content"][0]["text"] == "x\x00y"
     assert [item["title"] for item in http.get("/v1/sessions").json()["data"]] == ["t\x00"]
+
+
+def test_a_nul_in_a_model_card_handle_is_stored_and_listed(http: httpx.Client) -> None:
+    body = {"model_id": "house\x00model", "provider": "ant", "api_key": "k" * 32, "probe": False}
+    created = http.post("/v1/model_cards", json=body)
+    assert created.status_code == 200, created.text
+    card = created.json()
+    assert card["model_id"] == "house\x00model"
+    assert [item["model_id"] for item in http.get("/v1/model_cards").json()["data"]] == ["house\x00model"]
+    assert http.post("/v1/model_cards", json=body).status_code == 409  # the handle is taken
+    bad_key = http.post("/v1/model_cards", json={**body, "model_id": "other", "api_key": "k\x00" * 16})
+    assert bad_key.status_code == 400
