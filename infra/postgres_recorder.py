@@ -17,6 +17,8 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 TOPIC = "infra.postgres_recorder:SingleStatementRecorder"
+# An advisory lock key of Agentry's own (any fixed 64-bit number no other lock uses).
+CREATE_TABLE_LOCK = 0x61676E7472790001
 
 
 class SingleStatementRecorder(PostgresApplicationRecorder):
@@ -47,6 +49,13 @@ class SingleStatementRecorder(PostgresApplicationRecorder):
         self.sql_call = SQL("SELECT * FROM {schema}.{function}(%s)").format(
             schema=schema, function=Identifier(self.function_name)
         )
+
+    def _create_table(self, curs: Any) -> None:
+        # Processes starting together (an API and its workers) would otherwise run the
+        # CREATE OR REPLACE statements at once, and PostgreSQL refuses the loser with
+        # "tuple concurrently updated": take turns, inside the creating transaction.
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_TABLE_LOCK,), prepare=False)
+        super()._create_table(curs)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
