@@ -17,6 +17,7 @@ from eventsourcing.persistence import StoredEvent
 
 import domain.agents
 import domain.api_keys
+import domain.environment_keys
 import domain.environments
 import domain.model_cards
 import domain.sessions
@@ -28,7 +29,9 @@ from interfaces import event_catalogue
 from interfaces.event_catalogue import UndescribableField, by_topic, catalogue
 from tests.support.event_validation import stored_event_problems
 
-DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys, domain.model_cards)
+DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys, domain.model_cards,
+    domain.environment_keys,
+)
 
 
 def _store(tmp_path: Path) -> EventsourcingEventStore:
