@@ -10,8 +10,9 @@ from uuid import UUID, uuid5
 TOPIC_PREFIX = "agentry"
 
 # Module of the aggregate → topic suffix. A new aggregate type needs a line here.
-# API keys are deliberately absent: their events are credential material and never leave
-# the event store.
+# API keys and environment keys are deliberately absent: their events are credential
+# material and never leave the event store (so ``project --from kafka`` does not list
+# environment keys; their read model is fed from the store).
 AGGREGATE_TOPICS = {
     "domain.agents": "agents",
     "domain.environments": "environments",

@@ -159,3 +159,24 @@ def model_card_settings(source: Any) -> dict[str, Any]:
 
 def redacted_headers(header_names: list[str]) -> dict[str, str]:
     return {name: REDACTED for name in header_names}
+
+
+def environment_key_view(
+    key_id: str,
+    environment_id: str,
+    name: str | None,
+    hint: str,
+    created_at: datetime,
+    revoked_at: datetime | None,
+) -> dict[str, Any]:
+    """An environment key as lists and creates show it; the key itself only ever appears in
+    the create response (added there, never stored)."""
+    return {
+        "type": "environment_key",
+        "id": key_id,
+        "environment_id": environment_id,
+        "name": name,
+        "key_preview": hint,
+        "created_at": iso(created_at),
+        "revoked_at": iso(revoked_at),
+    }

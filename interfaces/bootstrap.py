@@ -11,6 +11,7 @@ import uvicorn
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
+from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.model_cards import ModelCardService
 from application.relay import ChangeSignal, Relay
@@ -112,6 +113,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         live=live,
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
         session_log=SessionLog(store),
+        environment_keys=EnvironmentKeyService(store, environments, hash_key),
     )
     return ApiProcess(
         services=services,

@@ -27,11 +27,14 @@ from eventsourcing.utils import get_topic
 from application.outbox import AGGREGATE_TOPICS, TOPIC_PREFIX, is_published
 from domain.agents import Agent
 from domain.api_keys import ApiKey
+from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard, ModelHandle
 from domain.sessions import PublicEvent, Session
 
-AGGREGATES: tuple[type[Aggregate], ...] = (Agent, Environment, Session, ApiKey, ModelCard, ModelHandle)
+AGGREGATES: tuple[type[Aggregate], ...] = (
+    Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle
+)
 
 # Kept apart from the state by the mapper (they key the stored event instead).
 NOT_IN_STATE = frozenset({"originator_id", "originator_version", "originator_id_type"})

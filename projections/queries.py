@@ -161,6 +161,10 @@ class ReadModels:
     def environments(self, tenant_id: str, query: ListQuery) -> Page:
         return self._resources(tables.environments, tenant_id, query)
 
+    def environment_keys(self, tenant_id: str, environment_id: str, query: ListQuery) -> Page:
+        table = tables.environment_keys
+        return self._resources(table, tenant_id, query, table.c.environment_id == environment_id)
+
     def model_cards(self, tenant_id: str, query: ListQuery, provider: str | None = None) -> Page:
         table = tables.model_cards
         extra = [table.c.provider == provider] if provider else []

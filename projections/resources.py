@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from application.views import (
     agent_view,
+    environment_key_view,
     environment_view,
     iso,
     model_card_settings,
@@ -19,6 +20,7 @@ from application.views import (
     session_view,
 )
 from domain.agents import Agent
+from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
@@ -248,5 +250,33 @@ class ModelCardsProjection(ResourceProjection):
         conn.execute(sa.delete(self.table).where(self.table.c.stream_id == str(event.originator_id)))
 
 
+class EnvironmentKeysProjection(ResourceProjection):
+    """Sees the key's hash in the event and drops it: the row holds the view only."""
+
+    name = "environment_keys"
+    table = tables.environment_keys
+    tables = (tables.environment_keys,)
+    created_event = EnvironmentKey.Issued
+
+    def handlers(self) -> dict[type, Handler]:
+        return {EnvironmentKey.Revoked: self._revoked}
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = environment_key_view(
+            event.key_id, event.environment_id, event.name, event.hint, event.timestamp, None
+        )
+        return {"id": event.key_id, "environment_id": event.environment_id, "doc": doc}
+
+    def _revoked(self, conn: sa.Connection, event: Any) -> None:
+        stamp = iso(event.timestamp)
+        self.patch(conn, event, lambda doc: doc | {"revoked_at": stamp}, archived=True)
+
+
 def all_projections() -> list[ReadModelProjection]:
-    return [AgentsProjection(), EnvironmentsProjection(), SessionsProjection(), ModelCardsProjection()]
+    return [
+        AgentsProjection(),
+        EnvironmentsProjection(),
+        SessionsProjection(),
+        ModelCardsProjection(),
+        EnvironmentKeysProjection(),
+    ]

@@ -55,3 +55,6 @@ sessions = resource_table(
 )
 
 model_cards = resource_table("model_cards", sa.Column("provider", sa.String(32), nullable=False))
+
+# Revoked keys stay (``archived``), so ``include_archived`` lists them with their ``revoked_at``.
+environment_keys = resource_table("environment_keys", sa.Column("environment_id", sa.String(64), nullable=False))

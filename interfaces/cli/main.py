@@ -1,5 +1,5 @@
 """``agentry serve | worker | relay | project | projections rebuild NAME | projections status | api-keys create |
-secrets rotate-root``."""
+environments keys create ENV | secrets rotate-root``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,28 @@ def api_keys_command(args: argparse.Namespace) -> int:
     try:
         key = generate_key()
         platform.services.api_keys.issue(key, name=args.name, tenant_id=args.tenant)
+        # Printed to the terminal that asked for it, once; never logged.
+        print(key)
+        return 0
+    finally:
+        platform.close()
+
+
+def environment_keys_command(args: argparse.Namespace) -> int:
+    from application.errors import NotFound
+    from application.tenancy import Principal
+    from domain.errors import Archived
+    from interfaces.bootstrap import build
+
+    platform = build(load_settings())
+    try:
+        who = Principal(args.tenant, key_id="cli")
+        try:
+            written, key = platform.services.environment_keys.create(who, args.environment, args.name)
+        except (NotFound, Archived) as error:
+            print(f"agentry: {error}", file=sys.stderr)
+            return 1
+        print(f"issued {written.view['id']} for {args.environment}; the key is shown only now:", file=sys.stderr)
         # Printed to the terminal that asked for it, once; never logged.
         print(key)
         return 0
@@ -214,6 +236,16 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli")
     create.add_argument("--tenant", default="default")
     create.set_defaults(handler=api_keys_command)
+
+    environments = commands.add_parser("environments", help="manage environments")
+    environment_actions = environments.add_subparsers(dest="action", required=True)
+    env_keys = environment_actions.add_parser("keys", help="manage an environment's worker keys")
+    env_key_actions = env_keys.add_subparsers(dest="keys_action", required=True)
+    env_key_create = env_key_actions.add_parser("create", help="issue a key for ENV's workers and print it once")
+    env_key_create.add_argument("environment", metavar="ENV", help="the environment's id (env_…)")
+    env_key_create.add_argument("--name", default=None)
+    env_key_create.add_argument("--tenant", default="default")
+    env_key_create.set_defaults(handler=environment_keys_command)
 
     secrets = commands.add_parser("secrets", help="manage the keys that protect stored secrets")
     secret_actions = secrets.add_subparsers(dest="action", required=True)

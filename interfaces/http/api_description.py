@@ -159,6 +159,27 @@ OPERATIONS: tuple[Operation, ...] = (
         "post", "/v1/environments/{environment_id}/archive", "archiveEnvironment", "Archive an environment",
         "environments", out.Environment, params=(path_id("environment_id", "env"),), errors=(409, 404),
     ),
+    # environment keys
+    Operation(
+        "post", "/v1/environments/{environment_id}/keys", "createEnvironmentKey",
+        "Issue a key for the environment's workers (shown once)", "environments", out.IssuedEnvironmentKey,
+        request=body.EnvironmentKeyCreate, request_optional=True,
+        params=(path_id("environment_id", "env"),), errors=(*WRITE, 404),
+        description=(
+            "`key` is in this response only; Agentry stores its keyed hash. An archived "
+            "environment takes no new keys (400). An environment key is not an API key."
+        ),
+    ),
+    Operation(
+        "get", "/v1/environments/{environment_id}/keys", "listEnvironmentKeys",
+        "List the environment's keys (never the keys themselves), newest first", "environments",
+        out.EnvironmentKeyPage, params=(path_id("environment_id", "env"), *LIST_QUERY), errors=(400, 404),
+    ),
+    Operation(
+        "delete", "/v1/environments/{environment_id}/keys/{key_id}", "revokeEnvironmentKey",
+        "Revoke an environment key", "environments", out.EnvironmentKeyDeleted,
+        params=(path_id("environment_id", "env"), path_id("key_id", "envkey")), errors=(409, 404),
+    ),
     # sessions
     Operation(
         "post", "/v1/sessions", "createSession", "Start a session on a pinned agent version", "sessions",

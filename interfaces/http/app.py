@@ -16,6 +16,7 @@ from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.request_ids import new_request_id
 from interfaces.http.resources.agents import AgentsResource
+from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.session_events import SessionEventsResource
@@ -71,6 +72,8 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/agents/{agent_id}", AgentsResource(services.agents, lists, written), "archive", "versions")
     environments = EnvironmentsResource(services.environments, lists, written)
     _add_family(app, "/v1/environments/{environment_id}", environments, "archive")
+    keys = EnvironmentKeysResource(services.environment_keys, lists, written)
+    _add_family(app, "/v1/environments/{environment_id}/keys/{key_id}", keys)
     _add_family(app, "/v1/sessions/{session_id}", SessionsResource(services.sessions, lists, written), "archive")
     _add_family(app, "/v1/model_cards/{model_card_id}", ModelCardsResource(services.model_cards, lists, written))
     events = SessionEventsResource(services.sessions, services.session_log, services.live)

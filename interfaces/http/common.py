@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from application.agents import AgentService
 from application.api_keys import ApiKeyService
 from application.commands import Written
+from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.model_cards import ModelCardService
 from application.session_log import SessionLog
@@ -45,6 +46,7 @@ class Services:
     live: LiveHub
     wait_for_projections: Callable[[int | None, float], bool]
     session_log: SessionLog
+    environment_keys: EnvironmentKeyService
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

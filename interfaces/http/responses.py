@@ -180,6 +180,20 @@ class ModelCard(Described):
     updated_at: datetime
 
 
+class EnvironmentKey(Described):
+    type: Literal["environment_key"]
+    id: str
+    environment_id: str
+    name: str | None
+    key_preview: str = Field(description="the key's last 4 characters")
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="set on revoked keys (listed with `include_archived`)")
+
+
+class IssuedEnvironmentKey(EnvironmentKey):
+    key: str = Field(description="the key itself: shown in this response only, never again")
+
+
 class Paged(Described):
     """The one envelope every list of resources answers with."""
 
@@ -193,6 +207,10 @@ class AgentPage(Paged):
 
 class EnvironmentPage(Paged):
     data: list[Environment]
+
+
+class EnvironmentKeyPage(Paged):
+    data: list[EnvironmentKey]
 
 
 class SessionPage(Paged):
@@ -217,6 +235,11 @@ class SentEvents(Described):
 class EnvironmentDeleted(Described):
     id: str
     type: Literal["environment_deleted"]
+
+
+class EnvironmentKeyDeleted(Described):
+    id: str
+    type: Literal["environment_key_deleted"]
 
 
 class SessionDeleted(Described):

@@ -205,6 +205,10 @@ class EnvironmentUpdate(Strict):
     _not_null = field_validator("name")(lambda cls, v: not_null(v))
 
 
+class EnvironmentKeyCreate(Strict):
+    name: Name | None = None
+
+
 class AgentRef(Strict):
     type: Literal["agent", "agent_with_overrides"] = "agent"
     id: Annotated[str, Field(min_length=1, max_length=128)]

@@ -56,6 +56,7 @@ def seed(http: httpx.Client) -> dict[str, str]:
 
     agent = created("/v1/agents", {"name": "fuzzed", "model": "claude-opus-4-7"})
     environment = created("/v1/environments", {"name": "fuzzed"})
+    environment_key = created(f"/v1/environments/{environment['id']}/keys", {})
     session = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
     created(
         f"/v1/sessions/{session['id']}/events",
@@ -70,6 +71,7 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "session_id": session["id"],
         "model_card_id": model_card["id"],
         "deleted_session_id": gone["id"],
+        "key_id": environment_key["id"],
     }
 
 
@@ -84,7 +86,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {"session_id": ids["deleted_session_id"]}
     if operation.path == "/docs/assets/{name}":
         return {"name": "swagger-ui.css"}
-    names = ("agent_id", "environment_id", "session_id", "model_card_id")
+    names = ("agent_id", "environment_id", "session_id", "model_card_id", "key_id")
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
 

@@ -17,6 +17,7 @@ from eventsourcing.persistence import StoredEvent
 
 import domain.agents
 import domain.api_keys
+import domain.environment_keys
 import domain.environments
 import domain.model_cards
 import domain.sessions
@@ -28,7 +29,9 @@ from interfaces import event_catalogue
 from interfaces.event_catalogue import UndescribableField, by_topic, catalogue
 from tests.support.event_validation import stored_event_problems
 
-DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys, domain.model_cards)
+DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys, domain.model_cards,
+    domain.environment_keys,
+)
 
 
 def _store(tmp_path: Path) -> EventsourcingEventStore:
@@ -65,8 +68,9 @@ def test_every_event_class_of_the_domain_is_in_the_catalogue_with_a_version() ->
 
 
 def test_api_key_events_are_catalogued_but_never_published() -> None:
+    credentials = ("domain.api_keys:", "domain.environment_keys:")
     for described in catalogue():
-        if described.topic.startswith("domain.api_keys:") or described.topic == "domain.sessions:Session.ThinkingKept":
+        if described.topic.startswith(credentials) or described.topic == "domain.sessions:Session.ThinkingKept":
             assert described.kafka_topic is None
         else:
             assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards"}
