@@ -113,7 +113,7 @@ class SessionRuntime:
             except Exception as failure:  # a defect must not leave the session running undriven
                 log.exception("session %s: the turn failed", session_id)
                 with contextlib.suppress(_Stop):
-                    self._end_with_error(
+                    self._report_error(
                         session_id, "unknown_error", f"the turn failed inside Agentry ({type(failure).__name__})", "exhausted"
                     )
                 return
@@ -126,12 +126,12 @@ class SessionRuntime:
         try:
             target = self._models.target_for(session.tenant_id, handle)
         except SecretUnavailable as unreadable:
-            self._end_with_error(
+            self._report_error(
                 session_id, "model_request_failed_error", f"the model card for {handle!r} cannot be used: {unreadable}", "exhausted"
             )
             return
         if target is None:
-            self._end_with_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
+            self._report_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
             return
         tools = toolbox(session.agent)
         requests = 0
@@ -149,7 +149,7 @@ class SessionRuntime:
                 self._write(session_id, self._budget_reached)
                 return
             if requests >= self._policy.max_model_requests:
-                self._end_with_error(
+                self._report_error(
                     session_id,
                     "tool_use_limit_reached_error",
                     f"the turn made {requests} model requests, the most one turn may make",
@@ -293,18 +293,18 @@ class SessionRuntime:
                     "session %s: provider %s failed (%s, HTTP %s)", session_id, target.provider, error.kind, error.status
                 )
                 if error.kind == "invalid_request":
-                    self._end_with_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
+                    self._report_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
                     raise _Stop from None
                 if not error.retryable:
-                    self._terminate(session_id, ERROR_TYPES.get(error.kind, "unknown_error"), error.message)
+                    self._report_error(session_id, ERROR_TYPES.get(error.kind, "unknown_error"), error.message, "terminal")
                     raise _Stop from None
                 delay = self._policy.retry_base_seconds * 2**attempt
                 if error.retry_after:
                     delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
                 if attempt >= self._policy.retries or waited + delay > MAX_RETRY_SECONDS:
-                    self._end_with_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
+                    self._report_error(session_id, ERROR_TYPES[error.kind], error.message, "exhausted")
                     raise _Stop from None
-                self._retrying(session_id, ERROR_TYPES[error.kind], error.message)
+                self._report_error(session_id, ERROR_TYPES[error.kind], error.message, "retrying")
                 waited += delay
                 if cancel.wait(delay) or self._require(session_id).interrupt_requested:
                     self._interrupted(session_id, cancel)
@@ -424,29 +424,22 @@ class SessionRuntime:
 
         self._write(session_id, stop)
 
-    def _retrying(self, session_id: str, error_type: str, message: str) -> None:
-        def retrying(session: Session) -> None:
-            session.close_request(new_id("sevt"), is_error=True)
-            session.record("session.error", new_id("sevt"), _error(error_type, message, "retrying"))
-            session.record("session.status_rescheduled", new_id("sevt"), {})
+    def _report_error(self, session_id: str, error_type: str, message: str, retry_status: str) -> None:
+        """Closes the open span as failed and records ``session.error``, then what its
+        ``retry_status`` promises (spec §A.5): ``retrying`` → rescheduled, ``exhausted`` →
+        idle ``retries_exhausted``, ``terminal`` → terminated."""
 
-        self._write(session_id, retrying)
-
-    def _end_with_error(self, session_id: str, error_type: str, message: str, retry_status: str) -> None:
-        def end(session: Session) -> None:
+        def report(session: Session) -> None:
             session.close_request(new_id("sevt"), is_error=True)
             session.record("session.error", new_id("sevt"), _error(error_type, message, retry_status))
-            session.go_idle(new_id("sevt"), {"type": "retries_exhausted"})
+            if retry_status == "retrying":
+                session.record("session.status_rescheduled", new_id("sevt"), {})
+            elif retry_status == "terminal":
+                session.record("session.status_terminated", new_id("sevt"), {})
+            else:
+                session.go_idle(new_id("sevt"), {"type": "retries_exhausted"})
 
-        self._write(session_id, end)
-
-    def _terminate(self, session_id: str, error_type: str, message: str) -> None:
-        def end(session: Session) -> None:
-            session.close_request(new_id("sevt"), is_error=True)
-            session.record("session.error", new_id("sevt"), _error(error_type, message, "terminal"))
-            session.record("session.status_terminated", new_id("sevt"), {})
-
-        self._write(session_id, end)
+        self._write(session_id, report)
 
     # -- store -------------------------------------------------------------------------
 
