@@ -16,8 +16,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -25,13 +23,13 @@ from application.errors import Conflict, NotFound, Unauthorized
 from application.ids import new_id
 from application.ports import EventStore
 from application.tenancy import Principal
+from application.verified_keys import RecentlyVerified
 from domain.api_keys import ApiKey, key_stream_id
 
 log = logging.getLogger("agentry")
 
 KEY_PREFIX = "agentry-"
 DEFAULT_TENANT = "default"
-CACHE_SECONDS = 5.0
 
 KeyHash = Callable[[str], str]
 """Plaintext key → the hex digest its record is found by."""
@@ -69,8 +67,7 @@ class ApiKeyService:
     def __init__(self, store: EventStore, hash_key: KeyHash) -> None:
         self._store = store
         self._hash = hash_key
-        self._cache: dict[str, tuple[float, Principal]] = {}
-        self._cache_lock = threading.Lock()
+        self._verified: RecentlyVerified[Principal] = RecentlyVerified()
 
     def issue(
         self,
@@ -105,17 +102,14 @@ class ApiKeyService:
         if not plaintext:
             raise Unauthorized("missing x-api-key header")
         key_hash = self._hash(plaintext)
-        now = time.monotonic()
-        with self._cache_lock:
-            cached = self._cache.get(key_hash)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        cached = self._verified.get(key_hash)
+        if cached is not None:
+            return cached
         key = self._find_or_migrate(plaintext, key_hash)
         if key is None or not key.active:
             raise Unauthorized("invalid x-api-key")
         principal = Principal(key.tenant_id, key.key_id, key.role)
-        with self._cache_lock:
-            self._cache[key_hash] = (now + CACHE_SECONDS, principal)
+        self._verified.keep(key_hash, principal)
         return principal
 
     def _find_or_migrate(self, plaintext: str, key_hash: str) -> ApiKey | None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
 from typing import Any, NamedTuple
 
 from application.api_keys import KeyHash
@@ -26,6 +24,7 @@ from application.errors import NotFound, Unauthorized
 from application.ids import new_id
 from application.ports import EventStore
 from application.tenancy import Principal
+from application.verified_keys import RecentlyVerified
 from application.views import environment_key_view
 from domain.environment_keys import EnvironmentKey
 from domain.errors import Archived
@@ -34,9 +33,6 @@ from domain.ids import looks_like, stream_id
 KEY_PREFIX = "agentry_"
 ID_PREFIX = "envkey"
 _ID_LENGTH = len(ID_PREFIX) + 1 + 24  # application.ids.new_id: prefix, "_", 24 characters
-CACHE_SECONDS = 5.0
-"""How long a successful authentication is trusted without a load: a revoke made by another
-process takes effect within this (one made by this process, at once)."""
 
 
 def render(key: EnvironmentKey) -> dict[str, Any]:
@@ -77,8 +73,8 @@ class EnvironmentKeyService:
         self._environments = environments
         self._hash = hash_key
         self._commands = Commands(store, ENVIRONMENT_KEYS, render)
-        self._cache: dict[str, tuple[float, EnvironmentCredential]] = {}
-        self._cache_lock = threading.Lock()
+        # A revoke made by another process takes effect within its seconds; ours, at once.
+        self._verified: RecentlyVerified[EnvironmentCredential] = RecentlyVerified()
 
     def create(self, who: Principal, environment_id: str, name: str | None = None) -> tuple[Written, str]:
         """Issues a key for the caller's environment: the written view and the plaintext,
@@ -113,8 +109,7 @@ class EnvironmentKeyService:
         written = self._commands.change(
             who, key_id, revoke, render=lambda key: {"id": key.key_id, "type": "environment_key_deleted"}
         )
-        with self._cache_lock:
-            self._cache = {h: entry for h, entry in self._cache.items() if entry[1].key_id != key_id}
+        self._verified.forget(lambda credential: credential.key_id == key_id)
         return written
 
     def authenticate(self, plaintext: str | None) -> EnvironmentCredential:
@@ -123,11 +118,9 @@ class EnvironmentKeyService:
         if not plaintext:
             raise Unauthorized("missing environment key")
         key_hash = self._hash(plaintext)
-        now = time.monotonic()
-        with self._cache_lock:
-            cached = self._cache.get(key_hash)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        cached = self._verified.get(key_hash)
+        if cached is not None:
+            return cached
         key_id = key_id_of(plaintext)
         if key_id is None:
             raise refused
@@ -140,6 +133,5 @@ class EnvironmentKeyService:
         if not hmac.compare_digest(key.key_hash, key_hash):
             raise refused
         credential = EnvironmentCredential(key.tenant_id, key.environment_id, key.key_id)
-        with self._cache_lock:
-            self._cache[key_hash] = (now + CACHE_SECONDS, credential)
+        self._verified.keep(key_hash, credential)
         return credential
