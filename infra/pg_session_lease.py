@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from infra.pg_keepalive import KEEPALIVE_OPTIONS
+from infra.pg_keepalive import OwnConnection
 
 log = logging.getLogger("agentry.runtime")
 
@@ -59,7 +59,6 @@ class PostgresSessionLease:
     def __init__(self, conninfo: str, seconds: float, holder: str | None = None) -> None:
         self.holder = holder or new_holder_id()
         self.seconds = seconds
-        self._conninfo = conninfo
         self._lock = threading.Lock()
         # Holds per session: a driver that is letting go while the next one (same process)
         # takes over must not delete the row under its successor.
@@ -68,10 +67,9 @@ class PostgresSessionLease:
         self._on_lost: Callable[[str], None] = lambda session_id: None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection[Any] | None = self._connect()
-        assert self._conn is not None
+        self._conn = OwnConnection(conninfo, "SET statement_timeout = '5s'")
         try:
-            self._conn.execute(
+            self._conn.get().execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} "
                 "(session_id text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)"
             )
@@ -165,29 +163,13 @@ class PostgresSessionLease:
 
     # -- connection ----------------------------------------------------------------------
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE_OPTIONS)
-        conn.execute("SET statement_timeout = '5s'")
-        return conn
-
     def _run(self, query: str, params: Any) -> psycopg.Cursor[Any]:
         """Runs ``query``; a broken connection is replaced once before the error is raised."""
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-            return self._conn.execute(query, params)
+            return self._conn.get().execute(query, params)
         except psycopg.OperationalError:
-            self._drop()
-            self._conn = self._connect()
-            return self._conn.execute(query, params)
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-        self._conn = None
+            self._conn.drop()
+            return self._conn.get().execute(query, params)
 
     def close(self) -> None:
         """Stops renewing and gives every remaining hold back."""
@@ -201,4 +183,4 @@ class PostgresSessionLease:
                     self._run(f"DELETE FROM {TABLE} WHERE holder = %s AND session_id = ANY(%s)", (self.holder, held))
             except psycopg.Error as error:
                 log.warning("session leases not released at close: %s", type(error).__name__)
-            self._drop()
+            self._conn.drop()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from infra.pg_keepalive import KEEPALIVE_OPTIONS
+from infra.pg_keepalive import KEEPALIVE_OPTIONS, OwnConnection
 
 log = logging.getLogger("agentry.signals")
 
@@ -33,9 +32,8 @@ class PostgresNotifier:
     not wait behind, or ride inside, a save's transaction)."""
 
     def __init__(self, conninfo: str) -> None:
-        self._conninfo = conninfo
         self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
+        self._conn = OwnConnection(conninfo)
 
     def notify(self, channel: str, payload: str) -> None:
         self.notify_many(channel, [payload])
@@ -48,12 +46,12 @@ class PostgresNotifier:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    conn = self._connection()
+                    conn = self._conn.get()
                     with conn.transaction(), conn.cursor() as cursor:
                         cursor.executemany("SELECT pg_notify(%s, %s)", [(channel, payload) for payload in payloads])
                     return
                 except psycopg.Error as error:
-                    self._drop()
+                    self._conn.drop()
                     if attempt == 2:
                         log.warning("NOTIFY %s not sent: %s", channel, type(error).__name__)
 
@@ -61,22 +59,9 @@ class PostgresNotifier:
         """A ``session_id → None`` callable that NOTIFYs ``channel`` with the id."""
         return lambda session_id: self.notify(channel, session_id)
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE_OPTIONS)
-        return self._conn
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-        self._conn = None
-
     def close(self) -> None:
         with self._lock:
-            self._drop()
+            self._conn.drop()
 
 
 class PostgresSignalListener:
