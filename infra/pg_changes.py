@@ -12,11 +12,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from application.ports import ChangeListener
-from infra.pg_keepalive import KEEPALIVE_OPTIONS
+from infra.pg_keepalive import listen_until_stopped
 
 log = logging.getLogger("agentry.changes")
 
@@ -50,21 +47,21 @@ class PostgresChangeFeed:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE_OPTIONS) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                    self._drain()  # anything written while (re)connecting
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=self._poll_seconds, stop_after=1):
-                            pass
-                        self._drain()
-            except Exception as error:
-                # Any failure (the LISTEN connection, or the event store's own errors while
-                # draining, which are not psycopg's) must not end the feed: live tails in
-                # this process would stop waking until a restart.
-                log.warning("change feed failed (%s); reconnecting", type(error).__name__)
-                self._stop.wait(1.0)
+        # Drained on every (re)connect (anything written meanwhile) and after every wake-up,
+        # a NOTIFY or the poll. A failure draining (the event store's own errors, which are
+        # not psycopg's) reconnects too: live tails in this process must not stop waking.
+        listen_until_stopped(
+            self._conninfo,
+            [self._channel],
+            self._stop,
+            listening=self._drain,
+            notice=lambda _: None,
+            woken=self._drain,
+            wait_seconds=self._poll_seconds,
+            stop_after=1,
+            name="change feed",
+            logger=log,
+        )
 
     def _drain(self) -> None:
         while True:

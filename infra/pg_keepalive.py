@@ -3,9 +3,13 @@ silently dropped peer must surface in seconds, not after the OS's TCP timeouts."
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 KEEPALIVE_OPTIONS: dict[str, Any] = {
     "keepalives": 1,
@@ -43,3 +47,39 @@ class OwnConnection:
             except psycopg.Error:
                 pass
         self._conn = None
+
+
+def listen_until_stopped(
+    conninfo: str,
+    channels: Iterable[str],
+    stop: threading.Event,
+    *,
+    listening: Callable[[], None],
+    notice: Callable[[psycopg.Notify], None],
+    woken: Callable[[], None] = lambda: None,
+    wait_seconds: float,
+    stop_after: int | None = None,
+    name: str,
+    logger: logging.Logger,
+) -> None:
+    """LISTENs on ``channels`` until ``stop``: ``listening`` once LISTEN is in place (after
+    every reconnect), ``notice`` for each notification, ``woken`` after each wait (a
+    notification or ``wait_seconds`` passed). Any failure — the connection's, or a callback's
+    — reconnects after a second rather than ending the loop: its owner would go deaf until a
+    restart."""
+    channels = list(channels)
+    while not stop.is_set():
+        try:
+            with psycopg.connect(conninfo, autocommit=True, **KEEPALIVE_OPTIONS) as conn:
+                for channel in channels:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                listening()
+                while not stop.is_set():
+                    for received in conn.notifies(timeout=wait_seconds, stop_after=stop_after):
+                        notice(received)
+                        if stop.is_set():
+                            break
+                    woken()
+        except Exception as error:
+            logger.warning("%s failed (%s); reconnecting", name, type(error).__name__)
+            stop.wait(1.0)

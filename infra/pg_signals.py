@@ -13,9 +13,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 import psycopg
-from psycopg import sql
 
-from infra.pg_keepalive import KEEPALIVE_OPTIONS, OwnConnection
+from infra.pg_keepalive import OwnConnection, listen_until_stopped
 
 log = logging.getLogger("agentry.signals")
 
@@ -88,20 +87,16 @@ class PostgresSignalListener:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE_OPTIONS) as conn:
-                    for channel in self._handlers:
-                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    self._listening.set()
-                    while not self._stop.is_set():
-                        for notice in conn.notifies(timeout=0.25):
-                            self._handle(notice.channel, notice.payload)
-                            if self._stop.is_set():
-                                break
-            except Exception as error:
-                log.warning("signal listener failed (%s); reconnecting", type(error).__name__)
-                self._stop.wait(1.0)
+        listen_until_stopped(
+            self._conninfo,
+            self._handlers,
+            self._stop,
+            listening=self._listening.set,
+            notice=lambda received: self._handle(received.channel, received.payload),
+            wait_seconds=0.25,
+            name="signal listener",
+            logger=log,
+        )
 
     def _handle(self, channel: str, payload: str) -> None:
         handler = self._handlers.get(channel)
