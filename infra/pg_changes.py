@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from application.ports import ChangeListener
-from infra.pg_keepalive import listen_until_stopped
+from infra.pg_connections import listen_until_stopped
 
 log = logging.getLogger("agentry.changes")
 

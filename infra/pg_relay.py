@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from application.relay import LeaseLost
-from infra.pg_keepalive import KEEPALIVE_OPTIONS
+from infra.pg_connections import KEEPALIVE_OPTIONS
 
 log = logging.getLogger("agentry.relay")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from infra.pg_keepalive import OwnConnection
+from infra.pg_connections import OwnConnection
 
 log = logging.getLogger("agentry.runtime")
 

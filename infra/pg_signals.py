@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import psycopg
 
-from infra.pg_keepalive import OwnConnection, listen_until_stopped
+from infra.pg_connections import OwnConnection, listen_until_stopped
 
 log = logging.getLogger("agentry.signals")
 
