@@ -19,9 +19,9 @@ from application.ports import (
     TextDelta,
     ThinkingStarted,
 )
-from infra.providers.clients import EXCHANGE_TIMEOUT, ClientCache, host_of
+from infra.providers.clients import ClientCache, host_of
 from infra.providers.errors import classify
-from infra.providers.exchange import Exchange
+from infra.providers.exchange import Exchange, model_exchange
 
 # Stop reasons outside the port's set, folded into the nearest one.
 _STOP = {"pause_turn": "end_turn", "model_context_window_exceeded": "max_tokens"}
@@ -98,6 +98,4 @@ class AnthropicProvider:
             stop = final.stop_reason or "end_turn"
             return ModelResponse(content=content, stop_reason=_STOP.get(stop, stop), usage=usage_of(final.usage))
 
-        return Exchange[ProviderDelta]().run(
-            work, on_delta, cancel, EXCHANGE_TIMEOUT, f"{host} gave no complete answer within {EXCHANGE_TIMEOUT:.0f} s"
-        )
+        return model_exchange(host, work, on_delta, cancel)

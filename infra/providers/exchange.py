@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from application.ports import Cancellation, ProviderCancelled, ProviderError
+from application.ports import Cancellation, ModelResponse, ProviderCancelled, ProviderDelta, ProviderError
+from infra.providers.clients import EXCHANGE_TIMEOUT
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -112,3 +113,15 @@ def _cut(response: Any) -> None:
         response.close()
     except Exception:  # noqa: BLE001 - best effort on a transport without a socket (HTTP/2)
         pass
+
+
+def model_exchange(
+    host: str,
+    work: Callable[[Exchange[ProviderDelta]], ModelResponse],
+    on_delta: Callable[[ProviderDelta], None],
+    cancel: Cancellation,
+) -> ModelResponse:
+    """One streamed model request, bounded as a whole by ``EXCHANGE_TIMEOUT`` (both adapters)."""
+    return Exchange[ProviderDelta]().run(
+        work, on_delta, cancel, EXCHANGE_TIMEOUT, f"{host} gave no complete answer within {EXCHANGE_TIMEOUT:.0f} s"
+    )

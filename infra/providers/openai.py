@@ -23,9 +23,9 @@ from application.ports import (
     TextDelta,
 )
 from infra.providers.chat_messages import to_chat_messages, to_chat_tools
-from infra.providers.clients import EXCHANGE_TIMEOUT, ClientCache, host_of
+from infra.providers.clients import ClientCache, host_of
 from infra.providers.errors import classify
-from infra.providers.exchange import Exchange
+from infra.providers.exchange import Exchange, model_exchange
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -138,6 +138,4 @@ class OpenAiProvider:
             stop = STOP_REASONS.get(finish or "", "tool_use" if calls else "end_turn")
             return ModelResponse(content=content, stop_reason=stop, usage=usage_of(usage))
 
-        return Exchange[ProviderDelta]().run(
-            work, on_delta, cancel, EXCHANGE_TIMEOUT, f"{host} gave no complete answer within {EXCHANGE_TIMEOUT:.0f} s"
-        )
+        return model_exchange(host, work, on_delta, cancel)
