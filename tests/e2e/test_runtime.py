@@ -28,6 +28,7 @@ from tests.support.fake_provider import (
     rate_limited,
     stalled,
 )
+from tests.support.sdk_sessions import idles, say, sdk_client, wait_for
 from tests.support.server import RunningServer, running_server
 
 PRICED_MODEL = "claude-sonnet-4-6"
@@ -50,36 +51,10 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakePr
         yield running
 
 
-def _client(server: RunningServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=20)
-
-
 def _session(client: anthropic.Anthropic, tools: list[dict[str, Any]] | None = None, **fields: Any) -> str:
     agent = client.beta.agents.create(name="runner", model=PRICED_MODEL, system="Be brief.", tools=tools or [])
     env = client.beta.environments.create(name="env")
     return client.beta.sessions.create(agent=agent.id, environment_id=env.id, **fields).id
-
-
-def _say(client: anthropic.Anthropic, session_id: str, text: str) -> None:
-    client.beta.sessions.events.send(
-        session_id, events=[{"type": "user.message", "content": [{"type": "text", "text": text}]}]
-    )
-
-
-def _wait_for(client: anthropic.Anthropic, session_id: str, done: Any, timeout: float = 20) -> list[Any]:
-    """The log once ``done(events)`` holds for it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = list(client.beta.sessions.events.list(session_id, limit=1000))
-        if done(events):
-            return events
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; log: {[e.type for e in events]}")
-        time.sleep(0.05)
-
-
-def _idles(count: int) -> Any:
-    return lambda events: sum(e.type == "session.status_idle" for e in events) >= count
 
 
 def _types(events: list[Any]) -> list[str]:
@@ -97,13 +72,13 @@ CUSTOM_TOOL = {
 def test_a_turn_streams_from_the_provider_and_records_spans_usage_and_the_reply(
     served: RunningServer, fake_provider: FakeProvider
 ) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(
         Reply([Thinking("let me think"), Text("Hello there, traveller.", tokens=4)], usage={"input_tokens": 1200, "output_tokens": 30})
     )
-    _say(client, session_id, "hi")
-    events = _wait_for(client, session_id, _idles(1))
+    say(client, session_id, "hi")
+    events = wait_for(client, session_id, idles(1))
     assert _types(events) == [
         "user.message",
         "session.status_running",
@@ -128,8 +103,8 @@ def test_a_turn_streams_from_the_provider_and_records_spans_usage_and_the_reply(
     assert request["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
     # the thinking text and signature go back to the provider on the next request
-    _say(client, session_id, "again")
-    _wait_for(client, session_id, _idles(2))
+    say(client, session_id, "again")
+    wait_for(client, session_id, idles(2))
     replayed = fake_provider.requests[1].body["messages"][1]["content"]
     assert replayed[0] == {"type": "thinking", "thinking": "let me think", "signature": "sig-fake-0001"}
 
@@ -143,7 +118,7 @@ def test_a_turn_streams_from_the_provider_and_records_spans_usage_and_the_reply(
 def test_previews_stream_the_message_before_it_is_stored_and_only_when_asked(
     served: RunningServer, fake_provider: FakeProvider
 ) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(Reply([Text("one two three four five", tokens=5)], token_delay=0.05))
     with_deltas: list[Any] = []
@@ -163,7 +138,7 @@ def test_previews_stream_the_message_before_it_is_stored_and_only_when_asked(
     for reader in readers:
         reader.start()
     time.sleep(0.3)
-    _say(client, session_id, "count")
+    say(client, session_id, "count")
     for reader in readers:
         reader.join(20)
 
@@ -182,7 +157,7 @@ def test_previews_stream_the_message_before_it_is_stored_and_only_when_asked(
 
 
 def test_event_deltas_take_only_previewable_types(served: RunningServer) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     with pytest.raises(anthropic.BadRequestError):
         with client.beta.sessions.events.stream(session_id, event_deltas=["agent.tool_use"]):  # type: ignore[list-item]
@@ -192,14 +167,14 @@ def test_event_deltas_take_only_previewable_types(served: RunningServer) -> None
 def test_a_custom_tool_round_trip_resumes_the_turn_without_a_new_message(
     served: RunningServer, fake_provider: FakeProvider
 ) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client, tools=[CUSTOM_TOOL])
     fake_provider.script(
         Reply([Text("Checking."), ToolUse("get_weather", {"city": "Paris"})]),
         Reply([Text("It is sunny in Paris.")]),
     )
-    _say(client, session_id, "weather in Paris?")
-    events = _wait_for(client, session_id, _idles(1))
+    say(client, session_id, "weather in Paris?")
+    events = wait_for(client, session_id, idles(1))
     use = next(e for e in events if e.type == "agent.custom_tool_use")
     assert use.name == "get_weather" and use.input == {"city": "Paris"}
     idle = events[-1]
@@ -216,7 +191,7 @@ def test_a_custom_tool_round_trip_resumes_the_turn_without_a_new_message(
         session_id,
         events=[{"type": "user.custom_tool_result", "custom_tool_use_id": use.id, "content": [{"type": "text", "text": "sunny, 24°C"}]}],
     )
-    events = _wait_for(client, session_id, _idles(2))
+    events = wait_for(client, session_id, idles(2))
     assert events[-1].stop_reason.type == "end_turn"
     assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "It is sunny in Paris."
     second = fake_provider.requests[1].body["messages"]
@@ -228,7 +203,7 @@ def test_a_custom_tool_round_trip_resumes_the_turn_without_a_new_message(
 
 
 def test_the_sdk_session_tool_runner_answers_custom_tools(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client, tools=[CUSTOM_TOOL])
     fake_provider.script(Reply([ToolUse("get_weather", {"city": "Oslo"})]), Reply([Text("Cold in Oslo.")]))
 
@@ -244,7 +219,7 @@ def test_the_sdk_session_tool_runner_answers_custom_tools(served: RunningServer,
         async def say_once_attached() -> None:
             # The runner arms its idle countdown on an end_turn it sees live: send after it attached.
             await asyncio.sleep(1.0)
-            await asyncio.to_thread(_say, client, session_id, "weather in Oslo?")
+            await asyncio.to_thread(say, client, session_id, "weather in Oslo?")
 
         sender = asyncio.create_task(say_once_attached())
         async for call in async_client.beta.sessions.events.tool_runner(session_id, tools=[get_weather], max_idle=1.0):
@@ -254,7 +229,7 @@ def test_the_sdk_session_tool_runner_answers_custom_tools(served: RunningServer,
 
     calls = asyncio.run(asyncio.wait_for(run(), 30))
     assert [call.name for call in calls] == ["get_weather"]
-    events = _wait_for(client, session_id, _idles(2))
+    events = wait_for(client, session_id, idles(2))
     assert events[-1].stop_reason.type == "end_turn"
     result = next(e for e in events if e.type == "user.custom_tool_result")
     assert result.content[0].text == "Oslo: -3°C"
@@ -268,11 +243,11 @@ ASKING_TOOLSET = {
 
 @pytest.mark.parametrize("answer", ["allow", "deny"])
 def test_always_ask_waits_for_a_confirmation(served: RunningServer, fake_provider: FakeProvider, answer: str) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client, tools=[ASKING_TOOLSET])
     fake_provider.script(Reply([ToolUse("bash", {"command": "ls"})]), Reply([Text("Done.")]))
-    _say(client, session_id, "list files")
-    events = _wait_for(client, session_id, _idles(1))
+    say(client, session_id, "list files")
+    events = wait_for(client, session_id, idles(1))
     use = next(e for e in events if e.type == "agent.tool_use")
     assert use.evaluated_permission == "ask" and use.evaluation.type == "always_ask"
     assert events[-1].stop_reason.event_ids == [use.id]
@@ -280,7 +255,7 @@ def test_always_ask_waits_for_a_confirmation(served: RunningServer, fake_provide
     if answer == "deny":
         confirmation["deny_message"] = "not on this machine"
     client.beta.sessions.events.send(session_id, events=[confirmation])
-    events = _wait_for(client, session_id, _idles(2))
+    events = wait_for(client, session_id, idles(2))
     result = next(e for e in events if e.type == "agent.tool_result")
     assert result.tool_use_id == use.id and result.is_error
     text = result.content[0].text
@@ -296,15 +271,15 @@ def test_always_ask_waits_for_a_confirmation(served: RunningServer, fake_provide
 def test_interrupt_aborts_the_stream_flushes_queued_input_and_leaves_the_session_usable(
     served: RunningServer, fake_provider: FakeProvider
 ) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(stalled(after=2))
-    _say(client, session_id, "tell me a long story")
+    say(client, session_id, "tell me a long story")
     fake_provider.wait_for_stall()
-    _say(client, session_id, "queued while the model streams")
+    say(client, session_id, "queued while the model streams")
     started = time.monotonic()
     client.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
-    events = _wait_for(client, session_id, _idles(1))
+    events = wait_for(client, session_id, idles(1))
     assert time.monotonic() - started < 5
     assert "agent.message" not in _types(events)
     end = next(e for e in events if e.type == "span.model_request_end")
@@ -312,8 +287,8 @@ def test_interrupt_aborts_the_stream_flushes_queued_input_and_leaves_the_session
     assert events[-1].stop_reason.type == "end_turn"
 
     fake_provider.script(Reply([Text("Short story.")]))
-    _say(client, session_id, "a short one then")
-    events = _wait_for(client, session_id, _idles(2))
+    say(client, session_id, "a short one then")
+    events = wait_for(client, session_id, idles(2))
     assert events[-1].stop_reason.type == "end_turn"
     sent = fake_provider.requests[-1].body["messages"]
     texts = [block["text"] for message in sent for block in message["content"] if block.get("type") == "text"]
@@ -321,11 +296,11 @@ def test_interrupt_aborts_the_stream_flushes_queued_input_and_leaves_the_session
 
 
 def test_overloaded_provider_is_retried_then_exhausted(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(overloaded(), overloaded(), overloaded())
-    _say(client, session_id, "hi")
-    events = _wait_for(client, session_id, _idles(1))
+    say(client, session_id, "hi")
+    events = wait_for(client, session_id, idles(1))
     errors = [e for e in events if e.type == "session.error"]
     assert [e.error.type for e in errors] == ["model_overloaded_error"] * 3
     assert [e.error.retry_status.type for e in errors] == ["retrying", "retrying", "exhausted"]
@@ -339,22 +314,22 @@ def test_overloaded_provider_is_retried_then_exhausted(served: RunningServer, fa
 
 
 def test_a_rate_limit_is_retried_and_the_turn_completes(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(rate_limited(retry_after=0.1), Reply([Text("made it")]))
-    _say(client, session_id, "hi")
-    events = _wait_for(client, session_id, _idles(1))
+    say(client, session_id, "hi")
+    events = wait_for(client, session_id, idles(1))
     assert [e.error.type for e in events if e.type == "session.error"] == ["model_rate_limited_error"]
     assert events[-1].stop_reason.type == "end_turn"
     assert next(e for e in events if e.type == "agent.message").content[0].text == "made it"
 
 
 def test_an_authentication_error_terminates_the_session(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(bad_key())
-    _say(client, session_id, "hi")
-    events = _wait_for(client, session_id, lambda events: "session.status_terminated" in _types(events))
+    say(client, session_id, "hi")
+    events = wait_for(client, session_id, lambda events: "session.status_terminated" in _types(events))
     error = next(e for e in events if e.type == "session.error")
     assert error.error.retry_status.type == "terminal"
     assert PROVIDER_KEY not in error.error.message
@@ -362,21 +337,21 @@ def test_an_authentication_error_terminates_the_session(served: RunningServer, f
 
 
 def test_a_budget_stops_new_requests_and_raising_it_resumes(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client, budget={"type": "limit", "max_list_cost": {"amount": "1", "currency": "USD"}})
     # 10k input tokens at $3 / MTok = 3 cents: the first request finishes, the next may not start
     fake_provider.script(Reply([Text("expensive")], usage={"input_tokens": 10_000, "output_tokens": 10}))
-    _say(client, session_id, "hi")
-    _wait_for(client, session_id, _idles(1))
-    _say(client, session_id, "more")
-    events = _wait_for(client, session_id, _idles(2))
+    say(client, session_id, "hi")
+    wait_for(client, session_id, idles(1))
+    say(client, session_id, "more")
+    events = wait_for(client, session_id, idles(2))
     assert events[-1].stop_reason.type == "budget_reached"
     assert len(fake_provider.requests) == 1
     assert client.beta.sessions.retrieve(session_id).usage.list_cost.amount == "3"
 
     fake_provider.script(Reply([Text("resumed")]))
     client.beta.sessions.update(session_id, budget={"type": "limit", "max_list_cost": {"amount": "500", "currency": "USD"}})
-    events = _wait_for(client, session_id, _idles(3))
+    events = wait_for(client, session_id, idles(3))
     assert events[-1].stop_reason.type == "end_turn"
     assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "resumed"
 
@@ -387,18 +362,18 @@ def test_the_openai_protocol_drives_the_same_loop(
 ) -> None:
     database_url = request.getfixturevalue("postgres_url") if database == "postgres" else ""
     with _server(tmp_path, fake_provider, database_url, protocol="openai") as server:
-        client = _client(server)
+        client = sdk_client(server)
         session_id = _session(client, tools=[CUSTOM_TOOL])
         fake_provider.script(Reply([ToolUse("get_weather", {"city": "Rome"})]), Reply([Text("Warm in Rome.")]))
-        _say(client, session_id, "weather in Rome?")
-        events = _wait_for(client, session_id, _idles(1))
+        say(client, session_id, "weather in Rome?")
+        events = wait_for(client, session_id, idles(1))
         use = next(e for e in events if e.type == "agent.custom_tool_use")
         assert use.input == {"city": "Rome"}
         client.beta.sessions.events.send(
             session_id,
             events=[{"type": "user.custom_tool_result", "custom_tool_use_id": use.id, "content": [{"type": "text", "text": "28°C"}]}],
         )
-        events = _wait_for(client, session_id, _idles(2))
+        events = wait_for(client, session_id, idles(2))
         assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "Warm in Rome."
         assert all(request.path == "/v1/chat/completions" for request in fake_provider.requests)
         second = fake_provider.requests[1].body["messages"]
@@ -407,16 +382,16 @@ def test_the_openai_protocol_drives_the_same_loop(
 
 def test_without_a_provider_the_turn_says_what_to_configure_and_the_session_stays_usable(tmp_path: Path) -> None:
     with running_server(tmp_path / "data") as server:
-        client = _client(server)
+        client = sdk_client(server)
         session_id = _session(client)
-        _say(client, session_id, "hi")
-        events = _wait_for(client, session_id, _idles(1))
+        say(client, session_id, "hi")
+        events = wait_for(client, session_id, idles(1))
         error = next(e for e in events if e.type == "session.error")
         assert "AGENTRY_ANTHROPIC_API_KEY" in error.error.message and "model_cards" in error.error.message
         assert events[-1].stop_reason.type == "retries_exhausted"
         assert client.beta.sessions.retrieve(session_id).status == "idle"
-        _say(client, session_id, "still there?")
-        assert _wait_for(client, session_id, _idles(2))[-1].type == "session.status_idle"
+        say(client, session_id, "still there?")
+        assert wait_for(client, session_id, idles(2))[-1].type == "session.status_idle"
 
 
 def _define_outcome(client: anthropic.Anthropic, session_id: str, max_iterations: int) -> str:
@@ -439,7 +414,7 @@ def _verdict(result: str, explanation: str) -> Reply:
 
 
 def test_an_outcome_is_graded_and_revised_until_satisfied(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(
         Reply([Text("The sea is big.")]),
@@ -448,7 +423,7 @@ def test_an_outcome_is_graded_and_revised_until_satisfied(served: RunningServer,
         _verdict("satisfied", "a 5-7-5 haiku about waves"),
     )
     outcome_id = _define_outcome(client, session_id, 3)
-    events = _wait_for(client, session_id, _idles(1))
+    events = wait_for(client, session_id, idles(1))
     assert [t for t in _types(events) if t.startswith(("span.outcome", "agent.message", "session.status_idle"))] == [
         "agent.message",
         "span.outcome_evaluation_start",
@@ -478,7 +453,7 @@ def test_an_outcome_is_graded_and_revised_until_satisfied(served: RunningServer,
 
 
 def test_an_outcome_out_of_iterations_gets_one_final_acknowledgment(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     fake_provider.script(
         Reply([Text("The sea.")]),
@@ -486,7 +461,7 @@ def test_an_outcome_out_of_iterations_gets_one_final_acknowledgment(served: Runn
         Reply([Text("Understood: the haiku is not finished.")]),
     )
     _define_outcome(client, session_id, 1)
-    events = _wait_for(client, session_id, _idles(1))
+    events = wait_for(client, session_id, idles(1))
     ends = [e for e in events if e.type == "span.outcome_evaluation_end"]
     assert [e.result for e in ends] == ["max_iterations_reached"]
     messages = [e.content[0].text for e in events if e.type == "agent.message"]
@@ -504,12 +479,12 @@ def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
     from the next request on; a deleted card leaves the turn without a provider again."""
     database_url = request.getfixturevalue("postgres_url") if database == "postgres" else ""
     with running_server(tmp_path / "data", database_url) as server:
-        client = _client(server)
+        client = sdk_client(server)
         agent = client.beta.agents.create(name="carded", model="house-model")
         env = client.beta.environments.create(name="env")
         session_id = client.beta.sessions.create(agent=agent.id, environment_id=env.id).id
-        _say(client, session_id, "hi")
-        events = _wait_for(client, session_id, _idles(1))
+        say(client, session_id, "hi")
+        events = wait_for(client, session_id, idles(1))
         assert events[-1].stop_reason.type == "retries_exhausted"
 
         http = client._client  # the SDK's own httpx client carries the key
@@ -520,8 +495,8 @@ def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
         created = http.post(f"{server.base_url}/v1/model_cards", json=card, headers={"x-api-key": server.api_key})
         assert created.status_code == 200, created.text
         fake_provider.script(Reply([Text("Answered through the card.")]))
-        _say(client, session_id, "and now?")
-        events = _wait_for(client, session_id, _idles(2))
+        say(client, session_id, "and now?")
+        events = wait_for(client, session_id, idles(2))
         assert events[-1].stop_reason.type == "end_turn"
         assert next(e for e in reversed(events) if e.type == "agent.message").content[0].text == "Answered through the card."
         request = fake_provider.requests[-1]
@@ -533,27 +508,27 @@ def test_a_model_card_drives_the_turn_and_a_session_left_without_one_recovers(
         card_url = f"{server.base_url}/v1/model_cards/{created.json()['id']}"
         rotated = http.post(card_url, json={"api_key": rotated_key}, headers={"x-api-key": server.api_key})
         assert rotated.status_code == 200 and rotated.json()["api_key_preview"] == rotated_key[-4:]
-        _say(client, session_id, "with the new key?")
-        _wait_for(client, session_id, _idles(3))
+        say(client, session_id, "with the new key?")
+        wait_for(client, session_id, idles(3))
         assert fake_provider.requests[-1].headers["authorization"] == f"Bearer {rotated_key}"
 
         deleted = http.delete(card_url, headers={"x-api-key": server.api_key})
         assert deleted.status_code == 200
-        _say(client, session_id, "still there?")
-        events = _wait_for(client, session_id, _idles(4))
+        say(client, session_id, "still there?")
+        events = wait_for(client, session_id, idles(4))
         assert events[-1].stop_reason.type == "retries_exhausted"
 
 
 def test_a_message_sent_while_the_work_is_graded_is_answered(served: RunningServer, fake_provider: FakeProvider) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     slow_verdict = _verdict("satisfied", "fine")
     slow_verdict.latency = 1.5
     fake_provider.script(Reply([Text("A haiku.")]), slow_verdict, Reply([Text("Answering the later message.")]))
     _define_outcome(client, session_id, 3)
     fake_provider.wait_for_requests(2)  # the grader is at work
-    _say(client, session_id, "one more thing")
-    events = _wait_for(client, session_id, _idles(1))
+    say(client, session_id, "one more thing")
+    events = wait_for(client, session_id, idles(1))
     assert [e.content[0].text for e in events if e.type == "agent.message"] == ["A haiku.", "Answering the later message."]
     assert events[-1].stop_reason.type == "end_turn" and len(fake_provider.requests) == 3
 
@@ -562,13 +537,13 @@ def test_an_interrupt_during_a_retry_backoff_ends_the_turn_without_a_new_request
     tmp_path: Path, fake_provider: FakeProvider
 ) -> None:
     with _server(tmp_path, fake_provider, runtime_retry_base_seconds=3.0) as server:
-        client = _client(server)
+        client = sdk_client(server)
         session_id = _session(client)
         fake_provider.script(overloaded(), Reply([Text("never asked")]))
-        _say(client, session_id, "hi")
-        _wait_for(client, session_id, lambda events: "session.status_rescheduled" in _types(events))
+        say(client, session_id, "hi")
+        wait_for(client, session_id, lambda events: "session.status_rescheduled" in _types(events))
         client.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
-        events = _wait_for(client, session_id, _idles(1), timeout=2.5)  # well before the backoff ends
+        events = wait_for(client, session_id, idles(1), timeout=2.5)  # well before the backoff ends
         after = _types(events)[_types(events).index("user.interrupt"):]
         assert "span.model_request_start" not in after and "session.status_running" not in after
         assert events[-1].stop_reason.type == "end_turn"
@@ -589,7 +564,7 @@ def test_an_interrupt_during_a_retry_backoff_ends_the_turn_without_a_new_request
 def test_malformed_blocks_are_refused_before_anything_is_stored(
     served: RunningServer, events: list[dict[str, Any]]
 ) -> None:
-    client = _client(served)
+    client = sdk_client(served)
     session_id = _session(client)
     with pytest.raises(anthropic.BadRequestError):
         client.beta.sessions.events.send(session_id, events=events)  # type: ignore[arg-type]

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import anthropic
 import httpx
 import pytest
 
-# What one turn with a plain text reply records after its user.message.
-TURN = [
-    "session.status_running",
-    "span.model_request_start",
-    "agent.message",
-    "span.model_request_end",
-    "session.usage",
-    "session.status_idle",
-]
+from tests.support.sdk_sessions import PLAIN_TURN, say, wait_idle
+
 REPLY = "Hello from the fake provider."  # the fake provider's default answer
 
 
@@ -24,23 +15,6 @@ def _agent_and_env(client: anthropic.Anthropic) -> tuple[str, str]:
     agent = client.beta.agents.create(name="helper", model="claude-opus-4-7")
     env = client.beta.environments.create(name="default")
     return agent.id, env.id
-
-
-def _wait_idle(client: anthropic.Anthropic, session_id: str, turns: int) -> list:
-    """Waits until the log holds ``turns`` idle events; returns the whole log."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        events = list(client.beta.sessions.events.list(session_id))
-        if sum(e.type == "session.status_idle" for e in events) >= turns:
-            return events
-        time.sleep(0.05)
-    raise AssertionError("session did not go idle")
-
-
-def _say(client: anthropic.Anthropic, session_id: str, text: str) -> None:
-    client.beta.sessions.events.send(
-        session_id, events=[{"type": "user.message", "content": [{"type": "text", "text": text}]}]
-    )
 
 
 def test_session_pins_the_agent_version_it_started_with(client: anthropic.Anthropic) -> None:
@@ -68,8 +42,8 @@ def test_send_message_records_it_and_the_model_reply(client: anthropic.Anthropic
         session.id, events=[{"type": "user.message", "content": [{"type": "text", "text": "hello"}]}]
     )
     assert [e.type for e in sent.data] == ["user.message"]
-    events = _wait_idle(client, session.id, 1)
-    assert [e.type for e in events] == ["user.message", *TURN]
+    events = wait_idle(client, session.id, 1)
+    assert [e.type for e in events] == ["user.message", *PLAIN_TURN]
     assert events[0].content[0].text == "hello"
     assert events[3].content[0].text == REPLY
     assert events[6].stop_reason.type == "end_turn"
@@ -87,8 +61,8 @@ def test_send_message_records_it_and_the_model_reply(client: anthropic.Anthropic
 def test_after_seq_reads_only_later_events(client: anthropic.Anthropic, http: httpx.Client) -> None:
     agent_id, env_id = _agent_and_env(client)
     session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
-    _say(client, session.id, "one")
-    events = _wait_idle(client, session.id, 1)
+    say(client, session.id, "one")
+    events = wait_idle(client, session.id, 1)
     later = http.get(f"/v1/sessions/{session.id}/events", params={"after_seq": 2}).json()["data"]
     assert [e["id"] for e in later] == [e.id for e in events[2:]]
 
@@ -99,17 +73,17 @@ def test_stream_replays_exactly_the_missed_events_after_a_disconnect(client: ant
 
     seen = []
     with client.beta.sessions.events.stream(session.id) as stream:
-        _say(client, session.id, "first")
+        say(client, session.id, "first")
         for event in stream:
             seen.append(event)
             if event.type == "session.status_idle":
                 break
-    assert [e.type for e in seen] == ["user.message", *TURN]
+    assert [e.type for e in seen] == ["user.message", *PLAIN_TURN]
     last_seen = seen[-1].seq
 
     # While nobody listens, a second turn happens.
-    _say(client, session.id, "second")
-    full_log = _wait_idle(client, session.id, 2)
+    say(client, session.id, "second")
+    full_log = wait_idle(client, session.id, 2)
     missed = [e for e in full_log if e.seq > last_seen]
     assert len(missed) == 7
 
@@ -128,20 +102,20 @@ def test_stream_replays_exactly_the_missed_events_after_a_disconnect(client: ant
 def test_stream_replay_then_live_has_no_gap_and_no_duplicate(client: anthropic.Anthropic) -> None:
     agent_id, env_id = _agent_and_env(client)
     session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
-    _say(client, session.id, "before")
-    _wait_idle(client, session.id, 1)
+    say(client, session.id, "before")
+    wait_idle(client, session.id, 1)
 
     received = []
     with client.beta.sessions.events.stream(session.id, extra_query={"replay": "1"}) as stream:
         for event in stream:
             received.append(event)
             if len(received) == 7:
-                _say(client, session.id, "during")  # live events arrive after the replay
+                say(client, session.id, "during")  # live events arrive after the replay
             if len(received) == 14:
                 break
     assert [e.seq for e in received] == list(range(1, 15))
     assert len({e.id for e in received}) == 14
-    assert [e.type for e in received][7:] == ["user.message", *TURN]
+    assert [e.type for e in received][7:] == ["user.message", *PLAIN_TURN]
 
 
 def test_deleting_a_session_ends_its_stream_and_hides_it(client: anthropic.Anthropic) -> None:
@@ -165,7 +139,7 @@ def test_initial_events_start_the_first_turn(client: anthropic.Anthropic) -> Non
         environment_id=env_id,
         initial_events=[{"type": "user.message", "content": [{"type": "text", "text": "go"}]}],
     )
-    events = _wait_idle(client, session.id, 1)
+    events = wait_idle(client, session.id, 1)
     assert events[0].type == "user.message" and events[-1].type == "session.status_idle"
 
 
@@ -196,7 +170,7 @@ def test_every_event_type_the_sdk_can_send_is_recorded_or_refused(client: anthro
     assert client.beta.sessions.retrieve(session.id).status == "idle"
     sent = client.beta.sessions.events.send(session.id, events=[hello, note])
     assert [e.type for e in sent.data] == ["user.message", "system.message"]
-    _wait_idle(client, session.id, 1)
+    wait_idle(client, session.id, 1)
 
     # An outcome starts a turn on its description; its id is the server's to mint.
     outcome = client.beta.sessions.events.send(
@@ -205,7 +179,7 @@ def test_every_event_type_the_sdk_can_send_is_recorded_or_refused(client: anthro
     ).data[0]
     assert outcome.outcome_id.startswith("outc_")
     assert outcome.rubric.type == "text" and outcome.max_iterations == 2
-    _wait_idle(client, session.id, 2)
+    wait_idle(client, session.id, 2)
     forged = http.post(
         f"/v1/sessions/{session.id}/events",
         json={"events": [{"type": "user.define_outcome", "description": "d", "rubric": {"type": "file", "file_id": "file_1"}, "outcome_id": "outc_mine"}]},

@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.fake_provider import FakeProvider, Reply, Text, stalled
 from tests.support.postgres import fresh_database
+from tests.support.sdk_sessions import PLAIN_TURN, say, sdk_client, wait_idle
 from tests.support.server import RunningServer, running_server
 from tests.support.worker_process import Worker, running_workers, worker_env
 
@@ -39,31 +40,10 @@ def shape(
                 yield server, workers, url
 
 
-def _client(server: RunningServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=20)
-
-
 def _session(client: anthropic.Anthropic) -> str:
     agent = client.beta.agents.create(name="runner", model="claude-sonnet-4-6", system="Be brief.")
     env = client.beta.environments.create(name="env")
     return client.beta.sessions.create(agent=agent.id, environment_id=env.id).id
-
-
-def _say(client: anthropic.Anthropic, session_id: str, text: str) -> None:
-    client.beta.sessions.events.send(
-        session_id, events=[{"type": "user.message", "content": [{"type": "text", "text": text}]}]
-    )
-
-
-def _wait_idle(client: anthropic.Anthropic, session_id: str, count: int = 1, timeout: float = 15) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        events = list(client.beta.sessions.events.list(session_id, limit=1000))
-        if sum(e.type == "session.status_idle" for e in events) >= count:
-            return events
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; log: {[e.type for e in events]}")
-        time.sleep(0.05)
 
 
 def test_a_worker_takes_the_turn_the_api_recorded(
@@ -71,20 +51,12 @@ def test_a_worker_takes_the_turn_the_api_recorded(
 ) -> None:
     server, _, _ = shape
     assert server.platform.turns is None  # this API process drives nothing itself
-    client = _client(server)
+    client = sdk_client(server)
     session_id = _session(client)
     fake_provider.script(Reply([Text("Answered by a worker.", tokens=3)]))
-    _say(client, session_id, "hi")
-    events = _wait_idle(client, session_id)
-    assert [e.type for e in events] == [
-        "user.message",
-        "session.status_running",
-        "span.model_request_start",
-        "agent.message",
-        "span.model_request_end",
-        "session.usage",
-        "session.status_idle",
-    ]
+    say(client, session_id, "hi")
+    events = wait_idle(client, session_id)
+    assert [e.type for e in events] == ["user.message", *PLAIN_TURN]
     assert events[3].content[0].text == "Answered by a worker."
     assert len(fake_provider.requests) == 1
     assert client.beta.sessions.retrieve(session_id).status == "idle"
@@ -94,14 +66,14 @@ def test_an_interrupt_sent_to_the_api_aborts_the_workers_stream(
     shape: tuple[RunningServer, list[Worker], str], fake_provider: FakeProvider
 ) -> None:
     server, _, _ = shape
-    client = _client(server)
+    client = sdk_client(server)
     session_id = _session(client)
     fake_provider.script(stalled(after=2))
-    _say(client, session_id, "a long story please")
+    say(client, session_id, "a long story please")
     fake_provider.wait_for_stall()
     started = time.monotonic()
     client.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
-    events = _wait_idle(client, session_id, timeout=5)
+    events = wait_idle(client, session_id, timeout=5)
     assert time.monotonic() - started < 3
     types = [e.type for e in events]
     assert "agent.message" not in types
@@ -118,7 +90,7 @@ def test_previews_stream_from_the_worker_to_the_apis_tails(
     shape: tuple[RunningServer, list[Worker], str], fake_provider: FakeProvider
 ) -> None:
     server, _, _ = shape
-    client = _client(server)
+    client = sdk_client(server)
     session_id = _session(client)
     fake_provider.script(Reply([Text("one two three four five", tokens=5)], token_delay=0.05))
     seen: list[Any] = []
@@ -133,7 +105,7 @@ def test_previews_stream_from_the_worker_to_the_apis_tails(
     reader = threading.Thread(target=follow)
     reader.start()
     time.sleep(0.3)
-    _say(client, session_id, "count")
+    say(client, session_id, "count")
     reader.join(20)
     kinds = [e.type for e in seen]
     final = next(e for e in seen if e.type == "agent.message")
@@ -170,13 +142,13 @@ def test_a_worker_stopped_mid_turn_is_replaced_and_the_turn_completes_once(
     failover: tuple[RunningServer, list[Worker], str], fake_provider: FakeProvider, how: str
 ) -> None:
     server, workers, url = failover
-    client = _client(server)
+    client = sdk_client(server)
     session_id = _session(client)
     fake_provider.script(
         Reply([Text("the first worker never gets to say this")], latency=30),
         Reply([Text("Finished by the second worker.")]),
     )
-    _say(client, session_id, "hi")
+    say(client, session_id, "hi")
     fake_provider.wait_for_requests(1)
     holder = _lease_holder_pid(url, session_id)
     victim = next(worker for worker in workers if worker.process.pid == holder)
@@ -187,7 +159,7 @@ def test_a_worker_stopped_mid_turn_is_replaced_and_the_turn_completes_once(
     else:
         assert victim.stop() == 0  # graceful: stops taking turns, leaves this one, gives the lease back
 
-    events = _wait_idle(client, session_id, timeout=15)
+    events = wait_idle(client, session_id, timeout=15)
     took = time.monotonic() - started
     messages = [e for e in events if e.type == "agent.message"]
     assert [m.content[0].text for m in messages] == ["Finished by the second worker."]
