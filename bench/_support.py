@@ -1,14 +1,16 @@
-"""Shared by the benchmarks: a scratch PostgreSQL database and a real `agentry serve`."""
+"""Shared by the benchmarks: a scratch PostgreSQL database, a real `agentry serve`, and a
+raw reader of SSE responses."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,3 +88,32 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iter
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+class SseReader(asyncio.Protocol):
+    """Reads one raw SSE response (no HTTP client in the way of the measurement): ``opened``
+    fails unless it starts with a 200, and each read's complete frames — ``buffer`` up to
+    ``end``, the last blank line — go to ``frames`` with the time they arrived by ``clock``."""
+
+    def __init__(self, opened: asyncio.Future[None], clock: Callable[[], float]) -> None:
+        self._opened = opened
+        self._clock = clock
+        self._pending = b""
+
+    def data_received(self, data: bytes) -> None:
+        now = self._clock()
+        if not self._opened.done():
+            if data.startswith(b"HTTP/1.1 200"):
+                self._opened.set_result(None)
+            else:
+                self._opened.set_exception(RuntimeError(data[:200].decode(errors="replace")))
+        buffer = self._pending + data
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self._pending = buffer
+            return
+        self._pending = buffer[end + 2:]
+        self.frames(buffer, end, now)
+
+    def frames(self, buffer: bytes, end: int, now: float) -> None:
+        raise NotImplementedError

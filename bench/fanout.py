@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from _support import BENCH_KEY, ROOT, agentry_server, scratch_database
+from _support import BENCH_KEY, ROOT, SseReader, agentry_server, scratch_database
 
 LOAD_BODY = '{"events":[{"type":"user.interrupt","note":"load"}]}'
 PROBE_EVENT = {"type": "user.interrupt", "probe": 1}
@@ -43,30 +43,14 @@ WRK_CONNECTIONS = 4
 # -- the streams: a separate process of raw asyncio sockets -------------------------------
 
 
-class _Stream(asyncio.Protocol):
-    """Reads one SSE response; notes when each probe frame arrives (wall clock)."""
+class _Stream(SseReader):
+    """Notes when each probe frame arrives (wall clock)."""
 
     def __init__(self, arrivals: list[tuple[int, float]], opened: asyncio.Future[None]) -> None:
+        super().__init__(opened, time.time)
         self._arrivals = arrivals
-        self._opened = opened
-        self._pending = b""
-        self._started = False
 
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        if not self._started:
-            self._started = True
-            if not self._opened.done():
-                if data.startswith(b"HTTP/1.1 200"):
-                    self._opened.set_result(None)
-                else:
-                    self._opened.set_exception(RuntimeError(data[:200].decode(errors="replace")))
-        buffer = self._pending + data
-        end = buffer.rfind(b"\n\n")
-        if end < 0:
-            self._pending = buffer
-            return
-        self._pending = buffer[end + 2:]
+    def frames(self, buffer: bytes, end: int, now: float) -> None:
         at = buffer.find(PROBE_MARK, 0, end)
         while at >= 0:
             id_at = buffer.rfind(b"\nid: ", 0, at) + 5

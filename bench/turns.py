@@ -44,7 +44,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from _support import BENCH_KEY, ROOT, agentry_server, scratch_database
+from _support import BENCH_KEY, ROOT, SseReader, agentry_server, scratch_database
 
 MARK = "bench-turn "
 FRAME = re.compile(rb"event: ([\w.]+)\nid: (\d+)\ndata: ([^\n]*)\n")
@@ -132,26 +132,14 @@ class Turn:
         return (stamps[SPAN_TYPES[1]] - stamps[SPAN_TYPES[0]]).total_seconds()
 
 
-class _Stream(asyncio.Protocol):
-    """One SSE response; keeps each complete frame's type, seq and arrival time."""
+class _Stream(SseReader):
+    """Keeps each complete frame's type, seq and arrival time."""
 
     def __init__(self, turn: Turn, opened: asyncio.Future[None], idle: asyncio.Event) -> None:
-        self._turn, self._opened, self._idle = turn, opened, idle
-        self._pending = b""
+        super().__init__(opened, time.monotonic)
+        self._turn, self._idle = turn, idle
 
-    def data_received(self, data: bytes) -> None:
-        now = time.monotonic()
-        if not self._opened.done():
-            if data.startswith(b"HTTP/1.1 200"):
-                self._opened.set_result(None)
-            else:
-                self._opened.set_exception(RuntimeError(data[:200].decode(errors="replace")))
-        buffer = self._pending + data
-        end = buffer.rfind(b"\n\n")
-        if end < 0:
-            self._pending = buffer
-            return
-        self._pending = buffer[end + 2:]
+    def frames(self, buffer: bytes, end: int, now: float) -> None:
         for match in FRAME.finditer(buffer, 0, end + 2):
             kind = match.group(1)
             self._turn.frames.append((kind, int(match.group(2)), now, match.group(3)))
