@@ -17,11 +17,6 @@ SECRET = "server-secret-" + "s" * 32
 KEY = "agentry-" + "k" * 43
 
 
-@pytest.fixture
-def store() -> EventsourcingEventStore:
-    return EventsourcingEventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-
-
 def _states(store: EventsourcingEventStore) -> bytes:
     return b"".join(notification.state for notification in store.notifications(0, 1000))
 

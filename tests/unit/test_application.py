@@ -19,11 +19,6 @@ BOB = Principal("tenant-b", "key-b")
 
 
 @pytest.fixture
-def store() -> EventsourcingEventStore:
-    return EventsourcingEventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-
-
-@pytest.fixture
 def services(store: EventsourcingEventStore):  # noqa: ANN201
     agents = AgentService(store)
     environments = EnvironmentService(store)

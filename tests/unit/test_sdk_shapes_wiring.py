@@ -23,11 +23,6 @@ BUDGET = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"
 
 
 @pytest.fixture
-def store() -> EventsourcingEventStore:
-    return EventsourcingEventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-
-
-@pytest.fixture
 def agents(store: EventsourcingEventStore) -> AgentService:
     return AgentService(store)
 

@@ -22,11 +22,6 @@ BOB = Principal("tenant-b", "key-b")
 
 
 @pytest.fixture
-def store() -> EventsourcingEventStore:
-    return EventsourcingEventStore({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-
-
-@pytest.fixture
 def sessions(store: EventsourcingEventStore) -> SessionService:
     agents = AgentService(store)
     return SessionService(store, agents, EnvironmentService(store))
