@@ -270,7 +270,6 @@ class SessionBecameIdle(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.stop_reason = self.payload.get("stop_reason")
-        aggregate.last_idle_seq = self.seq
         aggregate.pending_work = False
         aggregate.interrupt_requested = False
         aggregate.stop_running(self.timestamp)
@@ -399,7 +398,8 @@ class Session(Aggregate):
         agent: dict[str, Any]
 
     class TurnAnswered(Aggregate.Event):
-        """Kept so streams written before the runtime loop still load."""
+        """Kept so streams written before the runtime loop still load; it changes nothing
+        now (the loop records each request's output once by its span instead)."""
 
         reply_seq: int
 
@@ -466,8 +466,6 @@ class Session(Aggregate):
         self.stop_reason: dict[str, Any] | None = None
         self.last_seq = 0
         self.last_user_message_seq = 0
-        self.last_idle_seq = 0
-        self.answered_seq = 0
         self.event_count = 0
         self.interrupt_requested = False
         self.archived_at: datetime | None = None
@@ -533,21 +531,9 @@ class Session(Aggregate):
         )
 
     @property
-    def awaits_reply(self) -> bool:
-        """A user message arrived after the agent last went idle."""
-        return (
-            not self.deleted
-            and self.status != "terminated"
-            and self.last_user_message_seq > self.last_idle_seq
-        )
-
-    @property
     def has_unread_input(self) -> bool:
         """A user message arrived after the last model request began: the next one must see it."""
         return self.last_user_message_seq > self.last_request_seq
-
-    def answered(self, reply_seq: int) -> bool:
-        return self.answered_seq >= reply_seq
 
     def resolve_blocker(self, tool_use_id: str) -> None:
         """Called by the events that answer a blocking tool call; the last answer lets the
@@ -692,10 +678,6 @@ class Session(Aggregate):
     @event(InterruptHandled)
     def _handle_interrupt(self, flushed: list[int]) -> None:
         self.interrupt_requested = False
-
-    @event(TurnAnswered)
-    def _record_turn_answered(self, reply_seq: int) -> None:
-        self.answered_seq = reply_seq
 
     # -- lifecycle --------------------------------------------------------------------
 

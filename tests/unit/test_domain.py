@@ -52,14 +52,14 @@ def test_session_public_events_get_consecutive_seqs_and_drive_status() -> None:
     session = new_session()
     assert session.status == "idle"
     assert session.accept_user_event("user.message", "sevt_1", {"content": []}) == 1
-    assert session.awaits_reply
+    assert session.wants_turn
     assert session.record("session.status_running", "sevt_2", {}) == 2
     assert session.status == "running"
     session.record("agent.message", "sevt_3", {"content": []})
     session.record("session.status_idle", "sevt_4", {"stop_reason": {"type": "end_turn"}})
     assert session.status == "idle"
     assert session.stop_reason == {"type": "end_turn"}
-    assert not session.awaits_reply
+    assert not session.wants_turn
     session.update({"title": "renamed"})  # lifecycle events take no seq
     assert session.accept_user_event("user.message", "sevt_5", {"content": []}) == 5
 
