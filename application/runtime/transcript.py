@@ -202,8 +202,6 @@ def _pair_tool_results(raw: list[dict[str, Any]], results: dict[str, dict[str, A
             if messages and messages[-1]["role"] == "assistant":
                 messages[-1]["content"].extend(content)
             else:
-                if not messages:
-                    messages.append({"role": "user", "content": [{"type": "text", "text": "(session start)"}]})
                 messages.append({"role": "assistant", "content": content})
             continue
         if messages and messages[-1]["role"] == "user":
@@ -234,7 +232,8 @@ def _answers(assistant: dict[str, Any], results: dict[str, dict[str, Any]]) -> l
 
 def _alternating(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Empty turns dropped, and the turns they separated merged (a user turn that became
-    empty followed an assistant turn without tool calls, so no pairing is lost)."""
+    empty followed an assistant turn without tool calls, so no pairing is lost); a user turn
+    first."""
     merged: list[dict[str, Any]] = []
     for message in messages:
         if not message["content"]:
