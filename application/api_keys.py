@@ -19,7 +19,8 @@ import secrets
 from collections.abc import Callable
 from typing import Protocol
 
-from application.errors import Conflict, NotFound, Unauthorized
+from application.commands import load_as
+from application.errors import Conflict, Unauthorized
 from application.ids import new_id
 from application.ports import EventStore
 from application.tenancy import Principal
@@ -135,11 +136,7 @@ class ApiKeyService:
         return keyed
 
     def _find(self, key_hash: str) -> ApiKey | None:
-        try:
-            key = self._store.load(key_stream_id(key_hash))
-        except NotFound:
-            return None
-        return key if isinstance(key, ApiKey) else None
+        return load_as(self._store, key_stream_id(key_hash), ApiKey)
 
     def ensure_admin_key(self, bootstrap_key: str, key_file: PrivateFile | None) -> None:
         """A bootstrap key from the settings is recorded (hashed). Without one, an embedded

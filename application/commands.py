@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
@@ -49,6 +50,16 @@ class Written:
 
     view: View
     position: int | None
+
+
+def load_as(store: EventStore, aggregate_id: UUID, kind: type[A]) -> A | None:
+    """The stream's aggregate if it is a ``kind``; None when there is no such stream or it
+    holds something else (no tenant check: for lookups that are not a caller's request)."""
+    try:
+        aggregate = store.load(aggregate_id)
+    except NotFound:
+        return None
+    return aggregate if isinstance(aggregate, kind) else None
 
 
 class Commands(Generic[A]):

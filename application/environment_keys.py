@@ -18,7 +18,7 @@ import secrets
 from typing import Any, NamedTuple
 
 from application.api_keys import KeyHash
-from application.commands import Commands, Kind, Written
+from application.commands import Commands, Kind, Written, load_as
 from application.environments import EnvironmentService
 from application.errors import NotFound, Unauthorized
 from application.ids import new_id
@@ -124,11 +124,8 @@ class EnvironmentKeyService:
         key_id = key_id_of(plaintext)
         if key_id is None:
             raise refused
-        try:
-            key = self._store.load(stream_id(key_id))
-        except NotFound:
-            raise refused from None
-        if not isinstance(key, EnvironmentKey) or not key.active:
+        key = load_as(self._store, stream_id(key_id), EnvironmentKey)
+        if key is None or not key.active:
             raise refused
         if not hmac.compare_digest(key.key_hash, key_hash):
             raise refused

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from application.commands import Alongside, Commands, Kind, Written
-from application.errors import Invalid, NotFound
+from application.commands import Alongside, Commands, Kind, Written, load_as
+from application.errors import Invalid
 from application.ids import new_id
 from application.ports import EventStore, ProviderProbe, ProviderTarget, SecretCipher
 from application.retry import retry_on_race
@@ -183,11 +183,8 @@ class ModelCardService:
         claim = self._handle(tenant_id, handle)
         if claim is None or claim.holder is None:
             return None
-        try:
-            card = self._store.load(stream_id(claim.holder))
-        except NotFound:
-            return None
-        if not isinstance(card, ModelCard) or card.deleted_at is not None:
+        card = load_as(self._store, stream_id(claim.holder), ModelCard)
+        if card is None or card.deleted_at is not None:
             return None
         return self._target(model_card_settings(card), self._open_key(card), self._open_headers(card))
 
@@ -229,11 +226,7 @@ class ModelCardService:
         return {"header_names": list(headers), "sealed_headers": sealed}
 
     def _handle(self, tenant_id: str, model_id: str) -> ModelHandle | None:
-        try:
-            handle = self._store.load(handle_stream_id(tenant_id, model_id))
-        except NotFound:
-            return None
-        return handle if isinstance(handle, ModelHandle) else None
+        return load_as(self._store, handle_stream_id(tenant_id, model_id), ModelHandle)
 
     def _claim(self, tenant_id: str, model_id: str, model_card_id: str) -> ModelHandle:
         """The handle, claimed for the card (``Taken`` when another live card holds it)."""

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from application.errors import Conflict, NotFound
+from application.commands import load_as
+from application.errors import Conflict
 from application.ids import new_id
 from application.ports import (
     EventStore,
@@ -473,11 +474,7 @@ class SessionRuntime:
         return session
 
     def _load(self, session_id: str) -> Session | None:
-        try:
-            session = self._store.load(stream_id(session_id))
-        except NotFound:
-            return None
-        return session if isinstance(session, Session) else None
+        return load_as(self._store, stream_id(session_id), Session)
 
 
 class _PreviewIds:
