@@ -77,11 +77,8 @@ class Commands(Generic[A]):
         missing = NotFound(f"{kind.noun} {public_id!r} not found")
         if not looks_like(kind.prefix, public_id):
             raise missing
-        try:
-            aggregate = self._store.load(stream_id(public_id))
-        except NotFound:
-            raise missing from None
-        if not isinstance(aggregate, kind.aggregate) or getattr(aggregate, "tenant_id", None) != who.tenant_id:
+        aggregate = load_as(self._store, stream_id(public_id), kind.aggregate)
+        if aggregate is None or getattr(aggregate, "tenant_id", None) != who.tenant_id:
             raise missing
         if kind.gone(aggregate):
             raise missing
