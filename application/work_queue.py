@@ -64,6 +64,11 @@ class WorkCredential(NamedTuple):
     claim: int
 
 
+# Who may act as an environment's worker: its environment key, a claimed item's token, or
+# an operator's API key (running a worker by hand).
+Worker = EnvironmentCredential | WorkCredential | Principal
+
+
 def render(item: WorkItem) -> dict[str, Any]:
     return work_view(
         item.work_id,
@@ -197,7 +202,7 @@ class WorkQueue:
 
     def poll(
         self,
-        who: EnvironmentCredential,
+        who: Worker,
         environment_id: str,
         worker_id: str | None,
         reclaim_older_than_ms: int | None,
@@ -250,7 +255,7 @@ class WorkQueue:
             return view
         return None
 
-    def acknowledge(self, who: EnvironmentCredential | WorkCredential, environment_id: str, work_id: str) -> dict[str, Any]:
+    def acknowledge(self, who: Worker, environment_id: str, work_id: str) -> dict[str, Any]:
         item = self._worker_item(who, environment_id, work_id)
         try:
             changed = item.acknowledge()
@@ -264,7 +269,7 @@ class WorkQueue:
 
     def heartbeat(
         self,
-        who: EnvironmentCredential | WorkCredential,
+        who: Worker,
         environment_id: str,
         work_id: str,
         expected: str | None,
@@ -300,11 +305,11 @@ class WorkQueue:
         item = self._transition(item, WorkItem.start)
         return _beat(stamp, True, item.state, ttl)
 
-    def stop(self, who: EnvironmentCredential | WorkCredential, environment_id: str, work_id: str, force: bool) -> dict[str, Any]:
+    def stop(self, who: Worker, environment_id: str, work_id: str, force: bool) -> dict[str, Any]:
         item = self._worker_item(who, environment_id, work_id)
         if item.state == "stopped":
             raise Conflict(f"work {work_id} is already stopped", retryable=False)
-        reason = "stopped_by_worker" if isinstance(who, WorkCredential) else "stopped_by_environment"
+        reason = "stopped_by_worker" if isinstance(who, WorkCredential) else "stopped_by_operator"
         item.stop(force=force, reason=reason)
         self._save(item)
         return render(item)
@@ -336,13 +341,16 @@ class WorkQueue:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _check_environment(self, who: EnvironmentCredential, environment_id: str) -> None:
-        if who.environment_id != environment_id:
-            raise Forbidden("this environment key belongs to another environment")
-
-    def _worker_item(self, who: EnvironmentCredential | WorkCredential, environment_id: str, work_id: str) -> WorkItem:
-        if who.environment_id != environment_id:
+    def _check_environment(self, who: Worker, environment_id: str) -> None:
+        """An operator's API key works for any environment of its tenant; a worker's
+        credential for its own environment only."""
+        if isinstance(who, Principal):
+            self._environments.load(who, environment_id)
+        elif who.environment_id != environment_id:
             raise Forbidden("this credential belongs to another environment")
+
+    def _worker_item(self, who: Worker, environment_id: str, work_id: str) -> WorkItem:
+        self._check_environment(who, environment_id)
         if isinstance(who, WorkCredential) and who.work_id != work_id:
             raise Forbidden("this work token belongs to another work item")
         item = self._load(work_id)

@@ -23,7 +23,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import InvalidState
 from domain.ids import stream_id
 
-LIVE_STATES = ("queued", "starting", "active", "stopping")
+MAX_METADATA_PAIRS = 16
 
 
 class WorkItem(Aggregate):
@@ -178,6 +178,8 @@ class WorkItem(Aggregate):
                 metadata[key] = value
         if metadata == self.metadata:
             return False
+        if len(metadata) > MAX_METADATA_PAIRS:
+            raise InvalidState(f"a work item holds at most {MAX_METADATA_PAIRS} metadata pairs; delete some (a null value) first")
         self._record_metadata(metadata=metadata)
         return True
 

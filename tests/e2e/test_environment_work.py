@@ -148,10 +148,10 @@ def test_the_queue_speaks_the_sdk_protocol_and_scopes_its_credentials(served: Ru
         time.sleep(0.05)
         stats = httpx.get(f"{base}/stats", headers=api).json()
     assert stats["type"] == "work_queue_stats" and stats["depth"] == 1 and stats["pending"] == 0
-    # Wrong credentials: an API key cannot poll or list, an environment key cannot read as
-    # an operator or act for another environment, nor use the rest of the API.
-    assert httpx.get(f"{base}/poll", headers=api).status_code == 403
+    # Wrong credentials: an API key cannot list, an environment key cannot read as an
+    # operator or act for another environment, nor use the rest of the API.
     assert httpx.get(base, headers=api).status_code == 403
+    assert httpx.get(f"{base}/stats", headers=_bearer(key)).status_code == 403
     assert httpx.get(f"{base}/poll", headers=_bearer(other_key)).status_code == 403
     assert httpx.get(f"{served.base_url}/v1/agents", headers=_bearer(key)).status_code == 403
     assert httpx.get(f"{base}/poll", headers=_bearer(key + "x")).status_code == 401

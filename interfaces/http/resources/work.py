@@ -1,8 +1,10 @@
 """/v1/environments/{environment_id}/work: the queue the environment's workers poll.
 
 Who may call what follows the SDK's docstrings: a worker (environment key, or a claimed
-item's ``sessions_token`` for that item) polls, acknowledges, heartbeats, stops and lists;
-an operator (API key) reads the queue's stats and an item, and updates its metadata."""
+item's ``sessions_token`` for that item) polls, acknowledges, heartbeats and stops — so may
+an operator's API key, running a worker by hand; only an environment key lists (the SDK
+says listing rejects an API key); only an API key reads an item and its queue's stats and
+updates an item's metadata (the SDK says those reject the environment key and the token)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ class WorkResource:
         resp.media = {"data": data, "next_page": page.next_page}
 
     async def on_get_poll(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
-        who = environment_credential(req)
+        who = worker_credential(req)
         block_ms = int_param(req, "block_ms", None, 1, 999)
         reclaim_ms = int_param(req, "reclaim_older_than_ms", None, 0, 86_400_000)
         worker_id = req.get_header("Anthropic-Worker-ID")
