@@ -106,13 +106,16 @@ def test_bad_bodies_and_unknown_ids(http: httpx.Client) -> None:
 
 
 def test_an_environment_key_is_not_an_api_key(server: RunningServer, http: httpx.Client) -> None:
+    """It is known (not a 401) but good only on its environment's work queue: a 403 elsewhere."""
     env = environment(http)
     key = issue(http, env)["key"]
     for headers in ({"x-api-key": key}, {"authorization": f"Bearer {key}"}):
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=20) as worker:
             for path in ("/v1/environments", f"/v1/environments/{env}", f"/v1/environments/{env}/keys", "/v1/agents"):
                 response = worker.get(path)
-                assert response.status_code == 401, (headers, path, response.status_code)
+                assert response.status_code == 403, (headers, path, response.status_code)
+                assert response.json()["error"]["type"] == "permission_error"
+            assert worker.get(f"/v1/environments/{env}/work").status_code == 200
 
 
 def test_authenticate_refuses_what_is_not_a_live_key(server: RunningServer, http: httpx.Client) -> None:

@@ -79,12 +79,14 @@ def test_the_sdk_worker_writes_runs_and_reads_a_file(served: RunningServer, fake
     assert [e.type for e in events].count("session.status_idle") == 1
     # The model saw each result before its next request.
     assert fake_provider.requests[1].body["messages"][-1]["content"][0]["tool_use_id"] == uses[0].id
-    # The item was let go once the session went idle.
+    # The item was let go once the session went idle (the list is read-model fed: a moment).
+    operator = sdk_client(served)
     items = httpx.get(
         f"{served.base_url}/v1/environments/{environment_id}/work", headers={"authorization": f"Bearer {key}"}
     ).json()["data"]
     assert len(items) == 1 and items[0]["data"] == {"type": "session", "id": session_id}
-    assert items[0]["state"] in ("stopping", "stopped")
+    item = operator.beta.environments.work.retrieve(items[0]["id"], environment_id=environment_id)
+    assert item.state in ("stopping", "stopped")
 
 
 @pytest.mark.parametrize("answer", ["allow", "deny"])

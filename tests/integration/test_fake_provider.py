@@ -144,7 +144,9 @@ def test_latency_and_token_delay_are_honoured(fake_provider: FakeProvider) -> No
     started = time.monotonic()
     with _ant(fake_provider).messages.stream(model="m", max_tokens=5, messages=HELLO) as stream:
         arrivals = [time.monotonic() - started for e in stream if e.type == "text"]
-    assert arrivals[0] >= 0.3 and arrivals[-1] - arrivals[0] >= 0.14
+    # Lower bounds from the start only: a loaded client may read two tokens in one go, so
+    # the gaps it sees between them can shrink, but nothing can arrive before it was sent.
+    assert arrivals[0] >= 0.3 and arrivals[-1] >= 0.3 + 3 * 0.05
 
 
 def test_a_stall_holds_until_the_client_leaves(fake_provider: FakeProvider) -> None:
