@@ -26,6 +26,7 @@ from domain.model_cards import ModelCard
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
 from projections import tables
 from projections.runner import ReadModelProjection
+from projections.session_resources import SessionResourcesProjection
 
 Row = dict[str, Any]
 Handler = Callable[[sa.Connection, Any], None]
@@ -156,6 +157,9 @@ class SessionsProjection(ResourceProjection):
             Session.Updated: self._updated,
             Session.AgentReconfigured: self._agent_reconfigured,
             Session.Archived: self.archived,
+            Session.ResourceAdded: self._resources_changed,
+            Session.ResourceTokenRotated: self._resources_changed,
+            Session.ResourceRemoved: self._resources_changed,
         }
 
     def created(self, conn: sa.Connection, event: Any) -> Row:
@@ -202,6 +206,13 @@ class SessionsProjection(ResourceProjection):
     def _agent_reconfigured(self, conn: sa.Connection, event: Any) -> None:
         stamp = iso(event.timestamp)
         self.patch(conn, event, lambda doc: doc | {"agent": event.agent, "updated_at": stamp})
+
+    def _resources_changed(self, conn: sa.Connection, event: Any) -> None:
+        # The event says what it does to a session's resources (``changed``), here as on the aggregate.
+        stamp = iso(event.timestamp)
+        self.patch(
+            conn, event, lambda doc: doc | {"resources": event.changed(doc.get("resources") or []), "updated_at": stamp}
+        )
 
 
 class ModelCardsProjection(ResourceProjection):
@@ -279,4 +290,5 @@ def all_projections() -> list[ReadModelProjection]:
         SessionsProjection(),
         ModelCardsProjection(),
         EnvironmentKeysProjection(),
+        SessionResourcesProjection(),
     ]

@@ -58,3 +58,16 @@ model_cards = resource_table("model_cards", sa.Column("provider", sa.String(32),
 
 # Revoked keys stay (``archived``), so ``include_archived`` lists them with their ``revoked_at``.
 environment_keys = resource_table("environment_keys", sa.Column("environment_id", sa.String(64), nullable=False))
+
+# One row per resource mounted into a session, in the order attached (``position``). No
+# tenant column: the list is read only after the session itself was found to be the
+# caller's (its own stream decides, as for every read of a session).
+session_resources = sa.Table(
+    "rm_session_resources",
+    metadata,
+    sa.Column("stream_id", sa.String(36), primary_key=True),  # the session's
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("rm_session_resources_by_position", "stream_id", "position", unique=True),
+)
