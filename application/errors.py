@@ -24,3 +24,16 @@ class Invalid(ApplicationError):
 
 class Unauthorized(ApplicationError):
     """The caller did not present a valid credential."""
+
+
+class Forbidden(ApplicationError):
+    """The credential is valid but not for this route or this resource."""
+
+
+class PreconditionFailed(ApplicationError):
+    """A conditional request's condition no longer holds; ``details`` says what is current."""
+
+    def __init__(self, message: str, error_code: str, details: dict[str, object]) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.details = details

@@ -20,6 +20,8 @@ AGGREGATE_TOPICS = {
     # Card events carry sealed secrets only (ciphertext, a key preview, header names): safe
     # to publish, and unreadable everywhere once the card's data key is shredded.
     "domain.model_cards": "model_cards",
+    # Work items carry no credential: a claim's token is derived, never recorded.
+    "domain.work_items": "work_items",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

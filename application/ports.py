@@ -234,3 +234,36 @@ class ProviderProbe(Protocol):
     """A one-token request (at most 6 s) that shows a key and URL are accepted."""
 
     def probe(self, target: ProviderTarget) -> ProbeResult: ...
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A work item's lease as its last claim left it: the heartbeat a worker must echo
+    (None before its first), and when it runs out (seconds since the epoch)."""
+
+    claim: int
+    last_heartbeat: str | None
+    expires_at: float
+
+
+class WorkLeases(Protocol):
+    """The heartbeat clock of claimed work items, shared by every API process. Changes are
+    compare-and-set: one claim, one expected heartbeat, one winner."""
+
+    def grant(self, work_id: str, claim: int, expires_at: float) -> None:
+        """Starts the lease of a new claim (replacing an older claim's)."""
+
+    def extend(self, work_id: str, claim: int, expected: str | None, heartbeat: str, expires_at: float) -> bool:
+        """Records ``heartbeat`` if the claim holds and ``expected`` is the last one."""
+
+    def get(self, work_id: str) -> Lease | None: ...
+
+    def many(self, work_ids: list[str]) -> dict[str, Lease]: ...
+
+
+class WorkIndex(Protocol):
+    """Where polls find an environment's live work items (the work-items read model)."""
+
+    def live_work_ids(self, environment_ids: list[str], limit: int = 50) -> list[str]: ...
+
+    def work_queue_depth(self, environment_id: str) -> tuple[int, int, str | None]: ...

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.agents import AgentService, normalize_changes
-from application.commands import Commands, Kind, Written
+from application.commands import Alongside, Commands, Kind, Written
 from application.environments import EnvironmentService
 from application.errors import Invalid
 from application.ids import new_id
@@ -16,9 +16,11 @@ from application.ports import EventStore
 from application.session_resources import removal_marker, resource_of, stamp, stamp_all
 from application.tenancy import Principal
 from application.views import session_event_view, session_view
+from application.work_queue import released_item
 from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
 # Assigned by the server; a client-sent value is dropped, never stored.
+WORKER_ROLE = "worker"  # a Principal standing for a work item's worker (its sessions_token)
 SERVER_FIELDS = frozenset({"type", "id", "seq", "processed_at", "outcome_id"})
 OVERRIDABLE = ("model", "system", "tools", "mcp_servers", "skills")
 
@@ -59,6 +61,7 @@ class SessionService:
         self._environments = environments
         self._on_user_turn = on_user_turn
         self._on_interrupt = on_interrupt
+        self._store = store
         self._commands = Commands(store, SESSIONS, render)
 
     def create(self, who: Principal, fields: dict[str, Any]) -> Written:
@@ -126,7 +129,7 @@ class SessionService:
 
     def delete(self, who: Principal, session_id: str) -> Written:
         return self._commands.change(
-            who, session_id, lambda session: session.delete(new_id("sevt")), render=deleted_marker
+            who, session_id, self._releasing(lambda session: session.delete(new_id("sevt"))), render=deleted_marker
         )
 
     # -- resources (``/v1/sessions/{id}/resources``; the list is a read model's) ----------
@@ -182,17 +185,47 @@ class SessionService:
 
         def accept(session: Session) -> None:
             nonlocal wants_turn
-            recorded[:] = self._accept(session, events)
+            recorded[:] = self._accept(session, events, self._results_by_platform(who, session, events))
             wants_turn = session.wants_turn
 
-        self._commands.change(who, session_id, accept)
+        self._commands.change(who, session_id, self._releasing(accept))
         if any(event["type"] == "user.interrupt" for event in events):
             self._on_interrupt(session_id)
         if wants_turn:
             self._on_user_turn(session_id)
         return recorded
 
-    def _accept(self, session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _releasing(self, command: Callable[[Session], object]) -> Callable[[Session], Alongside | None]:
+        """``command``, and when it lets the session's work item go (deleted, or idle after
+        an interrupt), the item asked to stop in the same append."""
+
+        def run(session: Session) -> Alongside | None:
+            holding = session.work_id
+            command(session)
+            released = released_item(self._store, holding, session)
+            return Alongside((released,)) if released is not None else None
+
+        return run
+
+    def _results_by_platform(self, who: Principal, session: Session, events: list[dict[str, Any]]) -> bool:
+        """Whether the ``user.tool_result`` events sent are Agentry's own worker's results
+        (recorded as ``agent.tool_result``): on a ``cloud`` environment, where only the
+        platform runs tools. On ``self_hosted`` they are the client's own worker's."""
+        if not any(sent["type"] == "user.tool_result" for sent in events):
+            return False
+        config = self._environments.load(who, session.environment_id).definition.get("config") or {}
+        if config.get("type") == "self_hosted":
+            return False
+        if who.role != WORKER_ROLE:
+            raise Invalid(
+                "user.tool_result is only valid on self_hosted environments; on a cloud environment "
+                "Agentry's own workers run the agent's tools"
+            )
+        return True
+
+    def _accept(
+        self, session: Session, events: list[dict[str, Any]], results_by_platform: bool = False
+    ) -> list[dict[str, Any]]:
         _check_system_message(events)
         recorded = []
         blockers_before = dict(session.blockers)
@@ -202,11 +235,18 @@ class SessionService:
                 # Later outcome evaluations refer to it, so the server mints it.
                 payload["outcome_id"] = new_id("outc")
             session.check_client_event(sent["type"], payload)
-            session.accept_user_event(sent["type"], new_id("sevt"), payload)
+            if sent["type"] == "user.tool_result" and results_by_platform:
+                session.record("agent.tool_result", new_id("sevt"), payload)
+            else:
+                session.accept_user_event(sent["type"], new_id("sevt"), payload)
         for pending in session.pending_events:
-            if isinstance(pending, PublicEvent) and pending.public_type in CLIENT_EVENT_TYPES:
+            if isinstance(pending, PublicEvent) and (
+                pending.public_type in CLIENT_EVENT_TYPES or (results_by_platform and pending.public_type == "agent.tool_result")
+            ):
                 recorded.append(session_event_view(pending))
         if session.start_turn(new_id("sevt"), span_id=new_id("sevt")):
+            return recorded
+        if session.resume_for_worker(new_id("sevt")):
             return recorded
         if blockers_before and session.status == "idle" and session.blockers != blockers_before:
             if session.blockers:

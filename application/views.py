@@ -180,3 +180,34 @@ def environment_key_view(
         "created_at": iso(created_at),
         "revoked_at": iso(revoked_at),
     }
+
+
+def work_view(
+    work_id: str,
+    environment_id: str,
+    session_id: str,
+    state: str,
+    metadata: dict[str, str],
+    created_at: datetime,
+    acknowledged_at: datetime | None = None,
+    started_at: datetime | None = None,
+    stop_requested_at: datetime | None = None,
+    stopped_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A work item as ``BetaSelfHostedWork``; ``latest_heartbeat_at`` comes from its lease
+    and ``secret`` only with a poll, both added by the caller."""
+    return {
+        "type": "work",
+        "id": work_id,
+        "environment_id": environment_id,
+        "state": state,
+        "data": {"type": "session", "id": session_id},
+        "metadata": metadata,
+        "created_at": iso(created_at),
+        "acknowledged_at": iso(acknowledged_at),
+        "started_at": iso(started_at),
+        "latest_heartbeat_at": None,
+        "stop_requested_at": iso(stop_requested_at),
+        "stopped_at": iso(stopped_at),
+        "secret": None,
+    }

@@ -74,6 +74,9 @@ class UserInterrupted(PublicEvent):
         if aggregate.status in ("running", "rescheduling"):
             aggregate.interrupt_requested = True
         aggregate.last_interrupt_seq = self.seq
+        if aggregate.status == "running" and WORKER_RESULT in aggregate.blockers.values():
+            # The turn waits for a worker with no driver running: one must act on this.
+            aggregate.pending_work = True
         aggregate.blockers = {}
         aggregate.confirmations = {}
 
@@ -84,6 +87,10 @@ class UserToolConfirmationSent(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         tool_use_id = self.payload["tool_use_id"]
+        if aggregate.blockers.get(tool_use_id) == WORKER_CONFIRMATION and self.payload["result"] == "allow":
+            # The environment's worker saw the allow on the stream and runs the call now.
+            aggregate.blockers = {**aggregate.blockers, tool_use_id: WORKER_RESULT}
+            return
         aggregate.confirmations = {
             **aggregate.confirmations,
             tool_use_id: {"result": self.payload["result"], "deny_message": self.payload.get("deny_message")},
@@ -143,7 +150,7 @@ class AgentToolUseRequested(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         if self.payload.get("evaluated_permission") == "ask":
-            aggregate.blockers = {**aggregate.blockers, self.event_id: "confirmation"}
+            aggregate.blockers = {**aggregate.blockers, self.event_id: CONFIRMATION}
 
 
 class AgentToolResultReceived(PublicEvent):
@@ -154,6 +161,7 @@ class AgentToolResultReceived(PublicEvent):
         aggregate.confirmations = {
             key: value for key, value in aggregate.confirmations.items() if key != self.payload.get("tool_use_id")
         }
+        aggregate.resolve_blocker(str(self.payload.get("tool_use_id")))
 
 
 class AgentMcpToolUseRequested(PublicEvent):
@@ -162,7 +170,7 @@ class AgentMcpToolUseRequested(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         if self.payload.get("evaluated_permission") == "ask":
-            aggregate.blockers = {**aggregate.blockers, self.event_id: "confirmation"}
+            aggregate.blockers = {**aggregate.blockers, self.event_id: CONFIRMATION}
 
 
 class AgentMcpToolResultReceived(PublicEvent):
@@ -182,7 +190,7 @@ class AgentCustomToolUseRequested(PublicEvent):
 
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
-        aggregate.blockers = {**aggregate.blockers, self.event_id: "custom_result"}
+        aggregate.blockers = {**aggregate.blockers, self.event_id: CUSTOM_RESULT}
 
 
 class ModelRequestStarted(PublicEvent):
@@ -273,6 +281,9 @@ class SessionBecameIdle(PublicEvent):
         aggregate.pending_work = False
         aggregate.interrupt_requested = False
         aggregate.stop_running(self.timestamp)
+        if (aggregate.stop_reason or {}).get("type") != "requires_action":
+            # An idle session holds no worker (a worker waiting for a confirmation stays).
+            aggregate.work_id = None
 
 
 class SessionWasRescheduled(PublicEvent):
@@ -289,6 +300,7 @@ class SessionWasTerminated(PublicEvent):
         aggregate.pending_work = False
         aggregate.blockers = {}
         aggregate.stop_running(self.timestamp)
+        aggregate.work_id = None
 
 
 class SessionErrorOccurred(PublicEvent):
@@ -301,9 +313,18 @@ class SessionWasDeleted(PublicEvent):
     def apply(self, aggregate: Session) -> None:
         super().apply(aggregate)
         aggregate.deleted = True
+        aggregate.work_id = None
 
 
 DEFAULT_OUTCOME_ITERATIONS = 3
+
+# What a blocking tool call waits for (``Session.blockers``): the client's answer to a custom
+# tool, the user's confirmation of a call the server runs itself, of a call the environment's
+# worker runs, or that worker's result.
+CUSTOM_RESULT = "custom_result"
+CONFIRMATION = "confirmation"
+WORKER_CONFIRMATION = "worker_confirmation"
+WORKER_RESULT = "tool_result"
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
@@ -455,7 +476,7 @@ class Session(Aggregate):
     # Snapshots taken before resources had ids hold them without: give them the same ids
     # the v1 ``Started`` upcast gives (both derive them from the stream). v3 adds the
     # runtime's state, empty for snapshots taken before it.
-    class_version = 3
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -472,6 +493,10 @@ class Session(Aggregate):
             not state.get("deleted") and state.get("status") != "terminated"
             and state.get("last_user_message_seq", 0) > state.get("last_idle_seq", 0)
         )
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state.setdefault("work_id", None)
 
     @event("Started")
     def __init__(
@@ -497,7 +522,7 @@ class Session(Aggregate):
         self.deleted = False
         # The runtime's part (``_runtime_state`` gives snapshots taken before it the same).
         self.pending_work = False
-        self.blockers: dict[str, str] = {}  # blocking tool-use id → "custom_result" | "confirmation"
+        self.blockers: dict[str, str] = {}  # blocking tool-use id → what it waits for (CUSTOM_RESULT, …)
         self.confirmations: dict[str, dict[str, Any]] = {}  # answered, not yet acted on
         self.open_span: str | None = None
         self.last_request_seq = 0
@@ -509,6 +534,7 @@ class Session(Aggregate):
         self.running_since: datetime | None = None
         self.outcome: dict[str, Any] | None = None  # the outcome being worked towards
         self.outcome_evaluations: list[dict[str, Any]] = []
+        self.work_id: str | None = None  # the work item whose worker runs this session's tools
 
     # -- public event log -------------------------------------------------------------
 
@@ -572,25 +598,55 @@ class Session(Aggregate):
     def check_client_event(self, event_type: str, payload: dict[str, Any]) -> None:
         """Refuses an answer to a tool call that is not waiting for one."""
         if event_type == "user.custom_tool_result":
-            wanted, key = "custom_result", payload.get("custom_tool_use_id")
+            wanted, key = CUSTOM_RESULT, payload.get("custom_tool_use_id")
         elif event_type == "user.tool_confirmation":
-            wanted, key = "confirmation", payload.get("tool_use_id")
+            wanted, key = CONFIRMATION, payload.get("tool_use_id")
         elif event_type == "user.tool_result":
-            raise InvalidState(
-                "user.tool_result is only valid on self_hosted environments, whose workers run "
-                "the agent's tools; this session's tools are not run by a client"
-            )
+            wanted, key = WORKER_RESULT, payload.get("tool_use_id")
         else:
             return
-        if self.blockers.get(str(key)) != wanted:
+        waiting = self.blockers.get(str(key))
+        if waiting != wanted and not (wanted == CONFIRMATION and waiting == WORKER_CONFIRMATION):
             raise InvalidState(f"{event_type}: no tool call {key!r} is waiting for it in this session")
 
     def requires_action_again(self, event_id: str) -> bool:
         """Answering fewer than all blocking calls re-emits idle with the remainder."""
-        if self.blockers and self.status == "idle":
-            self.record("session.status_idle", event_id, requires_action(list(self.blockers)))
+        if self.client_blockers and self.status == "idle":
+            self.record("session.status_idle", event_id, requires_action(self.client_blockers))
             return True
         return False
+
+    @property
+    def client_blockers(self) -> list[str]:
+        """The blocking calls that wait for the client (``requires_action`` lists them);
+        the others wait for the environment's worker."""
+        return [key for key, kind in self.blockers.items() if kind != WORKER_RESULT]
+
+    def resume_for_worker(self, event_id: str) -> bool:
+        """An idle session whose every blocking call is now the worker's to answer (a
+        confirmation allowed it) is running again while the worker runs them."""
+        if self.status == "idle" and self.blockers and not self.client_blockers:
+            self.record("session.status_running", event_id, {})
+            return True
+        return False
+
+    def route_to_worker(self, running: list[str], asking: list[str], new_work_id: str | None) -> None:
+        """Built-in calls the environment's worker answers: ``running`` now, ``asking``
+        once allowed; ``new_work_id`` when this is the call that asks for a worker."""
+        if not running and not asking:
+            return
+        if new_work_id is None and self.work_id is None:
+            raise InvalidState(f"session {self.session_id} has no work item for its worker's calls")
+        self._route_to_worker(running=running, asking=asking, work_id=new_work_id)
+
+    @event("ToolsRouted")
+    def _route_to_worker(self, running: list[str], asking: list[str], work_id: str | None) -> None:
+        blockers = dict(self.blockers)
+        blockers.update(dict.fromkeys(running, WORKER_RESULT))
+        blockers.update(dict.fromkeys(asking, WORKER_CONFIRMATION))
+        self.blockers = blockers
+        if work_id is not None:
+            self.work_id = work_id
 
     def begin_request(self, event_id: str) -> None:
         if self.open_span is not None:
@@ -867,7 +923,7 @@ def _runtime_state() -> dict[str, Any]:
     """The runtime's part of a session, as a new session starts it."""
     return {
         "pending_work": False,
-        "blockers": {},  # blocking tool-use event id → "custom_result" | "confirmation"
+        "blockers": {},  # blocking tool-use event id → what it waits for
         "confirmations": {},  # tool-use event id → {result, deny_message}, not yet acted on
         "open_span": None,
         "last_request_seq": 0,
@@ -879,4 +935,5 @@ def _runtime_state() -> dict[str, Any]:
         "running_since": None,
         "outcome": None,
         "outcome_evaluations": [],
+        "work_id": None,
     }

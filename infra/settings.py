@@ -137,6 +137,12 @@ class Settings:
     # Who drives turns: ``in-process`` (serve does) or ``workers`` (serve records and streams;
     # `agentry worker` processes drive, PostgreSQL only).
     turns: str = "in-process"
+    # An environment worker's lease on a work item: it heartbeats every half of this (the
+    # SDK's worker: min(ttl/2, 30 s)), and an item whose lease ran out goes to another.
+    work_lease_seconds: float = 30.0
+    # A tool call waits this long for a worker to hold its session's work item (none polls,
+    # or the one running it vanished and none took it over) before it ends in an error.
+    worker_timeout_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
@@ -178,6 +184,8 @@ class Settings:
             runtime_max_model_requests=_int("RUNTIME_MAX_MODEL_REQUESTS", 50),
             runtime_lease_seconds=_seconds("RUNTIME_LEASE", 15.0),
             turns=_env("TURNS", "in-process"),
+            work_lease_seconds=_seconds("WORK_LEASE", 30.0),
+            worker_timeout_seconds=_seconds("WORKER_TIMEOUT", 120.0),
         )
 
     @property

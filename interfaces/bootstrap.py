@@ -20,6 +20,7 @@ from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
+from application.work_queue import WorkerWatch, WorkQueue
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
@@ -37,6 +38,7 @@ from infra.pg_signals import (
 from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
+from infra.work_leases import SqlWorkLeases
 from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, WorkerProcess
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
@@ -99,7 +101,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
     environments = EnvironmentService(store)
     model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     read_models = ReadModels(engine)
-    wiring = _api_turns(settings, store, live, read_models, model_cards)
+    leases = SqlWorkLeases(engine)
+    work = WorkQueue(store, environments, leases, read_models, hash_key, settings.work_lease_seconds)
+    tools = _ToolWork(WorkerWatch(store, leases, settings.worker_timeout_seconds), work.queued)
+    wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
     sessions = SessionService(
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
@@ -114,6 +119,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
         session_log=SessionLog(store),
         environment_keys=EnvironmentKeyService(store, environments, hash_key),
+        work=work,
     )
     return ApiProcess(
         services=services,
@@ -152,12 +158,34 @@ class _ApiTurns:
         self.closers = closers or []
 
 
+# How often the embedded server looks for sessions whose environment worker vanished.
+WORKER_SWEEP_SECONDS = 2.0
+
+
+class _ToolWork:
+    """What the turn loop needs of environments' workers: to know when one vanished, and
+    to ring the queue when it asked for one."""
+
+    def __init__(self, watch: WorkerWatch, queued: Callable[[], None] = lambda: None) -> None:
+        self.watch = watch
+        self.queued = queued
+
+
 def _api_turns(
-    settings: Settings, store: EventsourcingEventStore, live: LiveHub, read_models: ReadModels, cards: CardLookup
+    settings: Settings,
+    store: EventsourcingEventStore,
+    live: LiveHub,
+    read_models: ReadModels,
+    cards: CardLookup,
+    tools: _ToolWork,
 ) -> _ApiTurns:
     if not settings.uses_postgres:
-        dispatcher = TurnDispatcher(_session_runtime(settings, store, live, cards), workers=settings.runtime_workers)
-        return _ApiTurns(TurnTaking(dispatcher), dispatcher.submit, dispatcher.interrupt)
+        dispatcher = TurnDispatcher(
+            _session_runtime(settings, store, live, cards, tools), workers=settings.runtime_workers
+        )
+        # Sessions waiting on a worker that vanished are found by this sweep (no lease here).
+        sweeper = TurnSweeper(read_models.running_session_ids, dispatcher.offer, WORKER_SWEEP_SECONDS)
+        return _ApiTurns(TurnTaking(dispatcher, sweeper=sweeper), dispatcher.submit, dispatcher.interrupt)
     conninfo = settings.postgres.conninfo
     notifier = PostgresNotifier(conninfo)
     interrupt_elsewhere = notifier.session_signal(INTERRUPTS_CHANNEL)
@@ -170,7 +198,7 @@ def _api_turns(
     # Turns in this process, under the same leases as workers and other API processes, so
     # several of them never drive one session at once; previews reach tails on the others.
     publisher = PostgresPreviewPublisher(notifier)
-    turns = _leased_turns(settings, store, FanOutPreviews(live, publisher), read_models, cards)
+    turns = _leased_turns(settings, store, FanOutPreviews(live, publisher), read_models, cards, tools)
     dispatcher = turns.dispatcher
 
     def interrupt(session_id: str) -> None:
@@ -185,7 +213,7 @@ def _api_turns(
 
 
 def _session_runtime(
-    settings: Settings, store: EventsourcingEventStore, previews: PreviewSink, cards: CardLookup
+    settings: Settings, store: EventsourcingEventStore, previews: PreviewSink, cards: CardLookup, tools: _ToolWork
 ) -> SessionRuntime:
     """The turn loop, wired the same in `agentry serve` and `agentry worker`."""
     return SessionRuntime(
@@ -194,17 +222,24 @@ def _session_runtime(
         ModelResolver(cards, _default_providers(settings)),
         previews=previews,
         policy=_turn_policy(settings),
+        workers=tools.watch,
+        on_queued=tools.queued,
     )
 
 
 def _leased_turns(
-    settings: Settings, store: EventsourcingEventStore, previews: PreviewSink, read_models: ReadModels, cards: CardLookup
+    settings: Settings,
+    store: EventsourcingEventStore,
+    previews: PreviewSink,
+    read_models: ReadModels,
+    cards: CardLookup,
+    tools: _ToolWork,
 ) -> TurnTaking:
     """A dispatcher under PostgreSQL session leases, with the sweep that takes up turns no
     live lease holds (a dead process's, once its lease expired)."""
     lease = PostgresSessionLease(settings.postgres.conninfo, settings.runtime_lease_seconds)
     dispatcher = TurnDispatcher(
-        _session_runtime(settings, store, previews, cards), workers=settings.runtime_workers, lease=lease
+        _session_runtime(settings, store, previews, cards, tools), workers=settings.runtime_workers, lease=lease
     )
 
     def candidates() -> list[str]:
@@ -228,7 +263,8 @@ def build_worker(settings: Settings) -> WorkerProcess:
     notifier = PostgresNotifier(conninfo)
     publisher = PostgresPreviewPublisher(notifier)
     cards = ModelCardService(store, cipher, HttpProviderProbe())
-    turns = _leased_turns(settings, store, publisher, ReadModels(engine), cards)
+    tools = _ToolWork(WorkerWatch(store, SqlWorkLeases(engine), settings.worker_timeout_seconds))
+    turns = _leased_turns(settings, store, publisher, ReadModels(engine), cards, tools)
     signals = PostgresSignalListener(
         conninfo, {TURNS_CHANNEL: turns.dispatcher.submit, INTERRUPTS_CHANNEL: turns.dispatcher.interrupt}
     )
@@ -298,7 +334,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

@@ -31,9 +31,10 @@ from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard, ModelHandle
 from domain.sessions import PublicEvent, Session
+from domain.work_items import WorkItem
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
-    Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle
+    Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

@@ -204,3 +204,33 @@ class ReadModels:
         )
         with self._engine.connect() as conn:
             return [row.id for row in conn.execute(select)]
+
+    def work_items(self, tenant_id: str, environment_id: str, query: ListQuery) -> Page:
+        table = tables.work_items
+        return self._resources(table, tenant_id, query, table.c.environment_id == environment_id)
+
+    def live_work_ids(self, environment_ids: list[str], limit: int = 50) -> list[str]:
+        """Items of these environments a poll may have to act on (not stopped), oldest first."""
+        table = tables.work_items
+        select = (
+            sa.select(table.c.id)
+            .where(table.c.environment_id.in_(environment_ids), table.c.state != "stopped")
+            .order_by(table.c.created_at, table.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [row.id for row in conn.execute(select)]
+
+    def work_queue_depth(self, environment_id: str) -> tuple[int, int, str | None]:
+        """``(depth, pending, oldest_queued_at)`` of an environment's queue: queued items no
+        poll claimed, queued items claimed but not acknowledged, the oldest of either."""
+        table = tables.work_items
+        queued = sa.and_(table.c.environment_id == environment_id, table.c.state == "queued")
+        select = sa.select(
+            sa.func.count().filter(table.c.claim == 0),
+            sa.func.count().filter(table.c.claim > 0),
+            sa.func.min(table.c.created_at),
+        ).where(queued)
+        with self._engine.connect() as conn:
+            depth, pending, oldest = conn.execute(select).one()
+        return int(depth or 0), int(pending or 0), oldest

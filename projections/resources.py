@@ -18,12 +18,14 @@ from application.views import (
     model_card_view,
     redacted_headers,
     session_view,
+    work_view,
 )
 from domain.agents import Agent
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
+from domain.work_items import WorkItem
 from projections import tables
 from projections.runner import ReadModelProjection
 from projections.session_resources import SessionResourcesProjection
@@ -283,6 +285,48 @@ class EnvironmentKeysProjection(ResourceProjection):
         self.patch(conn, event, lambda doc: doc | {"revoked_at": stamp}, archived=True)
 
 
+class WorkItemsProjection(ResourceProjection):
+    """The queue's index: which items of an environment are live, in what state."""
+
+    name = "work_items"
+    table = tables.work_items
+    tables = (tables.work_items,)
+    created_event = WorkItem.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            WorkItem.Claimed: self._claimed,
+            WorkItem.Acknowledged: lambda conn, event: self._moved(conn, event, "starting", "acknowledged_at"),
+            WorkItem.Started: lambda conn, event: self._moved(conn, event, "active", "started_at"),
+            WorkItem.StopRequested: lambda conn, event: self._moved(conn, event, "stopping", "stop_requested_at"),
+            WorkItem.Stopped: self._stopped,
+            WorkItem.MetadataUpdated: self._metadata,
+        }
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = work_view(event.work_id, event.environment_id, event.session_id, "queued", {}, event.timestamp)
+        return {"id": event.work_id, "environment_id": event.environment_id, "state": "queued", "claim": 0, "doc": doc}
+
+    def _claimed(self, conn: sa.Connection, event: Any) -> None:
+        reset = {"state": "queued", "acknowledged_at": None, "started_at": None}
+        self.patch(conn, event, lambda doc: doc | reset, state="queued", claim=event.claim)
+
+    def _moved(self, conn: sa.Connection, event: Any, state: str, stamp_field: str) -> None:
+        stamp = iso(event.timestamp)
+        self.patch(conn, event, lambda doc: doc | {"state": state, stamp_field: stamp}, state=state)
+
+    def _stopped(self, conn: sa.Connection, event: Any) -> None:
+        stamp = iso(event.timestamp)
+
+        def stopped(doc: Row) -> Row:
+            return doc | {"state": "stopped", "stopped_at": stamp, "stop_requested_at": doc.get("stop_requested_at") or stamp}
+
+        self.patch(conn, event, stopped, state="stopped")
+
+    def _metadata(self, conn: sa.Connection, event: Any) -> None:
+        self.patch(conn, event, lambda doc: doc | {"metadata": event.metadata})
+
+
 def all_projections() -> list[ReadModelProjection]:
     return [
         AgentsProjection(),
@@ -290,5 +334,6 @@ def all_projections() -> list[ReadModelProjection]:
         SessionsProjection(),
         ModelCardsProjection(),
         EnvironmentKeysProjection(),
+        WorkItemsProjection(),
         SessionResourcesProjection(),
     ]

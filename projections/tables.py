@@ -59,6 +59,15 @@ model_cards = resource_table("model_cards", sa.Column("provider", sa.String(32),
 # Revoked keys stay (``archived``), so ``include_archived`` lists them with their ``revoked_at``.
 environment_keys = resource_table("environment_keys", sa.Column("environment_id", sa.String(64), nullable=False))
 
+# Work items of environments' queues: polls look for live ones by environment, oldest first.
+work_items = resource_table(
+    "work_items",
+    sa.Column("environment_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claim", sa.Integer, nullable=False, default=0),
+)
+sa.Index("rm_work_items_live", work_items.c.environment_id, work_items.c.state, work_items.c.created_at)
+
 # One row per resource mounted into a session, in the order attached (``position``). No
 # tenant column: the list is read only after the session itself was found to be the
 # caller's (its own stream decides, as for every read of a session).

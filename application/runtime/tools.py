@@ -80,9 +80,12 @@ BUILTIN_TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 
-NO_SANDBOX = (
-    "The {name} tool did not run: this Agentry server has no sandbox to run the agent's "
-    "built-in tools in yet (environments' workers arrive in a later release)."
+# The built-in tools an environment's worker runs (the SDK's toolset has exactly these).
+WORKER_TOOLS = frozenset({"bash", "read", "write", "edit", "glob", "grep"})
+
+NOT_RUN = (
+    "The {name} tool did not run: no worker of this environment runs it (workers run "
+    + ", ".join(sorted(WORKER_TOOLS)) + ")."
 )
 
 

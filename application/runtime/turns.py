@@ -38,11 +38,13 @@ from application.runtime.dispatch import CancelToken
 from application.runtime.models import ModelResolver, missing_provider_message
 from application.runtime.outcomes import Verdict, grading_request, read_verdict
 from application.runtime.pricing import cost_micros
-from application.runtime.tools import NO_SANDBOX, Toolbox, evaluation, toolbox
+from application.runtime.tools import NOT_RUN, WORKER_TOOLS, Toolbox, evaluation, toolbox
 from application.runtime.transcript import TranscriptCache
+from application.work_queue import WorkerWatch, new_work_item, released_item
 from domain.errors import DomainError
 from domain.ids import stream_id
-from domain.sessions import Session, requires_action
+from domain.sessions import WORKER_RESULT, Session, requires_action
+from domain.work_items import WorkItem
 
 log = logging.getLogger("agentry.runtime")
 
@@ -92,6 +94,8 @@ class SessionRuntime:
         models: ModelResolver,
         previews: PreviewSink | None = None,
         policy: TurnPolicy | None = None,
+        workers: WorkerWatch | None = None,
+        on_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._provider = provider
@@ -99,12 +103,17 @@ class SessionRuntime:
         self._previews = previews or NoPreviews()
         self._policy = policy or TurnPolicy()
         self._transcripts = TranscriptCache()
+        self._workers = workers
+        self._on_queued = on_queued
 
     def take_turns(self, session_id: str, cancel: CancelToken | None = None) -> None:
         """Drives the session while it owes a turn."""
         cancel = cancel or CancelToken()
         while not cancel.cancelled:  # an interrupted turn hands over; the dispatcher starts afresh
             session = self._load(session_id)
+            if session is not None and not session.wants_turn and self._worker_vanished(session):
+                self._write(session_id, partial(self._abandon_worker_calls, why=self._workers.vanished_message))  # type: ignore[union-attr]
+                continue
             if session is None or not session.wants_turn:
                 return
             try:
@@ -249,7 +258,7 @@ class SessionRuntime:
             if answer["result"] == "deny":
                 text = "Denied: " + (answer.get("deny_message") or "Tool execution was denied by the user.")
             else:
-                text = NO_SANDBOX.format(name="requested")
+                text = NOT_RUN.format(name="requested")
             session.record(
                 "agent.tool_result",
                 new_id("sevt"),
@@ -356,6 +365,8 @@ class SessionRuntime:
     ) -> tuple[str, Session]:
         outputs: list[tuple[str, str, dict[str, Any]]] = []
         results: list[tuple[str, str, dict[str, Any]]] = []
+        running: list[str] = []  # calls the environment's worker runs now
+        asking: list[str] = []  # … once the user allows them
         thinking: dict[str, dict[str, Any]] = {}
         texts = [block["text"] for block in response.content if block.get("type") == "text" and block.get("text")]
         message_placed = False
@@ -382,22 +393,32 @@ class SessionRuntime:
                     outputs.append(
                         ("agent.tool_use", use_id, {"name": name, "input": tool_input, "evaluated_permission": permission, "evaluation": why})
                     )
-                    if permission == "allow":
-                        results.append(_error_result(use_id, NO_SANDBOX.format(name=name)))
+                    if name in WORKER_TOOLS:
+                        (running if permission == "allow" else asking).append(use_id)
+                    elif permission == "allow":
+                        results.append(_error_result(use_id, NOT_RUN.format(name=name)))
                 else:
                     outputs.append(("agent.tool_use", use_id, {"name": name, "input": tool_input, "evaluated_permission": "deny"}))
                     results.append(_error_result(use_id, f"The tool {name!r} is not available to this agent."))
         cost, priced = cost_micros(target.model, response.usage)
         end = {"model_usage": response.usage.as_dict(), "is_error": False}
 
+        queued: list[WorkItem] = []
+
         def record(session: Session) -> str:
+            queued.clear()
             if not session.finish_request(span_id, outputs, new_id("sevt"), end, thinking, cost, priced):
                 return "lost"
             for event_type, event_id, payload in results:
                 session.record(event_type, event_id, payload)
-            if session.blockers:
-                session.record("session.status_idle", new_id("sevt"), requires_action(list(session.blockers)))
+            if (running or asking) and session.work_id is None:
+                queued.append(new_work_item(session))
+            session.route_to_worker(running, asking, queued[0].work_id if queued else None)
+            if session.client_blockers:
+                session.record("session.status_idle", new_id("sevt"), requires_action(session.client_blockers))
                 return "blocked"
+            if session.blockers:
+                return "waiting"  # running, while the environment's worker runs the calls
             if results or session.has_unread_input:
                 return "continue"
             if session.outcome_to_grade is not None and response.stop_reason != "refusal":
@@ -405,11 +426,27 @@ class SessionRuntime:
             self._finish(session, response)
             return "done"
 
-        step, saved = self._step(session_id, record)
+        step, saved = self._step(session_id, record, alongside=lambda: queued)
+        if queued:
+            self._on_queued()
         if step == "lost":
             log.warning("session %s: request %s was closed by another worker; its answer is dropped", session_id, span_id)
             raise _Stop
         return step, saved
+
+    # -- the environment's worker ---------------------------------------------------------
+
+    def _worker_vanished(self, session: Session) -> bool:
+        """The session waits for worker results that no live worker will send."""
+        if self._workers is None or WORKER_RESULT not in session.blockers.values():
+            return False
+        return self._workers.vanished(session)
+
+    @staticmethod
+    def _abandon_worker_calls(session: Session, why: str) -> None:
+        for tool_use_id, kind in list(session.blockers.items()):
+            if kind == WORKER_RESULT:
+                session.record("agent.tool_result", new_id("sevt"), _error_result(tool_use_id, why)[2])
 
     # -- endings -----------------------------------------------------------------------
 
@@ -447,15 +484,24 @@ class SessionRuntime:
     def _write(self, session_id: str, change: Callable[[Session], Any]) -> Any:
         return self._step(session_id, change)[0]
 
-    def _step(self, session_id: str, change: Callable[[Session], Any]) -> tuple[Any, Session]:
+    def _step(
+        self,
+        session_id: str,
+        change: Callable[[Session], Any],
+        alongside: Callable[[], list[WorkItem]] = list,
+    ) -> tuple[Any, Session]:
         """Load → change → save, retried on a race; the change's result and the session as
-        saved. A session gone, archived or terminated meanwhile ends the turn."""
+        saved. A session gone, archived or terminated meanwhile ends the turn. A change
+        that lets the session's work item go asks the item to stop in the same append, as
+        it saves the items ``alongside`` gives (a new one, for a first tool call)."""
 
         def attempt() -> tuple[Any, Session]:
             session = self._require(session_id)
+            holding = session.work_id
             outcome = change(session)
             if session.pending_events:
-                self._store.save(session)
+                released = released_item(self._store, holding, session)
+                self._store.save(session, *alongside(), *([released] if released else []))
             return outcome, session
 
         try:

@@ -180,6 +180,66 @@ OPERATIONS: tuple[Operation, ...] = (
         "Revoke an environment key", "environments", out.EnvironmentKeyDeleted,
         params=(path_id("environment_id", "env"), path_id("key_id", "envkey")), errors=(409, 404),
     ),
+    # environments' work queues
+    Operation(
+        "get", "/v1/environments/{environment_id}/work/poll", "pollWork",
+        "Claim the oldest work item a worker may take (long poll)", "work", None,
+        params=(
+            path_id("environment_id", "env"),
+            Param("block_ms", "query", integer(1, 999), "wait up to this long for work (default: answer at once)"),
+            Param("reclaim_older_than_ms", "query", integer(0, 86_400_000), "take over claims not acknowledged for this long (default 5000)"),
+            Param("Anthropic-Worker-ID", "header", {"type": "string"}, "the polling worker, counted in the queue's stats"),
+        ),
+        errors=(400, 401, 403, 404),
+        content={"application/json": {"anyOf": [{"$ref": "#/components/schemas/Work"}, {"type": "null"}]}},
+        description=(
+            "An environment key (or an API key). The claimed item carries a `secret` whose "
+            "`sessions_token` authorizes its heartbeat, its stop and its worker's calls for its "
+            "session. No work: `null`."
+        ),
+    ),
+    Operation(
+        "get", "/v1/environments/{environment_id}/work/stats", "getWorkQueueStats",
+        "The queue's depth, pending claims and polling workers", "work", out.WorkQueueStats,
+        params=(path_id("environment_id", "env"),), errors=(403, 404),
+    ),
+    Operation(
+        "get", "/v1/environments/{environment_id}/work", "listWork",
+        "List the environment's work items (environment key only)", "work", out.WorkPage,
+        params=(path_id("environment_id", "env"), LIMIT, PAGE), errors=(400, 403),
+    ),
+    Operation(
+        "get", "/v1/environments/{environment_id}/work/{work_id}", "getWork", "Retrieve a work item (API key only)",
+        "work", out.Work, params=(path_id("environment_id", "env"), path_id("work_id", "work")), errors=(403, 404),
+    ),
+    Operation(
+        "post", "/v1/environments/{environment_id}/work/{work_id}", "updateWork",
+        "Update a work item's metadata (a null value deletes the key)", "work", out.Work, request=body.WorkUpdate,
+        params=(path_id("environment_id", "env"), path_id("work_id", "work")), errors=(*WRITE, 403, 404),
+    ),
+    Operation(
+        "post", "/v1/environments/{environment_id}/work/{work_id}/ack", "acknowledgeWork",
+        "Acknowledge a claimed item (queued → starting)", "work", out.Work,
+        params=(path_id("environment_id", "env"), path_id("work_id", "work")), errors=(403, 404, 409),
+    ),
+    Operation(
+        "post", "/v1/environments/{environment_id}/work/{work_id}/heartbeat", "heartbeatWork",
+        "Extend the item's lease (compare-and-set on the last heartbeat)", "work", out.WorkHeartbeat,
+        params=(
+            path_id("environment_id", "env"),
+            path_id("work_id", "work"),
+            Param("expected_last_heartbeat", "query", {"type": "string"}, "`NO_HEARTBEAT` first, then the last `last_heartbeat`"),
+            Param("desired_ttl_seconds", "query", integer(1, 3600), "lease length (default AGENTRY_WORK_LEASE)"),
+        ),
+        errors=(400, 403, 404, 412),
+        description="A stale `expected_last_heartbeat` is a 412 whose `error.details.current_state` is the lease.",
+    ),
+    Operation(
+        "post", "/v1/environments/{environment_id}/work/{work_id}/stop", "stopWork",
+        "Stop a work item (graceful: stopping; forced: stopped)", "work", out.Work,
+        request=body.WorkStop, request_optional=True,
+        params=(path_id("environment_id", "env"), path_id("work_id", "work")), errors=(*BODY, 403, 404, 409),
+    ),
     # sessions
     Operation(
         "post", "/v1/sessions", "createSession", "Start a session on a pinned agent version", "sessions",

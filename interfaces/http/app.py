@@ -10,7 +10,10 @@ import falcon.media
 import orjson
 
 from application.api_keys import ApiKeyService
+from application.environment_keys import EnvironmentKeyService, key_id_of
 from application.errors import Unauthorized
+from application.work_queue import TOKEN_PREFIX as WORK_TOKEN_PREFIX
+from application.work_queue import WorkQueue
 from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
@@ -22,6 +25,7 @@ from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
+from interfaces.http.resources.work import WorkResource
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"})
 
@@ -35,10 +39,15 @@ class RequestIds:
 
 
 class ApiKeyAuth:
-    """``x-api-key`` (as the anthropic SDK sends it) or ``Authorization: Bearer`` (openai SDK)."""
+    """``x-api-key`` (as the anthropic SDK sends it) or ``Authorization: Bearer`` (openai SDK).
+    The environment worker's credentials come as a Bearer too and are told apart by their
+    form: an environment key, or a work item's token. Which routes take which is the
+    resources' business (``interfaces.http.common``)."""
 
-    def __init__(self, api_keys: ApiKeyService) -> None:
+    def __init__(self, api_keys: ApiKeyService, environment_keys: EnvironmentKeyService, work: WorkQueue) -> None:
         self._api_keys = api_keys
+        self._environment_keys = environment_keys
+        self._work = work
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
@@ -50,7 +59,12 @@ class ApiKeyAuth:
                 key = authorization[7:].strip()
         if not key:
             raise Unauthorized("missing API key: send it in the x-api-key header")
-        req.context.principal = await run(self._api_keys.authenticate, key)
+        if key.startswith(WORK_TOKEN_PREFIX):
+            req.context.principal = await run(self._work.authenticate, key)
+        elif key_id_of(key) is not None:
+            req.context.principal = await run(self._environment_keys.authenticate, key)
+        else:
+            req.context.principal = await run(self._api_keys.authenticate, key)
 
 
 class Health:
@@ -59,7 +73,7 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
-    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services.api_keys)]
+    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services.api_keys, services.environment_keys, services.work)]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
@@ -75,6 +89,10 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/environments/{environment_id}", environments, "archive")
     keys = EnvironmentKeysResource(services.environment_keys, lists, written)
     _add_family(app, "/v1/environments/{environment_id}/keys/{key_id}", keys)
+    work = WorkResource(services.work, lists, written)
+    _add_family(app, "/v1/environments/{environment_id}/work/{work_id}", work, "ack", "heartbeat", "stop")
+    app.add_route("/v1/environments/{environment_id}/work/poll", work, suffix="poll")
+    app.add_route("/v1/environments/{environment_id}/work/stats", work, suffix="stats")
     _add_family(app, "/v1/sessions/{session_id}", SessionsResource(services.sessions, lists, written), "archive")
     _add_family(app, "/v1/model_cards/{model_card_id}", ModelCardsResource(services.model_cards, lists, written))
     events = SessionEventsResource(services.sessions, services.session_log, services.live)

@@ -16,13 +16,15 @@ from pydantic import BaseModel
 from application.agents import AgentService
 from application.api_keys import ApiKeyService
 from application.commands import Written
-from application.environment_keys import EnvironmentKeyService
+from application.environment_keys import EnvironmentCredential, EnvironmentKeyService
 from application.environments import EnvironmentService
+from application.errors import Forbidden
 from application.model_cards import ModelCardService
 from application.session_log import SessionLog
-from application.sessions import SessionService
+from application.sessions import WORKER_ROLE, SessionService
 from application.tenancy import Principal
 from application.views import TIME_BOUNDS, iso
+from application.work_queue import WorkCredential, Worker, WorkQueue
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
 from projections.queries import ListQuery, ReadModels
@@ -47,6 +49,7 @@ class Services:
     wait_for_projections: Callable[[int | None, float], bool]
     session_log: SessionLog
     environment_keys: EnvironmentKeyService
+    work: WorkQueue
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -113,7 +116,45 @@ async def parse(req: falcon.asgi.Request, model: type[M], optional: bool = False
 
 
 def principal(req: falcon.asgi.Request) -> Principal:
+    """The API key's principal. A worker's credential (an environment key, a work token) is
+    refused here: it is good only on the routes that ask for it by name."""
+    who = req.context.principal
+    if not isinstance(who, Principal):
+        raise Forbidden(f"{_noun(who)} is accepted only on its environment's work endpoints; use an API key")
+    return who
+
+
+def environment_credential(req: falcon.asgi.Request) -> EnvironmentCredential:
+    """An environment key (the work queue's poll and list reject anything else)."""
+    who = req.context.principal
+    if not isinstance(who, EnvironmentCredential):
+        raise Forbidden(f"this endpoint takes an environment key, not {_noun(who)}")
+    return who
+
+
+def worker_credential(req: falcon.asgi.Request) -> Worker:
+    """An environment key, the work token of the item the route names, or an API key (an
+    operator acting as a worker); the queue checks each against the route."""
     return req.context.principal
+
+
+def session_caller(req: falcon.asgi.Request, session_id: str) -> Principal:
+    """An API key, or the work token of an item serving this session (its worker reads the
+    session and its events and sends the tool results)."""
+    who = req.context.principal
+    if isinstance(who, WorkCredential):
+        if who.session_id != session_id:
+            raise Forbidden("this work token is for another session")
+        return Principal(who.tenant_id, who.work_id, role=WORKER_ROLE)
+    return principal(req)
+
+
+def _noun(who: object) -> str:
+    if isinstance(who, EnvironmentCredential):
+        return "an environment key"
+    if isinstance(who, WorkCredential):
+        return "a work item's token"
+    return "an API key"
 
 
 def int_param(req: falcon.asgi.Request, name: str, default: int | None, low: int, high: int) -> int | None:

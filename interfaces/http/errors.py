@@ -12,7 +12,15 @@ import falcon
 import orjson
 import pydantic
 
-from application.errors import ApplicationError, Conflict, Invalid, NotFound, Unauthorized
+from application.errors import (
+    ApplicationError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+)
 from domain.errors import DomainError, Taken, VersionMismatch
 from projections.queries import BadPageToken
 
@@ -25,6 +33,7 @@ ERROR_TYPE_BY_STATUS = {
     404: "not_found_error",
     405: "invalid_request_error",
     409: "conflict_error",
+    412: "precondition_failed_error",
     413: "request_too_large",
     415: "invalid_request_error",
     422: "invalid_request_error",
@@ -74,6 +83,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     Taken: 409,
     Invalid: 400,
     Unauthorized: 401,
+    Forbidden: 403,
+    PreconditionFailed: 412,
     BadPageToken: 400,
     DomainError: 400,
 }
@@ -89,6 +100,12 @@ def status_of(error: Exception) -> int:
 async def handle_refusal(req, resp, error: Exception, params) -> None:  # noqa: ANN001
     status = status_of(error)
     write_error(req, resp, status, str(error))
+    if isinstance(error, PreconditionFailed):
+        # The SDK's worker reads ``error.details.current_state``; the code sits in both places.
+        body = orjson.loads(resp.data)
+        body["error"]["error_code"] = error.error_code
+        body["error"]["details"] = {"error_code": error.error_code, **error.details}
+        resp.data = orjson.dumps(body)
     if status == 409:
         # The anthropic SDK retries 409s unless told not to; a stale version never heals.
         retryable = isinstance(error, Conflict) and error.retryable

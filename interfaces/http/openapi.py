@@ -25,8 +25,10 @@ METADATA_RULES = {"maxProperties": 16, "propertyNames": {"minLength": 1, "maxLen
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed or not acceptable in the resource's current state",
     401: "No API key, or one that is not valid",
+    403: "The credential is valid but not on this route (an environment key or a work token outside the work queue and its session)",
     404: "No such resource (or not visible to this key's tenant)",
     409: "Lost a race with another write, or `version` is stale (then `x-should-retry: false`)",
+    412: "`expected_last_heartbeat` no longer matches: `error.details.current_state` is the lease",
     413: "The body is larger than 8 MiB",
     415: "The body is not `application/json`",
     500: "An unexpected failure; quote the `request_id`",

@@ -33,6 +33,7 @@ class ErrorDetail(Described):
         "permission_error",
         "not_found_error",
         "conflict_error",
+        "precondition_failed_error",
         "request_too_large",
         "rate_limit_error",
         "api_error",
@@ -230,6 +231,51 @@ class EnvironmentKey(Described):
 
 class IssuedEnvironmentKey(EnvironmentKey):
     key: str = Field(description="the key itself: shown in this response only, never again")
+
+
+WORK_STATES = Literal["queued", "starting", "active", "stopping", "stopped"]
+
+
+class WorkData(Described):
+    type: Literal["session"]
+    id: str
+
+
+class Work(Described):
+    type: Literal["work"]
+    id: str
+    environment_id: str
+    state: WORK_STATES
+    data: WorkData
+    metadata: dict[str, str]
+    created_at: datetime
+    acknowledged_at: datetime | None
+    started_at: datetime | None
+    latest_heartbeat_at: datetime | None
+    stop_requested_at: datetime | None
+    stopped_at: datetime | None
+    secret: str | None = Field(description="set by a poll only: base64url JSON carrying the item's `sessions_token`")
+
+
+class WorkPage(Described):
+    data: list[Work]
+    next_page: str | None
+
+
+class WorkHeartbeat(Described):
+    type: Literal["work_heartbeat"]
+    last_heartbeat: str = Field(description="echo it as `expected_last_heartbeat` on the next beat")
+    lease_extended: bool
+    state: WORK_STATES
+    ttl_seconds: int
+
+
+class WorkQueueStats(Described):
+    type: Literal["work_queue_stats"]
+    depth: int = Field(description="queued items no poll has claimed")
+    pending: int = Field(description="items claimed by a poll and not yet acknowledged")
+    oldest_queued_at: datetime | None
+    workers_polling: int | None = Field(description="workers that polled in the last 30 s (as this API process saw them)")
 
 
 class Paged(Described):

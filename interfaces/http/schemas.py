@@ -209,6 +209,16 @@ class EnvironmentKeyCreate(Strict):
     name: Name | None = None
 
 
+class WorkUpdate(Strict):
+    metadata: dict[str, str | None]
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
+
+
+class WorkStop(Strict):
+    force: bool | None = None
+
+
 class AgentRef(Strict):
     type: Literal["agent", "agent_with_overrides"] = "agent"
     id: Annotated[str, Field(min_length=1, max_length=128)]

@@ -40,7 +40,14 @@ def _server(tmp_path: Path, fake: FakeProvider, database_url: str = "", protocol
         if protocol == "anthropic"
         else {"openai_api_key": PROVIDER_KEY, "openai_base_url": fake.openai_base_url}
     )
-    settings = {"runtime_retries": 2, "runtime_retry_base_seconds": 0.05, **provider_settings, **overrides}
+    settings = {
+        "runtime_retries": 2,
+        "runtime_retry_base_seconds": 0.05,
+        # No environment worker polls in these tests: a built-in call gives up on it soon.
+        "worker_timeout_seconds": 2.0,
+        **provider_settings,
+        **overrides,
+    }
     return running_server(tmp_path / "data", database_url, **settings)
 
 
@@ -262,7 +269,8 @@ def test_always_ask_waits_for_a_confirmation(served: RunningServer, fake_provide
     if answer == "deny":
         assert text == "Denied: not on this machine"
     else:
-        assert "no sandbox" in text
+        # Allowed, the call waited for the environment's worker; none polls here.
+        assert "no worker of this session's environment held its work for 2 s" in text
     answered = fake_provider.requests[1].body["messages"][-1]["content"][0]
     assert answered["tool_use_id"] == use.id and answered["is_error"] is True
     assert events[-1].stop_reason.type == "end_turn"

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.support.fake_provider import FakeProvider, Reply, ToolUse
 from tests.support.server import RunningServer
 
 # Bounded so both backends take well under a minute each on 2 cores; raise for a deeper hunt:
@@ -46,6 +47,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 STREAM = "/v1/sessions/{session_id}/events/stream"
+WORK_LIST = "/v1/environments/{environment_id}/work"
 
 
 def seed(http: httpx.Client) -> dict[str, str]:
@@ -57,6 +59,7 @@ def seed(http: httpx.Client) -> dict[str, str]:
     agent = created("/v1/agents", {"name": "fuzzed", "model": "claude-opus-4-7"})
     environment = created("/v1/environments", {"name": "fuzzed"})
     environment_key = created(f"/v1/environments/{environment['id']}/keys", {})
+    work_id = _seed_work(http, created, environment["id"], environment_key["key"])
     session = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
     created(
         f"/v1/sessions/{session['id']}/events",
@@ -77,9 +80,26 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "model_card_id": model_card["id"],
         "deleted_session_id": gone["id"],
         "key_id": environment_key["id"],
+        "work_id": work_id,
+        "environment_key": environment_key["key"],
         "resource_session_id": mounts["id"],
         "resource_id": repository["id"],
     }
+
+
+def _seed_work(http: httpx.Client, created: Any, environment_id: str, key: str) -> str:
+    """A work item, claimed and acknowledged: a session whose agent called ``bash`` (the
+    fake provider was told to), polled by a worker holding the environment key."""
+    agent = created("/v1/agents", {"name": "tools", "model": "claude-opus-4-7", "tools": [{"type": "agent_toolset_20260401"}]})
+    session = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment_id})
+    created(f"/v1/sessions/{session['id']}/events", {"events": [{"type": "user.message", "content": [{"type": "text", "text": "run"}]}]})
+    worker = {"authorization": f"Bearer {key}"}
+    for _ in range(100):
+        work = http.get(f"/v1/environments/{environment_id}/work/poll", params={"block_ms": 200}, headers=worker).json()
+        if work is not None:
+            assert http.post(f"/v1/environments/{environment_id}/work/{work['id']}/ack", headers=worker).status_code == 200
+            return str(work["id"])
+    raise AssertionError("no work item was queued for the seeded tool call")
 
 
 def _destructive_last(operation: Any) -> tuple[int, str]:
@@ -96,7 +116,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith("/v1/sessions/{session_id}/resources"):
         real = {"session_id": ids["resource_session_id"], "resource_id": ids["resource_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
-    names = ("agent_id", "environment_id", "session_id", "model_card_id", "key_id")
+    names = ("agent_id", "environment_id", "session_id", "model_card_id", "key_id", "work_id")
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
 
@@ -134,6 +154,8 @@ def _fuzz(
 ) -> list[str]:
     failures: list[str] = []
     headers = {"x-api-key": server.api_key}
+    if operation.path == WORK_LIST:
+        headers = {"authorization": f"Bearer {ids['environment_key']}"}  # it refuses API keys
 
     @given(case=_strategy(operation, ids, mode))
     @settings(
@@ -164,8 +186,9 @@ def _fuzz(
     return failures
 
 
-def test_every_operation_conforms_to_the_document(server: RunningServer) -> None:
+def test_every_operation_conforms_to_the_document(server: RunningServer, fake_provider: FakeProvider) -> None:
     random.seed(0)
+    fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]))
     with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=20) as http:
         ids = seed(http)
         document = http.get("/openapi.json").json()

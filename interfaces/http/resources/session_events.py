@@ -22,8 +22,8 @@ from interfaces.http.common import (
     limit_param,
     list_params,
     parse,
-    principal,
     run,
+    session_caller,
     time_bounds,
 )
 from interfaces.http.live import AsgiReceive, LiveHub
@@ -59,7 +59,7 @@ class SessionEventsResource:
         types = frozenset(list_params(req, "types")) or None
         page = await run(
             self._log.page,
-            principal(req),
+            session_caller(req, session_id),
             session_id,
             after_seq,
             limit_param(req, 100),
@@ -74,12 +74,12 @@ class SessionEventsResource:
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         body = await parse(req, SendEvents)
         events = [event.model_dump(exclude_unset=True) for event in body.events]
-        recorded = await run(self._sessions.send, principal(req), session_id, events)
+        recorded = await run(self._sessions.send, session_caller(req, session_id), session_id, events)
         resp.status = 202
         resp.media = {"data": recorded}
 
     async def on_get_stream(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
-        who = principal(req)
+        who = session_caller(req, session_id)
         deltas = self._event_deltas(req)
         head = await run(self._log.head, who, session_id)
         after_seq = self._start_after(req, head.last_seq)

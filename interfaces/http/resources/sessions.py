@@ -5,7 +5,16 @@ from __future__ import annotations
 import falcon
 
 from application.sessions import SessionService
-from interfaces.http.common import ReadYourWrites, int_param, list_params, list_query, parse, principal, run
+from interfaces.http.common import (
+    ReadYourWrites,
+    int_param,
+    list_params,
+    list_query,
+    parse,
+    principal,
+    run,
+    session_caller,
+)
 from interfaces.http.schemas import SessionCreate, SessionUpdate
 from projections.queries import ReadModels
 
@@ -40,7 +49,7 @@ class SessionsResource:
         resp.media = page.envelope()
 
     async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
-        resp.media = await run(self._sessions.retrieve, principal(req), session_id)
+        resp.media = await run(self._sessions.retrieve, session_caller(req, session_id), session_id)
 
     async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         changes = (await parse(req, SessionUpdate)).given()
