@@ -8,6 +8,9 @@ also require the server's ``id``, ``created_at``, ``updated_at`` and a concrete
 read shows the same id. A repository's ``authorization_token`` is write-only: it is split
 off for the caller to encrypt and never stays in the resource that is stored and answered.
 No I/O: the caller passes the moment and, if it likes, the id source.
+
+Resources attached later take the same path (``stamp``) and are recorded on the Session
+aggregate by its own events (``ResourceAdded``, ``ResourceTokenRotated``, ``ResourceRemoved``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from application.errors import Invalid
+from application.errors import Invalid, NotFound
 from application.ids import new_id
 from application.views import iso
-from domain.sessions import WRITE_ONLY_RESOURCE_FIELDS
+from domain.sessions import WRITE_ONLY_RESOURCE_FIELDS, Session, check_new_resource
 
 ID_PREFIX = "sesrsc"
 WRITE_ONLY = WRITE_ONLY_RESOURCE_FIELDS
@@ -92,5 +95,23 @@ def stamp(sent: Any, moment: datetime, mint: Callable[[str], str] = new_id) -> S
 
 
 def stamp_all(sent: list[Any] | None, moment: datetime, mint: Callable[[str], str] = new_id) -> list[Stamped]:
-    """The resources a session is created with, in the order sent."""
-    return [stamp(resource, moment, mint) for resource in sent or []]
+    """The resources a session is created with, in the order sent, held to the same rules as
+    one added later (caps, one resource per mount path, each memory store once)."""
+    stamped: list[Stamped] = []
+    for resource in sent or []:
+        entry = stamp(resource, moment, mint)
+        check_new_resource([earlier.resource for earlier in stamped], entry.resource)
+        stamped.append(entry)
+    return stamped
+
+
+def resource_of(session: Session, resource_id: str) -> dict[str, Any]:
+    """One of the session's resources as the API answers with it; any other id is a 404."""
+    resource = session.resource(resource_id)
+    if resource is None:
+        raise NotFound(f"session resource {resource_id!r} not found in session {session.session_id}")
+    return resource
+
+
+def removal_marker(resource_id: str) -> dict[str, Any]:
+    return {"id": resource_id, "type": "session_resource_deleted"}

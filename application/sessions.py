@@ -13,7 +13,7 @@ from application.environments import EnvironmentService
 from application.errors import Invalid
 from application.ids import new_id
 from application.ports import EventStore
-from application.session_resources import stamp_all
+from application.session_resources import removal_marker, resource_of, stamp, stamp_all
 from application.tenancy import Principal
 from application.views import session_event_view, session_view
 from application.work_queue import released_item
@@ -130,6 +130,47 @@ class SessionService:
     def delete(self, who: Principal, session_id: str) -> Written:
         return self._commands.change(
             who, session_id, self._releasing(lambda session: session.delete(new_id("sevt"))), render=deleted_marker
+        )
+
+    # -- resources (``/v1/sessions/{id}/resources``; the list is a read model's) ----------
+
+    def add_resource(self, who: Principal, session_id: str, sent: dict[str, Any]) -> Written:
+        """Attaches one resource. It is stamped once, before the first attempt, so a retried
+        race records the same id. As at create, a write-only token is split off and, until a
+        cipher holds it, dropped."""
+        resource = stamp(sent, datetime.now(UTC)).resource
+        return self._commands.change(
+            who,
+            session_id,
+            lambda session: session.add_resource(resource),
+            render=lambda session: resource_of(session, resource["id"]),
+        )
+
+    def resource(self, who: Principal, session_id: str, resource_id: str) -> dict[str, Any]:
+        return resource_of(self._commands.load(who, session_id), resource_id)
+
+    def rotate_resource_token(
+        self, who: Principal, session_id: str, resource_id: str, authorization_token: str
+    ) -> Written:
+        """Records that a repository's token was replaced. The token itself is write-only and,
+        as at create, dropped until a cipher holds it: no event or read ever carries it."""
+        del authorization_token
+
+        def rotate(session: Session) -> None:
+            resource_of(session, resource_id)  # another session's resource is a 404
+            session.rotate_resource_token(resource_id)
+
+        return self._commands.change(
+            who, session_id, rotate, render=lambda session: resource_of(session, resource_id)
+        )
+
+    def remove_resource(self, who: Principal, session_id: str, resource_id: str) -> Written:
+        def remove(session: Session) -> None:
+            resource_of(session, resource_id)
+            session.remove_resource(resource_id)
+
+        return self._commands.change(
+            who, session_id, remove, render=lambda session: removal_marker(resource_id)
         )
 
     def send(

@@ -383,6 +383,31 @@ def with_resource_ids(details: dict[str, Any], stream: str, moment: datetime | s
     return {**details, "resources": completed}
 
 
+# What one session may hold: the documented caps (500 files, 8 memory stores) and, over all
+# kinds, one list page (1000), so listing without a ``limit`` shows every resource.
+RESOURCE_CAPS = {"file": 500, "memory_store": 8}
+MAX_RESOURCES = 1000
+
+
+def check_new_resource(resources: list[dict[str, Any]], resource: dict[str, Any]) -> None:
+    """Refuses a resource that cannot be mounted beside ``resources``: one past a cap, one on a
+    mount path another resource holds, a memory store attached twice."""
+    if len(resources) >= MAX_RESOURCES:
+        raise InvalidState(f"a session holds at most {MAX_RESOURCES} resources")
+    kind = resource.get("type")
+    cap = RESOURCE_CAPS.get(str(kind))
+    if cap is not None and sum(1 for held in resources if held.get("type") == kind) >= cap:
+        raise InvalidState(f"a session holds at most {cap} {kind} resources")
+    path = resource.get("mount_path")
+    if path is not None and any(held.get("mount_path") == path for held in resources):
+        raise InvalidState(f"mount path {path!r} is taken by another resource of this session")
+    store = resource.get("memory_store_id")
+    if kind == "memory_store" and any(
+        held.get("type") == "memory_store" and held.get("memory_store_id") == store for held in resources
+    ):
+        raise InvalidState(f"memory store {store!r} is already attached to this session")
+
+
 class Session(Aggregate):
     @staticmethod
     def create_id(session_id: str, **_: Any) -> UUID:
@@ -805,6 +830,83 @@ class Session(Aggregate):
             )
         self.trigger_event(SessionWasDeleted, seq=self.last_seq + 1, event_id=event_id, payload={})
         return True
+
+    # -- resources (``/v1/sessions/{id}/resources``) -----------------------------------------
+    # ``details["resources"]`` stays the one list every read shows; after the start it changes
+    # by these events only (``Updated`` never carries it).
+
+    class ResourceAdded(Aggregate.Event):
+        """A resource attached after the start, as stored and answered: id and times stamped,
+        no write-only value."""
+
+        resource: dict[str, Any]
+
+        def changed(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            """The session's resources after this event (the sessions read model applies it too)."""
+            return [*resources, self.resource]
+
+        def apply(self, aggregate: Session) -> None:
+            aggregate.details = {**aggregate.details, "resources": self.changed(aggregate.resources)}
+
+    class ResourceTokenRotated(Aggregate.Event):
+        """A repository's authorization token was replaced, and its ``updated_at`` moved to
+        this event's time. The token is write-only: it is not in the event."""
+
+        resource_id: str
+
+        def changed(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            stamp = self.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return [{**held, "updated_at": stamp} if held.get("id") == self.resource_id else held for held in resources]
+
+        def apply(self, aggregate: Session) -> None:
+            aggregate.details = {**aggregate.details, "resources": self.changed(aggregate.resources)}
+
+    class ResourceRemoved(Aggregate.Event):
+        resource_id: str
+
+        def changed(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [held for held in resources if held.get("id") != self.resource_id]
+
+        def apply(self, aggregate: Session) -> None:
+            aggregate.details = {**aggregate.details, "resources": self.changed(aggregate.resources)}
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        return list(self.details.get("resources") or [])
+
+    def resource(self, resource_id: str) -> dict[str, Any] | None:
+        return next((held for held in self.resources if held.get("id") == resource_id), None)
+
+    def add_resource(self, resource: dict[str, Any]) -> None:
+        self._ensure_resources_can_change()
+        check_new_resource(self.resources, resource)
+        self.trigger_event(self.ResourceAdded, resource=resource)
+
+    def rotate_resource_token(self, resource_id: str) -> None:
+        self._ensure_resources_can_change()
+        resource = self._held_resource(resource_id)
+        if resource.get("type") != "github_repository":
+            raise InvalidState(
+                f"resource {resource_id} is a {resource.get('type')}: only github_repository "
+                "resources have an authorization token to rotate"
+            )
+        self.trigger_event(self.ResourceTokenRotated, resource_id=resource_id)
+
+    def remove_resource(self, resource_id: str) -> None:
+        self._ensure_resources_can_change()
+        self._held_resource(resource_id)
+        self.trigger_event(self.ResourceRemoved, resource_id=resource_id)
+
+    def _held_resource(self, resource_id: str) -> dict[str, Any]:
+        resource = self.resource(resource_id)
+        if resource is None:
+            raise InvalidState(f"session {self.session_id} has no resource {resource_id!r}")
+        return resource
+
+    def _ensure_resources_can_change(self) -> None:
+        self._ensure_open()
+        if self.status == "terminated":
+            raise InvalidState(f"session {self.session_id} is terminated; its resources cannot change")
 
     def _ensure_open(self) -> None:
         if self.deleted:

@@ -11,6 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from application.views import TIME_BOUNDS
+from domain.ids import stream_id
 from projections import tables
 
 
@@ -187,6 +188,12 @@ class ReadModels:
         if statuses:
             extra.append(table.c.status.in_(statuses))
         return self._resources(table, tenant_id, query, *extra)
+
+    def session_resources(self, session_id: str, query: ListQuery) -> Page:
+        """A session's resources in the order attached (the caller checked the session)."""
+        table = tables.session_resources
+        conditions = [table.c.stream_id == str(stream_id(session_id))]
+        return self._page(table, (table.c.position,), conditions, query)
 
     def running_session_ids(self) -> list[str]:
         """Sessions a runtime was driving (any tenant), between model requests or waiting to

@@ -28,6 +28,7 @@ from domain.sessions import PublicEvent, Session, SessionWasDeleted
 from domain.work_items import WorkItem
 from projections import tables
 from projections.runner import ReadModelProjection
+from projections.session_resources import SessionResourcesProjection
 
 Row = dict[str, Any]
 Handler = Callable[[sa.Connection, Any], None]
@@ -158,6 +159,9 @@ class SessionsProjection(ResourceProjection):
             Session.Updated: self._updated,
             Session.AgentReconfigured: self._agent_reconfigured,
             Session.Archived: self.archived,
+            Session.ResourceAdded: self._resources_changed,
+            Session.ResourceTokenRotated: self._resources_changed,
+            Session.ResourceRemoved: self._resources_changed,
         }
 
     def created(self, conn: sa.Connection, event: Any) -> Row:
@@ -204,6 +208,13 @@ class SessionsProjection(ResourceProjection):
     def _agent_reconfigured(self, conn: sa.Connection, event: Any) -> None:
         stamp = iso(event.timestamp)
         self.patch(conn, event, lambda doc: doc | {"agent": event.agent, "updated_at": stamp})
+
+    def _resources_changed(self, conn: sa.Connection, event: Any) -> None:
+        # The event says what it does to a session's resources (``changed``), here as on the aggregate.
+        stamp = iso(event.timestamp)
+        self.patch(
+            conn, event, lambda doc: doc | {"resources": event.changed(doc.get("resources") or []), "updated_at": stamp}
+        )
 
 
 class ModelCardsProjection(ResourceProjection):
@@ -324,4 +335,5 @@ def all_projections() -> list[ReadModelProjection]:
         ModelCardsProjection(),
         EnvironmentKeysProjection(),
         WorkItemsProjection(),
+        SessionResourcesProjection(),
     ]

@@ -67,3 +67,16 @@ work_items = resource_table(
     sa.Column("claim", sa.Integer, nullable=False, default=0),
 )
 sa.Index("rm_work_items_live", work_items.c.environment_id, work_items.c.state, work_items.c.created_at)
+
+# One row per resource mounted into a session, in the order attached (``position``). No
+# tenant column: the list is read only after the session itself was found to be the
+# caller's (its own stream decides, as for every read of a session).
+session_resources = sa.Table(
+    "rm_session_resources",
+    metadata,
+    sa.Column("stream_id", sa.String(36), primary_key=True),  # the session's
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("rm_session_resources_by_position", "stream_id", "position", unique=True),
+)

@@ -316,6 +316,49 @@ OPERATIONS: tuple[Operation, ...] = (
             "`event_delta` frames (no `id:`, never stored) before the complete event."
         ),
     ),
+    # session resources
+    Operation(
+        "post", "/v1/sessions/{session_id}/resources", "addSessionResource",
+        "Mount a file, GitHub repository or memory store into the session", "sessions", out.SessionResource,
+        request=body.SessionResourceAdd, params=(path_id("session_id", "sesn"),), errors=(*WRITE, 404),
+        description=(
+            "The SDK sends a `file` (`mount_path` defaults to `/mnt/session/uploads/<file_id>`); a "
+            "`github_repository` (default `/workspace/<repository name>`) or `memory_store` is "
+            "accepted as at create. A repository's `authorization_token` is write-only. A mount path "
+            "another resource holds, a memory store attached twice, more than 500 files, 8 memory "
+            "stores or 1000 resources, or an archived or terminated session: 400."
+        ),
+    ),
+    Operation(
+        "get", "/v1/sessions/{session_id}/resources", "listSessionResources",
+        "The session's resources, in the order attached", "sessions", out.SessionResourcePage,
+        params=(
+            path_id("session_id", "sesn"),
+            Param("limit", "query", integer(1, 2**31), "page size; omitted: all of them (at most 1000)"),
+            PAGE,
+        ),
+        errors=(400, 404),
+    ),
+    Operation(
+        "get", "/v1/sessions/{session_id}/resources/{resource_id}", "getSessionResource",
+        "Retrieve a session resource", "sessions", out.SessionResource,
+        params=(path_id("session_id", "sesn"), path_id("resource_id", "sesrsc")), errors=(404,),
+    ),
+    Operation(
+        "post", "/v1/sessions/{session_id}/resources/{resource_id}", "updateSessionResource",
+        "Rotate a GitHub repository's authorization token", "sessions", out.SessionResource,
+        request=body.SessionResourceUpdate, params=(path_id("session_id", "sesn"), path_id("resource_id", "sesrsc")),
+        errors=(*WRITE, 404),
+        description=(
+            "Only `github_repository` resources have a token (any other kind: 400). The token is "
+            "write-only: no response, event or read model carries it; `updated_at` moves."
+        ),
+    ),
+    Operation(
+        "delete", "/v1/sessions/{session_id}/resources/{resource_id}", "deleteSessionResource",
+        "Unmount a resource from the session", "sessions", out.SessionResourceDeleted,
+        params=(path_id("session_id", "sesn"), path_id("resource_id", "sesrsc")), errors=(400, 409, 404),
+    ),
     # model cards
     Operation(
         "post", "/v1/model_cards", "createModelCard", "Create a model card (probes the provider first)",

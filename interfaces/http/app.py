@@ -23,6 +23,7 @@ from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.session_events import SessionEventsResource
+from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
 from interfaces.http.resources.work import WorkResource
 
@@ -97,6 +98,8 @@ def create_app(services: Services) -> falcon.asgi.App:
     events = SessionEventsResource(services.sessions, services.session_log, services.live)
     app.add_route("/v1/sessions/{session_id}/events", events)
     app.add_route("/v1/sessions/{session_id}/events/stream", events, suffix="stream")
+    resources = SessionResourcesResource(services.sessions, lists, written)
+    _add_family(app, "/v1/sessions/{session_id}/resources/{resource_id}", resources)
     return app
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from domain.sessions import EVENT_CLASS_BY_TYPE, SessionWasDeleted
 
@@ -144,6 +144,44 @@ class Session(Described):
     archived_at: datetime | None
 
 
+class FileResource(Described):
+    type: Literal["file"]
+    id: str
+    file_id: str
+    mount_path: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class GitHubRepositoryResource(Described):
+    """Never carries the ``authorization_token``: it is write-only."""
+
+    type: Literal["github_repository"]
+    id: str
+    url: str
+    mount_path: str
+    checkout: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemoryStoreResource(Described):
+    type: Literal["memory_store"]
+    id: str
+    memory_store_id: str
+    access: Literal["read_write", "read_only"]
+    instructions: str | None = None
+    mount_path: str | None = Field(default=None, description="derived from the store's name")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SessionResource(RootModel[FileResource | GitHubRepositoryResource | MemoryStoreResource]):
+    """A resource mounted into a session (``type`` tells which)."""
+
+    root: FileResource | GitHubRepositoryResource | MemoryStoreResource = Field(discriminator="type")
+
+
 class SessionEvent(Described):
     """One entry of a session's public log. The rest of the object is the event's payload:
     what the client sent for ``user.*`` / ``system.message``, what the runtime recorded
@@ -267,6 +305,10 @@ class ModelCardPage(Paged):
     data: list[ModelCard]
 
 
+class SessionResourcePage(Paged):
+    data: list[FileResource | GitHubRepositoryResource | MemoryStoreResource]
+
+
 class SessionEventPage(Described):
     data: list[SessionEvent]
     next_page: str | None
@@ -291,6 +333,11 @@ class EnvironmentKeyDeleted(Described):
 class SessionDeleted(Described):
     id: str
     type: Literal["session_deleted"]
+
+
+class SessionResourceDeleted(Described):
+    id: str
+    type: Literal["session_resource_deleted"]
 
 
 class ModelCardDeleted(Described):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from application.ports import PROVIDER_KINDS
 from application.sessions import OVERRIDABLE
@@ -382,12 +382,86 @@ class BudgetLimit(Strict):
     max_list_cost: MonetaryAmount
 
 
+# -- session resources ------------------------------------------------------------------
+
+
+def check_mount_path(value: str | None) -> str | None:
+    """An absolute path with no ``.`` or ``..`` segment, kept without a trailing slash so
+    ``/a/`` and ``/a`` are the one mount point they are."""
+    if value is None:
+        return value
+    if any(segment in (".", "..") for segment in value.split("/")):
+        raise ValueError("may not contain . or .. segments")
+    return value.rstrip("/")
+
+
+# Absolute, no empty segment, no control character; at most one trailing slash.
+MountPath = Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^(/[^/\x00-\x1f\x7f]+)+/?$")]
+ResourceKey = Annotated[str, Field(min_length=1, max_length=256)]
+# Sent to GitHub in a header when the repository is cloned: visible ASCII only.
+RepositoryToken = Annotated[
+    str, Field(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$", json_schema_extra={"writeOnly": True})
+]
+
+
+class FileResourceParams(Strict):
+    type: Literal["file"]
+    file_id: ResourceKey
+    mount_path: MountPath | None = Field(default=None, description="default `/mnt/session/uploads/<file_id>`")
+
+    _mount_path = field_validator("mount_path")(lambda cls, v: check_mount_path(v))
+
+
+class BranchCheckout(Strict):
+    type: Literal["branch"]
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class CommitCheckout(Strict):
+    type: Literal["commit"]
+    sha: Annotated[str, Field(pattern=r"^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")]
+
+
+class GitHubRepositoryResourceParams(Strict):
+    type: Literal["github_repository"]
+    url: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")]
+    authorization_token: RepositoryToken | None = Field(default=None, repr=False, description="write-only")
+    checkout: Annotated[BranchCheckout | CommitCheckout, Field(discriminator="type")] | None = None
+    mount_path: MountPath | None = Field(default=None, description="default `/workspace/<repository name>`")
+
+    _url = field_validator("url")(lambda cls, v: check_base_url(v))
+    _mount_path = field_validator("mount_path")(lambda cls, v: check_mount_path(v))
+
+
+class MemoryStoreResourceParams(Strict):
+    type: Literal["memory_store"]
+    memory_store_id: ResourceKey
+    access: Literal["read_write", "read_only"] | None = None
+    instructions: str | None = Field(default=None, max_length=4096)
+
+
+SessionResourceParams = Annotated[
+    FileResourceParams | GitHubRepositoryResourceParams | MemoryStoreResourceParams, Field(discriminator="type")
+]
+
+
+class SessionResourceAdd(RootModel[SessionResourceParams]):
+    """The SDK sends a ``file``; the kinds a session can be created with are all accepted."""
+
+    def given(self) -> dict[str, Any]:
+        return self.root.given()
+
+
+class SessionResourceUpdate(Strict):
+    authorization_token: RepositoryToken = Field(repr=False, description="the repository's new token (write-only)")
+
+
 class SessionCreate(Strict):
     agent: Annotated[str, Field(min_length=1)] | AgentRef
     environment_id: str = Field(min_length=1)
     title: str | None = Field(default=None, max_length=512)
     metadata: dict[str, str] | None = None
-    resources: list[dict[str, Any]] | None = None
+    resources: list[SessionResourceParams] | None = Field(default=None, max_length=1000)
     vault_ids: list[str] | None = None
     budget: BudgetLimit | None = None
     initial_events: list[UserEvent] | None = Field(default=None, max_length=50)

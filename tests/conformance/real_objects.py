@@ -5,7 +5,8 @@ SDK under test): a test that archives or deletes its object cannot disturb anoth
 the object the test names twice is the same object both times. Page tokens are only
 positions, valid for the whole run, so each resource's is fetched once.
 
-To serve a new resource's tests: add its id prefix to ``CREATORS`` and, if its list takes a
+To serve a new resource's tests: add its id prefix to ``CREATORS`` (or, for an object that
+lives inside another, such as a session's resource, to ``NESTED``) and, if its list takes a
 ``page``, its listing to ``PAGE_SOURCES``.
 """
 
@@ -42,12 +43,27 @@ def _session(http: httpx.Client) -> str:
     return _post(http, "/v1/sessions", body)["id"]
 
 
+def _session_resource(http: httpx.Client, session_id: str) -> str:
+    # A repository: the one kind whose token the SDK's update test can rotate.
+    body = {"type": "github_repository", "url": "https://github.com/acme/conformance.git"}
+    return _post(http, f"/v1/sessions/{session_id}/resources", body)["id"]
+
+
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
     "env": _environment,
     "sesn": _session,
 }
+
+# id prefix of an object that lives inside another → (the container's prefix, how to make one
+# in it). The container is the test's own object of that kind (a generated test names one).
+NESTED: dict[str, tuple[str, Callable[[httpx.Client, str], str]]] = {
+    "sesrsc": ("sesn", _session_resource),
+}
+
+# Every kind the rewrite turns into real objects.
+REAL_KINDS = frozenset(CREATORS) | frozenset(NESTED)
 
 
 def _agent_versions(http: httpx.Client) -> str:
@@ -62,6 +78,13 @@ def _session_events(http: httpx.Client) -> str:
     note = {"type": "system.message", "content": [{"type": "text", "text": "note"}]}
     _post(http, f"/v1/sessions/{session_id}/events", {"events": [message, note]})
     return f"/v1/sessions/{session_id}/events"
+
+
+def _session_resources(http: httpx.Client) -> str:
+    session_id = _session(http)
+    _session_resource(http, session_id)
+    _post(http, f"/v1/sessions/{session_id}/resources", {"type": "file", "file_id": "file_conformance"})
+    return f"/v1/sessions/{session_id}/resources"
 
 
 def _twice(create: Callable[[httpx.Client], str], path: str) -> Callable[[httpx.Client], str]:
@@ -80,6 +103,7 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str]] = {
     "environments": _twice(_environment, "/v1/environments"),
     "sessions": _twice(_session, "/v1/sessions"),
     "sessions.events": _session_events,
+    "sessions.resources": _session_resources,
 }
 
 
@@ -90,12 +114,28 @@ class RealObjects:
         self._http = http
         self._page_tokens = page_tokens
         self._ids: dict[str, str] = {}
+        self._unnamed: dict[str, str] = {}  # containers made before the test named them
 
     def id_for(self, placeholder: str) -> str:
         if placeholder not in self._ids:
             kind = placeholder.split("_", 1)[0]
-            self._ids[placeholder] = CREATORS[kind](self._http)
+            if kind in NESTED:
+                container, create = NESTED[kind]
+                self._ids[placeholder] = create(self._http, self._container(container))
+            else:
+                # A container made first (for an object inside it) is the one the test names.
+                self._ids[placeholder] = self._unnamed.pop(kind, None) or CREATORS[kind](self._http)
         return self._ids[placeholder]
+
+    def _container(self, kind: str) -> str:
+        """The test's object of ``kind``: the one it named, else one made now and kept for the
+        placeholder the test names next (tests name an item's id before its container's)."""
+        named = [real for placeholder, real in self._ids.items() if placeholder.split("_", 1)[0] == kind]
+        if named:
+            return named[-1]
+        if kind not in self._unnamed:
+            self._unnamed[kind] = CREATORS[kind](self._http)
+        return self._unnamed[kind]
 
     def page_for(self, resource: str) -> str:
         if resource not in self._page_tokens:

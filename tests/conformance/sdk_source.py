@@ -15,7 +15,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from tests.conformance.real_objects import CREATORS
+from tests.conformance.real_objects import REAL_KINDS
 from tests.conformance.rewrite import rewrite
 
 HERE = Path(__file__).parent
@@ -25,13 +25,14 @@ BETA = "api_resources/beta"
 
 # Resource (as the SDK names it) → its generated test module under tests/api_resources/beta.
 # A resource Agentry starts to serve joins with one line here (and its id prefix in
-# real_objects.CREATORS when other tests name its objects).
+# real_objects.CREATORS or NESTED when other tests name its objects).
 RESOURCES: dict[str, str] = {
     "agents": "test_agents.py",
     "agents.versions": "agents/test_versions.py",
     "environments": "test_environments.py",
     "sessions": "test_sessions.py",
     "sessions.events": "sessions/test_events.py",
+    "sessions.resources": "sessions/test_resources.py",
 }
 
 
@@ -87,7 +88,7 @@ def generate(archive: Path, out: Path = GENERATED) -> dict[str, Path]:
                 for depth in range(1, len(parts)):
                     package = "/".join(parts[:depth]) + "/__init__.py"
                     wanted.setdefault(package, member(package))
-                text, edits = rewrite(member(relative), CREATORS.keys())
+                text, edits = rewrite(member(relative), REAL_KINDS)
                 wanted[relative] = text
                 modules[resource] = out / relative
                 report += [f"{relative}:{edit}" for edit in edits]

@@ -66,6 +66,11 @@ def seed(http: httpx.Client) -> dict[str, str]:
         {"events": [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]},
     )
     model_card = created("/v1/model_cards", {"model_id": "fuzzed", "provider": "ant", "api_key": "fuzzed-key", "probe": False})
+    # Resources live in a session of their own, which no fuzzed delete of a session reaches.
+    mounts = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
+    repository = created(
+        f"/v1/sessions/{mounts['id']}/resources", {"type": "github_repository", "url": "https://github.com/a/b"}
+    )
     gone = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
     assert http.delete(f"/v1/sessions/{gone['id']}").status_code == 200
     return {
@@ -77,6 +82,8 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "key_id": environment_key["id"],
         "work_id": work_id,
         "environment_key": environment_key["key"],
+        "resource_session_id": mounts["id"],
+        "resource_id": repository["id"],
     }
 
 
@@ -106,6 +113,9 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {"session_id": ids["deleted_session_id"]}
     if operation.path == "/docs/assets/{name}":
         return {"name": "swagger-ui.css"}
+    if operation.path.startswith("/v1/sessions/{session_id}/resources"):
+        real = {"session_id": ids["resource_session_id"], "resource_id": ids["resource_id"]}
+        return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     names = ("agent_id", "environment_id", "session_id", "model_card_id", "key_id", "work_id")
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 

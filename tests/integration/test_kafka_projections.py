@@ -53,6 +53,11 @@ def _seed(store: EventsourcingEventStore) -> None:
     )
     session.record("session.status_running", "sevt_1", {})
     store.save(session)
+    resource = {"id": "sesrsc_kp0000000001", "type": "github_repository", "url": "https://github.com/a/b",
+                "mount_path": "/workspace/b", "created_at": "2026-01-01T00:00:00.000000Z", "updated_at": "2026-01-01T00:00:00.000000Z"}
+    session.add_resource(resource)
+    session.rotate_resource_token(resource["id"])
+    store.save(session)
 
 
 def _snapshot(engine: sa.Engine) -> dict:
@@ -62,6 +67,7 @@ def _snapshot(engine: sa.Engine) -> dict:
             "versions": sorted((r.agent_id, r.version) for r in conn.execute(sa.select(tables.agent_versions))),
             "environments": sorted(r.id for r in conn.execute(sa.select(tables.environments))),
             "sessions": sorted((r.id, r.status) for r in conn.execute(sa.select(tables.sessions))),
+            "session_resources": sorted((r.id, r.doc["updated_at"]) for r in conn.execute(sa.select(tables.session_resources))),
         }
 
 
@@ -90,6 +96,8 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
         reference.catch_up()
         expected = _snapshot(reference_engine)
         assert len(expected["agents"]) == 13 and expected["sessions"] == [("sesn_kp0000000001", "running")]
+        ((_, rotated_at),) = expected["session_resources"]
+        assert rotated_at > "2026-01-01T00:00:00.000000Z"  # the rotation reached the read model
 
         stop = threading.Event()
         relay = build_relay(settings)

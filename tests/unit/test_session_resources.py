@@ -1,4 +1,5 @@
-"""Session resources as the SDK's response types require them."""
+"""Session resources as the SDK's response types require them, and the Session aggregate's
+rules and events for the resources attached, rotated and removed after the start."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pydantic import TypeAdapter
 
 from application.errors import Invalid
 from application.session_resources import repository_name, stamp, stamp_all
+from domain.errors import Archived, InvalidState
+from domain.sessions import Session
 
 MOMENT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LATER = MOMENT + timedelta(hours=1)
@@ -139,3 +142,88 @@ def test_a_session_with_stamped_resources_passes_strict_validation() -> None:
 def test_repository_name() -> None:
     assert repository_name("https://github.com/acme/tools.git") == "tools"
     assert repository_name("https://github.com/acme/tools/") == "tools"
+
+
+# -- the Session aggregate's resource events ----------------------------------------------
+
+
+def new_session(resources: list[dict[str, Any]] | None = None) -> Session:
+    details = {"resources": resources} if resources is not None else {}
+    return Session(session_id="sesn_resources01", tenant_id="t", agent={"id": "agent_1", "version": 1}, environment_id="env_1", details=details)
+
+
+def replayed(session: Session) -> Session:
+    """The aggregate as a later load builds it from its events."""
+    rebuilt = None
+    for event in session.collect_events():
+        rebuilt = event.mutate(rebuilt)
+    assert isinstance(rebuilt, Session)
+    return rebuilt
+
+
+def test_resources_are_added_rotated_and_removed_by_their_own_events() -> None:
+    mint = counter()
+    file, repository = (stamp(sent, MOMENT, mint).resource for sent in (FILE, REPOSITORY))
+    session = new_session([file])
+    session.add_resource(repository)
+    session.rotate_resource_token(repository["id"])
+    session.remove_resource(file["id"])
+    events = session.collect_events()
+    assert [type(event).__name__ for event in events] == ["Started", "ResourceAdded", "ResourceTokenRotated", "ResourceRemoved"]
+    rotated_at = events[2].timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert session.resources == [{**repository, "updated_at": rotated_at}]
+    assert rotated_at > repository["created_at"] == session.resources[0]["created_at"]
+    assert "ghp_secret" not in repr([vars(event) for event in events])
+
+    again = new_session([file])
+    again.add_resource(repository)
+    again.rotate_resource_token(repository["id"])
+    again.remove_resource(file["id"])
+    assert replayed(again).details == again.details
+
+
+def test_only_a_repository_has_a_token_to_rotate() -> None:
+    memory = stamp(MEMORY, MOMENT).resource
+    session = new_session([memory])
+    with pytest.raises(InvalidState, match="github_repository"):
+        session.rotate_resource_token(memory["id"])
+    with pytest.raises(InvalidState):
+        session.remove_resource("sesrsc_unknown")
+
+
+def test_resources_change_only_on_an_open_session() -> None:
+    terminated = new_session()
+    terminated.record("session.status_terminated", "sevt_1", {})
+    with pytest.raises(InvalidState, match="terminated"):
+        terminated.add_resource(stamp(FILE, MOMENT).resource)
+    archived = new_session([stamp(FILE, MOMENT).resource])
+    archived.archive()
+    with pytest.raises(Archived):
+        archived.remove_resource(archived.resources[0]["id"])
+
+
+@pytest.mark.parametrize(
+    ("held", "sent"),
+    [
+        ([FILE], {**FILE, "file_id": "file_other"}),  # the same mount path
+        ([REPOSITORY], {"type": "file", "file_id": "f", "mount_path": "/workspace/tools"}),
+        ([MEMORY], {**MEMORY, "access": "read_only"}),  # the same store twice
+        ([{"type": "memory_store", "memory_store_id": f"memstore_{n}"} for n in range(8)], {"type": "memory_store", "memory_store_id": "memstore_9"}),
+        ([{"type": "file", "file_id": f"file_{n}"} for n in range(500)], {"type": "file", "file_id": "file_500"}),
+    ],
+)
+def test_a_resource_that_cannot_live_beside_the_others_is_refused(held: list[dict[str, Any]], sent: dict[str, Any]) -> None:
+    session = new_session([entry.resource for entry in stamp_all(held, MOMENT)])
+    with pytest.raises(InvalidState):
+        session.add_resource(stamp(sent, MOMENT).resource)
+    # A session is created under the same rules.
+    with pytest.raises(InvalidState):
+        stamp_all([*held, sent], MOMENT)
+
+
+def test_the_last_resource_a_session_may_hold() -> None:
+    many = [{"type": "github_repository", "url": f"https://github.com/acme/r{n}"} for n in range(1000)]
+    session = new_session([entry.resource for entry in stamp_all(many[:999], MOMENT)])
+    session.add_resource(stamp(many[999], MOMENT).resource)
+    with pytest.raises(InvalidState, match="at most 1000"):
+        session.add_resource(stamp({"type": "github_repository", "url": "https://github.com/acme/one-more"}, MOMENT).resource)
