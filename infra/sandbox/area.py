@@ -27,6 +27,7 @@ import os
 import random
 import re
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,20 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _LOCKS = ".locks"
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
 MNT_DETACH = 2
+
+
+def open_to_others(path: Path) -> bool:
+    """Whether an unprivileged uid can reach `path` (every directory on the way searchable)."""
+    current = Path("/")
+    for part in path.parts[1:]:
+        current = current / part
+        try:
+            mode = current.stat().st_mode
+        except OSError:
+            return False
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            return False
+    return True
 
 
 def _libc() -> ctypes.CDLL:
@@ -161,6 +176,9 @@ class Area:
             raise SandboxUnavailable("the sandbox worker must run as root (it mounts and drops to a uid per session)")
         sessions_root.mkdir(parents=True, exist_ok=True)
         os.chmod(sessions_root, 0o711)  # the uids must reach their own area; nobody may list the others
+        if not open_to_others(sessions_root):
+            # bubblewrap runs as the session's uid and must reach the area to bind it.
+            raise SandboxUnavailable(f"{sessions_root} must be reachable (searchable) by other users to hold sandboxes")
         locks = sessions_root / _LOCKS
         locks.mkdir(mode=0o700, exist_ok=True)
         sweep_stale(sessions_root)
@@ -170,7 +188,7 @@ class Area:
         root = sessions_root / session_id
         uid, uid_lock = 0, -1
         try:
-            _remove(root)  # what a crashed worker left: a session starts from an empty area
+            unmount_and_remove(root)  # what a crashed worker left: a session starts from an empty area
             root.mkdir(mode=0o711)
             uid, uid_lock = allocate_uid()
             mount_tmpfs(root, size_bytes)
@@ -182,7 +200,7 @@ class Area:
                 bind_readonly(source, target)
                 area.exposed[source] = target
         except BaseException:
-            _remove(root)
+            unmount_and_remove(root)
             if uid_lock >= 0:
                 _unlock(UID_LOCKS / str(uid), uid_lock)
             _unlock(locks / session_id, session_lock)
@@ -205,25 +223,33 @@ class Area:
         self.log.touch(mode=0o600)
 
     def remove(self) -> None:
-        _remove(self.root)
+        unmount_and_remove(self.root)
         _unlock(UID_LOCKS / str(self.uid), self._uid_lock)
         _unlock(self.root.parent / _LOCKS / self.root.name, self._session_lock)
 
 
-def _is_mount(path: Path) -> bool:
-    with contextlib.suppress(OSError):
-        return path.is_mount()
-    return False
+def _mounts_under(root: Path) -> list[str]:
+    """Mount points at or below `root`, deepest first (from this process's mount table)."""
+    prefix = str(root)
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+        if point == prefix or point.startswith(prefix + "/"):
+            points.append(point)
+    return sorted(points, key=len, reverse=True)
 
 
-def _remove(root: Path) -> None:
-    exposed = root / "exposed"
-    if exposed.is_dir():
-        for entry in exposed.iterdir():
-            while _is_mount(entry):
-                unmount(entry)
-    while _is_mount(root):
-        unmount(root)
+def unmount_and_remove(root: Path) -> None:
+    """Unmount everything at or below `root`, then delete it. Nothing is deleted while anything
+    is still mounted there: a bind of the worker's Python must never be emptied by accident."""
+    for _ in range(10):
+        points = _mounts_under(root)
+        if not points:
+            break
+        for point in points:
+            unmount(Path(point))
+    else:
+        raise SandboxError(f"cannot unmount {root}; left in place")
     if root.exists():
         shutil.rmtree(root, ignore_errors=True)
 
@@ -238,6 +264,6 @@ def sweep_stale(sessions_root: Path) -> None:
         if fd is None:
             continue
         try:
-            _remove(entry)
+            unmount_and_remove(entry)
         finally:
             _unlock(locks / entry.name, fd)

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from infra.sandbox.area import HOME, Area
+from infra.sandbox.area import HOME, Area, open_to_others
 from infra.sandbox.errors import SandboxUnavailable
 from infra.sandbox.limits import SandboxLimits
 
@@ -83,26 +82,12 @@ def sandbox_environment(*, networked: bool, extra: Mapping[str, str]) -> dict[st
     return env
 
 
-def _open_to_others(path: Path) -> bool:
-    """Whether an unprivileged uid can reach `path` (every directory on the way searchable)."""
-    current = Path("/")
-    for part in path.parts[1:]:
-        current = current / part
-        try:
-            mode = current.stat().st_mode
-        except OSError:
-            return False
-        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
-            return False
-    return True
-
-
 def hidden_python_prefixes() -> list[Path]:
     """The directories of the worker's own Python (the helper runs on it) that an unprivileged
     uid cannot reach — a pyenv build under /root, say. The area binds them in (see
     `Area.expose`), since bubblewrap already runs as the uid and could not open them."""
     prefixes = sorted({Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix))})
-    return [prefix for prefix in prefixes if not _open_to_others(prefix)]
+    return [prefix for prefix in prefixes if not open_to_others(prefix)]
 
 
 def _python_binds(area: Area, hidden_roots: frozenset[str]) -> list[str]:
@@ -125,7 +110,7 @@ def _system_binds() -> tuple[list[str], frozenset[str]]:
             continue
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path) and not _open_to_others(Path(path)):
+        elif os.path.isdir(path) and not open_to_others(Path(path)):
             hidden.add(entry)
         else:
             args += ["--ro-bind", path, path]

@@ -121,7 +121,8 @@ class EgressGuard:
             return True
         if address in self._own:
             return False
-        return address.is_global
+        # Python counts multicast as global; a sandbox has no business there either.
+        return address.is_global and not address.is_multicast
 
 
 class EgressProxy:

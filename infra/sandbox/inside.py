@@ -70,6 +70,20 @@ def _kill_everything_else() -> None:
         time.sleep(0.005)
 
 
+def _limits(config: dict[str, Any]) -> str:
+    """The per-process limits of the shell and all it starts. The CPU limit's soft side sends
+    SIGXCPU (so the shell says "CPU time limit exceeded"), the hard side a second later kills."""
+    cpu = int(config["cpu_seconds"])
+    return f"ulimit -S -t {cpu} && ulimit -H -t {cpu + 1} && ulimit -v {int(config['memory_bytes']) // 1024}"
+
+
+def _bash_arguments(
+    command: str | None = None, restart: bool | None = None, timeout_ms: int | None = None
+) -> tuple[str | None, bool | None, int | None]:
+    """The SDK's bash signature, so its arguments are validated as the SDK validates them."""
+    return command, restart, timeout_ms
+
+
 class Shell:
     """The session's persistent bash, started with the per-process CPU and memory rlimits."""
 
@@ -81,9 +95,8 @@ class Shell:
         import anyio
         from anthropic.lib.tools.agent_toolset import BashSession
 
-        limits = f"ulimit -t {int(self._config['cpu_seconds'])} && ulimit -v {int(self._config['memory_bytes']) // 1024}"
         proc = await anyio.open_process(
-            ["/bin/bash", "-c", f"{limits} && exec /bin/bash --noprofile --norc"],
+            ["/bin/bash", "-c", f"{_limits(self._config)} && exec /bin/bash --noprofile --norc"],
             cwd=WORKDIR,
             env={**os.environ, "PS1": "", "PS2": "", "TERM": "dumb"},
             stdin=subprocess.PIPE,
@@ -99,15 +112,12 @@ class Shell:
         _kill_everything_else()
 
     async def run(self, arguments: dict[str, Any]) -> str:
-        command = arguments.get("command")
-        restart = arguments.get("restart")
-        timeout_ms = arguments.get("timeout_ms")
-        if (
-            (command is not None and not isinstance(command, str))
-            or (restart is not None and not isinstance(restart, bool))
-            or (timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int)))
-        ):
-            raise CallFailed("Invalid arguments for function bash")
+        import pydantic
+
+        try:
+            command, restart, timeout_ms = pydantic.validate_call(_bash_arguments)(**arguments)
+        except pydantic.ValidationError as error:
+            raise CallFailed("Invalid arguments for function bash") from error
         if restart:
             await self.close()
             self._session = await self._start()
@@ -212,7 +222,7 @@ class Helper:
         """Run each manager's probe, then its install, within one deadline; the worker turns
         a missing manager or a failed install into the matching error."""
         deadline = time.monotonic() + float(request["timeout"])
-        limits = f"ulimit -t {int(self._config['cpu_seconds'])} && ulimit -v {int(self._config['memory_bytes']) // 1024}"
+        limits = _limits(self._config)
         for step in request["steps"]:
             manager = step["manager"]
             probe = step["probe"]

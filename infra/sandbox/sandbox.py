@@ -42,6 +42,7 @@ START_TIMEOUT = 30.0
 # needs the time to kill what the command left behind and to say so).
 ANSWER_GRACE = 10.0
 LOG_TAIL = 2000
+LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 
 class Sandbox:
@@ -188,6 +189,9 @@ class Sandbox:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,
                 limit=ANSWER_LIMIT,
+                # Not the worker's environment: bubblewrap's init is the sandbox's pid 1, and its
+                # /proc/1/environ is readable from inside (the tools' own is set with --setenv).
+                env=LAUNCH_ENV,
             )
         self._process = process
         try:
