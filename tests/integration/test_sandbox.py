@@ -62,12 +62,17 @@ async def test_a_file_written_is_run_by_bash_and_read_back(sandbox: Sandbox, too
     assert await tools.ok("bash", command="python3 /workspace/round/hello.py") == "hello again"
     assert await tools.ok("glob", pattern="round/*.py") == "/workspace/round/hello.py"
     assert await tools.ok("grep", pattern="again", path="round") == "/workspace/round/hello.py:1:print('hello again')"
+    # Images come back as content blocks, as from the SDK's own read.
+    pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+    await tools.ok("bash", command=f"echo {pixel} | base64 -d > /workspace/round/pixel.png")
+    image = await tools.ok("read", file_path="round/pixel.png")
+    assert image == [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": pixel}}]
     # The shell keeps its state between calls, like the SDK's own.
     await tools.ok("bash", command="export GREETING=kept && cd /workspace/round")
     assert await tools.ok("bash", command="echo $GREETING $PWD") == "kept /workspace/round"
     # Both halves ran as the session's uid: the files on the host are its, never root's.
     on_host = sandbox.workdir / "round"
-    assert {(on_host / name).stat().st_uid for name in ("hello.py", "out.txt")} == {sandbox.uid}
+    assert {(on_host / name).stat().st_uid for name in ("hello.py", "out.txt", "pixel.png")} == {sandbox.uid}
     assert await tools.ok("bash", command="id -u") == str(sandbox.uid) != "0"
 
 
