@@ -21,6 +21,7 @@ from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
 # Assigned by the server; a client-sent value is dropped, never stored.
 WORKER_ROLE = "worker"  # a Principal standing for a work item's worker (its sessions_token)
+PLATFORM_WORKER_ROLE = "platform_worker"  # … when that worker is Agentry's own (cloud)
 SERVER_FIELDS = frozenset({"type", "id", "seq", "processed_at", "outcome_id"})
 OVERRIDABLE = ("model", "system", "tools", "mcp_servers", "skills")
 
@@ -216,7 +217,7 @@ class SessionService:
         config = self._environments.load(who, session.environment_id).definition.get("config") or {}
         if config.get("type") == "self_hosted":
             return False
-        if who.role != WORKER_ROLE:
+        if who.role != PLATFORM_WORKER_ROLE:
             raise Invalid(
                 "user.tool_result is only valid on self_hosted environments; on a cloud environment "
                 "Agentry's own workers run the agent's tools"

@@ -34,8 +34,10 @@ from application.environments import EnvironmentService
 from application.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unauthorized
 from application.ids import new_id
 from application.ports import EventStore, Lease, WorkIndex, WorkLeases
+from application.retry import retry_on_race
 from application.tenancy import Principal
 from application.views import iso, work_view
+from domain.environments import Environment
 from domain.errors import InvalidState
 from domain.ids import looks_like, stream_id
 from domain.sessions import Session
@@ -55,13 +57,25 @@ WORK_ITEMS: Kind[WorkItem] = Kind(WorkItem, ID_PREFIX, "work item")
 
 class WorkCredential(NamedTuple):
     """A claimed item's ``sessions_token``: good for that item's heartbeat and stop, and for
-    the calls its worker makes about its one session."""
+    the calls its worker makes about its one session. ``hosting`` ``cloud``: the worker is
+    Agentry's own."""
 
     tenant_id: str
     environment_id: str
     work_id: str
     session_id: str
     claim: int
+    hosting: str = "self_hosted"
+
+
+class PlatformWorker(NamedTuple):
+    """Agentry's own sandbox worker (``agentry sandbox-worker``): it polls every ``cloud``
+    environment's queue, of every tenant, and acts on an item with that item's token."""
+
+    worker: str = "sandbox"
+
+
+PLATFORM_KEY_PREFIX = "agentry_pwk_"
 
 
 # Who may act as an environment's worker: its environment key, a claimed item's token, or
@@ -84,14 +98,22 @@ def render(item: WorkItem) -> dict[str, Any]:
     )
 
 
-def new_work_item(session: Session) -> WorkItem:
+def new_work_item(session: Session, hosting: str) -> WorkItem:
     """The item a session's first built-in tool call asks for (saved with that call)."""
     return WorkItem(
         work_id=new_id(ID_PREFIX),
         tenant_id=session.tenant_id,
         environment_id=session.environment_id,
         session_id=session.session_id,
+        hosting=hosting,
     )
+
+
+def hosting_of(store: EventStore, environment_id: str) -> str:
+    """``cloud`` or ``self_hosted``: who runs the environment's workers."""
+    environment = load_as(store, stream_id(environment_id), Environment)
+    config = (environment.definition.get("config") or {}) if environment is not None else {}
+    return "self_hosted" if config.get("type") == "self_hosted" else "cloud"
 
 
 def released_item(store: EventStore, before: str | None, session: Session) -> WorkItem | None:
@@ -170,6 +192,8 @@ class WorkQueue:
         hash_key: KeyHash,
         lease_seconds: float,
         clock: Callable[[], float] = time.time,
+        platform_key: str | None = None,
+        on_worker_failed: Callable[[str], None] = lambda session_id: None,
     ) -> None:
         self._store = store
         self._environments = environments
@@ -180,6 +204,9 @@ class WorkQueue:
         self._ttl = lease_seconds
         self._clock = clock
         self._polling = _Polling()
+        self._hash = hash_key
+        self._platform_key_hash = hash_key(platform_key) if platform_key else None
+        self._on_worker_failed = on_worker_failed
 
     # -- credentials ---------------------------------------------------------------------
 
@@ -192,7 +219,12 @@ class WorkQueue:
         item = load_as(self._store, stream_id(work_id), WorkItem)
         if item is None or item.claim != claim or item.state == "stopped":
             raise refused
-        return WorkCredential(item.tenant_id, item.environment_id, item.work_id, item.session_id, claim)
+        return WorkCredential(item.tenant_id, item.environment_id, item.work_id, item.session_id, claim, item.hosting)
+
+    def authenticate_platform(self, key: str) -> PlatformWorker:
+        if self._platform_key_hash is None or not hmac.compare_digest(self._hash(key), self._platform_key_hash):
+            raise Unauthorized("invalid sandbox worker key")
+        return PlatformWorker()
 
     def queued(self) -> None:
         """Called after this process saved a new item: long polls here look at once."""
@@ -223,8 +255,28 @@ class WorkQueue:
                 return None
             self._polling.wait(min(remaining, POLL_RECHECK_SECONDS))
 
-    def _claim_one(self, environment_id: str, worker_id: str | None, reclaim_after: float) -> dict[str, Any] | None:
-        ids = self._index.live_work_ids([environment_id])
+    def poll_cloud(
+        self, who: PlatformWorker, worker_id: str | None, reclaim_older_than_ms: int | None, block_ms: int | None
+    ) -> dict[str, Any] | None:
+        """Agentry's own workers' poll: the oldest item of any ``cloud`` environment, with
+        that environment's ``config`` (networking, packages) beside it."""
+        reclaim_after = (DEFAULT_RECLAIM_MS if reclaim_older_than_ms is None else reclaim_older_than_ms) / 1000
+        deadline = time.monotonic() + (block_ms or 0) / 1000
+        while True:
+            claimed = self._claim_one(None, worker_id, reclaim_after, hosting="cloud")
+            if claimed is not None:
+                environment = load_as(self._store, stream_id(claimed["environment_id"]), Environment)
+                config = environment.definition.get("config") if environment is not None else None
+                return {**claimed, "environment": {"id": claimed["environment_id"], "config": config}}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._polling.wait(min(remaining, POLL_RECHECK_SECONDS))
+
+    def _claim_one(
+        self, environment_id: str | None, worker_id: str | None, reclaim_after: float, hosting: str | None = None
+    ) -> dict[str, Any] | None:
+        ids = self._index.live_work_ids(None if environment_id is None else [environment_id], hosting)
         leases = self._leases.many(ids)
         now = self._clock()
         for work_id in ids:
@@ -305,14 +357,34 @@ class WorkQueue:
         item = self._transition(item, WorkItem.start)
         return _beat(stamp, True, item.state, ttl)
 
-    def stop(self, who: Worker, environment_id: str, work_id: str, force: bool) -> dict[str, Any]:
+    def stop(
+        self, who: Worker, environment_id: str, work_id: str, force: bool, error: str | None = None
+    ) -> dict[str, Any]:
+        """Stops the item. Agentry's own worker may say why it could not serve the session
+        (``error``: its sandbox could not start): the session records it as a
+        ``session.error`` and each call that waited for the worker ends in an error result."""
         item = self._worker_item(who, environment_id, work_id)
+        if error is not None and not (isinstance(who, WorkCredential) and who.hosting == "cloud"):
+            raise Forbidden("only Agentry's own workers report a failed start")
         if item.state == "stopped":
             raise Conflict(f"work {work_id} is already stopped", retryable=False)
         reason = "stopped_by_worker" if isinstance(who, WorkCredential) else "stopped_by_operator"
-        item.stop(force=force, reason=reason)
+        item.stop(force=force, reason="failed_to_start" if error is not None else reason)
         self._save(item)
+        if error is not None:
+            self._fail_session(item.session_id, error)
         return render(item)
+
+    def _fail_session(self, session_id: str, message: str) -> None:
+        def fail() -> bool:
+            session = load_as(self._store, stream_id(session_id), Session)
+            if session is None or not session.fail_worker_calls(new_id("sevt"), message, new_id):
+                return False
+            self._store.save(session)
+            return True
+
+        if retry_on_race(fail, key=session_id):
+            self._on_worker_failed(session_id)
 
     def check_listing(self, who: EnvironmentCredential, environment_id: str) -> None:
         """A worker lists its own environment's items (the page comes from the read model)."""

@@ -8,6 +8,7 @@ stream but are not part of the public log, so they carry no ``seq``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, ClassVar
@@ -629,6 +630,23 @@ class Session(Aggregate):
             self.record("session.status_running", event_id, {})
             return True
         return False
+
+    def fail_worker_calls(self, event_id: str, message: str, new_event_id: Callable[[str], str]) -> bool:
+        """The environment's worker could not serve the session (its sandbox did not start):
+        a ``session.error`` saying why, and an error result for each call it would have
+        run, so the turn goes on. False when no call waits for a worker."""
+        waiting = [key for key, kind in self.blockers.items() if kind == WORKER_RESULT]
+        if not waiting or self.status == "terminated":
+            return False
+        error = {"type": "unknown_error", "message": message, "retry_status": {"type": "exhausted"}}
+        self.record("session.error", event_id, {"error": error})
+        for tool_use_id in waiting:
+            self.record(
+                "agent.tool_result",
+                new_event_id("sevt"),
+                {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": message}], "is_error": True},
+            )
+        return True
 
     def route_to_worker(self, running: list[str], asking: list[str], new_work_id: str | None) -> None:
         """Built-in calls the environment's worker answers: ``running`` now, ``asking``

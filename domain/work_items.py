@@ -32,10 +32,19 @@ class WorkItem(Aggregate):
         return stream_id(work_id)
 
     class Created(Aggregate.Created):
+        """Schema v2 adds ``hosting``: ``cloud`` (Agentry's own workers serve it) or
+        ``self_hosted`` (the customer's); v1 items were all self-hosted."""
+
+        class_version = 2
         work_id: str
         tenant_id: str
         environment_id: str
         session_id: str
+        hosting: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["hosting"] = "self_hosted"
 
     class Claimed(Aggregate.Event):
         """A poll handed the item to ``worker_id``; ``took_over`` says why an earlier claim
@@ -61,8 +70,9 @@ class WorkItem(Aggregate):
         metadata: dict[str, str]
 
     @event(Created)
-    def __init__(self, work_id: str, tenant_id: str, environment_id: str, session_id: str) -> None:
+    def __init__(self, work_id: str, tenant_id: str, environment_id: str, session_id: str, hosting: str) -> None:
         self.work_id = work_id
+        self.hosting = hosting
         self.tenant_id = tenant_id
         self.environment_id = environment_id
         self.session_id = session_id

@@ -32,6 +32,7 @@ def prepare_data_dir(settings: Settings) -> None:
     for name in (
         settings.admin_key_path,
         settings.key_pepper_path,
+        settings.sandbox_worker_key_path,
         settings.root_secret_path,
         settings.root_secret_path.with_name(settings.root_secret_path.name + ".next"),
         keys,

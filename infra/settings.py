@@ -143,11 +143,20 @@ class Settings:
     # A tool call waits this long for a worker to hold its session's work item (none polls,
     # or the one running it vanished and none took it over) before it ends in an error.
     worker_timeout_seconds: float = 120.0
+    # Agentry's own sandbox workers (cloud environments): the secret they present (generated
+    # into the data folder when embedded), how many `agentry serve` starts as its children,
+    # how many sessions each serves at once, and where their sandboxes live (its parents must
+    # be searchable by other users: each session runs as a uid of its own).
+    sandbox_worker_key: str = field(default="", repr=False)
+    sandbox_workers: int = 1
+    sandbox_slots: int = 8
+    sandbox_root: str = ""
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
         _check_secret("API_KEY_SECRET", self.api_key_secret)
         _check_secret("ROOT_SECRET", self.root_secret)
+        _check_secret("SANDBOX_WORKER_KEY", self.sandbox_worker_key)
         if self.max_connections < 1:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
         if self.turns not in TURN_MODES:
@@ -186,6 +195,10 @@ class Settings:
             turns=_env("TURNS", "in-process"),
             work_lease_seconds=_seconds("WORK_LEASE", 30.0),
             worker_timeout_seconds=_seconds("WORKER_TIMEOUT", 120.0),
+            sandbox_worker_key=_env("SANDBOX_WORKER_KEY", ""),
+            sandbox_workers=_int("SANDBOX_WORKERS", 1),
+            sandbox_slots=_int("SANDBOX_SLOTS", 8),
+            sandbox_root=_env("SANDBOX_ROOT", ""),
         )
 
     @property
@@ -195,6 +208,10 @@ class Settings:
     @property
     def postgres(self) -> PostgresLocation:
         return parse_postgres_url(self.database_url)
+
+    @property
+    def sandbox_worker_key_path(self) -> Path:
+        return self.data_dir / "sandbox-worker-key"
 
     @property
     def key_pepper_path(self) -> Path:

@@ -3,8 +3,11 @@ Nothing else in the code base imports ``infra``."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -20,7 +23,7 @@ from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
-from application.work_queue import WorkerWatch, WorkQueue
+from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
@@ -102,9 +105,20 @@ def build(settings: Settings | None = None) -> ApiProcess:
     model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     read_models = ReadModels(engine)
     leases = SqlWorkLeases(engine)
-    work = WorkQueue(store, environments, leases, read_models, hash_key, settings.work_lease_seconds)
+    turn_owed = _TurnOwed()
+    work = WorkQueue(
+        store,
+        environments,
+        leases,
+        read_models,
+        hash_key,
+        settings.work_lease_seconds,
+        platform_key=sandbox_worker_key(settings),
+        on_worker_failed=turn_owed,
+    )
     tools = _ToolWork(WorkerWatch(store, leases, settings.worker_timeout_seconds), work.queued)
     wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
+    turn_owed.then = wiring.on_user_turn
     sessions = SessionService(
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
@@ -156,6 +170,34 @@ class _ApiTurns:
         self.on_interrupt = on_interrupt
         self.signals = signals
         self.closers = closers or []
+
+
+class _TurnOwed:
+    """Tells the runtime a session owes a turn (wired once the runtime exists)."""
+
+    def __init__(self) -> None:
+        self.then: Callable[[str], None] = lambda session_id: None
+
+    def __call__(self, session_id: str) -> None:
+        self.then(session_id)
+
+
+def sandbox_worker_key(settings: Settings) -> str | None:
+    """The key Agentry's own sandbox workers present: the operator's with PostgreSQL (none:
+    no sandbox worker can poll), generated into the data folder when embedded."""
+    secret = settings.sandbox_worker_key
+    if not secret and not settings.uses_postgres:
+        secret = read_or_create_secret(settings.sandbox_worker_key_path)
+    return f"{PLATFORM_KEY_PREFIX}{secret}" if secret else None
+
+
+def sandbox_root(settings: Settings) -> Path:
+    """Where the sandbox workers keep sessions' sandboxes: outside the data folder (0700),
+    one folder per server so two servers on a machine never sweep each other's."""
+    if settings.sandbox_root:
+        return Path(settings.sandbox_root)
+    where = settings.database_url or str(settings.data_dir.resolve())
+    return Path(tempfile.gettempdir()) / "agentry-sandboxes" / hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 # How often the embedded server looks for sessions whose environment worker vanished.

@@ -209,12 +209,18 @@ class ReadModels:
         table = tables.work_items
         return self._resources(table, tenant_id, query, table.c.environment_id == environment_id)
 
-    def live_work_ids(self, environment_ids: list[str], limit: int = 50) -> list[str]:
-        """Items of these environments a poll may have to act on (not stopped), oldest first."""
+    def live_work_ids(self, environment_ids: list[str] | None, hosting: str | None = None, limit: int = 50) -> list[str]:
+        """Items a poll may have to act on (not stopped), oldest first: of these
+        environments, or (None) of every environment hosted so."""
         table = tables.work_items
+        where = [table.c.state != "stopped"]
+        if environment_ids is not None:
+            where.append(table.c.environment_id.in_(environment_ids))
+        if hosting is not None:
+            where.append(table.c.hosting == hosting)
         select = (
             sa.select(table.c.id)
-            .where(table.c.environment_id.in_(environment_ids), table.c.state != "stopped")
+            .where(*where)
             .order_by(table.c.created_at, table.c.id)
             .limit(limit)
         )

@@ -305,7 +305,14 @@ class WorkItemsProjection(ResourceProjection):
 
     def created(self, conn: sa.Connection, event: Any) -> Row:
         doc = work_view(event.work_id, event.environment_id, event.session_id, "queued", {}, event.timestamp)
-        return {"id": event.work_id, "environment_id": event.environment_id, "state": "queued", "claim": 0, "doc": doc}
+        return {
+            "id": event.work_id,
+            "environment_id": event.environment_id,
+            "state": "queued",
+            "claim": 0,
+            "hosting": event.hosting,
+            "doc": doc,
+        }
 
     def _claimed(self, conn: sa.Connection, event: Any) -> None:
         reset = {"state": "queued", "acknowledged_at": None, "started_at": None}

@@ -65,6 +65,7 @@ work_items = resource_table(
     sa.Column("environment_id", sa.String(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("claim", sa.Integer, nullable=False, default=0),
+    sa.Column("hosting", sa.String(16), nullable=False, default="self_hosted"),
 )
 sa.Index("rm_work_items_live", work_items.c.environment_id, work_items.c.state, work_items.c.created_at)
 

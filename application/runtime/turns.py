@@ -40,7 +40,7 @@ from application.runtime.outcomes import Verdict, grading_request, read_verdict
 from application.runtime.pricing import cost_micros
 from application.runtime.tools import NOT_RUN, WORKER_TOOLS, Toolbox, evaluation, toolbox
 from application.runtime.transcript import TranscriptCache
-from application.work_queue import WorkerWatch, new_work_item, released_item
+from application.work_queue import WorkerWatch, hosting_of, new_work_item, released_item
 from domain.errors import DomainError
 from domain.ids import stream_id
 from domain.sessions import WORKER_RESULT, Session, requires_action
@@ -412,7 +412,7 @@ class SessionRuntime:
             for event_type, event_id, payload in results:
                 session.record(event_type, event_id, payload)
             if (running or asking) and session.work_id is None:
-                queued.append(new_work_item(session))
+                queued.append(new_work_item(session, hosting_of(self._store, session.environment_id)))
             session.route_to_worker(running, asking, queued[0].work_id if queued else None)
             if session.client_blockers:
                 session.record("session.status_idle", new_id("sevt"), requires_action(session.client_blockers))

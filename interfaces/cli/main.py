@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
 
-from interfaces.bootstrap import SettingsError, load_settings
+from interfaces.bootstrap import Settings, SettingsError, load_settings
 
 
 def _configure_logging(level: str) -> None:
@@ -42,11 +44,40 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="off",
         timeout_graceful_shutdown=10,
     )
+    children = _start_sandbox_workers(settings, port)
     try:
         serve_until_signalled(config, on_shutdown=platform.services.live.close)
     finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
         platform.close()
     return 0
+
+
+def _start_sandbox_workers(settings: Settings, port: int) -> list[subprocess.Popen[bytes]]:
+    """Embedded, `serve` runs cloud environments' tools in `agentry sandbox-worker` children
+    (never in this process). They need root and bubblewrap; without either, cloud tool calls
+    end in an error result after AGENTRY_WORKER_TIMEOUT, and the log says why here."""
+    log = logging.getLogger("agentry")
+    if settings.uses_postgres or settings.sandbox_workers < 1:
+        return []
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root (each session's tools run as a uid of their own)")
+    if shutil.which("bwrap") is None:
+        missing.append("bubblewrap (apt-get install bubblewrap)")
+    if missing:
+        log.warning("cloud environments' built-in tools will not run here: the sandbox workers need %s", " and ".join(missing))
+        return []
+    command = [sys.executable, "-m", "interfaces.cli.main", "sandbox-worker", "--api", f"http://127.0.0.1:{port}"]
+    children = [subprocess.Popen(command) for _ in range(settings.sandbox_workers)]
+    log.info("sandbox workers: %d started, %d sessions each", len(children), settings.sandbox_slots)
+    return children
 
 
 def projections_command(args: argparse.Namespace) -> int:
@@ -173,6 +204,20 @@ def worker_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def sandbox_worker_command(args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import sandbox_root, sandbox_worker_key
+    from interfaces.cli.sandbox_worker import run_sandbox_worker
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    key = sandbox_worker_key(settings)
+    if key is None:
+        print("agentry: sandbox-worker needs AGENTRY_SANDBOX_WORKER_KEY (the same value the API has)", file=sys.stderr)
+        return 2
+    api = args.api or os.environ.get("AGENTRY_API_URL") or f"http://127.0.0.1:{settings.port}"
+    return run_sandbox_worker(api, key, sandbox_root(settings), args.slots or settings.sandbox_slots)
+
+
 def project_command(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build, build_kafka_projector
 
@@ -211,6 +256,13 @@ def parser() -> argparse.ArgumentParser:
         "worker", help="drive session turns (PostgreSQL; pair with AGENTRY_TURNS=workers on serve)"
     )
     worker.set_defaults(handler=worker_command)
+
+    sandbox = commands.add_parser(
+        "sandbox-worker", help="run cloud environments' built-in tools in bubblewrap sandboxes (needs root)"
+    )
+    sandbox.add_argument("--api", default=None, help="the API's base URL (AGENTRY_API_URL, default this host's AGENTRY_PORT)")
+    sandbox.add_argument("--slots", type=int, default=None, help="sessions served at once (AGENTRY_SANDBOX_SLOTS, default 8)")
+    sandbox.set_defaults(handler=sandbox_worker_command)
 
     proj = commands.add_parser("projections", help="inspect or rebuild read models")
     proj_actions = proj.add_subparsers(dest="action", required=True)

@@ -199,6 +199,21 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     Operation(
+        "get", "/v1/work/poll", "pollCloudWork",
+        "Claim the oldest work item of any cloud environment (Agentry's own sandbox workers)", "work", None,
+        params=(
+            Param("block_ms", "query", integer(1, 999), "wait up to this long for work (default: answer at once)"),
+            Param("reclaim_older_than_ms", "query", integer(0, 86_400_000), "take over claims not acknowledged for this long (default 5000)"),
+            Param("Anthropic-Worker-ID", "header", {"type": "string"}, "the polling worker"),
+        ),
+        errors=(400, 401, 403),
+        content={"application/json": {"anyOf": [{"$ref": "#/components/schemas/Work"}, {"type": "null"}]}},
+        description=(
+            "Takes the sandbox worker key (`AGENTRY_SANDBOX_WORKER_KEY`) only. The item carries its "
+            "`secret` and, as `environment`, its environment's id and `config` (networking, packages)."
+        ),
+    ),
+    Operation(
         "get", "/v1/environments/{environment_id}/work/stats", "getWorkQueueStats",
         "The queue's depth, pending claims and polling workers", "work", out.WorkQueueStats,
         params=(path_id("environment_id", "env"),), errors=(403, 404),

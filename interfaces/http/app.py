@@ -12,8 +12,8 @@ import orjson
 from application.api_keys import ApiKeyService
 from application.environment_keys import EnvironmentKeyService, key_id_of
 from application.errors import Unauthorized
+from application.work_queue import PLATFORM_KEY_PREFIX, WorkQueue
 from application.work_queue import TOKEN_PREFIX as WORK_TOKEN_PREFIX
-from application.work_queue import WorkQueue
 from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
@@ -25,7 +25,7 @@ from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
-from interfaces.http.resources.work import WorkResource
+from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"})
 
@@ -61,6 +61,8 @@ class ApiKeyAuth:
             raise Unauthorized("missing API key: send it in the x-api-key header")
         if key.startswith(WORK_TOKEN_PREFIX):
             req.context.principal = await run(self._work.authenticate, key)
+        elif key.startswith(PLATFORM_KEY_PREFIX):
+            req.context.principal = await run(self._work.authenticate_platform, key)
         elif key_id_of(key) is not None:
             req.context.principal = await run(self._environment_keys.authenticate, key)
         else:
@@ -93,6 +95,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/environments/{environment_id}/work/{work_id}", work, "ack", "heartbeat", "stop")
     app.add_route("/v1/environments/{environment_id}/work/poll", work, suffix="poll")
     app.add_route("/v1/environments/{environment_id}/work/stats", work, suffix="stats")
+    app.add_route("/v1/work/poll", CloudWorkResource(services.work))
     _add_family(app, "/v1/sessions/{session_id}", SessionsResource(services.sessions, lists, written), "archive")
     _add_family(app, "/v1/model_cards/{model_card_id}", ModelCardsResource(services.model_cards, lists, written))
     events = SessionEventsResource(services.sessions, services.session_log, services.live)

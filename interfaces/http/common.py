@@ -21,7 +21,7 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
 from application.session_log import SessionLog
-from application.sessions import WORKER_ROLE, SessionService
+from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
 from application.views import TIME_BOUNDS, iso
 from application.work_queue import WorkCredential, Worker, WorkQueue
@@ -145,7 +145,8 @@ def session_caller(req: falcon.asgi.Request, session_id: str) -> Principal:
     if isinstance(who, WorkCredential):
         if who.session_id != session_id:
             raise Forbidden("this work token is for another session")
-        return Principal(who.tenant_id, who.work_id, role=WORKER_ROLE)
+        role = PLATFORM_WORKER_ROLE if who.hosting == "cloud" else WORKER_ROLE
+        return Principal(who.tenant_id, who.work_id, role=role)
     return principal(req)
 
 

@@ -217,6 +217,8 @@ class WorkUpdate(Strict):
 
 class WorkStop(Strict):
     force: bool | None = None
+    # Agentry's own worker only: why the session's sandbox could not start.
+    error: str | None = Field(default=None, min_length=1, max_length=4096)
 
 
 class AgentRef(Strict):

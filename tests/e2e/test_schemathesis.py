@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from interfaces.bootstrap import sandbox_worker_key
 from tests.support.fake_provider import FakeProvider, Reply, ToolUse
 from tests.support.server import RunningServer
 
@@ -156,6 +157,8 @@ def _fuzz(
     headers = {"x-api-key": server.api_key}
     if operation.path == WORK_LIST:
         headers = {"authorization": f"Bearer {ids['environment_key']}"}  # it refuses API keys
+    if operation.path == "/v1/work/poll":
+        headers = {"authorization": f"Bearer {ids['sandbox_worker_key']}"}  # Agentry's own workers only
 
     @given(case=_strategy(operation, ids, mode))
     @settings(
@@ -191,6 +194,7 @@ def test_every_operation_conforms_to_the_document(server: RunningServer, fake_pr
     fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]))
     with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=20) as http:
         ids = seed(http)
+        ids["sandbox_worker_key"] = sandbox_worker_key(server.settings) or ""
         document = http.get("/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
     operations = sorted((result.ok() for result in schema.get_all_operations()), key=_destructive_last)  # type: ignore[union-attr]

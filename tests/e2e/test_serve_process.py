@@ -10,6 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from infra.sandbox.area import unmount_and_remove
+from tests.support.fake_provider import API_KEY as PROVIDER_KEY
+from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
 from tests.support.postgres import free_port
 from tests.support.serve_process import start_serve
 
@@ -65,3 +68,41 @@ def test_sigterm_ends_open_streams_and_closes_the_platform(tmp_path: Path) -> No
     assert outcomes == ["ended"] * 3, "streams were cut off instead of ended"
     assert "agentry stopped cleanly" in output
     assert KEY not in output
+
+
+def test_serve_runs_cloud_tools_in_its_sandbox_worker_children(tmp_path: Path, fake_provider: FakeProvider) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "AGENTRY_DATA_DIR": str(tmp_path),
+        "AGENTRY_BOOTSTRAP_API_KEY": KEY,
+        "AGENTRY_PORT": str(port),
+        "AGENTRY_ANTHROPIC_API_KEY": PROVIDER_KEY,
+        "AGENTRY_ANTHROPIC_BASE_URL": fake_provider.anthropic_base_url,
+        "AGENTRY_SANDBOX_ROOT": str(Path("/tmp") / f"agentry-serve-sandboxes-{port}"),
+    }
+    env.pop("AGENTRY_DATABASE_URL", None)
+    fake_provider.script(Reply([ToolUse("bash", {"command": "echo from the sandbox"})]), Reply([Text("Done.")]))
+    server, base = start_serve(env)
+    try:
+        http = httpx.Client(base_url=base, headers={"x-api-key": KEY}, timeout=30)
+        agent = http.post("/v1/agents", json={"name": "a", "model": "m", "tools": [{"type": "agent_toolset_20260401"}]}).json()
+        cloud = http.post("/v1/environments", json={"name": "e"}).json()
+        session = http.post("/v1/sessions", json={"agent": agent["id"], "environment_id": cloud["id"]}).json()
+        http.post(
+            f"/v1/sessions/{session['id']}/events",
+            json={"events": [{"type": "user.message", "content": [{"type": "text", "text": "go"}]}]},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            events = http.get(f"/v1/sessions/{session['id']}/events", params={"limit": 1000}).json()["data"]
+            if events[-1]["type"] == "session.status_idle":
+                break
+            assert time.monotonic() < deadline, [e["type"] for e in events]
+            time.sleep(0.1)
+        result = next(e for e in events if e["type"] == "agent.tool_result")
+        assert not result["is_error"] and result["content"][0]["text"].strip() == "from the sandbox"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        unmount_and_remove(Path(env["AGENTRY_SANDBOX_ROOT"]))

@@ -39,17 +39,20 @@ def provider_settings(fake: Any) -> dict[str, Any]:
     return {"anthropic_api_key": PROVIDER_KEY, "anthropic_base_url": fake.anthropic_base_url}
 
 
+SANDBOX_WORKER_KEY = "sandbox-worker-key-for-tests-0123456789abcdef"
+
+
 @contextmanager
 def running_server(data_dir: Path, database_url: str = "", **overrides: Any) -> Iterator[RunningServer]:
     """``overrides`` are further ``Settings`` fields (timeouts, limits)."""
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        bootstrap_api_key=API_KEY,
-        api_key_secret=API_KEY_SECRET if database_url else "",
-        root_secret=ROOT_SECRET if database_url else "",
+    fields: dict[str, Any] = {
+        "api_key_secret": API_KEY_SECRET if database_url else "",
+        "root_secret": ROOT_SECRET if database_url else "",
+        # Embedded, the server generates its own; PostgreSQL's operator gives one.
+        "sandbox_worker_key": SANDBOX_WORKER_KEY if database_url else "",
         **overrides,
-    )
+    }
+    settings = Settings(data_dir=data_dir, database_url=database_url, bootstrap_api_key=API_KEY, **fields)
     platform = build(settings)
     platform.start()
     port = free_port()

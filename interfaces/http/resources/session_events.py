@@ -8,13 +8,15 @@ twice; a client that goes away ends its tail at once."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 import falcon
 
 from application.errors import NotFound
 from application.session_log import LogPosition, SessionLog
-from application.sessions import SessionService
+from application.sessions import PLATFORM_WORKER_ROLE, SessionService
 from interfaces.http.common import (
     bool_param,
     choice_param,
@@ -33,6 +35,25 @@ from projections.queries import decode_token, encode_token
 LAST_EVENT_ID = re.compile(r"^[0-9]{1,18}$")
 PREVIEWABLE = ("agent.message", "agent.thinking")
 MAX_EVENT_DELTAS = 100
+
+
+# Agentry's own worker on a cloud environment posts user.tool_result and the session records
+# agent.tool_result (the platform ran the tool). The SDK's session runner, which that worker
+# is, counts a call as answered only by a user.tool_result: reading the log, it would run
+# every earlier call again. So that one reader sees its own results in the form it posted.
+_RECORDED = b'"type":"agent.tool_result"'
+_AS_POSTED = b'"type":"user.tool_result"'
+
+
+def as_worker_sees(event: dict[str, Any]) -> dict[str, Any]:
+    return {**event, "type": "user.tool_result"} if event.get("type") == "agent.tool_result" else event
+
+
+async def frames_as_worker_sees(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for frame in frames:
+        if _RECORDED in frame:
+            frame = frame.replace(b"event: agent.tool_result", b"event: user.tool_result").replace(_RECORDED, _AS_POSTED)
+        yield frame
 
 
 class SessionEventsResource:
@@ -57,9 +78,10 @@ class SessionEventsResource:
             else:
                 before_seq = seq
         types = frozenset(list_params(req, "types")) or None
+        who_reads = session_caller(req, session_id)
         page = await run(
             self._log.page,
-            session_caller(req, session_id),
+            who_reads,
             session_id,
             after_seq,
             limit_param(req, 100),
@@ -69,7 +91,10 @@ class SessionEventsResource:
             time_bounds(req),
         )
         next_page = encode_token(order, page.next_seq) if page.next_seq is not None else None
-        resp.media = {"data": page.events, "next_page": next_page}
+        events = page.events
+        if who_reads.role == PLATFORM_WORKER_ROLE:
+            events = [as_worker_sees(event) for event in events]
+        resp.media = {"data": events, "next_page": next_page}
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         body = await parse(req, SendEvents)
@@ -93,7 +118,7 @@ class SessionEventsResource:
         start = head.position if after_seq == head.last_seq else LogPosition.after_seq(after_seq)
         # Plain bytes, not resp.sse: every tail sends the frames the shared reader encoded
         # once, and Falcon's SSE loop would notice a gone client only at its next send.
-        resp.stream = self._live.stream(
+        frames = self._live.stream(
             head.tenant_id,
             head.stream,
             start,
@@ -102,6 +127,7 @@ class SessionEventsResource:
             _receive_of(req),
             deltas,
         )
+        resp.stream = frames_as_worker_sees(frames) if who.role == PLATFORM_WORKER_ROLE else frames
 
     @staticmethod
     def _event_deltas(req: falcon.asgi.Request) -> frozenset[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import falcon
 
-from application.work_queue import WorkQueue
+from application.errors import Forbidden
+from application.work_queue import PlatformWorker, WorkQueue
 from interfaces.http.common import (
     ReadYourWrites,
     environment_credential,
@@ -23,6 +24,27 @@ from interfaces.http.common import (
 )
 from interfaces.http.schemas import WorkStop, WorkUpdate
 from projections.queries import ListQuery, ReadModels
+
+
+class CloudWorkResource:
+    """``/v1/work/poll``: Agentry's own workers (the sandbox worker key) claim the oldest
+    item of any ``cloud`` environment."""
+
+    def __init__(self, queue: WorkQueue) -> None:
+        self._queue = queue
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        who = req.context.principal
+        if not isinstance(who, PlatformWorker):
+            raise Forbidden("this endpoint takes the sandbox worker key (AGENTRY_SANDBOX_WORKER_KEY)")
+        block_ms = int_param(req, "block_ms", None, 1, 999)
+        reclaim_ms = int_param(req, "reclaim_older_than_ms", None, 0, 86_400_000)
+        work = await run(self._queue.poll_cloud, who, req.get_header("Anthropic-Worker-ID"), reclaim_ms, block_ms)
+        if work is None:
+            resp.content_type = falcon.MEDIA_JSON
+            resp.data = b"null"
+        else:
+            resp.media = work
 
 
 class WorkResource:
@@ -78,4 +100,6 @@ class WorkResource:
 
     async def on_post_stop(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str, work_id: str) -> None:
         body = await parse(req, WorkStop, optional=True)
-        resp.media = await run(self._queue.stop, worker_credential(req), environment_id, work_id, bool(body.force))
+        resp.media = await run(
+            self._queue.stop, worker_credential(req), environment_id, work_id, bool(body.force), body.error
+        )
