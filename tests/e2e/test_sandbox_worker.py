@@ -3,11 +3,13 @@ worker in each session's bubblewrap sandbox, its results recorded as ``agent.too
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
@@ -131,3 +133,41 @@ def test_packages_a_worker_cannot_install_end_the_start_in_a_session_error(
     result = next(iter(_results(events).values()))
     assert result.is_error and "apt" in result.content[0].text
 
+
+
+def test_one_sandbox_worker_serves_eight_sessions_at_once(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider, sandboxes: Path
+) -> None:
+    settings: dict[str, Any] = {
+        "anthropic_api_key": PROVIDER_KEY,
+        "anthropic_base_url": fake_provider.anthropic_base_url,
+        "sandbox_worker_key": SANDBOX_WORKER_KEY,
+    }
+    with running_server(tmp_path / "data", **settings) as served:
+        client = sdk_client(served)
+        environment = client.beta.environments.create(name="cloud")
+        key = httpx.post(
+            f"{served.base_url}/v1/environments/{environment.id}/keys", headers={"x-api-key": served.api_key}, json={}
+        ).json()["key"]
+        agent = client.beta.agents.create(name="sleeper", model="claude-sonnet-4-6", tools=[TOOLSET])
+        sessions = [client.beta.sessions.create(agent=agent.id, environment_id=environment.id).id for _ in range(8)]
+        # Each session's command holds its slot until every session's command is running.
+        fake_provider.script(*[Reply([ToolUse("bash", {"command": "sleep 6; echo rested"})]) for _ in sessions])
+        fake_provider.script(*[Reply([Text("Rested.")]) for _ in sessions])
+        with sandbox_worker(served.base_url, sandboxes, slots=8) as worker:
+            for session_id in sessions:
+                say(client, session_id, "rest")
+            most_active = 0
+            deadline = time.monotonic() + 60
+            while most_active < 8 and time.monotonic() < deadline:
+                items = httpx.get(
+                    f"{served.base_url}/v1/environments/{environment.id}/work",
+                    headers={"authorization": f"Bearer {key}"}, params={"limit": 50},
+                ).json()["data"]
+                most_active = max(most_active, sum(item["state"] == "active" for item in items))
+                time.sleep(0.2)
+            assert most_active == 8, worker.output
+            for session_id in sessions:
+                events = wait_for(client, session_id, idles(1), timeout=60)
+                result = next(e for e in events if e.type == "agent.tool_result")
+                assert result.content[0].text.strip() == "rested"
