@@ -646,7 +646,17 @@ class Session(Aggregate):
                 new_event_id("sevt"),
                 {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": message}], "is_error": True},
             )
+        self.release_work()
         return True
+
+    def release_work(self) -> None:
+        """Lets the session's work item go (its worker vanished or could not start)."""
+        if self.work_id is not None:
+            self._release_work()
+
+    @event("WorkReleased")
+    def _release_work(self) -> None:
+        self.work_id = None
 
     def route_to_worker(self, running: list[str], asking: list[str], new_work_id: str | None) -> None:
         """Built-in calls the environment's worker answers: ``running`` now, ``asking``

@@ -411,7 +411,7 @@ class SessionRuntime:
                 return "lost"
             for event_type, event_id, payload in results:
                 session.record(event_type, event_id, payload)
-            if (running or asking) and session.work_id is None:
+            if (running or asking) and not self._holds_live_item(session):
                 queued.append(new_work_item(session, hosting_of(self._store, session.environment_id)))
             session.route_to_worker(running, asking, queued[0].work_id if queued else None)
             if session.client_blockers:
@@ -442,11 +442,21 @@ class SessionRuntime:
             return False
         return self._workers.vanished(session)
 
+    def _holds_live_item(self, session: Session) -> bool:
+        """The session's work item can still be served (a stopped one — its worker gave up
+        on it — is replaced by a new one at the next call)."""
+        if session.work_id is None:
+            return False
+        item = load_as(self._store, stream_id(session.work_id), WorkItem)
+        return item is not None and item.live
+
     @staticmethod
     def _abandon_worker_calls(session: Session, why: str) -> None:
         for tool_use_id, kind in list(session.blockers.items()):
             if kind == WORKER_RESULT:
                 session.record("agent.tool_result", new_id("sevt"), _error_result(tool_use_id, why)[2])
+        # The next call asks for a worker afresh (``_step`` stops this item if still live).
+        session.release_work()
 
     # -- endings -----------------------------------------------------------------------
 

@@ -235,3 +235,33 @@ def test_a_worker_killed_mid_tool_is_replaced_and_the_result_is_recorded_once(
     assert len(results) == 1 and results[0].tool_use_id == use.id
     assert results[0].content[0].text.strip() == "finished"
     assert marker.read_text() == "run\nrun\n"  # the second worker ran it again
+
+
+def test_an_item_its_worker_gave_up_on_ends_the_call_and_the_next_call_gets_a_new_item(
+    served: RunningServer, fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    client = sdk_client(served)
+    environment_id, key, session_id = _self_hosted(served, [TOOLSET])
+    fake_provider.script(
+        Reply([ToolUse("bash", {"command": "true"})]),
+        Reply([ToolUse("bash", {"command": "echo second"})]),
+        Reply([Text("Done.")]),
+    )
+    say(client, session_id, "go")
+    hand = anthropic.Anthropic(base_url=served.base_url, api_key=None, auth_token=key, max_retries=0)
+    first = hand.beta.environments.work.poll(environment_id, block_ms=999)
+    deadline = time.monotonic() + 10
+    while first is None and time.monotonic() < deadline:
+        first = hand.beta.environments.work.poll(environment_id, block_ms=999)
+    assert first is not None
+    hand.beta.environments.work.ack(first.id, environment_id=environment_id)
+    hand.beta.environments.work.stop(first.id, environment_id=environment_id, force=True)  # a worker giving up
+    with environment_worker(served.base_url, environment_id, key, tmp_path / "workspace") as worker:
+        events = wait_for(client, session_id, idles(1), timeout=60)
+        assert events[-1].stop_reason.type == "end_turn", worker.output
+    uses = [e for e in events if e.type == "agent.tool_use"]
+    results = _results(events)
+    assert results[uses[0].id].is_error and "no worker" in results[uses[0].id].content[0].text
+    assert not results[uses[1].id].is_error and results[uses[1].id].content[0].text.strip() == "second"
+    items = httpx.get(f"{served.base_url}/v1/environments/{environment_id}/work", headers=_bearer(key)).json()["data"]
+    assert len(items) == 2 and first.id in {item["id"] for item in items}
