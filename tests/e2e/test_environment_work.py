@@ -265,3 +265,32 @@ def test_an_item_its_worker_gave_up_on_ends_the_call_and_the_next_call_gets_a_ne
     assert not results[uses[1].id].is_error and results[uses[1].id].content[0].text.strip() == "second"
     items = httpx.get(f"{served.base_url}/v1/environments/{environment_id}/work", headers=_bearer(key)).json()["data"]
     assert len(items) == 2 and first.id in {item["id"] for item in items}
+
+
+def test_an_interrupt_ends_the_wait_and_asks_the_worker_to_stop(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = sdk_client(served)
+    environment_id, key, session_id = _self_hosted(served, [TOOLSET])
+    fake_provider.script(Reply([ToolUse("bash", {"command": "sleep 600"})]))
+    say(client, session_id, "go")
+    hand = anthropic.Anthropic(base_url=served.base_url, api_key=None, auth_token=key, max_retries=0)
+    work = None
+    deadline = time.monotonic() + 10
+    while work is None and time.monotonic() < deadline:
+        work = hand.beta.environments.work.poll(environment_id, block_ms=999)
+    assert work is not None
+    hand.beta.environments.work.ack(work.id, environment_id=environment_id)
+    beat = hand.beta.environments.work.heartbeat(work.id, environment_id=environment_id, expected_last_heartbeat="NO_HEARTBEAT")
+    assert beat.state == "active" and beat.lease_extended
+    assert client.beta.sessions.retrieve(session_id).status == "running"  # waiting for the worker
+    client.beta.sessions.events.send(session_id, events=[{"type": "user.interrupt"}])
+    events = wait_for(client, session_id, idles(1), timeout=20)
+    assert events[-1].stop_reason.type == "end_turn"
+    told = hand.beta.environments.work.heartbeat(work.id, environment_id=environment_id, expected_last_heartbeat=beat.last_heartbeat)
+    assert told.state in ("stopping", "stopped") and not told.lease_extended
+    # The call can no longer be answered: the worker's late result is refused.
+    late = httpx.post(
+        f"{served.base_url}/v1/sessions/{session_id}/events",
+        headers={"x-api-key": served.api_key},
+        json={"events": [{"type": "user.tool_result", "tool_use_id": next(e.id for e in events if e.type == "agent.tool_use"), "content": [{"type": "text", "text": "late"}]}]},
+    )
+    assert late.status_code == 400
