@@ -4,7 +4,9 @@ The fixtures below stand in for the SDK's ``tests/conftest.py`` (which also need
 snapshot tooling): ``client`` is parametrized with the strictness of response validation
 (``False`` loose, ``True`` strict), ``async_client`` with that or ``{"http_client":
 "aiohttp"}``, exactly as there. They point at ``TEST_API_BASE_URL`` — a real uvicorn serving
-Agentry, started here — with that server's API key in place of the SDK's dummy one.
+Agentry, started here — with that server's API key in place of the SDK's dummy one. The work
+queue's tests also get a model that calls a tool (``tool_calling_model``): their items exist
+only once an agent did.
 
 Settings (environment):
 - ``AGENTRY_CONFORMANCE_BACKEND``: ``sqlite`` (default) or ``postgres`` (a fresh database on
@@ -40,9 +42,12 @@ from tests.conformance.sdk_source import (
     generate,
     sdist,
 )
+from tests.conformance.tool_model import tool_model
 from tests.support.server import running_server
 
 MODES = ("sync-loose", "sync-strict", "async-loose", "async-strict", "async-aiohttp")
+# Resources whose tests' objects exist only once an agent called a tool.
+NEEDS_TOOL_CALLS = frozenset({"environments.work"})
 
 
 def _cache_dir(config: pytest.Config) -> Path:
@@ -178,9 +183,23 @@ def page_tokens() -> dict[str, str]:
     return {}
 
 
+@pytest.fixture(scope="session")
+def tool_calling_model(setup_http: httpx.Client) -> Iterator[str]:
+    """The model the work queue's agents run on (tool_model.py), made when first needed."""
+    with tool_model(setup_http) as model_id:
+        real_objects.tool_model = model_id
+        yield model_id
+        real_objects.tool_model = None
+
+
 @pytest.fixture(autouse=True)
-def real_objects_of_this_test(setup_http: httpx.Client, page_tokens: dict[str, str]) -> Iterator[None]:
-    real_objects.current = real_objects.RealObjects(setup_http, page_tokens)
+def real_objects_of_this_test(
+    request: pytest.FixtureRequest, setup_http: httpx.Client, page_tokens: dict[str, str]
+) -> Iterator[None]:
+    resource = _MODULE_RESOURCE.get(request.node.path.resolve())
+    if resource in NEEDS_TOOL_CALLS:
+        request.getfixturevalue("tool_calling_model")
+    real_objects.current = real_objects.RealObjects(setup_http, page_tokens, resource)
     yield
     real_objects.current = None
 

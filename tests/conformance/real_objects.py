@@ -7,24 +7,38 @@ positions, valid for the whole run, so each resource's is fetched once.
 
 To serve a new resource's tests: add its id prefix to ``CREATORS`` (or, for an object that
 lives inside another, such as a session's resource, to ``NESTED``) and, if its list takes a
-``page``, its listing to ``PAGE_SOURCES``.
+``page``, its listing to ``PAGE_SOURCES``. Where a resource's tests mean more by a kind than
+``CREATORS`` makes (the work queue's environment holds work), ``IN_RESOURCE`` says so.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import anthropic
 import httpx
 
 MODEL = "claude-opus-4-7"
 BUDGET = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"}}
+# How long setup waits for the server to queue the work a session asked for.
+QUEUE_WAIT_SECONDS = 30.0
 
 
-def _post(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = http.post(path, json=body)
+def _post(
+    http: httpx.Client, path: str, body: dict[str, Any] | None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response = http.post(path, json=body, headers=headers)
     if response.status_code >= 300:
         raise RuntimeError(f"conformance setup: POST {path} → {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
+def _get(http: httpx.Client, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+    response = http.get(path, params=params, headers=headers)
+    if response.status_code >= 300:
+        raise RuntimeError(f"conformance setup: GET {path} → {response.status_code} {response.text[:300]}")
     return response.json()
 
 
@@ -49,6 +63,67 @@ def _session_resource(http: httpx.Client, session_id: str) -> str:
     return _post(http, f"/v1/sessions/{session_id}/resources", body)["id"]
 
 
+# -- the work queue ----------------------------------------------------------------------------
+# A work item exists only once a session's agent calls a built-in tool. The agents below run on
+# ``tool_model``: a model card the harness aims at a fake provider that calls ``bash`` (conftest).
+
+tool_model: str | None = None
+# environment id → the key its worker holds (made with each work environment, for the run)
+worker_keys: dict[str, str] = {}
+TOOLSET = {"type": "agent_toolset_20260401"}
+RUN_A_TOOL = {"type": "user.message", "content": [{"type": "text", "text": "run a command"}]}
+
+
+def _tool_agent(http: httpx.Client) -> str:
+    if tool_model is None:
+        raise RuntimeError("conformance setup: no tool-calling model (the conftest's tool_model fixture sets it)")
+    return _post(http, "/v1/agents", {"name": "conformance tool agent", "model": tool_model, "tools": [TOOLSET]})["id"]
+
+
+def _queue_work(http: httpx.Client, environment_id: str, depth: int) -> None:
+    """A session on the environment whose agent calls ``bash``: the item it asks for is queued
+    once the turn ran (the queue then holds ``depth`` unclaimed items)."""
+    session_id = _post(http, "/v1/sessions", {"agent": _tool_agent(http), "environment_id": environment_id})["id"]
+    _post(http, f"/v1/sessions/{session_id}/events", {"events": [RUN_A_TOOL]})
+    deadline = time.monotonic() + QUEUE_WAIT_SECONDS
+    while _get(http, f"/v1/environments/{environment_id}/work/stats")["depth"] < depth:
+        if time.monotonic() > deadline:
+            events = _get(http, f"/v1/sessions/{session_id}/events", limit=50)["data"]
+            raise RuntimeError(
+                f"conformance setup: session {session_id}'s tool call queued no work in {QUEUE_WAIT_SECONDS:g} s; "
+                f"its events: {[event['type'] for event in events]}"
+            )
+        time.sleep(0.02)
+
+
+def _work_environment(http: httpx.Client, items: int = 1) -> str:
+    """A self-hosted environment (the kind whose workers run outside Agentry, as the SDK's
+    work API is for), a key for its worker, and ``items`` queued work items."""
+    body = {"name": "conformance work queue", "config": {"type": "self_hosted"}}
+    environment_id = _post(http, "/v1/environments", body)["id"]
+    key = _post(http, f"/v1/environments/{environment_id}/keys", {"name": "conformance worker"})["key"]
+    worker_keys[environment_id] = key
+    for depth in range(1, items + 1):
+        _queue_work(http, environment_id, depth)
+    return environment_id
+
+
+def _as_worker(environment_id: str) -> dict[str, str]:
+    # The key's form tells the server it is an environment key, in whichever header it comes.
+    return {"x-api-key": worker_keys[environment_id]}
+
+
+def _claimed_work(http: httpx.Client, environment_id: str) -> str:
+    """The environment's queued item, claimed and acknowledged by its worker: the state a
+    worker's item is in whenever it calls about it (acknowledge again, heartbeat, stop)."""
+    base = f"/v1/environments/{environment_id}/work"
+    work = _get(http, f"{base}/poll", _as_worker(environment_id), block_ms=999)
+    if work is None:
+        raise RuntimeError(f"conformance setup: {base}/poll found no item in a queue that held one")
+    _post(http, f"{base}/{work['id']}/ack", None, _as_worker(environment_id))
+    return str(work["id"])
+
+
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
@@ -60,6 +135,14 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
 # in it). The container is the test's own object of that kind (a generated test names one).
 NESTED: dict[str, tuple[str, Callable[[httpx.Client, str], str]]] = {
     "sesrsc": ("sesn", _session_resource),
+    "work": ("env", _claimed_work),
+}
+
+# resource → kinds its tests mean more by than CREATORS makes. The work queue's tests name the
+# environment whose queue they work on: one with an item in it (a poll hands it out, a list
+# shows it; a test that names an item gets that one, claimed).
+IN_RESOURCE: dict[str, dict[str, Callable[[httpx.Client], str]]] = {
+    "environments.work": {"env": _work_environment},
 }
 
 # Every kind the rewrite turns into real objects.
@@ -87,6 +170,11 @@ def _session_resources(http: httpx.Client) -> str:
     return f"/v1/sessions/{session_id}/resources"
 
 
+def _work_items(http: httpx.Client) -> tuple[str, dict[str, str]]:
+    environment_id = _work_environment(http, items=2)
+    return f"/v1/environments/{environment_id}/work", _as_worker(environment_id)  # only its worker lists
+
+
 def _twice(create: Callable[[httpx.Client], str], path: str) -> Callable[[httpx.Client], str]:
     def listing(http: httpx.Client) -> str:
         create(http)
@@ -96,11 +184,13 @@ def _twice(create: Callable[[httpx.Client], str], path: str) -> Callable[[httpx.
     return listing
 
 
-# resource (as the SDK names it: client.beta.<resource>.list) → a listing with a second page
-PAGE_SOURCES: dict[str, Callable[[httpx.Client], str]] = {
+# resource (as the SDK names it: client.beta.<resource>.list) → a listing with a second page:
+# its path, and the headers to read it with when an API key may not.
+PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]]]] = {
     "agents": _twice(_agent, "/v1/agents"),
     "agents.versions": _agent_versions,
     "environments": _twice(_environment, "/v1/environments"),
+    "environments.work": _work_items,
     "sessions": _twice(_session, "/v1/sessions"),
     "sessions.events": _session_events,
     "sessions.resources": _session_resources,
@@ -110,9 +200,10 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str]] = {
 class RealObjects:
     """The objects of one test, keyed by the placeholder that stands for each."""
 
-    def __init__(self, http: httpx.Client, page_tokens: dict[str, str]) -> None:
+    def __init__(self, http: httpx.Client, page_tokens: dict[str, str], resource: str | None = None) -> None:
         self._http = http
         self._page_tokens = page_tokens
+        self._creators = {**CREATORS, **IN_RESOURCE.get(resource or "", {})}
         self._ids: dict[str, str] = {}
         self._unnamed: dict[str, str] = {}  # containers made before the test named them
 
@@ -124,7 +215,7 @@ class RealObjects:
                 self._ids[placeholder] = create(self._http, self._container(container))
             else:
                 # A container made first (for an object inside it) is the one the test names.
-                self._ids[placeholder] = self._unnamed.pop(kind, None) or CREATORS[kind](self._http)
+                self._ids[placeholder] = self._unnamed.pop(kind, None) or self._creators[kind](self._http)
         return self._ids[placeholder]
 
     def _container(self, kind: str) -> str:
@@ -134,13 +225,18 @@ class RealObjects:
         if named:
             return named[-1]
         if kind not in self._unnamed:
-            self._unnamed[kind] = CREATORS[kind](self._http)
+            self._unnamed[kind] = self._creators[kind](self._http)
         return self._unnamed[kind]
+
+    def worker_key(self) -> str:
+        """The key of the test's environment's worker."""
+        return worker_keys[self._container("env")]
 
     def page_for(self, resource: str) -> str:
         if resource not in self._page_tokens:
-            path = PAGE_SOURCES[resource](self._http)
-            response = self._http.get(path, params={"limit": 1})
+            source = PAGE_SOURCES[resource](self._http)
+            path, headers = (source, None) if isinstance(source, str) else source
+            response = self._http.get(path, params={"limit": 1}, headers=headers)
             token = response.json().get("next_page") if response.status_code == 200 else None
             if not token:
                 raise RuntimeError(f"conformance setup: GET {path}?limit=1 gave no next_page: {response.text[:300]}")
@@ -167,3 +263,15 @@ def real_id(placeholder: str) -> str:
 
 def real_page(resource: str) -> str:
     return _objects().page_for(resource)
+
+
+Client = TypeVar("Client", anthropic.Anthropic, anthropic.AsyncAnthropic)
+
+
+def worker_client(client: Client) -> Client:
+    """``client`` as the worker of the test's environment holds it: the same client in the
+    same mode, authenticated by the environment's key instead of the API key."""
+    worker = client.with_options(auth_token=_objects().worker_key())
+    # copy() leaves strictness at its default: keep the mode under test.
+    worker._strict_response_validation = client._strict_response_validation
+    return worker

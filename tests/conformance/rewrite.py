@@ -9,13 +9,21 @@ shipped it:
 - a placeholder id of a kind Agentry can create (``PLACEHOLDER``, prefix in ``real_kinds``)
   becomes ``real_id("<the placeholder>")``: a real object created for the running test, the
   same one each time the test names that placeholder;
+- an id the tests spell as its own parameter's name (``work_id="work_id"``: the SDK has no
+  example id of that kind) is such a placeholder too: ``work_id=real_id("work_id")``;
 - ``version=0`` and ``agent_version=0`` become ``1`` (every agent has a version 1);
 - ``limit=0`` becomes ``1`` (list limits run from 1, as the SDK documents for ``models.list``);
+- ``desired_ttl_seconds=0`` becomes ``1`` (a lease of no time is none);
+- ``expected_last_heartbeat="expected_last_heartbeat"`` becomes ``"NO_HEARTBEAT"``, the value
+  the SDK documents for the first heartbeat of a lease (the test's is the first);
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
-  resource handed out.
+  resource handed out;
+- the client of a call that takes only a worker's credential (``WORKER_ONLY``: the SDK's
+  docstring says it rejects an API key) becomes ``worker_client(<client>)``: the same client,
+  same mode, carrying the key of the environment the test names instead of the API key.
 
 Placeholders of kinds Agentry does not serve yet (``file_…``, ``wrkspc_…``) stay as they are.
-``real_id`` and ``real_page`` come from one import appended after the last line.
+``real_id``, ``real_page`` and ``worker_client`` come from one import appended after the last line.
 """
 
 from __future__ import annotations
@@ -26,11 +34,25 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 PLACEHOLDER = re.compile(r"^(?P<kind>[a-z]+)_011[0-9A-Za-z]{20,}$")
+# <kind>_id="<kind>_id": ids the tests spell as their parameter's name. Only these: elsewhere
+# such a value is a filter that is meant to match nothing (sessions.list(agent_id="agent_id")).
+BARE_PLACEHOLDERS = frozenset({"work_id"})
 # keyword=<constant> values no real server accepts, and what each becomes.
-INVALID_NUMBERS = {"version": (0, "1"), "agent_version": (0, "1"), "limit": (0, "1")}
+INVALID_VALUES: dict[str, tuple[object, str]] = {
+    "version": (0, "1"),
+    "agent_version": (0, "1"),
+    "limit": (0, "1"),
+    "desired_ttl_seconds": (0, "1"),
+    "expected_last_heartbeat": ("expected_last_heartbeat", "'NO_HEARTBEAT'"),
+}
 PLACEHOLDER_PAGE = "page"
 RESPONSE_WRAPPERS = frozenset({"with_raw_response", "with_streaming_response"})
-HELPERS_IMPORT = "from tests.conformance.real_objects import real_id, real_page  # added by tests/conformance/rewrite.py\n"
+# Calls (resource.method) that accept only a worker's credential, never an API key.
+WORKER_ONLY = frozenset({"environments.work.list"})
+HELPERS_IMPORT = (
+    "from tests.conformance.real_objects import real_id, real_page, worker_client"
+    "  # added by tests/conformance/rewrite.py\n"
+)
 
 
 @dataclass(frozen=True)
@@ -47,16 +69,29 @@ class Edit:
         return f"{self.line}: {named}{self.old} -> {named}{self.new}"
 
 
-def _resource_of(call: ast.Call) -> str:
-    """``client.beta.agents.versions.with_raw_response.list`` → ``agents.versions``."""
+def _method_of(call: ast.Call) -> str:
+    """``client.beta.agents.versions.with_raw_response.list`` → ``agents.versions.list``."""
     names: list[str] = []
     node: ast.expr = call.func
     while isinstance(node, ast.Attribute):
         names.append(node.attr)
         node = node.value
     names.reverse()
-    path = names[names.index("beta") + 1 : -1] if "beta" in names else names[:-1]
+    path = names[names.index("beta") + 1 :] if "beta" in names else names
     return ".".join(name for name in path if name not in RESPONSE_WRAPPERS)
+
+
+def _resource_of(call: ast.Call) -> str:
+    """``client.beta.agents.versions.with_raw_response.list`` → ``agents.versions``."""
+    return _method_of(call).rpartition(".")[0]
+
+
+def _client_of(call: ast.Call) -> ast.Name | None:
+    """The name a method call starts from (``client`` in ``client.beta.….list(…)``)."""
+    node: ast.expr = call.func
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node if isinstance(node, ast.Name) and node is not call.func else None
 
 
 def _edit(node: ast.expr, new: str, lines: list[bytes], keyword: str | None = None) -> Edit:
@@ -66,29 +101,54 @@ def _edit(node: ast.expr, new: str, lines: list[bytes], keyword: str | None = No
     return Edit(node.lineno, node.col_offset, node.end_col_offset, old, new, keyword)
 
 
+def _is_placeholder(node: ast.Constant, real_kinds: Collection[str]) -> bool:
+    match = PLACEHOLDER.match(node.value) if isinstance(node.value, str) else None
+    return bool(match and match["kind"] in real_kinds)
+
+
+def _is_bare_placeholder(keyword: ast.keyword, real_kinds: Collection[str]) -> bool:
+    value = keyword.value
+    return (
+        keyword.arg in BARE_PLACEHOLDERS
+        and isinstance(value, ast.Constant)
+        and value.value == keyword.arg
+        and keyword.arg.removesuffix("_id") in real_kinds
+    )
+
+
 def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
     tree = ast.parse(source)
     lines = source.encode().splitlines(keepends=True)
     edits: dict[tuple[int, int], Edit] = {}
+
+    def add(edit: Edit) -> None:
+        edits[(edit.line, edit.start)] = edit
+
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            match = PLACEHOLDER.match(node.value)
-            if match and match["kind"] in real_kinds:
-                edit = _edit(node, f"real_id({node.value!r})", lines)
-                edits[(edit.line, edit.start)] = edit
-        if isinstance(node, ast.Call):
-            for keyword in node.keywords:
-                value = keyword.value
-                if not isinstance(value, ast.Constant) or keyword.arg is None:
-                    continue
-                invalid = INVALID_NUMBERS.get(keyword.arg)
-                if invalid and type(value.value) is int and value.value == invalid[0]:
-                    edit = _edit(value, invalid[1], lines, keyword.arg)
-                elif keyword.arg == "page" and value.value == PLACEHOLDER_PAGE:
-                    edit = _edit(value, f"real_page({_resource_of(node)!r})", lines, keyword.arg)
-                else:
-                    continue
-                edits[(edit.line, edit.start)] = edit
+        if isinstance(node, ast.Constant) and _is_placeholder(node, real_kinds):
+            add(_edit(node, f"real_id({node.value!r})", lines))
+        if not isinstance(node, ast.Call):
+            continue
+        names_real = False
+        for keyword in node.keywords:
+            value = keyword.value
+            if not isinstance(value, ast.Constant) or keyword.arg is None:
+                continue
+            invalid = INVALID_VALUES.get(keyword.arg)
+            if _is_placeholder(value, real_kinds):
+                names_real = True  # replaced above, with the other constants
+            elif _is_bare_placeholder(keyword, real_kinds):
+                names_real = True
+                add(_edit(value, f"real_id({value.value!r})", lines, keyword.arg))
+            elif invalid and type(value.value) is type(invalid[0]) and value.value == invalid[0]:
+                add(_edit(value, invalid[1], lines, keyword.arg))
+            elif keyword.arg == "page" and value.value == PLACEHOLDER_PAGE:
+                add(_edit(value, f"real_page({_resource_of(node)!r})", lines, keyword.arg))
+        # Only a call that reaches the server (it names a real object: not one the SDK refuses
+        # before sending, as with environment_id="") needs the worker's credential.
+        client = _client_of(node)
+        if names_real and client is not None and _method_of(node) in WORKER_ONLY:
+            add(_edit(client, f"worker_client({client.id})", lines))
     return sorted(edits.values(), key=lambda edit: (edit.line, edit.start))
 
 

@@ -30,6 +30,7 @@ RESOURCES: dict[str, str] = {
     "agents": "test_agents.py",
     "agents.versions": "agents/test_versions.py",
     "environments": "test_environments.py",
+    "environments.work": "environments/test_work.py",
     "sessions": "test_sessions.py",
     "sessions.events": "sessions/test_events.py",
     "sessions.resources": "sessions/test_resources.py",

@@ -505,6 +505,11 @@ class FakeProvider:
         with self._lock:
             self._script.extend(replies)
 
+    def reply_for(self, body: Any) -> Reply:
+        """The answer to a request nothing was scripted for: ``default``. A fake that serves
+        many sessions at once, in no set order, overrides this to answer by the request."""
+        return self.default
+
     @property
     def pending(self) -> int:
         with self._lock:
@@ -635,7 +640,7 @@ class FakeProvider:
             await self._error(send, protocol, HttpError(400, "invalid_request_error", "; ".join(problems)))
             return
         with self._lock:
-            reply = self._script.pop(0) if self._script else self.default
+            reply = self._script.pop(0) if self._script else self.reply_for(body)
         plan = _Plan(reply, body, self._ids)
         exchange = _Exchange(self, receive, reply)
         try:

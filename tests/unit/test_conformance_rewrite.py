@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.conformance.rewrite import HELPERS_IMPORT, rewrite
 
-KINDS = {"agent", "env", "sesn"}
+KINDS = {"agent", "env", "sesn", "work"}
 
 SOURCE = '''\
 class TestAgents:
@@ -21,6 +21,14 @@ class TestAgents:
         client.beta.sessions.create(agent="agent_011CZkYpogX7uDKUyvBTophP", environment_id="env_011CZkZ9X2dpNyB7HsEFoRfW",
             resources=[{"file_id": "file_011CNha8iCJcU1wXNR6q4V8w", "type": "file"}])
         client.beta.agents.update(multiagent={"agents": ["agent_011CZkYqphY8vELVzwCUpqiQ"]}, version=1)
+
+    async def test_work_queue(self, async_client) -> None:
+        await async_client.beta.environments.work.with_raw_response.list(environment_id="env_011CZkZ9X2dpNyB7HsEFoRfW", page="page")
+        await async_client.beta.environments.work.list(environment_id="")
+        await async_client.beta.environments.work.poll(environment_id="env_011CZkZ9X2dpNyB7HsEFoRfW")
+        await async_client.beta.environments.work.heartbeat(work_id="work_id", environment_id="env_011CZkZ9X2dpNyB7HsEFoRfW",
+            desired_ttl_seconds=0, expected_last_heartbeat="expected_last_heartbeat")
+        await async_client.beta.environments.work.heartbeat(work_id="work_id", expected_last_heartbeat="2026-05-01T10:00:00Z", desired_ttl_seconds=5)
 '''
 
 
@@ -47,6 +55,31 @@ def test_values_no_server_accepts_become_valid_ones() -> None:
     assert "            version=1,\n" in text
     assert "limit=1, page=real_page('agents.versions')" in text
     assert "agent_version=1, limit=5, page=\"other\"" in text
+
+
+def test_a_work_item_spelled_as_its_parameter_is_a_placeholder_too() -> None:
+    text = rewritten()
+    assert text.count("work_id=real_id('work_id')") == 2
+    # Only where Agentry serves the kind (and only work_id: agent_id="agent_id" above stays).
+    assert rewrite(SOURCE, KINDS - {"work"})[0].count('work_id="work_id"') == 2
+
+
+def test_a_first_heartbeat_says_so_and_asks_for_a_lease_of_some_time() -> None:
+    text = rewritten()
+    assert "desired_ttl_seconds=1, expected_last_heartbeat='NO_HEARTBEAT')" in text
+    assert 'expected_last_heartbeat="2026-05-01T10:00:00Z", desired_ttl_seconds=5)' in text
+
+
+def test_a_call_only_a_worker_may_make_goes_through_the_workers_client() -> None:
+    text = rewritten()
+    assert (
+        "await worker_client(async_client).beta.environments.work.with_raw_response.list("
+        "environment_id=real_id('env_011CZkZ9X2dpNyB7HsEFoRfW'), page=real_page('environments.work'))"
+    ) in text
+    # The SDK refuses an empty id before sending anything: no credential is needed there.
+    assert '        await async_client.beta.environments.work.list(environment_id="")\n' in text
+    # An API key may poll.
+    assert "await async_client.beta.environments.work.poll(" in text
 
 
 def test_valid_values_stay() -> None:
