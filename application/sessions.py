@@ -10,7 +10,7 @@ from typing import Any
 from application.agents import AgentService, normalize_changes
 from application.commands import Alongside, Commands, Kind, Written
 from application.environments import EnvironmentService
-from application.errors import Invalid
+from application.errors import Forbidden, Invalid
 from application.ids import new_id
 from application.ports import EventStore
 from application.session_resources import removal_marker, resource_of, stamp, stamp_all
@@ -126,7 +126,7 @@ class SessionService:
         return written
 
     def archive(self, who: Principal, session_id: str) -> Written:
-        return self._commands.change(who, session_id, Session.archive)
+        return self._commands.change(who, session_id, self._releasing(Session.archive))
 
     def delete(self, who: Principal, session_id: str) -> Written:
         return self._commands.change(
@@ -181,6 +181,8 @@ class SessionService:
         A race with another append (the runtime's, another client's) is retried on the
         fresh stream, so the events land after it, all together, exactly once."""
 
+        if who.role in (WORKER_ROLE, PLATFORM_WORKER_ROLE) and any(sent["type"] != "user.tool_result" for sent in events):
+            raise Forbidden("a work item's token sends only user.tool_result, for the calls its worker runs")
         recorded: list[dict[str, Any]] = []
         wants_turn = False
 
@@ -236,6 +238,10 @@ class SessionService:
                 # Later outcome evaluations refer to it, so the server mints it.
                 payload["outcome_id"] = new_id("outc")
             session.check_client_event(sent["type"], payload)
+            if sent["type"] == "user.interrupt" and session.status == "running":
+                # Calls a worker is running end now, with a result, so no worker (reading
+                # the log for unanswered calls) ever runs them later.
+                session.cancel_worker_calls(new_id, "The tool call was cancelled: the user interrupted the turn.")
             if sent["type"] == "user.tool_result" and results_by_platform:
                 session.record("agent.tool_result", new_id("sevt"), payload)
             else:

@@ -161,17 +161,20 @@ class _Polling:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
         self._bell = threading.Condition()
 
     def saw(self, environment_id: str, worker_id: str | None) -> None:
         if worker_id:
-            self._seen[(environment_id, worker_id[:128])] = time.monotonic()
+            with self._lock:
+                self._seen[(environment_id, worker_id[:128])] = time.monotonic()
 
     def count(self, environment_id: str) -> int:
         horizon = time.monotonic() - POLLING_WINDOW_SECONDS
-        for key in [key for key, when in self._seen.items() if when < horizon]:
-            self._seen.pop(key, None)
-        return sum(1 for environment, _ in self._seen if environment == environment_id)
+        with self._lock:
+            for key in [key for key, when in self._seen.items() if when < horizon]:
+                self._seen.pop(key, None)
+            return sum(1 for environment, _ in self._seen if environment == environment_id)
 
     def ring(self) -> None:
         with self._bell:
@@ -247,7 +250,8 @@ class WorkQueue:
         reclaim_after = (DEFAULT_RECLAIM_MS if reclaim_older_than_ms is None else reclaim_older_than_ms) / 1000
         deadline = time.monotonic() + (block_ms or 0) / 1000
         while True:
-            claimed = self._claim_one(environment_id, worker_id, reclaim_after)
+            # Only self-hosted items: a cloud item is Agentry's own workers' (``poll_cloud``).
+            claimed = self._claim_one(environment_id, worker_id, reclaim_after, hosting="self_hosted")
             if claimed is not None:
                 return claimed
             remaining = deadline - time.monotonic()
@@ -296,7 +300,7 @@ class WorkQueue:
             why = item.claimable(age, reclaim_after, expired)
             if why is None:
                 continue
-            claim = item.claim_for(worker_id, why)
+            claim = item.claim_for(worker_id[:128] if worker_id else None, why)
             try:
                 self._store.save(item)
             except Conflict:
@@ -368,23 +372,36 @@ class WorkQueue:
             raise Forbidden("only Agentry's own workers report a failed start")
         if item.state == "stopped":
             raise Conflict(f"work {work_id} is already stopped", retryable=False)
-        reason = "stopped_by_worker" if isinstance(who, WorkCredential) else "stopped_by_operator"
-        item.stop(force=force, reason="failed_to_start" if error is not None else reason)
-        self._save(item)
         if error is not None:
-            self._fail_session(item.session_id, error)
+            return render(self._fail_start(work_id, error))
+        reason = "stopped_by_worker" if isinstance(who, WorkCredential) else "stopped_by_operator"
+        item.stop(force=force, reason=reason)
+        self._save(item)
         return render(item)
 
-    def _fail_session(self, session_id: str, message: str) -> None:
-        def fail() -> bool:
-            session = load_as(self._store, stream_id(session_id), Session)
-            if session is None or not session.fail_worker_calls(new_id("sevt"), message, new_id):
-                return False
-            self._store.save(session)
-            return True
+    def _fail_start(self, work_id: str, message: str) -> WorkItem:
+        """Stops the item and, if it is still its session's, records why in the session, in
+        one append (so nothing else answers the session's calls in between)."""
+        failed = False
 
-        if retry_on_race(fail, key=session_id):
-            self._on_worker_failed(session_id)
+        def attempt() -> WorkItem:
+            nonlocal failed
+            item = self._load(work_id)
+            assert item is not None
+            item.stop(force=True, reason="failed_to_start")
+            session = load_as(self._store, stream_id(item.session_id), Session)
+            failed = (
+                session is not None
+                and session.work_id == item.work_id
+                and session.fail_worker_calls(new_id("sevt"), message, new_id)
+            )
+            self._store.save(item, *([session] if failed and session is not None else []))
+            return item
+
+        item = retry_on_race(attempt, key=work_id)
+        if failed:
+            self._on_worker_failed(item.session_id)
+        return item
 
     def check_listing(self, who: EnvironmentCredential, environment_id: str) -> None:
         """A worker lists its own environment's items (the page comes from the read model)."""

@@ -60,8 +60,9 @@ class UserMessageSent(PublicEvent):
         aggregate.last_user_message_seq = self.seq
         aggregate.pending_work = True
         # A message sent while tool calls await the client moves on without them: the
-        # transcript answers each with a synthetic error result.
-        aggregate.blockers = {}
+        # transcript answers each with a synthetic error result. Calls the environment's
+        # worker is running stay: their results come, and the next request sees the message.
+        aggregate.blockers = {key: kind for key, kind in aggregate.blockers.items() if kind == WORKER_RESULT}
         aggregate.confirmations = {}
 
 
@@ -633,21 +634,27 @@ class Session(Aggregate):
 
     def fail_worker_calls(self, event_id: str, message: str, new_event_id: Callable[[str], str]) -> bool:
         """The environment's worker could not serve the session (its sandbox did not start):
-        a ``session.error`` saying why, and an error result for each call it would have
-        run, so the turn goes on. False when no call waits for a worker."""
-        waiting = [key for key, kind in self.blockers.items() if kind == WORKER_RESULT]
-        if not waiting or self.status == "terminated":
+        a ``session.error`` saying why, and an error result for each call it would have run
+        (or was holding for the user's confirmation), so the turn goes on. False when the
+        session records nothing more."""
+        if self.status == "terminated" or self.deleted or self.archived_at is not None:
             return False
         error = {"type": "unknown_error", "message": message, "retry_status": {"type": "exhausted"}}
         self.record("session.error", event_id, {"error": error})
-        for tool_use_id in waiting:
-            self.record(
-                "agent.tool_result",
-                new_event_id("sevt"),
-                {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": message}], "is_error": True},
-            )
+        self.cancel_worker_calls(new_event_id, message)
         self.release_work()
         return True
+
+    def cancel_worker_calls(self, new_event_id: Callable[[str], str], message: str) -> None:
+        """Ends every call the environment's worker runs or waits to run with an error
+        result saying why."""
+        for tool_use_id, kind in list(self.blockers.items()):
+            if kind in (WORKER_RESULT, WORKER_CONFIRMATION):
+                self.record(
+                    "agent.tool_result",
+                    new_event_id("sevt"),
+                    {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": message}], "is_error": True},
+                )
 
     def release_work(self) -> None:
         """Lets the session's work item go (its worker vanished or could not start)."""
@@ -847,6 +854,7 @@ class Session(Aggregate):
     @event(Archived)
     def _record_archive(self) -> None:
         self.archived_at = self.modified_on
+        self.work_id = None  # an archived session records nothing more: no worker waits on it
 
     def delete(self, event_id: str) -> bool:
         """Deletion is recorded as the public ``session.deleted`` event, so live tails see it."""

@@ -36,7 +36,7 @@ class SqlWorkLeases:
         values: dict[str, Any] = {"claim": claim, "last_heartbeat": None, "expires_at": expires_at}
         with self._engine.begin() as conn:
             updated = conn.execute(
-                sa.update(table).where(table.c.work_id == work_id, table.c.claim < claim).values(**values)
+                sa.update(table).where(table.c.work_id == work_id, table.c.claim <= claim).values(**values)
             ).rowcount
             if not updated:
                 exists = conn.execute(sa.select(table.c.claim).where(table.c.work_id == work_id)).first()

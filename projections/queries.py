@@ -209,9 +209,10 @@ class ReadModels:
         table = tables.work_items
         return self._resources(table, tenant_id, query, table.c.environment_id == environment_id)
 
-    def live_work_ids(self, environment_ids: list[str] | None, hosting: str | None = None, limit: int = 50) -> list[str]:
-        """Items a poll may have to act on (not stopped), oldest first: of these
-        environments, or (None) of every environment hosted so."""
+    def live_work_ids(self, environment_ids: list[str] | None, hosting: str | None = None, limit: int = 200) -> list[str]:
+        """Items a poll may have to act on (not stopped): of these environments, or (None)
+        of every environment hosted so. Unclaimed ones first, each group oldest first, so
+        items that workers hold never crowd a waiting one out of the window."""
         table = tables.work_items
         where = [table.c.state != "stopped"]
         if environment_ids is not None:
@@ -221,7 +222,7 @@ class ReadModels:
         select = (
             sa.select(table.c.id)
             .where(*where)
-            .order_by(table.c.created_at, table.c.id)
+            .order_by(sa.case((table.c.claim == 0, 0), else_=1), table.c.created_at, table.c.id)
             .limit(limit)
         )
         with self._engine.connect() as conn:

@@ -72,7 +72,8 @@ class SandboxWorker:
             tasks: set[asyncio.Task[None]] = set()
             try:
                 while not self._stopping.is_set():
-                    await free.acquire()
+                    if not await self._slot(free):
+                        break
                     item = await self._poll(http)
                     if item is None:
                         free.release()
@@ -95,6 +96,17 @@ class SandboxWorker:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _slot(self, free: asyncio.Semaphore) -> bool:
+        """Waits for a free slot, or for the signal to stop (then False)."""
+        acquire = asyncio.ensure_future(free.acquire())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if acquire.done():
+            return not self._stopping.is_set()
+        acquire.cancel()
+        return False
 
     async def _poll(self, http: httpx.AsyncClient) -> dict[str, Any] | None:
         try:
@@ -126,9 +138,14 @@ class SandboxWorker:
             return  # taken over meanwhile: the queue hands it out again
         try:
             sandbox = await self._sandbox_for(session_id, (item.get("environment") or {}).get("config") or {})
-        except (PackageError, SandboxError) as failure:
+        except (PackageError, SandboxError, ValueError) as failure:
             log.warning("session %s: its sandbox did not start: %s", session_id, failure)
             await http.post(f"{base}/stop", headers=as_item, json={"force": True, "error": _start_failure(failure)})
+            return
+        except Exception as failure:  # never leave an acknowledged item unserved and unstopped
+            log.exception("session %s: its sandbox did not start", session_id)
+            message = _start_failure(RuntimeError(f"the worker failed ({type(failure).__name__})"))
+            await http.post(f"{base}/stop", headers=as_item, json={"force": True, "error": message})
             return
         try:
             client = anthropic.AsyncAnthropic(base_url=self.base_url, api_key="unused", max_retries=2)
@@ -151,7 +168,9 @@ class SandboxWorker:
 
     async def _sandbox_for(self, session_id: str, config: dict[str, Any]) -> Sandbox:
         kept = self._kept.get(session_id)
-        if kept is not None and not kept.busy:
+        if kept is not None:
+            # Also while the session's previous item is still winding down here (until its
+            # next heartbeat): one sandbox per session, its calls taken one at a time.
             kept.busy = True
             return kept.sandbox
         sandbox = await Sandbox.create(

@@ -24,7 +24,7 @@ from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
 from application.views import TIME_BOUNDS, iso
-from application.work_queue import WorkCredential, Worker, WorkQueue
+from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
 from projections.queries import ListQuery, ReadModels
@@ -135,7 +135,10 @@ def environment_credential(req: falcon.asgi.Request) -> EnvironmentCredential:
 def worker_credential(req: falcon.asgi.Request) -> Worker:
     """An environment key, the work token of the item the route names, or an API key (an
     operator acting as a worker); the queue checks each against the route."""
-    return req.context.principal
+    who = req.context.principal
+    if not isinstance(who, EnvironmentCredential | WorkCredential | Principal):
+        raise Forbidden(f"this endpoint does not take {_noun(who)}; Agentry's own workers act with each item's token")
+    return who
 
 
 def session_caller(req: falcon.asgi.Request, session_id: str) -> Principal:
@@ -155,6 +158,8 @@ def _noun(who: object) -> str:
         return "an environment key"
     if isinstance(who, WorkCredential):
         return "a work item's token"
+    if isinstance(who, PlatformWorker):
+        return "the sandbox worker key"
     return "an API key"
 
 

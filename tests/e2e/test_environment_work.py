@@ -12,6 +12,7 @@ import anthropic
 import httpx
 import pytest
 
+from interfaces.bootstrap import sandbox_worker_key
 from tests.support.environment_worker import environment_worker
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
@@ -175,6 +176,10 @@ def test_the_queue_speaks_the_sdk_protocol_and_scopes_its_credentials(served: Ru
     assert httpx.get(f"{served.base_url}/v1/sessions/{other_session}", headers=_bearer(token)).status_code == 403
     assert httpx.get(f"{served.base_url}/v1/sessions", headers=_bearer(token)).status_code == 403
     assert httpx.get(f"{base}/{work.id}", headers=_bearer(token)).status_code == 403
+    # … and it sends only the results of the calls its worker runs.
+    for event in ({"type": "user.message", "content": [{"type": "text", "text": "hi"}]}, {"type": "user.interrupt"}):
+        sent = httpx.post(f"{served.base_url}/v1/sessions/{session_id}/events", headers=_bearer(token), json={"events": [event]})
+        assert sent.status_code == 403, sent.text
     # Heartbeats: the first claims the lease, each echoes the last, a stale echo is a 412.
     beater = anthropic.Anthropic(base_url=served.base_url, api_key=None, auth_token=token, max_retries=0)
     first = beater.beta.environments.work.heartbeat(work.id, environment_id=environment_id, expected_last_heartbeat="NO_HEARTBEAT")
@@ -287,6 +292,8 @@ def test_an_interrupt_ends_the_wait_and_asks_the_worker_to_stop(served: RunningS
     assert events[-1].stop_reason.type == "end_turn"
     told = hand.beta.environments.work.heartbeat(work.id, environment_id=environment_id, expected_last_heartbeat=beat.last_heartbeat)
     assert told.state in ("stopping", "stopped") and not told.lease_extended
+    cancelled = next(e for e in events if e.type == "agent.tool_result")
+    assert cancelled.is_error and "interrupted" in cancelled.content[0].text
     # The call can no longer be answered: the worker's late result is refused.
     late = httpx.post(
         f"{served.base_url}/v1/sessions/{session_id}/events",
@@ -294,3 +301,28 @@ def test_an_interrupt_ends_the_wait_and_asks_the_worker_to_stop(served: RunningS
         json={"events": [{"type": "user.tool_result", "tool_use_id": next(e.id for e in events if e.type == "agent.tool_use"), "content": [{"type": "text", "text": "late"}]}]},
     )
     assert late.status_code == 400
+
+
+def test_a_cloud_item_is_claimed_only_by_agentrys_own_workers(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = sdk_client(served)
+    cloud = client.beta.environments.create(name="cloud")
+    key = httpx.post(
+        f"{served.base_url}/v1/environments/{cloud.id}/keys", headers={"x-api-key": served.api_key}, json={}
+    ).json()["key"]
+    agent = client.beta.agents.create(name="builder", model="claude-sonnet-4-6", tools=[TOOLSET])
+    session_id = client.beta.sessions.create(agent=agent.id, environment_id=cloud.id).id
+    fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]))
+    say(client, session_id, "go")
+    platform = {"authorization": f"Bearer {sandbox_worker_key(served.settings)}"}
+    base = f"{served.base_url}/v1/environments/{cloud.id}/work"
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{base}/stats", headers={"x-api-key": served.api_key}).json()["depth"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Neither the environment's key nor an API key takes it: tools there run in sandboxes only.
+    for headers in (_bearer(key), {"x-api-key": served.api_key}):
+        assert httpx.get(f"{base}/poll", headers=headers, params={"block_ms": 100}).content == b"null"
+    assert httpx.get(f"{served.base_url}/v1/work/poll", headers=_bearer(key)).status_code == 403
+    assert httpx.get(f"{base}/poll", headers=platform).status_code == 403
+    work = httpx.get(f"{served.base_url}/v1/work/poll", headers=platform, params={"block_ms": 500}).json()
+    assert work["data"]["id"] == session_id and work["environment"]["config"]["type"] == "cloud"

@@ -16,7 +16,7 @@ import falcon
 
 from application.errors import NotFound
 from application.session_log import LogPosition, SessionLog
-from application.sessions import PLATFORM_WORKER_ROLE, SessionService
+from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from interfaces.http.common import (
     bool_param,
     choice_param,
@@ -37,10 +37,12 @@ PREVIEWABLE = ("agent.message", "agent.thinking")
 MAX_EVENT_DELTAS = 100
 
 
-# Agentry's own worker on a cloud environment posts user.tool_result and the session records
-# agent.tool_result (the platform ran the tool). The SDK's session runner, which that worker
-# is, counts a call as answered only by a user.tool_result: reading the log, it would run
-# every earlier call again. So that one reader sees its own results in the form it posted.
+# The SDK's session runner, which every environment worker is, counts a call as answered only
+# by a user.tool_result. The server answers some calls itself with agent.tool_result (a
+# denial, a cancelled or timed-out call, and on cloud environments every result its own
+# worker posted): reading the log for unanswered calls, the runner would run those again. So
+# a work item's token reads them in the form the runner pairs with its calls.
+WORKER_ROLES = (WORKER_ROLE, PLATFORM_WORKER_ROLE)
 _RECORDED = b'"type":"agent.tool_result"'
 _AS_POSTED = b'"type":"user.tool_result"'
 
@@ -92,7 +94,7 @@ class SessionEventsResource:
         )
         next_page = encode_token(order, page.next_seq) if page.next_seq is not None else None
         events = page.events
-        if who_reads.role == PLATFORM_WORKER_ROLE:
+        if who_reads.role in WORKER_ROLES:
             events = [as_worker_sees(event) for event in events]
         resp.media = {"data": events, "next_page": next_page}
 
@@ -127,7 +129,7 @@ class SessionEventsResource:
             _receive_of(req),
             deltas,
         )
-        resp.stream = frames_as_worker_sees(frames) if who.role == PLATFORM_WORKER_ROLE else frames
+        resp.stream = frames_as_worker_sees(frames) if who.role in WORKER_ROLES else frames
 
     @staticmethod
     def _event_deltas(req: falcon.asgi.Request) -> frozenset[str]:
