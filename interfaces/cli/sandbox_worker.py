@@ -161,10 +161,15 @@ class SandboxWorker:
         except Exception:
             log.exception("session %s: serving work %s failed", session_id, work_id)
         finally:
+            # The session stopped: every process it started goes (a bash restart clears the
+            # whole sandbox); its files stay for its next turn.
+            with contextlib.suppress(Exception):
+                await sandbox.call("bash", {"restart": True})
             kept = self._kept.get(session_id)
             if kept is not None:
                 kept.busy = False
                 kept.until = time.monotonic() + KEEP_SECONDS
+            await self._expire_kept()
 
     async def _sandbox_for(self, session_id: str, config: dict[str, Any]) -> Sandbox:
         kept = self._kept.get(session_id)

@@ -3,6 +3,7 @@ worker in each session's bubblewrap sandbox, its results recorded as ``agent.too
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,3 +172,31 @@ def test_one_sandbox_worker_serves_eight_sessions_at_once(
                 events = wait_for(client, session_id, idles(1), timeout=60)
                 result = next(e for e in events if e.type == "agent.tool_result")
                 assert result.content[0].text.strip() == "rested"
+
+
+def test_processes_a_session_started_are_gone_once_it_stops(
+    served: RunningServer, fake_provider: FakeProvider, sandboxes: Path
+) -> None:
+    client = sdk_client(served)
+    session_id = _cloud_session(client, [TOOLSET])
+    seconds = str(random.randint(700_000, 799_999))  # a command line no other process runs
+    marker = f"sleep {seconds}"
+    fake_provider.script(
+        Reply([ToolUse("bash", {"command": f"(trap '' TERM; nohup sleep {seconds} >/dev/null 2>&1 &); echo started"})]),
+        Reply([Text("Left it running.")]),
+    )
+    with sandbox_worker(served.base_url, sandboxes) as worker:
+        say(client, session_id, "start something")
+        events = wait_for(client, session_id, idles(1), timeout=60)
+        assert events[-1].stop_reason.type == "end_turn", worker.output
+        assert _running(marker), "the background process never started"
+        deadline = time.monotonic() + 30
+        while _running(marker):
+            assert time.monotonic() < deadline, "a process of a stopped session outlived it:\n" + worker.output
+            time.sleep(0.2)
+
+
+def _running(command_line: str) -> bool:
+    import subprocess
+
+    return subprocess.run(["pgrep", "-f", f"^{command_line}$"], capture_output=True).returncode == 0
