@@ -321,7 +321,7 @@ class WorkQueue:
             self._save(item)
             # The lease runs from the acknowledgment: a slow start does not eat the first beat's time.
             self._leases.grant(work_id, item.claim, self._clock() + self._ttl)
-        return render(item)
+        return self._shown(item)
 
     def heartbeat(
         self,
@@ -373,11 +373,11 @@ class WorkQueue:
         if item.state == "stopped":
             raise Conflict(f"work {work_id} is already stopped", retryable=False)
         if error is not None:
-            return render(self._fail_start(work_id, error))
+            return self._shown(self._fail_start(work_id, error))
         reason = "stopped_by_worker" if isinstance(who, WorkCredential) else "stopped_by_operator"
         item.stop(force=force, reason=reason)
         self._save(item)
-        return render(item)
+        return self._shown(item)
 
     def _fail_start(self, work_id: str, message: str) -> WorkItem:
         """Stops the item and, if it is still its session's, records why in the session, in
@@ -421,12 +421,12 @@ class WorkQueue:
         }
 
     def retrieve(self, who: Principal, environment_id: str, work_id: str) -> dict[str, Any]:
-        item = self._operator_item(who, environment_id, work_id)
-        return self.with_heartbeats([render(item)])[0]
+        return self._shown(self._operator_item(who, environment_id, work_id))
 
     def update(self, who: Principal, environment_id: str, work_id: str, metadata: dict[str, str | None]) -> Written:
         self._operator_item(who, environment_id, work_id)
-        return self._commands.change(who, work_id, lambda item: item.update_metadata(metadata))
+        written = self._commands.change(who, work_id, lambda item: item.update_metadata(metadata))
+        return Written(self.with_heartbeats([written.view])[0], written.position)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -484,6 +484,10 @@ class WorkQueue:
                     return item
                 item = fresh
         return item
+
+    def _shown(self, item: WorkItem) -> dict[str, Any]:
+        """The item as every response but a poll's shows it: with its lease's last heartbeat."""
+        return self.with_heartbeats([render(item)])[0]
 
     def with_heartbeats(self, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
         leases = self._leases.many([view["id"] for view in views])

@@ -197,7 +197,7 @@ def test_the_queue_speaks_the_sdk_protocol_and_scopes_its_credentials(served: Ru
     seen = operator.beta.environments.work.retrieve(work.id, environment_id=environment_id)
     assert seen.state == "active" and seen.latest_heartbeat_at == second.last_heartbeat and seen.secret is None
     labelled = operator.beta.environments.work.update(work.id, environment_id=environment_id, metadata={"host": "rack-7"})
-    assert labelled.metadata == {"host": "rack-7"}
+    assert labelled.metadata == {"host": "rack-7"} and labelled.latest_heartbeat_at == second.last_heartbeat
     listed = worker.beta.environments.work.list(environment_id)
     assert [item.id for item in listed.data] == [work.id]
     # Stopping: graceful first (the next heartbeat tells the worker), then forced; again is a 409.
