@@ -244,34 +244,38 @@ class WorkQueue:
         block_ms: int | None,
     ) -> dict[str, Any] | None:
         """The oldest item a worker may take now, claimed for it with a fresh secret; None
-        when there is none within ``block_ms``."""
+        when there is none within ``block_ms``. Only self-hosted items: a cloud item is
+        Agentry's own workers' (``poll_cloud``)."""
         self._check_environment(who, environment_id)
         self._polling.saw(environment_id, worker_id)
-        reclaim_after = (DEFAULT_RECLAIM_MS if reclaim_older_than_ms is None else reclaim_older_than_ms) / 1000
-        deadline = time.monotonic() + (block_ms or 0) / 1000
-        while True:
-            # Only self-hosted items: a cloud item is Agentry's own workers' (``poll_cloud``).
-            claimed = self._claim_one(environment_id, worker_id, reclaim_after, hosting="self_hosted")
-            if claimed is not None:
-                return claimed
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            self._polling.wait(min(remaining, POLL_RECHECK_SECONDS))
+        return self._long_poll(environment_id, "self_hosted", worker_id, reclaim_older_than_ms, block_ms)
 
     def poll_cloud(
         self, who: PlatformWorker, worker_id: str | None, reclaim_older_than_ms: int | None, block_ms: int | None
     ) -> dict[str, Any] | None:
         """Agentry's own workers' poll: the oldest item of any ``cloud`` environment, with
         that environment's ``config`` (networking, packages) beside it."""
+        claimed = self._long_poll(None, "cloud", worker_id, reclaim_older_than_ms, block_ms)
+        if claimed is None:
+            return None
+        environment = load_as(self._store, stream_id(claimed["environment_id"]), Environment)
+        config = environment.definition.get("config") if environment is not None else None
+        return {**claimed, "environment": {"id": claimed["environment_id"], "config": config}}
+
+    def _long_poll(
+        self,
+        environment_id: str | None,
+        hosting: str,
+        worker_id: str | None,
+        reclaim_older_than_ms: int | None,
+        block_ms: int | None,
+    ) -> dict[str, Any] | None:
         reclaim_after = (DEFAULT_RECLAIM_MS if reclaim_older_than_ms is None else reclaim_older_than_ms) / 1000
         deadline = time.monotonic() + (block_ms or 0) / 1000
         while True:
-            claimed = self._claim_one(None, worker_id, reclaim_after, hosting="cloud")
+            claimed = self._claim_one(environment_id, worker_id, reclaim_after, hosting)
             if claimed is not None:
-                environment = load_as(self._store, stream_id(claimed["environment_id"]), Environment)
-                config = environment.definition.get("config") if environment is not None else None
-                return {**claimed, "environment": {"id": claimed["environment_id"], "config": config}}
+                return claimed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None

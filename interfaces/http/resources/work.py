@@ -8,6 +8,8 @@ updates an item's metadata (the SDK says those reject the environment key and th
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from application.errors import Forbidden
@@ -26,6 +28,16 @@ from interfaces.http.schemas import WorkStop, WorkUpdate
 from projections.queries import ListQuery, ReadModels
 
 
+def answer_work(resp: falcon.asgi.Response, work: dict[str, Any] | None) -> None:
+    """A poll's answer: the claimed item, or a JSON ``null`` (the SDK's poller reads an
+    empty body as an item)."""
+    if work is None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = b"null"
+    else:
+        resp.media = work
+
+
 class CloudWorkResource:
     """``/v1/work/poll``: Agentry's own workers (the sandbox worker key) claim the oldest
     item of any ``cloud`` environment."""
@@ -40,11 +52,7 @@ class CloudWorkResource:
         block_ms = int_param(req, "block_ms", None, 1, 999)
         reclaim_ms = int_param(req, "reclaim_older_than_ms", None, 0, 86_400_000)
         work = await run(self._queue.poll_cloud, who, req.get_header("Anthropic-Worker-ID"), reclaim_ms, block_ms)
-        if work is None:
-            resp.content_type = falcon.MEDIA_JSON
-            resp.data = b"null"
-        else:
-            resp.media = work
+        answer_work(resp, work)
 
 
 class WorkResource:
@@ -70,12 +78,7 @@ class WorkResource:
         reclaim_ms = int_param(req, "reclaim_older_than_ms", None, 0, 86_400_000)
         worker_id = req.get_header("Anthropic-Worker-ID")
         work = await run(self._queue.poll, who, environment_id, worker_id, reclaim_ms, block_ms)
-        # No work is a JSON null (the SDK's poller reads an empty body as an item).
-        if work is None:
-            resp.content_type = falcon.MEDIA_JSON
-            resp.data = b"null"
-        else:
-            resp.media = work
+        answer_work(resp, work)
 
     async def on_get_stats(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, environment_id: str) -> None:
         resp.media = await run(self._queue.stats, principal(req), environment_id)
