@@ -419,6 +419,9 @@ def through_the_queue(database_url: str, fake: Fake, sandbox: bool, count: int, 
     with tempfile.TemporaryDirectory(prefix="agentry-bench-") as where, contextlib.ExitStack() as stack:
         scratch = Path(where)
         logs = [scratch / "server.log"]
+        if sandbox:  # the sandboxes live here too, so nothing is left behind; each uid must reach its own
+            os.chmod(scratch, 0o711)
+            os.environ["AGENTRY_SANDBOX_ROOT"] = str(scratch / "sandboxes")
         base = stack.enter_context(agentry_server(database_url, scratch / "data", log=logs[0]))
         http = stack.enter_context(httpx.Client(base_url=base, headers={"x-api-key": BENCH_KEY}, timeout=60))
         environment = http.post("/v1/environments", json={"name": "bench", "config": config}).raise_for_status().json()
