@@ -67,7 +67,8 @@ def wait_until_serving(base: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iterator[str]:
+def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT, log: Path | None = None) -> Iterator[str]:
+    """A running ``agentry serve``; with ``log``, its output (and its children's) goes there."""
     port = free_port()
     env = {
         **os.environ,
@@ -78,8 +79,10 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iter
         "AGENTRY_ROOT_SECRET": "agentry-bench-root-secret-0123456789-abcdefgh",
         "AGENTRY_LOG_LEVEL": "warning",
     }
+    output = log.open("ab") if log is not None else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port)], cwd=root, env=env
+        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port)], cwd=root, env=env,
+        stdout=output, stderr=output,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -88,6 +91,8 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT) -> Iter
     finally:
         process.terminate()
         process.wait(timeout=20)
+        if output is not None:
+            output.close()
 
 
 class SseReader(asyncio.Protocol):
