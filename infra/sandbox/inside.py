@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import shutil
@@ -84,6 +85,15 @@ def _bash_arguments(
     return command, restart, timeout_ms
 
 
+@functools.cache
+def _bash_validator() -> Any:
+    """Built once (pydantic imported on first use): building it costs ~1 ms, most of a
+    sandboxed bash call."""
+    import pydantic
+
+    return pydantic.validate_call(_bash_arguments)
+
+
 class Shell:
     """The session's persistent bash, started with the per-process CPU and memory rlimits."""
 
@@ -115,7 +125,7 @@ class Shell:
         import pydantic
 
         try:
-            command, restart, timeout_ms = pydantic.validate_call(_bash_arguments)(**arguments)
+            command, restart, timeout_ms = _bash_validator()(**arguments)
         except pydantic.ValidationError as error:
             raise CallFailed("Invalid arguments for function bash") from error
         if restart:

@@ -45,18 +45,33 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     children = _start_sandbox_workers(settings, port)
+
+    def shutting_down() -> None:
+        # Tell the sandbox workers first (without waiting: this runs on the server's loop),
+        # so their final stops reach the API while it still answers.
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        platform.services.live.close()
+
     try:
-        serve_until_signalled(config, on_shutdown=platform.services.live.close)
+        serve_until_signalled(config, on_shutdown=shutting_down)
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop_children(children)
         platform.close()
     return 0
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
 
 
 def _start_sandbox_workers(settings: Settings, port: int) -> list[subprocess.Popen[bytes]]:
