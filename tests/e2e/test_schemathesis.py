@@ -58,7 +58,8 @@ def seed(http: httpx.Client) -> dict[str, str]:
         return response.json()
 
     agent = created("/v1/agents", {"name": "fuzzed", "model": "claude-opus-4-7"})
-    environment = created("/v1/environments", {"name": "fuzzed"})
+    # Self-hosted: its work items are claimed through its own queue (a cloud one is the sandboxes').
+    environment = created("/v1/environments", {"name": "fuzzed", "config": {"type": "self_hosted"}})
     environment_key = created(f"/v1/environments/{environment['id']}/keys", {})
     work_id = _seed_work(http, created, environment["id"], environment_key["key"])
     session = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
