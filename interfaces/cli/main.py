@@ -1,4 +1,4 @@
-"""``agentry serve | worker | relay | project | projections rebuild NAME | projections status | api-keys create |
+"""``agentry serve | worker | sandbox-worker | relay | project | projections rebuild NAME | projections status | api-keys create |
 environments keys create ENV | secrets rotate-root``."""
 
 from __future__ import annotations
