@@ -289,26 +289,33 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def processes_of(uid: int) -> list[tuple[int, str]]:
+    """``(pid, command name)`` of the host's live (not zombie) processes whose real uid is `uid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("Uid", "-1").split()[0]) != uid or fields.get("State", "").strip().startswith(("Z", "X")):
+            continue
+        found.append((int(entry), fields.get("Name", "").strip()))
+    return found
+
+
 def kill_uid(uid: int) -> None:
     """SIGKILL every live process whose real uid is `uid`, until none is left: the net under
     the pid namespace, which should already have taken them all."""
     for _ in range(200):
-        found = False
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            if int(fields.get("Uid", "-1").split()[0]) != uid or fields.get("State", "").strip().startswith(("Z", "X")):
-                continue
-            found = True
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry), signal.SIGKILL)
+        found = processes_of(uid)
         if not found:
             return
+        for pid, _ in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         time.sleep(0.005)
     log.error("processes of sandbox uid %s survived SIGKILL", uid)
 

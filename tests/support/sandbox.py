@@ -3,7 +3,6 @@ whether they failed, and the host's view of a sandbox's processes."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from anthropic.lib.tools._tool_dispatch import run_runnable_tool
 
 from infra.sandbox import Sandbox, sandbox_tools
 from infra.sandbox.area import unmount_and_remove
+from infra.sandbox.sandbox import processes_of
 
 
 @contextmanager
@@ -49,15 +49,4 @@ class Tools:
 
 def live_processes(uid: int) -> list[str]:
     """The command names of the host's processes running as `uid` that are not zombies."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith(("Z", "X")):
-            found.append(fields["Name"].strip())
-    return found
+    return [name for _, name in processes_of(uid)]
