@@ -16,7 +16,7 @@ from application.ports import EventStore
 from application.session_resources import removal_marker, resource_of, stamp, stamp_all
 from application.tenancy import Principal
 from application.views import session_event_view, session_view
-from application.work_queue import released_item
+from application.work_queue import hosting_of, released_item
 from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
 
 # Assigned by the server; a client-sent value is dropped, never stored.
@@ -216,8 +216,7 @@ class SessionService:
         platform runs tools. On ``self_hosted`` they are the client's own worker's."""
         if not any(sent["type"] == "user.tool_result" for sent in events):
             return False
-        config = self._environments.load(who, session.environment_id).definition.get("config") or {}
-        if config.get("type") == "self_hosted":
+        if hosting_of(self._store, session.environment_id) == "self_hosted":
             return False
         if who.role != PLATFORM_WORKER_ROLE:
             raise Invalid(

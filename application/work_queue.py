@@ -293,6 +293,8 @@ class WorkQueue:
                 continue
             lease = leases.get(work_id)
             expired = lease is None or lease.claim != item.claim or lease.expires_at < now
+            if item.state != "queued" and not expired:
+                continue  # a worker holds it (its heartbeats compare with the session)
             if not self._still_wanted(item):
                 if item.state == "queued" or expired:
                     self._transition(item, lambda it: it.stop(force=True, reason="session_released"))
@@ -446,12 +448,10 @@ class WorkQueue:
         self._check_environment(who, environment_id)
         if isinstance(who, WorkCredential) and who.work_id != work_id:
             raise Forbidden("this work token belongs to another work item")
-        item = self._load(work_id)
-        if item is None or item.tenant_id != who.tenant_id or item.environment_id != environment_id:
-            raise NotFound(f"work item {work_id!r} not found")
-        return item
+        return self._operator_item(who, environment_id, work_id)
 
-    def _operator_item(self, who: Principal, environment_id: str, work_id: str) -> WorkItem:
+    def _operator_item(self, who: Worker, environment_id: str, work_id: str) -> WorkItem:
+        """The caller's tenant's item in that environment; anything else is the same 404."""
         item = self._load(work_id)
         if item is None or item.tenant_id != who.tenant_id or item.environment_id != environment_id:
             raise NotFound(f"work item {work_id!r} not found")

@@ -645,16 +645,20 @@ class Session(Aggregate):
         self.release_work()
         return True
 
-    def cancel_worker_calls(self, new_event_id: Callable[[str], str], message: str) -> None:
-        """Ends every call the environment's worker runs or waits to run with an error
-        result saying why."""
+    def cancel_worker_calls(
+        self, new_event_id: Callable[[str], str], message: str, kinds: tuple[str, ...] = (WORKER_RESULT, WORKER_CONFIRMATION)
+    ) -> None:
+        """Ends every call the environment's worker runs (or, by default, also waits to
+        run) with an error result saying why."""
         for tool_use_id, kind in list(self.blockers.items()):
-            if kind in (WORKER_RESULT, WORKER_CONFIRMATION):
-                self.record(
-                    "agent.tool_result",
-                    new_event_id("sevt"),
-                    {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": message}], "is_error": True},
-                )
+            if kind in kinds:
+                self.record("agent.tool_result", new_event_id("sevt"), tool_error(tool_use_id, message))
+
+    def abandon_worker_calls(self, new_event_id: Callable[[str], str], message: str) -> None:
+        """No worker will answer the calls it was running: each ends in an error result, and
+        the next call asks for a worker afresh (the runtime stops this item if still live)."""
+        self.cancel_worker_calls(new_event_id, message, kinds=(WORKER_RESULT,))
+        self.release_work()
 
     def release_work(self) -> None:
         """Lets the session's work item go (its worker vanished or could not start)."""
@@ -949,6 +953,11 @@ class Session(Aggregate):
             raise InvalidState(f"session {self.session_id} is deleted")
         if self.archived_at is not None:
             raise Archived(f"session {self.session_id} is archived")
+
+
+def tool_error(tool_use_id: str, text: str) -> dict[str, Any]:
+    """The payload of an ``agent.tool_result`` that reports why a call did not run."""
+    return {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True}
 
 
 def requires_action(event_ids: list[str]) -> dict[str, Any]:

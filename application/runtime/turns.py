@@ -43,7 +43,7 @@ from application.runtime.transcript import TranscriptCache
 from application.work_queue import WorkerWatch, hosting_of, new_work_item, released_item
 from domain.errors import DomainError
 from domain.ids import stream_id
-from domain.sessions import WORKER_RESULT, Session, requires_action
+from domain.sessions import WORKER_RESULT, Session, requires_action, tool_error
 from domain.work_items import WorkItem
 
 log = logging.getLogger("agentry.runtime")
@@ -112,7 +112,8 @@ class SessionRuntime:
         while not cancel.cancelled:  # an interrupted turn hands over; the dispatcher starts afresh
             session = self._load(session_id)
             if session is not None and not session.wants_turn and self._worker_vanished(session):
-                self._write(session_id, partial(self._abandon_worker_calls, why=self._workers.vanished_message))  # type: ignore[union-attr]
+                why = self._workers.vanished_message  # type: ignore[union-attr]
+                self._write(session_id, partial(Session.abandon_worker_calls, new_event_id=new_id, message=why))
                 continue
             if session is None or not session.wants_turn:
                 return
@@ -262,7 +263,7 @@ class SessionRuntime:
             session.record(
                 "agent.tool_result",
                 new_id("sevt"),
-                {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True},
+                tool_error(tool_use_id, text),
             )
         if session.status == "rescheduling":
             session.record("session.status_running", new_id("sevt"), {})
@@ -450,14 +451,6 @@ class SessionRuntime:
         item = load_as(self._store, stream_id(session.work_id), WorkItem)
         return item is not None and item.live
 
-    @staticmethod
-    def _abandon_worker_calls(session: Session, why: str) -> None:
-        for tool_use_id, kind in list(session.blockers.items()):
-            if kind == WORKER_RESULT:
-                session.record("agent.tool_result", new_id("sevt"), _error_result(tool_use_id, why)[2])
-        # The next call asks for a worker afresh (``_step`` stops this item if still live).
-        session.release_work()
-
     # -- endings -----------------------------------------------------------------------
 
     def _interrupted(self, session_id: str, cancel: CancelToken) -> None:
@@ -556,5 +549,5 @@ def _error_result(tool_use_id: str, text: str) -> tuple[str, str, dict[str, Any]
     return (
         "agent.tool_result",
         new_id("sevt"),
-        {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True},
+        tool_error(tool_use_id, text),
     )
