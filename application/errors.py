@@ -10,6 +10,12 @@ class NotFound(ApplicationError):
     """The named resource does not exist (or is not visible to the caller's tenant)."""
 
 
+class UnknownModel(NotFound):
+    """No agent or model card answers to the model a request names."""
+
+    code = "model_not_found"  # what OpenAI's clients expect in error.code
+
+
 class Conflict(ApplicationError):
     """The command lost a race (``retryable``) or was based on a stale version (not)."""
 

@@ -118,6 +118,8 @@ class ModelRequest:
     tools: list[dict[str, Any]]  # {name, description, input_schema}
     max_tokens: int = 8192
     system_notes: list[tuple[int, str]] = field(default_factory=list)
+    temperature: float | None = None  # the provider's default when None
+    stop: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

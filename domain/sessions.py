@@ -472,13 +472,20 @@ class Session(Aggregate):
 
         flushed: list[int]
 
+    class CompletionOptionsChosen(Aggregate.Event):
+        """What an OpenAI-style chat completion asked of the turns it starts (sampling, token
+        cap, the caller's own function tools): request options, not conversation, so they
+        sit beside the public log."""
+
+        options: dict[str, Any]
+
     class Archived(Aggregate.Event):
         pass
 
     # Snapshots taken before resources had ids hold them without: give them the same ids
     # the v1 ``Started`` upcast gives (both derive them from the stream). v3 adds the
     # runtime's state, empty for snapshots taken before it.
-    class_version = 4
+    class_version = 5
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -499,6 +506,10 @@ class Session(Aggregate):
     @staticmethod
     def upcast_v3_v4(state: dict[str, Any]) -> None:
         state.setdefault("work_id", None)
+
+    @staticmethod
+    def upcast_v4_v5(state: dict[str, Any]) -> None:
+        state.setdefault("completion_options", {})
 
     @event("Started")
     def __init__(
@@ -537,6 +548,7 @@ class Session(Aggregate):
         self.outcome: dict[str, Any] | None = None  # the outcome being worked towards
         self.outcome_evaluations: list[dict[str, Any]] = []
         self.work_id: str | None = None  # the work item whose worker runs this session's tools
+        self.completion_options: dict[str, Any] = {}  # a chat completion's: CompletionOptionsChosen
 
     # -- public event log -------------------------------------------------------------
 
@@ -795,6 +807,17 @@ class Session(Aggregate):
         if not priced:
             self.unpriced_requests += 1
 
+    def choose_completion_options(self, options: dict[str, Any]) -> None:
+        """``temperature``, ``stop``, ``max_tokens`` and ``tools`` (custom tools offered beside
+        the agent's own) for the turns from here on."""
+        self._ensure_open()
+        if options != self.completion_options:
+            self._choose_completion_options(options=options)
+
+    @event(CompletionOptionsChosen)
+    def _choose_completion_options(self, options: dict[str, Any]) -> None:
+        self.completion_options = options
+
     @event(InterruptHandled)
     def _handle_interrupt(self, flushed: list[int]) -> None:
         self.interrupt_requested = False
@@ -981,4 +1004,5 @@ def _runtime_state() -> dict[str, Any]:
         "outcome": None,
         "outcome_evaluations": [],
         "work_id": None,
+        "completion_options": {},
     }

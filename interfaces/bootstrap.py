@@ -14,9 +14,11 @@ import uvicorn
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
+from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.model_cards import ModelCardService
+from application.model_catalog import ModelCatalog
 from application.relay import ChangeSignal, Relay
 from application.runtime import DefaultProviders, ModelResolver, PreviewSink, SessionRuntime, TurnDispatcher, TurnPolicy
 from application.runtime.models import CardLookup
@@ -134,6 +136,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
         session_log=SessionLog(store),
         environment_keys=EnvironmentKeyService(store, environments, hash_key),
         work=work,
+        chat_completions=ChatCompletions(
+            store, ModelCatalog(store, read_models), agents, environments, wiring.on_user_turn
+        ),
     )
     return ApiProcess(
         services=services,

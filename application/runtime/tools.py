@@ -107,10 +107,11 @@ class Toolbox:
         return self.routes.get(name, Route("unknown"))
 
 
-def toolbox(agent: dict[str, Any]) -> Toolbox:
+def toolbox(agent: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> Toolbox:
+    """The agent's tools, then ``extra`` custom tools (a chat completion's own functions)."""
     offered: list[dict[str, Any]] = []
     routes: dict[str, Route] = {}
-    for tool in agent.get("tools") or []:
+    for tool in [*(agent.get("tools") or []), *(extra or [])]:
         kind = tool.get("type")
         if kind == TOOLSET:
             default = tool.get("default_config") or {}

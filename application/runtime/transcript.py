@@ -155,7 +155,14 @@ class Transcript:
             if block.get("type") == "text"
         )
 
-    def request(self, system: str | None, tools: list[dict[str, Any]], max_tokens: int = 8192) -> ModelRequest:
+    def request(
+        self,
+        system: str | None,
+        tools: list[dict[str, Any]],
+        max_tokens: int = 8192,
+        temperature: float | None = None,
+        stop: list[str] | None = None,
+    ) -> ModelRequest:
         raw: list[dict[str, Any]] = []  # {role, content}
         notes: list[tuple[int, str]] = []
         results: dict[str, dict[str, Any]] = {}
@@ -188,6 +195,8 @@ class Transcript:
             tools=tools,
             max_tokens=max_tokens,
             system_notes=[(min(index, len(messages)), text) for index, text in notes if text],
+            temperature=temperature,
+            stop=list(stop or []),
         )
 
 

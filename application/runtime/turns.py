@@ -144,7 +144,7 @@ class SessionRuntime:
         if target is None:
             self._report_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
             return
-        tools = toolbox(session.agent)
+        tools = toolbox(session.agent, session.completion_options.get("tools"))
         requests = 0
         current = session
         while True:
@@ -289,7 +289,14 @@ class SessionRuntime:
             span_id = self._write(session_id, partial(self._open_request, span_id=new_id("sevt")))
             transcript = self._transcripts.get(session_id)
             transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
-            request = transcript.request(session.agent.get("system"), tools.offered, self._policy.max_tokens)
+            options = session.completion_options
+            request = transcript.request(
+                session.agent.get("system"),
+                tools.offered,
+                options.get("max_tokens") or self._policy.max_tokens,
+                options.get("temperature"),
+                options.get("stop"),
+            )
             ids = _PreviewIds()
             started = time.monotonic()
             try:

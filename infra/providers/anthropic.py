@@ -36,6 +36,10 @@ def request_kwargs(target: ProviderTarget, request: ModelRequest) -> dict[str, A
         kwargs["system"] = system
     if request.tools:
         kwargs["tools"] = request.tools
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    if request.stop:
+        kwargs["stop_sequences"] = request.stop
     return kwargs
 
 

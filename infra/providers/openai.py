@@ -50,6 +50,10 @@ def request_kwargs(target: ProviderTarget, request: ModelRequest) -> dict[str, A
     }
     if request.tools:
         kwargs["tools"] = to_chat_tools(request.tools)
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    if request.stop:
+        kwargs["stop"] = request.stop
     return kwargs
 
 

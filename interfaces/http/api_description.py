@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from application.ports import PROVIDER_KINDS
+from interfaces.http import chat_schemas as chat
 from interfaces.http import responses as out
 from interfaces.http import schemas as body
 from interfaces.http.responses import SESSION_EVENT_TYPES, SESSION_STATUSES
@@ -411,6 +412,29 @@ OPERATIONS: tuple[Operation, ...] = (
         "delete", "/v1/model_cards/{model_card_id}", "deleteModelCard",
         "Delete a model card (its key becomes unreadable everywhere)", "model_cards", out.ModelCardDeleted,
         params=(path_id("model_card_id", "mcard"),), errors=(409, 404),
+    ),
+    Operation(
+        "post", "/v1/chat/completions", "createChatCompletion",
+        "Create a chat completion (OpenAI-compatible), recorded as a session's turn", "chat",
+        out.ChatCompletion, request=chat.ChatCompletionCreate,
+        params=(
+            Param("app_id", "query", {"type": "string"}, "an agent (its id or `agent:<name>`) to answer, whatever `model` says"),
+            Param("Agentry-Session-Id", "header", {"type": "string"}, "continue this session instead of starting one"),
+            Param("Agentry-Environment-Id", "header", {"type": "string"}, "the environment a new session runs in"),
+        ),
+        errors=(400, 401, 403, 404, 409, 429, 502, 503),
+        content={
+            "text/event-stream": {"type": "string", "description": "with `stream: true`: data-only `chat.completion.chunk` frames, then `data: [DONE]`"},
+        },
+        description=(
+            "`model` names an agent (`agent_…` or `agent:<name>`; its system prompt, model and tools "
+            "apply) or a model card's `model_id` (a plain proxied completion). Every completion is a "
+            "session turn: the response's `Agentry-Session-Id` header names the session, whose log holds "
+            "the conversation. Send that header back to continue the session: only the messages after "
+            "the last `assistant` message are recorded then. Errors use OpenAI's envelope "
+            "(`error.message`, `type`, `param`, `code`); a turn that fails answers with its "
+            "`session.error` type (429 rate limited, 503 overloaded, 502 the provider failed)."
+        ),
     ),
     # the documents themselves
     Operation(

@@ -19,6 +19,7 @@ from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.request_ids import new_request_id
 from interfaces.http.resources.agents import AgentsResource
+from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
@@ -103,6 +104,9 @@ def create_app(services: Services) -> falcon.asgi.App:
     app.add_route("/v1/sessions/{session_id}/events/stream", events, suffix="stream")
     resources = SessionResourcesResource(services.sessions, lists, written)
     _add_family(app, "/v1/sessions/{session_id}/resources/{resource_id}", resources)
+    app.add_route(
+        "/v1/chat/completions", ChatCompletionsResource(services.chat_completions, services.session_log, services.live)
+    )
     return app
 
 

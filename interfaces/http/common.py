@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService
+from application.chat_completions import ChatCompletions
 from application.commands import Written
 from application.environment_keys import EnvironmentCredential, EnvironmentKeyService
 from application.environments import EnvironmentService
@@ -50,6 +51,7 @@ class Services:
     session_log: SessionLog
     environment_keys: EnvironmentKeyService
     work: WorkQueue
+    chat_completions: ChatCompletions
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -1,4 +1,6 @@
-"""The one error envelope: ``{"type": "error", "error": {"type", "message"}}``.
+"""The one error envelope: ``{"type": "error", "error": {"type", "message"}}``; on the
+OpenAI-compatible paths the error also carries OpenAI's ``param`` and ``code`` (one body
+that both SDKs read).
 
 Bad input is a 4xx with a message that says what to fix; anything unexpected is a 500 with
 a request id to quote and no stack trace (the trace goes to the server log only)."""
@@ -39,6 +41,7 @@ ERROR_TYPE_BY_STATUS = {
     422: "invalid_request_error",
     429: "rate_limit_error",
     500: "api_error",
+    502: "api_error",
     503: "overloaded_error",
 }
 
@@ -56,14 +59,34 @@ def envelope(status: int, message: str) -> dict[str, Any]:
     }
 
 
-def write_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, status: int, message: str) -> None:
+# Paths the openai SDK calls: its errors read ``error.param`` and ``error.code`` too.
+OPENAI_PATHS = ("/v1/chat/", "/v1/models")
+OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+
+
+def write_error(
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    status: int,
+    message: str,
+    param: str | None = None,
+    code: str | None = None,
+) -> None:
     body = envelope(status, message)
+    if req.path.startswith(OPENAI_PATHS):
+        body["error"]["param"] = param
+        body["error"]["code"] = code or OPENAI_CODES.get(status)
     request_id = getattr(req.context, "request_id", None)
     if request_id:
         body["request_id"] = request_id
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = orjson.dumps(body)
+
+
+def first_location(error: pydantic.ValidationError) -> str | None:
+    items = error.errors(include_url=False)
+    return ".".join(str(part) for part in items[0]["loc"]) or None if items else None
 
 
 def describe_validation_error(error: pydantic.ValidationError) -> str:
@@ -99,7 +122,7 @@ def status_of(error: Exception) -> int:
 
 async def handle_refusal(req, resp, error: Exception, params) -> None:  # noqa: ANN001
     status = status_of(error)
-    write_error(req, resp, status, str(error))
+    write_error(req, resp, status, str(error), code=getattr(error, "code", None))
     if isinstance(error, PreconditionFailed):
         # The SDK's worker reads ``error.details.current_state``; the code sits in both places.
         body = orjson.loads(resp.data)
@@ -113,7 +136,7 @@ async def handle_refusal(req, resp, error: Exception, params) -> None:  # noqa: 
 
 
 async def handle_validation_error(req, resp, error, params) -> None:  # noqa: ANN001
-    write_error(req, resp, 400, describe_validation_error(error))
+    write_error(req, resp, 400, describe_validation_error(error), param=first_location(error))
 
 
 async def handle_http_error(req, resp, error: falcon.HTTPError, params) -> None:  # noqa: ANN001

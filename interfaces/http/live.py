@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import falcon.asgi
 import orjson
 
 from application.session_log import Chunk, LogPosition
@@ -447,3 +448,13 @@ class LiveHub:
 
     def follower_count(self) -> int:
         return self._followers
+
+
+def receive_of(req: falcon.asgi.Request) -> AsgiReceive | None:
+    """The request's ASGI ``receive``. Falcon 4.4 has no public hook for a client that goes
+    away (its SSE loop watches ``receive`` but looks only after each send; falconry/falcon
+    #1808, #2015), and with ``resp.stream`` nothing else reads ``receive`` once the (empty)
+    GET body is in, so this stream is its only reader."""
+    return getattr(req, "_receive", None)
+
+

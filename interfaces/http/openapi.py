@@ -31,6 +31,9 @@ ERROR_DESCRIPTIONS = {
     412: "`expected_last_heartbeat` no longer matches: `error.details.current_state` is the lease",
     413: "The body is larger than 8 MiB",
     415: "The body is not `application/json`",
+    429: "The model provider refused for its rate limit; the turn is recorded",
+    502: "The model provider failed the turn's request; the turn is recorded",
+    503: "The model provider is overloaded; the turn is recorded",
     500: "An unexpected failure; quote the `request_id`",
 }
 
@@ -116,6 +119,7 @@ def _operation(op: Operation, names: dict[Any, dict[str, Any]]) -> dict[str, Any
         }
     if op.response is not None:
         content = {"application/json": {"schema": _ref(op.response, names, "serialization")}}
+        content.update({media: {"schema": schema} for media, schema in op.content.items()})
     else:
         content = {media: {"schema": schema} for media, schema in op.content.items()}
     responses: dict[str, Any] = {

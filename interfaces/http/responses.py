@@ -347,3 +347,38 @@ class ModelCardDeleted(Described):
 
 class Health(Described):
     status: Literal["ok"]
+
+
+class ChatToolCall(Described):
+    id: str = Field(description="the `agent.custom_tool_use` event's id; answer it with a `tool` message")
+    type: Literal["function"]
+    function: dict[str, Any] = Field(description="`name`, and `arguments` as a JSON string")
+
+
+class ChatReplyMessage(Described):
+    role: Literal["assistant"]
+    content: str | None
+    tool_calls: list[ChatToolCall] | None = None
+
+
+class ChatChoice(Described):
+    index: int
+    message: ChatReplyMessage
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter"]
+    logprobs: None
+
+
+class ChatUsage(Described):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(Described):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str = Field(description="the `model` the request named")
+    choices: list[ChatChoice]
+    usage: ChatUsage
+

@@ -28,7 +28,7 @@ from interfaces.http.common import (
     session_caller,
     time_bounds,
 )
-from interfaces.http.live import AsgiReceive, LiveHub
+from interfaces.http.live import LiveHub, receive_of
 from interfaces.http.schemas import SendEvents
 from projections.queries import decode_token, encode_token
 
@@ -126,7 +126,7 @@ class SessionEventsResource:
             start,
             head.position,
             partial(self._log.chunk, head),
-            _receive_of(req),
+            receive_of(req),
             deltas,
         )
         resp.stream = frames_as_worker_sees(frames) if who.role in WORKER_ROLES else frames
@@ -156,13 +156,3 @@ class SessionEventsResource:
         if bool_param(req, "replay"):
             return 0
         return current_seq
-
-
-def _receive_of(req: falcon.asgi.Request) -> AsgiReceive | None:
-    """The request's ASGI ``receive``. Falcon 4.4 has no public hook for a client that goes
-    away (its SSE loop watches ``receive`` but looks only after each send; falconry/falcon
-    #1808, #2015), and with ``resp.stream`` nothing else reads ``receive`` once the (empty)
-    GET body is in, so this stream is its only reader."""
-    return getattr(req, "_receive", None)
-
-
