@@ -422,7 +422,7 @@ OPERATIONS: tuple[Operation, ...] = (
             Param("Agentry-Session-Id", "header", {"type": "string"}, "continue this session instead of starting one"),
             Param("Agentry-Environment-Id", "header", {"type": "string"}, "the environment a new session runs in"),
         ),
-        errors=(400, 401, 403, 404, 409, 429, 502, 503),
+        errors=(*WRITE, 403, 404, 429, 502, 503),
         content={
             "text/event-stream": {"type": "string", "description": "with `stream: true`: data-only `chat.completion.chunk` frames, then `data: [DONE]`"},
         },

@@ -127,6 +127,14 @@ def _with_real_references(ids: dict[str, str], draw_real: bool) -> Any:
         if case.path.startswith("/v1/model_cards") and isinstance(case.body, dict):
             # A probe would call a real provider on the internet (or a fuzzed URL): never here.
             case.body["probe"] = False
+        if draw_real and case.path == "/v1/chat/completions" and isinstance(case.body, dict):
+            # A real agent answering a conversation that ends with the user, in a new session.
+            case.body["model"] = ids["agent_id"]
+            if isinstance(case.body.get("messages"), list):
+                case.body["messages"].append({"role": "user", "content": "hi"})
+            for name in ("Agentry-Session-Id", "Agentry-Environment-Id"):
+                (case.headers or {}).pop(name, None)
+            (case.query or {}).pop("app_id", None)
         if draw_real and isinstance(case.body, dict):
             if "agent" in case.body:
                 case.body["agent"] = ids["agent_id"]
