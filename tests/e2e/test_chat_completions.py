@@ -150,7 +150,8 @@ def test_an_agent_streams_its_reply_with_usage_and_its_system_prompt_applies(
 def test_the_openai_stream_helper_reads_the_final_completion_by_agent_id(
     served: RunningServer, fake_provider: FakeProvider
 ) -> None:
-    helper = agent(sdk_client(served))
+    lookup = {"type": "custom", "name": "lookup", "description": "Look a word up", "input_schema": {"type": "object"}}
+    helper = agent(sdk_client(served), tools=[lookup])
     fake_provider.script(Reply([Text("Hello", tokens=2), ToolUse("get_weather", {"city": "Paris"})]))
     with oai(served).chat.completions.stream(
         model=helper.id, messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER],
@@ -162,6 +163,14 @@ def test_the_openai_stream_helper_reads_the_final_completion_by_agent_id(
     (call,) = choice.message.tool_calls or []
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
     assert final.usage is not None
+    # the agent's own tools are offered, then the request's
+    assert [tool["name"] for tool in fake_provider.requests[0].body["tools"]] == ["lookup", "get_weather"]
+    with pytest.raises(openai.BadRequestError, match="lookup"):
+        oai(served).chat.completions.create(
+            model=helper.id,
+            messages=[{"role": "user", "content": "x"}],
+            tools=[{"type": "function", "function": {"name": "lookup"}}],
+        )
 
 
 def test_a_tool_call_round_trip_continues_the_session(served: RunningServer, fake_provider: FakeProvider) -> None:
