@@ -61,6 +61,11 @@ class ChatCompletionsResource:
                     break
         finally:
             await events.aclose()
+        if not reply.done:
+            # The server is stopping (a client that went away reads nothing of this).
+            message = f"the server stopped before the turn ended; session {turn.session_id} holds it"
+            write_error(req, resp, 503, message)
+            return
         if reply.error is not None:
             # The session.error's type is the code; the type is the status's, as everywhere.
             write_error(req, resp, reply.error_status, reply.error["message"], code=reply.error["type"])
