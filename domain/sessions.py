@@ -484,7 +484,8 @@ class Session(Aggregate):
 
     # Snapshots taken before resources had ids hold them without: give them the same ids
     # the v1 ``Started`` upcast gives (both derive them from the stream). v3 adds the
-    # runtime's state, empty for snapshots taken before it.
+    # runtime's state, empty for snapshots taken before it; v4 the work item, v5 the
+    # completion options.
     class_version = 5
 
     @staticmethod
