@@ -17,6 +17,7 @@ from application.api_keys import ApiKeyService, keyed_hash
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.model_cards import ModelCardService
+from application.model_catalog import ModelCatalog
 from application.relay import ChangeSignal, Relay
 from application.runtime import DefaultProviders, ModelResolver, PreviewSink, SessionRuntime, TurnDispatcher, TurnPolicy
 from application.runtime.models import CardLookup
@@ -134,6 +135,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         session_log=SessionLog(store),
         environment_keys=EnvironmentKeyService(store, environments, hash_key),
         work=work,
+        model_catalog=ModelCatalog(agents, model_cards, read_models),
     )
     return ApiProcess(
         services=services,

@@ -20,6 +20,7 @@ from application.environment_keys import EnvironmentCredential, EnvironmentKeySe
 from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
+from application.model_catalog import ModelCatalog
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
@@ -50,6 +51,7 @@ class Services:
     session_log: SessionLog
     environment_keys: EnvironmentKeyService
     work: WorkQueue
+    model_catalog: ModelCatalog
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
