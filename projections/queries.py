@@ -174,18 +174,22 @@ class ReadModels:
     # -- the model catalogue (GET /v1/models): live agents and model cards as one list -----
 
     def _catalog(self, tenant_id: str, include_archived: bool = False) -> sa.Subquery:
-        """Both tables as one relation of ``CatalogEntry`` columns. Names and handles are
-        read out of ``doc`` (no column holds them); the tenant index bounds the scan."""
+        """Both tables as one relation: ``id`` (an agent's id, a card's ``model_id``),
+        ``created_at``, ``owned_by`` and ``agent`` (whether the row is one). An agent's name is
+        not read here: parsing every agent's document (system prompts and all) to sort a
+        page would cost far more than reading the names of the page's agents afterwards."""
         agents, cards = tables.agents, tables.model_cards
         listed_agents = sa.select(
             agents.c.id.label("id"),
-            agents.c.doc["name"].as_string().label("display_name"),
-            sa.literal_column(f"'{AGENT_OWNER}'", sa.String).label("owned_by"),
             agents.c.created_at,
+            sa.literal_column(f"'{AGENT_OWNER}'", sa.String).label("owned_by"),
+            sa.literal_column("1", sa.Integer).label("agent"),
         ).where(agents.c.tenant_id == tenant_id, *([] if include_archived else [agents.c.archived.is_(False)]))
-        model_id = cards.c.doc["model_id"].as_string()
         listed_cards = sa.select(
-            model_id.label("id"), model_id.label("display_name"), cards.c.provider.label("owned_by"), cards.c.created_at
+            cards.c.doc["model_id"].as_string().label("id"),
+            cards.c.created_at,
+            cards.c.provider.label("owned_by"),
+            sa.literal_column("0", sa.Integer).label("agent"),
         ).where(cards.c.tenant_id == tenant_id)
         return sa.union_all(listed_agents, listed_cards).subquery("catalog")
 
@@ -213,10 +217,17 @@ class ReadModels:
             select = select.where(key > sa.tuple_(*before))
         order = sa.asc if before is not None else sa.desc
         select = select.order_by(order(catalog.c.created_at), order(catalog.c.id)).limit(limit + 1)
+        agents = tables.agents
         with self._engine.connect() as conn:
             rows = conn.execute(select).all()
-        more = len(rows) > limit
-        entries = [CatalogEntry(row.id, row.display_name or row.id, row.owned_by, row.created_at) for row in rows[:limit]]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            agent_ids = [row.id for row in rows if row.agent]
+            named = sa.select(agents.c.id, agents.c.doc["name"].as_string().label("name")).where(
+                agents.c.tenant_id == tenant_id, agents.c.id.in_(agent_ids)
+            )
+            names = {row.id: row.name for row in conn.execute(named)} if agent_ids else {}
+        entries = [CatalogEntry(row.id, names.get(row.id) or row.id, row.owned_by, row.created_at) for row in rows]
         if before is not None:
             entries.reverse()
         return entries, more
