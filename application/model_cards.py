@@ -180,13 +180,20 @@ class ModelCardService:
         Two small stream loads (the handle, then the card), current in every process.
         Raises ``SecretUnavailable`` when the card's key cannot be opened (a root key that
         is not the one it was sealed under)."""
+        card = self.live_card(tenant_id, handle)
+        if card is None:
+            return None
+        return self._target(model_card_settings(card), self._open_key(card), self._open_headers(card))
+
+    def live_card(self, tenant_id: str, handle: str) -> ModelCard | None:
+        """The tenant's live card holding ``handle`` (its ``model_id``), secrets still sealed."""
         claim = self._handle(tenant_id, handle)
         if claim is None or claim.holder is None:
             return None
         card = load_as(self._store, stream_id(claim.holder), ModelCard)
         if card is None or card.deleted_at is not None:
             return None
-        return self._target(model_card_settings(card), self._open_key(card), self._open_headers(card))
+        return card
 
     # -- helpers ----------------------------------------------------------------------
 

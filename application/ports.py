@@ -9,6 +9,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from application.views import CatalogEntry
+
 A = TypeVar("A", bound=Aggregate)
 
 
@@ -269,3 +271,15 @@ class WorkIndex(Protocol):
     def live_work_ids(self, environment_ids: list[str] | None, hosting: str | None = None, limit: int = 200) -> list[str]: ...
 
     def work_queue_depth(self, environment_id: str) -> tuple[int, int, str | None]: ...
+
+
+class ModelIndex(Protocol):
+    """Where ``GET /v1/models`` finds a tenant's live agents and model cards (the read models)."""
+
+    def model_catalog(
+        self, tenant_id: str, limit: int, after: tuple[str, str] | None = None, before: tuple[str, str] | None = None
+    ) -> tuple[list[CatalogEntry], bool]: ...
+
+    def catalog_key(self, tenant_id: str, entry_id: str) -> tuple[str, str] | None: ...
+
+    def agent_ids_named(self, tenant_id: str, name: str, limit: int = 2) -> list[str]: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,4 +211,35 @@ def work_view(
         "stop_requested_at": iso(stop_requested_at),
         "stopped_at": iso(stopped_at),
         "secret": None,
+    }
+
+
+# What ``GET /v1/models`` says of an agent: Agentry serves it, whatever model it calls.
+AGENT_OWNER = "agentry"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One model of a tenant's catalogue: an agent (``id`` = its id, ``owned_by`` = "agentry")
+    or a model card (``id`` = its ``model_id``, ``owned_by`` = its provider)."""
+
+    id: str
+    display_name: str
+    owned_by: str
+    created_at: str  # as ``iso`` writes it
+
+
+def model_view(entry: CatalogEntry) -> dict[str, Any]:
+    """One body both SDKs parse: the ``openai`` SDK's ``Model`` (``object``, unix ``created``,
+    ``owned_by``) and the ``anthropic`` SDK's ``ModelInfo`` (``type``, RFC 3339 ``created_at``,
+    ``display_name``, ``lifecycle``); each ignores the other's fields."""
+    return {
+        "type": "model",
+        "object": "model",
+        "id": entry.id,
+        "display_name": entry.display_name,
+        "created_at": entry.created_at,
+        "created": int(datetime.fromisoformat(entry.created_at).timestamp()),
+        "owned_by": entry.owned_by,
+        "lifecycle": "active",
     }

@@ -124,6 +124,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     sessions = SessionService(
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
+    catalog = ModelCatalog(agents, model_cards, read_models)
     services = Services(
         agents=agents,
         environments=environments,
@@ -136,9 +137,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         session_log=SessionLog(store),
         environment_keys=EnvironmentKeyService(store, environments, hash_key),
         work=work,
-        chat_completions=ChatCompletions(
-            store, ModelCatalog(store, read_models), agents, environments, wiring.on_user_turn
-        ),
+        model_catalog=catalog,
+        chat_completions=ChatCompletions(store, catalog, agents, environments, wiring.on_user_turn),
     )
     return ApiProcess(
         services=services,

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from application.views import TIME_BOUNDS
+from application.views import AGENT_OWNER, TIME_BOUNDS, CatalogEntry
 from domain.ids import stream_id
 from projections import tables
 
@@ -170,6 +170,79 @@ class ReadModels:
         table = tables.model_cards
         extra = [table.c.provider == provider] if provider else []
         return self._resources(table, tenant_id, query, *extra)
+
+    # -- the model catalogue (GET /v1/models): live agents and model cards as one list -----
+
+    def _catalog(self, tenant_id: str, include_archived: bool = False) -> sa.Subquery:
+        """Both tables as one relation: ``id`` (an agent's id, a card's ``model_id``),
+        ``created_at``, ``owned_by`` and ``agent`` (whether the row is one). An agent's name is
+        not read here: parsing every agent's document (system prompts and all) to sort a
+        page would cost far more than reading the names of the page's agents afterwards."""
+        agents, cards = tables.agents, tables.model_cards
+        listed_agents = sa.select(
+            agents.c.id.label("id"),
+            agents.c.created_at,
+            sa.literal_column(f"'{AGENT_OWNER}'", sa.String).label("owned_by"),
+            sa.literal_column("1", sa.Integer).label("agent"),
+        ).where(agents.c.tenant_id == tenant_id, *([] if include_archived else [agents.c.archived.is_(False)]))
+        listed_cards = sa.select(
+            cards.c.doc["model_id"].as_string().label("id"),
+            cards.c.created_at,
+            cards.c.provider.label("owned_by"),
+            sa.literal_column("0", sa.Integer).label("agent"),
+        ).where(cards.c.tenant_id == tenant_id)
+        return sa.union_all(listed_agents, listed_cards).subquery("catalog")
+
+    def catalog_key(self, tenant_id: str, entry_id: str) -> tuple[str, str] | None:
+        """Where ``entry_id`` sorts in the catalogue, for ``after_id`` / ``before_id``. An agent
+        archived since it was listed still has its place, so a pager walking past it goes on."""
+        catalog = self._catalog(tenant_id, include_archived=True)
+        select = sa.select(catalog.c.created_at, catalog.c.id).where(catalog.c.id == entry_id).limit(1)
+        with self._engine.connect() as conn:
+            row = conn.execute(select).first()
+        return None if row is None else (row.created_at, row.id)
+
+    def model_catalog(
+        self, tenant_id: str, limit: int, after: tuple[str, str] | None = None, before: tuple[str, str] | None = None
+    ) -> tuple[list[CatalogEntry], bool]:
+        """Up to ``limit`` entries, newest first, strictly between the keys given, and whether
+        more follow. With ``before`` the page is the one nearest it (read oldest first, then
+        turned), and "more" means newer ones, as the anthropic SDK pages back with ``before_id``."""
+        catalog = self._catalog(tenant_id)
+        key = sa.tuple_(catalog.c.created_at, catalog.c.id)
+        select = sa.select(catalog)
+        if after is not None:
+            select = select.where(key < sa.tuple_(*after))
+        if before is not None:
+            select = select.where(key > sa.tuple_(*before))
+        order = sa.asc if before is not None else sa.desc
+        select = select.order_by(order(catalog.c.created_at), order(catalog.c.id)).limit(limit + 1)
+        agents = tables.agents
+        with self._engine.connect() as conn:
+            rows = conn.execute(select).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            agent_ids = [row.id for row in rows if row.agent]
+            named = sa.select(agents.c.id, agents.c.doc["name"].as_string().label("name")).where(
+                agents.c.tenant_id == tenant_id, agents.c.id.in_(agent_ids)
+            )
+            names = {row.id: row.name for row in conn.execute(named)} if agent_ids else {}
+        entries = [CatalogEntry(row.id, names.get(row.id) or row.id, row.owned_by, row.created_at) for row in rows]
+        if before is not None:
+            entries.reverse()
+        return entries, more
+
+    def agent_ids_named(self, tenant_id: str, name: str, limit: int = 2) -> list[str]:
+        """Live agents of the tenant called exactly ``name`` (``agent:<name>``), oldest first."""
+        table = tables.agents
+        select = (
+            sa.select(table.c.id)
+            .where(table.c.tenant_id == tenant_id, table.c.archived.is_(False), table.c.doc["name"].as_string() == name)
+            .order_by(table.c.created_at, table.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [row.id for row in conn.execute(select)]
 
     def sessions(
         self,

@@ -413,6 +413,35 @@ OPERATIONS: tuple[Operation, ...] = (
         "Delete a model card (its key becomes unreadable everywhere)", "model_cards", out.ModelCardDeleted,
         params=(path_id("model_card_id", "mcard"),), errors=(409, 404),
     ),
+    # models: the OpenAI-compatible surface's catalogue
+    Operation(
+        "get", "/v1/models", "listModels", "List the agents and model cards a request can name, newest first",
+        "models", out.ModelList,
+        params=(
+            Param("limit", "query", integer(1, 2**31), "page size (default: all, up to 1000); above 1000 is clamped"),
+            Param("after_id", "query", {"type": "string"}, "the page after this id (a page's `last_id`)"),
+            Param("before_id", "query", {"type": "string"}, "the page before this id (a page's `first_id`)"),
+        ),
+        errors=(400,),
+        description=(
+            "One body for the `openai` SDK's `models.list` and the `anthropic` SDK's (which pages "
+            "with `has_more`, `first_id` and `last_id`). Lists every live agent of the caller's "
+            "tenant and every model card."
+        ),
+    ),
+    Operation(
+        "get", "/v1/models/{model_id}", "getModel", "Retrieve a model: an agent or a model card", "models",
+        out.Model,
+        params=(
+            Param(
+                "model_id", "path", {"type": "string", "minLength": 1},
+                "an agent's id, `agent:<name>` (a live agent of that exact name) or a model card's `model_id`",
+                required=True,
+            ),
+        ),
+        errors=(400, 404),
+        description="`agent:<name>` naming several live agents is a 400: use the agent's id.",
+    ),
     Operation(
         "post", "/v1/chat/completions", "createChatCompletion",
         "Create a chat completion (OpenAI-compatible), recorded as a session's turn", "chat",

@@ -23,6 +23,7 @@ from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
+from interfaces.http.resources.models import ModelsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
@@ -99,6 +100,9 @@ def create_app(services: Services) -> falcon.asgi.App:
     app.add_route("/v1/work/poll", CloudWorkResource(services.work))
     _add_family(app, "/v1/sessions/{session_id}", SessionsResource(services.sessions, lists, written), "archive")
     _add_family(app, "/v1/model_cards/{model_card_id}", ModelCardsResource(services.model_cards, lists, written))
+    models = ModelsResource(services.model_catalog)
+    app.add_route("/v1/models", models)
+    app.add_route("/v1/models/{model_id:path}", models, suffix="item")
     events = SessionEventsResource(services.sessions, services.session_log, services.live)
     app.add_route("/v1/sessions/{session_id}/events", events)
     app.add_route("/v1/sessions/{session_id}/events/stream", events, suffix="stream")

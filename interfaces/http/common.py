@@ -21,6 +21,7 @@ from application.environment_keys import EnvironmentCredential, EnvironmentKeySe
 from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
+from application.model_catalog import ModelCatalog
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
@@ -51,6 +52,7 @@ class Services:
     session_log: SessionLog
     environment_keys: EnvironmentKeyService
     work: WorkQueue
+    model_catalog: ModelCatalog
     chat_completions: ChatCompletions
 
 

@@ -219,6 +219,29 @@ class ModelCard(Described):
     updated_at: datetime
 
 
+class Model(Described):
+    """An agent or a model card as a model: the ``openai`` SDK reads ``object``, ``created``
+    (unix seconds) and ``owned_by``; the ``anthropic`` SDK reads ``type``, ``created_at``,
+    ``display_name`` and ``lifecycle``."""
+
+    type: Literal["model"]
+    object: Literal["model"]
+    id: str = Field(description="an agent's id, or a model card's `model_id`")
+    display_name: str = Field(description="the agent's name, or the card's `model_id`")
+    created_at: datetime
+    created: int = Field(description="`created_at` in seconds since the epoch")
+    owned_by: str = Field(description="`agentry` for an agent, the card's provider for a model card")
+    lifecycle: Literal["active"]
+
+
+class ModelList(Described):
+    object: Literal["list"]
+    data: list[Model]
+    has_more: bool
+    first_id: str | None = Field(description="pass as `before_id` to get the page before this one")
+    last_id: str | None = Field(description="pass as `after_id` to get the next page")
+
+
 class EnvironmentKey(Described):
     type: Literal["environment_key"]
     id: str

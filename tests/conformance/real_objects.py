@@ -127,6 +127,7 @@ def _claimed_work(http: httpx.Client, environment_id: str) -> str:
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
+    "model": _agent,  # an agent is a model (GET /v1/models lists it, by its id)
     "env": _environment,
     "sesn": _session,
 }

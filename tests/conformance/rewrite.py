@@ -10,7 +10,9 @@ shipped it:
   becomes ``real_id("<the placeholder>")``: a real object created for the running test, the
   same one each time the test names that placeholder;
 - an id the tests spell as its own parameter's name (``work_id="work_id"``: the SDK has no
-  example id of that kind) is such a placeholder too: ``work_id=real_id("work_id")``;
+  example id of that kind) is such a placeholder too: ``work_id=real_id("work_id")``; so are
+  a model's (``model_id``) and the models list's cursors (``after_id``, ``before_id``), each
+  a real model (an agent): ``after_id=real_id("model_after_id")``;
 - ``version=0`` and ``agent_version=0`` become ``1`` (every agent has a version 1);
 - ``limit=0`` becomes ``1`` (list limits run from 1, as the SDK documents for ``models.list``);
 - ``desired_ttl_seconds=0`` becomes ``1`` (a lease of no time is none);
@@ -34,9 +36,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 PLACEHOLDER = re.compile(r"^(?P<kind>[a-z]+)_011[0-9A-Za-z]{20,}$")
-# <kind>_id="<kind>_id": ids the tests spell as their parameter's name. Only these: elsewhere
-# such a value is a filter that is meant to match nothing (sessions.list(agent_id="agent_id")).
-BARE_PLACEHOLDERS = frozenset({"work_id"})
+# <name>="<name>": ids the tests spell as their parameter's name, and the kind of object each
+# stands for (a model: anything GET /v1/models lists; the page cursors of models.list name
+# models too). Only these: elsewhere such a value is a filter that is meant to match nothing
+# (sessions.list(agent_id="agent_id")).
+BARE_PLACEHOLDERS: dict[str, str] = {"work_id": "work", "model_id": "model", "after_id": "model", "before_id": "model"}
 # keyword=<constant> values no real server accepts, and what each becomes.
 INVALID_VALUES: dict[str, tuple[object, str]] = {
     "version": (0, "1"),
@@ -112,8 +116,15 @@ def _is_bare_placeholder(keyword: ast.keyword, real_kinds: Collection[str]) -> b
         keyword.arg in BARE_PLACEHOLDERS
         and isinstance(value, ast.Constant)
         and value.value == keyword.arg
-        and keyword.arg.removesuffix("_id") in real_kinds
+        and BARE_PLACEHOLDERS[keyword.arg] in real_kinds
     )
+
+
+def _bare_placeholder(name: str) -> str:
+    """What ``real_id`` is given for ``<name>="<name>"``: its kind comes first (``work_id``,
+    ``model_after_id``), as in every placeholder, so one test's two cursors are two objects."""
+    kind = BARE_PLACEHOLDERS[name]
+    return name if name.startswith(kind + "_") else f"{kind}_{name}"
 
 
 def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
@@ -139,7 +150,7 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
                 names_real = True  # replaced above, with the other constants
             elif _is_bare_placeholder(keyword, real_kinds):
                 names_real = True
-                add(_edit(value, f"real_id({value.value!r})", lines, keyword.arg))
+                add(_edit(value, f"real_id({_bare_placeholder(keyword.arg)!r})", lines, keyword.arg))
             elif invalid and type(value.value) is type(invalid[0]) and value.value == invalid[0]:
                 add(_edit(value, invalid[1], lines, keyword.arg))
             elif keyword.arg == "page" and value.value == PLACEHOLDER_PAGE:

@@ -31,6 +31,7 @@ RESOURCES: dict[str, str] = {
     "agents.versions": "agents/test_versions.py",
     "environments": "test_environments.py",
     "environments.work": "environments/test_work.py",
+    "models": "test_models.py",
     "sessions": "test_sessions.py",
     "sessions.events": "sessions/test_events.py",
     "sessions.resources": "sessions/test_resources.py",

@@ -59,7 +59,8 @@ def registered_routes(app: Any) -> set[tuple[str, str]]:
         # the node maps it to one of the resource's own responders (not Falcon's 405).
         for method, responder in (node.method_map or {}).items():
             if method in HTTP_METHODS and getattr(responder, "__self__", None) is node.resource:
-                routes.add((method, node.uri_template))
+                # A converter (``{model_id:path}``) is routing, not part of the described path.
+                routes.add((method, re.sub(r"\{(\w+):\w+\}", r"{\1}", node.uri_template)))
     return routes
 
 

@@ -80,6 +80,7 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "environment_id": environment["id"],
         "session_id": session["id"],
         "model_card_id": model_card["id"],
+        "model_id": model_card["model_id"],
         "deleted_session_id": gone["id"],
         "key_id": environment_key["id"],
         "work_id": work_id,
@@ -118,7 +119,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith("/v1/sessions/{session_id}/resources"):
         real = {"session_id": ids["resource_session_id"], "resource_id": ids["resource_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
-    names = ("agent_id", "environment_id", "session_id", "model_card_id", "key_id", "work_id")
+    names = ("agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id")
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
 

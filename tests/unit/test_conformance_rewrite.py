@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.conformance.rewrite import HELPERS_IMPORT, rewrite
 
-KINDS = {"agent", "env", "sesn", "work"}
+KINDS = {"agent", "env", "sesn", "work", "model"}
 
 SOURCE = '''\
 class TestAgents:
@@ -29,6 +29,11 @@ class TestAgents:
         await async_client.beta.environments.work.heartbeat(work_id="work_id", environment_id="env_011CZkZ9X2dpNyB7HsEFoRfW",
             desired_ttl_seconds=0, expected_last_heartbeat="expected_last_heartbeat")
         await async_client.beta.environments.work.heartbeat(work_id="work_id", expected_last_heartbeat="2026-05-01T10:00:00Z", desired_ttl_seconds=5)
+
+    def test_models(self, client) -> None:
+        client.beta.models.retrieve(model_id="model_id", betas=["message-batches-2024-09-24"])
+        client.beta.models.list(after_id="after_id", before_id="before_id", limit=0)
+        client.beta.models.retrieve(model_id="")
 '''
 
 
@@ -104,3 +109,12 @@ def test_every_other_byte_and_every_line_number_stays() -> None:
 def test_a_source_without_placeholders_is_unchanged() -> None:
     source = "def test_x(client) -> None:\n    client.beta.models.list(limit=5)\n"
     assert rewrite(source, KINDS) == (source, [])
+
+
+def test_a_model_and_the_models_cursors_spelled_as_their_parameters_are_real_models() -> None:
+    text = rewritten()
+    assert "retrieve(model_id=real_id('model_id'), betas=" in text
+    assert "list(after_id=real_id('model_after_id'), before_id=real_id('model_before_id'), limit=1)" in text
+    assert 'retrieve(model_id="")' in text  # the SDK refuses it before sending: nothing to make
+    untouched = rewrite(SOURCE, KINDS - {"model"})[0]
+    assert 'model_id="model_id"' in untouched and 'after_id="after_id"' in untouched
