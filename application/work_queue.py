@@ -525,8 +525,15 @@ def _beat(last: str | None, extended: bool, state: str, ttl: float) -> dict[str,
 
 class WorkerWatch:
     """Tells the runtime when a session waits for tool results no worker will send: its
-    work item is stopped, or no worker has held a live lease on it for ``timeout_seconds``
-    (none polled, or the one that held it vanished and none took it over)."""
+    work item is stopped, or its calls went ``timeout_seconds`` without progress.
+
+    Progress is the session recording something (the calls routed, one of them answered) or
+    a worker heartbeating its claim, which keeps the calls alive until that lease runs out
+    (a long command is not cut short). A claim or an acknowledgment alone is not: a worker
+    that dies right after every claim is taken over again and again, and none of those
+    claims may keep the calls waiting forever. One exception: a claim that took over from a
+    worker that had heartbeated (it died mid-call) counts from its own time, so the worker
+    taking over has the whole timeout to start, however long the calls ran before."""
 
     def __init__(self, store: EventStore, leases: WorkLeases, timeout_seconds: float, clock: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -546,8 +553,10 @@ class WorkerWatch:
         item = None if session.work_id is None else load_as(self._store, stream_id(session.work_id), WorkItem)
         if item is None or not item.live:
             return True
+        alive_until = session.modified_on.timestamp()
+        if item.succeeds_running_worker and item.claimed_at is not None:
+            alive_until = max(alive_until, item.claimed_at.timestamp())
         lease = self._leases.get(item.work_id)
-        alive_until = item.modified_on.timestamp()
-        if lease is not None and lease.claim == item.claim:
+        if lease is not None and lease.claim == item.claim and lease.last_heartbeat is not None:
             alive_until = max(alive_until, lease.expires_at)
         return self._clock() - alive_until > self._timeout

@@ -480,7 +480,10 @@ class Session(Aggregate):
         options: dict[str, Any]
 
     class Archived(Aggregate.Event):
-        pass
+        def apply(self, aggregate: Any) -> None:
+            # The decorated method runs before the library moves `modified_on` to this
+            # event's time: the archive's own time is set here.
+            aggregate.archived_at = self.timestamp
 
     # Snapshots taken before resources had ids hold them without: give them the same ids
     # the v1 ``Started`` upcast gives (both derive them from the stream). v3 adds the
@@ -881,7 +884,6 @@ class Session(Aggregate):
 
     @event(Archived)
     def _record_archive(self) -> None:
-        self.archived_at = self.modified_on
         self.work_id = None  # an archived session records nothing more: no worker waits on it
 
     def delete(self, event_id: str) -> bool:

@@ -54,6 +54,11 @@ class WorkItem(Aggregate):
         worker_id: str | None
         took_over: str | None
 
+        def apply(self, aggregate: Any) -> None:
+            # The decorated method runs before the library moves `modified_on` to this
+            # event's time, so the claim's own time is set here.
+            aggregate.claimed_at = self.timestamp
+
     class Acknowledged(Aggregate.Event):
         claim: int
 
@@ -80,6 +85,10 @@ class WorkItem(Aggregate):
         self.claim = 0
         self.worker_id: str | None = None
         self.claimed_at: datetime | None = None
+        # Whether the claim in force took over from a worker that had heartbeated (it was
+        # running the session's calls until its lease lapsed); a claim that took over from
+        # one that never did is no sign that anyone runs them (see WorkerWatch).
+        self.succeeds_running_worker = False
         self.acknowledged_at: datetime | None = None
         self.started_at: datetime | None = None
         self.stop_requested_at: datetime | None = None
@@ -118,10 +127,10 @@ class WorkItem(Aggregate):
 
     @event(Claimed)
     def _record_claim(self, claim: int, worker_id: str | None, took_over: str | None) -> None:
+        self.succeeds_running_worker = took_over is not None and self.state == "active"
         self.claim = claim
         self.worker_id = worker_id
         self.state = "queued"
-        self.claimed_at = self.modified_on
         self.acknowledged_at = None
         self.started_at = None
 

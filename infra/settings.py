@@ -140,8 +140,9 @@ class Settings:
     # An environment worker's lease on a work item: it heartbeats every half of this (the
     # SDK's worker: min(ttl/2, 30 s)), and an item whose lease ran out goes to another.
     work_lease_seconds: float = 30.0
-    # A tool call waits this long for a worker to hold its session's work item (none polls,
-    # or the one running it vanished and none took it over) before it ends in an error.
+    # A tool call waits this long without progress (none polls, or the one running it
+    # vanished and none took it over; a claim alone is no progress, a heartbeat is: see
+    # WorkerWatch) before it ends in an error.
     worker_timeout_seconds: float = 120.0
     # Agentry's own sandbox workers (cloud environments): the secret they present (generated
     # into the data folder when embedded), how many `agentry serve` starts as its children,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
 from infra.work_leases import SqlWorkLeases
 from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, WorkerProcess
+from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.slow_clients import bounded_config
@@ -203,6 +204,23 @@ def sandbox_root(settings: Settings) -> Path:
         return Path(settings.sandbox_root)
     where = settings.database_url or str(settings.data_dir.resolve())
     return Path(tempfile.gettempdir()) / "agentry-sandboxes" / hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
+def build_sandbox_worker(settings: Settings, api: str, key: str, slots: int) -> SandboxWorker:
+    """`agentry sandbox-worker`: a client of the API at `api` whose sessions' tools run in
+    bubblewrap sandboxes (imported here, not at the top: only this command needs them)."""
+    from infra.sandbox import PackageError, Sandbox, SandboxError, SandboxLimits, sandbox_tools
+
+    limits = SandboxLimits()
+
+    async def open_sandbox(root: Path, session_id: str, config: Mapping[str, Any]) -> Sandbox:
+        return await Sandbox.create(
+            root, session_id, networking=config.get("networking"), packages=config.get("packages"), limits=limits
+        )
+
+    # ValueError: a config the sandbox refuses (stored before the API refused it at the edge).
+    sandboxes = Sandboxes(open_sandbox, sandbox_tools, (PackageError, SandboxError, ValueError))
+    return SandboxWorker(api, key, sandbox_root(settings), sandboxes, slots)
 
 
 # How often the embedded server looks for sessions whose environment worker vanished.

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from infra.sandbox.config import Networking
+from domain.environment_config import Networking
 
 log = logging.getLogger("agentry.sandbox.egress")
 

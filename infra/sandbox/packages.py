@@ -16,8 +16,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from domain.environment_config import Packages
 from infra.sandbox.area import HOME
-from infra.sandbox.config import Packages
 from infra.sandbox.errors import PackageManagerUnavailable
 
 

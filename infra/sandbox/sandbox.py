@@ -25,9 +25,9 @@ from typing import Any, cast
 import anyio
 from anthropic.lib.tools import BetaFunctionToolResultType, ToolError
 
+from domain.environment_config import Networking, Packages
 from infra.sandbox.area import Area
 from infra.sandbox.command import PROXY_PORT, hidden_python_prefixes, sandbox_argv, tool_path
-from infra.sandbox.config import Networking, Packages
 from infra.sandbox.egress import EgressProxy, guard_for
 from infra.sandbox.errors import PackageInstallFailed, PackageManagerUnavailable, SandboxError
 from infra.sandbox.limits import SandboxLimits

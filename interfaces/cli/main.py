@@ -220,7 +220,7 @@ def worker_command(args: argparse.Namespace) -> int:
 
 
 def sandbox_worker_command(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import sandbox_root, sandbox_worker_key
+    from interfaces.bootstrap import build_sandbox_worker, sandbox_worker_key
     from interfaces.cli.sandbox_worker import run_sandbox_worker
 
     settings = load_settings()
@@ -230,7 +230,7 @@ def sandbox_worker_command(args: argparse.Namespace) -> int:
         print("agentry: sandbox-worker needs AGENTRY_SANDBOX_WORKER_KEY (the same value the API has)", file=sys.stderr)
         return 2
     api = args.api or os.environ.get("AGENTRY_API_URL") or f"http://127.0.0.1:{settings.port}"
-    return run_sandbox_worker(api, key, sandbox_root(settings), args.slots or settings.sandbox_slots)
+    return run_sandbox_worker(build_sandbox_worker(settings, api, key, args.slots or settings.sandbox_slots))
 
 
 def project_command(args: argparse.Namespace) -> int:

@@ -3,9 +3,9 @@
 It claims work items of every cloud environment from the API (``GET /v1/work/poll``, with
 the sandbox worker key) and serves each with the official SDK's ``EnvironmentWorker`` —
 heartbeats, the session tool runner, skills, the final stop — whose tools run inside a
-bubblewrap sandbox of that session (``infra.sandbox``). It is a client of the API: it
-never opens the event store, so N of them on any machines pull from one queue. It is the
-composition root of its own process (the one place here that wires ``infra``).
+bubblewrap sandbox of that session (``infra.sandbox``, wired in by
+``interfaces.bootstrap.build_sandbox_worker`` as ``Sandboxes``). It is a client of the API:
+it never opens the event store, so N of them on any machines pull from one queue.
 
 A session's sandbox outlives its work item for ``KEEP_SECONDS``, so the next turn of the
 same session, if this process claims it, finds ``/workspace`` as the last one left it.
@@ -21,14 +21,13 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import anthropic
 import httpx
-
-from infra.sandbox import PackageError, Sandbox, SandboxError, SandboxLimits, sandbox_tools
 
 log = logging.getLogger("agentry.sandbox_worker")
 
@@ -43,9 +42,34 @@ def sessions_token(secret: str) -> str:
     return str(orjson.loads(base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4)))["sessions_token"])
 
 
+class WorkerSandbox(Protocol):
+    """One session's sandbox, as the worker uses it."""
+
+    @property
+    def workdir(self) -> Path: ...
+
+    async def call(self, tool: str, arguments: Mapping[str, Any]) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=WorkerSandbox)
+
+
+@dataclass(frozen=True)
+class Sandboxes(Generic[S]):
+    """What the composition root hands the worker: how to open a session's sandbox under a
+    root from its environment's ``cloud`` config, the SDK tools bound to one, and which
+    exceptions mean it could not start (told to the session, not logged as a defect)."""
+
+    open: Callable[[Path, str, Mapping[str, Any]], Awaitable[S]]
+    tools: Callable[[S], list[Any]]
+    start_failures: tuple[type[Exception], ...]
+
+
 @dataclass
 class _Kept:
-    sandbox: Sandbox
+    sandbox: WorkerSandbox
     until: float = 0.0
     busy: bool = True
 
@@ -55,8 +79,8 @@ class SandboxWorker:
     base_url: str
     worker_key: str
     root: Path
+    sandboxes: Sandboxes[Any]
     slots: int = 8
-    limits: SandboxLimits = field(default_factory=SandboxLimits)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-sandbox-{uuid.uuid4().hex[:8]}")
 
     def __post_init__(self) -> None:
@@ -138,7 +162,7 @@ class SandboxWorker:
             return  # taken over meanwhile: the queue hands it out again
         try:
             sandbox = await self._sandbox_for(session_id, (item.get("environment") or {}).get("config") or {})
-        except (PackageError, SandboxError, ValueError) as failure:
+        except self.sandboxes.start_failures as failure:
             log.warning("session %s: its sandbox did not start: %s", session_id, failure)
             await http.post(f"{base}/stop", headers=as_item, json={"force": True, "error": _start_failure(failure)})
             return
@@ -151,7 +175,7 @@ class SandboxWorker:
             client = anthropic.AsyncAnthropic(base_url=self.base_url, api_key="unused", max_retries=2)
             worker = client.beta.environments.work.worker(
                 workdir=sandbox.workdir,
-                tools=lambda context: sandbox_tools(sandbox),
+                tools=lambda context: self.sandboxes.tools(sandbox),
                 memory_sync_interval=None,
                 worker_id=self.worker_id,
             )
@@ -171,16 +195,14 @@ class SandboxWorker:
                 kept.until = time.monotonic() + KEEP_SECONDS
             await self._expire_kept()
 
-    async def _sandbox_for(self, session_id: str, config: dict[str, Any]) -> Sandbox:
+    async def _sandbox_for(self, session_id: str, config: dict[str, Any]) -> WorkerSandbox:
         kept = self._kept.get(session_id)
         if kept is not None:
             # Also while the session's previous item is still winding down here (until its
             # next heartbeat): one sandbox per session, its calls taken one at a time.
             kept.busy = True
             return kept.sandbox
-        sandbox = await Sandbox.create(
-            self.root, session_id, networking=config.get("networking"), packages=config.get("packages"), limits=self.limits
-        )
+        sandbox = await self.sandboxes.open(self.root, session_id, config)
         self._kept[session_id] = _Kept(sandbox)
         return sandbox
 
@@ -197,8 +219,7 @@ def _start_failure(failure: Exception) -> str:
     return f"The environment's sandbox could not start, so the agent's tools did not run: {failure}"
 
 
-def run_sandbox_worker(base_url: str, worker_key: str, root: Path, slots: int) -> int:
-    worker = SandboxWorker(base_url, worker_key, root, slots)
+def run_sandbox_worker(worker: SandboxWorker) -> int:
     loop = asyncio.new_event_loop()
     import signal
 

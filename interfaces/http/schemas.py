@@ -3,6 +3,7 @@ these only decide whether a request is well-formed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, m
 
 from application.ports import PROVIDER_KINDS
 from application.sessions import OVERRIDABLE
+from domain.environment_config import MANAGERS, host_problem, package_problem
 from interfaces.http.limits import check_event_sizes
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
@@ -151,11 +153,24 @@ class AgentUpdate(AgentFields):
     _not_null = field_validator("name", "model")(lambda cls, v: not_null(v))
 
 
+def obeyed(problem: Callable[[object], str | None], value: str) -> str:
+    """`value`, if the domain's rule (`problem`) has nothing against it (the error's location
+    names the field)."""
+    if found := problem(value):
+        raise ValueError(found)
+    return value
+
+
 class Networking(Open):
     type: Literal["unrestricted", "limited"]
     allowed_hosts: list[ShortText] | None = Field(default=None, max_length=256)
     allow_mcp_servers: bool | None = None
     allow_package_managers: bool | None = None
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str] | None) -> list[str] | None:
+        return [obeyed(host_problem, host) for host in hosts] if hosts else hosts
 
 
 PackageList = list[Annotated[str, Field(min_length=1, max_length=256)]] | None
@@ -169,6 +184,11 @@ class Packages(Open):
     go: PackageList = None
     npm: PackageList = None
     pip: PackageList = None
+
+    @field_validator(*MANAGERS)
+    @classmethod
+    def _names(cls, names: list[str] | None) -> list[str] | None:
+        return [obeyed(package_problem, name) for name in names] if names else names
 
 
 class CloudConfig(Open):

@@ -193,3 +193,48 @@ def test_findings_of_the_fuzzer_stay_fixed(http: httpx.Client) -> None:
 
     session = overridden.json()
     _assert_envelope(http.get(f"/v1/sessions/{session['id']}/events/stream", params={"replay": "garbage"}), 400)
+
+
+BAD_ENVIRONMENT_VALUES = [
+    ({"packages": {"pip": ["foo bar"]}}, "packages.pip", "'foo bar'"),
+    ({"packages": {"npm": ["-e x"]}}, "packages.npm", "'-e x'"),
+    ({"packages": {"apt": [" "]}}, "packages.apt", "' '"),
+    ({"packages": {"go": ["--index-url=http://evil.example/"]}}, "packages.go", "'--index-url=http://evil.example/'"),
+    ({"networking": {"type": "limited", "allowed_hosts": ["exa mple.com"]}}, "networking.allowed_hosts", "'exa mple.com'"),
+    ({"networking": {"type": "limited", "allowed_hosts": ["https://example.com"]}}, "networking.allowed_hosts", "'https://example.com'"),
+    ({"networking": {"type": "limited", "allowed_hosts": ["example.com/path"]}}, "networking.allowed_hosts", "'example.com/path'"),
+    ({"networking": {"type": "limited", "allowed_hosts": [" example.com"]}}, "networking.allowed_hosts", "' example.com'"),
+    ({"networking": {"type": "limited", "allowed_hosts": ["example.com:443"]}}, "networking.allowed_hosts", "'example.com:443'"),
+]
+
+
+@pytest.mark.parametrize(("cloud", "field", "value"), BAD_ENVIRONMENT_VALUES)
+def test_environment_values_a_sandbox_would_refuse_are_refused_at_the_edge(
+    http: httpx.Client, cloud: dict, field: str, value: str
+) -> None:
+    """A sandbox refuses these when a session starts; the API refuses them when they are sent,
+    naming the field and the value, on create and on update alike."""
+    config = {"type": "cloud", **cloud}
+    created = http.post("/v1/environments", json={"name": "bad", "config": config})
+    _assert_envelope(created, 400)
+    assert field in created.json()["error"]["message"] and value in created.json()["error"]["message"]
+
+    env = http.post("/v1/environments", json={"name": "good", "config": {"type": "cloud"}}).json()
+    updated = http.post(f"/v1/environments/{env['id']}", json={"config": config})
+    _assert_envelope(updated, 400)
+    assert field in updated.json()["error"]["message"] and value in updated.json()["error"]["message"]
+    assert http.get(f"/v1/environments/{env['id']}").json()["config"] == env["config"]
+
+
+def test_environment_values_a_sandbox_accepts_are_accepted(http: httpx.Client) -> None:
+    config = {
+        "type": "cloud",
+        "networking": {
+            "type": "limited",
+            "allowed_hosts": ["string", "Example.COM.", "*.svc.example.org", "my_service.internal", "93.184.216.34", "2001:db8::1"],
+        },
+        "packages": {"pip": ["string", "requests[socks]>=2.31"], "npm": ["@scope/pkg@1.2.3"], "go": ["golang.org/x/tools/cmd/goimports@v0.1.0"]},
+    }
+    created = http.post("/v1/environments", json={"name": "ok", "config": config})
+    assert created.status_code == 200, created.text
+    assert created.json()["config"]["networking"]["allowed_hosts"] == config["networking"]["allowed_hosts"]

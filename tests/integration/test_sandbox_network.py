@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from domain.environment_config import Networking
 from infra.sandbox import Sandbox, SandboxLimits
-from infra.sandbox.config import Networking
 from infra.sandbox.egress import PACKAGE_REGISTRY_HOSTS, EgressGuard
 from tests.support.sandbox import Tools, sessions_root
 

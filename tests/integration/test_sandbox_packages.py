@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from domain.environment_config import Packages
 from infra.sandbox import PackageInstallFailed, PackageManagerUnavailable, Sandbox, SandboxLimits
 from infra.sandbox.command import SEARCH_PATH
-from infra.sandbox.config import Packages
 from tests.support.sandbox import Tools, sessions_root
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from application.agents import AgentService
@@ -107,3 +109,13 @@ def test_send_answers_only_the_events_the_client_sent(store, services) -> None: 
     assert [e["type"] for e in recorded] == ["user.message"]
     events = SessionLog(store).page(ALICE, session["id"]).events
     assert [e["type"] for e in events] == ["user.message", "session.status_running", "span.model_request_start"]
+
+
+def test_a_session_is_archived_at_the_archive_events_own_time(services) -> None:  # noqa: ANN001
+    _, _, sessions = services
+    before = sessions.retrieve(ALICE, start_session(services)["id"])
+    time.sleep(0.01)
+    sessions.archive(ALICE, before["id"])
+    after = sessions.retrieve(ALICE, before["id"])
+    assert after["archived_at"] > before["updated_at"], "not the time of the event before it"
+    assert after["archived_at"] == after["updated_at"]

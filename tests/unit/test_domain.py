@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.agents import Agent, merge_definition
+from domain.environment_config import Networking, Packages
 from domain.errors import Archived, InvalidState, VersionMismatch
 from domain.sessions import Session
 
@@ -172,3 +173,17 @@ def test_a_message_after_the_interrupt_redirects_the_turn() -> None:
     session.close_request("sevt_6", is_error=False)
     assert session.handle_interrupt() is True
     assert session.wants_turn and session.status == "running"
+
+
+def test_environment_config_rules_are_the_ones_a_sandbox_parses_with() -> None:
+    limited = Networking.parse({"type": "limited", "allowed_hosts": ["Example.COM.", "*.svc.example.org", "::1"]})
+    assert limited.allowed_hosts == ("example.com", "*.svc.example.org", "::1")
+    for host in ("exa mple.com", " example.com", "https://example.com", "example.com/x", "example.com:443", "*", "", "a..b", "-a.com"):
+        with pytest.raises(ValueError, match="allowed_hosts"):
+            Networking.parse({"type": "limited", "allowed_hosts": [host]})
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        Networking.parse({"type": "limited", "allowed_hosts": "example.com"})
+    assert Packages.parse({"pip": ["string"], "apt": []}).by_manager == {"pip": ("string",)}
+    for name in ("foo bar", "-e x", " ", "", "a\x7fb", 5):
+        with pytest.raises(ValueError, match="packages.pip"):
+            Packages.parse({"pip": [name]})
