@@ -162,7 +162,11 @@ def test_the_queue_speaks_the_sdk_protocol_and_scopes_its_credentials(served: Ru
     worker = anthropic.Anthropic(base_url=served.base_url, api_key=None, auth_token=key, max_retries=0)
     work = worker.beta.environments.work.poll(environment_id, block_ms=500, anthropic_worker_id="w-1")
     assert work is not None and work.state == "queued" and work.data.id == session_id and work.secret
-    assert httpx.get(f"{base}/stats", headers=api).json()["pending"] == 1
+    # The stats are a read model's: the claim reaches them a moment after the poll answered.
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{base}/stats", headers=api).json()["pending"] != 1:
+        assert time.monotonic() < deadline, "the claim never reached the queue's stats"
+        time.sleep(0.05)
     assert httpx.get(f"{base}/stats", headers=api).json()["workers_polling"] == 1
     assert worker.beta.environments.work.poll(environment_id) is None  # claimed: not handed out twice
     acked = worker.beta.environments.work.ack(work.id, environment_id=environment_id)
