@@ -260,3 +260,17 @@ def test_an_unknown_session_or_app_is_a_404(served: RunningServer, fake_provider
         )
     with pytest.raises(openai.NotFoundError):
         oai(served).chat.completions.create(model="fast-chat", messages=hello, extra_query={"app_id": "agent:nobody"})  # type: ignore[arg-type]
+
+
+def test_app_id_names_the_agent_whatever_model_says(served: RunningServer, fake_provider: FakeProvider) -> None:
+    client = sdk_client(served)
+    helper = agent(client, name="helix-style")
+    fake_provider.script(Reply([Text("From the app.")]))
+    raw = oai(served).chat.completions.with_raw_response.create(
+        model="anything", messages=[{"role": "user", "content": "hi"}], max_tokens=77,
+        extra_query={"app_id": "agent:helix-style"},
+    )
+    assert raw.parse().choices[0].message.content == "From the app."
+    assert client.beta.sessions.retrieve(raw.headers[SESSION_HEADER]).agent.id == helper.id
+    (sent,) = fake_provider.requests
+    assert sent.body["max_tokens"] == 77 and sent.body["system"] == "Answer briefly."
