@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Archived, InvalidState, VersionMismatch
 from domain.ids import stream_id
+from domain.stamps import Stamped
 
 MAX_METADATA_PAIRS = 16
 
@@ -58,8 +59,8 @@ class Agent(Aggregate):
         definition: dict[str, Any]
         agent_version: int
 
-    class Archived(Aggregate.Event):
-        pass
+    class Archived(Stamped):
+        stamp = "archived_at"
 
     @event(Created)
     def __init__(self, agent_id: str, tenant_id: str, definition: dict[str, Any]) -> None:
@@ -94,4 +95,4 @@ class Agent(Aggregate):
 
     @event(Archived)
     def _record_archive(self) -> None:
-        self.archived_at = self.modified_on
+        pass  # Archived stamps archived_at

@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.ids import stream_id
+from domain.stamps import Stamped
 
 
 class EnvironmentKey(Aggregate):
@@ -32,8 +33,8 @@ class EnvironmentKey(Aggregate):
         key_hash: str
         hint: str
 
-    class Revoked(Aggregate.Event):
-        pass
+    class Revoked(Stamped):
+        stamp = "revoked_at"
 
     @event(Issued)
     def __init__(
@@ -59,4 +60,4 @@ class EnvironmentKey(Aggregate):
 
     @event(Revoked)
     def _record_revocation(self) -> None:
-        self.revoked_at = self.modified_on
+        pass  # Revoked stamps revoked_at

@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.agents import merge_definition
 from domain.errors import Archived
 from domain.ids import stream_id
+from domain.stamps import Stamped
 
 
 class Environment(Aggregate):
@@ -26,8 +27,8 @@ class Environment(Aggregate):
     class Updated(Aggregate.Event):
         definition: dict[str, Any]
 
-    class Archived(Aggregate.Event):
-        pass
+    class Archived(Stamped):
+        stamp = "archived_at"
 
     @event(Created)
     def __init__(self, environment_id: str, tenant_id: str, definition: dict[str, Any]) -> None:
@@ -57,4 +58,4 @@ class Environment(Aggregate):
 
     @event(Archived)
     def _record_archive(self) -> None:
-        self.archived_at = self.modified_on
+        pass  # Archived stamps archived_at

@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, Taken
 from domain.ids import stream_id
+from domain.stamps import Stamped
 
 # Providers whose endpoint is not a default one: they need a base URL to go anywhere.
 NEEDS_BASE_URL = frozenset({"ant-compatible", "oai-compatible"})
@@ -83,8 +84,10 @@ class ModelCard(Aggregate):
 
         probe: dict[str, Any]
 
-    class Deleted(Aggregate.Event):
+    class Deleted(Stamped):
         """The card is gone; its data key is shredded right after this is recorded."""
+
+        stamp = "deleted_at"
 
     @event(Created)
     def __init__(
@@ -152,7 +155,7 @@ class ModelCard(Aggregate):
 
     @event(Deleted)
     def _record_deletion(self) -> None:
-        self.deleted_at = self.modified_on
+        pass  # Deleted stamps deleted_at
 
 
 class ModelHandle(Aggregate):

@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.agents import merge_definition
 from domain.errors import Archived, InvalidState
 from domain.ids import stream_id
+from domain.stamps import Stamped
 
 # What a client may send: every ``user.*`` event and ``system.message``.
 CLIENT_EVENT_TYPES = frozenset(
@@ -479,11 +480,8 @@ class Session(Aggregate):
 
         options: dict[str, Any]
 
-    class Archived(Aggregate.Event):
-        def apply(self, aggregate: Any) -> None:
-            # The decorated method runs before the library moves `modified_on` to this
-            # event's time: the archive's own time is set here.
-            aggregate.archived_at = self.timestamp
+    class Archived(Stamped):
+        stamp = "archived_at"
 
     # Snapshots taken before resources had ids hold them without: give them the same ids
     # the v1 ``Started`` upcast gives (both derive them from the stream). v3 adds the

@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidState
 from domain.ids import stream_id
+from domain.stamps import Stamped
 
 MAX_METADATA_PAIRS = 16
 
@@ -46,30 +47,35 @@ class WorkItem(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["hosting"] = "self_hosted"
 
-    class Claimed(Aggregate.Event):
+    class Claimed(Stamped):
         """A poll handed the item to ``worker_id``; ``took_over`` says why an earlier claim
         lapsed (``unacknowledged`` or ``lease_expired``), None for the first."""
 
+        stamp = "claimed_at"
         claim: int
         worker_id: str | None
         took_over: str | None
 
+    class Acknowledged(Stamped):
+        stamp = "acknowledged_at"
+        claim: int
+
+    class Started(Stamped):
+        stamp = "started_at"
+        claim: int
+
+    class StopRequested(Stamped):
+        stamp = "stop_requested_at"
+        reason: str
+
+    class Stopped(Stamped):
+        stamp = "stopped_at"
+        reason: str
+
         def apply(self, aggregate: Any) -> None:
-            # The decorated method runs before the library moves `modified_on` to this
-            # event's time, so the claim's own time is set here.
-            aggregate.claimed_at = self.timestamp
-
-    class Acknowledged(Aggregate.Event):
-        claim: int
-
-    class Started(Aggregate.Event):
-        claim: int
-
-    class StopRequested(Aggregate.Event):
-        reason: str
-
-    class Stopped(Aggregate.Event):
-        reason: str
+            super().apply(aggregate)
+            if aggregate.stop_requested_at is None:  # stopped without being asked first
+                aggregate.stop_requested_at = self.timestamp
 
     class MetadataUpdated(Aggregate.Event):
         metadata: dict[str, str]
@@ -146,7 +152,6 @@ class WorkItem(Aggregate):
     @event(Acknowledged)
     def _record_acknowledgement(self, claim: int) -> None:
         self.state = "starting"
-        self.acknowledged_at = self.modified_on
 
     def start(self) -> bool:
         """The first heartbeat of a claim: the worker is running the session."""
@@ -158,7 +163,6 @@ class WorkItem(Aggregate):
     @event(Started)
     def _record_start(self, claim: int) -> None:
         self.state = "active"
-        self.started_at = self.modified_on
 
     def stop(self, force: bool, reason: str) -> bool:
         """Asks the worker to stop (it learns so from its next heartbeat), or, with
@@ -176,15 +180,11 @@ class WorkItem(Aggregate):
     @event(StopRequested)
     def _record_stop_request(self, reason: str) -> None:
         self.state = "stopping"
-        self.stop_requested_at = self.modified_on
         self.stop_reason = reason
 
     @event(Stopped)
     def _record_stopped(self, reason: str) -> None:
-        if self.stop_requested_at is None:
-            self.stop_requested_at = self.modified_on
         self.state = "stopped"
-        self.stopped_at = self.modified_on
         self.stop_reason = self.stop_reason or reason
 
     def update_metadata(self, changes: dict[str, str | None]) -> bool:

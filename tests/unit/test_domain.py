@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from eventsourcing.domain import Aggregate
 
 from domain.agents import Agent, merge_definition
+from domain.api_keys import ApiKey
 from domain.environment_config import Networking, Packages
+from domain.environment_keys import EnvironmentKey
+from domain.environments import Environment
 from domain.errors import Archived, InvalidState, VersionMismatch
+from domain.model_cards import ModelCard
 from domain.sessions import Session
+from domain.work_items import WorkItem
 
 
 def new_agent() -> Agent:
@@ -187,3 +197,81 @@ def test_environment_config_rules_are_the_ones_a_sandbox_parses_with() -> None:
     for name in ("foo bar", "-e x", " ", "", "a\x7fb", 5):
         with pytest.raises(ValueError, match="packages.pip"):
             Packages.parse({"pip": [name]})
+
+
+class Stamps:
+    """Records an aggregate's events step by step, checking the times each step stamps."""
+
+    def __init__(self, aggregate: Aggregate) -> None:
+        self.aggregate = aggregate
+        self.events: list[Any] = list(aggregate.collect_events())
+
+    def step(self, act: Callable[[], object], *stamps: str) -> None:
+        time.sleep(0.002)  # events recorded microseconds apart may share a timestamp
+        act()
+        self.events.extend(self.aggregate.collect_events())
+        stamping, previous = self.events[-1], self.events[-2]
+        for name in stamps:
+            assert getattr(self.aggregate, name) == stamping.timestamp, f"{name} is not {type(stamping).__name__}'s time"
+            assert stamping.timestamp > previous.timestamp
+
+    def replayed(self) -> Any:
+        """The aggregate as a load from the store rebuilds it."""
+        aggregate = None
+        for recorded in self.events:
+            aggregate = recorded.mutate(aggregate)
+        return aggregate
+
+
+def test_an_agent_is_archived_at_its_archive_events_own_time() -> None:
+    stamps = Stamps(new_agent())
+    stamps.step(lambda: stamps.aggregate.update({"name": "b"}))
+    stamps.step(stamps.aggregate.archive, "archived_at")
+    assert stamps.replayed().archived_at == stamps.events[-1].timestamp
+
+
+def test_an_environment_is_archived_at_its_archive_events_own_time() -> None:
+    stamps = Stamps(Environment(environment_id="env_abcdefgh12", tenant_id="t1", definition={"name": "e"}))
+    stamps.step(stamps.aggregate.archive, "archived_at")
+    assert stamps.replayed().archived_at == stamps.events[-1].timestamp
+
+
+def test_keys_are_revoked_at_their_revocation_events_own_time() -> None:
+    api_key = ApiKey(key_hash="h1", key_id="apikey_abcdefgh12", tenant_id="t1", name="k", role="admin", hint="abcd")
+    environment_key = EnvironmentKey(
+        key_id="envkey_abcdefgh12", environment_id="env_x", tenant_id="t1", name=None, key_hash="h2", hint="abcd"
+    )
+    for key in (api_key, environment_key):
+        stamps = Stamps(key)
+        stamps.step(key.revoke, "revoked_at")
+        assert stamps.replayed().revoked_at == stamps.events[-1].timestamp
+
+
+def test_a_model_card_is_deleted_at_its_deletion_events_own_time() -> None:
+    card = ModelCard(
+        model_card_id="mcard_abcdefgh12", tenant_id="t1", model_id="fast", provider="ant", model="claude",
+        base_url=None, sealed_api_key="sealed", api_key_preview="abcd", header_names=[], sealed_headers=None,
+        probe={"ok": True},
+    )
+    stamps = Stamps(card)
+    stamps.step(card.delete, "deleted_at")
+    assert stamps.replayed().deleted_at == stamps.events[-1].timestamp
+
+
+def test_a_work_item_stamps_each_move_with_that_moves_own_time() -> None:
+    item = WorkItem(work_id="work_abcdefgh12", tenant_id="t1", environment_id="env_x", session_id="sesn_x", hosting="self_hosted")
+    stamps = Stamps(item)
+    stamps.step(lambda: item.claim_for("worker_1", "new"), "claimed_at")
+    stamps.step(item.acknowledge, "acknowledged_at")
+    stamps.step(item.start, "started_at")
+    stamps.step(lambda: item.stop(force=False, reason="done"), "stop_requested_at")
+    stamps.step(lambda: item.stop(force=True, reason="done"), "stopped_at")
+    times = [recorded.timestamp for recorded in stamps.events[1:]]
+    moves = ("claimed_at", "acknowledged_at", "started_at", "stop_requested_at", "stopped_at")
+    assert [getattr(stamps.replayed(), name) for name in moves] == [getattr(item, name) for name in moves] == times
+
+    # Stopped at once without a request: the stop is also when it was asked to stop.
+    queued = WorkItem(work_id="work_abcdefgh13", tenant_id="t1", environment_id="env_x", session_id="sesn_x", hosting="cloud")
+    stamps = Stamps(queued)
+    stamps.step(lambda: queued.stop(force=False, reason="archived"), "stopped_at", "stop_requested_at")
+    assert stamps.replayed().stop_requested_at == stamps.events[-1].timestamp
