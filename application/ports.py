@@ -267,3 +267,25 @@ class WorkIndex(Protocol):
     def live_work_ids(self, environment_ids: list[str] | None, hosting: str | None = None, limit: int = 200) -> list[str]: ...
 
     def work_queue_depth(self, environment_id: str) -> tuple[int, int, str | None]: ...
+
+
+# -- outbound HTTP (credential checks) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status_code: int
+    content_type: str
+    body: str
+
+
+class HttpUnreachable(Exception):
+    """No HTTP answer: DNS, connection, TLS or timeout."""
+
+
+class HttpPoster(Protocol):
+    """One short outbound POST (a credential's MCP server, its OAuth token endpoint)."""
+
+    def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> HttpReply:
+        """The server's answer (any status); ``HttpUnreachable`` when there is none."""
+        ...

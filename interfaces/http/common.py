@@ -23,6 +23,7 @@ from application.model_cards import ModelCardService
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
+from application.vaults import VaultService
 from application.views import TIME_BOUNDS, iso
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
 from interfaces.http.limits import MAX_BODY_BYTES
@@ -50,6 +51,7 @@ class Services:
     session_log: SessionLog
     environment_keys: EnvironmentKeyService
     work: WorkQueue
+    vaults: VaultService
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
