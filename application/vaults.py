@@ -39,7 +39,7 @@ _TOKEN_FIELDS = re.compile(r'("(?:access_token|refresh_token|id_token|client_sec
 
 def render(vault: Vault) -> dict[str, Any]:
     return vault_view(
-        vault.vault_id, vault.display_name, vault.metadata, vault.created_on, vault.modified_on, vault.archived_at
+        vault.vault_id, vault.display_name, vault.metadata, vault.created_on, vault.updated_at, vault.archived_at
     )
 
 

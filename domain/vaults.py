@@ -143,6 +143,8 @@ class Vault(Aggregate):
         self.tenant_id = tenant_id
         self.display_name = display_name
         self.metadata = dict(metadata)
+        # The vault's own last change: a credential's changes are the credential's.
+        self.updated_at: datetime = self.created_on
         self.archived_at: datetime | None = None
         self.deleted = False
         self.credentials: dict[str, Credential] = {}
@@ -168,6 +170,7 @@ class Vault(Aggregate):
     def _record_update(self, display_name: str, metadata: dict[str, str]) -> None:
         self.display_name = display_name
         self.metadata = metadata
+        self.updated_at = self.modified_on
 
     def archive(self) -> bool:
         if self.archived_at is not None:
@@ -178,6 +181,7 @@ class Vault(Aggregate):
     @event(Archived)
     def _record_archive(self) -> None:
         self.archived_at = self.modified_on
+        self.updated_at = self.modified_on
         for credential in self.credentials.values():
             if credential.archived_at is None:
                 credential.archived_at = self.modified_on
