@@ -22,6 +22,8 @@ AGGREGATE_TOPICS = {
     "domain.model_cards": "model_cards",
     # Work items carry no credential: a claim's token is derived, never recorded.
     "domain.work_items": "work_items",
+    # Vault events carry credentials' secrets sealed only, as card events do.
+    "domain.vaults": "vaults",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

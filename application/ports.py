@@ -283,3 +283,25 @@ class ModelIndex(Protocol):
     def catalog_key(self, tenant_id: str, entry_id: str) -> tuple[str, str] | None: ...
 
     def agent_ids_named(self, tenant_id: str, name: str, limit: int = 2) -> list[str]: ...
+
+
+# -- outbound HTTP (credential checks) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status_code: int
+    content_type: str
+    body: str
+
+
+class HttpUnreachable(Exception):
+    """No HTTP answer: DNS, connection, TLS or timeout."""
+
+
+class HttpPoster(Protocol):
+    """One short outbound POST (a credential's MCP server, its OAuth token endpoint)."""
+
+    def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> HttpReply:
+        """The server's answer (any status); ``HttpUnreachable`` when there is none."""
+        ...

@@ -15,6 +15,7 @@ from application.ids import new_id
 from application.ports import EventStore
 from application.session_resources import removal_marker, resource_of, stamp, stamp_all
 from application.tenancy import Principal
+from application.vaults import usable_vaults
 from application.views import session_event_view, session_view
 from application.work_queue import hosting_of, released_item
 from domain.sessions import CLIENT_EVENT_TYPES, PublicEvent, Session
@@ -81,6 +82,8 @@ class SessionService:
         environment = self._environments.load(who, fields["environment_id"])
         if environment.archived_at is not None:
             raise Invalid(f"environment {environment.environment_id} is archived")
+        if fields.get("vault_ids"):
+            fields = {**fields, "vault_ids": usable_vaults(self._store, who, fields["vault_ids"])}
         details = {
             key: fields.get(key)
             for key in ("title", "metadata", "resources", "vault_ids", "budget")
@@ -111,6 +114,8 @@ class SessionService:
         changes = dict(changes)
         if changes.get("agent") is not None:
             changes["agent"] = normalize_changes(changes["agent"])
+        if changes.get("vault_ids"):
+            changes["vault_ids"] = usable_vaults(self._store, who, changes["vault_ids"])
         resumed = False
 
         def change(session: Session) -> bool:

@@ -243,3 +243,46 @@ def model_view(entry: CatalogEntry) -> dict[str, Any]:
         "owned_by": entry.owned_by,
         "lifecycle": "active",
     }
+
+
+def vault_view(
+    vault_id: str,
+    display_name: str,
+    metadata: dict[str, str],
+    created_at: datetime,
+    updated_at: datetime,
+    archived_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "type": "vault",
+        "id": vault_id,
+        "display_name": display_name,
+        "metadata": metadata,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "archived_at": iso(archived_at),
+    }
+
+
+def vault_credential_view(
+    credential_id: str,
+    vault_id: str,
+    display_name: str | None,
+    metadata: dict[str, str],
+    auth: dict[str, Any],
+    created_at: datetime,
+    updated_at: datetime,
+    archived_at: datetime | None,
+) -> dict[str, Any]:
+    """``auth`` is the public part only: secrets are sealed in the events and never shown."""
+    return {
+        "type": "vault_credential",
+        "id": credential_id,
+        "vault_id": vault_id,
+        "display_name": display_name,
+        "metadata": metadata,
+        "auth": auth,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "archived_at": iso(archived_at),
+    }

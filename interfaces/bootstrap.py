@@ -25,9 +25,11 @@ from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
+from application.vaults import VaultService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
+from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
@@ -140,6 +142,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         work=work,
         model_catalog=catalog,
         chat_completions=ChatCompletions(store, catalog, agents, environments, wiring.on_user_turn),
+        vaults=VaultService(store, cipher, HttpxPoster()),
     )
     return ApiProcess(
         services=services,
@@ -399,7 +402,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

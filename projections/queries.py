@@ -262,6 +262,13 @@ class ReadModels:
             extra.append(table.c.status.in_(statuses))
         return self._resources(table, tenant_id, query, *extra)
 
+    def vaults(self, tenant_id: str, query: ListQuery) -> Page:
+        return self._resources(tables.vaults, tenant_id, query)
+
+    def vault_credentials(self, tenant_id: str, vault_id: str, query: ListQuery) -> Page:
+        table = tables.vault_credentials
+        return self._resources(table, tenant_id, query, table.c.vault_id == vault_id)
+
     def session_resources(self, session_id: str, query: ListQuery) -> Page:
         """A session's resources in the order attached (the caller checked the session)."""
         table = tables.session_resources

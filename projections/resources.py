@@ -18,6 +18,8 @@ from application.views import (
     model_card_view,
     redacted_headers,
     session_view,
+    vault_credential_view,
+    vault_view,
     work_view,
 )
 from domain.agents import Agent
@@ -25,6 +27,7 @@ from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
+from domain.vaults import Vault
 from domain.work_items import WorkItem
 from projections import tables
 from projections.runner import ReadModelProjection
@@ -334,6 +337,92 @@ class WorkItemsProjection(ResourceProjection):
         self.patch(conn, event, lambda doc: doc | {"metadata": event.metadata})
 
 
+class VaultsProjection(ResourceProjection):
+    """Vaults and their credentials, in one projection because the credentials live in the
+    vault's stream: a credential's row takes its tenant and vault id from the vault's row,
+    which this same projection wrote first. Events carry sealed secrets; rows never do
+    (the view holds ``auth``'s public part only)."""
+
+    name = "vaults"
+    table = tables.vaults
+    tables = (tables.vaults, tables.vault_credentials)
+    created_event = Vault.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            Vault.Updated: self._updated,
+            Vault.Archived: self._archived,
+            Vault.Deleted: self._deleted,
+            Vault.CredentialAdded: self._credential_added,
+            Vault.CredentialUpdated: self._credential_updated,
+            Vault.CredentialArchived: self._credential_archived,
+            Vault.CredentialDeleted: self._credential_deleted,
+        }
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = vault_view(event.vault_id, event.display_name, event.metadata, event.timestamp, event.timestamp, None)
+        return {"id": event.vault_id, "doc": doc}
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        changes = {"display_name": event.display_name, "metadata": event.metadata, "updated_at": iso(event.timestamp)}
+        self.patch(conn, event, lambda doc: doc | changes)
+
+    def _archived(self, conn: sa.Connection, event: Any) -> None:
+        self.archived(conn, event)
+        credentials = tables.vault_credentials
+        stamp = iso(event.timestamp)
+        live = sa.and_(credentials.c.stream_id == str(event.originator_id), credentials.c.archived.is_(False))
+        for row in conn.execute(sa.select(credentials.c.id, credentials.c.doc).where(live)).all():
+            doc = dict(row.doc) | {"archived_at": stamp, "updated_at": stamp}
+            conn.execute(sa.update(credentials).where(credentials.c.id == row.id).values(doc=doc, archived=True))
+
+    def _deleted(self, conn: sa.Connection, event: Any) -> None:
+        stream = str(event.originator_id)
+        conn.execute(sa.delete(tables.vault_credentials).where(tables.vault_credentials.c.stream_id == stream))
+        conn.execute(sa.delete(self.table).where(self.table.c.stream_id == stream))
+
+    def _credential_added(self, conn: sa.Connection, event: Any) -> None:
+        vault = conn.execute(
+            sa.select(self.table.c.id, self.table.c.tenant_id).where(self.table.c.stream_id == str(event.originator_id))
+        ).first()
+        if vault is None:
+            return
+        doc = vault_credential_view(
+            event.credential_id, vault.id, event.display_name, event.metadata, event.auth,
+            event.timestamp, event.timestamp, None,
+        )  # fmt: skip
+        conn.execute(
+            sa.insert(tables.vault_credentials).values(
+                id=event.credential_id, stream_id=str(event.originator_id), tenant_id=vault.tenant_id,
+                vault_id=vault.id, created_at=doc["created_at"], archived=False, doc=doc,
+            )  # fmt: skip
+        )
+
+    def _credential_doc(self, conn: sa.Connection, event: Any, change: Callable[[Row], Row], **values: Any) -> None:
+        credentials = tables.vault_credentials
+        row = conn.execute(sa.select(credentials.c.doc).where(credentials.c.id == event.credential_id)).first()
+        if row is not None:
+            doc = change(dict(row.doc))
+            conn.execute(sa.update(credentials).where(credentials.c.id == event.credential_id).values(doc=doc, **values))
+
+    def _credential_updated(self, conn: sa.Connection, event: Any) -> None:
+        changes = {
+            "display_name": event.display_name,
+            "metadata": event.metadata,
+            "auth": event.auth,
+            "updated_at": iso(event.timestamp),
+        }
+        self._credential_doc(conn, event, lambda doc: doc | changes)
+
+    def _credential_archived(self, conn: sa.Connection, event: Any) -> None:
+        stamp = iso(event.timestamp)
+        self._credential_doc(conn, event, lambda doc: doc | {"archived_at": stamp, "updated_at": stamp}, archived=True)
+
+    def _credential_deleted(self, conn: sa.Connection, event: Any) -> None:
+        credentials = tables.vault_credentials
+        conn.execute(sa.delete(credentials).where(credentials.c.id == event.credential_id))
+
+
 def all_projections() -> list[ReadModelProjection]:
     return [
         AgentsProjection(),
@@ -343,4 +432,5 @@ def all_projections() -> list[ReadModelProjection]:
         EnvironmentKeysProjection(),
         WorkItemsProjection(),
         SessionResourcesProjection(),
+        VaultsProjection(),
     ]

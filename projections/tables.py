@@ -81,3 +81,20 @@ session_resources = sa.Table(
     sa.Column("doc", sa.JSON, nullable=False),
     sa.Index("rm_session_resources_by_position", "stream_id", "position", unique=True),
 )
+
+vaults = resource_table("vaults")
+
+# A vault's credentials live in the vault's stream, so ``stream_id`` (the vault's) repeats.
+vault_credentials = sa.Table(
+    "rm_vault_credentials",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("vault_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False, default=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("rm_vault_credentials_by_vault", "vault_id", "created_at", "id"),
+    sa.Index("rm_vault_credentials_by_stream", "stream_id"),
+)

@@ -104,6 +104,82 @@ AFTER_SEQ = Param("after_seq", "query", integer(0, 2**62), "only events with a l
 BODY = (400, 413, 415)
 WRITE = (*BODY, 409)
 
+# -- vaults (kept apart so the table above gains one line) -----------------------------------
+
+VAULT = path_id("vault_id", "vlt")
+CREDENTIAL = (VAULT, path_id("credential_id", "vcrd"))
+VAULT_LIST = (
+    Param("limit", "query", integer(1, 2**31), "page size (default 20); values above 100 are clamped to 100"),
+    PAGE, INCLUDE_ARCHIVED, ORDER_DESC, *created_at("gt", "gte", "lt", "lte"),
+)  # fmt: skip
+VAULT_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "post", "/v1/vaults", "createVault", "Create a vault", "vaults", out.Vault, request=body.VaultCreate,
+        errors=BODY,
+    ),
+    Operation("get", "/v1/vaults", "listVaults", "List vaults, newest first", "vaults", out.VaultPage, params=VAULT_LIST, errors=(400,)),
+    Operation("get", "/v1/vaults/{vault_id}", "getVault", "Retrieve a vault", "vaults", out.Vault, params=(VAULT,), errors=(404,)),
+    Operation(
+        "post", "/v1/vaults/{vault_id}", "updateVault", "Update a vault's name or metadata (a patch)", "vaults",
+        out.Vault, request=body.VaultUpdate, request_optional=True, params=(VAULT,), errors=(*WRITE, 404),
+    ),
+    Operation(
+        "post", "/v1/vaults/{vault_id}/archive", "archiveVault", "Archive a vault and every credential in it",
+        "vaults", out.Vault, params=(VAULT,), errors=(409, 404),
+    ),
+    Operation(
+        "delete", "/v1/vaults/{vault_id}", "deleteVault",
+        "Delete a vault (its credentials' secrets become unreadable everywhere)", "vaults", out.VaultDeleted,
+        params=(VAULT,), errors=(409, 404),
+    ),
+    Operation(
+        "post", "/v1/vaults/{vault_id}/credentials", "createVaultCredential", "Add a credential to a vault",
+        "vaults", out.VaultCredential, request=body.CredentialCreate, params=(VAULT,), errors=(*WRITE, 404),
+        description=(
+            "Secrets are write-only: sealed before they are stored, never returned. One active credential "
+            "per `mcp_server_url` per vault (a second is a 409); at most 20 credentials per vault."
+        ),
+    ),
+    Operation(
+        "get", "/v1/vaults/{vault_id}/credentials", "listVaultCredentials", "List a vault's credentials, newest first",
+        "vaults", out.VaultCredentialPage, params=(VAULT, *VAULT_LIST), errors=(400, 404),
+    ),
+    Operation(
+        "get", "/v1/vaults/{vault_id}/credentials/{credential_id}", "getVaultCredential", "Retrieve a credential",
+        "vaults", out.VaultCredential, params=CREDENTIAL, errors=(404,),
+    ),
+    Operation(
+        "post", "/v1/vaults/{vault_id}/credentials/{credential_id}", "updateVaultCredential",
+        "Update a credential: rotate its secrets, change its settings, name or metadata", "vaults",
+        out.VaultCredential, request=body.CredentialUpdate, request_optional=True, params=CREDENTIAL,
+        errors=(*WRITE, 404),
+        description=(
+            "`auth.type` must be the credential's own; `mcp_server_url`, `secret_name` and the refresh "
+            "settings' `token_endpoint`, `client_id` and `resource` are immutable. An omitted secret is kept."
+        ),
+    ),
+    Operation(
+        "post", "/v1/vaults/{vault_id}/credentials/{credential_id}/archive", "archiveVaultCredential",
+        "Archive a credential", "vaults", out.VaultCredential, params=CREDENTIAL, errors=(409, 404),
+    ),
+    Operation(
+        "delete", "/v1/vaults/{vault_id}/credentials/{credential_id}", "deleteVaultCredential",
+        "Delete a credential (its secrets become unreadable everywhere)", "vaults", out.VaultCredentialDeleted,
+        params=CREDENTIAL, errors=(409, 404),
+    ),
+    Operation(
+        "post", "/v1/vaults/{vault_id}/credentials/{credential_id}/mcp_oauth_validate", "validateVaultCredential",
+        "Probe the credential's MCP server with it", "vaults", out.CredentialValidation, params=CREDENTIAL,
+        errors=(400, 404),
+        description=(
+            "Sends an MCP `initialize` request with the credential's bearer (5 s timeout); on a 401 with "
+            "refresh settings it tries the refresh and keeps the new tokens. Bodies in the report are "
+            "truncated and scrubbed of secrets."
+        ),
+    ),
+)
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "health", "Liveness", "system", out.Health, public=True),
     # agents
@@ -465,6 +541,9 @@ OPERATIONS: tuple[Operation, ...] = (
             "`session.error` type (429 rate limited, 503 overloaded, 502 the provider failed)."
         ),
     ),
+
+    # vaults and their credentials
+    *VAULT_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

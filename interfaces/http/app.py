@@ -27,6 +27,7 @@ from interfaces.http.resources.models import ModelsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
+from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"})
@@ -111,6 +112,9 @@ def create_app(services: Services) -> falcon.asgi.App:
     app.add_route(
         "/v1/chat/completions", ChatCompletionsResource(services.chat_completions, services.session_log, services.live)
     )
+    _add_family(app, "/v1/vaults/{vault_id}", VaultsResource(services.vaults, lists, written), "archive")
+    credentials = VaultCredentialsResource(services.vaults, lists, written)
+    _add_family(app, "/v1/vaults/{vault_id}/credentials/{credential_id}", credentials, "archive", "mcp_oauth_validate")
     return app
 
 

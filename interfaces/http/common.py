@@ -25,6 +25,7 @@ from application.model_catalog import ModelCatalog
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
+from application.vaults import VaultService
 from application.views import TIME_BOUNDS, iso
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
 from interfaces.http.limits import MAX_BODY_BYTES
@@ -54,6 +55,7 @@ class Services:
     work: WorkQueue
     model_catalog: ModelCatalog
     chat_completions: ChatCompletions
+    vaults: VaultService
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -405,3 +405,79 @@ class ChatCompletion(Described):
     choices: list[ChatChoice]
     usage: ChatUsage
 
+# -- vaults --------------------------------------------------------------------------------
+
+
+class Vault(Described):
+    type: Literal["vault"]
+    id: str
+    display_name: str
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+
+
+class VaultCredential(Described):
+    type: Literal["vault_credential"]
+    id: str
+    vault_id: str
+    display_name: str | None
+    metadata: dict[str, str]
+    auth: dict[str, Any] = Field(
+        description=(
+            "`static_bearer` {type, mcp_server_url}; `mcp_oauth` {type, mcp_server_url, expires_at, "
+            "refresh: {client_id, token_endpoint, token_endpoint_auth: {type}, resource, scope} | null}; "
+            "`environment_variable` {type, secret_name, networking, injection_location}. Secrets are "
+            "write-only and never appear."
+        )
+    )
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+
+
+class VaultPage(Paged):
+    data: list[Vault]
+
+
+class VaultCredentialPage(Paged):
+    data: list[VaultCredential]
+
+
+class VaultDeleted(Described):
+    id: str
+    type: Literal["vault_deleted"]
+
+
+class VaultCredentialDeleted(Described):
+    id: str
+    type: Literal["vault_credential_deleted"]
+
+
+class ProbeHttpResponse(Described):
+    status_code: int
+    content_type: str
+    body: str = Field(description="at most 2048 characters, secrets and token fields scrubbed")
+    body_truncated: bool
+
+
+class McpProbe(Described):
+    method: str
+    http_response: ProbeHttpResponse | None
+
+
+class RefreshAttempt(Described):
+    status: Literal["succeeded", "failed", "connect_error", "no_refresh_token"]
+    http_response: ProbeHttpResponse | None
+
+
+class CredentialValidation(Described):
+    type: Literal["vault_credential_validation"]
+    credential_id: str
+    vault_id: str
+    status: Literal["valid", "invalid", "unknown"]
+    has_refresh_token: bool
+    validated_at: datetime
+    mcp_probe: McpProbe | None = Field(description="the failing step, or null")
+    refresh: RefreshAttempt | None = Field(description="the refresh tried after a 401, or null")

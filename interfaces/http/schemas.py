@@ -4,6 +4,7 @@ these only decide whether a request is well-formed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -484,7 +485,7 @@ class SessionCreate(Strict):
     title: str | None = Field(default=None, max_length=512)
     metadata: dict[str, str] | None = None
     resources: list[SessionResourceParams] | None = Field(default=None, max_length=1000)
-    vault_ids: list[str] | None = None
+    vault_ids: list[str] | None = Field(default=None, max_length=50)
     budget: BudgetLimit | None = None
     initial_events: list[UserEvent] | None = Field(default=None, max_length=50)
 
@@ -508,7 +509,7 @@ class SessionUpdate(Strict):
     agent: SessionAgentUpdate | None = None
     budget: BudgetLimit | None = None
     # The SDK documents this as not yet supported, yet its own tests send it: a full replacement.
-    vault_ids: list[str] | None = Field(default=None, max_length=20)
+    vault_ids: list[str] | None = Field(default=None, max_length=50)
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
 
@@ -569,3 +570,149 @@ class ModelCardUpdate(Strict):
 
     _base_url = field_validator("base_url")(lambda cls, v: check_base_url(v))
     _not_null = field_validator("model_id", "provider", "api_key", "model", "probe")(lambda cls, v: not_null(v))
+
+
+# -- vaults and credentials ----------------------------------------------------------------
+# Secrets (token, access_token, refresh_token, client_secret, secret_value) are write-only:
+# ``repr=False`` keeps them out of any log of a model, and responses never carry them.
+
+DisplayName = Annotated[str, Field(min_length=1, max_length=255)]
+# Sent as ``Authorization: Bearer …`` or in a form: visible ASCII only (no header injection).
+BearerSecret = Annotated[str, Field(min_length=1, max_length=8192, pattern=r"^[\x21-\x7e]+$")]
+SecretValue = Annotated[str, Field(min_length=1, max_length=16384)]
+McpServerUrl = Annotated[str, Field(min_length=1, max_length=2047, pattern=r"^https?://[^\s]+$")]
+EndpointUrl = Annotated[str, Field(min_length=1, max_length=2047, pattern=r"^https?://[^\s]+$")]
+OAuthText = Annotated[str, Field(max_length=2048)]
+# A bare host, an IPv4 address or ``*.example.com``: no scheme, port, path or IPv6.
+AllowedHost = Annotated[
+    str, Field(min_length=1, max_length=253, pattern=r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+]
+EnvVarName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class VaultCreate(Strict):
+    display_name: DisplayName
+    metadata: dict[str, str] | None = None
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
+
+
+class VaultUpdate(Strict):
+    display_name: DisplayName | None = None
+    metadata: dict[str, str | None] | None = Field(default=None, description="a patch: null deletes a key")
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
+
+
+class TokenEndpointAuthNone(Strict):
+    type: Literal["none"]
+
+
+class TokenEndpointAuthSecret(Strict):
+    type: Literal["client_secret_basic", "client_secret_post"]
+    client_secret: BearerSecret = Field(repr=False, description="write-only")
+
+
+class TokenEndpointAuthSecretUpdate(Strict):
+    type: Literal["client_secret_basic", "client_secret_post"]
+    client_secret: BearerSecret | None = Field(default=None, repr=False, description="write-only; omitted keeps it")
+
+
+class McpOAuthRefresh(Strict):
+    client_id: Annotated[str, Field(min_length=1, max_length=2048)]
+    refresh_token: BearerSecret = Field(repr=False, description="write-only")
+    token_endpoint: EndpointUrl
+    token_endpoint_auth: Annotated[TokenEndpointAuthNone | TokenEndpointAuthSecret, Field(discriminator="type")]
+    resource: OAuthText | None = None
+    scope: OAuthText | None = None
+
+
+class McpOAuthRefreshUpdate(Strict):
+    refresh_token: BearerSecret | None = Field(default=None, repr=False, description="write-only")
+    scope: OAuthText | None = Field(default=None, description='"" clears the scope')
+    token_endpoint_auth: Annotated[
+        TokenEndpointAuthNone | TokenEndpointAuthSecretUpdate, Field(discriminator="type")
+    ] | None = None
+    # Immutable: accepted only so the refusal can say so (any other value is a 400).
+    client_id: str | None = None
+    token_endpoint: str | None = None
+    resource: str | None = None
+
+
+class StaticBearerAuth(Strict):
+    type: Literal["static_bearer"]
+    token: BearerSecret = Field(repr=False, description="write-only")
+    mcp_server_url: McpServerUrl
+
+
+class McpOAuthAuth(Strict):
+    type: Literal["mcp_oauth"]
+    access_token: BearerSecret = Field(repr=False, description="write-only")
+    mcp_server_url: McpServerUrl
+    expires_at: datetime | None = Field(default=None, description="in the future")
+    refresh: McpOAuthRefresh | None = None
+
+
+class UnrestrictedNetworking(Strict):
+    type: Literal["unrestricted"]
+
+
+class LimitedNetworking(Strict):
+    type: Literal["limited"]
+    allowed_hosts: list[AllowedHost] = Field(max_length=16)
+
+
+CredentialNetworking = Annotated[UnrestrictedNetworking | LimitedNetworking, Field(discriminator="type")]
+
+
+class InjectionLocation(Strict):
+    header: bool | None = None
+    body: bool | None = None
+
+
+class EnvironmentVariableAuth(Strict):
+    type: Literal["environment_variable"]
+    secret_name: EnvVarName
+    secret_value: SecretValue = Field(repr=False, description="write-only")
+    networking: CredentialNetworking
+    injection_location: InjectionLocation | None = None
+
+
+class StaticBearerAuthUpdate(Strict):
+    type: Literal["static_bearer"]
+    token: BearerSecret | None = Field(default=None, repr=False, description="write-only; omitted keeps it")
+    mcp_server_url: str | None = Field(default=None, description="immutable")
+
+
+class McpOAuthAuthUpdate(Strict):
+    type: Literal["mcp_oauth"]
+    access_token: BearerSecret | None = Field(default=None, repr=False, description="write-only; omitted keeps it")
+    expires_at: datetime | None = None
+    refresh: McpOAuthRefreshUpdate | None = Field(default=None, description="null clears the refresh settings")
+    mcp_server_url: str | None = Field(default=None, description="immutable")
+
+
+class EnvironmentVariableAuthUpdate(Strict):
+    type: Literal["environment_variable"]
+    secret_value: SecretValue | None = Field(default=None, repr=False, description="write-only; omitted keeps it")
+    networking: CredentialNetworking | None = None
+    injection_location: InjectionLocation | None = None
+    secret_name: str | None = Field(default=None, description="immutable")
+
+
+class CredentialCreate(Strict):
+    auth: Annotated[StaticBearerAuth | McpOAuthAuth | EnvironmentVariableAuth, Field(discriminator="type")]
+    display_name: Annotated[str, Field(max_length=255)] | None = None
+    metadata: dict[str, str] | None = None
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
+
+
+class CredentialUpdate(Strict):
+    auth: Annotated[
+        StaticBearerAuthUpdate | McpOAuthAuthUpdate | EnvironmentVariableAuthUpdate, Field(discriminator="type")
+    ] | None = Field(default=None, description="`type` must be the credential's own")
+    display_name: Annotated[str, Field(max_length=255)] | None = None
+    metadata: dict[str, str | None] | None = Field(default=None, description="a patch: null deletes a key")
+
+    _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))

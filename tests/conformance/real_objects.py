@@ -63,6 +63,35 @@ def _session_resource(http: httpx.Client, session_id: str) -> str:
     return _post(http, f"/v1/sessions/{session_id}/resources", body)["id"]
 
 
+def _vault(http: httpx.Client) -> str:
+    return _post(http, "/v1/vaults", {"display_name": "conformance vault"})["id"]
+
+
+def _credential(http: httpx.Client, vault_id: str) -> str:
+    # mcp_oauth with client_secret_basic refresh settings: the kind the SDK's all-params update
+    # changes. Its server is a closed local port, so mcp_oauth_validate answers at once.
+    auth = {
+        "type": "mcp_oauth",
+        "mcp_server_url": "http://127.0.0.1:9/mcp",
+        "access_token": "conformance-access-token",
+        "refresh": {
+            "client_id": "conformance",
+            "refresh_token": "conformance-refresh-token",
+            "token_endpoint": "http://127.0.0.1:9/token",
+            "token_endpoint_auth": {"type": "client_secret_basic", "client_secret": "conformance-secret"},
+        },
+    }
+    return _post(http, f"/v1/vaults/{vault_id}/credentials", {"auth": auth})["id"]
+
+
+def _credentials_listing(http: httpx.Client) -> str:
+    vault_id = _vault(http)
+    body = {"auth": {"type": "static_bearer", "mcp_server_url": "http://127.0.0.1:9/other", "token": "conformance-token"}}
+    _credential(http, vault_id)
+    _post(http, f"/v1/vaults/{vault_id}/credentials", body)
+    return f"/v1/vaults/{vault_id}/credentials"
+
+
 # -- the work queue ----------------------------------------------------------------------------
 # A work item exists only once a session's agent calls a built-in tool. The agents below run on
 # ``tool_model``: a model card the harness aims at a fake provider that calls ``bash`` (conftest).
@@ -130,6 +159,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "model": _agent,  # an agent is a model (GET /v1/models lists it, by its id)
     "env": _environment,
     "sesn": _session,
+    "vlt": _vault,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one
@@ -137,6 +167,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
 NESTED: dict[str, tuple[str, Callable[[httpx.Client, str], str]]] = {
     "sesrsc": ("sesn", _session_resource),
     "work": ("env", _claimed_work),
+    "vcrd": ("vlt", _credential),
 }
 
 # resource → kinds its tests mean more by than CREATORS makes. The work queue's tests name the
@@ -195,6 +226,8 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]
     "sessions": _twice(_session, "/v1/sessions"),
     "sessions.events": _session_events,
     "sessions.resources": _session_resources,
+    "vaults": _twice(_vault, "/v1/vaults"),
+    "vaults.credentials": _credentials_listing,
 }
 
 

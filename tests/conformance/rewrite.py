@@ -18,6 +18,10 @@ shipped it:
 - ``desired_ttl_seconds=0`` becomes ``1`` (a lease of no time is none);
 - ``expected_last_heartbeat="expected_last_heartbeat"`` becomes ``"NO_HEARTBEAT"``, the value
   the SDK documents for the first heartbeat of a lease (the test's is the first);
+- a list of ids the tests fill with ``"string"`` (``PLACEHOLDER_LISTS``: ``vault_ids=["string"]``)
+  becomes a list of real objects of that kind: ``vault_ids=[real_id("vlt_vault_ids")]``;
+- an ``"expires_at"`` the tests date in the past (``parse_datetime("2019-12-27T…")``, which a
+  server that wants a future expiry refuses) moves to the same moment in ``FUTURE_YEAR``;
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
   resource handed out;
 - the client of a call that takes only a worker's credential (``WORKER_ONLY``: the SDK's
@@ -50,6 +54,10 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "expected_last_heartbeat": ("expected_last_heartbeat", "'NO_HEARTBEAT'"),
 }
 PLACEHOLDER_PAGE = "page"
+# keyword → the kind of the ids its list names (the tests send ``["string"]``).
+PLACEHOLDER_LISTS: dict[str, str] = {"vault_ids": "vlt"}
+EXPIRY_KEY = "expires_at"
+FUTURE_YEAR = "2099"
 RESPONSE_WRAPPERS = frozenset({"with_raw_response", "with_streaming_response"})
 # Calls (resource.method) that accept only a worker's credential, never an API key.
 WORKER_ONLY = frozenset({"environments.work.list"})
@@ -126,6 +134,17 @@ def _bare_placeholder(name: str) -> str:
     kind = BARE_PLACEHOLDERS[name]
     return name if name.startswith(kind + "_") else f"{kind}_{name}"
 
+def _past_expiry(key: ast.expr | None, value: ast.expr) -> ast.Constant | None:
+    """The date string of ``"expires_at": parse_datetime("<a past year>…")``, else None."""
+    if not (isinstance(key, ast.Constant) and key.value == EXPIRY_KEY and isinstance(value, ast.Call)):
+        return None
+    if not (isinstance(value.func, ast.Name) and value.func.id == "parse_datetime" and len(value.args) == 1):
+        return None
+    moment = value.args[0]
+    if isinstance(moment, ast.Constant) and isinstance(moment.value, str) and moment.value[:4] < FUTURE_YEAR:
+        return moment
+    return None
+
 
 def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
     tree = ast.parse(source)
@@ -138,11 +157,21 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and _is_placeholder(node, real_kinds):
             add(_edit(node, f"real_id({node.value!r})", lines))
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                past = _past_expiry(key, value)
+                if past is not None:
+                    add(_edit(past, repr(FUTURE_YEAR + str(past.value)[4:]), lines, EXPIRY_KEY))
         if not isinstance(node, ast.Call):
             continue
         names_real = False
         for keyword in node.keywords:
             value = keyword.value
+            kind = PLACEHOLDER_LISTS.get(keyword.arg or "")
+            if kind in real_kinds and isinstance(value, ast.List):
+                for item in value.elts:
+                    if isinstance(item, ast.Constant) and item.value == "string":
+                        add(_edit(item, f"real_id({kind + '_' + str(keyword.arg)!r})", lines, keyword.arg))
             if not isinstance(value, ast.Constant) or keyword.arg is None:
                 continue
             invalid = INVALID_VALUES.get(keyword.arg)

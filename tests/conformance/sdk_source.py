@@ -35,6 +35,8 @@ RESOURCES: dict[str, str] = {
     "sessions": "test_sessions.py",
     "sessions.events": "sessions/test_events.py",
     "sessions.resources": "sessions/test_resources.py",
+    "vaults": "test_vaults.py",
+    "vaults.credentials": "vaults/test_credentials.py",
 }
 
 

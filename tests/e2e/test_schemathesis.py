@@ -73,6 +73,12 @@ def seed(http: httpx.Client) -> dict[str, str]:
     repository = created(
         f"/v1/sessions/{mounts['id']}/resources", {"type": "github_repository", "url": "https://github.com/a/b"}
     )
+    vault = created("/v1/vaults", {"display_name": "fuzzed"})
+    # Credentials live in a vault of their own, which no fuzzed delete of a vault reaches; its
+    # server is a closed local port: a fuzzed validate probes nothing outside this machine.
+    closed = {"type": "static_bearer", "mcp_server_url": "http://127.0.0.1:9/mcp", "token": "fuzzed-token"}
+    keeper = created("/v1/vaults", {"display_name": "fuzzed credentials"})
+    credential = created(f"/v1/vaults/{keeper['id']}/credentials", {"auth": closed})
     gone = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
     assert http.delete(f"/v1/sessions/{gone['id']}").status_code == 200
     return {
@@ -87,6 +93,9 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "environment_key": environment_key["key"],
         "resource_session_id": mounts["id"],
         "resource_id": repository["id"],
+        "vault_id": vault["id"],
+        "credential_vault_id": keeper["id"],
+        "credential_id": credential["id"],
     }
 
 
@@ -119,7 +128,10 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith("/v1/sessions/{session_id}/resources"):
         real = {"session_id": ids["resource_session_id"], "resource_id": ids["resource_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
-    names = ("agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id")
+    if operation.path.startswith("/v1/vaults/{vault_id}/credentials"):
+        real = {"vault_id": ids["credential_vault_id"], "credential_id": ids["credential_id"]}
+        return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
+    names = ("agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id")
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
 

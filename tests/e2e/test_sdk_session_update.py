@@ -18,12 +18,13 @@ def _session(client: anthropic.Anthropic, **fields: object) -> str:
 
 def test_agent_budget_and_vaults_are_updated_everywhere(client: anthropic.Anthropic) -> None:
     session_id = _session(client, budget=BUDGET)
+    vault = client.beta.vaults.create(display_name="update")
     raised = {"type": "limit", "max_list_cost": {"amount": "5000", "currency": "USD"}}
     updated = client.beta.sessions.update(
         session_id,
         agent={"mcp_servers": SERVERS, "tools": [{"type": "agent_toolset_20260401"}]},
         budget=raised,  # type: ignore[arg-type]
-        vault_ids=["vlt_01"],
+        vault_ids=[vault.id],
     )
     assert [server.name for server in updated.agent.mcp_servers] == ["docs"]
     assert updated.agent.tools[0].type == "agent_toolset_20260401"
@@ -33,7 +34,7 @@ def test_agent_budget_and_vaults_are_updated_everywhere(client: anthropic.Anthro
     for view in (listed, retrieved):
         assert view.agent.mcp_servers == updated.agent.mcp_servers
         assert view.budget == updated.budget
-        assert view.vault_ids == ["vlt_01"]
+        assert view.vault_ids == [vault.id]
 
 
 def test_a_budget_cannot_be_added_to_a_session_created_without_one(client: anthropic.Anthropic) -> None:

@@ -118,3 +118,22 @@ def test_a_model_and_the_models_cursors_spelled_as_their_parameters_are_real_mod
     assert 'retrieve(model_id="")' in text  # the SDK refuses it before sending: nothing to make
     untouched = rewrite(SOURCE, KINDS - {"model"})[0]
     assert 'model_id="model_id"' in untouched and 'after_id="after_id"' in untouched
+
+VAULT_SOURCE = '''\
+def test_vaults(client) -> None:
+    client.beta.sessions.create(agent="a", vault_ids=["string"], metadata={"foo": "string"})
+    client.beta.vaults.credentials.update(credential_id="c", auth={"type": "mcp_oauth",
+        "expires_at": parse_datetime("2019-12-27T18:11:19.117Z")})
+    client.beta.vaults.credentials.update(credential_id="c", auth={"expires_at": parse_datetime("2100-01-01T00:00:00Z")})
+'''
+
+
+def test_vault_id_lists_name_real_vaults_and_past_expiries_move_to_the_future() -> None:
+    text, edits = rewrite(VAULT_SOURCE, {"vlt"})
+    assert "vault_ids=[real_id('vlt_vault_ids')]" in text
+    assert 'metadata={"foo": "string"}' in text  # "string" elsewhere stays
+    assert "parse_datetime('2099-12-27T18:11:19.117Z')" in text
+    assert 'parse_datetime("2100-01-01T00:00:00Z")' in text
+    assert len(edits) == 2
+    # Without vaults served, a session's vault list stays as shipped.
+    assert 'vault_ids=["string"]' in rewrite(VAULT_SOURCE, set())[0]

@@ -21,6 +21,7 @@ import domain.environment_keys
 import domain.environments
 import domain.model_cards
 import domain.sessions
+import domain.vaults
 import domain.work_items
 from domain.agents import Agent
 from domain.ids import stream_id
@@ -31,7 +32,7 @@ from interfaces.event_catalogue import UndescribableField, by_topic, catalogue
 from tests.support.event_validation import stored_event_problems
 
 DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys, domain.model_cards,
-    domain.environment_keys, domain.work_items,
+    domain.environment_keys, domain.work_items, domain.vaults,
 )
 
 
@@ -74,7 +75,7 @@ def test_api_key_events_are_catalogued_but_never_published() -> None:
         if described.topic.startswith(credentials) or described.topic == "domain.sessions:Session.ThinkingKept":
             assert described.kafka_topic is None
         else:
-            assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards", "agentry.work_items"}
+            assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards", "agentry.work_items", "agentry.vaults"}
 
 
 def test_a_field_the_catalogue_cannot_describe_fails_loudly() -> None:
