@@ -34,6 +34,7 @@ from application.errors import Conflict, Invalid, NotFound
 from application.ids import new_id
 from application.model_catalog import ModelCatalog, ModelChoice
 from application.ports import EventStore
+from application.runtime.tools import toolbox
 from application.sessions import SESSIONS, render
 from application.tenancy import Principal
 from domain.environments import Environment
@@ -50,13 +51,16 @@ class ChatTurn:
 
     session_id: str
     after_seq: int
-    created: bool
 
 
-def chat_environment_id(tenant_id: str) -> str:
-    """The tenant's environment for completions that name none: one per tenant, found by
-    its id (derived from the tenant), so concurrent first completions make only one."""
-    number = int.from_bytes(hashlib.sha256(f"chat-completions/{tenant_id}".encode()).digest(), "big")
+# Archiving the tenant's chat environment moves completions on to the next one.
+ENVIRONMENT_GENERATIONS = 64
+
+
+def chat_environment_id(tenant_id: str, generation: int = 0) -> str:
+    """The tenant's environment for completions that name none: one per tenant at a time,
+    found by its id (derived from the tenant), so concurrent first completions make one."""
+    number = int.from_bytes(hashlib.sha256(f"chat-completions/{tenant_id}/{generation}".encode()).digest(), "big")
     digits = []
     for _ in range(24):
         number, digit = divmod(number, 62)
@@ -109,7 +113,7 @@ def completion_options(body: dict[str, Any]) -> dict[str, Any]:
     cap = body.get("max_completion_tokens") or body.get("max_tokens")
     if cap:
         options["max_tokens"] = cap
-    tools = request_tools(body.get("tools"))
+    tools = request_tools(body.get("tools")) if body.get("tool_choice") != "none" else []
     if tools:
         options["tools"] = tools
     return options
@@ -131,18 +135,25 @@ def _text(content: Any, where: str) -> str:
     return "".join(parts)
 
 
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
 def _image_source(url: str, where: str) -> dict[str, Any]:
-    if not url.startswith("data:"):
+    if url.startswith(("https://", "http://")):
         return {"type": "url", "url": url}
+    if not url.startswith("data:"):
+        raise Invalid(f"{where}: an image_url must be an http(s) URL or a base64 data URL")
     header, _, data = url[5:].partition(",")
     media_type, _, encoding = header.partition(";")
     if encoding != "base64" or not data:
         raise Invalid(f"{where}: an image data URL must be base64 (data:image/png;base64,…)")
+    if media_type not in IMAGE_TYPES:
+        raise Invalid(f"{where}: images must be one of {', '.join(IMAGE_TYPES)}, not {media_type or 'untyped'!r}")
     try:
         base64.b64decode(data, validate=True)
     except ValueError:
         raise Invalid(f"{where}: the image data URL holds no valid base64") from None
-    return {"type": "base64", "media_type": media_type or "image/png", "data": data}
+    return {"type": "base64", "media_type": media_type, "data": data}
 
 
 def _user_content(content: Any, where: str) -> list[dict[str, Any]]:
@@ -242,7 +253,7 @@ class ChatCompletions:
         session.choose_completion_options(options)
         self._record(session, messages, {})
         self._commands.create(session)
-        return ChatTurn(session.session_id, session.last_seq, created=True)
+        return ChatTurn(session.session_id, session.last_seq)
 
     def _environment(self, who: Principal, environment_id: str | None) -> str:
         if environment_id:
@@ -250,25 +261,32 @@ class ChatCompletions:
             if environment.archived_at is not None:
                 raise Invalid(f"environment {environment_id} is archived")
             return environment.environment_id
-        default = chat_environment_id(who.tenant_id)
-        existing = load_as(self._store, stream_id(default), Environment)
-        if existing is None:
-            definition = {
-                "name": "chat-completions",
-                "description": "Made by Agentry for chat completions that name no environment (Agentry-Environment-Id).",
-                "metadata": {},
-                "scope": None,
-                "config": DEFAULT_CONFIG,
-            }
-            try:
-                self._store.save(Environment(environment_id=default, tenant_id=who.tenant_id, definition=definition))
-            except Conflict:
-                pass  # another completion made it first
-        elif existing.archived_at is not None:
-            raise Invalid(
-                f"the chat completions environment {default} is archived; name another with the Agentry-Environment-Id header"
-            )
-        return default
+        for generation in range(ENVIRONMENT_GENERATIONS):
+            default = chat_environment_id(who.tenant_id, generation)
+            existing = load_as(self._store, stream_id(default), Environment)
+            if existing is None:
+                existing = self._make_environment(who, default)
+            if existing.archived_at is None:
+                return default
+        raise Invalid("every chat completions environment of this tenant is archived; name one with Agentry-Environment-Id")
+
+    def _make_environment(self, who: Principal, environment_id: str) -> Environment:
+        definition = {
+            "name": "chat-completions",
+            "description": "Made by Agentry for chat completions that name no environment (Agentry-Environment-Id).",
+            "metadata": {},
+            "scope": None,
+            "config": DEFAULT_CONFIG,
+        }
+        made = Environment(environment_id=environment_id, tenant_id=who.tenant_id, definition=definition)
+        try:
+            self._store.save(made)
+        except Conflict:
+            # Another completion made it first: use that one.
+            found = load_as(self._store, stream_id(environment_id), Environment)
+            assert found is not None
+            return found
+        return made
 
     # -- an existing session ----------------------------------------------------------------
 
@@ -286,11 +304,21 @@ class ChatCompletions:
                 raise Conflict(f"session {session_id} is still taking a turn; wait for it to go idle", retryable=False)
             if session.status == "terminated":
                 raise Invalid(f"session {session_id} is terminated")
+            if "tools" not in options and session.completion_options.get("tools"):
+                # The transcript holds calls of those functions: a provider wants them defined.
+                options["tools"] = session.completion_options["tools"]
             self._check_tool_names(session.agent, options)
             pending = {key for key, kind in session.blockers.items() if kind == CUSTOM_RESULT}
+            others = sorted(key for key, kind in session.blockers.items() if kind != CUSTOM_RESULT)
+            if others and any(message["role"] == "tool" for message in tail):
+                raise Conflict(
+                    f"session {session_id} also waits for tool confirmations ({', '.join(others)}): answer them "
+                    f"with POST /v1/sessions/{session_id}/events (user.tool_confirmation), then send the tool results",
+                    retryable=False,
+                )
             session.choose_completion_options(options)
             self._record(session, tail, {key: key for key in pending}, offset)
-            return ChatTurn(session.session_id, session.last_seq, created=False)
+            return ChatTurn(session.session_id, session.last_seq)
 
         turn: ChatTurn | None = None
 
@@ -306,7 +334,7 @@ class ChatCompletions:
 
     @staticmethod
     def _check_tool_names(agent: dict[str, Any], options: dict[str, Any]) -> None:
-        own = {tool.get("name") for tool in agent.get("tools") or [] if tool.get("type") == "custom"}
+        own = set(toolbox(agent).routes)  # built-in and custom alike: one name, one route
         names = [tool["name"] for tool in options.get("tools") or []]
         clash = sorted(own.intersection(names))
         if clash:
@@ -334,6 +362,8 @@ class ChatCompletions:
                 if text:
                     session.record("agent.message", new_id("sevt"), {"content": [{"type": "text", "text": text}]})
                 for number, call in enumerate(message.get("tool_calls") or []):
+                    if call["id"] in calls:
+                        raise Invalid(f"{where}.tool_calls[{number}].id: {call['id']!r} is used by another tool call")
                     event_id = new_id("sevt")
                     arguments = _arguments(call["function"]["arguments"], f"{where}.tool_calls[{number}]")
                     session.record("agent.custom_tool_use", event_id, {"name": call["function"]["name"], "input": arguments})
@@ -353,4 +383,11 @@ class ChatCompletions:
         waiting = [call_id for call_id, use_id in calls.items() if session.blockers.get(use_id) == CUSTOM_RESULT]
         if waiting:
             raise Invalid(f"messages: the tool call {waiting[0]!r} has no tool message with its result")
-        session.start_turn(new_id("sevt"), span_id=new_id("sevt"))
+        if not session.start_turn(new_id("sevt"), span_id=new_id("sevt")):
+            # Nothing for the agent to answer yet: a reply would never come.
+            open_calls = ", ".join(sorted(session.blockers)) or "none"
+            raise Conflict(
+                f"session {session.session_id} cannot take a turn: it waits for the results or confirmations of "
+                f"tool calls {open_calls}; send the results (or a new user message)",
+                retryable=False,
+            )

@@ -27,19 +27,23 @@ FINISH_REASONS = {
     "refusal": "content_filter",
 }
 
-# A failed turn's session.error type → the HTTP status a non-streamed completion answers with.
+# A failed turn's session.error type → the HTTP status a non-streamed completion answers
+# with; any other failure of the turn is the upstream's (502).
 ERROR_STATUS = {
     "model_rate_limited_error": 429,
     "model_overloaded_error": 503,
     "billing_error": 402,
-    "model_request_failed_error": 502,
+    "session_ended": 409,
+    "requires_action": 409,
 }
 
 SEPARATOR = "\n\n"
 
 
 class ChatReply:
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, session_id: str = "", previews: bool = True) -> None:
+        """``previews``: stream ``agent.message`` previews as they come (a stream); without,
+        text comes only from stored messages (a whole completion)."""
         self.completion_id = "chatcmpl-" + new_id("c")[2:]
         self.created = int(time.time())
         self.model = model
@@ -52,6 +56,9 @@ class ChatReply:
         self._tool_calls: list[dict[str, Any]] = []
         self._usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         self._last_error: dict[str, Any] | None = None
+        self._previews = previews
+        self._session_id = session_id
+        self._started: set[str] = set()  # messages whose preview began while we listened
 
     # -- feeding ------------------------------------------------------------------------
 
@@ -60,10 +67,17 @@ class ChatReply:
         if self.done:
             return []
         kind = event.get("type")
+        if kind == "event_start":
+            if self._previews:
+                self._started.add((event.get("event") or {}).get("id") or "")
+            return []
         if kind == "event_delta":
+            # Only a preview heard from its start: one that began before we listened has
+            # lost its first deltas, and its stored message brings the whole text instead.
             content = (event.get("delta") or {}).get("content") or {}
-            if content.get("type") == "text" and content.get("text"):
-                return self._add_text(event.get("event_id") or "", content["text"])
+            message_id = event.get("event_id") or ""
+            if message_id in self._started and content.get("type") == "text" and content.get("text"):
+                return self._add_text(message_id, content["text"])
             return []
         if kind == "agent.message":
             full = "".join(
@@ -88,11 +102,22 @@ class ChatReply:
                 self._fail()
             elif stop == "requires_action" and self._tool_calls:
                 self._finish("tool_calls")
+            elif stop == "requires_action":
+                # The agent waits for a confirmation the OpenAI protocol cannot give.
+                waiting = ", ".join((event.get("stop_reason") or {}).get("event_ids") or [])
+                self._last_error = {
+                    "type": "requires_action",
+                    "message": f"the agent waits for a tool confirmation ({waiting}): answer it with "
+                    f"POST /v1/sessions/{self._session_id}/events (user.tool_confirmation); the session goes on from there",
+                }
+                self._fail()
             else:
                 self._finish(FINISH_REASONS.get(stop or "", "stop"))
             return self._ending()
         if kind in ("session.status_terminated", "session.deleted"):
-            self._fail(f"the session was {'terminated' if kind.endswith('terminated') else 'deleted'} during the turn")
+            ending = "terminated" if kind.endswith("terminated") else "deleted"
+            self._last_error = self._last_error or {"type": "session_ended", "message": f"the session was {ending} during the turn"}
+            self._fail()
             return []
         return []
 
@@ -145,7 +170,7 @@ class ChatReply:
 
     @property
     def error_status(self) -> int:
-        return ERROR_STATUS.get((self.error or {}).get("type", ""), 500)
+        return ERROR_STATUS.get((self.error or {}).get("type", ""), 502)
 
     def opening(self) -> dict[str, Any]:
         return self._chunk({"role": "assistant", "content": ""})

@@ -1,9 +1,10 @@
 """The body of ``POST /v1/chat/completions`` (spec §F.2), validated at the edge.
 
 Fields the ``openai`` SDK and its ecosystem send that Agentry does not act on (``top_p``,
-``seed``, ``user``, ``frequency_penalty``, …) are accepted and ignored, so existing clients
-work unchanged; what would change the answer in a way Agentry cannot honour (``n`` > 1,
-audio, function-call messages) is refused."""
+``seed``, ``user``, ``frequency_penalty``, ``parallel_tool_calls``, …) are accepted and
+ignored, so existing clients work unchanged; what would change the answer in a way Agentry
+cannot honour (``n`` > 1, a forced ``tool_choice``, a JSON ``response_format``, audio,
+function-call messages) is refused."""
 
 from __future__ import annotations
 
@@ -87,6 +88,10 @@ class FunctionTool(Open):
     function: FunctionDefinition
 
 
+class ResponseFormat(Open):
+    type: Literal["text"]
+
+
 class StreamOptions(Open):
     include_usage: bool | None = None
 
@@ -97,7 +102,8 @@ class ChatCompletionCreate(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=256)]
     messages: Annotated[list[Message], Field(min_length=1, max_length=10_000)]
     tools: Annotated[list[FunctionTool], Field(max_length=128)] | None = None
-    tool_choice: Any = None
+    tool_choice: Literal["auto", "none"] | None = None
+    response_format: ResponseFormat | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None

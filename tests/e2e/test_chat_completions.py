@@ -190,11 +190,12 @@ def test_a_tool_call_round_trip_continues_the_session(served: RunningServer, fak
     assert [tool["function"]["name"] for tool in offered] == ["get_weather"]
 
     messages += [choice.message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": "22C, sunny"}]
-    raw = client.chat.completions.with_raw_response.create(
-        model="fast-chat", messages=messages, tools=[WEATHER], extra_headers={"Agentry-Session-Id": session_id}
+    raw = client.chat.completions.with_raw_response.create(  # no tools: the session keeps its functions
+        model="fast-chat", messages=messages, extra_headers={"Agentry-Session-Id": session_id}
     )
     assert raw.headers[SESSION_HEADER] == session_id
     assert raw.parse().choices[0].message.content == "Sunny in Paris."
+    assert [tool["function"]["name"] for tool in fake_provider.requests[1].body["tools"]] == ["get_weather"]
     answered = fake_provider.requests[1].body["messages"]
     assert answered[-1] == {"role": "tool", "tool_call_id": answered[-2]["tool_calls"][0]["id"], "content": "22C, sunny"}
 
@@ -274,3 +275,62 @@ def test_app_id_names_the_agent_whatever_model_says(served: RunningServer, fake_
     assert client.beta.sessions.retrieve(raw.headers[SESSION_HEADER]).agent.id == helper.id
     (sent,) = fake_provider.requests
     assert sent.body["max_tokens"] == 77 and sent.body["system"] == "Answer briefly."
+
+
+def test_requests_that_could_never_be_answered_are_refused(served: RunningServer, fake_provider: FakeProvider) -> None:
+    card(served, fake_provider)
+    client = oai(served)
+    hello: list[Any] = [{"role": "user", "content": "hi"}]
+    twice = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}},
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}},
+    ]}
+    with pytest.raises(openai.BadRequestError, match="c1"):
+        client.chat.completions.create(model="fast-chat", messages=[*hello, twice, {"role": "tool", "tool_call_id": "c1", "content": "x"}], tools=[WEATHER])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="fast-chat", messages=hello, tools=[WEATHER], tool_choice="required")
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="fast-chat", messages=hello, response_format={"type": "json_object"})
+    html = {"type": "image_url", "image_url": {"url": "data:text/html;base64,PGI+aGk8L2I+"}}
+    with pytest.raises(openai.BadRequestError, match="image"):
+        client.chat.completions.create(model="fast-chat", messages=[{"role": "user", "content": [html]}])
+    toolset = agent(sdk_client(served), name="tooled", tools=[{"type": "agent_toolset_20260401"}])
+    with pytest.raises(openai.BadRequestError, match="bash"):
+        client.chat.completions.create(
+            model=toolset.id, messages=hello, tools=[{"type": "function", "function": {"name": "bash"}}]
+        )
+    assert fake_provider.requests == []
+
+
+def test_a_turn_waiting_for_a_confirmation_is_a_409_that_names_it(served: RunningServer, fake_provider: FakeProvider) -> None:
+    asking = {"type": "agent_toolset_20260401", "default_config": {"permission_policy": {"type": "always_ask"}}}
+    careful = agent(sdk_client(served), name="careful", tools=[asking])
+    fake_provider.script(Reply([ToolUse("bash", {"command": "ls"})]))
+    with pytest.raises(openai.ConflictError) as waiting:
+        oai(served).chat.completions.create(model=careful.id, messages=[{"role": "user", "content": "list"}])
+    assert waiting.value.code == "requires_action" and "user.tool_confirmation" in waiting.value.message
+    session_id = waiting.value.response.headers[SESSION_HEADER]
+    assert sdk_client(served).beta.sessions.retrieve(session_id).status == "idle"
+
+
+def test_the_chat_environment_is_made_once_and_replaced_when_archived(
+    served: RunningServer, fake_provider: FakeProvider
+) -> None:
+    card(served, fake_provider)
+    client, sdk = oai(served), sdk_client(served)
+    hello: list[Any] = [{"role": "user", "content": "hi"}]
+
+    def environment_of(raw: Any) -> str:
+        return sdk.beta.sessions.retrieve(raw.headers[SESSION_HEADER]).environment_id
+
+    first = environment_of(client.chat.completions.with_raw_response.create(model="fast-chat", messages=hello))
+    assert environment_of(client.chat.completions.with_raw_response.create(model="fast-chat", messages=hello)) == first
+    assert sdk.beta.environments.retrieve(first).name == "chat-completions"
+    sdk.beta.environments.archive(first)
+    second = environment_of(client.chat.completions.with_raw_response.create(model="fast-chat", messages=hello))
+    assert second != first and sdk.beta.environments.retrieve(second).archived_at is None
+    chosen = sdk.beta.environments.create(name="mine").id
+    raw = client.chat.completions.with_raw_response.create(
+        model="fast-chat", messages=hello, extra_headers={"Agentry-Environment-Id": chosen}
+    )
+    assert environment_of(raw) == chosen

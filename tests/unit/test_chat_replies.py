@@ -15,6 +15,10 @@ def message(message_id: str, text: str) -> dict[str, Any]:
     return {"type": "agent.message", "id": message_id, "content": [{"type": "text", "text": text}]}
 
 
+def start(message_id: str) -> dict[str, Any]:
+    return {"type": "event_start", "event": {"type": "agent.message", "id": message_id}}
+
+
 def idle(stop: str) -> dict[str, Any]:
     return {"type": "session.status_idle", "stop_reason": {"type": stop}}
 
@@ -29,7 +33,7 @@ def feed(reply: ChatReply, *events: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_previews_stream_first_and_the_stored_message_adds_only_what_they_missed() -> None:
     reply = ChatReply("m")
-    chunks = feed(reply, delta("e1", "Hel"), delta("e1", "lo"), message("e1", "Hello world"), idle("end_turn"))
+    chunks = feed(reply, start("e1"), delta("e1", "Hel"), delta("e1", "lo"), message("e1", "Hello world"), idle("end_turn"))
     assert contents(chunks) == "Hello world"
     assert reply.done and reply.finish_reason == "stop"
     assert chunks[-1]["choices"][0] == {"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}
@@ -38,7 +42,7 @@ def test_previews_stream_first_and_the_stored_message_adds_only_what_they_missed
 
 def test_messages_of_one_turn_are_joined_by_a_blank_line_in_the_stream_and_the_completion() -> None:
     reply = ChatReply("m")
-    chunks = feed(reply, message("e1", "First."), delta("e2", "Sec"), message("e2", "Second."), idle("end_turn"))
+    chunks = feed(reply, message("e1", "First."), start("e2"), delta("e2", "Sec"), message("e2", "Second."), idle("end_turn"))
     assert contents(chunks) == "First.\n\nSecond."
     assert reply.completion()["choices"][0]["message"]["content"] == "First.\n\nSecond."
 
@@ -72,11 +76,32 @@ def test_a_failed_turn_is_the_last_final_error_and_retries_do_not_count() -> Non
     assert feed(reply, message("e9", "late")) == []  # nothing after the end
 
 
-def test_other_endings_map_to_openai_finish_reasons() -> None:
-    for stop, finish in (("requires_action", "stop"), ("budget_reached", "length"), ("refusal", "content_filter")):
+def test_a_preview_heard_mid_way_is_dropped_for_its_stored_message() -> None:
+    """Its first deltas went out before anyone listened: streaming the rest would cut the text."""
+    reply = ChatReply("m")
+    chunks = feed(reply, delta("e1", "rld"), message("e1", "Hello world"), idle("end_turn"))
+    assert contents(chunks) == "Hello world"
+
+
+def test_without_previews_only_stored_messages_count() -> None:
+    reply = ChatReply("m", previews=False)
+    chunks = feed(reply, start("e1"), delta("e1", "partial tha"), message("e2", "Good answer."), idle("end_turn"))
+    assert contents(chunks) == "Good answer." and reply.completion()["choices"][0]["message"]["content"] == "Good answer."
+
+
+def test_other_endings_map_to_openai_finish_reasons_or_errors() -> None:
+    for stop, finish in (("budget_reached", "length"), ("refusal", "content_filter"), ("end_turn", "stop")):
         reply = ChatReply("m")
         feed(reply, idle(stop))
         assert reply.finish_reason == finish
+    reply = ChatReply("m", "sesn_1")
+    feed(reply, {"type": "session.status_idle", "stop_reason": {"type": "requires_action", "event_ids": ["sevt_c"]}})
+    assert reply.error is not None and reply.error["type"] == "requires_action" and reply.error_status == 409
+    assert "sevt_c" in reply.error["message"] and "/v1/sessions/sesn_1/events" in reply.error["message"]
     reply = ChatReply("m")
     feed(reply, {"type": "session.status_terminated"})
-    assert reply.error is not None and reply.error_status == 500
+    assert reply.error is not None and reply.error_status == 409
+    reply = ChatReply("m")
+    feed(reply, {"type": "session.error", "error": {"type": "unknown_error", "message": "boom", "retry_status": {"type": "terminal"}}})
+    feed(reply, {"type": "session.status_terminated"})
+    assert reply.error == {"type": "unknown_error", "message": "boom"} and reply.error_status == 502
