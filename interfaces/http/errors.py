@@ -84,9 +84,28 @@ def write_error(
     resp.data = orjson.dumps(body)
 
 
+# Parts pydantic adds to a location for the member of a union it tried (a discriminator's
+# value, a type's name); a caller's ``param`` names fields and indexes only.
+_UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "tool", "text", "image_url", "refusal"})
+
+
 def first_location(error: pydantic.ValidationError) -> str | None:
+    """The first problem's place as OpenAI's ``param`` spells it: ``messages[0].content``."""
     items = error.errors(include_url=False)
-    return ".".join(str(part) for part in items[0]["loc"]) or None if items else None
+    if not items:
+        return None
+    param = ""
+    loc = list(items[0]["loc"])
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif any(mark in part for mark in "[]-(") or part in ("str", "int", "float", "bool", "list", "dict"):
+            continue
+        elif part in _UNION_TAGS and index > 0 and isinstance(loc[index - 1], int) and index + 1 < len(loc):
+            continue  # the member of a tagged union, not a field
+        else:
+            param += f".{part}" if param else part
+    return param or None
 
 
 def describe_validation_error(error: pydantic.ValidationError) -> str:

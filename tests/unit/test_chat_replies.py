@@ -1,10 +1,16 @@
-"""A completion's reply assembled from its session's events (application.chat_replies)."""
+"""A completion's reply assembled from its session's events (application.chat_replies), and
+the ``param`` a refused body names."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pydantic
+import pytest
+
 from application.chat_replies import ChatReply
+from interfaces.http.chat_schemas import ChatCompletionCreate
+from interfaces.http.errors import first_location
 
 
 def delta(message_id: str, text: str) -> dict[str, Any]:
@@ -105,3 +111,16 @@ def test_other_endings_map_to_openai_finish_reasons_or_errors() -> None:
     feed(reply, {"type": "session.error", "error": {"type": "unknown_error", "message": "boom", "retry_status": {"type": "terminal"}}})
     feed(reply, {"type": "session.status_terminated"})
     assert reply.error == {"type": "unknown_error", "message": "boom"} and reply.error_status == 502
+
+
+def test_a_bad_field_is_named_as_openai_spells_param() -> None:
+    cases = [
+        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+        ({"messages": [{"role": "user", "content": "x"}], "temperature": 9}, "temperature"),
+        ({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools[0].function.name"),
+    ]
+    for body, param in cases:
+        with pytest.raises(pydantic.ValidationError) as refused:
+            ChatCompletionCreate.model_validate({"model": "m", **body})
+        assert first_location(refused.value) == param
