@@ -82,6 +82,25 @@ def usage_of(usage: Any) -> ModelUsage:
     )
 
 
+def _read_to_the_end(stream: Any) -> None:
+    """Makes the SDK's stream read its body to the end once ``[DONE]`` arrives. The SDK stops
+    reading at ``[DONE]`` and closes the response with the body's last bytes unread, which
+    makes httpx drop the connection: every model request would then open a new one (a new
+    TLS handshake to a real provider). Measured against the fake: no connection survived a
+    request before, one connection serves them all after."""
+    events = stream._iter_events
+
+    def iter_events() -> Any:
+        iterator = events()
+        for sse in iterator:
+            if sse.data.startswith("[DONE]"):
+                for _rest in iterator:
+                    pass
+            yield sse
+
+    stream._iter_events = iter_events
+
+
 class OpenAiProvider:
     def __init__(self, clients: ClientCache | None = None) -> None:
         self._clients = clients or ClientCache()
@@ -105,6 +124,7 @@ class OpenAiProvider:
             try:
                 stream = client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
                 exchange.attach(stream.response)
+                _read_to_the_end(stream)
                 with stream:
                     for chunk in stream:
                         if chunk.usage is not None:

@@ -239,6 +239,16 @@ def test_anthropic_request_folds_system_notes_and_omits_empty_system(fake_provid
     assert second["system"] == "Base.\n\nNote." and second["model"] == "fake-model"
 
 
+@pytest.mark.parametrize("provider", BOTH)
+def test_one_connection_serves_request_after_request(fake_provider: FakeProvider, provider: str) -> None:
+    """A new connection per model request would be a new TLS handshake per request."""
+    provider_client = SdkModelProvider()
+    for _ in range(3):
+        provider_client.stream(fake_provider.target(provider), ask(), lambda delta: None, Cancel())
+    peers = {request.peer for request in fake_provider.requests}
+    assert len(fake_provider.requests) == 3 and len(peers) == 1, peers
+
+
 @pytest.mark.parametrize("provider", ["ant", "ant-compatible", "oai"])
 def test_custom_headers_and_base_url_are_honoured(fake_provider: FakeProvider, provider: str) -> None:
     run(fake_provider, provider, custom_headers={"X-Team": "blue"})

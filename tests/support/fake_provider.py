@@ -162,6 +162,8 @@ class RecordedRequest:
     # machine-wide clock): a benchmark subtracts the provider's own time from a turn's.
     received_at: float = 0.0
     answered_at: float = 0.0
+    # The client's end of the connection ("host:port"): a test of connection reuse reads it.
+    peer: str = ""
 
     @property
     def stream(self) -> bool:
@@ -625,7 +627,10 @@ class FakeProvider:
                 send, 404, {"error": {"type": "not_found_error", "message": f"no route {scope['method']} {path}"}}
             )
             return
-        record = RecordedRequest(protocol, scope["method"], path, headers, body, [], time.monotonic())
+        client = scope.get("client") or ("", 0)
+        record = RecordedRequest(
+            protocol, scope["method"], path, headers, body, [], time.monotonic(), peer=f"{client[0]}:{client[1]}"
+        )
         with self._lock:
             self.requests.append(record)
         if not self._key_ok(protocol, headers):
