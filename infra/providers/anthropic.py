@@ -36,8 +36,9 @@ def request_kwargs(target: ProviderTarget, request: ModelRequest) -> dict[str, A
         kwargs["system"] = system
     if request.tools:
         kwargs["tools"] = request.tools
-    if request.temperature is not None:
-        kwargs["temperature"] = request.temperature
+    # No ``temperature``: the Messages API of the SDK this adapter speaks (anthropic 2.14) has
+    # no sampling parameters any more, so a chat completion's temperature reaches OpenAI-style
+    # providers only.
     if request.stop:
         kwargs["stop_sequences"] = request.stop
     return kwargs

@@ -111,6 +111,10 @@ def classify(exc: BaseException, target: ProviderTarget, host: str) -> ProviderE
     if isinstance(exc, openai.APIError):  # an error frame in the middle of a Chat Completions stream
         error_type, message = _error_fields(exc.body)
         return ProviderError(_kind_for(200, error_type, message), scrub(message or exc.message, *secrets))
+    if isinstance(exc, TypeError | ValueError | AttributeError):
+        # Agentry built a request the SDK refuses: no retry can help, so the turn ends at once
+        # (retrying it looked like a provider stalling for a minute).
+        return ProviderError("invalid_request", f"Agentry could not build the request to {host}: {type(exc).__name__}: {exc}")
     # The HTTP library's own errors escape the SDKs while a stream is read (connection reset,
     # read timeout, a truncated body); the request failed, and a retry may well succeed.
     return ProviderError(

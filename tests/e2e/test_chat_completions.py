@@ -268,13 +268,15 @@ def test_app_id_names_the_agent_whatever_model_says(served: RunningServer, fake_
     helper = agent(client, name="helix-style")
     fake_provider.script(Reply([Text("From the app.")]))
     raw = oai(served).chat.completions.with_raw_response.create(
-        model="anything", messages=[{"role": "user", "content": "hi"}], max_tokens=77,
+        model="anything", messages=[{"role": "user", "content": "hi"}], max_tokens=77, temperature=0.5, stop="END",
         extra_query={"app_id": "agent:helix-style"},
     )
     assert raw.parse().choices[0].message.content == "From the app."
     assert client.beta.sessions.retrieve(raw.headers[SESSION_HEADER]).agent.id == helper.id
     (sent,) = fake_provider.requests
     assert sent.body["max_tokens"] == 77 and sent.body["system"] == "Answer briefly."
+    # The Messages API takes no temperature any more (the SDK dropped it); stop sequences it takes.
+    assert "temperature" not in sent.body and sent.body["stop_sequences"] == ["END"]
 
 
 def test_requests_that_could_never_be_answered_are_refused(served: RunningServer, fake_provider: FakeProvider) -> None:

@@ -432,3 +432,11 @@ def test_probe_gives_up_on_a_silent_provider_within_its_bound(fake_provider: Fak
     result = HttpProviderProbe(timeout=0.5).probe(fake_provider.target("oai"))
     assert not result.ok and "could not connect" in result.message
     assert time.monotonic() - started < 1.5
+
+
+def test_a_request_the_sdk_refuses_is_not_retried(fake_provider: FakeProvider) -> None:
+    """Agentry's own mistake (an argument the SDK does not take) fails the turn at once."""
+    from infra.providers.errors import classify
+
+    refused = classify(TypeError("stream() got an unexpected keyword argument 'x'"), fake_provider.target("ant"), "h")
+    assert refused.kind == "invalid_request" and not refused.retryable and "unexpected keyword" in refused.message
