@@ -533,7 +533,11 @@ class WorkerWatch:
     that dies right after every claim is taken over again and again, and none of those
     claims may keep the calls waiting forever. One exception: a claim that took over from a
     worker that had heartbeated (it died mid-call) counts from its own time, so the worker
-    taking over has the whole timeout to start, however long the calls ran before."""
+    taking over has the whole timeout to start, however long the calls ran before — unless
+    workers died running them ``MAX_TAKEOVERS`` times since the session last moved: a call
+    that kills whoever runs it ends in an error result instead of killing workers forever."""
+
+    MAX_TAKEOVERS = 3
 
     def __init__(self, store: EventStore, leases: WorkLeases, timeout_seconds: float, clock: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -546,12 +550,14 @@ class WorkerWatch:
         return (
             f"The tool did not run: no worker of this session's environment held its work for "
             f"{self._timeout:g} s (none is polling the environment's queue, or the one running "
-            "the tool stopped answering)."
+            f"the tool stopped answering), or {self.MAX_TAKEOVERS} workers in a row died running it."
         )
 
     def vanished(self, session: Session) -> bool:
         item = None if session.work_id is None else load_as(self._store, stream_id(session.work_id), WorkItem)
         if item is None or not item.live:
+            return True
+        if sum(moment > session.modified_on for moment in item.takeovers) >= self.MAX_TAKEOVERS:
             return True
         alive_until = session.modified_on.timestamp()
         if item.succeeds_running_worker and item.claimed_at is not None:

@@ -24,6 +24,8 @@ from domain.errors import InvalidState
 from domain.ids import stream_id
 from domain.stamps import Stamped
 
+TAKEOVERS_KEPT = 8
+
 MAX_METADATA_PAIRS = 16
 
 
@@ -55,6 +57,12 @@ class WorkItem(Aggregate):
         claim: int
         worker_id: str | None
         took_over: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            if aggregate.succeeds_running_worker:
+                # The last few times a worker died running the calls and another took over.
+                aggregate.takeovers = [*aggregate.takeovers, self.timestamp][-TAKEOVERS_KEPT:]
 
     class Acknowledged(Stamped):
         stamp = "acknowledged_at"
@@ -95,6 +103,7 @@ class WorkItem(Aggregate):
         # running the session's calls until its lease lapsed); a claim that took over from
         # one that never did is no sign that anyone runs them (see WorkerWatch).
         self.succeeds_running_worker = False
+        self.takeovers: list[datetime] = []
         self.acknowledged_at: datetime | None = None
         self.started_at: datetime | None = None
         self.stop_requested_at: datetime | None = None

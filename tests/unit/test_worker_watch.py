@@ -88,3 +88,23 @@ def test_a_claim_records_its_own_time(store: EventsourcingEventStore, leases: Sq
     claimed = claim(store, leases, item.work_id, "new")
     assert claimed.claimed_at == claimed.modified_on
     assert claimed.claimed_at > store.load(WorkItem.create_id(item.work_id), version=1).modified_on
+
+
+def test_calls_that_kill_every_worker_running_them_end_after_three_takeovers(
+    store: EventsourcingEventStore, leases: SqlWorkLeases
+) -> None:
+    """A worker claims, heartbeats, starts the call and dies; the next takes over and dies too."""
+    watch = WorkerWatch(store, leases, timeout_seconds=60)
+    session, item = waiting_session(store)
+    why = "new"
+    for round_ in range(WorkerWatch.MAX_TAKEOVERS + 1):
+        assert not watch.vanished(session), f"vanished after {round_} takeovers"
+        held = claim(store, leases, item.work_id, why, ttl=TTL)
+        held.acknowledge()
+        held.start()
+        store.save(held)
+        assert leases.extend(item.work_id, held.claim, None, f"{time.time():.6f}", time.time() + TTL)
+        why = "lease_expired"
+    assert watch.vanished(session), "a poison call keeps taking workers down"
+    reloaded = store.load(WorkItem.create_id(item.work_id))
+    assert len(reloaded.takeovers) == WorkerWatch.MAX_TAKEOVERS
