@@ -297,7 +297,9 @@ class ChatCompletions:
         tail = messages[last_assistant + 1 :]
         offset = last_assistant + 1
 
-        def record(session: Session) -> ChatTurn:
+        turns: list[ChatTurn] = []  # the attempt that was saved (a lost race runs it again)
+
+        def record(session: Session) -> None:
             if session.archived_at is not None:
                 raise Invalid(f"session {session_id} is archived")
             if session.status in ("running", "rescheduling"):
@@ -318,17 +320,10 @@ class ChatCompletions:
                 )
             session.choose_completion_options(options)
             self._record(session, tail, {key: key for key in pending}, offset)
-            return ChatTurn(session.session_id, session.last_seq)
+            turns[:] = [ChatTurn(session.session_id, session.last_seq)]
 
-        turn: ChatTurn | None = None
-
-        def command(session: Session) -> None:
-            nonlocal turn
-            turn = record(session)
-
-        self._commands.change(who, session_id, command)
-        assert turn is not None
-        return turn
+        self._commands.change(who, session_id, record)
+        return turns[0]
 
     # -- recording --------------------------------------------------------------------------
 

@@ -52,7 +52,6 @@ class ChatReply:
         self.error: dict[str, Any] | None = None
         self._text: list[str] = []
         self._streamed: dict[str, str] = {}  # agent.message id → text sent so far
-        self._messages: list[str] = []  # ids of the messages that sent text, in order
         self._tool_calls: list[dict[str, Any]] = []
         self._usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         self._last_error: dict[str, Any] | None = None
@@ -125,8 +124,7 @@ class ChatReply:
         sent = self._streamed.get(message_id)
         prefix = ""
         if sent is None:
-            prefix = SEPARATOR if self._messages else ""
-            self._messages.append(message_id)
+            prefix = SEPARATOR if self._streamed else ""  # a later message of the turn
             sent = ""
         self._streamed[message_id] = sent + text
         self._text.append(prefix + text)

@@ -95,6 +95,26 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT, log: Pa
             output.close()
 
 
+@contextmanager
+def fake_provider_child(script: str, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The fake provider in a child process (its own GIL): ``script --fake *args`` prints its
+    URL, then serves until its stdin closes. Yields the URL and the child."""
+    child = subprocess.Popen(
+        [sys.executable, script, "--fake", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert child.stdout is not None
+    url = child.stdout.readline().strip()
+    if not url.startswith("http"):
+        sys.exit("bench: the fake provider did not start")
+    try:
+        yield url, child
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=20)
+
+
 class SseReader(asyncio.Protocol):
     """Reads one raw SSE response (no HTTP client in the way of the measurement): ``opened``
     fails unless it starts with a 200, and each read's complete frames — ``buffer`` up to

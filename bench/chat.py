@@ -61,12 +61,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import BENCH_KEY, ROOT, agentry_server, scratch_database
+from _support import BENCH_KEY, ROOT, agentry_server, fake_provider_child, scratch_database
 
 PROVIDER_KEY = "fake-provider-key-0123456789abcdef"
 MODEL_ID = "bench-chat"
@@ -109,24 +108,6 @@ def _serve_fake(latency: float, tokens: int) -> None:
                 ),
                 flush=True,
             )
-
-
-@contextlib.contextmanager
-def fake_provider(latency: float, tokens: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--fake", str(latency), str(tokens)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    assert child.stdout is not None
-    url = child.stdout.readline().strip()
-    if not url.startswith("http"):
-        sys.exit("bench: the fake provider did not start")
-    try:
-        yield url, child
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(timeout=20)
 
 
 def served_by_fake(child: subprocess.Popen[str]) -> dict[str, Any]:
@@ -333,7 +314,7 @@ def main() -> None:
     os.environ.setdefault("AGENTRY_RUNTIME_WORKERS", str(max(32, 2 * max(levels))))
     rows = []
     with contextlib.ExitStack() as stack:
-        provider_url, fake = stack.enter_context(fake_provider(args.latency, args.tokens))
+        provider_url, fake = stack.enter_context(fake_provider_child(__file__, str(args.latency), str(args.tokens)))
         shape = "PostgreSQL" if args.postgres else "embedded SQLite"
         progress(
             f"fake provider: {args.latency * 1000:.0f} ms to the first byte, {args.tokens} tokens; {shape}; "

@@ -37,14 +37,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from _support import BENCH_KEY, ROOT, SseReader, agentry_server, scratch_database
+from _support import BENCH_KEY, ROOT, SseReader, agentry_server, fake_provider_child, scratch_database
 
 MARK = "bench-turn "
 FRAME = re.compile(rb"event: ([\w.]+)\nid: (\d+)\ndata: ([^\n]*)\n")
@@ -75,24 +74,6 @@ def _serve_fake(latency: float, token_delay: float, tokens: int) -> None:
                 marker = text.split(MARK, 1)[1].split('"', 1)[0] if MARK in text else ""
                 timings.append([marker, request.received_at, request.answered_at, request.violations])
             print(json.dumps(timings), flush=True)
-
-
-@contextlib.contextmanager
-def fake_provider(latency: float, token_delay: float, tokens: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--fake", str(latency), str(token_delay), str(tokens)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    assert child.stdout is not None
-    url = child.stdout.readline().strip()
-    if not url.startswith("http"):
-        sys.exit("bench: the fake provider did not start")
-    try:
-        yield url, child
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(timeout=20)
 
 
 def provider_timings(child: subprocess.Popen[str]) -> list[tuple[str, float, float, list[str]]]:
@@ -334,7 +315,7 @@ def main() -> None:
     os.environ.setdefault("AGENTRY_MAX_CONNECTIONS", str(2 * max(counts) + 100))
     rows = []
     with contextlib.ExitStack() as stack:
-        url, fake = stack.enter_context(fake_provider(args.latency, args.token_delay, tokens))
+        url, fake = stack.enter_context(fake_provider_child(__file__, str(args.latency), str(args.token_delay), str(tokens)))
         os.environ["AGENTRY_ANTHROPIC_API_KEY"] = "fake-provider-key-0123456789abcdef"
         os.environ["AGENTRY_ANTHROPIC_BASE_URL"] = url
         database_url = stack.enter_context(scratch_database()) if args.postgres else ""
