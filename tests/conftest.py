@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support.event_validation import stored_event_problems
-from tests.support.postgres import fresh_database, postgres_server
+from tests.support.postgres import database_of, fresh_database, postgres_server
 from tests.support.server import RunningServer, provider_settings, running_server
 
 if TYPE_CHECKING:
@@ -34,10 +34,7 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path, fake_provider: FakeProvider) -> Iterator[RunningServer]:  # noqa: ANN001
-    database_url = ""
-    if request.param == "postgres":
-        database_url = request.getfixturevalue("postgres_url")
-    with running_server(tmp_path / "data", database_url, **provider_settings(fake_provider)) as running:
+    with running_server(tmp_path / "data", database_of(request), **provider_settings(fake_provider)) as running:
         yield running
         # Every event the test made must match its schema in the published event catalogue.
         checked, problems = stored_event_problems(running.platform.store)

@@ -16,7 +16,8 @@ import pytest
 
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse, bad_key, error_mid_stream, rate_limited
-from tests.support.sdk_sessions import sdk_client
+from tests.support.postgres import database_of
+from tests.support.sdk_sessions import PLAIN_TURN, sdk_client
 from tests.support.server import RunningServer, running_server
 
 SESSION_HEADER = "agentry-session-id"
@@ -32,7 +33,7 @@ WEATHER = {
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def served(request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider) -> Iterator[RunningServer]:
-    database_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    database_url = database_of(request)
     settings = {
         "anthropic_api_key": PROVIDER_KEY,
         "anthropic_base_url": fake_provider.anthropic_base_url,
@@ -104,16 +105,7 @@ def test_a_plain_completion_through_a_model_card_is_a_recorded_session(
     assert session.status == "idle" and session.agent.model.id == "fast-chat"
     assert session_id in [listed.id for listed in client.beta.sessions.list()]
     events = list(client.beta.sessions.events.list(session_id))
-    assert [event.type for event in events] == [
-        "system.message",
-        "user.message",
-        "session.status_running",
-        "span.model_request_start",
-        "agent.message",
-        "span.model_request_end",
-        "session.usage",
-        "session.status_idle",
-    ]
+    assert [event.type for event in events] == ["system.message", "user.message", *PLAIN_TURN]
     assert events[1].content[0].text == "Hello" and events[4].content[0].text == "Bonjour!"
 
 

@@ -28,6 +28,7 @@ from tests.support.fake_provider import (
     rate_limited,
     stalled,
 )
+from tests.support.postgres import database_of
 from tests.support.sdk_sessions import idles, say, sdk_client, wait_for
 from tests.support.server import RunningServer, running_server
 
@@ -53,7 +54,7 @@ def _server(tmp_path: Path, fake: FakeProvider, database_url: str = "", protocol
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def served(request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider) -> Iterator[RunningServer]:
-    database_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    database_url = database_of(request)
     with _server(tmp_path, fake_provider, database_url) as running:
         yield running
 

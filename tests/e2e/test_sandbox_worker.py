@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
+from tests.support.postgres import database_of
 from tests.support.sandbox import sessions_root
 from tests.support.sandbox_worker_process import SANDBOX_WORKER_KEY, sandbox_worker
 from tests.support.sdk_sessions import idles, say, sdk_client, wait_for
@@ -26,7 +27,7 @@ ASKING_TOOLSET = {"type": "agent_toolset_20260401", "default_config": {"permissi
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def served(request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider) -> Iterator[RunningServer]:
-    database_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    database_url = database_of(request)
     settings: dict[str, Any] = {
         "anthropic_api_key": PROVIDER_KEY,
         "anthropic_base_url": fake_provider.anthropic_base_url,

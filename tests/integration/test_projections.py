@@ -15,6 +15,7 @@ from infra.settings import Settings
 from projections import tables
 from projections.resources import AgentsProjection, all_projections
 from projections.runner import ReadModelRunner, create_engine
+from tests.support.postgres import database_of
 
 
 class Crash(Exception):
@@ -37,7 +38,7 @@ class CrashingAgents(AgentsProjection):
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    url = database_of(request)
     settings = Settings(data_dir=tmp_path, database_url=url)
     store = EventsourcingEventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)

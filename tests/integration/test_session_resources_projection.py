@@ -19,13 +19,14 @@ from projections import tables
 from projections.queries import ListQuery, ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from tests.support.postgres import database_of
 
 MOMENT = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[EventsourcingEventStore, sa.Engine]]:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    url = database_of(request)
     settings = Settings(data_dir=tmp_path, database_url=url)
     store = EventsourcingEventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)

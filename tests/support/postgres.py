@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
@@ -128,3 +129,9 @@ def fresh_database(server_url: str) -> Iterator[str]:
                 break
             except psycopg.Error:
                 time.sleep(0.25)
+
+
+def database_of(request: Any) -> str:
+    """The database URL for a test parametrized over ``["sqlite", "postgres"]`` ("" is the
+    embedded SQLite store; PostgreSQL is the ``postgres_url`` fixture's scratch database)."""
+    return str(request.getfixturevalue("postgres_url")) if request.param == "postgres" else ""
