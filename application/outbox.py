@@ -24,6 +24,8 @@ AGGREGATE_TOPICS = {
     "domain.work_items": "work_items",
     # Vault events carry credentials' secrets sealed only, as card events do.
     "domain.vaults": "vaults",
+    # A workspace's own rate limits: numbers, nothing secret.
+    "domain.rate_limits": "rate_limits",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -36,3 +36,7 @@ class RecentlyVerified(Generic[T]):
     def forget(self, matches: Callable[[T], bool]) -> None:
         with self._lock:
             self._entries = {key: entry for key, entry in self._entries.items() if not matches(entry[1])}
+
+    def drop(self, key_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(key_hash, None)

@@ -152,6 +152,10 @@ class Settings:
     sandbox_workers: int = 1
     sandbox_slots: int = 8
     sandbox_root: str = ""
+    # Requests per minute each workspace (unless it sets its own) and each caller (an API key
+    # or a person) may make, metered as token buckets per process; 0 turns a limit off.
+    rate_limit_workspace_rpm: int = 12_000
+    rate_limit_caller_rpm: int = 6_000
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
@@ -160,6 +164,8 @@ class Settings:
         _check_secret("SANDBOX_WORKER_KEY", self.sandbox_worker_key)
         if self.max_connections < 1:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
+        if self.rate_limit_workspace_rpm < 0 or self.rate_limit_caller_rpm < 0:
+            raise SettingsError("AGENTRY_RATE_LIMIT_WORKSPACE_RPM and AGENTRY_RATE_LIMIT_CALLER_RPM must be 0 (off) or more")
         if self.turns not in TURN_MODES:
             raise SettingsError(f"AGENTRY_TURNS must be in-process or workers, not {self.turns!r}")
 
@@ -198,6 +204,8 @@ class Settings:
             worker_timeout_seconds=_seconds("WORKER_TIMEOUT", 120.0),
             sandbox_worker_key=_env("SANDBOX_WORKER_KEY", ""),
             sandbox_workers=_int("SANDBOX_WORKERS", 1),
+            rate_limit_workspace_rpm=_int("RATE_LIMIT_WORKSPACE_RPM", 12_000),
+            rate_limit_caller_rpm=_int("RATE_LIMIT_CALLER_RPM", 6_000),
             sandbox_slots=_int("SANDBOX_SLOTS", 8),
             sandbox_root=_env("SANDBOX_ROOT", ""),
         )

@@ -19,12 +19,15 @@ from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.rate_limit_config import RateLimitConfig
+from application.rate_limits import Limits, RateLimiter
 from application.relay import ChangeSignal, Relay
 from application.runtime import DefaultProviders, ModelResolver, PreviewSink, SessionRuntime, TurnDispatcher, TurnPolicy
 from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
+from application.tenancy import Principal
 from application.vaults import VaultService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
@@ -128,6 +131,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
+    rate_limits = _rate_limits(settings, store, catalog)
     services = Services(
         agents=agents,
         environments=environments,
@@ -143,6 +147,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
         model_catalog=catalog,
         chat_completions=ChatCompletions(store, catalog, agents, environments, wiring.on_user_turn),
         vaults=VaultService(store, cipher, HttpxPoster()),
+        rate_limits=rate_limits,
+        rate_limiter=RateLimiter(
+            Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm), rate_limits.override
+        ),
     )
     return ApiProcess(
         services=services,
@@ -157,6 +165,17 @@ def build(settings: Settings | None = None) -> ApiProcess:
         signals=wiring.signals,
         closers=wiring.closers,
     )
+
+
+def _rate_limits(settings: Settings, store: EventsourcingEventStore, catalog: ModelCatalog) -> RateLimitConfig:
+    def models_of(who: Principal) -> list[str]:
+        return [entry["id"] for entry in catalog.list(who, 1000, None, None)["data"]]
+
+    def workspace_visible(who: Principal, workspace_id: str) -> bool:
+        return workspace_id == who.tenant_id or who.organization_admin
+
+    limits = Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm)
+    return RateLimitConfig(store, limits, models_of, workspace_visible)
 
 
 # -- turns: in this process, or in `agentry worker` processes ------------------------------

@@ -99,6 +99,45 @@ LIST_QUERY = (LIMIT, PAGE, INCLUDE_ARCHIVED, ORDER_DESC, *created_at("gt", "gte"
 
 AFTER_SEQ = Param("after_seq", "query", integer(0, 2**62), "only events with a larger seq")
 
+# -- rate limits ---------------------------------------------------------------------------
+
+GROUP_TYPE = Param(
+    "group_type", "query", {"type": "string", "enum": ["batch", "files", "model_group", "skills", "token_count", "web_search"]},
+    "only entries of this group type",
+)
+RATE_LIMIT_PAGE = (Param("limit", "query", integer(1, 1000), "page size (default: all)"), PAGE)
+WORKSPACE = Param("workspace_id", "path", {"type": "string", "minLength": 1}, "the workspace's id", required=True)
+RATE_LIMIT_OPERATIONS = (
+    Operation(
+        "get", "/v1/organizations/rate_limits", "listRateLimits",
+        "The requests-per-minute limits Agentry meters by", "rate limits", out.OrganizationRateLimitPage,
+        params=(GROUP_TYPE, Param("model", "query", {"type": "string"}, "only entries that cover this model"), *RATE_LIMIT_PAGE),
+        errors=(400, 404),
+        description=(
+            "Two entries: requests per minute per workspace (each workspace's unless it sets its own) and "
+            "per caller (an API key or a person). A request over either is answered 429 with `retry-after`."
+        ),
+    ),
+    Operation(
+        "get", "/v1/organizations/workspaces/{workspace_id}/rate_limits", "listWorkspaceRateLimits",
+        "A workspace's own rate limits (and, with include_inherited, the organization's)", "rate limits",
+        out.WorkspaceRateLimitPage,
+        params=(
+            WORKSPACE, GROUP_TYPE,
+            Param("include_inherited", "query", {"type": "boolean"}, "also list the organization's values it inherits"),
+            *RATE_LIMIT_PAGE,
+        ),
+        errors=(400, 404),
+    ),
+    Operation(
+        "post", "/v1/organizations/workspaces/{workspace_id}/rate_limits/{rate_limit_id}", "updateWorkspaceRateLimit",
+        "Set or clear a workspace's own limits", "rate limits", out.WorkspaceRateLimit,
+        request=body.WorkspaceRateLimitUpdate,
+        params=(WORKSPACE, Param("rate_limit_id", "path", {"type": "string", "minLength": 1}, "the organization entry's id", required=True)),
+        errors=(400, 413, 415, 403, 404),
+    ),
+)
+
 # -- the table -----------------------------------------------------------------------------
 
 BODY = (400, 413, 415)
@@ -544,6 +583,7 @@ OPERATIONS: tuple[Operation, ...] = (
 
     # vaults and their credentials
     *VAULT_OPERATIONS,
+    *RATE_LIMIT_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

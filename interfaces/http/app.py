@@ -17,6 +17,7 @@ from application.work_queue import TOKEN_PREFIX as WORK_TOKEN_PREFIX
 from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
+from interfaces.http.rate_limiting import RateLimiting
 from interfaces.http.request_ids import new_request_id
 from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.chat_completions import ChatCompletionsResource
@@ -24,6 +25,7 @@ from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
+from interfaces.http.resources.rate_limits import OrganizationRateLimitsResource, WorkspaceRateLimitsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
@@ -78,7 +80,12 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
-    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services.api_keys, services.environment_keys, services.work)]
+    middleware: list[Any] = [
+        RequestIds(),
+        RefuseUnstorableText(),
+        ApiKeyAuth(services.api_keys, services.environment_keys, services.work),
+        RateLimiting(services.rate_limiter, services.rate_limits),
+    ]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
@@ -115,6 +122,9 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/vaults/{vault_id}", VaultsResource(services.vaults, lists, written), "archive")
     credentials = VaultCredentialsResource(services.vaults, lists, written)
     _add_family(app, "/v1/vaults/{vault_id}/credentials/{credential_id}", credentials, "archive", "mcp_oauth_validate")
+    app.add_route("/v1/organizations/rate_limits", OrganizationRateLimitsResource(services.rate_limits))
+    workspace_limits = WorkspaceRateLimitsResource(services.rate_limits)
+    _add_family(app, "/v1/organizations/workspaces/{workspace_id}/rate_limits/{rate_limit_id}", workspace_limits)
     return app
 
 

@@ -22,6 +22,8 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.rate_limit_config import RateLimitConfig
+from application.rate_limits import RateLimiter
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
@@ -56,6 +58,8 @@ class Services:
     model_catalog: ModelCatalog
     chat_completions: ChatCompletions
     vaults: VaultService
+    rate_limits: RateLimitConfig
+    rate_limiter: RateLimiter
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -23,6 +23,7 @@ from application.errors import (
     PreconditionFailed,
     Unauthorized,
 )
+from application.rate_limits import RateLimited
 from domain.errors import DomainError, Taken, VersionMismatch
 from projections.queries import BadPageToken
 
@@ -127,6 +128,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     PreconditionFailed: 412,
+    RateLimited: 429,
     BadPageToken: 400,
     DomainError: 400,
 }

@@ -481,3 +481,51 @@ class CredentialValidation(Described):
     validated_at: datetime
     mcp_probe: McpProbe | None = Field(description="the failing step, or null")
     refresh: RefreshAttempt | None = Field(description="the refresh tried after a 401, or null")
+
+
+# -- rate limits ---------------------------------------------------------------------------
+
+
+class RateLimitGroup(Described):
+    type: Literal["model_group", "batch", "token_count", "files", "skills", "web_search"]
+    id: str
+    display_name: str | None = None
+
+
+class RateLimitValue(Described):
+    type: str
+    value: int
+
+
+class OrganizationRateLimit(Described):
+    id: str
+    type: Literal["rate_limit"]
+    group: RateLimitGroup
+    limits: list[RateLimitValue]
+    models: list[str] | None
+
+
+class OrganizationRateLimitPage(Described):
+    data: list[OrganizationRateLimit]
+    next_page: str | None
+
+
+class WorkspaceRateLimitValue(Described):
+    type: str
+    value: int
+    org_limit: int | None
+    source: dict[str, Any] = Field(description="`{type: workspace}` (its own) or `{type: organization}` (inherited)")
+
+
+class WorkspaceRateLimit(Described):
+    type: Literal["workspace_rate_limit"]
+    rate_limit_id: str
+    workspace_id: str
+    group: RateLimitGroup
+    limits: list[WorkspaceRateLimitValue]
+    models: list[str] | None
+
+
+class WorkspaceRateLimitPage(Described):
+    data: list[WorkspaceRateLimit]
+    next_page: str | None

@@ -716,3 +716,29 @@ class CredentialUpdate(Strict):
     metadata: dict[str, str | None] | None = Field(default=None, description="a patch: null deletes a key")
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v, allow_null_values=True))
+
+
+# -- rate limits ---------------------------------------------------------------------------
+
+LIMITER_TYPES = Literal[
+    "fast_itpmca",
+    "fast_otpm",
+    "input_tokens_per_minute",
+    "input_tokens_per_minute_cache_aware",
+    "output_tokens_per_minute",
+    "requests_per_minute",
+    "tokens_per_day",
+    "tokens_per_minute",
+    "tool_uses_per_second",
+]
+
+
+class RateLimitValue(Strict):
+    type: LIMITER_TYPES = Field(description="Agentry enforces `requests_per_minute` only; others are refused")
+    value: Annotated[int, Field(ge=0, le=2**31)] | None = Field(
+        description="null clears the workspace's own value (the organization's applies again); 0 allows no requests"
+    )
+
+
+class WorkspaceRateLimitUpdate(Strict):
+    limits: Annotated[list[RateLimitValue], Field(min_length=1, max_length=16)]

@@ -219,6 +219,7 @@ def _twice(create: Callable[[httpx.Client], str], path: str) -> Callable[[httpx.
 # resource (as the SDK names it: client.beta.<resource>.list) → a listing with a second page:
 # its path, and the headers to read it with when an API key may not.
 PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]]]] = {
+    "organization.rate_limits": lambda http: "/v1/organizations/rate_limits",
     "agents": _twice(_agent, "/v1/agents"),
     "agents.versions": _agent_versions,
     "environments": _twice(_environment, "/v1/environments"),

@@ -44,7 +44,14 @@ PLACEHOLDER = re.compile(r"^(?P<kind>[a-z]+)_011[0-9A-Za-z]{20,}$")
 # stands for (a model: anything GET /v1/models lists; the page cursors of models.list name
 # models too). Only these: elsewhere such a value is a filter that is meant to match nothing
 # (sessions.list(agent_id="agent_id")).
-BARE_PLACEHOLDERS: dict[str, str] = {"work_id": "work", "model_id": "model", "after_id": "model", "before_id": "model"}
+BARE_PLACEHOLDERS: dict[str, str] = {
+    "work_id": "work",
+    "model_id": "model",
+    "after_id": "model",
+    "before_id": "model",
+    # organization.rate_limits.list(model=…): the entry covering a model the caller can name.
+    "model": "model",
+}
 # keyword=<constant> values no real server accepts, and what each becomes.
 INVALID_VALUES: dict[str, tuple[object, str]] = {
     "version": (0, "1"),

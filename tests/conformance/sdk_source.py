@@ -32,6 +32,7 @@ RESOURCES: dict[str, str] = {
     "environments": "test_environments.py",
     "environments.work": "environments/test_work.py",
     "models": "test_models.py",
+    "organization.rate_limits": "organization/test_rate_limits.py",
     "sessions": "test_sessions.py",
     "sessions.events": "sessions/test_events.py",
     "sessions.resources": "sessions/test_resources.py",
