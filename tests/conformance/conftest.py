@@ -233,7 +233,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write = terminalreporter.write_line
     terminalreporter.section(f"anthropic {SDK_VERSION} generated tests against Agentry")
     modes = [mode for mode in MODES if any(key[1] == mode for key in results)]
-    write(f"{'resource':<18}" + "".join(f"{mode:>16}" for mode in modes) + f"{'total':>14}")
+    width = max(len(name) for name in ("resource", *RESOURCES)) + 2
+    write(f"{'resource':<{width}}" + "".join(f"{mode:>16}" for mode in modes) + f"{'total':>14}")
     totals: Counter[str] = Counter()
     for resource in RESOURCES:
         cells, passed, failed = [], 0, 0
@@ -243,6 +244,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             cells.append(f"{ok:>10} / {bad:<3}")
         totals["passed"] += passed
         totals["failed"] += failed
-        write(f"{resource:<18}" + "".join(cells) + f"{passed:>8} / {failed:<3}")
+        write(f"{resource:<{width}}" + "".join(cells) + f"{passed:>8} / {failed:<3}")
     skipped = sum(count for (_, _, outcome), count in results.items() if outcome == "skipped")
     write(f"passed / failed: {totals['passed']} / {totals['failed']}" + (f", skipped {skipped}" if skipped else ""))
