@@ -78,6 +78,9 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT, log: Pa
         "AGENTRY_API_KEY_SECRET": "agentry-bench-key-hashing-secret-0123456789",
         "AGENTRY_ROOT_SECRET": "agentry-bench-root-secret-0123456789-abcdefgh",
         "AGENTRY_LOG_LEVEL": "warning",
+        # The benches load one key far past any sensible limit: metering stays, refusals go.
+        "AGENTRY_RATE_LIMIT_WORKSPACE_RPM": "0",
+        "AGENTRY_RATE_LIMIT_CALLER_RPM": "0",
     }
     output = log.open("ab") if log is not None else None
     process = subprocess.Popen(
@@ -142,3 +145,23 @@ class SseReader(asyncio.Protocol):
 
     def frames(self, buffer: bytes, end: int, now: float) -> None:
         raise NotImplementedError
+
+
+def wrk_requests_per_second(url: str, seconds: int, connections: int = 16) -> float:
+    """``wrk``'s request rate for GETs of ``url`` with the bench key (the bench exits without wrk)."""
+    import re
+    import shutil
+
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (apt-get install wrk)")
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"x-api-key: {BENCH_KEY}", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    if non_2xx:
+        sys.exit(f"bench: {non_2xx.group(1)} responses were not 2xx:\n{output}")
+    found = re.search(r"Requests/sec:\s+([0-9.]+)", output)
+    if found is None:
+        sys.exit(f"bench: no request rate in wrk's output:\n{output}")
+    return float(found.group(1))

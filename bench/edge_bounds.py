@@ -7,8 +7,6 @@ protocol, both embedded (SQLite), measured by `wrk` in the same run, alternating
 
 from __future__ import annotations
 
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,7 +16,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import BENCH_KEY, ROOT, free_port, wait_until_serving  # noqa: E402
+from bench._support import BENCH_KEY, ROOT, free_port, wait_until_serving, wrk_requests_per_second  # noqa: E402
 
 
 def serve(kind: str, port: int, data_dir: str) -> None:
@@ -27,7 +25,9 @@ def serve(kind: str, port: int, data_dir: str) -> None:
     from infra.settings import Settings
     from interfaces.bootstrap import build, server_config
 
-    settings = Settings(data_dir=Path(data_dir), bootstrap_api_key=BENCH_KEY)
+    settings = Settings(
+        data_dir=Path(data_dir), bootstrap_api_key=BENCH_KEY, rate_limit_workspace_rpm=0, rate_limit_caller_rpm=0
+    )
     platform = build(settings)
     platform.start()
     options = {"host": "127.0.0.1", "port": port, "log_level": "warning", "lifespan": "off"}
@@ -48,22 +48,16 @@ def rate(kind: str, seconds: int) -> float:
             base = f"http://127.0.0.1:{port}"
             wait_until_serving(base, process)
             httpx.post(base + "/v1/agents", json={"name": "a", "model": "m"}, headers={"x-api-key": BENCH_KEY})
-            output = subprocess.run(
-                ["wrk", "-t2", "-c16", f"-d{seconds}s", "-H", f"x-api-key: {BENCH_KEY}", base + "/v1/agents?limit=1"],
-                capture_output=True, text=True, check=True,
-            ).stdout
+            return wrk_requests_per_second(base + "/v1/agents?limit=1", seconds)
         finally:
             process.terminate()
             process.wait(timeout=15)
-    return float(re.search(r"Requests/sec:\s+([0-9.]+)", output).group(1))
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
-    if shutil.which("wrk") is None:
-        sys.exit("bench: wrk is not installed (apt-get install wrk)")
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     plain, bounded = [], []
     for _ in range(3):
