@@ -34,7 +34,10 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path, fake_provider: FakeProvider) -> Iterator[RunningServer]:  # noqa: ANN001
-    with running_server(tmp_path / "data", database_of(request), **provider_settings(fake_provider)) as running:
+    # ``@pytest.mark.server_settings(field=value)``: further Settings fields for this test's server.
+    marker = request.node.get_closest_marker("server_settings")
+    overrides = {**provider_settings(fake_provider), **(marker.kwargs if marker else {})}
+    with running_server(tmp_path / "data", database_of(request), **overrides) as running:
         yield running
         # Every event the test made must match its schema in the published event catalogue.
         checked, problems = stored_event_problems(running.platform.store)

@@ -31,7 +31,10 @@ ERROR_DESCRIPTIONS = {
     412: "`expected_last_heartbeat` no longer matches: `error.details.current_state` is the lease",
     413: "The body is larger than 8 MiB",
     415: "The body is not `application/json`",
-    429: "The model provider refused for its rate limit; the turn is recorded",
+    429: (
+        "A rate limit of this key or its workspace is spent (`retry-after` says when to retry); on chat "
+        "completions also: the model provider refused for its rate limit, and the turn is recorded"
+    ),
     502: "The model provider failed the turn's request; the turn is recorded",
     503: "The model provider is overloaded; the turn is recorded",
     500: "An unexpected failure; quote the `request_id`",
@@ -127,7 +130,7 @@ def _operation(op: Operation, names: dict[Any, dict[str, Any]]) -> dict[str, Any
     }
     statuses = set(op.errors) | {500}
     if not op.public:
-        statuses.add(401)
+        statuses.update((401, 429))  # every metered request may be refused by a rate limit
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     described["responses"] = responses
@@ -162,7 +165,7 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method] = _operation(op, names)
-    error_statuses = sorted({s for op in OPERATIONS for s in op.errors} | {401, 500})
+    error_statuses = sorted({s for op in OPERATIONS for s in op.errors} | {401, 429, 500})
     return {
         "openapi": "3.1.0",
         "info": {

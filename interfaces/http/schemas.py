@@ -517,7 +517,9 @@ class SessionUpdate(Strict):
 # -- model cards ---------------------------------------------------------------------------
 
 Provider = Literal[PROVIDER_KINDS]  # type: ignore[valid-type]  # the one list, in application.ports
-ModelHandle = Annotated[str, Field(min_length=1, max_length=256)]
+# A name the catalogue sorts and PostgreSQL extracts as text: no control characters (a NUL
+# stored here made every later /v1/models listing of the tenant a 500).
+ModelHandle = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 # Keys travel in HTTP headers: visible ASCII only. At least 8 characters, so the 4 the
 # responses preview are never more than half of it. The fields using it are ``repr=False``,
 # so a model's repr never shows one.

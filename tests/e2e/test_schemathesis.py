@@ -18,6 +18,7 @@ import random
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from application.rate_limit_config import WORKSPACE_ENTRY
 from interfaces.bootstrap import sandbox_worker_key
 from tests.support.fake_provider import FakeProvider, Reply, ToolUse
 from tests.support.server import RunningServer
@@ -131,6 +133,9 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith("/v1/vaults/{vault_id}/credentials"):
         real = {"vault_id": ids["credential_vault_id"], "credential_id": ids["credential_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
+    if operation.path.startswith("/v1/organizations/workspaces/{workspace_id}/rate_limits"):
+        real = {"workspace_id": "default", "rate_limit_id": WORKSPACE_ENTRY}
+        return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     names = ("agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id")
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
@@ -148,6 +153,13 @@ def _with_real_references(ids: dict[str, str], draw_real: bool) -> Any:
             for name in ("Agentry-Session-Id", "Agentry-Environment-Id"):
                 (case.headers or {}).pop(name, None)
             (case.query or {}).pop("app_id", None)
+        if "/rate_limits/" in case.path and isinstance(case.body, dict) and isinstance(case.body.get("limits"), list):
+            # The fuzzer's own workspace: a small limit would refuse the rest of the run.
+            for limit in case.body["limits"]:
+                if isinstance(limit, dict) and "value" in limit:
+                    limit["value"] = None  # ("0", 0.0 and 0 all read as a closed workspace)
+                if draw_real and isinstance(limit, dict):
+                    limit["type"] = "requests_per_minute"  # the one limiter Agentry meters
         if draw_real and isinstance(case.body, dict):
             if "agent" in case.body:
                 case.body["agent"] = ids["agent_id"]
@@ -211,6 +223,8 @@ def _fuzz(
     return failures
 
 
+# The fuzzer sends thousands of requests a minute with one key: past the default limits.
+@pytest.mark.server_settings(rate_limit_caller_rpm=0, rate_limit_workspace_rpm=0)
 def test_every_operation_conforms_to_the_document(server: RunningServer, fake_provider: FakeProvider) -> None:
     random.seed(0)
     fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]))

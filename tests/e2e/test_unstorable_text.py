@@ -73,13 +73,15 @@ def test_a_nul_in_a_json_body_is_stored_and_returned_as_sent(http: httpx.Client)
     assert [item["title"] for item in http.get("/v1/sessions").json()["data"]] == ["t\x00"]
 
 
-def test_a_nul_in_a_model_card_handle_is_stored_and_listed(http: httpx.Client) -> None:
+def test_a_control_character_in_a_model_handle_is_a_400(http: httpx.Client) -> None:
+    # A handle is a model's name: the catalogue sorts it and PostgreSQL extracts it as text,
+    # where a NUL once made every later /v1/models of the tenant a 500.
     body = {"model_id": "house\x00model", "provider": "ant", "api_key": "k" * 32, "probe": False}
-    created = http.post("/v1/model_cards", json=body)
-    assert created.status_code == 200, created.text
-    card = created.json()
-    assert card["model_id"] == "house\x00model"
-    assert [item["model_id"] for item in http.get("/v1/model_cards").json()["data"]] == ["house\x00model"]
-    assert http.post("/v1/model_cards", json=body).status_code == 409  # the handle is taken
+    for handle in ("house\x00model", "tab\tmodel", "del\x7f"):
+        refused = http.post("/v1/model_cards", json={**body, "model_id": handle})
+        assert refused.status_code == 400 and "model_id" in refused.json()["error"]["message"], refused.text
+    assert http.post("/v1/model_cards", json={**body, "model_id": "house-model", "model": "m\x00"}).status_code == 400
+    assert http.post("/v1/model_cards", json={**body, "model_id": "house-model"}).status_code == 200
+    assert [item["id"] for item in http.get("/v1/models").json()["data"]] == ["house-model"]
     bad_key = http.post("/v1/model_cards", json={**body, "model_id": "other", "api_key": "k\x00" * 16})
     assert bad_key.status_code == 400
