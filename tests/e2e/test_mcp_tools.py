@@ -215,8 +215,13 @@ def test_unreachable_and_refusing_servers_are_reported_and_do_not_block_the_turn
     mcp.token_endpoint_status = 401
     vault_id, credential_id = _vault_with(client, _oauth(mcp, datetime.now(UTC) + timedelta(days=1)))
     down = f"http://127.0.0.1:{free_port()}/mcp"
-    servers = [{"type": "url", "name": "docs", "url": mcp.url}, {"type": "url", "name": "down", "url": down}]
-    tools = [_toolset(), {"type": "mcp_toolset", "mcp_server_name": "down"}]
+    anonymous = mcp.url + "?no-credential=1"  # the same server, a URL no credential names
+    servers = [
+        {"type": "url", "name": "docs", "url": mcp.url},
+        {"type": "url", "name": "down", "url": down},
+        {"type": "url", "name": "anon", "url": anonymous},
+    ]
+    tools = [_toolset(), {"type": "mcp_toolset", "mcp_server_name": "down"}, {"type": "mcp_toolset", "mcp_server_name": "anon"}]
     session_id = _session(client, mcp.url, tools, [vault_id], servers)
     fake_provider.script(Reply([Text("No tools today.")]))
     say(client, session_id, "anything")
@@ -229,6 +234,8 @@ def test_unreachable_and_refusing_servers_are_reported_and_do_not_block_the_turn
     refused = errors["docs"]
     assert refused.type == "mcp_authentication_failed_error"
     assert credential_id in refused.message and "HTTP 401" in refused.message
+    assert errors["anon"].type == "mcp_authentication_failed_error"
+    assert "no credential in the session's vaults matches" in errors["anon"].message
     assert "tools" not in fake_provider.requests[0].body or fake_provider.requests[0].body["tools"] == []
     assert len(mcp.refreshes) == 1  # the refresh was tried once, on the 401
     assert "session.status_rescheduled" not in [event.type for event in events]
