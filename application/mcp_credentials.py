@@ -8,14 +8,21 @@ anything the model sees."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from application.commands import load_as
-from application.ports import EventStore, HttpPoster, HttpUnreachable, SecretCipher, SecretUnavailable
+from application.ports import (
+    CredentialLocks,
+    CredentialLockTimeout,
+    EventStore,
+    HttpPoster,
+    HttpUnreachable,
+    SecretCipher,
+    SecretUnavailable,
+)
 from application.vaults import VaultService, refresh_request, tokens_of
 from domain.ids import stream_id
 from domain.vaults import Credential, Vault
@@ -71,6 +78,7 @@ class McpCredentials:
         cipher: SecretCipher,
         http: HttpPoster,
         vaults: VaultService,
+        locks: CredentialLocks,
         refresh_margin: float = 60.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -80,8 +88,7 @@ class McpCredentials:
         self._vaults = vaults
         self._margin = refresh_margin
         self._clock = clock
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._locks = locks
 
     def bearer_for(self, tenant_id: str, vault_ids: list[str], url: str) -> Bearer | None:
         """The first live MCP credential, in ``vault_ids`` order (the priority), whose
@@ -107,38 +114,47 @@ class McpCredentials:
     def renewed(self, tenant_id: str, bearer: Bearer) -> Bearer | None:
         """A fresh bearer for ``bearer``'s credential: the one another driver stored meanwhile,
         or one from the token endpoint (stored sealed before it is returned). None when the
-        refresh failed. One refresh per credential at a time in this process (refresh tokens
+        refresh failed. One refresh per credential at a time, across processes (refresh tokens
         rotate: two refreshes with one token would spoil the second)."""
         if not bearer.refreshable:
             return None
-        with self._lock_of(bearer.credential_id):
-            vault = self._vault(tenant_id, bearer.vault_id)
-            credential = vault.credentials.get(bearer.credential_id) if vault is not None else None
-            if credential is None or credential.archived_at is not None:
-                return None
-            if credential.sealed.get("access_token") != bearer.sealed_token:
-                return self._opened(bearer.vault_id, credential)  # refreshed by someone else
-            settings = credential.auth.get("refresh")
-            try:
-                secrets = {name: self._cipher.open(credential.credential_id, sealed) for name, sealed in credential.sealed.items()}
-            except SecretUnavailable:
-                return None
-            if not settings or "refresh_token" not in secrets:
-                return None
-            try:
-                reply = refresh_request(self._http, settings, secrets)
-            except HttpUnreachable:
-                log.warning("refreshing credential %s: the token endpoint did not answer", bearer.credential_id)
-                return None
-            tokens = tokens_of(reply)
-            if tokens is None:
-                log.warning("refreshing credential %s: the token endpoint answered HTTP %s", bearer.credential_id, reply.status_code)
-                return None
-            self._vaults.keep_refreshed(tenant_id, bearer.vault_id, bearer.credential_id, tokens)
-            log.info("credential %s of vault %s refreshed", bearer.credential_id, bearer.vault_id)
-            vault = self._vault(tenant_id, bearer.vault_id)
-            stored = vault.credentials.get(bearer.credential_id) if vault is not None else None
-            return self._opened(bearer.vault_id, stored) if stored is not None else None
+        try:
+            with self._locks.holding(bearer.credential_id):
+                return self._renewed(tenant_id, bearer)
+        except CredentialLockTimeout:
+            log.warning("refreshing credential %s: another refresh held it too long", bearer.credential_id)
+            return None
+        except CredentialUnusable:
+            return None
+
+    def _renewed(self, tenant_id: str, bearer: Bearer) -> Bearer | None:
+        vault = self._vault(tenant_id, bearer.vault_id)
+        credential = vault.credentials.get(bearer.credential_id) if vault is not None else None
+        if credential is None or credential.archived_at is not None:
+            return None
+        if credential.sealed.get("access_token") != bearer.sealed_token:
+            return self._opened(bearer.vault_id, credential)  # refreshed by someone else
+        settings = credential.auth.get("refresh")
+        try:
+            secrets = {name: self._cipher.open(credential.credential_id, sealed) for name, sealed in credential.sealed.items()}
+        except SecretUnavailable:
+            return None
+        if not settings or "refresh_token" not in secrets:
+            return None
+        try:
+            reply = refresh_request(self._http, settings, secrets)
+        except HttpUnreachable:
+            log.warning("refreshing credential %s: the token endpoint did not answer", bearer.credential_id)
+            return None
+        tokens = tokens_of(reply)
+        if tokens is None:
+            log.warning("refreshing credential %s: the token endpoint answered HTTP %s", bearer.credential_id, reply.status_code)
+            return None
+        self._vaults.keep_refreshed(tenant_id, bearer.vault_id, bearer.credential_id, tokens)
+        log.info("credential %s of vault %s refreshed", bearer.credential_id, bearer.vault_id)
+        vault = self._vault(tenant_id, bearer.vault_id)
+        stored = vault.credentials.get(bearer.credential_id) if vault is not None else None
+        return self._opened(bearer.vault_id, stored) if stored is not None else None
 
     def _opened(self, vault_id: str, credential: Credential) -> Bearer:
         try:
@@ -164,7 +180,3 @@ class McpCredentials:
         if vault is None or vault.tenant_id != tenant_id or vault.deleted or vault.archived_at is not None:
             return None
         return vault
-
-    def _lock_of(self, credential_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(credential_id, threading.Lock())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -356,3 +357,16 @@ class McpClient(Protocol):
     def call_tool(
         self, url: str, bearer: str | None, name: str, arguments: dict[str, Any], cancel: McpCancellation, deadline: float
     ) -> McpCallOutcome: ...
+
+
+class CredentialLocks(Protocol):
+    """One refresh of a credential at a time, among every process sharing the store (refresh
+    tokens rotate: two refreshes with one token spoil the second, or revoke the family)."""
+
+    def holding(self, credential_id: str) -> AbstractContextManager[None]:
+        """Held for the ``with`` block; ``CredentialLockTimeout`` when not had in time."""
+        ...
+
+
+class CredentialLockTimeout(Exception):
+    """Another holder kept the credential's lock longer than the wait allows."""

@@ -30,6 +30,7 @@ from application.session_log import SessionLog
 from application.sessions import SessionService
 from application.vaults import VaultService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
+from infra.credential_locks import LocalCredentialLocks, PostgresCredentialLocks
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.http_poster import HttpxPoster
@@ -248,8 +249,9 @@ class _ToolWork:
 
 def _mcp_tools(settings: Settings, store: EventsourcingEventStore, cipher: SecretCipher) -> McpTools:
     http = HttpxPoster()
+    locks = PostgresCredentialLocks(settings.postgres.conninfo) if settings.uses_postgres else LocalCredentialLocks()
     credentials = McpCredentials(
-        store, cipher, http, VaultService(store, cipher, http), refresh_margin=settings.mcp_refresh_margin
+        store, cipher, http, VaultService(store, cipher, http), locks, refresh_margin=settings.mcp_refresh_margin
     )
     return McpTools(SdkMcpClient(), credentials, settings.mcp_list_timeout, settings.mcp_call_timeout)
 

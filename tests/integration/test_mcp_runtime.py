@@ -15,7 +15,7 @@ import pytest
 from application.agents import AgentService
 from application.environments import EnvironmentService
 from application.mcp_credentials import McpCredentials
-from application.ports import McpCallOutcome, McpCancellation, McpCancelled, McpListedTool
+from application.ports import CredentialLocks, McpCallOutcome, McpCancellation, McpCancelled, McpListedTool
 from application.runtime import CancelToken, DefaultProviders, ModelResolver, SessionRuntime
 from application.runtime.mcp import McpTools
 from application.sessions import SessionService
@@ -23,6 +23,7 @@ from application.tenancy import Principal
 from application.vaults import VaultService
 from domain.ids import stream_id
 from domain.sessions import Session
+from infra.credential_locks import LocalCredentialLocks, PostgresCredentialLocks
 from infra.event_store import EventsourcingEventStore
 from infra.http_poster import HttpxPoster
 from infra.mcp_client import SdkMcpClient
@@ -54,8 +55,8 @@ class _World:
             None, DefaultProviders(anthropic_api_key=API_KEY, anthropic_base_url=fake_provider.anthropic_base_url)
         )
 
-    def credentials(self) -> McpCredentials:
-        return McpCredentials(self.store, self.cipher, HttpxPoster(), self.vaults)
+    def credentials(self, locks: CredentialLocks | None = None) -> McpCredentials:
+        return McpCredentials(self.store, self.cipher, HttpxPoster(), self.vaults, locks or LocalCredentialLocks())
 
     def runtime(self, client: Any) -> SessionRuntime:
         return SessionRuntime(self.store, SdkModelProvider(), self.models, mcp=McpTools(client, self.credentials()))
@@ -128,8 +129,9 @@ def test_a_call_left_started_by_a_dead_driver_ends_in_an_error_and_is_never_made
     assert world.store.load(stream_id(session_id)).mcp_calls == {}
 
 
+@pytest.mark.parametrize("shape", ["one process", "two processes on postgres"])
 def test_drivers_refreshing_one_credential_together_refresh_it_once(
-    tmp_path: Path, fake_provider: FakeProvider, mcp: TestMcpServer
+    request: pytest.FixtureRequest, tmp_path: Path, fake_provider: FakeProvider, mcp: TestMcpServer, shape: str
 ) -> None:
     world = _World(tmp_path, fake_provider)
     mcp.refresh_tokens["shared-refresh-13131313"] = "shared-new-access-14141414"
@@ -146,22 +148,66 @@ def test_drivers_refreshing_one_credential_together_refresh_it_once(
         },
     }
     _, vault_id, _ = world.session(mcp.url, auth)
-    bearers = [world.credentials().bearer_for(ALICE.tenant_id, [vault_id], mcp.url + "/") for _ in range(4)]
-    shared = world.credentials()  # one process: its drivers share the lock
+    bearers = [world.credentials().bearer_for(ALICE.tenant_id, [vault_id], mcp.url + "/") for _ in range(6)]
+    if shape == "one process":
+        shared = world.credentials()  # its drivers share the process's lock
+        holders = [shared] * len(bearers)
+    else:
+        # Each "process" has its own local locks; only the advisory lock is shared.
+        conninfo = request.getfixturevalue("postgres_url")
+        processes = [world.credentials(PostgresCredentialLocks(conninfo)) for _ in range(3)]
+        holders = [processes[index % 3] for index in range(len(bearers))]
     got: list[str] = []
 
-    def renew(bearer: Any) -> None:
-        assert shared.expiring(bearer)
-        fresh = shared.renewed(ALICE.tenant_id, bearer)
+    def renew(holder: McpCredentials, bearer: Any) -> None:
+        assert holder.expiring(bearer)
+        fresh = holder.renewed(ALICE.tenant_id, bearer)
         got.append(fresh.token if fresh else "")
 
-    threads = [threading.Thread(target=renew, args=(bearer,)) for bearer in bearers]
+    threads = [threading.Thread(target=renew, args=pair) for pair in zip(holders, bearers, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
-    assert got == ["shared-new-access-14141414"] * 4
+        thread.join(20)
+    assert got == ["shared-new-access-14141414"] * len(bearers)
     assert len(mcp.refreshes) == 1
-    # Another process (its own lock) still sees the stored refresh: no second request.
+    # A later driver with the old bearer finds the stored refresh: no second request.
     assert world.credentials().renewed(ALICE.tenant_id, bearers[0]).token == "shared-new-access-14141414"  # type: ignore[union-attr]
     assert len(mcp.refreshes) == 1
+
+
+def test_without_a_shared_lock_two_processes_would_both_refresh(
+    tmp_path: Path, fake_provider: FakeProvider, mcp: TestMcpServer
+) -> None:
+    """The check above can fail: with process-local locks only, processes that read the vault
+    before either stored the refresh each ask the token endpoint."""
+    world = _World(tmp_path, fake_provider)
+    mcp.refresh_tokens["lone-refresh-16161616"] = "lone-new-access-17171717"
+    auth = {
+        "type": "mcp_oauth",
+        "mcp_server_url": mcp.url,
+        "access_token": "lone-old-access-18181818",
+        "refresh": {
+            "client_id": "c",
+            "refresh_token": "lone-refresh-16161616",
+            "token_endpoint": mcp.token_url,
+            "token_endpoint_auth": {"type": "none"},
+        },
+    }
+    _, vault_id, _ = world.session(mcp.url, auth)
+    bearer = world.credentials().bearer_for(ALICE.tenant_id, [vault_id], mcp.url)
+    gate = threading.Barrier(2)
+
+    class Racing(LocalCredentialLocks):
+        def holding(self, credential_id: str) -> Any:
+            gate.wait(5)  # both "processes" are past their own lock before either refreshes
+            return super().holding(credential_id)
+
+    threads = [
+        threading.Thread(target=world.credentials(Racing()).renewed, args=(ALICE.tenant_id, bearer)) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(mcp.refreshes) == 2
