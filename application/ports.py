@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -305,3 +306,67 @@ class HttpPoster(Protocol):
     def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> HttpReply:
         """The server's answer (any status); ``HttpUnreachable`` when there is none."""
         ...
+
+
+@dataclass(frozen=True)
+class McpListedTool:
+    """One tool an MCP server lists."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class McpCallOutcome:
+    """A tool call's result, its content already in event shape (text / image blocks).
+    A tool that failed is a result with ``is_error``, not an exception."""
+
+    content: list[dict[str, Any]]
+    is_error: bool
+
+
+class McpUnauthorized(Exception):
+    """The MCP server answered 401 or 403 (``status``). The message names the status only."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class McpUnreachable(Exception):
+    """No usable answer: DNS, connect, TLS, 404, a protocol error or the deadline. The message
+    names the failure's class only (never an exception's text, which may quote a header)."""
+
+
+class McpCancelled(Exception):
+    """The caller's cancellation fired during the operation."""
+
+
+class McpCancellation(Protocol):
+    @property
+    def cancelled(self) -> bool: ...
+
+
+class McpClient(Protocol):
+    """Streamable-HTTP MCP client: one connection per operation, each bounded by ``deadline``
+    seconds and ended early when ``cancel`` fires."""
+
+    def list_tools(self, url: str, bearer: str | None, cancel: McpCancellation, deadline: float) -> list[McpListedTool]: ...
+
+    def call_tool(
+        self, url: str, bearer: str | None, name: str, arguments: dict[str, Any], cancel: McpCancellation, deadline: float
+    ) -> McpCallOutcome: ...
+
+
+class CredentialLocks(Protocol):
+    """One refresh of a credential at a time, among every process sharing the store (refresh
+    tokens rotate: two refreshes with one token spoil the second, or revoke the family)."""
+
+    def holding(self, credential_id: str) -> AbstractContextManager[None]:
+        """Held for the ``with`` block; ``CredentialLockTimeout`` when not had in time."""
+        ...
+
+
+class CredentialLockTimeout(Exception):
+    """Another holder kept the credential's lock longer than the wait allows."""

@@ -34,6 +34,8 @@ MAX_REPORTED_BODY = 2048
 # Secrets shorter than this are scrubbed only where they stand as a whole JSON value.
 SCRUB_MIN_LENGTH = 4
 MCP_PROTOCOL_VERSION = "2025-06-18"
+# Who stores a refresh the runtime made (a key id no API key has).
+RUNTIME_KEY_ID = "agentry-runtime"
 _TOKEN_FIELDS = re.compile(r'("(?:access_token|refresh_token|id_token|client_secret|token)"\s*:\s*)"[^"]*"')
 
 
@@ -349,10 +351,10 @@ class VaultService:
         if "refresh_token" not in secrets:
             return report | self._stamp("invalid") | {"refresh": {"status": "no_refresh_token", "http_response": None}}
         try:
-            answer = self._refresh(refresh_settings, secrets)
+            answer = refresh_request(self._http, refresh_settings, secrets)
         except HttpUnreachable:
             return report | self._stamp("unknown") | {"refresh": {"status": "connect_error", "http_response": None}}
-        tokens = _tokens_of(answer)
+        tokens = tokens_of(answer)
         if tokens is None:
             failed = {"status": "failed", "http_response": scrubbed(answer, hidden)}
             return report | self._stamp("invalid") | {"refresh": failed}
@@ -378,21 +380,11 @@ class VaultService:
         }
         return self._http.post(url, headers, orjson.dumps(request), PROBE_TIMEOUT_SECONDS)
 
-    def _refresh(self, settings: dict[str, Any], secrets: dict[str, str]) -> HttpReply:
-        form = {"grant_type": "refresh_token", "refresh_token": secrets["refresh_token"]}
-        headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
-        method = settings["token_endpoint_auth"]["type"]
-        if method == "client_secret_basic":
-            pair = f"{settings['client_id']}:{secrets.get('client_secret', '')}".encode()
-            headers["authorization"] = "Basic " + b64encode(pair).decode()
-        else:
-            form["client_id"] = settings["client_id"]
-            if method == "client_secret_post":
-                form["client_secret"] = secrets.get("client_secret", "")
-        for name in ("scope", "resource"):
-            if settings.get(name):
-                form[name] = settings[name]
-        return self._http.post(settings["token_endpoint"], headers, urlencode(form).encode(), PROBE_TIMEOUT_SECONDS)
+    def keep_refreshed(self, tenant_id: str, vault_id: str, credential_id: str, tokens: dict[str, Any]) -> None:
+        """Stores what a token endpoint answered (sealed, as every update): the new access
+        token, its expiry from ``expires_in`` (or none), the rotated refresh token if sent.
+        The runtime calls it as itself, for the session's tenant."""
+        self._keep_refreshed(Principal(tenant_id, key_id=RUNTIME_KEY_ID), vault_id, credential_id, tokens)
 
     def _keep_refreshed(self, who: Principal, vault_id: str, credential_id: str, tokens: dict[str, Any]) -> None:
         changes: dict[str, Any] = {"type": "mcp_oauth", "access_token": tokens["access_token"]}
@@ -420,7 +412,26 @@ class VaultService:
         return credential
 
 
-def _tokens_of(reply: HttpReply) -> dict[str, Any] | None:
+def refresh_request(http: HttpPoster, settings: dict[str, Any], secrets: dict[str, str]) -> HttpReply:
+    """POSTs the ``refresh_token`` grant of an ``mcp_oauth`` credential's refresh settings
+    (client authentication as configured); ``HttpUnreachable`` when no answer came."""
+    form = {"grant_type": "refresh_token", "refresh_token": secrets["refresh_token"]}
+    headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
+    method = settings["token_endpoint_auth"]["type"]
+    if method == "client_secret_basic":
+        pair = f"{settings['client_id']}:{secrets.get('client_secret', '')}".encode()
+        headers["authorization"] = "Basic " + b64encode(pair).decode()
+    else:
+        form["client_id"] = settings["client_id"]
+        if method == "client_secret_post":
+            form["client_secret"] = secrets.get("client_secret", "")
+    for name in ("scope", "resource"):
+        if settings.get(name):
+            form[name] = settings[name]
+    return http.post(settings["token_endpoint"], headers, urlencode(form).encode(), PROBE_TIMEOUT_SECONDS)
+
+
+def tokens_of(reply: HttpReply) -> dict[str, Any] | None:
     """A token endpoint's success answer, or None for anything else."""
     if not 200 <= reply.status_code < 300:
         return None

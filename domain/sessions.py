@@ -65,6 +65,7 @@ class UserMessageSent(PublicEvent):
         # worker is running stay: their results come, and the next request sees the message.
         aggregate.blockers = {key: kind for key, kind in aggregate.blockers.items() if kind == WORKER_RESULT}
         aggregate.confirmations = {}
+        aggregate.mcp_calls = _started_only(aggregate.mcp_calls)
 
 
 class UserInterrupted(PublicEvent):
@@ -82,6 +83,7 @@ class UserInterrupted(PublicEvent):
             aggregate.pending_work = True
         aggregate.blockers = {}
         aggregate.confirmations = {}
+        aggregate.mcp_calls = _started_only(aggregate.mcp_calls)
 
 
 class UserToolConfirmationSent(PublicEvent):
@@ -174,6 +176,16 @@ class AgentMcpToolUseRequested(PublicEvent):
         super().apply(aggregate)
         if self.payload.get("evaluated_permission") == "ask":
             aggregate.blockers = {**aggregate.blockers, self.event_id: CONFIRMATION}
+        # What the runtime needs to make the call once it may (the server's own tool name).
+        aggregate.mcp_calls = {
+            **aggregate.mcp_calls,
+            self.event_id: {
+                "state": MCP_WAITING,
+                "server": self.payload.get("mcp_server_name"),
+                "name": self.payload.get("name"),
+                "input": self.payload.get("input") or {},
+            },
+        }
 
 
 class AgentMcpToolResultReceived(PublicEvent):
@@ -186,6 +198,9 @@ class AgentMcpToolResultReceived(PublicEvent):
             for key, value in aggregate.confirmations.items()
             if key != self.payload.get("mcp_tool_use_id")
         }
+        tool_use_id = str(self.payload.get("mcp_tool_use_id"))
+        aggregate.mcp_calls = {key: value for key, value in aggregate.mcp_calls.items() if key != tool_use_id}
+        aggregate.resolve_blocker(tool_use_id)
 
 
 class AgentCustomToolUseRequested(PublicEvent):
@@ -328,6 +343,10 @@ CUSTOM_RESULT = "custom_result"
 CONFIRMATION = "confirmation"
 WORKER_CONFIRMATION = "worker_confirmation"
 WORKER_RESULT = "tool_result"
+# Where an MCP call stands (``Session.mcp_calls``): recorded, not started (it may wait for a
+# confirmation); started by a driver (at most once: a started call is never made again).
+MCP_WAITING = "waiting"
+MCP_STARTED = "started"
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
@@ -486,8 +505,8 @@ class Session(Aggregate):
     # Snapshots taken before resources had ids hold them without: give them the same ids
     # the v1 ``Started`` upcast gives (both derive them from the stream). v3 adds the
     # runtime's state, empty for snapshots taken before it; v4 the work item, v5 the
-    # completion options.
-    class_version = 5
+    # completion options, v6 the MCP calls.
+    class_version = 6
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -512,6 +531,10 @@ class Session(Aggregate):
     @staticmethod
     def upcast_v4_v5(state: dict[str, Any]) -> None:
         state.setdefault("completion_options", {})
+
+    @staticmethod
+    def upcast_v5_v6(state: dict[str, Any]) -> None:
+        state.setdefault("mcp_calls", {})
 
     @event("Started")
     def __init__(
@@ -551,6 +574,8 @@ class Session(Aggregate):
         self.outcome_evaluations: list[dict[str, Any]] = []
         self.work_id: str | None = None  # the work item whose worker runs this session's tools
         self.completion_options: dict[str, Any] = {}  # a chat completion's: CompletionOptionsChosen
+        # MCP calls without a result: tool-use id → {state, server, name, input}.
+        self.mcp_calls: dict[str, dict[str, Any]] = {}
 
     # -- public event log -------------------------------------------------------------
 
@@ -682,6 +707,27 @@ class Session(Aggregate):
     @event("WorkReleased")
     def _release_work(self) -> None:
         self.work_id = None
+
+    def start_mcp_calls(self, tool_use_ids: list[str]) -> list[str]:
+        """Marks the MCP calls a driver is about to make (before it makes them, so a driver
+        that dies meanwhile leaves them marked: the next one ends them with an error rather
+        than making them twice). Returns the ids that were waiting, in the order given."""
+        waiting = [key for key in tool_use_ids if (self.mcp_calls.get(key) or {}).get("state") == MCP_WAITING]
+        if waiting:
+            self._start_mcp_calls(tool_use_ids=waiting)
+        return waiting
+
+    @event("McpCallsStarted")
+    def _start_mcp_calls(self, tool_use_ids: list[str]) -> None:
+        calls = dict(self.mcp_calls)
+        for key in tool_use_ids:
+            calls[key] = {**calls[key], "state": MCP_STARTED}
+        self.mcp_calls = calls
+
+    @property
+    def started_mcp_calls(self) -> list[str]:
+        """MCP calls started and not answered (a driver that saw them start ran them to a result)."""
+        return [key for key, call in self.mcp_calls.items() if call.get("state") == MCP_STARTED]
 
     def route_to_worker(self, running: list[str], asking: list[str], new_work_id: str | None) -> None:
         """Built-in calls the environment's worker answers: ``running`` now, ``asking``
@@ -979,6 +1025,12 @@ class Session(Aggregate):
             raise Archived(f"session {self.session_id} is archived")
 
 
+def _started_only(calls: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The MCP calls a driver is making: a call still waiting for its confirmation is dropped
+    with the confirmation (the transcript answers it as unanswered)."""
+    return {key: call for key, call in calls.items() if call.get("state") == MCP_STARTED}
+
+
 def tool_error(tool_use_id: str, text: str) -> dict[str, Any]:
     """The payload of an ``agent.tool_result`` that reports why a call did not run."""
     return {"tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True}
@@ -1006,4 +1058,5 @@ def _runtime_state() -> dict[str, Any]:
         "outcome_evaluations": [],
         "work_id": None,
         "completion_options": {},
+        "mcp_calls": {},
     }

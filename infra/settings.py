@@ -144,6 +144,12 @@ class Settings:
     # vanished and none took it over; a claim alone is no progress, a heartbeat is: see
     # WorkerWatch) before it ends in an error.
     worker_timeout_seconds: float = 120.0
+    # MCP servers (agents' ``mcp_servers``): each turn lists their tools within
+    # ``mcp_list_timeout`` seconds per server; a call gets ``mcp_call_timeout``; an OAuth token
+    # that expires within ``mcp_refresh_margin`` seconds is refreshed before use.
+    mcp_list_timeout: float = 10.0
+    mcp_call_timeout: float = 120.0
+    mcp_refresh_margin: float = 60.0
     # Agentry's own sandbox workers (cloud environments): the secret they present (generated
     # into the data folder when embedded), how many `agentry serve` starts as its children,
     # how many sessions each serves at once, and where their sandboxes live (its parents must
@@ -202,6 +208,9 @@ class Settings:
             turns=_env("TURNS", "in-process"),
             work_lease_seconds=_seconds("WORK_LEASE", 30.0),
             worker_timeout_seconds=_seconds("WORKER_TIMEOUT", 120.0),
+            mcp_list_timeout=_seconds("MCP_LIST_TIMEOUT", 10.0),
+            mcp_call_timeout=_seconds("MCP_CALL_TIMEOUT", 120.0),
+            mcp_refresh_margin=_seconds("MCP_REFRESH_MARGIN", 60.0),
             sandbox_worker_key=_env("SANDBOX_WORKER_KEY", ""),
             sandbox_workers=_int("SANDBOX_WORKERS", 1),
             rate_limit_workspace_rpm=_int("RATE_LIMIT_WORKSPACE_RPM", 12_000),

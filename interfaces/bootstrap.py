@@ -17,12 +17,15 @@ from application.api_keys import ApiKeyService, keyed_hash
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
+from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.ports import SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
 from application.relay import ChangeSignal, Relay
 from application.runtime import DefaultProviders, ModelResolver, PreviewSink, SessionRuntime, TurnDispatcher, TurnPolicy
+from application.runtime.mcp import McpTools
 from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
@@ -30,10 +33,12 @@ from application.sessions import SessionService
 from application.tenancy import Principal
 from application.vaults import VaultService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
+from infra.credential_locks import LocalCredentialLocks, PostgresCredentialLocks
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
+from infra.mcp_client import SdkMcpClient
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
 from infra.pg_relay import RelayLease
@@ -124,7 +129,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
         platform_key=sandbox_worker_key(settings),
         on_worker_failed=turn_owed,
     )
-    tools = _ToolWork(WorkerWatch(store, leases, settings.worker_timeout_seconds), work.queued)
+    tools = _ToolWork(
+        WorkerWatch(store, leases, settings.worker_timeout_seconds), _mcp_tools(settings, store, cipher), work.queued
+    )
     wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
     turn_owed.then = wiring.on_user_turn
     sessions = SessionService(
@@ -253,9 +260,19 @@ class _ToolWork:
     """What the turn loop needs of environments' workers: to know when one vanished, and
     to ring the queue when it asked for one."""
 
-    def __init__(self, watch: WorkerWatch, queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, watch: WorkerWatch, mcp: McpTools, queued: Callable[[], None] = lambda: None) -> None:
         self.watch = watch
+        self.mcp = mcp  # the agents' MCP servers, called by the turn itself
         self.queued = queued
+
+
+def _mcp_tools(settings: Settings, store: EventsourcingEventStore, cipher: SecretCipher) -> McpTools:
+    http = HttpxPoster()
+    locks = PostgresCredentialLocks(settings.postgres.conninfo) if settings.uses_postgres else LocalCredentialLocks()
+    credentials = McpCredentials(
+        store, cipher, http, VaultService(store, cipher, http), locks, refresh_margin=settings.mcp_refresh_margin
+    )
+    return McpTools(SdkMcpClient(), credentials, settings.mcp_list_timeout, settings.mcp_call_timeout)
 
 
 def _api_turns(
@@ -311,6 +328,7 @@ def _session_runtime(
         policy=_turn_policy(settings),
         workers=tools.watch,
         on_queued=tools.queued,
+        mcp=tools.mcp,
     )
 
 
@@ -350,7 +368,9 @@ def build_worker(settings: Settings) -> WorkerProcess:
     notifier = PostgresNotifier(conninfo)
     publisher = PostgresPreviewPublisher(notifier)
     cards = ModelCardService(store, cipher, HttpProviderProbe())
-    tools = _ToolWork(WorkerWatch(store, SqlWorkLeases(engine), settings.worker_timeout_seconds))
+    tools = _ToolWork(
+        WorkerWatch(store, SqlWorkLeases(engine), settings.worker_timeout_seconds), _mcp_tools(settings, store, cipher)
+    )
     turns = _leased_turns(settings, store, publisher, ReadModels(engine), cards, tools)
     signals = PostgresSignalListener(
         conninfo, {TURNS_CHANNEL: turns.dispatcher.submit, INTERRUPTS_CHANNEL: turns.dispatcher.interrupt}

@@ -2,13 +2,18 @@
 
 Permission policies belong to the built-in toolset and MCP toolsets (the per-tool config
 wins over the toolset's ``default_config``); custom tools have none and always go to the
-client. MCP servers are not connected yet (their tools arrive with vaults), so an MCP
-toolset offers the model nothing."""
+client. An MCP toolset's tools are listed from its server at turn start (``runtime/mcp.py``)
+and added with ``Toolbox.with_mcp``; the model sees each as ``mcp__<server>__<tool>``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+from dataclasses import dataclass, replace
+from hashlib import sha256
 from typing import Any
+
+log = logging.getLogger("agentry.runtime")
 
 TOOLSET = "agent_toolset_20260401"
 
@@ -91,11 +96,25 @@ NOT_RUN = (
 
 @dataclass(frozen=True)
 class Route:
-    """Where one tool call goes: ``builtin`` (run by the server, after its policy) or
-    ``custom`` (the client runs it); ``unknown`` is a name the agent does not offer."""
+    """Where one tool call goes: ``builtin`` (run by the server, after its policy),
+    ``custom`` (the client runs it) or ``mcp`` (the runtime calls ``tool`` on MCP server
+    ``server``, after its policy); ``unknown`` is a name the agent does not offer."""
 
     kind: str
     policy: dict[str, Any] | None = None
+    server: str | None = None
+    tool: str | None = None
+
+
+@dataclass(frozen=True)
+class McpTool:
+    """One tool an MCP server listed, as the agent's toolset offers it."""
+
+    server: str
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    policy: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,61 @@ class Toolbox:
 
     def route(self, name: str) -> Route:
         return self.routes.get(name, Route("unknown"))
+
+    def with_mcp(self, tools: list[McpTool]) -> Toolbox:
+        """This toolbox and the MCP tools listed at turn start. A declared tool of the same
+        name wins (built-in names never start with ``mcp__``)."""
+        offered, routes = list(self.offered), dict(self.routes)
+        for tool in tools:
+            name = mcp_tool_name(tool.server, tool.name)
+            if name in routes:
+                log.info("MCP tool %r of server %r is not offered: a declared tool has its name", tool.name, tool.server)
+                continue
+            offered.append({"name": name, "description": tool.description, "input_schema": tool.input_schema})
+            routes[name] = Route("mcp", tool.policy, tool.server, tool.name)
+        return replace(self, offered=offered, routes=routes)
+
+
+_NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
+MAX_TOOL_NAME = 64
+
+
+def mcp_tool_name(server: str, tool: str) -> str:
+    """The name the model sees for ``tool`` of MCP server ``server`` (spec §B.3):
+    ``mcp__<server>__<tool>``. A function of the pair only, so the transcript rebuilds it
+    from an ``agent.mcp_tool_use`` event. Parts a provider would refuse (characters outside
+    ``[A-Za-z0-9_-]``, over 64 in all) are slugged and suffixed with a hash of the pair, so
+    two different pairs never share a name."""
+    name = f"mcp__{server}__{tool}"
+    if _NAME_PART.fullmatch(server) and _NAME_PART.fullmatch(tool) and len(name) <= MAX_TOOL_NAME:
+        return name
+    suffix = "_" + sha256(f"{server}\0{tool}".encode()).hexdigest()[:8]
+    slug = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    return slug[: MAX_TOOL_NAME - len(suffix)] + suffix
+
+
+def mcp_toolsets(agent: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(server, toolset) for each ``mcp_toolset`` naming one of the agent's ``mcp_servers``:
+    only those servers are connected."""
+    servers = {server.get("name"): server for server in agent.get("mcp_servers") or []}
+    found = []
+    for tool in agent.get("tools") or []:
+        if tool.get("type") == "mcp_toolset" and tool.get("mcp_server_name") in servers:
+            found.append((servers[tool["mcp_server_name"]], tool))
+    return found
+
+
+def mcp_policy(toolset: dict[str, Any], tool_name: str) -> dict[str, Any] | None:
+    """The permission policy of one listed tool under its toolset, or None when the toolset
+    disables it. Unset policies are ``always_ask`` (the spec's default for MCP)."""
+    default = toolset.get("default_config") or {}
+    config: dict[str, Any] = next((c for c in toolset.get("configs") or [] if c.get("name") == tool_name), {})
+    enabled = config.get("enabled")
+    if enabled is None:
+        enabled = default.get("enabled", True) is not False
+    if not enabled:
+        return None
+    return config.get("permission_policy") or default.get("permission_policy") or {"type": "always_ask"}
 
 
 def toolbox(agent: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> Toolbox:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from application.ports import ModelRequest
+from application.runtime.tools import mcp_tool_name
 from domain.sessions import PublicEvent, Session
 
 UNANSWERED = "The tool call was not answered: the turn was interrupted or moved on without its result."
@@ -127,7 +128,10 @@ class Transcript:
         if kind == "agent.message":
             return _Item(event.seq, "assistant", _user_blocks(_listed(payload.get("content"))))
         if kind in _TOOL_USES:
-            block = {"type": "tool_use", "id": event.event_id, "name": payload.get("name", ""), "input": payload.get("input") or {}}
+            name = payload.get("name", "")
+            if kind == "agent.mcp_tool_use":  # the model called it by the name it was offered
+                name = mcp_tool_name(payload.get("mcp_server_name") or "", name)
+            block = {"type": "tool_use", "id": event.event_id, "name": name, "input": payload.get("input") or {}}
             return _Item(event.seq, "assistant", [block])
         if kind == "span.outcome_evaluation_end":
             feedback = _OUTCOME_FEEDBACK.get(payload.get("result") or "")

@@ -22,6 +22,8 @@ from application.errors import Conflict
 from application.ids import new_id
 from application.ports import (
     EventStore,
+    McpCallOutcome,
+    McpCancelled,
     ModelProvider,
     ModelResponse,
     ModelUsage,
@@ -35,10 +37,11 @@ from application.ports import (
 )
 from application.retry import retry_on_race
 from application.runtime.dispatch import CancelToken
+from application.runtime.mcp import McpFailure, McpTools
 from application.runtime.models import ModelResolver, missing_provider_message
 from application.runtime.outcomes import Verdict, grading_request, read_verdict
 from application.runtime.pricing import cost_micros
-from application.runtime.tools import NOT_RUN, WORKER_TOOLS, Toolbox, evaluation, toolbox
+from application.runtime.tools import NOT_RUN, WORKER_TOOLS, Toolbox, evaluation, mcp_toolsets, toolbox
 from application.runtime.transcript import TranscriptCache
 from application.work_queue import WorkerWatch, hosting_of, new_work_item, released_item
 from domain.errors import DomainError
@@ -96,6 +99,7 @@ class SessionRuntime:
         policy: TurnPolicy | None = None,
         workers: WorkerWatch | None = None,
         on_queued: Callable[[], None] = lambda: None,
+        mcp: McpTools | None = None,
     ) -> None:
         self._store = store
         self._provider = provider
@@ -105,6 +109,7 @@ class SessionRuntime:
         self._transcripts = TranscriptCache()
         self._workers = workers
         self._on_queued = on_queued
+        self._mcp = mcp
 
     def take_turns(self, session_id: str, cancel: CancelToken | None = None) -> None:
         """Drives the session while it owes a turn."""
@@ -144,7 +149,7 @@ class SessionRuntime:
         if target is None:
             self._report_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
             return
-        tools = toolbox(session.agent, session.completion_options.get("tools"))
+        tools = self._with_mcp_tools(session, toolbox(session.agent, session.completion_options.get("tools")), cancel)
         requests = 0
         current = session
         while True:
@@ -167,8 +172,14 @@ class SessionRuntime:
                     "exhausted",
                 )
                 return
+            if current.mcp_calls:
+                current = self._settle_mcp_calls(current, cancel)
+                if not current.wants_turn:
+                    return
             requests += 1
             step, response, current = self._request(current, target, tools, cancel)
+            if current.started_mcp_calls:  # the calls this response made, allowed by policy
+                current = self._make_mcp_calls(current, current.started_mcp_calls, cancel)
             if step != "grade":
                 if step == "continue":
                     continue
@@ -260,6 +271,11 @@ class SessionRuntime:
                 text = "Denied: " + (answer.get("deny_message") or "Tool execution was denied by the user.")
             else:
                 text = NOT_RUN.format(name="requested")
+            if tool_use_id in session.mcp_calls:
+                if answer["result"] != "deny":
+                    text = "The MCP call was not made: this server runs no MCP calls."
+                session.record("agent.mcp_tool_result", new_id("sevt"), mcp_tool_error(tool_use_id, text))
+                continue
             session.record(
                 "agent.tool_result",
                 new_id("sevt"),
@@ -373,6 +389,7 @@ class SessionRuntime:
     ) -> tuple[str, Session]:
         outputs: list[tuple[str, str, dict[str, Any]]] = []
         results: list[tuple[str, str, dict[str, Any]]] = []
+        mcp_now: list[str] = []  # MCP calls this driver makes once the response is saved
         running: list[str] = []  # calls the environment's worker runs now
         asking: list[str] = []  # … once the user allows them
         thinking: dict[str, dict[str, Any]] = {}
@@ -396,6 +413,18 @@ class SessionRuntime:
                 route = tools.route(name)
                 if route.kind == "custom":
                     outputs.append(("agent.custom_tool_use", use_id, {"name": name, "input": tool_input}))
+                elif route.kind == "mcp":
+                    permission, why = evaluation(route.policy or {"type": "always_ask"})
+                    payload = {
+                        "mcp_server_name": route.server,
+                        "name": route.tool,
+                        "input": tool_input,
+                        "evaluated_permission": permission,
+                        "evaluation": why,
+                    }
+                    outputs.append(("agent.mcp_tool_use", use_id, payload))
+                    if permission == "allow":
+                        mcp_now.append(use_id)
                 elif route.kind == "builtin":
                     permission, why = evaluation(route.policy or {})
                     outputs.append(
@@ -419,6 +448,7 @@ class SessionRuntime:
                 return "lost"
             for event_type, event_id, payload in results:
                 session.record(event_type, event_id, payload)
+            session.start_mcp_calls(mcp_now)
             if (running or asking) and not self._holds_live_item(session):
                 queued.append(new_work_item(session, hosting_of(self._store, session.environment_id)))
             session.route_to_worker(running, asking, queued[0].work_id if queued else None)
@@ -427,7 +457,7 @@ class SessionRuntime:
                 return "blocked"
             if session.blockers:
                 return "waiting"  # running, while the environment's worker runs the calls
-            if results or session.has_unread_input:
+            if results or mcp_now or session.has_unread_input:
                 return "continue"
             if session.outcome_to_grade is not None and response.stop_reason != "refusal":
                 return "grade"
@@ -441,6 +471,100 @@ class SessionRuntime:
             log.warning("session %s: request %s was closed by another worker; its answer is dropped", session_id, span_id)
             raise _Stop
         return step, saved
+
+    # -- MCP servers ----------------------------------------------------------------------
+
+    def _with_mcp_tools(self, session: Session, tools: Toolbox, cancel: CancelToken) -> Toolbox:
+        """``tools`` and the tools the agent's MCP servers list now (once per turn: every
+        request of the turn offers the same list). A server out of reach is a non-blocking
+        ``session.error``; the turn goes on without its tools."""
+        if self._mcp is None or not mcp_toolsets(session.agent):
+            return tools
+        try:
+            found = self._mcp.discover(session, cancel)
+        except McpCancelled:
+            self._interrupted(session.session_id, cancel)
+            raise _Stop from None
+        if found.failures:
+            self._write(session.session_id, partial(self._note_mcp_failures, failures=found.failures))
+        return tools.with_mcp(found.tools)
+
+    @staticmethod
+    def _note_mcp_failures(session: Session, failures: list[McpFailure]) -> None:
+        """Records each failure as ``session.error`` without closing the span or changing the
+        status: the next turn connects again (hence ``retrying``)."""
+        session.start_turn(new_id("sevt"))
+        for failure in failures:
+            error = {
+                "type": failure.error_type,
+                "mcp_server_name": failure.server,
+                "message": failure.message,
+                "retry_status": {"type": "retrying"},
+            }
+            session.record("session.error", new_id("sevt"), {"error": error})
+
+    def _settle_mcp_calls(self, session: Session, cancel: CancelToken) -> Session:
+        """Before a request: calls a dead driver started end in an error result (whether they
+        ran is unknown: never made twice); calls the user allowed are made now."""
+        session_id = session.session_id
+        orphans = session.started_mcp_calls
+        if orphans:
+            text = "The MCP call was interrupted by a restart of Agentry; it may or may not have run."
+
+            def end(current: Session) -> None:
+                for tool_use_id in current.started_mcp_calls:
+                    current.record("agent.mcp_tool_result", new_id("sevt"), mcp_tool_error(tool_use_id, text))
+
+            self._write(session_id, end)
+        allowed = [key for key, answer in session.confirmations.items() if answer["result"] == "allow" and key in session.mcp_calls]
+        if not allowed:
+            return self._require(session_id)
+
+        def start(current: Session) -> list[str]:
+            current.start_turn(new_id("sevt"))
+            return current.start_mcp_calls(allowed)
+
+        started, current = self._step(session_id, start)
+        return self._make_mcp_calls(current, started, cancel)
+
+    def _make_mcp_calls(self, session: Session, tool_use_ids: list[str], cancel: CancelToken) -> Session:
+        """Makes the started calls one at a time, in the model's order, each result in its own
+        write (what ran survives an interrupt). An interrupt ends the call under way with an
+        error result, then the turn."""
+        session_id = session.session_id
+        for tool_use_id in tool_use_ids:
+            call = session.mcp_calls.get(tool_use_id)
+            if call is None:
+                continue
+            failure: McpFailure | None = None
+            if self._mcp is None:
+                outcome = McpCallOutcome([{"type": "text", "text": "This server makes no MCP calls."}], True)
+            else:
+                try:
+                    outcome, failure = self._mcp.call(session, call["server"], call["name"], call["input"], cancel)
+                except McpCancelled:
+                    if not cancel.shutting_down:
+                        interrupted = mcp_tool_error(tool_use_id, "The call was interrupted.")
+
+                        def note(current: Session, payload: dict[str, Any] = interrupted) -> None:
+                            current.record("agent.mcp_tool_result", new_id("sevt"), payload)
+
+                        self._write(session_id, note)
+                    self._interrupted(session_id, cancel)
+                    raise _Stop from None
+            payload = {"mcp_tool_use_id": tool_use_id, "content": outcome.content, "is_error": outcome.is_error}
+
+            def record(
+                current: Session, key: str = tool_use_id, payload: dict[str, Any] = payload, failure: McpFailure | None = failure
+            ) -> None:
+                if key not in current.mcp_calls:
+                    return  # answered meanwhile
+                current.record("agent.mcp_tool_result", new_id("sevt"), payload)
+                if failure is not None:
+                    self._note_mcp_failures(current, [failure])
+
+            _, session = self._step(session_id, record)
+        return session
 
     # -- the environment's worker ---------------------------------------------------------
 
@@ -550,6 +674,11 @@ class _PreviewIds:
 
 def _error(error_type: str, message: str, retry_status: str) -> dict[str, Any]:
     return {"error": {"type": error_type, "message": message, "retry_status": {"type": retry_status}}}
+
+
+def mcp_tool_error(tool_use_id: str, text: str) -> dict[str, Any]:
+    """The payload of an ``agent.mcp_tool_result`` that reports why a call did not give one."""
+    return {"mcp_tool_use_id": tool_use_id, "content": [{"type": "text", "text": text}], "is_error": True}
 
 
 def _error_result(tool_use_id: str, text: str) -> tuple[str, str, dict[str, Any]]:
