@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from application.commands import load_as
+from application.commands import Written, load_as
 from application.errors import ApplicationError, Forbidden, Invalid, NotFound, Unauthorized
 from application.ids import new_id
 from application.login_tokens import LoginTokens
@@ -68,6 +68,20 @@ class Passwords(Protocol):
 
 
 WorkspaceExists = Callable[[str], bool]
+
+
+class KnownWorkspaces:
+    """Which workspaces exist, until the workspaces slice answers: ``default`` and any
+    added (tests add theirs)."""
+
+    def __init__(self) -> None:
+        self._ids = {DEFAULT_WORKSPACE}
+
+    def add(self, workspace_id: str) -> None:
+        self._ids.add(workspace_id)
+
+    def __call__(self, workspace_id: str) -> bool:
+        return workspace_id in self._ids
 
 
 class Throttled(ApplicationError):
@@ -131,12 +145,6 @@ def _check_password(password: str) -> None:
 
 
 @dataclass(frozen=True)
-class WrittenView:
-    view: View
-    position: int | None
-
-
-@dataclass(frozen=True)
 class _Person:
     """What a login token verified as, kept a few seconds (``verified_keys``)."""
 
@@ -182,7 +190,7 @@ class PeopleService:
         self._passwords = passwords
         self._cipher = cipher
         self._tokens = tokens
-        self._workspace_exists = workspace_exists
+        self.workspace_exists = workspace_exists
         self._allow_registration = allow_registration
         self._organization_name = organization_name
         self._clock = clock
@@ -219,13 +227,13 @@ class PeopleService:
             raise missing
         return invite
 
-    def _change_user(self, user_id: str, command: Callable[[User], object]) -> WrittenView:
-        def attempt() -> WrittenView:
+    def _change_user(self, user_id: str, command: Callable[[User], object]) -> Written:
+        def attempt() -> Written:
             user = self._user(user_id)
             command(user)
             position = self._store.save(user)
             self._forget(user_id)
-            return WrittenView(user_view(user), position)
+            return Written(user_view(user), position)
 
         return retry_on_race(attempt, key=user_id)
 
@@ -243,14 +251,14 @@ class PeopleService:
 
     def create_user(
         self, email: str, password: str, name: str = "", role: str = "user", workspace_role: str = NEW_MEMBER_ROLE
-    ) -> WrittenView:
+    ) -> Written:
         """A new person of the organization (the CLI's first admin, and registration)."""
         _check_password(password)
         normalized = normalize_email(email)
         memberships = {DEFAULT_WORKSPACE: workspace_role}
         password_hash = self._passwords.hash(password)
 
-        def attempt() -> WrittenView:
+        def attempt() -> Written:
             existing = load_as(self._store, stream_id(user_id_for(normalized)), User)
             if existing is None:
                 user = User(
@@ -261,14 +269,14 @@ class PeopleService:
             else:
                 existing.rejoin(name or normalized.split("@")[0], role, password_hash, memberships)
                 user = existing
-            return WrittenView(user_view(user), self._store.save(user))
+            return Written(user_view(user), self._store.save(user))
 
         return retry_on_race(attempt, key=normalized)
 
     def retrieve_user(self, who: Principal, user_id: str) -> View:
         return user_view(self._user(user_id))
 
-    def update_user_role(self, who: Principal, user_id: str, role: str) -> WrittenView:
+    def update_user_role(self, who: Principal, user_id: str, role: str) -> Written:
         require_organization_admin(who)
         if role not in ASSIGNABLE_ROLES:
             raise Invalid(f"role must be one of {', '.join(ASSIGNABLE_ROLES)} (admin cannot be assigned through the API)")
@@ -276,14 +284,14 @@ class PeopleService:
             raise Invalid("you cannot change your own role")
         return self._change_user(user_id, lambda user: user.change_role(role))
 
-    def remove_user(self, who: Principal, user_id: str) -> WrittenView:
+    def remove_user(self, who: Principal, user_id: str) -> Written:
         require_organization_admin(who)
         if user_id == who.user_id:
             raise Invalid("you cannot remove yourself from the organization")
         written = self._change_user(user_id, lambda user: user.remove())
-        return WrittenView({"id": user_id, "type": "user_deleted"}, written.position)
+        return Written({"id": user_id, "type": "user_deleted"}, written.position)
 
-    def sign_out_user(self, who: Principal, user_id: str) -> WrittenView:
+    def sign_out_user(self, who: Principal, user_id: str) -> Written:
         require_organization_admin(who)
         if user_id == who.user_id:
             raise Invalid("you cannot sign yourself out this way: your own token would stop working mid-request")
@@ -293,10 +301,13 @@ class PeopleService:
 
     def _check_workspace(self, who: Principal, workspace_id: str, change: bool) -> None:
         may_reach = who.workspaces is None or workspace_id in who.workspaces or may_manage_people(who)
-        if not self._workspace_exists(workspace_id) or not may_reach:
+        if not self.workspace_exists(workspace_id) or not may_reach:
             raise NotFound(f"workspace {workspace_id!r} not found")
         if change and not (may_manage_people(who) or (who.tenant_id == workspace_id and who.role == "admin")):
             raise Forbidden("changing a workspace's members needs the organization's or that workspace's admin role")
+
+    def check_admin(self, who: Principal) -> None:
+        require_organization_admin(who)
 
     def check_workspace(self, who: Principal, workspace_id: str) -> None:
         self._check_workspace(who, workspace_id, change=False)
@@ -311,7 +322,7 @@ class PeopleService:
 
     def _change_member(
         self, who: Principal, workspace_id: str, user_id: str, command: Callable[[User], object]
-    ) -> WrittenView:
+    ) -> Written:
         self._check_workspace(who, workspace_id, change=True)
         try:
             written = self._change_user(user_id, command)
@@ -320,25 +331,25 @@ class PeopleService:
         user = self._user(user_id)
         role = user.memberships.get(workspace_id)
         view = member_view(user_id, workspace_id, role) if role else {}
-        return WrittenView(view, written.position)
+        return Written(view, written.position)
 
-    def add_member(self, who: Principal, workspace_id: str, user_id: str, workspace_role: str) -> WrittenView:
+    def add_member(self, who: Principal, workspace_id: str, user_id: str, workspace_role: str) -> Written:
         return self._change_member(who, workspace_id, user_id, lambda user: user.add_to_workspace(workspace_id, workspace_role))
 
-    def update_member(self, who: Principal, workspace_id: str, user_id: str, workspace_role: str) -> WrittenView:
+    def update_member(self, who: Principal, workspace_id: str, user_id: str, workspace_role: str) -> Written:
         return self._change_member(
             who, workspace_id, user_id, lambda user: user.change_workspace_role(workspace_id, workspace_role)
         )
 
-    def remove_member(self, who: Principal, workspace_id: str, user_id: str) -> WrittenView:
+    def remove_member(self, who: Principal, workspace_id: str, user_id: str) -> Written:
         written = self._change_member(who, workspace_id, user_id, lambda user: user.remove_from_workspace(workspace_id))
-        return WrittenView(
+        return Written(
             {"type": "workspace_member_deleted", "user_id": user_id, "workspace_id": workspace_id}, written.position
         )
 
     # -- invites -------------------------------------------------------------------------------
 
-    def invite(self, who: Principal, email: str, role: str) -> WrittenView:
+    def invite(self, who: Principal, email: str, role: str) -> Written:
         """The view carries ``token`` once: the invited person accepts with it (the invite's
         id alone, which every admin can list, does not suffice)."""
         require_organization_admin(who)
@@ -355,23 +366,23 @@ class PeopleService:
             token_hash=_token_hash(token), expires_at=now + timedelta(days=INVITE_DAYS),
         )  # fmt: skip
         position = self._store.save(invite)
-        return WrittenView({**invite_view(invite, now), "token": token}, position)
+        return Written({**invite_view(invite, now), "token": token}, position)
 
     def retrieve_invite(self, who: Principal, invite_id: str) -> View:
         require_organization_admin(who)
         return invite_view(self._invite(invite_id), self._now())
 
-    def delete_invite(self, who: Principal, invite_id: str) -> WrittenView:
+    def delete_invite(self, who: Principal, invite_id: str) -> Written:
         require_organization_admin(who)
 
-        def attempt() -> WrittenView:
+        def attempt() -> Written:
             invite = self._invite(invite_id)
             invite.delete(self._now())
-            return WrittenView({"id": invite_id, "type": "invite_deleted"}, self._store.save(invite))
+            return Written({"id": invite_id, "type": "invite_deleted"}, self._store.save(invite))
 
         return retry_on_race(attempt, key=invite_id)
 
-    def accept_invite(self, token: str, password: str, name: str = "") -> WrittenView:
+    def accept_invite(self, token: str, password: str, name: str = "") -> Written:
         _check_password(password)
         invalid = Unauthorized("invalid invite token")
         if not token.startswith(INVITE_TOKEN_PREFIX) or "." not in token:
@@ -385,7 +396,7 @@ class PeopleService:
             raise invalid
         password_hash = self._passwords.hash(password)
 
-        def attempt() -> WrittenView:
+        def attempt() -> Written:
             current = self._invite(invite_id)
             email = current.email
             user_id = user_id_for(email)
@@ -401,13 +412,13 @@ class PeopleService:
             else:
                 existing.rejoin(display, current.role, password_hash, memberships)
                 user = existing
-            return WrittenView(user_view(user), self._store.save(user, current))
+            return Written(user_view(user), self._store.save(user, current))
 
         return retry_on_race(attempt, key=invite_id)
 
     # -- registration, login -------------------------------------------------------------------
 
-    def register(self, email: str, password: str, name: str = "") -> WrittenView:
+    def register(self, email: str, password: str, name: str = "") -> Written:
         if not self._allow_registration:
             raise Forbidden("registration is closed: ask an admin for an invite (AGENTRY_REGISTRATION=open opens it)")
         if self._user_by_email(email) is not None:
@@ -515,12 +526,12 @@ class PeopleService:
         user = self._user(self._me(who))
         return {**user_view(user), "totp_enabled": user.totp_enabled, "workspaces": dict(user.memberships)}
 
-    def update_me(self, who: Principal, name: str) -> WrittenView:
+    def update_me(self, who: Principal, name: str) -> Written:
         user_id = self._me(who)
         self._change_user(user_id, lambda user: user.update_profile(name))
-        return WrittenView(self.me(who), None)
+        return Written(self.me(who), None)
 
-    def change_password(self, who: Principal, current: str, new: str) -> WrittenView:
+    def change_password(self, who: Principal, current: str, new: str) -> Written:
         user_id = self._me(who)
         _check_password(new)
         user = self._user(user_id)

@@ -152,6 +152,10 @@ class Settings:
     sandbox_workers: int = 1
     sandbox_slots: int = 8
     sandbox_root: str = ""
+    # People: whether anyone may register an account (``open``) or only invited people
+    # (``closed``, the default); the organization's name as ``GET /v1/organizations/me`` shows it.
+    registration: str = "closed"
+    organization_name: str = "Agentry"
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
@@ -160,6 +164,8 @@ class Settings:
         _check_secret("SANDBOX_WORKER_KEY", self.sandbox_worker_key)
         if self.max_connections < 1:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
+        if self.registration not in ("open", "closed"):
+            raise SettingsError(f"AGENTRY_REGISTRATION must be open or closed, not {self.registration!r}")
         if self.turns not in TURN_MODES:
             raise SettingsError(f"AGENTRY_TURNS must be in-process or workers, not {self.turns!r}")
 
@@ -200,6 +206,8 @@ class Settings:
             sandbox_workers=_int("SANDBOX_WORKERS", 1),
             sandbox_slots=_int("SANDBOX_SLOTS", 8),
             sandbox_root=_env("SANDBOX_ROOT", ""),
+            registration=_env("REGISTRATION", "closed"),
+            organization_name=_env("ORGANIZATION_NAME", "Agentry"),
         )
 
     @property

@@ -17,8 +17,10 @@ from application.api_keys import ApiKeyService, keyed_hash
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
+from application.login_tokens import LoginTokens
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.people import KnownWorkspaces, PeopleService
 from application.relay import ChangeSignal, Relay
 from application.runtime import DefaultProviders, ModelResolver, PreviewSink, SessionRuntime, TurnDispatcher, TurnPolicy
 from application.runtime.models import CardLookup
@@ -31,6 +33,7 @@ from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_sec
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
+from infra.passwords import Argon2Passwords
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
 from infra.pg_relay import RelayLease
@@ -52,6 +55,7 @@ from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.slow_clients import bounded_config
 from projections.kafka_runner import KafkaProjector
+from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
@@ -89,7 +93,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         )
     if not settings.uses_postgres:
         prepare_data_dir(settings)
-    hash_key = keyed_hash(_api_key_secret(settings))
+    server_secret = _api_key_secret(settings)
+    hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)
@@ -143,6 +148,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         model_catalog=catalog,
         chat_completions=ChatCompletions(store, catalog, agents, environments, wiring.on_user_turn),
         vaults=VaultService(store, cipher, HttpxPoster()),
+        people=_people(settings, store, cipher, server_secret),
+        people_lists=PeopleReadModels(engine),
     )
     return ApiProcess(
         services=services,
@@ -371,6 +378,21 @@ def _api_key_secret(settings: Settings) -> str:
     return read_or_create_secret(settings.key_pepper_path)
 
 
+def _people(settings: Settings, store: EventsourcingEventStore, cipher: EnvelopeCipher, server_secret: str) -> PeopleService:
+    """Login tokens are signed with a key derived from the API-key secret (no new secret to
+    keep). Workspaces are checked through ``KnownWorkspaces`` until the workspaces slice
+    answers for them."""
+    return PeopleService(
+        store,
+        Argon2Passwords(),
+        cipher,
+        LoginTokens(server_secret),
+        KnownWorkspaces(),
+        allow_registration=settings.registration == "open",
+        organization_name=settings.organization_name,
+    )
+
+
 def _no_wait(position: int | None, timeout: float) -> bool:
     """Projections run in other processes: list reads are eventually consistent."""
     return True
@@ -402,7 +424,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

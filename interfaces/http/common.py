@@ -22,6 +22,7 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.people import PeopleService
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
 from application.tenancy import Principal
@@ -30,6 +31,7 @@ from application.views import TIME_BOUNDS, iso
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
+from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,6 +58,8 @@ class Services:
     model_catalog: ModelCatalog
     chat_completions: ChatCompletions
     vaults: VaultService
+    people: PeopleService
+    people_lists: PeopleReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
