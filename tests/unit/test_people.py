@@ -195,3 +195,28 @@ def test_an_organization_admin_reaches_every_workspace(people: PeopleService) ->
     who = people.authenticate(token, "wrk_b")
     assert (who.tenant_id, who.role, who.organization_role, who.workspaces) == ("wrk_b", "admin", "admin", None)
     assert who.organization_admin and ORGANIZATION_ID == people.organization()["id"]
+
+
+def test_registration_only_when_the_setting_opens_it(store: EventsourcingEventStore, clock: Clock) -> None:
+    def service(open_: bool) -> PeopleService:
+        return PeopleService(
+            store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True,
+            allow_registration=open_, clock=clock,
+        )  # fmt: skip
+
+    with pytest.raises(Forbidden):
+        service(False).register("eve@example.com", "password-1")
+    user = service(True).register("eve@example.com", "password-1", "Eve").view
+    assert (user["email"], user["role"], user["name"]) == ("eve@example.com", "user", "Eve")
+    with pytest.raises(Invalid):
+        service(True).register("fay@example.com", "short")
+
+
+def test_an_api_key_without_the_admin_role_changes_no_one(people: PeopleService) -> None:
+    ann = people.create_user("ann@example.com", "password-1").view
+    member_key = Principal("default", "apikey_member", role="member")
+    with pytest.raises(Forbidden):
+        people.remove_user(member_key, ann["id"])
+    with pytest.raises(Forbidden):
+        people.sign_out_user(member_key, ann["id"])
+    assert people.retrieve_user(member_key, ann["id"])["email"] == "ann@example.com"
