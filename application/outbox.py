@@ -26,10 +26,15 @@ AGGREGATE_TOPICS = {
     "domain.vaults": "vaults",
     # A workspace's own rate limits: numbers, nothing secret.
     "domain.rate_limits": "rate_limits",
+    # Users and invites: logins, role and membership changes. Their secrets (a password's
+    # hash, a sealed TOTP secret, an invite token's hash) are in SECRET_FIELDS below.
+    "domain.people": "people",
 }
 
 # Fields that must never leave the event store, whatever event carries them.
-SECRET_FIELDS = frozenset({"key_hash", "secret", "secret_value", "plaintext", "ciphertext"})
+SECRET_FIELDS = frozenset(
+    {"key_hash", "secret", "secret_value", "plaintext", "ciphertext", "password_hash", "totp_sealed", "token_hash"}
+)
 
 _EVENT_ID_NAMESPACE = UUID("0b6c1f0e-6a53-5d2b-9f57-2f9e0f3c1a77")
 

@@ -162,6 +162,10 @@ class Settings:
     # or a person) may make, metered as token buckets per process; 0 turns a limit off.
     rate_limit_workspace_rpm: int = 12_000
     rate_limit_caller_rpm: int = 6_000
+    # People: whether anyone may register an account (``open``) or only invited people
+    # (``closed``, the default); the organization's name as ``GET /v1/organizations/me`` shows it.
+    registration: str = "closed"
+    organization_name: str = "Agentry"
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
@@ -172,6 +176,8 @@ class Settings:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
         if self.rate_limit_workspace_rpm < 0 or self.rate_limit_caller_rpm < 0:
             raise SettingsError("AGENTRY_RATE_LIMIT_WORKSPACE_RPM and AGENTRY_RATE_LIMIT_CALLER_RPM must be 0 (off) or more")
+        if self.registration not in ("open", "closed"):
+            raise SettingsError(f"AGENTRY_REGISTRATION must be open or closed, not {self.registration!r}")
         if self.turns not in TURN_MODES:
             raise SettingsError(f"AGENTRY_TURNS must be in-process or workers, not {self.turns!r}")
 
@@ -217,6 +223,8 @@ class Settings:
             rate_limit_caller_rpm=_int("RATE_LIMIT_CALLER_RPM", 6_000),
             sandbox_slots=_int("SANDBOX_SLOTS", 8),
             sandbox_root=_env("SANDBOX_ROOT", ""),
+            registration=_env("REGISTRATION", "closed"),
+            organization_name=_env("ORGANIZATION_NAME", "Agentry"),
         )
 
     @property

@@ -17,9 +17,11 @@ from application.api_keys import ApiKeyService, keyed_hash
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
+from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.people import KnownWorkspaces, PeopleService
 from application.ports import SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
@@ -39,6 +41,7 @@ from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, ev
 from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.mcp_client import SdkMcpClient
+from infra.passwords import Argon2Passwords
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
 from infra.pg_relay import RelayLease
@@ -60,6 +63,7 @@ from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.slow_clients import bounded_config
 from projections.kafka_runner import KafkaProjector
+from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
@@ -97,7 +101,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         )
     if not settings.uses_postgres:
         prepare_data_dir(settings)
-    hash_key = keyed_hash(_api_key_secret(settings))
+    server_secret = _api_key_secret(settings)
+    hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
     engine = create_engine(settings.read_model_url)
@@ -158,6 +163,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         rate_limiter=RateLimiter(
             Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm), rate_limits.override
         ),
+        people=_people(settings, store, cipher, server_secret),
+        people_lists=PeopleReadModels(engine),
     )
     return ApiProcess(
         services=services,
@@ -410,6 +417,21 @@ def _api_key_secret(settings: Settings) -> str:
     return read_or_create_secret(settings.key_pepper_path)
 
 
+def _people(settings: Settings, store: EventsourcingEventStore, cipher: EnvelopeCipher, server_secret: str) -> PeopleService:
+    """Login tokens are signed with a key derived from the API-key secret (no new secret to
+    keep). Workspaces are checked through ``KnownWorkspaces`` until the workspaces slice
+    answers for them."""
+    return PeopleService(
+        store,
+        Argon2Passwords(),
+        cipher,
+        LoginTokens(server_secret),
+        KnownWorkspaces(),
+        allow_registration=settings.registration == "open",
+        organization_name=settings.organization_name,
+    )
+
+
 def _no_wait(position: int | None, timeout: float) -> bool:
     """Projections run in other processes: list reads are eventually consistent."""
     return True
@@ -441,7 +463,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

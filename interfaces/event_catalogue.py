@@ -30,13 +30,15 @@ from domain.api_keys import ApiKey
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard, ModelHandle
+from domain.people import Invite, User
 from domain.rate_limits import WorkspaceRateLimits
 from domain.sessions import PublicEvent, Session
 from domain.vaults import Vault
 from domain.work_items import WorkItem
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
-    Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, WorkspaceRateLimits
+    Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
+    WorkspaceRateLimits,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

@@ -30,6 +30,7 @@ from domain.sessions import PublicEvent, Session, SessionWasDeleted
 from domain.vaults import Vault
 from domain.work_items import WorkItem
 from projections import tables
+from projections.people import PeopleProjection
 from projections.runner import ReadModelProjection
 from projections.session_resources import SessionResourcesProjection
 
@@ -433,4 +434,5 @@ def all_projections() -> list[ReadModelProjection]:
         WorkItemsProjection(),
         SessionResourcesProjection(),
         VaultsProjection(),
+        PeopleProjection(),
     ]

@@ -1,5 +1,5 @@
 """``agentry serve | worker | sandbox-worker | relay | project | projections rebuild NAME | projections status | api-keys create |
-environments keys create ENV | secrets rotate-root``."""
+users create | environments keys create ENV | secrets rotate-root``."""
 
 from __future__ import annotations
 
@@ -133,6 +133,31 @@ def api_keys_command(args: argparse.Namespace) -> int:
         platform.services.api_keys.issue(key, name=args.name, tenant_id=args.tenant)
         # Printed to the terminal that asked for it, once; never logged.
         print(key)
+        return 0
+    finally:
+        platform.close()
+
+
+def users_command(args: argparse.Namespace) -> int:
+    """`agentry users create`: a person who logs in (the first admin, typically). The
+    password comes from AGENTRY_USER_PASSWORD or, at a terminal, a prompt (never argv)."""
+    import getpass
+
+    from application.errors import ApplicationError
+    from domain.errors import DomainError
+    from interfaces.bootstrap import build
+
+    password = os.environ.get("AGENTRY_USER_PASSWORD") or getpass.getpass(f"password for {args.email}: ")
+    platform = build(load_settings())
+    try:
+        role = "admin" if args.admin else args.role
+        workspace_role = "workspace_admin" if args.admin else "workspace_developer"
+        try:
+            written = platform.services.people.create_user(args.email, password, args.name or "", role, workspace_role)
+        except (DomainError, ApplicationError) as error:
+            print(f"agentry: {error}", file=sys.stderr)
+            return 1
+        print(f"created {written.view['id']} ({written.view['email']}, {role})")
         return 0
     finally:
         platform.close()
@@ -303,6 +328,17 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli")
     create.add_argument("--tenant", default="default")
     create.set_defaults(handler=api_keys_command)
+
+    users = commands.add_parser("users", help="manage the people who log in")
+    user_actions = users.add_subparsers(dest="action", required=True)
+    user_create = user_actions.add_parser(
+        "create", help="create a person (password from AGENTRY_USER_PASSWORD or a prompt)"
+    )
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--name", default=None)
+    user_create.add_argument("--admin", action="store_true", help="an organization admin")
+    user_create.add_argument("--role", default="user", choices=("billing", "claude_code_user", "developer", "managed", "user"))
+    user_create.set_defaults(handler=users_command)
 
     environments = commands.add_parser("environments", help="manage environments")
     environment_actions = environments.add_subparsers(dest="action", required=True)

@@ -219,6 +219,9 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 )
 
 
+# Its own module (it reads the helpers above, defined by now).
+from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "health", "Liveness", "system", out.Health, public=True),
     # agents
@@ -584,6 +587,7 @@ OPERATIONS: tuple[Operation, ...] = (
     # vaults and their credentials
     *VAULT_OPERATIONS,
     *RATE_LIMIT_OPERATIONS,
+    *PEOPLE_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,
@@ -612,3 +616,4 @@ OPERATIONS: tuple[Operation, ...] = (
         },
     ),
 )
+

@@ -12,6 +12,7 @@ import orjson
 from application.api_keys import ApiKeyService
 from application.environment_keys import EnvironmentKeyService, key_id_of
 from application.errors import Unauthorized
+from application.people import PeopleService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkQueue
 from application.work_queue import TOKEN_PREFIX as WORK_TOKEN_PREFIX
 from interfaces.http import docs, errors
@@ -25,6 +26,7 @@ from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
+from interfaces.http.resources.people import PUBLIC_AUTH_PATHS, add_people_routes
 from interfaces.http.resources.rate_limits import OrganizationRateLimitsResource, WorkspaceRateLimitsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
@@ -32,7 +34,11 @@ from interfaces.http.resources.sessions import SessionsResource
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"}) | PUBLIC_AUTH_PATHS
+
+
+# Every JWT starts with its base64url header, ``{"`` → ``eyJ``.
+LOGIN_TOKEN_PREFIX = "eyJ"
 
 
 class RequestIds:
@@ -49,10 +55,13 @@ class ApiKeyAuth:
     form: an environment key, or a work item's token. Which routes take which is the
     resources' business (``interfaces.http.common``)."""
 
-    def __init__(self, api_keys: ApiKeyService, environment_keys: EnvironmentKeyService, work: WorkQueue) -> None:
+    def __init__(
+        self, api_keys: ApiKeyService, environment_keys: EnvironmentKeyService, work: WorkQueue, people: PeopleService
+    ) -> None:
         self._api_keys = api_keys
         self._environment_keys = environment_keys
         self._work = work
+        self._people = people
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
@@ -70,6 +79,11 @@ class ApiKeyAuth:
             req.context.principal = await run(self._work.authenticate_platform, key)
         elif key_id_of(key) is not None:
             req.context.principal = await run(self._environment_keys.authenticate, key)
+        # -- people: a login token (a JWT; API keys start with "agentry-") ------------------
+        elif key.startswith(LOGIN_TOKEN_PREFIX):
+            workspace = req.get_header("anthropic-workspace-id") or None
+            req.context.principal = await run(self._people.authenticate, key, workspace)
+        # -- end people ----------------------------------------------------------------------
         else:
             req.context.principal = await run(self._api_keys.authenticate, key)
 
@@ -83,7 +97,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     middleware: list[Any] = [
         RequestIds(),
         RefuseUnstorableText(),
-        ApiKeyAuth(services.api_keys, services.environment_keys, services.work),
+        ApiKeyAuth(services.api_keys, services.environment_keys, services.work, services.people),
         RateLimiting(services.rate_limiter, services.rate_limits),
     ]
     app = falcon.asgi.App(middleware=middleware)
@@ -125,6 +139,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     app.add_route("/v1/organizations/rate_limits", OrganizationRateLimitsResource(services.rate_limits))
     workspace_limits = WorkspaceRateLimitsResource(services.rate_limits)
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}/rate_limits/{rate_limit_id}", workspace_limits)
+    add_people_routes(app, services.people, services.people_lists, written)
     return app
 
 

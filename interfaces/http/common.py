@@ -22,6 +22,7 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.people import PeopleService
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
 from application.session_log import SessionLog
@@ -32,6 +33,7 @@ from application.views import TIME_BOUNDS, iso
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
+from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,6 +62,8 @@ class Services:
     vaults: VaultService
     rate_limits: RateLimitConfig
     rate_limiter: RateLimiter
+    people: PeopleService
+    people_lists: PeopleReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

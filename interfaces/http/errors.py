@@ -23,6 +23,7 @@ from application.errors import (
     PreconditionFailed,
     Unauthorized,
 )
+from application.people import Throttled
 from application.rate_limits import RateLimited
 from domain.errors import DomainError, Taken, VersionMismatch
 from projections.queries import BadPageToken
@@ -131,6 +132,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RateLimited: 429,
     BadPageToken: 400,
     DomainError: 400,
+    Throttled: 429,
 }
 
 
@@ -150,6 +152,9 @@ async def handle_refusal(req, resp, error: Exception, params) -> None:  # noqa: 
         body["error"]["error_code"] = error.error_code
         body["error"]["details"] = {"error_code": error.error_code, **error.details}
         resp.data = orjson.dumps(body)
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):
+        resp.set_header("retry-after", str(retry_after))
     if status == 409:
         # The anthropic SDK retries 409s unless told not to; a stale version never heals.
         retryable = isinstance(error, Conflict) and error.retryable

@@ -14,6 +14,7 @@ lives inside another, such as a session's resource, to ``NESTED``) and, if its l
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -153,6 +154,33 @@ def _claimed_work(http: httpx.Client, environment_id: str) -> str:
     return str(work["id"])
 
 
+# -- people ------------------------------------------------------------------------------------
+
+
+def _invite(http: httpx.Client) -> str:
+    return _post(http, "/v1/organizations/invites", {"email": f"{uuid.uuid4().hex}@example.com", "role": "user"})["id"]
+
+
+def _user(http: httpx.Client) -> str:
+    """A person of the organization (an invite accepted): a member of the default workspace."""
+    invite = _post(http, "/v1/organizations/invites", {"email": f"{uuid.uuid4().hex}@example.com", "role": "user"})
+    return str(_post(http, "/v1/auth/invites/accept", {"token": invite["token"], "password": "conformance"})["id"])
+
+
+def _outsider(http: httpx.Client) -> str:
+    """A person in no workspace yet (one a test adds to a workspace)."""
+    user_id = _user(http)
+    response = http.delete(f"/v1/organizations/workspaces/default/members/{user_id}")
+    if response.status_code != 200:
+        raise RuntimeError(f"conformance setup: could not take {user_id} out of default: {response.text[:300]}")
+    return user_id
+
+
+def _workspace(http: httpx.Client) -> str:
+    # The one workspace there is until workspaces are served (then: a new one per test).
+    return "default"
+
+
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
@@ -160,6 +188,10 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "env": _environment,
     "sesn": _session,
     "vlt": _vault,
+    "user": _user,
+    "invite": _invite,
+    "workspace": _workspace,
+    "outsider": _outsider,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one

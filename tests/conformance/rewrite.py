@@ -22,6 +22,9 @@ shipped it:
   becomes a list of real objects of that kind: ``vault_ids=[real_id("vlt_vault_ids")]``;
 - an ``"expires_at"`` the tests date in the past (``parse_datetime("2019-12-27T…")``, which a
   server that wants a future expiry refuses) moves to the same moment in ``FUTURE_YEAR``;
+- an organization's user, invite or workspace named by its parameter's name (``"user_id"``),
+  as a keyword or the first positional argument, is a real one; ``email="email"`` becomes an
+  address;
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
   resource handed out;
 - the client of a call that takes only a worker's credential (``WORKER_ONLY``: the SDK's
@@ -52,6 +55,14 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     # organization.rate_limits.list(model=…): the entry covering a model the caller can name.
     "model": "model",
 }
+# -- people (the organization's users, invites, workspace members) ----------------------------
+# Their tests name users, invites and workspaces by the parameter's name, as keywords and as
+# the first positional argument (``users.retrieve("user_id")``); a workspace member to be
+# added is a literal id, a user of the organization in no workspace yet (``outsider``).
+BARE_PLACEHOLDERS |= {"user_id": "user", "invite_id": "invite", "workspace_id": "workspace"}
+POSITIONAL_PLACEHOLDERS = frozenset({"user_id", "invite_id", "workspace_id"})
+LITERAL_PLACEHOLDERS: dict[str, str] = {"user_01WxYzAbCdEfGhJkMnPqRsTu": "outsider_user"}
+# -- end people ----------------------------------------------------------------------------
 # keyword=<constant> values no real server accepts, and what each becomes.
 INVALID_VALUES: dict[str, tuple[object, str]] = {
     "version": (0, "1"),
@@ -59,6 +70,7 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "limit": (0, "1"),
     "desired_ttl_seconds": (0, "1"),
     "expected_last_heartbeat": ("expected_last_heartbeat", "'NO_HEARTBEAT'"),
+    "email": ("email", "'conformance@example.com'"),  # an invite needs an address
 }
 PLACEHOLDER_PAGE = "page"
 # keyword → the kind of the ids its list names (the tests send ``["string"]``).
@@ -164,6 +176,17 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and _is_placeholder(node, real_kinds):
             add(_edit(node, f"real_id({node.value!r})", lines))
+        literal = LITERAL_PLACEHOLDERS.get(node.value) if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+        if literal is not None and literal.split("_", 1)[0] in real_kinds:
+            add(_edit(node, f"real_id({literal!r})", lines))
+        if isinstance(node, ast.Call) and node.args:
+            first = node.args[0]
+            if (
+                isinstance(first, ast.Constant)
+                and first.value in POSITIONAL_PLACEHOLDERS
+                and BARE_PLACEHOLDERS[str(first.value)] in real_kinds
+            ):
+                add(_edit(first, f"real_id({_bare_placeholder(str(first.value))!r})", lines))
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
                 past = _past_expiry(key, value)

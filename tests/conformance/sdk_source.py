@@ -38,6 +38,10 @@ RESOURCES: dict[str, str] = {
     "sessions.resources": "sessions/test_resources.py",
     "vaults": "test_vaults.py",
     "vaults.credentials": "vaults/test_credentials.py",
+    "organization": "test_organization.py",
+    "organization.users": "organization/test_users.py",
+    "organization.invites": "organization/test_invites.py",
+    "organization.workspaces.members": "organization/workspaces/test_members.py",
 }
 
 

@@ -130,7 +130,10 @@ def test_public_operations_answer_without_a_key_and_the_rest_refuse(
             if operation.get("security") == []:
                 if "stream" in url:
                     continue
-                assert anonymous.request(method, url).status_code == 200, url
+                # A public operation that takes a body (a login) answers an empty one with a
+                # 400 about the body, not a 401.
+                expected = 400 if "requestBody" in operation else 200
+                assert anonymous.request(method, url).status_code == expected, url
             else:
                 response = anonymous.request(method, url)
                 assert response.status_code == 401, url

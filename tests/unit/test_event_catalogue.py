@@ -75,7 +75,7 @@ def test_api_key_events_are_catalogued_but_never_published() -> None:
         if described.topic.startswith(credentials) or described.topic == "domain.sessions:Session.ThinkingKept":
             assert described.kafka_topic is None
         else:
-            assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards", "agentry.work_items", "agentry.vaults", "agentry.rate_limits"}
+            assert described.kafka_topic in {"agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards", "agentry.work_items", "agentry.vaults", "agentry.rate_limits", "agentry.people"}
 
 
 def test_a_field_the_catalogue_cannot_describe_fails_loudly() -> None:

@@ -1,0 +1,222 @@
+"""People without HTTP: RFC 6238 codes, login tokens, and the use cases against the real
+event store adapter in memory (throttling, token generations, invites, roles)."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+from application.errors import Forbidden, Invalid, NotFound, Unauthorized
+from application.login_tokens import TOKEN_SECONDS, LoginTokens
+from application.people import ORGANIZATION_ID, PeopleService, Throttled
+from application.tenancy import Principal
+from application.totp import code_at, hotp, verify
+from domain.people import MAX_FAILED_LOGINS, AlreadyMember, InviteClosed, User, user_id_for
+from infra.event_store import EventsourcingEventStore
+from infra.passwords import Argon2Passwords
+
+# RFC 6238 appendix B: the SHA-1 seed and its 8-digit codes at these times.
+RFC6238_SEED = b"12345678901234567890"
+RFC6238_SHA1 = {
+    59: "94287082",
+    1111111109: "07081804",
+    1111111111: "14050471",
+    1234567890: "89005924",
+    2000000000: "69279037",
+    20000000000: "65353130",
+}
+
+
+@pytest.mark.parametrize(("unix_time", "expected"), sorted(RFC6238_SHA1.items()))
+def test_totp_matches_the_rfc_6238_vectors(unix_time: int, expected: str) -> None:
+    assert hotp(RFC6238_SEED, unix_time // 30, digits=8) == expected
+
+
+def test_a_six_digit_code_verifies_within_one_step_and_not_beyond() -> None:
+    secret = base64.b32encode(RFC6238_SEED).decode()
+    assert code_at(secret, 59) == RFC6238_SHA1[59][-6:]
+    assert verify(secret, code_at(secret, 1000), 1000 + 30)
+    assert not verify(secret, code_at(secret, 1000), 1000 + 90)
+    assert not verify(secret, "12345", 1000)
+
+
+def test_a_login_token_verifies_until_it_expires_and_not_under_another_secret() -> None:
+    tokens = LoginTokens("s" * 32)
+    token = tokens.issue("user_abc", 3, now=1000)
+    assert token.startswith("eyJ")
+    claims = tokens.verify(token, now=1000 + TOKEN_SECONDS - 1)
+    assert (claims.user_id, claims.generation) == ("user_abc", 3)
+    with pytest.raises(Unauthorized):
+        tokens.verify(token, now=1000 + TOKEN_SECONDS)
+    with pytest.raises(Unauthorized):
+        LoginTokens("t" * 32).verify(token, now=1000)
+    header, claims_part, signature = token.split(".")
+    unsigned = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    with pytest.raises(Unauthorized):
+        tokens.verify(f"{unsigned}.{claims_part}.", now=1000)
+
+
+class FakeCipher:
+    def __init__(self) -> None:
+        self.shredded: set[str] = set()
+
+    def seal(self, owner: str, plaintext: str) -> str:
+        return "sealed:" + base64.b64encode(plaintext.encode()[::-1]).decode()
+
+    def open(self, owner: str, sealed: str) -> str:
+        assert owner not in self.shredded
+        return base64.b64decode(sealed.removeprefix("sealed:")).decode()[::-1]
+
+    def shred(self, owner: str) -> None:
+        self.shredded.add(owner)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()  # events are stamped by the wall clock
+
+    def __call__(self) -> float:
+        return self.now
+
+
+ADMIN_KEY = Principal("default", "apikey_admin")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def people(store: EventsourcingEventStore, clock: Clock) -> PeopleService:
+    return PeopleService(
+        store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: workspace in ("default", "wrk_b"),
+        allow_registration=True, clock=clock,
+    )  # fmt: skip
+
+
+def test_one_user_per_email_whatever_its_case(people: PeopleService) -> None:
+    people.create_user("Ann@Example.com", "password-1")
+    with pytest.raises(AlreadyMember):
+        people.register("ann@example.COM ", "password-2")
+
+
+def test_a_login_token_stops_working_after_sign_out_and_after_a_password_change(people: PeopleService) -> None:
+    ann = people.create_user("ann@example.com", "password-1").view
+    token = people.login("ann@example.com", "password-1", None, "test")["access_token"]
+    who = people.authenticate(token, None)
+    assert (who.tenant_id, who.user_id, who.role, who.workspaces) == ("default", ann["id"], "member", frozenset({"default"}))
+    people.sign_out_user(ADMIN_KEY, ann["id"])
+    with pytest.raises(Unauthorized):
+        people.authenticate(token, None)
+    token = people.login("ann@example.com", "password-1", None, "test")["access_token"]
+    people.change_password(people.authenticate(token, None), "password-1", "password-2")
+    with pytest.raises(Unauthorized):
+        people.authenticate(token, None)
+    with pytest.raises(Unauthorized):
+        people.login("ann@example.com", "password-1", None, "test")
+
+
+def test_failed_logins_throttle_the_account_even_for_the_right_password_until_the_window_passes(
+    people: PeopleService, store: EventsourcingEventStore, clock: Clock
+) -> None:
+    people.create_user("bob@example.com", "password-1")
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(Unauthorized):
+            people.login("bob@example.com", "wrong-password", None, "test")
+    with pytest.raises(Throttled) as throttled:
+        people.login("bob@example.com", "password-1", None, "test")
+    assert 0 < throttled.value.retry_after <= 15 * 60 + 30  # the test clock stands still
+    user = store.load(User.create_id(user_id_for("bob@example.com")))
+    assert isinstance(user, User) and len(user.failed_logins) == MAX_FAILED_LOGINS
+    clock.now += 15 * 60 + 60
+    assert people.login("bob@example.com", "password-1", None, "test")["token_type"] == "bearer"
+
+
+def test_unknown_emails_are_throttled_too(people: PeopleService) -> None:
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(Unauthorized):
+            people.login("nobody@example.com", "whatever-1", None, "test")
+    with pytest.raises(Throttled):
+        people.login("nobody@example.com", "whatever-1", None, "test")
+
+
+def test_a_second_factor_is_needed_once_confirmed(people: PeopleService, clock: Clock) -> None:
+    people.create_user("cy@example.com", "password-1")
+    who = people.authenticate(people.login("cy@example.com", "password-1", None, "t")["access_token"], None)
+    secret = people.start_totp(who)["secret"]
+    with pytest.raises(Invalid):
+        people.confirm_totp(who, "000000" if code_at(secret, clock.now) != "000000" else "111111")
+    people.confirm_totp(who, code_at(secret, clock.now))
+    with pytest.raises(Unauthorized):
+        people.authenticate(people.login("cy@example.com", "password-1", None, "t")["access_token"], None)
+    with pytest.raises(Unauthorized, match="totp_code"):
+        people.login("cy@example.com", "password-1", None, "t")
+    token = people.login("cy@example.com", "password-1", code_at(secret, clock.now), "t")["access_token"]
+    assert people.authenticate(token, None).user_id == user_id_for("cy@example.com")
+
+
+def test_an_invite_is_accepted_with_its_token_only_once(people: PeopleService) -> None:
+    invite = people.invite(ADMIN_KEY, "dee@example.com", "developer").view
+    with pytest.raises(Unauthorized):
+        people.accept_invite(invite["token"] + "x", "password-1")
+    user = people.accept_invite(invite["token"], "password-1", "Dee").view
+    assert (user["email"], user["role"], user["name"]) == ("dee@example.com", "developer", "Dee")
+    assert people.retrieve_invite(ADMIN_KEY, invite["id"])["status"] == "accepted"
+    with pytest.raises(InviteClosed):
+        people.accept_invite(invite["token"], "password-1")
+    with pytest.raises(AlreadyMember):
+        people.invite(ADMIN_KEY, "DEE@example.com", "user")
+
+
+def test_members_need_an_admin_to_change_anything(people: PeopleService) -> None:
+    ann = people.create_user("ann@example.com", "password-1").view
+    who = people.authenticate(people.login("ann@example.com", "password-1", None, "t")["access_token"], None)
+    with pytest.raises(Forbidden):
+        people.update_user_role(who, ann["id"], "developer")
+    with pytest.raises(Forbidden):
+        people.invite(who, "x@example.com", "user")
+    with pytest.raises(Forbidden):
+        people.update_member(who, "default", ann["id"], "workspace_admin")
+    with pytest.raises(Forbidden):
+        people.authenticate(people.login("ann@example.com", "password-1", None, "t")["access_token"], "wrk_b")
+    people.add_member(ADMIN_KEY, "wrk_b", ann["id"], "workspace_admin")
+    in_b = people.authenticate(people.login("ann@example.com", "password-1", None, "t")["access_token"], "wrk_b")
+    assert (in_b.tenant_id, in_b.role) == ("wrk_b", "admin")
+    with pytest.raises(NotFound):
+        people.retrieve_member(ADMIN_KEY, "wrk_nope", ann["id"])
+
+
+def test_an_organization_admin_reaches_every_workspace(people: PeopleService) -> None:
+    people.create_user("root@example.com", "password-1", role="admin")
+    token = people.login("root@example.com", "password-1", None, "t")["access_token"]
+    who = people.authenticate(token, "wrk_b")
+    assert (who.tenant_id, who.role, who.organization_role, who.workspaces) == ("wrk_b", "admin", "admin", None)
+    assert who.organization_admin and ORGANIZATION_ID == people.organization()["id"]
+
+
+def test_registration_only_when_the_setting_opens_it(store: EventsourcingEventStore, clock: Clock) -> None:
+    def service(open_: bool) -> PeopleService:
+        return PeopleService(
+            store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True,
+            allow_registration=open_, clock=clock,
+        )  # fmt: skip
+
+    with pytest.raises(Forbidden):
+        service(False).register("eve@example.com", "password-1")
+    user = service(True).register("eve@example.com", "password-1", "Eve").view
+    assert (user["email"], user["role"], user["name"]) == ("eve@example.com", "user", "Eve")
+    with pytest.raises(Invalid):
+        service(True).register("fay@example.com", "short")
+
+
+def test_an_api_key_without_the_admin_role_changes_no_one(people: PeopleService) -> None:
+    ann = people.create_user("ann@example.com", "password-1").view
+    member_key = Principal("default", "apikey_member", role="member")
+    with pytest.raises(Forbidden):
+        people.remove_user(member_key, ann["id"])
+    with pytest.raises(Forbidden):
+        people.sign_out_user(member_key, ann["id"])
+    assert people.retrieve_user(member_key, ann["id"])["email"] == "ann@example.com"
