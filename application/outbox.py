@@ -10,9 +10,11 @@ from uuid import UUID, uuid5
 TOPIC_PREFIX = "agentry"
 
 # Module of the aggregate → topic suffix. A new aggregate type needs a line here.
-# API keys and environment keys are deliberately absent: their events are credential
-# material and never leave the event store (so ``project --from kafka`` does not list
-# environment keys; their read model is fed from the store).
+# Environment keys are deliberately absent: their events are credential material and never
+# leave the event store (so ``project --from kafka`` does not list environment keys; their
+# read model is fed from the store). API keys are published without their hash (``key_hash``
+# is in SECRET_FIELDS; the key itself is never recorded anywhere): issue, status, role and
+# name changes are the organization's audit trail.
 AGGREGATE_TOPICS = {
     "domain.agents": "agents",
     "domain.environments": "environments",
@@ -24,6 +26,8 @@ AGGREGATE_TOPICS = {
     "domain.work_items": "work_items",
     # Vault events carry credentials' secrets sealed only, as card events do.
     "domain.vaults": "vaults",
+    "domain.workspaces": "workspaces",
+    "domain.api_keys": "api_keys",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -27,6 +27,7 @@ from application.session_log import SessionLog
 from application.sessions import SessionService
 from application.vaults import VaultService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
+from application.workspaces import WorkspaceService
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.http_poster import HttpxPoster
@@ -128,12 +129,13 @@ def build(settings: Settings | None = None) -> ApiProcess:
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
+    workspaces = WorkspaceService(store)
     services = Services(
         agents=agents,
         environments=environments,
         model_cards=model_cards,
         sessions=sessions,
-        api_keys=ApiKeyService(store, hash_key),
+        api_keys=ApiKeyService(store, hash_key, workspaces, read_models.api_key_stream),
         read_models=read_models,
         live=live,
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
@@ -143,6 +145,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         model_catalog=catalog,
         chat_completions=ChatCompletions(store, catalog, agents, environments, wiring.on_user_turn),
         vaults=VaultService(store, cipher, HttpxPoster()),
+        workspaces=workspaces,
     )
     return ApiProcess(
         services=services,
@@ -402,7 +405,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "workspaces", "api_keys")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

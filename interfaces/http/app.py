@@ -12,8 +12,10 @@ import orjson
 from application.api_keys import ApiKeyService
 from application.environment_keys import EnvironmentKeyService, key_id_of
 from application.errors import Unauthorized
+from application.tenancy import WORKSPACE_HEADER, Principal, select_workspace
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkQueue
 from application.work_queue import TOKEN_PREFIX as WORK_TOKEN_PREFIX
+from application.workspaces import WorkspaceService
 from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
@@ -24,6 +26,7 @@ from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
+from interfaces.http.resources.organization import ApiKeysResource, WorkspacesResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
@@ -47,10 +50,13 @@ class ApiKeyAuth:
     form: an environment key, or a work item's token. Which routes take which is the
     resources' business (``interfaces.http.common``)."""
 
-    def __init__(self, api_keys: ApiKeyService, environment_keys: EnvironmentKeyService, work: WorkQueue) -> None:
+    def __init__(
+        self, api_keys: ApiKeyService, environment_keys: EnvironmentKeyService, work: WorkQueue, workspaces: WorkspaceService
+    ) -> None:
         self._api_keys = api_keys
         self._environment_keys = environment_keys
         self._work = work
+        self._workspaces = workspaces
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
@@ -70,6 +76,10 @@ class ApiKeyAuth:
             req.context.principal = await run(self._environment_keys.authenticate, key)
         else:
             req.context.principal = await run(self._api_keys.authenticate, key)
+        # -- workspace selection (workers' credentials keep their tenant) --
+        if isinstance(req.context.principal, Principal):
+            requested = req.get_header(WORKSPACE_HEADER)
+            req.context.principal = await run(select_workspace, req.context.principal, requested, self._workspaces.selectable)
 
 
 class Health:
@@ -78,7 +88,7 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
-    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services.api_keys, services.environment_keys, services.work)]
+    middleware: list[Any] = [RequestIds(), RefuseUnstorableText(), ApiKeyAuth(services.api_keys, services.environment_keys, services.work, services.workspaces)]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
@@ -115,6 +125,10 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/vaults/{vault_id}", VaultsResource(services.vaults, lists, written), "archive")
     credentials = VaultCredentialsResource(services.vaults, lists, written)
     _add_family(app, "/v1/vaults/{vault_id}/credentials/{credential_id}", credentials, "archive", "mcp_oauth_validate")
+    # -- the organization: workspaces and API keys --
+    workspaces = WorkspacesResource(services.workspaces, lists, written)
+    _add_family(app, "/v1/organizations/workspaces/{workspace_id}", workspaces, "archive")
+    _add_family(app, "/v1/organizations/api_keys/{api_key_id}", ApiKeysResource(services.api_keys, lists, written))
     return app
 
 

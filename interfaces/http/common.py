@@ -28,6 +28,7 @@ from application.tenancy import Principal
 from application.vaults import VaultService
 from application.views import TIME_BOUNDS, iso
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
+from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
 from projections.queries import ListQuery, ReadModels
@@ -56,6 +57,7 @@ class Services:
     model_catalog: ModelCatalog
     chat_completions: ChatCompletions
     vaults: VaultService
+    workspaces: WorkspaceService
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
