@@ -33,9 +33,10 @@ from domain.model_cards import ModelCard, ModelHandle
 from domain.sessions import PublicEvent, Session
 from domain.vaults import Vault
 from domain.work_items import WorkItem
+from domain.workspaces import Workspace
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
-    Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault
+    Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, Workspace
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).
