@@ -153,6 +153,14 @@ def _claimed_work(http: httpx.Client, environment_id: str) -> str:
     return str(work["id"])
 
 
+def _workspace(http: httpx.Client) -> str:
+    return str(_post(http, "/v1/organizations/workspaces", {"name": "conformance"})["id"])
+
+
+def _api_key(http: httpx.Client) -> str:
+    return str(_post(http, "/v1/organizations/api_keys", {"name": "conformance"})["id"])
+
+
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
@@ -160,6 +168,8 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "env": _environment,
     "sesn": _session,
     "vlt": _vault,
+    "wrkspc": _workspace,
+    "apikey": _api_key,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one

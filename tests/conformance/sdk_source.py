@@ -37,6 +37,8 @@ RESOURCES: dict[str, str] = {
     "sessions.resources": "sessions/test_resources.py",
     "vaults": "test_vaults.py",
     "vaults.credentials": "vaults/test_credentials.py",
+    "organization.workspaces": "organization/test_workspaces.py",
+    "organization.api_keys": "organization/test_api_keys.py",
 }
 
 
