@@ -223,3 +223,46 @@ def test_a_member_may_read_but_not_change_and_a_workspace_admin_not_the_organiza
             assert organization_change(workspace_admin).status_code == 403
         # Another workspace's keys are not even visible.
         assert workspace_admin.post("/v1/organizations/api_keys", json={"name": "x", "workspace_id": "default"}).status_code == 404
+
+
+def test_a_created_keys_plaintext_appears_only_in_the_create_response(
+    server: RunningServer, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from application.api_keys import keyed_hash
+    from tests.e2e.test_model_cards import _stored_bytes
+
+    caplog.set_level("DEBUG")
+    bodies: list[str] = []
+
+    def keep(response: httpx.Response) -> None:
+        response.read()
+        bodies.append(response.text)
+
+    hooks = {"response": [keep]}
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=20, event_hooks=hooks) as admin:
+        created = _post(admin, "/v1/organizations/api_keys", {"name": "secret-test", "role": "admin"})
+        plaintext = created["key"]
+        later = bodies[1:]
+        admin.get(f"/v1/organizations/api_keys/{created['id']}")
+        admin.get("/v1/organizations/api_keys", params={"limit": 1000})
+        admin.post(f"/v1/organizations/api_keys/{created['id']}", json={"name": "renamed", "role": "member"})
+        with httpx.Client(base_url=server.base_url, headers={"x-api-key": plaintext}, timeout=20, event_hooks=hooks) as own:
+            assert own.get("/v1/agents").status_code == 200
+            own.get("/v1/organizations/api_keys")
+            assert own.post("/v1/agents", json={"name": "n", "model": "m"}).status_code == 200
+        admin.post(f"/v1/organizations/api_keys/{created['id']}", json={"status": "archived"})
+        admin.get("/openapi.json")
+        later = bodies[1:]
+    assert plaintext in bodies[0], "shown once, at create"
+    stored = _stored_bytes(server)
+    logs = caplog.text + "".join(capfd.readouterr())
+    assert created["id"].encode() in stored, "the search looks where the key's record is"
+    assert not any(plaintext in body for body in later), "the key in a later response"
+    assert (plaintext.encode() in stored) is False, "the key stored in clear"
+    assert (plaintext in logs) is False, "the key in the logs"
+    # The hash is the event store's alone: no read model row holds it.
+    digest = keyed_hash(server.settings.api_key_secret)(plaintext) if server.settings.api_key_secret else None
+    rows = server.platform.services.read_models.api_keys(None, 1000)["data"]
+    assert created["id"] in {row["id"] for row in rows}
+    if digest is not None:
+        assert not any(digest in str(row) for row in rows)
