@@ -81,7 +81,11 @@ def seed(http: httpx.Client) -> dict[str, str]:
     credential = created(f"/v1/vaults/{keeper['id']}/credentials", {"auth": closed})
     gone = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
     assert http.delete(f"/v1/sessions/{gone['id']}").status_code == 200
+    workspace = created("/v1/organizations/workspaces", {"name": "fuzzed"})
+    api_key = created("/v1/organizations/api_keys", {"name": "fuzzed", "workspace_id": workspace["id"]})
     return {
+        "workspace_id": workspace["id"],
+        "api_key_id": api_key["id"],
         "agent_id": agent["id"],
         "environment_id": environment["id"],
         "session_id": session["id"],
@@ -131,7 +135,10 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith("/v1/vaults/{vault_id}/credentials"):
         real = {"vault_id": ids["credential_vault_id"], "credential_id": ids["credential_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
-    names = ("agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id")
+    names = (
+        "agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id",
+        "workspace_id", "api_key_id",
+    )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
 
