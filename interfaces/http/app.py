@@ -77,9 +77,9 @@ class ApiKeyAuth:
         else:
             req.context.principal = await run(self._api_keys.authenticate, key)
         # -- workspace selection (workers' credentials keep their tenant) --
-        if isinstance(req.context.principal, Principal):
-            requested = req.get_header(WORKSPACE_HEADER)
-            req.context.principal = await run(select_workspace, req.context.principal, requested, self._workspaces.selectable)
+        who, requested = req.context.principal, req.get_header(WORKSPACE_HEADER)
+        if isinstance(who, Principal) and requested and requested != who.tenant_id:
+            req.context.principal = await run(select_workspace, who, requested, self._workspaces.selectable)
 
 
 class Health:
