@@ -10,9 +10,11 @@ from uuid import UUID, uuid5
 TOPIC_PREFIX = "agentry"
 
 # Module of the aggregate → topic suffix. A new aggregate type needs a line here.
-# API keys and environment keys are deliberately absent: their events are credential
-# material and never leave the event store (so ``project --from kafka`` does not list
-# environment keys; their read model is fed from the store).
+# Environment keys are deliberately absent: their events are credential material and never
+# leave the event store (so ``project --from kafka`` does not list environment keys; their
+# read model is fed from the store). API keys are published without their hash (``key_hash``
+# is in SECRET_FIELDS; the key itself is never recorded anywhere): issue, status, role and
+# name changes are the organization's audit trail.
 AGGREGATE_TOPICS = {
     "domain.agents": "agents",
     "domain.environments": "environments",
@@ -29,6 +31,8 @@ AGGREGATE_TOPICS = {
     # Users and invites: logins, role and membership changes. Their secrets (a password's
     # hash, a sealed TOTP secret, an invite token's hash) are in SECRET_FIELDS below.
     "domain.people": "people",
+    "domain.workspaces": "workspaces",
+    "domain.api_keys": "api_keys",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

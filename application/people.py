@@ -3,8 +3,8 @@ signing in (login, registration, invite acceptance, password, second factor).
 
 Who may change what: an organization admin (a person whose organization role is ``admin``)
 manages users, invites and every workspace's members; a workspace admin manages the members
-of that workspace. An API key carries no person; until the API-key slice gives keys an
-organization role, an ``admin`` key acts as an organization admin (``may_manage_people``).
+of that workspace. An API key carries no person: it manages people only when it is an
+organization admin's key (the bootstrap key, or one an admin made so).
 
 Secrets: passwords are kept only as argon2id hashes, TOTP secrets only sealed under the
 user's own data key, invite tokens only as SHA-256 (they carry 256 random bits, so a fast
@@ -34,7 +34,7 @@ from application.ids import new_id
 from application.login_tokens import LoginTokens
 from application.ports import EventStore, SecretCipher
 from application.retry import retry_on_race
-from application.tenancy import ORGANIZATION_ADMIN, Principal
+from application.tenancy import ORGANIZATION_ADMIN, Principal, WorkspaceNotFound
 from application.totp import new_secret, provisioning_uri
 from application.totp import verify as verify_code
 from application.verified_keys import RecentlyVerified
@@ -70,20 +70,6 @@ class Passwords(Protocol):
 WorkspaceExists = Callable[[str], bool]
 
 
-class KnownWorkspaces:
-    """Which workspaces exist, until the workspaces slice answers: ``default`` and any
-    added (tests add theirs)."""
-
-    def __init__(self) -> None:
-        self._ids = {DEFAULT_WORKSPACE}
-
-    def add(self, workspace_id: str) -> None:
-        self._ids.add(workspace_id)
-
-    def __call__(self, workspace_id: str) -> bool:
-        return workspace_id in self._ids
-
-
 class Throttled(ApplicationError):
     """Too many failed logins: the HTTP edge answers 429 with ``retry-after``."""
 
@@ -93,7 +79,7 @@ class Throttled(ApplicationError):
 
 
 def may_manage_people(who: Principal) -> bool:
-    return who.organization_admin or (who.user_id is None and who.role == "admin")
+    return who.organization_admin
 
 
 def require_organization_admin(who: Principal) -> None:
@@ -501,7 +487,9 @@ class PeopleService:
             else:
                 raise Forbidden("you are a member of no workspace: ask an admin to add you to one")
         elif reachable is not None and workspace not in reachable:
-            raise Forbidden(f"you are not a member of workspace {workspace!r}")
+            raise WorkspaceNotFound(workspace)  # the same 404 as a workspace that does not exist
+        if not self.workspace_exists(workspace):
+            raise WorkspaceNotFound(workspace)  # archived, or never was
         if organization_admin:
             role = "admin"
         else:

@@ -101,8 +101,8 @@ class RateLimitConfig:
     def update(
         self, who: Principal, workspace_id: str, rate_limit_id: str, changes: list[tuple[str, int | None]]
     ) -> dict[str, Any]:
-        if who.role != "admin":
-            raise Forbidden("changing rate limits needs the admin role")
+        if not who.organization_admin:
+            raise Forbidden("only an organization admin may change rate limits")
         self._check_visible(who, workspace_id)
         if rate_limit_id not in ENTRIES:
             raise NotFound(f"rate limit {rate_limit_id!r} not found")

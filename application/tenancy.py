@@ -7,7 +7,10 @@ one with the ``anthropic-workspace-id`` header."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from application.errors import NotFound
 
 ORGANIZATION_ADMIN = "admin"
 
@@ -28,3 +31,29 @@ class Principal:
     @property
     def organization_admin(self) -> bool:
         return self.organization_role == ORGANIZATION_ADMIN
+
+
+WORKSPACE_HEADER = "anthropic-workspace-id"
+
+
+class WorkspaceNotFound(NotFound):
+    """The workspace named is not one the caller may select (or does not exist)."""
+
+    def __init__(self, workspace_id: str) -> None:
+        super().__init__(f"workspace {workspace_id[:64]!r} not found")
+
+
+def select_workspace(who: Principal, requested: str | None, is_live: Callable[[str], bool]) -> Principal:
+    """The caller scoped to the workspace the ``anthropic-workspace-id`` header names (or,
+    without the header, to its own). A workspace outside the caller's reach, unknown or
+    archived is the same refusal, so workspace ids cannot be probed. An organization admin
+    may select any live workspace and acts there as its admin; a key bound to a workspace
+    may send only that one."""
+    if not requested or requested == who.tenant_id:
+        return who
+    if who.workspaces is not None and requested not in who.workspaces:
+        raise WorkspaceNotFound(requested)
+    if not is_live(requested):
+        raise WorkspaceNotFound(requested)
+    role = "admin" if who.organization_admin else who.role
+    return replace(who, tenant_id=requested, role=role)

@@ -286,3 +286,58 @@ def vault_credential_view(
         "updated_at": iso(updated_at),
         "archived_at": iso(archived_at),
     }
+
+
+# Agentry keeps no data-residency or encryption settings: a workspace answers the SDK's
+# defaults for them (US storage, unrestricted inference), which is what it does.
+WORKSPACE_DATA_RESIDENCY = {"workspace_geo": "us", "allowed_inference_geos": "unrestricted", "default_inference_geo": "global"}
+DEFAULT_WORKSPACE_COLOR = "#6C5BB9"
+
+
+def workspace_view(
+    workspace_id: str,
+    name: str,
+    display_color: str,
+    tags: dict[str, str],
+    created_at: datetime,
+    archived_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "type": "workspace",
+        "id": workspace_id,
+        "name": name,
+        "display_color": display_color,
+        "tags": tags,
+        "created_at": iso(created_at),
+        "archived_at": iso(archived_at),
+        "compartment_id": workspace_id,
+        "data_residency": dict(WORKSPACE_DATA_RESIDENCY),
+        "external_key_id": None,
+        "user_profile_id": None,
+    }
+
+
+def api_key_view(
+    key_id: str,
+    name: str,
+    workspace_id: str,
+    role: str,
+    status: str,
+    hint: str,
+    created_at: datetime,
+    created_by: str | None,
+) -> dict[str, Any]:
+    """Never the key nor its hash: ``partial_key_hint`` shows its last four characters."""
+    return {
+        "type": "api_key",
+        "id": key_id,
+        "name": name,
+        "created_at": iso(created_at),
+        "created_by": None if created_by is None else {"id": created_by, "type": "user"},
+        "expires_at": None,
+        "partial_key_hint": f"agentry-...{hint}",
+        "principal": None,
+        "scope": {"type": "workspace", "workspace_id": workspace_id},
+        "status": status,
+        "role": role,
+    }

@@ -1,7 +1,10 @@
 """The ApiKey aggregate. Only the key's hash is ever recorded.
 
 The stream id is derived from the hash, so authenticating a request is a direct load of one
-small stream, with no read model in the way.
+small stream, with no read model in the way. A key is bound to one workspace (its
+``tenant_id``) with a role there (``admin`` or ``member``); the organization's bootstrap key
+is also an organization admin. Its status is ``active``, ``inactive`` (may be made active
+again) or ``archived`` (final); only an active key authenticates.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.errors import InvalidState
 from domain.ids import stream_id
 from domain.stamps import Stamped
+
+ROLES = ("admin", "member")
+STATUSES = ("active", "inactive", "archived")
 
 
 def key_stream_id(key_hash: str) -> UUID:
@@ -25,9 +32,19 @@ class ApiKey(Aggregate):
     def create_id(key_hash: str, **_: Any) -> UUID:
         return key_stream_id(key_hash)
 
+    # Generated from the signature (so keys issued before the last two fields existed load
+    # with their defaults); the projection names it as ``ISSUED``.
     @event("Issued")
     def __init__(
-        self, key_hash: str, key_id: str, tenant_id: str, name: str, role: str, hint: str
+        self,
+        key_hash: str,
+        key_id: str,
+        tenant_id: str,
+        name: str,
+        role: str,
+        hint: str,
+        organization_role: str | None = None,
+        created_by: str | None = None,
     ) -> None:
         self.key_hash = key_hash
         self.key_id = key_id
@@ -35,11 +52,70 @@ class ApiKey(Aggregate):
         self.name = name
         self.role = role
         self.hint = hint
+        self.organization_role = organization_role
+        # The user who created it (None: created by a key, the CLI or the server itself).
+        self.created_by = created_by
         self.revoked_at: datetime | None = None
+        self._status = "active"
+
+    @property
+    def status(self) -> str:
+        # A revoke (a migrated legacy record) is an archive.
+        return "archived" if self.revoked_at is not None else self._status
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.status == "active"
+
+    def rename(self, name: str) -> None:
+        if name != self.name:
+            self._renamed(name)
+
+    class Renamed(Aggregate.Event):
+        name: str
+
+    @event(Renamed)
+    def _renamed(self, name: str) -> None:
+        self.name = name
+
+    def change_status(self, status: str) -> None:
+        """``archived`` is final; ``inactive`` may be made ``active`` again."""
+        if status == self.status:
+            return
+        if self.status == "archived":
+            raise InvalidState(f"API key {self.key_id} is archived: its status cannot change")
+        self._status_changed(status)
+
+    class StatusChanged(Aggregate.Event):
+        """``active``, ``inactive`` or ``archived``: a key not active is refused at once."""
+
+        status: str
+
+    @event(StatusChanged)
+    def _status_changed(self, status: str) -> None:
+        self._status = status
+
+    def change_role(self, role: str) -> None:
+        if role != self.role:
+            self._role_changed(role)
+
+    class RoleChanged(Aggregate.Event):
+        role: str
+
+    @event(RoleChanged)
+    def _role_changed(self, role: str) -> None:
+        self.role = role
+
+    def grant_organization_role(self, organization_role: str) -> None:
+        if organization_role != self.organization_role:
+            self._organization_role_changed(organization_role)
+
+    class OrganizationRoleChanged(Aggregate.Event):
+        organization_role: str
+
+    @event(OrganizationRoleChanged)
+    def _organization_role_changed(self, organization_role: str) -> None:
+        self.organization_role = organization_role
 
     def revoke(self) -> bool:
         if self.revoked_at is not None:
@@ -55,3 +131,6 @@ class ApiKey(Aggregate):
     @event(Revoked)
     def _record_revocation(self) -> None:
         pass  # Revoked stamps revoked_at
+
+
+ISSUED: type[Aggregate.Created] = ApiKey.Issued  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
-from application.people import KnownWorkspaces, PeopleService
+from application.people import PeopleService
 from application.ports import SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
@@ -35,6 +35,7 @@ from application.sessions import SessionService
 from application.tenancy import Principal
 from application.vaults import VaultService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
+from application.workspaces import WorkspaceService, reaches
 from infra.credential_locks import LocalCredentialLocks, PostgresCredentialLocks
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
@@ -143,13 +144,14 @@ def build(settings: Settings | None = None) -> ApiProcess:
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
-    rate_limits = _rate_limits(settings, store, catalog)
+    workspaces = WorkspaceService(store)
+    rate_limits = _rate_limits(settings, store, catalog, workspaces)
     services = Services(
         agents=agents,
         environments=environments,
         model_cards=model_cards,
         sessions=sessions,
-        api_keys=ApiKeyService(store, hash_key),
+        api_keys=ApiKeyService(store, hash_key, workspaces, read_models.api_key_stream),
         read_models=read_models,
         live=live,
         wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
@@ -163,8 +165,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
         rate_limiter=RateLimiter(
             Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm), rate_limits.override
         ),
-        people=_people(settings, store, cipher, server_secret),
+        people=_people(settings, store, cipher, server_secret, workspaces),
         people_lists=PeopleReadModels(engine),
+        workspaces=workspaces,
     )
     return ApiProcess(
         services=services,
@@ -181,12 +184,14 @@ def build(settings: Settings | None = None) -> ApiProcess:
     )
 
 
-def _rate_limits(settings: Settings, store: EventsourcingEventStore, catalog: ModelCatalog) -> RateLimitConfig:
+def _rate_limits(
+    settings: Settings, store: EventsourcingEventStore, catalog: ModelCatalog, workspaces: WorkspaceService
+) -> RateLimitConfig:
     def models_of(who: Principal) -> list[str]:
         return [entry["id"] for entry in catalog.list(who, 1000, None, None)["data"]]
 
     def workspace_visible(who: Principal, workspace_id: str) -> bool:
-        return workspace_id == who.tenant_id or who.organization_admin
+        return reaches(who, workspace_id) and workspaces.selectable(workspace_id)
 
     limits = Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm)
     return RateLimitConfig(store, limits, models_of, workspace_visible)
@@ -417,16 +422,21 @@ def _api_key_secret(settings: Settings) -> str:
     return read_or_create_secret(settings.key_pepper_path)
 
 
-def _people(settings: Settings, store: EventsourcingEventStore, cipher: EnvelopeCipher, server_secret: str) -> PeopleService:
+def _people(
+    settings: Settings,
+    store: EventsourcingEventStore,
+    cipher: EnvelopeCipher,
+    server_secret: str,
+    workspaces: WorkspaceService,
+) -> PeopleService:
     """Login tokens are signed with a key derived from the API-key secret (no new secret to
-    keep). Workspaces are checked through ``KnownWorkspaces`` until the workspaces slice
-    answers for them."""
+    keep)."""
     return PeopleService(
         store,
         Argon2Passwords(),
         cipher,
         LoginTokens(server_secret),
-        KnownWorkspaces(),
+        workspaces.selectable,
         allow_registration=settings.registration == "open",
         organization_name=settings.organization_name,
     )
@@ -463,7 +473,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people", "workspaces", "api_keys", "rate_limits")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

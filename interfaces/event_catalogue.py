@@ -35,10 +35,11 @@ from domain.rate_limits import WorkspaceRateLimits
 from domain.sessions import PublicEvent, Session
 from domain.vaults import Vault
 from domain.work_items import WorkItem
+from domain.workspaces import Workspace
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
-    WorkspaceRateLimits,
+    WorkspaceRateLimits, Workspace,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

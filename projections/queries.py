@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import orjson
 import sqlalchemy as sa
@@ -321,3 +322,80 @@ class ReadModels:
         with self._engine.connect() as conn:
             depth, pending, oldest = conn.execute(select).one()
         return int(depth or 0), int(pending or 0), oldest
+
+    # -- the organization's lists, paged as the anthropic SDK's ``SyncPage`` pages ---------
+
+    def _id_page(
+        self, table: sa.Table, conditions: list[Any], limit: int, after_id: str | None, before_id: str | None
+    ) -> dict[str, Any]:
+        """``{data, has_more, first_id, last_id}``, oldest first, strictly after ``after_id``
+        or before ``before_id`` (an id not in the list pages from its start)."""
+        key = sa.tuple_(table.c.created_at, table.c.id)
+        select = sa.select(table.c.doc).where(*conditions)
+        with self._engine.connect() as conn:
+            for cursor, towards in ((after_id, key.__gt__), (before_id, key.__lt__)):
+                if cursor:
+                    row = conn.execute(sa.select(table.c.created_at, table.c.id).where(table.c.id == cursor[:64])).first()
+                    if row is not None:
+                        select = select.where(towards(sa.tuple_(row.created_at, row.id)))
+            backwards = bool(before_id) and not after_id
+            order = sa.desc if backwards else sa.asc
+            select = select.order_by(order(table.c.created_at), order(table.c.id)).limit(limit + 1)
+            docs = [row.doc for row in conn.execute(select)]
+        more = len(docs) > limit
+        docs = docs[:limit]
+        if backwards:
+            docs.reverse()
+        return {
+            "data": docs,
+            "has_more": more,
+            "first_id": docs[0]["id"] if docs else None,
+            "last_id": docs[-1]["id"] if docs else None,
+        }
+
+    def workspaces(
+        self,
+        reachable: frozenset[str] | None,
+        limit: int,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        include_archived: bool = False,
+        ids: list[str] | None = None,
+    ) -> dict[str, Any]:
+        table = tables.workspaces
+        conditions: list[Any] = []
+        if reachable is not None:
+            conditions.append(table.c.id.in_(sorted(reachable)))
+        if ids:
+            conditions.append(table.c.id.in_(ids))
+        if not include_archived:
+            conditions.append(table.c.archived.is_(False))
+        return self._id_page(table, conditions, limit, after_id, before_id)
+
+    def api_keys(
+        self,
+        reachable: frozenset[str] | None,
+        limit: int,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        workspace_id: str | None = None,
+        status: str | None = None,
+        created_by: str | None = None,
+    ) -> dict[str, Any]:
+        table = tables.api_keys
+        conditions: list[Any] = []
+        if reachable is not None:
+            conditions.append(table.c.tenant_id.in_(sorted(reachable)))
+        if workspace_id:
+            conditions.append(table.c.tenant_id == workspace_id)
+        if status:
+            conditions.append(table.c.status == status)
+        if created_by:
+            conditions.append(table.c.created_by == created_by)
+        return self._id_page(table, conditions, limit, after_id, before_id)
+
+    def api_key_stream(self, key_id: str) -> UUID | None:
+        table = tables.api_keys
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(table.c.stream_id).where(table.c.id == key_id)).first()
+        return None if row is None else UUID(row.stream_id)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from application.views import (
     agent_view,
+    api_key_view,
     environment_key_view,
     environment_view,
     iso,
@@ -21,14 +22,17 @@ from application.views import (
     vault_credential_view,
     vault_view,
     work_view,
+    workspace_view,
 )
 from domain.agents import Agent
+from domain.api_keys import ISSUED, ApiKey
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard
 from domain.sessions import PublicEvent, Session, SessionWasDeleted
 from domain.vaults import Vault
 from domain.work_items import WorkItem
+from domain.workspaces import Workspace
 from projections import tables
 from projections.people import PeopleProjection
 from projections.runner import ReadModelProjection
@@ -66,7 +70,7 @@ class ResourceProjection(ReadModelProjection):
         conn.execute(
             sa.insert(self.table).values(
                 stream_id=str(event.originator_id),
-                tenant_id=event.tenant_id,
+                tenant_id=values.pop("tenant_id", None) or event.tenant_id,
                 created_at=values["doc"]["created_at"],
                 archived=False,
                 **values,
@@ -424,6 +428,59 @@ class VaultsProjection(ResourceProjection):
         conn.execute(sa.delete(credentials).where(credentials.c.id == event.credential_id))
 
 
+class WorkspacesProjection(ResourceProjection):
+    name = "workspaces"
+    table = tables.workspaces
+    tables = (tables.workspaces,)
+    created_event = Workspace.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {Workspace.Updated: self._updated, Workspace.Archived: self._archived}
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = workspace_view(event.workspace_id, event.name, event.display_color, event.tags, event.timestamp, None)
+        return {"id": event.workspace_id, "tenant_id": event.workspace_id, "doc": doc}
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        self.patch(conn, event, lambda doc: doc | {"name": event.name, "display_color": event.display_color, "tags": event.tags})
+
+    def _archived(self, conn: sa.Connection, event: Any) -> None:
+        self.patch(conn, event, lambda doc: doc | {"archived_at": iso(event.timestamp)}, archived=True)
+
+
+class ApiKeysProjection(ResourceProjection):
+    """One row per key id. A legacy key migrated to the keyed hash is a second stream with
+    the same key id: its ``Issued`` takes the row over, and the old stream's revoke (recorded
+    after it) no longer matches the row's stream."""
+
+    name = "api_keys"
+    table = tables.api_keys
+    tables = (tables.api_keys,)
+    created_event = ISSUED
+
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            ApiKey.Renamed: lambda conn, event: self.patch(conn, event, lambda doc: doc | {"name": event.name}),
+            ApiKey.RoleChanged: lambda conn, event: self.patch(conn, event, lambda doc: doc | {"role": event.role}),
+            ApiKey.StatusChanged: lambda conn, event: self._status(conn, event, event.status),
+            ApiKey.Revoked: lambda conn, event: self._status(conn, event, "archived"),
+        }
+
+    def _insert(self, conn: sa.Connection, event: Any) -> None:
+        conn.execute(sa.delete(self.table).where(self.table.c.id == event.key_id))
+        super()._insert(conn, event)
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = api_key_view(
+            event.key_id, event.name, event.tenant_id, event.role, "active", event.hint, event.timestamp,
+            getattr(event, "created_by", None),
+        )  # fmt: skip
+        return {"id": event.key_id, "doc": doc, "status": "active", "created_by": doc["created_by"] and doc["created_by"]["id"]}
+
+    def _status(self, conn: sa.Connection, event: Any, status: str) -> None:
+        self.patch(conn, event, lambda doc: doc | {"status": status}, status=status, archived=status == "archived")
+
+
 def all_projections() -> list[ReadModelProjection]:
     return [
         AgentsProjection(),
@@ -435,4 +492,6 @@ def all_projections() -> list[ReadModelProjection]:
         SessionResourcesProjection(),
         VaultsProjection(),
         PeopleProjection(),
+        WorkspacesProjection(),
+        ApiKeysProjection(),
     ]

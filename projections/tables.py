@@ -98,3 +98,15 @@ vault_credentials = sa.Table(
     sa.Index("rm_vault_credentials_by_vault", "vault_id", "created_at", "id"),
     sa.Index("rm_vault_credentials_by_stream", "stream_id"),
 )
+
+# Workspaces: ``tenant_id`` is the workspace's own id (a workspace is its own tenant).
+workspaces = resource_table("workspaces")
+
+# API keys by key id, for /v1/organizations/api_keys: ``stream_id`` is the key's stream (a
+# UUID derived from its hash, which is what lets a key id find its record); the hash itself
+# and the key are never here. ``tenant_id`` is the key's workspace.
+api_keys = resource_table(
+    "api_keys",
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+)

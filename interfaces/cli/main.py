@@ -129,8 +129,14 @@ def api_keys_command(args: argparse.Namespace) -> int:
 
     platform = build(load_settings())
     try:
+        workspaces = platform.services.workspaces
+        if args.tenant.startswith("wrkspc_") and not workspaces.selectable(args.tenant):
+            print(f"agentry: workspace {args.tenant} does not exist or is archived", file=sys.stderr)
+            return 1
+        # A tenant named here becomes a workspace of that id (so it can be selected and listed).
+        workspaces.create_named(args.tenant, name=args.tenant)
         key = generate_key()
-        platform.services.api_keys.issue(key, name=args.name, tenant_id=args.tenant)
+        platform.services.api_keys.issue(key, name=args.name, tenant_id=args.tenant, role=args.role)
         # Printed to the terminal that asked for it, once; never logged.
         print(key)
         return 0
@@ -326,7 +332,8 @@ def parser() -> argparse.ArgumentParser:
     key_actions = keys.add_subparsers(dest="action", required=True)
     create = key_actions.add_parser("create", help="issue a new key and print it once")
     create.add_argument("--name", default="cli")
-    create.add_argument("--tenant", default="default")
+    create.add_argument("--tenant", default="default", help="the workspace the key is bound to (created if missing)")
+    create.add_argument("--role", choices=("admin", "member"), default="admin", help="the key's role in its workspace")
     create.set_defaults(handler=api_keys_command)
 
     users = commands.add_parser("users", help="manage the people who log in")

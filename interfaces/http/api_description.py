@@ -151,6 +151,67 @@ VAULT_LIST = (
     Param("limit", "query", integer(1, 2**31), "page size (default 20); values above 100 are clamped to 100"),
     PAGE, INCLUDE_ARCHIVED, ORDER_DESC, *created_at("gt", "gte", "lt", "lte"),
 )  # fmt: skip
+WORKSPACE = path_id("workspace_id", "wrkspc")
+API_KEY = path_id("api_key_id", "apikey")
+AFTER_ID = Param("after_id", "query", {"type": "string"}, "the page after this id (a page's `last_id`)")
+BEFORE_ID = Param("before_id", "query", {"type": "string"}, "the page before this id (a page's `first_id`)")
+ID_LIST = (LIMIT, AFTER_ID, BEFORE_ID)
+ADMIN_WRITE = (*BODY, 403, 404)
+ORGANIZATION_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "post", "/v1/organizations/workspaces", "createWorkspace", "Create a workspace (organization admins)",
+        "organization", out.Workspace, request=body.WorkspaceCreate, errors=(*BODY, 403),
+    ),
+    Operation(
+        "get", "/v1/organizations/workspaces", "listWorkspaces", "List the workspaces the caller reaches, oldest first",
+        "organization", out.WorkspacePage, errors=(400,),
+        params=(
+            *ID_LIST, INCLUDE_ARCHIVED,
+            Param("include_default", "query", {"type": "boolean"}, "lead the first page with the default workspace"),
+            string_list("ids", {"type": "string"}, "only these workspaces (at most 100)"),
+        ),
+    ),
+    Operation(
+        "get", "/v1/organizations/workspaces/{workspace_id}", "getWorkspace", "Retrieve a workspace",
+        "organization", out.Workspace, params=(WORKSPACE,), errors=(404,),
+    ),
+    Operation(
+        "post", "/v1/organizations/workspaces/{workspace_id}", "updateWorkspace",
+        "Update a workspace's name, colour or tags (its admins, organization admins)", "organization",
+        out.Workspace, request=body.WorkspaceUpdate, request_optional=True, params=(WORKSPACE,), errors=ADMIN_WRITE,
+    ),
+    Operation(
+        "post", "/v1/organizations/workspaces/{workspace_id}/archive", "archiveWorkspace",
+        "Archive a workspace: its keys stop working (organization admins)", "organization", out.Workspace,
+        params=(WORKSPACE,), errors=(400, 403, 404),
+    ),
+    Operation(
+        "post", "/v1/organizations/api_keys", "createApiKey",
+        "Create an API key bound to a workspace and a role; the key is shown once, as `key`", "organization",
+        out.CreatedApiKey, request=body.ApiKeyCreate, errors=ADMIN_WRITE,
+    ),
+    Operation(
+        "get", "/v1/organizations/api_keys", "listApiKeys", "List the API keys of the workspaces the caller reaches",
+        "organization", out.ApiKeyPage, errors=(400,),
+        params=(
+            *ID_LIST,
+            Param("workspace_id", "query", {"type": "string"}, "only this workspace's keys"),
+            Param("status", "query", {"type": "string", "enum": ["active", "inactive", "archived", "expired"]}, "only keys in this status"),
+            Param("created_by_user_id", "query", {"type": "string"}, "only keys this user created"),
+        ),
+    ),
+    Operation(
+        "get", "/v1/organizations/api_keys/{api_key_id}", "getApiKey", "Retrieve an API key (never the key itself)",
+        "organization", out.ApiKey, params=(API_KEY,), errors=(404,),
+    ),
+    Operation(
+        "post", "/v1/organizations/api_keys/{api_key_id}", "updateApiKey",
+        "Rename an API key, change its role, or make it inactive or archived (refused from the next request on)",
+        "organization", out.ApiKey, request=body.ApiKeyUpdate, request_optional=True, params=(API_KEY,),
+        errors=(*ADMIN_WRITE, 409),
+    ),
+)  # fmt: skip
+
 VAULT_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/v1/vaults", "createVault", "Create a vault", "vaults", out.Vault, request=body.VaultCreate,
@@ -588,6 +649,8 @@ OPERATIONS: tuple[Operation, ...] = (
     *VAULT_OPERATIONS,
     *RATE_LIMIT_OPERATIONS,
     *PEOPLE_OPERATIONS,
+    # the organization: workspaces and API keys
+    *ORGANIZATION_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

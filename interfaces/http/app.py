@@ -13,8 +13,10 @@ from application.api_keys import ApiKeyService
 from application.environment_keys import EnvironmentKeyService, key_id_of
 from application.errors import Unauthorized
 from application.people import PeopleService
+from application.tenancy import WORKSPACE_HEADER, Principal, select_workspace
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkQueue
 from application.work_queue import TOKEN_PREFIX as WORK_TOKEN_PREFIX
+from application.workspaces import WorkspaceService
 from interfaces.http import docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
@@ -26,6 +28,7 @@ from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
+from interfaces.http.resources.organization import ApiKeysResource, WorkspacesResource
 from interfaces.http.resources.people import PUBLIC_AUTH_PATHS, add_people_routes
 from interfaces.http.resources.rate_limits import OrganizationRateLimitsResource, WorkspaceRateLimitsResource
 from interfaces.http.resources.session_events import SessionEventsResource
@@ -56,12 +59,18 @@ class ApiKeyAuth:
     resources' business (``interfaces.http.common``)."""
 
     def __init__(
-        self, api_keys: ApiKeyService, environment_keys: EnvironmentKeyService, work: WorkQueue, people: PeopleService
+        self,
+        api_keys: ApiKeyService,
+        environment_keys: EnvironmentKeyService,
+        work: WorkQueue,
+        people: PeopleService,
+        workspaces: WorkspaceService,
     ) -> None:
         self._api_keys = api_keys
         self._environment_keys = environment_keys
         self._work = work
         self._people = people
+        self._workspaces = workspaces
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
@@ -86,6 +95,10 @@ class ApiKeyAuth:
         # -- end people ----------------------------------------------------------------------
         else:
             req.context.principal = await run(self._api_keys.authenticate, key)
+        # -- workspace selection (workers' credentials keep their tenant) --
+        who, requested = req.context.principal, req.get_header(WORKSPACE_HEADER)
+        if isinstance(who, Principal) and requested and requested != who.tenant_id:
+            req.context.principal = await run(select_workspace, who, requested, self._workspaces.selectable)
 
 
 class Health:
@@ -97,7 +110,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     middleware: list[Any] = [
         RequestIds(),
         RefuseUnstorableText(),
-        ApiKeyAuth(services.api_keys, services.environment_keys, services.work, services.people),
+        ApiKeyAuth(services.api_keys, services.environment_keys, services.work, services.people, services.workspaces),
         RateLimiting(services.rate_limiter, services.rate_limits),
     ]
     app = falcon.asgi.App(middleware=middleware)
@@ -140,6 +153,10 @@ def create_app(services: Services) -> falcon.asgi.App:
     workspace_limits = WorkspaceRateLimitsResource(services.rate_limits)
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}/rate_limits/{rate_limit_id}", workspace_limits)
     add_people_routes(app, services.people, services.people_lists, written)
+    # -- the organization: workspaces and API keys --
+    workspaces = WorkspacesResource(services.workspaces, lists, written)
+    _add_family(app, "/v1/organizations/workspaces/{workspace_id}", workspaces, "archive")
+    _add_family(app, "/v1/organizations/api_keys/{api_key_id}", ApiKeysResource(services.api_keys, lists, written))
     return app
 
 

@@ -31,6 +31,7 @@ from application.tenancy import Principal
 from application.vaults import VaultService
 from application.views import TIME_BOUNDS, iso
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
+from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
 from projections.people import PeopleReadModels
@@ -64,6 +65,7 @@ class Services:
     rate_limiter: RateLimiter
     people: PeopleService
     people_lists: PeopleReadModels
+    workspaces: WorkspaceService
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

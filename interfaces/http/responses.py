@@ -529,3 +529,57 @@ class WorkspaceRateLimit(Described):
 class WorkspaceRateLimitPage(Described):
     data: list[WorkspaceRateLimit]
     next_page: str | None
+# -- the organization: workspaces and API keys -----------------------------------------------
+
+
+class IdPaged(Described):
+    """A page as the anthropic SDK's ``SyncPage`` reads it."""
+
+    has_more: bool
+    first_id: str | None = Field(description="pass as `before_id` to get the page before this one")
+    last_id: str | None = Field(description="pass as `after_id` to get the page after this one")
+
+
+class Workspace(Described):
+    type: Literal["workspace"]
+    id: str = Field(description="`wrkspc_…`, or `default` for the organization's first workspace")
+    name: str
+    display_color: str
+    tags: dict[str, str]
+    created_at: datetime
+    archived_at: datetime | None
+    compartment_id: str
+    data_residency: dict[str, Any] = Field(description="always the defaults: Agentry keeps no residency settings")
+    external_key_id: None
+    user_profile_id: None
+
+
+class WorkspacePage(IdPaged):
+    data: list[Workspace]
+
+
+class ApiKeyScope(Described):
+    type: Literal["workspace"]
+    workspace_id: str
+
+
+class ApiKey(Described):
+    type: Literal["api_key"]
+    id: str
+    name: str
+    created_at: datetime
+    created_by: dict[str, str] | None = Field(description="`{id, type: user}` when a person created it")
+    expires_at: None
+    partial_key_hint: str
+    principal: None
+    scope: ApiKeyScope
+    status: Literal["active", "inactive", "archived"]
+    role: Literal["admin", "member"] = Field(description="Agentry's: the key's role in its workspace")
+
+
+class ApiKeyPage(IdPaged):
+    data: list[ApiKey]
+
+
+class CreatedApiKey(ApiKey):
+    key: str = Field(description="the key itself: shown in this response only, never again")

@@ -744,3 +744,39 @@ class RateLimitValue(Strict):
 
 class WorkspaceRateLimitUpdate(Strict):
     limits: Annotated[list[RateLimitValue], Field(min_length=1, max_length=16)]
+# -- the organization: workspaces and API keys ---------------------------------------------
+
+HexColor = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+WorkspaceName = Annotated[str, Field(min_length=1, max_length=40)]
+TagKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^([^a]|a[^n]|an[^t]|ant[^h]|anth[^r]|anthr[^o]|anthro[^p]|anthrop[^i]|anthropi[^c]|.{1,8}$)")]
+TagValue = Annotated[str, Field(max_length=256)]
+
+
+class WorkspaceCreate(Open):
+    """``name`` (and colour, tags) are kept; the SDK's residency, encryption and profile
+    settings are accepted and ignored (Agentry has none: the view shows their defaults)."""
+
+    name: WorkspaceName
+    display_color: HexColor | None = None
+    tags: dict[TagKey, TagValue] | None = Field(default=None, max_length=16)
+
+
+class WorkspaceUpdate(Open):
+    name: WorkspaceName | None = None
+    display_color: HexColor | None = None
+    tags: dict[TagKey, TagValue | None] | None = Field(default=None, max_length=16, description="a patch: null deletes a tag")
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, include={"name", "display_color", "tags"})
+
+
+class ApiKeyCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    workspace_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    role: Literal["admin", "member"] | None = None
+
+
+class ApiKeyUpdate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    status: Literal["active", "inactive", "archived"] | None = None
+    role: Literal["admin", "member"] | None = Field(default=None, description="Agentry's: the key's role in its workspace")

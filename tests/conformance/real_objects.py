@@ -177,8 +177,11 @@ def _outsider(http: httpx.Client) -> str:
 
 
 def _workspace(http: httpx.Client) -> str:
-    # The one workspace there is until workspaces are served (then: a new one per test).
-    return "default"
+    return str(_post(http, "/v1/organizations/workspaces", {"name": "conformance"})["id"])
+
+
+def _api_key(http: httpx.Client) -> str:
+    return str(_post(http, "/v1/organizations/api_keys", {"name": "conformance"})["id"])
 
 
 # id prefix → how to make a real object of that kind
@@ -190,8 +193,9 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "vlt": _vault,
     "user": _user,
     "invite": _invite,
-    "workspace": _workspace,
     "outsider": _outsider,
+    "wrkspc": _workspace,
+    "apikey": _api_key,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one
@@ -207,6 +211,8 @@ NESTED: dict[str, tuple[str, Callable[[httpx.Client, str], str]]] = {
 # shows it; a test that names an item gets that one, claimed).
 IN_RESOURCE: dict[str, dict[str, Callable[[httpx.Client], str]]] = {
     "environments.work": {"env": _work_environment},
+    # A workspace's members are the default workspace's people (the ones ``user`` makes).
+    "organization.workspaces.members": {"wrkspc": lambda http: "default"},
 }
 
 # Every kind the rewrite turns into real objects.

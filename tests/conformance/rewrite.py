@@ -12,7 +12,8 @@ shipped it:
 - an id the tests spell as its own parameter's name (``work_id="work_id"``: the SDK has no
   example id of that kind) is such a placeholder too: ``work_id=real_id("work_id")``; so are
   a model's (``model_id``) and the models list's cursors (``after_id``, ``before_id``), each
-  a real model (an agent): ``after_id=real_id("model_after_id")``;
+  a real model (an agent): ``after_id=real_id("model_after_id")``; and a workspace's
+  (``workspace_id``) and an API key's (``api_key_id``, also passed positionally);
 - ``version=0`` and ``agent_version=0`` become ``1`` (every agent has a version 1);
 - ``limit=0`` becomes ``1`` (list limits run from 1, as the SDK documents for ``models.list``);
 - ``desired_ttl_seconds=0`` becomes ``1`` (a lease of no time is none);
@@ -54,15 +55,18 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "before_id": "model",
     # organization.rate_limits.list(model=…): the entry covering a model the caller can name.
     "model": "model",
+    "workspace_id": "wrkspc",
+    "api_key_id": "apikey",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
-# Their tests name users, invites and workspaces by the parameter's name, as keywords and as
-# the first positional argument (``users.retrieve("user_id")``); a workspace member to be
-# added is a literal id, a user of the organization in no workspace yet (``outsider``).
-BARE_PLACEHOLDERS |= {"user_id": "user", "invite_id": "invite", "workspace_id": "workspace"}
-POSITIONAL_PLACEHOLDERS = frozenset({"user_id", "invite_id", "workspace_id"})
+# Their tests name users and invites by the parameter's name, as keywords and as the first
+# positional argument (``users.retrieve("user_id")``); a workspace member to be added is a
+# literal id, a user of the organization in no workspace yet (``outsider``).
+BARE_PLACEHOLDERS |= {"user_id": "user", "invite_id": "invite"}
 LITERAL_PLACEHOLDERS: dict[str, str] = {"user_01WxYzAbCdEfGhJkMnPqRsTu": "outsider_user"}
 # -- end people ----------------------------------------------------------------------------
+# Of those, the ones the tests also pass positionally (``api_keys.retrieve("api_key_id")``).
+POSITIONAL_PLACEHOLDERS = frozenset({"api_key_id", "user_id", "invite_id", "workspace_id"})
 # keyword=<constant> values no real server accepts, and what each becomes.
 INVALID_VALUES: dict[str, tuple[object, str]] = {
     "version": (0, "1"),
@@ -195,6 +199,14 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
         if not isinstance(node, ast.Call):
             continue
         names_real = False
+        first = node.args[0] if node.args else None
+        if (
+            isinstance(first, ast.Constant)
+            and first.value in POSITIONAL_PLACEHOLDERS
+            and BARE_PLACEHOLDERS[str(first.value)] in real_kinds
+        ):
+            names_real = True
+            add(_edit(first, f"real_id({_bare_placeholder(str(first.value))!r})", lines))
         for keyword in node.keywords:
             value = keyword.value
             kind = PLACEHOLDER_LISTS.get(keyword.arg or "")

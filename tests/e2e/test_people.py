@@ -45,7 +45,7 @@ def invited(client: anthropic.Anthropic, http: httpx.Client, email: str, role: s
 
 
 def known_workspace(server: RunningServer, workspace_id: str) -> None:
-    server.platform.services.people.workspace_exists.add(workspace_id)  # type: ignore[attr-defined]
+    server.platform.services.workspaces.create_named(workspace_id, workspace_id)
 
 
 def test_an_admin_manages_users_invites_and_members_through_the_sdk(

@@ -88,7 +88,11 @@ def seed(http: httpx.Client) -> dict[str, str]:
     pending = created("/v1/organizations/invites", {"email": "pending@example.com", "role": "user"})
     gone = created("/v1/sessions", {"agent": agent["id"], "environment_id": environment["id"]})
     assert http.delete(f"/v1/sessions/{gone['id']}").status_code == 200
+    workspace = created("/v1/organizations/workspaces", {"name": "fuzzed"})
+    api_key = created("/v1/organizations/api_keys", {"name": "fuzzed", "workspace_id": workspace["id"]})
     return {
+        "workspace_id": workspace["id"],
+        "api_key_id": api_key["id"],
         "agent_id": agent["id"],
         "environment_id": environment["id"],
         "session_id": session["id"],
@@ -106,7 +110,6 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "user_id": person["id"],
         "member_user_id": member["id"],
         "invite_id": pending["id"],
-        "workspace_id": "default",
     }
 
 
@@ -171,7 +174,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     names = (
         "agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id",
-        "user_id", "invite_id", "workspace_id",
+        "user_id", "invite_id", "workspace_id", "api_key_id",
     )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
@@ -279,7 +282,7 @@ def test_every_operation_conforms_to_the_document(server: RunningServer, fake_pr
     random.seed(0)
     fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]))
     with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=20) as http:
-        server.platform.services.people.workspace_exists.add(FUZZ_WORKSPACE)  # type: ignore[attr-defined]
+        server.platform.services.workspaces.create_named(FUZZ_WORKSPACE, "fuzzed")
         ids = seed(http)
         ids["sandbox_worker_key"] = sandbox_worker_key(server.settings) or ""
         document = http.get("/openapi.json").json()

@@ -18,6 +18,7 @@ import pytest
 
 from application.api_keys import ApiKeyService, keyed_hash
 from application.outbox import event_id, is_published
+from application.tenancy import Principal
 from domain.agents import Agent
 from domain.sessions import Session
 from infra.event_store import EventsourcingEventStore, event_store_env
@@ -54,7 +55,7 @@ def topics(prefix: str) -> list[str]:
 
 
 def all_event_ids(store: EventsourcingEventStore) -> list[str]:
-    """Every event the relay publishes (API-key events never leave the store)."""
+    """Every event the relay publishes (environment-key events never leave the store)."""
     return [
         event_id(n.originator_id, n.originator_version)
         for n in store.notifications(0, 1_000_000)
@@ -81,7 +82,9 @@ def relay_until_received(settings: Settings, count: int) -> Received:
     thread.start()
     try:
         return read_topics(
-            settings.kafka_bootstrap_servers, topics(settings.kafka_topic_prefix), lambda r: len(r.messages) >= count
+            settings.kafka_bootstrap_servers,
+            [*topics(settings.kafka_topic_prefix), f"{settings.kafka_topic_prefix}.api_keys"],
+            lambda r: len(r.messages) >= count,
         )
     finally:
         stop.set()
@@ -126,8 +129,16 @@ def test_every_event_is_published_once_with_routing_headers_and_no_secret(settin
     session = Session(session_id="sesn_relaytest00001", tenant_id="tenant9", agent={"id": "agent_x", "version": 1}, environment_id="env_x", details={})
     session.accept_user_event("user.message", "sevt_1", {"content": [{"type": "text", "text": "hi"}]})
     store.save(session)
-    ApiKeyService(store, keyed_hash("s" * 32)).issue(SECRET_KEY, name="k", tenant_id="tenant9")
-    write_agents(store, 1, 0)  # after the key: the relay must move past unpublished events
+    keys = ApiKeyService(store, keyed_hash("s" * 32))
+    keys.issue(SECRET_KEY, name="k", tenant_id="tenant9")
+    # A key made through the API, then revoked: its plaintext exists only in the create's answer.
+    admin = Principal("tenant9", "apikey_admin", organization_role="admin")
+    created = keys.create(admin, {"name": "made", "role": "member"})
+    made_key = created.view["key"]
+    revoked = next(load for load in (store.load(n.originator_id) for n in store.notifications(0, 1_000_000)) if getattr(load, "key_id", None) == created.view["id"])
+    revoked.change_status("archived")
+    store.save(revoked)
+    write_agents(store, 1, 0)
     expected = all_event_ids(store)
 
     received = relay_until_received(settings, len(expected))
@@ -135,7 +146,9 @@ def test_every_event_is_published_once_with_routing_headers_and_no_secret(settin
     assert sorted(received.event_ids) == sorted(expected)
     assert len(received.event_ids) == len(set(received.event_ids))
     by_topic = {m.topic for m in received.messages}
-    assert by_topic == {f"{prefix}.agents", f"{prefix}.sessions"}, "API-key events must never be published"
+    assert by_topic == {f"{prefix}.agents", f"{prefix}.sessions", f"{prefix}.api_keys"}
+    key_events = [orjson.loads(m.value)["event_type"] for m in received.messages if m.topic.endswith(".api_keys")]
+    assert sorted(key_events) == ["ApiKey.Issued", "ApiKey.Issued", "ApiKey.StatusChanged"]
     for message in received.messages:
         body = orjson.loads(message.value)
         headers = dict(message.headers)
@@ -144,9 +157,10 @@ def test_every_event_is_published_once_with_routing_headers_and_no_secret(settin
         assert headers["tenant"].decode() == body["tenant"]
         assert headers["event_type"].decode() == body["event_type"]
         assert int(headers["seq"]) == body["seq"]
-        assert SECRET_KEY.encode() not in message.value
+        for plaintext in (SECRET_KEY, made_key):
+            assert plaintext.encode() not in message.value
+            assert keyed_hash("s" * 32)(plaintext).encode() not in message.value
         assert b"key_hash" not in message.value
-        assert keyed_hash("s" * 32)(SECRET_KEY).encode() not in message.value
     session_messages = [orjson.loads(m.value) for m in received.messages if m.topic.endswith(".sessions")]
     assert [(b["event_type"], b["seq"], b["tenant"]) for b in session_messages] == [
         ("Session.Started", 1, "tenant9"),
