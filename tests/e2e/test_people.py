@@ -102,7 +102,7 @@ def test_an_admin_manages_users_invites_and_members_through_the_sdk(
         person.beta.organization.users.update(ann["id"], role="user")
     with pytest.raises(anthropic.PermissionDeniedError):
         person.beta.organization.invites.create(email="eve@example.com", role="user")
-    with pytest.raises(anthropic.PermissionDeniedError):
+    with pytest.raises(anthropic.NotFoundError):  # not hers: as if it did not exist
         as_person(server, session["access_token"], "wrk_team").beta.agents.list()
 
     # Sign-out and removal end every token at once; a removed person cannot log in.

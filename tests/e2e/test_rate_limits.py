@@ -116,7 +116,7 @@ def test_a_workspace_limit_binds_every_key_of_it(limited: RunningServer) -> None
     assert refused.value.response.headers["anthropic-ratelimit-requests-limit"] == "4"
 
     # The admin's own requests count too; lift the limit from inside, as an operator could.
-    operator = Principal("default", "operator")
+    operator = Principal("default", "operator", organization_role="admin")
     limited.platform.services.rate_limits.update(operator, "default", WORKSPACE_ENTRY, [("requests_per_minute", None)])
     assert sdk.beta.agents.list().data is not None  # a raised limit is room at once
     assert limits.list(workspace_id="default").data == []
