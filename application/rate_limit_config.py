@@ -101,9 +101,9 @@ class RateLimitConfig:
     def update(
         self, who: Principal, workspace_id: str, rate_limit_id: str, changes: list[tuple[str, int | None]]
     ) -> dict[str, Any]:
+        self._check_visible(who, workspace_id)  # first: a foreign workspace is a 404, not a 403
         if not who.organization_admin:
             raise Forbidden("only an organization admin may change rate limits")
-        self._check_visible(who, workspace_id)
         if rate_limit_id not in ENTRIES:
             raise NotFound(f"rate limit {rate_limit_id!r} not found")
         if rate_limit_id != WORKSPACE_ENTRY:

@@ -105,6 +105,14 @@ MATRIX = (
     Row("model card", "/v1/model_cards/{model_card}", (GET, update({"model": "y", "probe": False}), DELETE), "/v1/model_cards"),
     Row("model", "/v1/models/{model}", (GET,), "/v1/models", id_key="model"),
     Row("workspace", "/v1/organizations/workspaces/{workspace}", (GET, update({"name": "x"}), ARCHIVE), "/v1/organizations/workspaces"),
+    Row(
+        "workspace members", "/v1/organizations/workspaces/{workspace}/members",
+        (GET, ("post", "", {"user_id": "user_01WxYzAbCdEfGhJkMnPqRsTu", "workspace_role": "workspace_user"})),
+    ),
+    Row(
+        "workspace rate limits", "/v1/organizations/workspaces/{workspace}/rate_limits",
+        (GET, ("post", "/rl_agentry_workspace_requests", {"limits": [{"type": "requests_per_minute", "value": 5}]})),
+    ),
     Row("api key", "/v1/organizations/api_keys/{api_key}", (GET, update({"name": "x"}), update({"status": "inactive"})), "/v1/organizations/api_keys"),
 )
 

@@ -142,6 +142,13 @@ def test_refusals(limited: RunningServer) -> None:
             response = http.post(path, json=body)
             assert response.status_code == status, (path, body, response.text)
             assert words in response.json()["error"]["message"], response.text
+        workspace_admin = http.post("/v1/organizations/api_keys", json={"name": "ws admin", "role": "admin"}).json()["key"]
+        refused = http.post(
+            f"{base}/{WORKSPACE_ENTRY}",
+            json={"limits": [{"type": "requests_per_minute", "value": 5}]},
+            headers={"x-api-key": workspace_admin},
+        )
+        assert refused.status_code == 403 and "organization admin" in refused.json()["error"]["message"]
         assert http.get("/v1/organizations/rate_limits", params={"model": "no-such-model"}).status_code == 404
         assert http.get("/v1/organizations/rate_limits", params={"group_type": "nope"}).status_code == 400
         assert http.get("/v1/organizations/rate_limits", params={"page": "garbage"}).status_code == 400
