@@ -180,6 +180,9 @@ class ApiKeyService:
         def attempt() -> Written:
             key = self._load(who, key_id)
             self._check_may_manage(who, key.tenant_id)
+            if key.organization_role and not who.organization_admin:
+                # Else a workspace admin of ``default`` could archive the organization's own key.
+                raise Forbidden("only an organization admin may change an organization admin's key")
             if fields.get("name") is not None:
                 key.rename(fields["name"])
             if fields.get("status") is not None:

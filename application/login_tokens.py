@@ -56,14 +56,18 @@ class LoginTokens:
         parts = token.split(".")
         if len(parts) != 3:
             raise invalid
+        # The signature first: nothing a stranger wrote is parsed before it is checked.
         try:
-            header = json.loads(_unb64(parts[0]))
             signature = _unb64(parts[2])
         except (ValueError, UnicodeDecodeError):
             raise invalid from None
-        if not isinstance(header, dict) or header.get("alg") != "HS256":
-            raise invalid
         if not hmac.compare_digest(signature, self._sign(parts[0] + "." + parts[1])):
+            raise invalid
+        try:
+            header = json.loads(_unb64(parts[0]))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise invalid from None
+        if not isinstance(header, dict) or header.get("alg") != "HS256":
             raise invalid
         try:
             claims = json.loads(_unb64(parts[1]))

@@ -126,6 +126,9 @@ class McpCredentials:
             return None
         except CredentialUnusable:
             return None
+        except Exception as error:  # noqa: BLE001 - a failed refresh is an auth failure, never a failed turn
+            log.warning("refreshing credential %s failed (%s)", bearer.credential_id, type(error).__name__)
+            return None
 
     def _renewed(self, tenant_id: str, bearer: Bearer) -> Bearer | None:
         vault = self._vault(tenant_id, bearer.vault_id)

@@ -482,8 +482,8 @@ class PeopleService:
         if workspace is None:
             if reachable is None or DEFAULT_WORKSPACE in reachable:
                 workspace = DEFAULT_WORKSPACE
-            elif reachable:
-                workspace = sorted(reachable)[0]
+            elif live := [found for found in sorted(reachable) if self.workspace_exists(found)]:
+                workspace = live[0]
             else:
                 raise Forbidden("you are a member of no workspace: ask an admin to add you to one")
         elif reachable is not None and workspace not in reachable:

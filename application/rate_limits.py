@@ -110,6 +110,9 @@ class Limits:
 
     workspace_requests_per_minute: int
     caller_requests_per_minute: int
+    # Per client address, on the routes that take no credential yet (login, registration,
+    # invite acceptance): each costs a password hash, whoever sends it.
+    address_requests_per_minute: int = 0
 
 
 class RateLimiter:
@@ -124,6 +127,20 @@ class RateLimiter:
         self._limits = limits
         self._override = workspace_override
         self._buckets = buckets or TokenBuckets()
+
+    def meter_address(self, address: str) -> Decision | None:
+        """None when addresses are not metered; raises ``RateLimited`` when one is spent."""
+        limit = self._limits.address_requests_per_minute
+        if limit <= 0:
+            return None
+        decision = self._buckets.take([("address:" + address, limit)])
+        if not decision.allowed:
+            raise RateLimited(
+                f"too many sign-in requests from this address ({limit} per minute); retry in "
+                f"{math.ceil(decision.retry_after_seconds)} s",
+                decision,
+            )
+        return decision
 
     def meter(self, workspace_id: str, caller_id: str) -> Decision | None:
         """None when no limit applies; raises ``RateLimited`` when one is spent."""

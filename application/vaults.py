@@ -36,6 +36,8 @@ SCRUB_MIN_LENGTH = 4
 MCP_PROTOCOL_VERSION = "2025-06-18"
 # Who stores a refresh the runtime made (a key id no API key has).
 RUNTIME_KEY_ID = "agentry-runtime"
+# A token endpoint's ``expires_in`` beyond this (ten years) is nonsense; treated as "no expiry".
+MAX_TOKEN_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
 _TOKEN_FIELDS = re.compile(r'("(?:access_token|refresh_token|id_token|client_secret|token)"\s*:\s*)"[^"]*"')
 
 
@@ -389,7 +391,7 @@ class VaultService:
     def _keep_refreshed(self, who: Principal, vault_id: str, credential_id: str, tokens: dict[str, Any]) -> None:
         changes: dict[str, Any] = {"type": "mcp_oauth", "access_token": tokens["access_token"]}
         expires_in = tokens.get("expires_in")
-        if isinstance(expires_in, int | float) and expires_in > 0:
+        if isinstance(expires_in, int | float) and 0 < expires_in <= MAX_TOKEN_LIFETIME_SECONDS:
             changes["expires_at"] = datetime.fromtimestamp(datetime.now(UTC).timestamp() + expires_in, UTC)
         else:
             changes["expires_at"] = None

@@ -162,6 +162,8 @@ class Settings:
     # or a person) may make, metered as token buckets per process; 0 turns a limit off.
     rate_limit_workspace_rpm: int = 12_000
     rate_limit_caller_rpm: int = 6_000
+    # Sign-in requests (login, registration, invite acceptance) per client address.
+    rate_limit_login_rpm: int = 60
     # People: whether anyone may register an account (``open``) or only invited people
     # (``closed``, the default); the organization's name as ``GET /v1/organizations/me`` shows it.
     registration: str = "closed"
@@ -174,7 +176,7 @@ class Settings:
         _check_secret("SANDBOX_WORKER_KEY", self.sandbox_worker_key)
         if self.max_connections < 1:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
-        if self.rate_limit_workspace_rpm < 0 or self.rate_limit_caller_rpm < 0:
+        if min(self.rate_limit_workspace_rpm, self.rate_limit_caller_rpm, self.rate_limit_login_rpm) < 0:
             raise SettingsError("AGENTRY_RATE_LIMIT_WORKSPACE_RPM and AGENTRY_RATE_LIMIT_CALLER_RPM must be 0 (off) or more")
         if self.registration not in ("open", "closed"):
             raise SettingsError(f"AGENTRY_REGISTRATION must be open or closed, not {self.registration!r}")
@@ -221,6 +223,7 @@ class Settings:
             sandbox_workers=_int("SANDBOX_WORKERS", 1),
             rate_limit_workspace_rpm=_int("RATE_LIMIT_WORKSPACE_RPM", 12_000),
             rate_limit_caller_rpm=_int("RATE_LIMIT_CALLER_RPM", 6_000),
+            rate_limit_login_rpm=_int("RATE_LIMIT_LOGIN_RPM", 60),
             sandbox_slots=_int("SANDBOX_SLOTS", 8),
             sandbox_root=_env("SANDBOX_ROOT", ""),
             registration=_env("REGISTRATION", "closed"),

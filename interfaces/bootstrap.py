@@ -163,7 +163,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         vaults=VaultService(store, cipher, HttpxPoster()),
         rate_limits=rate_limits,
         rate_limiter=RateLimiter(
-            Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm), rate_limits.override
+            Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm, settings.rate_limit_login_rpm), rate_limits.override
         ),
         people=_people(settings, store, cipher, server_secret, workspaces),
         people_lists=PeopleReadModels(engine),
@@ -193,7 +193,7 @@ def _rate_limits(
     def workspace_visible(who: Principal, workspace_id: str) -> bool:
         return reaches(who, workspace_id) and workspaces.selectable(workspace_id)
 
-    limits = Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm)
+    limits = Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm, settings.rate_limit_login_rpm)
     return RateLimitConfig(store, limits, models_of, workspace_visible)
 
 

@@ -140,6 +140,7 @@ class Toolbox:
 
 
 _NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
+_SERVER_PART = re.compile(r"[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*")
 MAX_TOOL_NAME = 64
 
 
@@ -150,7 +151,13 @@ def mcp_tool_name(server: str, tool: str) -> str:
     ``[A-Za-z0-9_-]``, over 64 in all) are slugged and suffixed with a hash of the pair, so
     two different pairs never share a name."""
     name = f"mcp__{server}__{tool}"
-    if _NAME_PART.fullmatch(server) and _NAME_PART.fullmatch(tool) and len(name) <= MAX_TOOL_NAME:
+    # Kept as is only when the pair can be read back from it: a server with no ``__`` and no
+    # ``_`` at either end (else ``a``/``b__c`` and ``a__b``/``c`` would share a name).
+    if (
+        _SERVER_PART.fullmatch(server)
+        and _NAME_PART.fullmatch(tool)
+        and len(name) <= MAX_TOOL_NAME
+    ):
         return name
     suffix = "_" + sha256(f"{server}\0{tool}".encode()).hexdigest()[:8]
     slug = re.sub(r"[^A-Za-z0-9_-]", "_", name)

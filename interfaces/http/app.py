@@ -111,7 +111,7 @@ def create_app(services: Services) -> falcon.asgi.App:
         RequestIds(),
         RefuseUnstorableText(),
         ApiKeyAuth(services.api_keys, services.environment_keys, services.work, services.people, services.workspaces),
-        RateLimiting(services.rate_limiter, services.rate_limits),
+        RateLimiting(services.rate_limiter, services.rate_limits, PUBLIC_AUTH_PATHS),
     ]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

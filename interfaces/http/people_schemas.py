@@ -12,7 +12,10 @@ from domain.people import ADDABLE_WORKSPACE_ROLES, ASSIGNABLE_ROLES, ORGANIZATIO
 from interfaces.http.responses import Described
 from interfaces.http.schemas import Strict
 
-Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+# No control characters: a NUL reaches the read models' text columns (PostgreSQL refuses it).
+Email = Annotated[
+    str, Field(min_length=3, max_length=320, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
+]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 Code = Annotated[str, Field(min_length=1, max_length=16)]

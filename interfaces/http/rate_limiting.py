@@ -23,12 +23,20 @@ UNMETERED_ROLES = (WORKER_ROLE, PLATFORM_WORKER_ROLE)
 
 
 class RateLimiting:
-    def __init__(self, limiter: RateLimiter, config: RateLimitConfig) -> None:
+    def __init__(self, limiter: RateLimiter, config: RateLimitConfig, sign_in_paths: frozenset[str]) -> None:
         self._limiter = limiter
         self._config = config
+        self._sign_in_paths = sign_in_paths
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         who = getattr(req.context, "principal", None)
+        if who is None and req.path in self._sign_in_paths:
+            try:
+                req.context.rate_limit = self._limiter.meter_address(req.remote_addr or "-")
+            except RateLimited as refused:
+                req.context.rate_limit = refused.decision
+                raise
+            return
         if not isinstance(who, Principal) or who.role in UNMETERED_ROLES:
             return
         if not self._config.knows(who.tenant_id):

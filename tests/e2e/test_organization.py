@@ -274,3 +274,11 @@ def test_a_created_keys_plaintext_appears_only_in_the_create_response(
     assert created["id"] in {row["id"] for row in rows}
     if digest is not None:
         assert not any(digest in str(row) for row in rows)
+
+
+def test_the_default_workspace_leading_a_page_pushes_a_row_to_the_next(http: httpx.Client) -> None:
+    created = http.post("/v1/organizations/workspaces", json={"name": "only"}).json()
+    first = http.get("/v1/organizations/workspaces", params={"include_default": "true", "limit": 1}).json()
+    assert [w["id"] for w in first["data"]] == ["default"] and first["has_more"] is True
+    rest = http.get("/v1/organizations/workspaces", params={"limit": 1}).json()
+    assert [w["id"] for w in rest["data"]] == [created["id"]]

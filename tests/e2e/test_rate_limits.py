@@ -157,3 +157,12 @@ def test_refusals(limited: RunningServer) -> None:
         second = http.get("/v1/organizations/rate_limits", params={"limit": 1, "page": first["next_page"]}).json()
         assert [e["id"] for e in first["data"] + second["data"]] == [WORKSPACE_ENTRY, CALLER_ENTRY]
         assert second["next_page"] is None
+
+
+def test_sign_in_routes_are_metered_per_address(tmp_path) -> None:  # noqa: ANN001
+    with running_server(tmp_path / "data", rate_limit_login_rpm=3) as server:
+        with httpx.Client(base_url=server.base_url, timeout=20) as http:
+            answers = [http.post("/v1/auth/login", json={"email": "no@example.com", "password": "x"}) for _ in range(4)]
+        assert [a.status_code for a in answers[:3]] == [401, 401, 401]
+        assert answers[3].status_code == 429 and int(answers[3].headers["retry-after"]) >= 1
+        assert "sign-in requests" in answers[3].json()["error"]["message"]

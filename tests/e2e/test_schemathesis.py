@@ -277,7 +277,7 @@ def _fuzz(
 
 
 # The fuzzer sends thousands of requests a minute with one key: past the default limits.
-@pytest.mark.server_settings(rate_limit_caller_rpm=0, rate_limit_workspace_rpm=0)
+@pytest.mark.server_settings(rate_limit_caller_rpm=0, rate_limit_workspace_rpm=0, rate_limit_login_rpm=0)
 def test_every_operation_conforms_to_the_document(server: RunningServer, fake_provider: FakeProvider) -> None:
     random.seed(0)
     fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]))

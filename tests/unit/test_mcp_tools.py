@@ -111,3 +111,27 @@ def test_a_v5_snapshot_loads_with_no_mcp_calls() -> None:
         state=state,
     )
     assert old.mutate(None).mcp_calls == {}  # type: ignore[attr-defined]
+
+
+def test_two_different_server_tool_pairs_never_share_a_name() -> None:
+    pairs = [("a", "b__c"), ("a__b", "c"), ("a_", "_b"), ("a", "__b"), ("_a", "b"), ("a", "_b")]
+    names = [mcp_tool_name(server, tool) for server, tool in pairs]
+    assert len(set(names)) == len(pairs), names
+    assert mcp_tool_name("a", "b__c") == "mcp__a__b__c"  # readable back: server a, tool b__c
+    assert mcp_tool_name("my-docs_v2", "search") == "mcp__my-docs_v2__search"
+
+
+def test_a_refresh_that_fails_in_an_unforeseen_way_is_no_bearer_not_a_failed_turn() -> None:
+    from contextlib import contextmanager
+
+    from application.mcp_credentials import Bearer, McpCredentials
+
+    class BrokenLocks:
+        @contextmanager
+        def holding(self, credential_id: str):  # noqa: ANN202
+            raise OverflowError("expires_in out of range")
+            yield
+
+    credentials = McpCredentials(None, None, None, None, BrokenLocks())  # type: ignore[arg-type]
+    bearer = Bearer("vlt_1", "vcrd_1", "mcp_oauth", "t", None, True, "sealed")
+    assert credentials.renewed("default", bearer) is None

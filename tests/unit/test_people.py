@@ -222,3 +222,18 @@ def test_only_an_organization_admins_key_changes_people(people: PeopleService) -
         with pytest.raises(Forbidden):
             people.sign_out_user(key, ann["id"])
     assert people.retrieve_user(member_key, ann["id"])["email"] == "ann@example.com"
+
+
+def test_emails_with_control_characters_and_deeply_nested_token_headers_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from interfaces.http.people_schemas import InviteCreate, Register
+
+    for email in ("a\x00b@x.io", "a@x\x1f.io", "a@x.io\x7f"):
+        with pytest.raises(ValidationError):
+            Register.model_validate({"email": email, "password": "password-1"})
+        with pytest.raises(ValidationError):
+            InviteCreate.model_validate({"email": email, "role": "user"})
+    nested = base64.urlsafe_b64encode(b'{"a":' + b"[" * 100_000).decode().rstrip("=")
+    with pytest.raises(Unauthorized):
+        LoginTokens("s" * 32).verify(nested + ".e30.AAAA", now=1000)

@@ -128,3 +128,15 @@ def _stream_of(store: EventsourcingEventStore, key_id: str) -> object:
             if isinstance(aggregate, ApiKey) and aggregate.key_id == key_id:
                 return notification.originator_id
     raise AssertionError(key_id)
+
+
+def test_no_workspace_admin_can_change_an_organization_admins_key(store: EventsourcingEventStore) -> None:
+    keys, _, streams = _keys(store)
+    root = keys.issue(ADMIN_KEY, name="bootstrap", organization_role="admin")
+    streams[root.key_id] = _stream_of(store, root.key_id)
+    default_admin = keys.authenticate(keys.create(ORG_ADMIN, {"name": "ws admin", "role": "admin"}).view["key"])
+    for change in ({"status": "archived"}, {"status": "inactive"}, {"role": "member"}, {"name": "mine"}):
+        with pytest.raises(Forbidden):
+            keys.update(default_admin, root.key_id, change)
+    assert keys.authenticate(ADMIN_KEY).organization_admin  # still the organization's
+    assert keys.update(ORG_ADMIN, root.key_id, {"name": "renamed"}).view["name"] == "renamed"

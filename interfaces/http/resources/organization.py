@@ -60,7 +60,10 @@ class WorkspacesResource:
         reaches_default = who.workspaces is None or DEFAULT_WORKSPACE in who.workspaces
         if bool_param(req, "include_default") and first_page and reaches_default and (not ids or DEFAULT_WORKSPACE in ids):
             # The default workspace has no row: it leads the first page.
-            page["data"] = [await run(self._workspaces.retrieve, who, DEFAULT_WORKSPACE), *page["data"]][:limit]
+            led = [await run(self._workspaces.retrieve, who, DEFAULT_WORKSPACE), *page["data"]]
+            if len(led) > limit:
+                page["has_more"] = True  # the row the default pushed off comes on the next page
+            page["data"] = led[:limit]
             page["first_id"] = DEFAULT_WORKSPACE
             page["last_id"] = page["data"][-1]["id"]
         resp.media = page
