@@ -195,6 +195,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "invite": _invite,
     "outsider": _outsider,
     "wrkspc": _workspace,
+    "home": lambda http: "default",  # where every other creator makes its objects
     "apikey": _api_key,
 }
 

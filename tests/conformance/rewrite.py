@@ -63,7 +63,12 @@ BARE_PLACEHOLDERS: dict[str, str] = {
 # positional argument (``users.retrieve("user_id")``); a workspace member to be added is a
 # literal id, a user of the organization in no workspace yet (``outsider``).
 BARE_PLACEHOLDERS |= {"user_id": "user", "invite_id": "invite"}
-LITERAL_PLACEHOLDERS: dict[str, str] = {"user_01WxYzAbCdEfGhJkMnPqRsTu": "outsider_user"}
+LITERAL_PLACEHOLDERS: dict[str, str] = {
+    "user_01WxYzAbCdEfGhJkMnPqRsTu": "outsider_user",
+    # The all-params calls' ``workspace_id=`` (the ``anthropic-workspace-id`` header): the
+    # workspace the test's own objects are in, not a new one.
+    "wrkspc_011CZkZaBF1tNoB5wlCeusgy": "home_workspace",
+}
 # -- end people ----------------------------------------------------------------------------
 # Of those, the ones the tests also pass positionally (``api_keys.retrieve("api_key_id")``).
 POSITIONAL_PLACEHOLDERS = frozenset({"api_key_id", "user_id", "invite_id", "workspace_id"})
@@ -178,7 +183,7 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
         edits[(edit.line, edit.start)] = edit
 
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and _is_placeholder(node, real_kinds):
+        if isinstance(node, ast.Constant) and _is_placeholder(node, real_kinds) and node.value not in LITERAL_PLACEHOLDERS:
             add(_edit(node, f"real_id({node.value!r})", lines))
         literal = LITERAL_PLACEHOLDERS.get(node.value) if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
         if literal is not None and literal.split("_", 1)[0] in real_kinds:
