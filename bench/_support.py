@@ -165,3 +165,40 @@ def wrk_requests_per_second(url: str, seconds: int, connections: int = 16) -> fl
     if found is None:
         sys.exit(f"bench: no request rate in wrk's output:\n{output}")
     return float(found.group(1))
+
+
+def served_read_rate(script: str, kind: str, seconds: int, check: Callable[[str], None] | None = None) -> float:
+    """Runs ``script --serve KIND PORT DATA_DIR`` (an embedded server in a child), makes one
+    agent, optionally ``check``s the server at its base URL, and returns wrk's rate for
+    ``GET /v1/agents?limit=1``."""
+    import tempfile
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        process = subprocess.Popen([sys.executable, script, "--serve", kind, str(port), data_dir], cwd=ROOT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_serving(base, process)
+            created = httpx.post(base + "/v1/agents", json={"name": "a", "model": "m"}, headers={"x-api-key": BENCH_KEY})
+            created.raise_for_status()
+            if check is not None:
+                check(base)
+            return wrk_requests_per_second(base + "/v1/agents?limit=1", seconds)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def compare_alternating(measure: Callable[[str], float], baseline: tuple[str, str], candidate: tuple[str, str]) -> None:
+    """Three rounds of (baseline, candidate) measured in turn (the machine is shared: runs
+    alternate so drift hits both), then the best of each and their ratio."""
+    rates: dict[str, list[float]] = {baseline[0]: [], candidate[0]: []}
+    for _ in range(3):
+        for kind, _label in (baseline, candidate):
+            rates[kind].append(measure(kind))
+    width = max(len(baseline[1]), len(candidate[1])) + 1
+    for kind, label in (baseline, candidate):
+        runs = ", ".join(f"{r:.0f}" for r in rates[kind])
+        print(f"{label + ':':<{width}} {max(rates[kind]):8.0f} requests/s  (runs: {runs})")
+    ratio = max(rates[candidate[0]]) / max(rates[baseline[0]])
+    print(f"{'ratio ' + candidate[0] + ' ÷ ' + baseline[0] + ':':<{width}} {ratio:.2f}")

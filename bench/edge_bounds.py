@@ -7,16 +7,12 @@ protocol, both embedded (SQLite), measured by `wrk` in the same run, alternating
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import BENCH_KEY, ROOT, free_port, wait_until_serving, wrk_requests_per_second  # noqa: E402
+from bench._support import BENCH_KEY, compare_alternating, served_read_rate  # noqa: E402
 
 
 def serve(kind: str, port: int, data_dir: str) -> None:
@@ -38,34 +34,16 @@ def serve(kind: str, port: int, data_dir: str) -> None:
     uvicorn.Server(config).run()
 
 
-def rate(kind: str, seconds: int) -> float:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data_dir:
-        process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, str(port), data_dir], cwd=ROOT
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_serving(base, process)
-            httpx.post(base + "/v1/agents", json={"name": "a", "model": "m"}, headers={"x-api-key": BENCH_KEY})
-            return wrk_requests_per_second(base + "/v1/agents?limit=1", seconds)
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    plain, bounded = [], []
-    for _ in range(3):
-        plain.append(rate("plain", seconds))
-        bounded.append(rate("bounded", seconds))
-    print(f"uvicorn's own protocol: {max(plain):8.0f} requests/s  (runs: {', '.join(f'{r:.0f}' for r in plain)})")
-    print(f"with the bounds:        {max(bounded):8.0f} requests/s  (runs: {', '.join(f'{r:.0f}' for r in bounded)})")
-    print(f"ratio bounded ÷ plain:  {max(bounded) / max(plain):.2f}")
+    compare_alternating(
+        lambda kind: served_read_rate(__file__, kind, seconds),
+        ("plain", "uvicorn's own protocol"),
+        ("bounded", "with the bounds"),
+    )
 
 
 if __name__ == "__main__":

@@ -7,16 +7,15 @@ with them off, both embedded (SQLite), measured by `wrk` in the same run, altern
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import BENCH_KEY, ROOT, free_port, wait_until_serving, wrk_requests_per_second  # noqa: E402
+from bench._support import BENCH_KEY, compare_alternating, served_read_rate  # noqa: E402
 
 UNREACHABLE_RPM = 1_000_000_000
 
@@ -36,22 +35,12 @@ def serve(kind: str, port: int, data_dir: str) -> None:
     uvicorn.Server(server_config(settings, platform.asgi_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")).run()
 
 
-def rate(kind: str, seconds: int) -> float:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data_dir:
-        process = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port), data_dir], cwd=ROOT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_serving(base, process)
-            created = httpx.post(base + "/v1/agents", json={"name": "a", "model": "m"}, headers={"x-api-key": BENCH_KEY})
-            created.raise_for_status()
-            if kind == "metered":
-                probe = httpx.get(base + "/v1/agents", headers={"x-api-key": BENCH_KEY})
-                assert "anthropic-ratelimit-requests-limit" in probe.headers, "metering is not on"
-            return wrk_requests_per_second(base + "/v1/agents?limit=1", seconds)
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+def check_metered(kind: str) -> Callable[[str], None] | None:
+    def check(base: str) -> None:
+        probe = httpx.get(base + "/v1/agents", headers={"x-api-key": BENCH_KEY})
+        assert "anthropic-ratelimit-requests-limit" in probe.headers, "metering is not on"
+
+    return check if kind == "metered" else None
 
 
 def main() -> None:
@@ -59,13 +48,11 @@ def main() -> None:
         serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    off, metered = [], []
-    for _ in range(3):
-        off.append(rate("off", seconds))
-        metered.append(rate("metered", seconds))
-    print(f"rate limits off:      {max(off):8.0f} requests/s  (runs: {', '.join(f'{r:.0f}' for r in off)})")
-    print(f"every request metered:{max(metered):8.0f} requests/s  (runs: {', '.join(f'{r:.0f}' for r in metered)})")
-    print(f"ratio metered ÷ off:  {max(metered) / max(off):.2f}")
+    compare_alternating(
+        lambda kind: served_read_rate(__file__, kind, seconds, check_metered(kind)),
+        ("off", "rate limits off"),
+        ("metered", "every request metered"),
+    )
 
 
 if __name__ == "__main__":
