@@ -276,8 +276,16 @@ def _fuzz(
     return failures
 
 
-# The fuzzer sends thousands of requests a minute with one key: past the default limits.
-@pytest.mark.server_settings(rate_limit_caller_rpm=0, rate_limit_workspace_rpm=0, rate_limit_login_rpm=0)
+# The fuzzer sends thousands of requests a minute with one key: past the default limits. Its
+# run lasts minutes: the seeded work item's lease and its tool call must outlive it (else the
+# watch ends the call and ack/stop can only be 409s).
+@pytest.mark.server_settings(
+    rate_limit_caller_rpm=0,
+    rate_limit_workspace_rpm=0,
+    rate_limit_login_rpm=0,
+    work_lease_seconds=3600.0,
+    worker_timeout_seconds=3600.0,
+)
 def test_every_operation_conforms_to_the_document(server: RunningServer, fake_provider: FakeProvider) -> None:
     random.seed(0)
     fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]))

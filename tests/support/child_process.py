@@ -30,7 +30,7 @@ class ChildProcess:
     def output(self) -> str:
         return "".join(self.lines)
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:  # an import on a loaded 2-core box can take 15 s
         deadline = time.monotonic() + timeout
         while not any(self._ready in line for line in self.lines):
             if self.process.poll() is not None or time.monotonic() > deadline:
