@@ -115,3 +115,27 @@ def high_watermarks(bootstrap: str, topics: list[str]) -> int:
         return sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
+
+
+def relay_everything(settings: object, bootstrap: str, prefix: str, store: object) -> Received:
+    """Runs the relay over ``store`` until every published event is on the broker, and reads
+    every topic the outbox routes to (a hand-picked list misses the topics added later)."""
+    import threading
+
+    from application.outbox import is_published
+    from infra.kafka import all_topics
+    from interfaces.bootstrap import build_relay
+
+    published = sum(1 for n in store.notifications(0, 1_000_000) if is_published(n.topic))  # type: ignore[attr-defined]
+    relay = build_relay(settings)  # type: ignore[arg-type]
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop.is_set,), daemon=True)
+    thread.start()
+    try:
+        received = read_topics(bootstrap, all_topics(prefix), lambda r: len(r.messages) >= published)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        relay.close()
+    assert len(received.messages) >= published
+    return received
