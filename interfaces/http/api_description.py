@@ -94,6 +94,34 @@ SSE_FRAME = {
     "required": ["event", "id", "data"],
 }
 
+# OpenAI's stream: data-only frames (no `event:` or `id:`), each a chunk as JSON, then `[DONE]`.
+CHAT_STREAM_FRAME = {
+    "type": "object",
+    "description": "with `stream: true`: data-only `chat.completion.chunk` frames, then `data: [DONE]`",
+    "properties": {
+        "event": {"type": "string", "const": "message", "description": "never sent; the SSE default"},
+        "data": {
+            "anyOf": [
+                {"type": "string", "const": "[DONE]"},
+                {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "object": {"const": "chat.completion.chunk"},
+                            "choices": {"type": "array"},
+                        },
+                        "required": ["id", "object", "choices"],
+                    },
+                },
+            ],
+        },
+    },
+    "required": ["data"],
+}
+
 # What every list of resources takes (projections.queries.ListQuery).
 LIST_QUERY = (LIMIT, PAGE, INCLUDE_ARCHIVED, ORDER_DESC, *created_at("gt", "gte", "lt", "lte"))
 
@@ -632,7 +660,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         errors=(*WRITE, 403, 404, 429, 502, 503),
         content={
-            "text/event-stream": {"type": "string", "description": "with `stream: true`: data-only `chat.completion.chunk` frames, then `data: [DONE]`"},
+            "text/event-stream": CHAT_STREAM_FRAME,
         },
         description=(
             "`model` names an agent (`agent_…` or `agent:<name>`; its system prompt, model and tools "

@@ -88,20 +88,33 @@ class ReadYourWrites:
 
 def check_shape(body: Any) -> None:
     """Refuses JSON nested deeper than anything the API defines: such a document could be
-    stored but never serialized or loaded again."""
-    pending = [(body, 1)]
+    stored but never serialized or loaded again. Refuses a NUL character (``\\u0000``) in any
+    text: PostgreSQL text cannot hold one, and a read model holding it breaks every query that
+    reads a field of that row's document (an agent's description broke ``agent:<name>``)."""
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
     nodes = 0
     while pending:
-        value, depth = pending.pop()
+        value, path = pending.pop()
         nodes += 1
-        if depth > MAX_JSON_DEPTH:
+        if len(path) >= MAX_JSON_DEPTH:
             raise falcon.HTTPBadRequest(description=f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
         if nodes > MAX_JSON_NODES:
             raise falcon.HTTPBadRequest(description=f"the JSON body has more than {MAX_JSON_NODES} values")
-        if isinstance(value, dict):
-            pending.extend((item, depth + 1) for item in value.values())
+        if isinstance(value, str):
+            if "\x00" in value:
+                _refuse_nul(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    _refuse_nul((*path, key.replace("\x00", "\\u0000")))
+                pending.append((item, (*path, key)))
         elif isinstance(value, list):
-            pending.extend((item, depth + 1) for item in value)
+            pending.extend((item, (*path, index)) for index, item in enumerate(value))
+
+
+def _refuse_nul(path: tuple[str | int, ...]) -> None:
+    where = ".".join(str(part) for part in path) or "the body"
+    raise falcon.HTTPBadRequest(description=f"{where}: text may not contain a NUL character (\\u0000)")
 
 
 async def read_json(req: falcon.asgi.Request, optional: bool = False) -> Any:

@@ -259,6 +259,8 @@ def _twice(create: Callable[[httpx.Client], str], path: str) -> Callable[[httpx.
 # its path, and the headers to read it with when an API key may not.
 PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]]]] = {
     "organization.rate_limits": lambda http: "/v1/organizations/rate_limits",
+    # A position in the entries, the same for every workspace: the inherited ones are two.
+    "organization.workspaces.rate_limits": lambda http: "/v1/organizations/workspaces/default/rate_limits?include_inherited=true",
     "agents": _twice(_agent, "/v1/agents"),
     "agents.versions": _agent_versions,
     "environments": _twice(_environment, "/v1/environments"),
@@ -310,7 +312,7 @@ class RealObjects:
         if resource not in self._page_tokens:
             source = PAGE_SOURCES[resource](self._http)
             path, headers = (source, None) if isinstance(source, str) else source
-            response = self._http.get(path, params={"limit": 1}, headers=headers)
+            response = self._http.get(httpx.URL(path).copy_merge_params({"limit": 1}), headers=headers)
             token = response.json().get("next_page") if response.status_code == 200 else None
             if not token:
                 raise RuntimeError(f"conformance setup: GET {path}?limit=1 gave no next_page: {response.text[:300]}")

@@ -26,6 +26,8 @@ shipped it:
 - an organization's user, invite or workspace named by its parameter's name (``"user_id"``),
   as a keyword or the first positional argument, is a real one; ``email="email"`` becomes an
   address;
+- ``rate_limit_id="rate_limit_id"`` becomes the workspace's one entry Agentry enforces, and a
+  limit's ``"type": "fast_itpmca"`` the type it enforces (``requests_per_minute``);
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
   resource handed out;
 - the client of a call that takes only a worker's credential (``WORKER_ONLY``: the SDK's
@@ -42,6 +44,8 @@ import ast
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+
+from application.rate_limit_config import WORKSPACE_ENTRY
 
 PLACEHOLDER = re.compile(r"^(?P<kind>[a-z]+)_011[0-9A-Za-z]{20,}$")
 # <name>="<name>": ids the tests spell as their parameter's name, and the kind of object each
@@ -80,7 +84,12 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "desired_ttl_seconds": (0, "1"),
     "expected_last_heartbeat": ("expected_last_heartbeat", "'NO_HEARTBEAT'"),
     "email": ("email", "'conformance@example.com'"),  # an invite needs an address
+    # A workspace can set only Agentry's one entry (the request rate), as the list shows.
+    "rate_limit_id": ("rate_limit_id", f"{WORKSPACE_ENTRY!r}"),
 }
+# {"<key>": <constant>} items no real server accepts, and what each value becomes: a limiter
+# type Agentry does not enforce is refused, so the update sets the one it does.
+INVALID_ITEMS: dict[tuple[str, object], str] = {("type", "fast_itpmca"): "'requests_per_minute'"}
 PLACEHOLDER_PAGE = "page"
 # keyword → the kind of the ids its list names (the tests send ``["string"]``).
 PLACEHOLDER_LISTS: dict[str, str] = {"vault_ids": "vlt"}
@@ -198,6 +207,10 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
                 add(_edit(first, f"real_id({_bare_placeholder(str(first.value))!r})", lines))
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Constant):
+                    replacement = INVALID_ITEMS.get((str(key.value), value.value))
+                    if replacement is not None:
+                        add(_edit(value, replacement, lines, str(key.value)))
                 past = _past_expiry(key, value)
                 if past is not None:
                     add(_edit(past, repr(FUTURE_YEAR + str(past.value)[4:]), lines, EXPIRY_KEY))

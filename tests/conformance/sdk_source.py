@@ -42,6 +42,7 @@ RESOURCES: dict[str, str] = {
     "organization.users": "organization/test_users.py",
     "organization.invites": "organization/test_invites.py",
     "organization.workspaces.members": "organization/workspaces/test_members.py",
+    "organization.workspaces.rate_limits": "organization/workspaces/test_rate_limits.py",
     "organization.workspaces": "organization/test_workspaces.py",
     "organization.api_keys": "organization/test_api_keys.py",
 }

@@ -107,8 +107,9 @@ def test_many_tails_each_get_every_event_once_in_order_from_shared_reads(server:
     assert result, "the tails did not finish"
     for seqs in result[0]:
         assert seqs == list(range(1, total + 1))
-    # One shared read per change (and one to start), not one per tail per change.
-    assert reads <= 2 * batches + 2, reads
+    # Shared reads, a few per batch (a batch's append and what the runtime adds after it may wake
+    # the reader apart on a loaded box), not one per tail per change (40 × 15 = 600).
+    assert reads <= 3 * batches + 2, reads
     _wait_followers(server, 0, within=2)
 
 
