@@ -150,6 +150,10 @@ class AgentService:
     def archive(self, who: Principal, agent_id: str) -> Written:
         return self._commands.change(who, agent_id, Agent.archive)
 
+    def check_live(self, who: Principal, agent_id: str) -> None:
+        """An agent a task may be assigned to: the caller's, not archived."""
+        self._commands.check_live(who, agent_id)
+
     def pinned(self, who: Principal, agent_id: str, version: int | None) -> dict[str, Any]:
         """The agent definition a new session pins: the given version, or the latest."""
         agent = self._commands.load(who, agent_id)

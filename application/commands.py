@@ -14,7 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from application.errors import NotFound
+from application.errors import Invalid, NotFound
 from application.ports import EventStore
 from application.retry import retry_on_race
 from application.tenancy import Principal
@@ -83,6 +83,12 @@ class Commands(Generic[A]):
         if kind.gone(aggregate):
             raise missing
         return aggregate
+
+    def check_live(self, who: Principal, public_id: str) -> None:
+        """That the caller has this object and it is not archived: for an object another one
+        names (a task's board, its agent). Missing is the usual 404; archived is a 400."""
+        if getattr(self.load(who, public_id), "archived_at", None) is not None:
+            raise Invalid(f"{self._kind.noun} {public_id} is archived")
 
     def view(self, who: Principal, public_id: str) -> View:
         return self._render(self.load(who, public_id))

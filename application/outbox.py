@@ -33,6 +33,9 @@ AGGREGATE_TOPICS = {
     "domain.people": "people",
     "domain.workspaces": "workspaces",
     "domain.api_keys": "api_keys",
+    # Tasks (and, on a topic of their own, the boards and departments they are filed in).
+    "domain.tasks": "tasks",
+    "domain.boards": "boards",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -14,6 +14,7 @@ import uvicorn
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
+from application.boards import BoardService, DepartmentService
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
@@ -32,6 +33,7 @@ from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
+from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
@@ -144,6 +146,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
+    departments = DepartmentService(store)
+    boards = BoardService(store, departments)
     workspaces = WorkspaceService(store)
     rate_limits = _rate_limits(settings, store, catalog, workspaces)
     services = Services(
@@ -168,6 +172,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
         people=_people(settings, store, cipher, server_secret, workspaces),
         people_lists=PeopleReadModels(engine),
         workspaces=workspaces,
+        tasks=TaskService(store, agents, boards),
+        boards=boards,
+        departments=departments,
     )
     return ApiProcess(
         services=services,
@@ -473,7 +480,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people", "workspaces", "api_keys", "rate_limits")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people", "workspaces", "api_keys", "rate_limits", "tasks", "boards")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

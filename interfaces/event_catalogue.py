@@ -26,6 +26,7 @@ from eventsourcing.utils import get_topic
 
 from application.outbox import AGGREGATE_TOPICS, TOPIC_PREFIX, is_published
 from domain.agents import Agent
+from domain.boards import Board, Department
 from domain.api_keys import ApiKey
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
@@ -33,13 +34,14 @@ from domain.model_cards import ModelCard, ModelHandle
 from domain.people import Invite, User
 from domain.rate_limits import WorkspaceRateLimits
 from domain.sessions import PublicEvent, Session
+from domain.tasks import Task
 from domain.vaults import Vault
 from domain.work_items import WorkItem
 from domain.workspaces import Workspace
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
-    WorkspaceRateLimits, Workspace,
+    WorkspaceRateLimits, Workspace, Task, Board, Department,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

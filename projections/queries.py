@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from application.views import AGENT_OWNER, TIME_BOUNDS, CatalogEntry
 from domain.ids import stream_id
 from projections import tables
+from projections import tasks as task_tables
 
 
 class BadPageToken(ValueError):
@@ -59,6 +60,22 @@ class ListQuery:
     include_archived: bool = False
     created_at: dict[str, str] = field(default_factory=dict)
     descending: bool = True
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    """What the task list narrows by, besides the list query (all AND'ed; lists OR'ed within)."""
+
+    board_id: str | None = None
+    assigned_agent_id: str | None = None
+    parent_task_id: str | None = None
+    statuses: list[str] = field(default_factory=list)
+    priorities: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    due_before: str | None = None
+    due_after: str | None = None
+    q: str | None = None
+    archived: bool | None = None  # only archived (True) or only live (False) ones
 
 
 @dataclass(frozen=True)
@@ -262,6 +279,51 @@ class ReadModels:
         if statuses:
             extra.append(table.c.status.in_(statuses))
         return self._resources(table, tenant_id, query, *extra)
+
+    # -- tasks, boards, departments ---------------------------------------------------------
+
+    def tasks(self, tenant_id: str, query: ListQuery, filters: TaskFilters) -> Page:
+        table = task_tables.tasks
+        extra: list[Any] = []
+        for column, value in (
+            (table.c.board_id, filters.board_id),
+            (table.c.assigned_agent_id, filters.assigned_agent_id),
+            (table.c.parent_task_id, filters.parent_task_id),
+        ):
+            if value:
+                extra.append(column == value)
+        if filters.statuses:
+            extra.append(table.c.status.in_(filters.statuses))
+        if filters.priorities:
+            extra.append(table.c.priority.in_(filters.priorities))
+        if filters.archived is not None:
+            extra.append(table.c.archived.is_(filters.archived))
+        if filters.due_before:
+            extra.append(table.c.due_at < filters.due_before)
+        if filters.due_after:
+            extra.append(table.c.due_at > filters.due_after)
+        tags = task_tables.task_tags
+        for tag in filters.tags:
+            extra.append(sa.exists().where(tags.c.stream_id == table.c.stream_id, tags.c.tag == tag))
+        if filters.q:
+            pattern = "%" + filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            names = task_tables.task_agent_names
+            named = sa.select(names.c.agent_id).where(names.c.tenant_id == tenant_id, sa.func.lower(names.c.name).like(pattern, escape="\\"))
+            extra.append(
+                sa.or_(
+                    sa.func.lower(table.c.title).like(pattern, escape="\\"),
+                    sa.func.lower(table.c.description).like(pattern, escape="\\"),
+                    table.c.assigned_agent_id.in_(named),
+                )
+            )
+        return self._resources(table, tenant_id, query, *extra)
+
+    def boards(self, tenant_id: str, query: ListQuery, department_id: str | None = None) -> Page:
+        table = task_tables.boards
+        return self._resources(table, tenant_id, query, *([table.c.department_id == department_id] if department_id else []))
+
+    def departments(self, tenant_id: str, query: ListQuery) -> Page:
+        return self._resources(task_tables.departments, tenant_id, query)
 
     def vaults(self, tenant_id: str, query: ListQuery) -> Page:
         return self._resources(tables.vaults, tenant_id, query)

@@ -482,6 +482,9 @@ class ApiKeysProjection(ResourceProjection):
 
 
 def all_projections() -> list[ReadModelProjection]:
+    # Imported here: those modules build on ResourceProjection, defined above.
+    from projections.tasks import BoardsProjection, DepartmentsProjection, TasksProjection
+
     return [
         AgentsProjection(),
         EnvironmentsProjection(),
@@ -494,4 +497,7 @@ def all_projections() -> list[ReadModelProjection]:
         PeopleProjection(),
         WorkspacesProjection(),
         ApiKeysProjection(),
+        DepartmentsProjection(),
+        BoardsProjection(),
+        TasksProjection(),
     ]

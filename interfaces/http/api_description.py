@@ -123,7 +123,7 @@ CHAT_STREAM_FRAME = {
 }
 
 # What every list of resources takes (projections.queries.ListQuery).
-LIST_QUERY = (LIMIT, PAGE, INCLUDE_ARCHIVED, ORDER_DESC, *created_at("gt", "gte", "lt", "lte"))
+LIST_QUERY: tuple[Param, ...] = (LIMIT, PAGE, INCLUDE_ARCHIVED, ORDER_DESC, *created_at("gt", "gte", "lt", "lte"))
 
 AFTER_SEQ = Param("after_seq", "query", integer(0, 2**62), "only events with a larger seq")
 
@@ -168,8 +168,8 @@ RATE_LIMIT_OPERATIONS = (
 
 # -- the table -----------------------------------------------------------------------------
 
-BODY = (400, 413, 415)
-WRITE = (*BODY, 409)
+BODY: tuple[int, ...] = (400, 413, 415)
+WRITE: tuple[int, ...] = (*BODY, 409)
 
 # -- vaults (kept apart so the table above gains one line) -----------------------------------
 
@@ -310,6 +310,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 # Its own module (it reads the helpers above, defined by now).
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
+from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "health", "Liveness", "system", out.Health, public=True),
@@ -677,6 +678,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *VAULT_OPERATIONS,
     *RATE_LIMIT_OPERATIONS,
     *PEOPLE_OPERATIONS,
+    *TASK_OPERATIONS,
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,
     # the documents themselves

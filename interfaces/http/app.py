@@ -34,6 +34,7 @@ from interfaces.http.resources.rate_limits import OrganizationRateLimitsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
+from interfaces.http.resources.tasks import BoardsResource, DepartmentsResource, TasksResource
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
@@ -157,6 +158,10 @@ def create_app(services: Services) -> falcon.asgi.App:
     workspaces = WorkspacesResource(services.workspaces, lists, written)
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}", workspaces, "archive")
     _add_family(app, "/v1/organizations/api_keys/{api_key_id}", ApiKeysResource(services.api_keys, lists, written))
+    # -- tasks, boards, departments --
+    _add_family(app, "/v1/tasks/{task_id}", TasksResource(services.tasks, lists, written), "archive")
+    _add_family(app, "/v1/boards/{board_id}", BoardsResource(services.boards, lists, written), "archive")
+    _add_family(app, "/v1/departments/{department_id}", DepartmentsResource(services.departments, lists, written), "archive")
     return app
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService
+from application.boards import BoardService, DepartmentService
 from application.chat_completions import ChatCompletions
 from application.commands import Written
 from application.environment_keys import EnvironmentCredential, EnvironmentKeyService
@@ -27,6 +28,7 @@ from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
+from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
 from application.views import TIME_BOUNDS, iso
@@ -66,6 +68,9 @@ class Services:
     people: PeopleService
     people_lists: PeopleReadModels
     workspaces: WorkspaceService
+    tasks: TaskService
+    boards: BoardService
+    departments: DepartmentService
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

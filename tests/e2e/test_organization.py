@@ -56,6 +56,9 @@ def _populate(workspace: Workspace) -> None:
     made = _post(http, "/v1/model_cards", card)
     ids["model_card"], ids["model"] = made["id"], made["model_id"]
     ids["environment_key"] = _post(http, f"/v1/environments/{ids['environment']}/keys", {"name": "k"})["id"]
+    ids["department"] = _post(http, "/v1/departments", {"name": "d"})["id"]
+    ids["board"] = _post(http, "/v1/boards", {"name": "b", "department_id": ids["department"]})["id"]
+    ids["task"] = _post(http, "/v1/tasks", {"title": "t", "board_id": ids["board"], "assigned_agent_id": ids["agent"]})["id"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ MATRIX = (
         "workspace rate limits", "/v1/organizations/workspaces/{workspace}/rate_limits",
         (GET, ("post", "/rl_agentry_workspace_requests", {"limits": [{"type": "requests_per_minute", "value": 5}]})),
     ),
+    Row("task", "/v1/tasks/{task}", (GET, update({"title": "x"}), ("patch", "", {"title": "y"}), ARCHIVE, DELETE), "/v1/tasks"),
+    Row("board", "/v1/boards/{board}", (GET, update({"name": "x"}), ARCHIVE), "/v1/boards"),
+    Row("department", "/v1/departments/{department}", (GET, update({"name": "x"}), ARCHIVE), "/v1/departments"),
     Row("api key", "/v1/organizations/api_keys/{api_key}", (GET, update({"name": "x"}), update({"status": "inactive"})), "/v1/organizations/api_keys"),
 )
 
@@ -282,3 +288,13 @@ def test_the_default_workspace_leading_a_page_pushes_a_row_to_the_next(http: htt
     assert [w["id"] for w in first["data"]] == ["default"] and first["has_more"] is True
     rest = http.get("/v1/organizations/workspaces", params={"limit": 1}).json()
     assert [w["id"] for w in rest["data"]] == [created["id"]]
+
+
+def test_a_task_cannot_name_another_workspaces_board_agent_or_parent(two_workspaces: tuple[Workspace, Workspace]) -> None:
+    a, b = two_workspaces
+    for field, kind in (("board_id", "board"), ("assigned_agent_id", "agent"), ("parent_task_id", "task")):
+        made = b.http.post("/v1/tasks", json={"title": "t", field: a.ids[kind]})
+        assert made.status_code == 404, (field, made.text)
+        moved = b.http.post(f"/v1/tasks/{b.ids['task']}", json={field: a.ids[kind]})
+        assert moved.status_code == 404, (field, moved.text)
+    assert b.http.post("/v1/boards", json={"name": "b", "department_id": a.ids["department"]}).status_code == 404

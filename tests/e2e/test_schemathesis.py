@@ -90,7 +90,13 @@ def seed(http: httpx.Client) -> dict[str, str]:
     assert http.delete(f"/v1/sessions/{gone['id']}").status_code == 200
     workspace = created("/v1/organizations/workspaces", {"name": "fuzzed"})
     api_key = created("/v1/organizations/api_keys", {"name": "fuzzed", "workspace_id": workspace["id"]})
+    department = created("/v1/departments", {"name": "fuzzed"})
+    board = created("/v1/boards", {"name": "fuzzed", "department_id": department["id"]})
+    task = created("/v1/tasks", {"title": "fuzzed", "board_id": board["id"], "assigned_agent_id": agent["id"]})
     return {
+        "department_id": department["id"],
+        "board_id": board["id"],
+        "task_id": task["id"],
         "workspace_id": workspace["id"],
         "api_key_id": api_key["id"],
         "agent_id": agent["id"],
@@ -174,7 +180,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     names = (
         "agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id",
-        "user_id", "invite_id", "workspace_id", "api_key_id",
+        "user_id", "invite_id", "workspace_id", "api_key_id", "task_id", "board_id", "department_id",
     )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
@@ -212,6 +218,13 @@ def _with_real_references(ids: dict[str, str], draw_real: bool) -> Any:
                 case.body["agent"] = ids["agent_id"]
             if "environment_id" in case.body:
                 case.body["environment_id"] = ids["environment_id"]
+            # A task's references: the seeded board, agent and department (no parent: a
+            # fuzzed task made a sub-task of itself is a 400 every time).
+            for name, real in (("board_id", "board_id"), ("assigned_agent_id", "agent_id"), ("department_id", "department_id")):
+                if name in case.body:
+                    case.body[name] = ids[real]
+            if "parent_task_id" in case.body:
+                case.body["parent_task_id"] = None
         return case
 
     return patch

@@ -1,0 +1,63 @@
+"""How tasks, boards and departments look on the wire: one function each, used by the
+services (from an aggregate) and by the projections (from events) alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from application.views import iso
+
+TASK_DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "board_id": None,
+    "priority": "medium",
+    "due_date": None,
+    "tags": [],
+    "requires_approval": False,
+    "parent_task_id": None,
+    "metadata": {},
+}
+
+
+def task_view(
+    task_id: str,
+    fields: dict[str, Any],
+    assigned_agent_id: str | None,
+    status: str,
+    version: int,
+    created_at: datetime | str,
+    updated_at: datetime | str,
+    archived_at: datetime | str | None,
+) -> dict[str, Any]:
+    return {
+        "type": "task",
+        "id": task_id,
+        **TASK_DEFAULTS,
+        **fields,
+        "assigned_agent_id": assigned_agent_id,
+        "status": status,
+        "version": version,
+        "created_at": _stamp(created_at),
+        "updated_at": _stamp(updated_at),
+        "archived_at": _stamp(archived_at),
+    }
+
+
+def definition_view(
+    kind: str, public_id: str, definition: dict[str, Any], created_at: datetime, updated_at: datetime, archived_at: datetime | None
+) -> dict[str, Any]:
+    """A board or a department: its kind, id, definition and stamps."""
+    return {
+        "type": kind,
+        "id": public_id,
+        **definition,
+        "metadata": definition.get("metadata") or {},
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "archived_at": iso(archived_at),
+    }
+
+
+def _stamp(moment: datetime | str | None) -> str | None:
+    return moment if isinstance(moment, str) or moment is None else iso(moment)

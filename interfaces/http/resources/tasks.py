@@ -1,0 +1,159 @@
+"""/v1/tasks, /v1/boards, /v1/departments: the work people hand to agents and where it is filed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import falcon
+import falcon.asgi
+
+from application.boards import BoardService, DepartmentService
+from application.tasks import TaskService
+from domain.tasks import PRIORITIES, STATUSES
+from interfaces.http.common import ReadYourWrites, list_params, list_query, normalize_timestamp, parse, principal, run
+from interfaces.http.task_schemas import (
+    BoardCreate,
+    BoardUpdate,
+    DepartmentCreate,
+    DepartmentUpdate,
+    TaskCreate,
+    TaskUpdate,
+)
+from projections.queries import ListQuery, ReadModels, TaskFilters
+
+MAX_SEARCH = 200
+
+
+def _checked(req: falcon.asgi.Request, name: str, choices: tuple[str, ...]) -> list[str]:
+    values = list_params(req, name)
+    for value in values:
+        if value not in choices:
+            raise falcon.HTTPBadRequest(description=f"query parameter {name} must be one of {', '.join(choices)}")
+    return values
+
+
+def _moment(req: falcon.asgi.Request, name: str) -> str | None:
+    raw = req.get_param(name)
+    return normalize_timestamp(raw) if raw else None
+
+
+def task_filters(req: falcon.asgi.Request) -> TaskFilters:
+    q = (req.get_param("q") or "").strip() or None
+    if q is not None and len(q) > MAX_SEARCH:
+        raise falcon.HTTPBadRequest(description=f"query parameter q may be at most {MAX_SEARCH} characters")
+    return TaskFilters(
+        board_id=req.get_param("board_id") or None,
+        assigned_agent_id=req.get_param("assigned_agent_id") or None,
+        parent_task_id=req.get_param("parent_task_id") or None,
+        statuses=_checked(req, "status", STATUSES),
+        priorities=_checked(req, "priority", PRIORITIES),
+        tags=list_params(req, "tag")[:8],
+        due_before=_moment(req, "due_before"),
+        due_after=_moment(req, "due_after"),
+        q=q,
+    )
+
+
+def _archived_query(req: falcon.asgi.Request) -> tuple[ListQuery, bool | None]:
+    """Mission Control's ``archived`` (only archived / only live) beside ``include_archived``."""
+    query = list_query(req)
+    raw = req.get_param("archived")
+    if raw is None:
+        return query, None
+    if raw.lower() not in ("true", "false"):
+        raise falcon.HTTPBadRequest(description="query parameter archived must be true or false")
+    return dataclasses.replace(query, include_archived=True), raw.lower() == "true"
+
+
+class TasksResource:
+    """Routes: ``/v1/tasks`` and, by suffix, ``/{task_id}`` (item), ``/archive``."""
+
+    def __init__(self, tasks: TaskService, lists: ReadModels, written: ReadYourWrites) -> None:
+        self._tasks = tasks
+        self._lists = lists
+        self._written = written
+
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        body = await parse(req, TaskCreate)
+        await self._written.answer(resp, await run(self._tasks.create, principal(req), body.given()))
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        query, archived = _archived_query(req)
+        filters = dataclasses.replace(task_filters(req), archived=archived)
+        page = await run(self._lists.tasks, principal(req).tenant_id, query, filters)
+        resp.media = page.envelope()
+
+    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        resp.media = await run(self._tasks.retrieve, principal(req), task_id)
+
+    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        body = await parse(req, TaskUpdate)
+        written = await run(self._tasks.update, principal(req), task_id, body.changes(), body.version)
+        await self._written.answer(resp, written)
+
+    on_patch_item = on_post_item  # Mission Control edits with PATCH
+
+    async def on_delete_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        await self._written.answer(resp, await run(self._tasks.delete, principal(req), task_id))
+
+    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        await self._written.answer(resp, await run(self._tasks.archive, principal(req), task_id))
+
+
+class BoardsResource:
+    """Routes: ``/v1/boards`` and, by suffix, ``/{board_id}`` (item), ``/archive``."""
+
+    def __init__(self, boards: BoardService, lists: ReadModels, written: ReadYourWrites) -> None:
+        self._boards = boards
+        self._lists = lists
+        self._written = written
+
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        body = await parse(req, BoardCreate)
+        await self._written.answer(resp, await run(self._boards.create, principal(req), body.given()))
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        department = req.get_param("department_id") or None
+        page = await run(self._lists.boards, principal(req).tenant_id, list_query(req), department)
+        resp.media = page.envelope()
+
+    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, board_id: str) -> None:
+        resp.media = await run(self._boards.retrieve, principal(req), board_id)
+
+    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, board_id: str) -> None:
+        body = await parse(req, BoardUpdate)
+        await self._written.answer(resp, await run(self._boards.update, principal(req), board_id, body.given()))
+
+    on_patch_item = on_post_item
+
+    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, board_id: str) -> None:
+        await self._written.answer(resp, await run(self._boards.archive, principal(req), board_id))
+
+
+class DepartmentsResource:
+    """Routes: ``/v1/departments`` and, by suffix, ``/{department_id}`` (item), ``/archive``."""
+
+    def __init__(self, departments: DepartmentService, lists: ReadModels, written: ReadYourWrites) -> None:
+        self._departments = departments
+        self._lists = lists
+        self._written = written
+
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        body = await parse(req, DepartmentCreate)
+        await self._written.answer(resp, await run(self._departments.create, principal(req), body.given()))
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        page = await run(self._lists.departments, principal(req).tenant_id, list_query(req))
+        resp.media = page.envelope()
+
+    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, department_id: str) -> None:
+        resp.media = await run(self._departments.retrieve, principal(req), department_id)
+
+    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, department_id: str) -> None:
+        body = await parse(req, DepartmentUpdate)
+        await self._written.answer(resp, await run(self._departments.update, principal(req), department_id, body.given()))
+
+    on_patch_item = on_post_item
+
+    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, department_id: str) -> None:
+        await self._written.answer(resp, await run(self._departments.archive, principal(req), department_id))

@@ -1,0 +1,168 @@
+"""Read models of tasks, boards and departments, and the task list's filters and search.
+
+A task row keeps the columns its list filters by (board, status, assignee, due date, parent)
+and the text ``q`` searches (title, description); its tags have a table of their own, and
+the names of the workspace's agents a third, kept by this same projection from the agents'
+events so a search by agent name never waits on another projection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from application.task_views import definition_view, task_view
+from application.views import iso
+from domain.agents import Agent
+from domain.boards import Board, Department
+from domain.tasks import Task
+from projections import tables
+from projections.resources import Handler, ResourceProjection, Row
+
+tasks = tables.resource_table(
+    "tasks",
+    sa.Column("board_id", sa.String(64), nullable=True),
+    sa.Column("assigned_agent_id", sa.String(64), nullable=True),
+    sa.Column("parent_task_id", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("due_at", sa.String(40), nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+)
+task_tags = sa.Table(
+    "rm_task_tags",
+    tables.metadata,
+    sa.Column("stream_id", sa.String(36), primary_key=True),  # the task's
+    sa.Column("tag", sa.String(128), primary_key=True),
+    sa.Index("rm_task_tags_by_tag", "tag"),
+)
+# Agents' names as task search reads them (``q`` matches the assignee's name).
+task_agent_names = sa.Table(
+    "rm_task_agent_names",
+    tables.metadata,
+    sa.Column("stream_id", sa.String(36), primary_key=True),  # the agent's
+    sa.Column("agent_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+)
+departments = tables.resource_table("departments")
+boards = tables.resource_table("boards", sa.Column("department_id", sa.String(64), nullable=True))
+
+# The task fields that are also columns.
+COLUMNS = {"board_id": "board_id", "parent_task_id": "parent_task_id", "priority": "priority", "due_date": "due_at", "title": "title", "description": "description"}
+
+
+class TasksProjection(ResourceProjection):
+    name = "tasks"
+    table = tasks
+    tables = (tasks, task_tags, task_agent_names)
+    created_event = Task.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            Task.Updated: self._updated,
+            Task.Assigned: lambda conn, event: self._changed(
+                conn, event, {"assigned_agent_id": event.agent_id}, assigned_agent_id=event.agent_id
+            ),
+            Task.StatusChanged: lambda conn, event: self._changed(conn, event, {"status": event.status}, status=event.status),
+            Task.Archived: self._archived,
+            Task.Deleted: self._deleted,
+            Agent.Created: self._agent_created,
+            Agent.Updated: self._agent_renamed,
+        }
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        fields = event.fields
+        doc = task_view(event.task_id, fields, event.assigned_agent_id, event.status, 1, event.timestamp, event.timestamp, None)
+        self._tag(conn, event, doc["tags"])
+        return {
+            "id": event.task_id,
+            "doc": doc,
+            "assigned_agent_id": event.assigned_agent_id,
+            "status": event.status,
+            **{column: doc[field] for field, column in COLUMNS.items()},
+        }
+
+    def _changed(self, conn: sa.Connection, event: Any, changes: dict[str, Any], **columns: Any) -> None:
+        stamp = {"version": event.originator_version, "updated_at": iso(event.timestamp)}
+        self.patch(conn, event, lambda doc: doc | changes | stamp, **columns)
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        changes = event.changes
+        if "tags" in changes:
+            conn.execute(sa.delete(task_tags).where(task_tags.c.stream_id == str(event.originator_id)))
+            self._tag(conn, event, changes["tags"])
+        columns = {column: changes[field] for field, column in COLUMNS.items() if field in changes}
+        self._changed(conn, event, changes, **columns)
+
+    def _archived(self, conn: sa.Connection, event: Any) -> None:
+        stamp = iso(event.timestamp)
+        changes = {"archived_at": stamp, "updated_at": stamp, "version": event.originator_version}
+        self.patch(conn, event, lambda doc: doc | changes, archived=True)
+
+    def _deleted(self, conn: sa.Connection, event: Any) -> None:
+        stream = str(event.originator_id)
+        conn.execute(sa.delete(task_tags).where(task_tags.c.stream_id == stream))
+        conn.execute(sa.delete(tasks).where(tasks.c.stream_id == stream))
+
+    @staticmethod
+    def _tag(conn: sa.Connection, event: Any, tags: list[str]) -> None:
+        unique = sorted(set(tags))
+        if unique:
+            stream = str(event.originator_id)
+            conn.execute(sa.insert(task_tags), [{"stream_id": stream, "tag": tag} for tag in unique])
+
+    @staticmethod
+    def _agent_created(conn: sa.Connection, event: Any) -> None:
+        conn.execute(
+            sa.insert(task_agent_names).values(
+                stream_id=str(event.originator_id),
+                agent_id=event.agent_id,
+                tenant_id=event.tenant_id,
+                name=event.definition.get("name") or "",
+            )
+        )
+
+    @staticmethod
+    def _agent_renamed(conn: sa.Connection, event: Any) -> None:
+        name = event.definition.get("name") or ""
+        conn.execute(
+            sa.update(task_agent_names).where(task_agent_names.c.stream_id == str(event.originator_id)).values(name=name)
+        )
+
+
+class DepartmentsProjection(ResourceProjection):
+    name = "departments"
+    table = departments
+    tables = (departments,)
+    created_event = Department.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {Department.Updated: self._updated, Department.Archived: self.archived}
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = definition_view("department", event.department_id, event.definition, event.timestamp, event.timestamp, None)
+        return {"id": event.department_id, "doc": doc}
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        self.patch(conn, event, lambda doc: doc | event.definition | {"updated_at": iso(event.timestamp)})
+
+
+class BoardsProjection(ResourceProjection):
+    name = "boards"
+    table = boards
+    tables = (boards,)
+    created_event = Board.Created
+
+    def handlers(self) -> dict[type, Handler]:
+        return {Board.Updated: self._updated, Board.Archived: self.archived}
+
+    def created(self, conn: sa.Connection, event: Any) -> Row:
+        doc = definition_view("board", event.board_id, event.definition, event.timestamp, event.timestamp, None)
+        return {"id": event.board_id, "department_id": event.definition.get("department_id"), "doc": doc}
+
+    def _updated(self, conn: sa.Connection, event: Any) -> None:
+        department = event.definition.get("department_id")
+        self.patch(conn, event, lambda doc: doc | event.definition | {"updated_at": iso(event.timestamp)}, department_id=department)
