@@ -50,7 +50,7 @@ class EnvironmentService:
     def __init__(self, store: EventStore) -> None:
         self._commands = Commands(store, ENVIRONMENTS, render)
 
-    def create(self, who: Principal, fields: dict[str, Any]) -> Written:
+    def create(self, who: Principal, fields: dict[str, Any], environment_id: str | None = None) -> Written:
         definition = {
             "description": None,
             "metadata": {},
@@ -59,7 +59,7 @@ class EnvironmentService:
             "config": complete_config(fields.get("config")),
         }
         return self._commands.create(
-            Environment(environment_id=new_id("env"), tenant_id=who.tenant_id, definition=definition)
+            Environment(environment_id=environment_id or new_id("env"), tenant_id=who.tenant_id, definition=definition)
         )
 
     def retrieve(self, who: Principal, environment_id: str) -> dict[str, Any]:

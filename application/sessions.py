@@ -67,6 +67,19 @@ class SessionService:
         self._commands = Commands(store, SESSIONS, render)
 
     def create(self, who: Principal, fields: dict[str, Any]) -> Written:
+        session = self.new(who, fields)
+        written = self._commands.create(session)
+        self.begin(session)
+        return written
+
+    def begin(self, session: Session) -> None:
+        """After a new session is saved: its first turn, if its initial events ask for one."""
+        if session.wants_turn:
+            self._on_user_turn(session.session_id)
+
+    def new(self, who: Principal, fields: dict[str, Any]) -> Session:
+        """A session as ``create`` makes it, not yet saved (for a caller that saves it along
+        with another aggregate, in one append); ``begin`` it once saved."""
         agent_ref = fields["agent"]
         overrides: dict[str, Any] = {}
         if isinstance(agent_ref, str):
@@ -100,12 +113,8 @@ class SessionService:
             environment_id=environment.environment_id,
             details=details,
         )
-        initial = fields.get("initial_events") or []
-        self._accept(session, initial)
-        written = self._commands.create(session)
-        if session.wants_turn:
-            self._on_user_turn(session.session_id)
-        return written
+        self._accept(session, fields.get("initial_events") or [])
+        return session
 
     def retrieve(self, who: Principal, session_id: str) -> dict[str, Any]:
         return self._commands.view(who, session_id)

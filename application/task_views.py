@@ -19,6 +19,8 @@ TASK_DEFAULTS: dict[str, Any] = {
     "metadata": {},
 }
 
+NO_RUN: dict[str, Any] = {"session_id": None, "environment_id": None, "result": None}
+
 
 def task_view(
     task_id: str,
@@ -29,7 +31,9 @@ def task_view(
     created_at: datetime | str,
     updated_at: datetime | str,
     archived_at: datetime | str | None,
+    run: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``run``: the last execution's ``session_id``, ``environment_id`` and ``result``."""
     return {
         "type": "task",
         "id": task_id,
@@ -37,6 +41,8 @@ def task_view(
         **fields,
         "assigned_agent_id": assigned_agent_id,
         "status": status,
+        **NO_RUN,
+        **(run or {}),
         "version": version,
         "created_at": _stamp(created_at),
         "updated_at": _stamp(updated_at),

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from application.agents import AgentService
 from application.boards import BoardService
-from application.commands import Commands, Kind, Written
-from application.errors import Invalid, NotFound
+from application.commands import Alongside, Commands, Kind, Written, load_as
+from application.environments import EnvironmentService
+from application.errors import Forbidden, Invalid, NotFound
 from application.ids import new_id
 from application.ports import EventStore
+from application.retry import retry_on_race
+from application.sessions import SessionService
 from application.task_views import TASK_DEFAULTS, task_view
 from application.tenancy import Principal
 from application.views import iso
+from domain.sessions import Session
 from domain.tasks import SETTABLE_STATUSES, Task, parent_chain_has
 
 
 def render(task: Task) -> dict[str, Any]:
+    run = {"session_id": task.session_id, "environment_id": task.environment_id, "result": task.result}
     return task_view(
-        task.task_id, task.fields, task.assigned_agent_id, task.status, task.version, task.created_on, task.modified_on, task.archived_at
-    )
+        task.task_id, task.fields, task.assigned_agent_id, task.status, task.version, task.created_on, task.modified_on,
+        task.archived_at, run,
+    )  # fmt: skip
 
 
 TASKS: Kind[Task] = Kind(Task, "task", "task", gone=lambda task: task.deleted)
@@ -34,11 +42,118 @@ def _normalized(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def default_environment_id(tenant_id: str) -> str:
+    """The workspace's default environment (the one a task runs in unless told otherwise):
+    one id per workspace, so concurrent first runs create it once."""
+    return "env_default" + hashlib.sha256(f"default-environment:{tenant_id}".encode()).hexdigest()[:24]
+
+
+def first_message(task: Task) -> dict[str, Any]:
+    """The task as its run's first user message."""
+    text = task.fields.get("title") or ""
+    if task.fields.get("description"):
+        text += "\n\n" + task.fields["description"]
+    return {"type": "user.message", "content": [{"type": "text", "text": text}]}
+
+
+def actor(who: Principal) -> dict[str, Any]:
+    """Who gave a verdict, as the task's history names them (never a secret)."""
+    if who.user_id is not None:
+        return {"type": "user", "id": who.user_id}
+    return {"type": "api_key", "id": who.key_id}
+
+
 class TaskService:
-    def __init__(self, store: EventStore, agents: AgentService, boards: BoardService) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        agents: AgentService,
+        boards: BoardService,
+        environments: EnvironmentService,
+        sessions: SessionService,
+    ) -> None:
+        self._store = store
         self._commands = Commands(store, TASKS, render)
         self._agents = agents
         self._boards = boards
+        self._environments = environments
+        self._sessions = sessions
+
+    # -- runs and reviews ----------------------------------------------------------------------
+
+    def execute(self, who: Principal, task_id: str, environment_id: str | None) -> Written:
+        """Starts a session on the assigned agent with the task as its first message. The
+        task's ``Executed`` and the session's start are one append, so every event of the run
+        comes after the task knows its session."""
+        self._commands.load(who, task_id).check_executable()  # before a default environment is made
+        environment = environment_id or self._default_environment(who)
+        started: list[Session] = []
+
+        def command(task: Task) -> Alongside:
+            agent_id = task.check_executable()
+            fields = {
+                "agent": agent_id,
+                "environment_id": environment,
+                "title": str(task.fields.get("title") or "")[:500],
+                "metadata": {"agentry_task_id": task.task_id},
+                "initial_events": [first_message(task)],
+            }
+            session = self._sessions.new(who, fields)
+            task.execute(session.session_id, environment)
+            started[:] = [session]
+            return Alongside((session,))
+
+        written = self._commands.change(who, task_id, command)
+        self._sessions.begin(started[0])
+        return written
+
+    def record_result(self, task_stream: UUID, session_id: str, seq: int, result: str | None) -> None:
+        """The run's session ended a turn (the follower calls this, once per idle event, or
+        again after a crash: it records nothing the second time)."""
+
+        def attempt() -> None:
+            task = load_as(self._store, task_stream, Task)
+            if task is not None and task.record_result(session_id, seq, result):
+                self._store.save(task)
+
+        retry_on_race(attempt, key=str(task_stream))
+
+    def approve(self, who: Principal, task_id: str, comment: str | None) -> Written:
+        self._check_reviewer(who)
+        return self._commands.change(who, task_id, lambda task: task.approve(actor(who), comment))
+
+    def reject(self, who: Principal, task_id: str, comment: str) -> Written:
+        """Back to work: the comment goes to the run's session as feedback, then the task is
+        in progress again (a task never run is rejected)."""
+        self._check_reviewer(who)
+        session_id = self._commands.load(who, task_id).session_id
+        if session_id is not None:
+            session = self._sessions.retrieve(who, session_id)  # a deleted one: 404, before anything changes
+            if session["status"] == "terminated" or session.get("archived_at"):
+                raise Invalid(f"the task's session {session_id} can take no feedback: execute the task again instead")
+        # The verdict first: the turn the feedback starts must find the task in progress.
+        written = self._commands.change(who, task_id, lambda task: task.reject(actor(who), comment))
+        if session_id is not None:
+            feedback = {"type": "user.message", "content": [{"type": "text", "text": comment}]}
+            self._sessions.send(who, session_id, [feedback])
+        return written
+
+    @staticmethod
+    def _check_reviewer(who: Principal) -> None:
+        if who.role != "admin":
+            raise Forbidden("reviewing a task takes the workspace's admin role")
+
+    def _default_environment(self, who: Principal) -> str:
+        environment_id = default_environment_id(who.tenant_id)
+
+        def attempt() -> None:
+            try:
+                self._environments.load(who, environment_id)
+            except NotFound:
+                self._environments.create(who, {"name": "default", "description": "tasks run here unless told otherwise"}, environment_id)
+
+        retry_on_race(attempt, key=environment_id)
+        return environment_id
 
     def create(self, who: Principal, fields: dict[str, Any]) -> Written:
         fields = _normalized(fields)

@@ -54,6 +54,27 @@ class Task(Aggregate):
     class Deleted(Aggregate.Event):
         pass
 
+    class Executed(Aggregate.Event):
+        """A run started: the session working on the task."""
+
+        session_id: str
+        environment_id: str
+
+    class ResultRecorded(Aggregate.Event):
+        """The run's session finished a turn; ``seq`` is its ``session.status_idle``."""
+
+        session_id: str
+        seq: int
+        result: str | None
+
+    class Approved(Aggregate.Event):
+        by: dict[str, Any]
+        comment: str | None
+
+    class Rejected(Aggregate.Event):
+        by: dict[str, Any]
+        comment: str
+
     @event(Created)
     def __init__(
         self, task_id: str, tenant_id: str, fields: dict[str, Any], assigned_agent_id: str | None, status: str
@@ -65,6 +86,10 @@ class Task(Aggregate):
         self.status = status
         self.archived_at: datetime | None = None
         self.deleted = False
+        self.session_id: str | None = None
+        self.environment_id: str | None = None
+        self.result: str | None = None
+        self.result_seq = 0
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -93,6 +118,56 @@ class Task(Aggregate):
             self._record_status(status=status, previous=self.status)
             changed = True
         return changed
+
+    @property
+    def running(self) -> bool:
+        return self.status == "in_progress" and self.session_id is not None
+
+    def check_executable(self) -> str:
+        """The agent a new run goes to; refused while one runs, or with no agent."""
+        self._check_live()
+        if self.assigned_agent_id is None:
+            raise InvalidState(f"task {self.task_id} has no assigned agent to execute it")
+        if self.running:
+            raise InvalidState(f"task {self.task_id} is already running in session {self.session_id}")
+        return self.assigned_agent_id
+
+    def execute(self, session_id: str, environment_id: str) -> None:
+        self.check_executable()
+        self._record_execution(session_id=session_id, environment_id=environment_id)
+        if self.status != "in_progress":
+            self._record_status(status="in_progress", previous=self.status)
+
+    def record_result(self, session_id: str, seq: int, result: str | None) -> bool:
+        """The run's turn ended. Idempotent: a turn already recorded, or one of a session
+        that is no longer the task's run, records nothing. A task still in progress moves
+        to review when it requires approval, else to done."""
+        if self.deleted or session_id != self.session_id or seq <= self.result_seq:
+            return False
+        self._record_result(session_id=session_id, seq=seq, result=result)
+        if self.status == "in_progress":
+            target = "review" if self.fields.get("requires_approval") else "done"
+            self._record_status(status=target, previous=self.status)
+        return True
+
+    def approve(self, by: dict[str, Any], comment: str | None) -> None:
+        self._check_in_review("approved")
+        self._record_approval(by=by, comment=comment)
+        self._record_status(status="approved", previous=self.status)
+
+    def reject(self, by: dict[str, Any], comment: str) -> str | None:
+        """Back to work with the reviewer's comment: the run's session (returned) gets it as
+        feedback and the task is in progress again; a task never run is rejected."""
+        self._check_in_review("rejected")
+        self._record_rejection(by=by, comment=comment)
+        target = "in_progress" if self.session_id is not None else "rejected"
+        self._record_status(status=target, previous=self.status)
+        return self.session_id
+
+    def _check_in_review(self, verdict: str) -> None:
+        self._check_live()
+        if self.status != "review":
+            raise InvalidState(f"task {self.task_id} is {self.status}: only a task in review can be {verdict}")
 
     def archive(self) -> bool:
         if self.archived_at is not None:
@@ -123,6 +198,25 @@ class Task(Aggregate):
     @event(StatusChanged)
     def _record_status(self, status: str, previous: str) -> None:
         self.status = status
+
+    @event(Executed)
+    def _record_execution(self, session_id: str, environment_id: str) -> None:
+        self.session_id = session_id
+        self.environment_id = environment_id
+        self.result_seq = 0  # the new session's turns count from its own first event
+
+    @event(ResultRecorded)
+    def _record_result(self, session_id: str, seq: int, result: str | None) -> None:
+        self.result = result
+        self.result_seq = seq
+
+    @event(Approved)
+    def _record_approval(self, by: dict[str, Any], comment: str | None) -> None:
+        pass
+
+    @event(Rejected)
+    def _record_rejection(self, by: dict[str, Any], comment: str) -> None:
+        pass
 
     @event(Archived)
     def _record_archive(self) -> None:

@@ -70,6 +70,7 @@ from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from projections.task_runs import TaskFollower
 
 log = logging.getLogger("agentry")
 
@@ -111,14 +112,19 @@ def build(settings: Settings | None = None) -> ApiProcess:
     engine = create_engine(settings.read_model_url)
     projections = ReadModelRunner(engine, store, all_projections())
     projections.setup()
+    # Process managers: they follow the log as projections do, and act on what they see.
+    task_follower = TaskFollower()
+    followers = ReadModelRunner(engine, store, [task_follower])
+    followers.setup()
     live = LiveHub()
     store.add_listener(live)
     store.add_listener(projections)
+    store.add_listener(followers)
     change_feed = None
     if settings.uses_postgres:
         # Writes made by other processes (API replicas, workers) wake this one's tails too.
         change_feed = PostgresChangeFeed(
-            settings.postgres.conninfo, store.change_channel, store, [live, projections]
+            settings.postgres.conninfo, store.change_channel, store, [live, projections, followers]
         )
 
     agents = AgentService(store)
@@ -148,6 +154,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
     catalog = ModelCatalog(agents, model_cards, read_models)
     departments = DepartmentService(store)
     boards = BoardService(store, departments)
+    tasks = TaskService(store, agents, boards, environments, sessions)
+    task_follower.on_result = tasks.record_result
     workspaces = WorkspaceService(store)
     rate_limits = _rate_limits(settings, store, catalog, workspaces)
     services = Services(
@@ -172,7 +180,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         people=_people(settings, store, cipher, server_secret, workspaces),
         people_lists=PeopleReadModels(engine),
         workspaces=workspaces,
-        tasks=TaskService(store, agents, boards),
+        tasks=tasks,
         boards=boards,
         departments=departments,
     )
@@ -180,6 +188,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         services=services,
         store=store,
         projections=projections,
+        followers=followers,
         turns=wiring.turns,
         change_feed=change_feed,
         projections_in_process=settings.projections_in_process,

@@ -26,8 +26,8 @@ from eventsourcing.utils import get_topic
 
 from application.outbox import AGGREGATE_TOPICS, TOPIC_PREFIX, is_published
 from domain.agents import Agent
-from domain.boards import Board, Department
 from domain.api_keys import ApiKey
+from domain.boards import Board, Department
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard, ModelHandle

@@ -68,6 +68,12 @@ class TasksProjection(ResourceProjection):
             ),
             Task.StatusChanged: lambda conn, event: self._changed(conn, event, {"status": event.status}, status=event.status),
             Task.Archived: self._archived,
+            Task.Executed: lambda conn, event: self._changed(
+                conn, event, {"session_id": event.session_id, "environment_id": event.environment_id}
+            ),
+            Task.ResultRecorded: lambda conn, event: self._changed(conn, event, {"result": event.result}),
+            Task.Approved: lambda conn, event: self._changed(conn, event, {}),
+            Task.Rejected: lambda conn, event: self._changed(conn, event, {}),
             Task.Deleted: self._deleted,
             Agent.Created: self._agent_created,
             Agent.Updated: self._agent_renamed,

@@ -63,6 +63,7 @@ class ApiProcess:
     resources: list[Any] = field(default_factory=list)  # closed after the store (the cipher's key table)
     signals: Any | None = None  # LISTENs for interrupts and previews from other processes
     closers: list[Callable[[], None]] = field(default_factory=list)  # called after the turns stop
+    followers: Any | None = None  # process managers following the log (the task follower)
 
     def asgi_app(self) -> falcon.asgi.App:
         return create_app(self.services)
@@ -73,6 +74,10 @@ class ApiProcess:
         elif self.change_feed is not None:
             self.change_feed.start()
         self.services.api_keys.ensure_admin_key(self.bootstrap_api_key, self.admin_key_file)
+        if self.followers is not None:
+            # In every API process: each batch is claimed by moving its position, and what a
+            # follower does twice after a crash records nothing the second time.
+            self.followers.start()
         if self.signals is not None:
             self.signals.start()
         if self.turns is not None:
@@ -100,6 +105,8 @@ class ApiProcess:
         if self.change_feed is not None:
             self.change_feed.stop()
         self.projections.stop()
+        if self.followers is not None:
+            self.followers.stop()
         if self.turns is not None:
             self.turns.stop()
         for close in self.closers:

@@ -159,7 +159,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}", workspaces, "archive")
     _add_family(app, "/v1/organizations/api_keys/{api_key_id}", ApiKeysResource(services.api_keys, lists, written))
     # -- tasks, boards, departments --
-    _add_family(app, "/v1/tasks/{task_id}", TasksResource(services.tasks, lists, written), "archive")
+    _add_family(app, "/v1/tasks/{task_id}", TasksResource(services.tasks, lists, written), "archive", "execute", "approve", "reject")
     _add_family(app, "/v1/boards/{board_id}", BoardsResource(services.boards, lists, written), "archive")
     _add_family(app, "/v1/departments/{department_id}", DepartmentsResource(services.departments, lists, written), "archive")
     return app

@@ -63,6 +63,30 @@ TASK_OPERATIONS: tuple[Operation, ...] = (
         "delete", "/v1/tasks/{task_id}", "deleteTask", "Delete a task (its history stays in the log)", "tasks",
         tasks.TaskDeleted, params=(TASK,), errors=(404,),
     ),
+    Operation(
+        "post", "/v1/tasks/{task_id}/execute", "executeTask", "Run a task on its assigned agent", "tasks", tasks.Task,
+        request=tasks.TaskExecute, request_optional=True, params=(TASK,), errors=(*BODY, 404),
+        description=(
+            "Starts a session on the assigned agent (in `environment_id`, else the workspace's default "
+            "environment, made on first use) with the task's title and description as its first message; "
+            "the task is `in_progress`. When the session ends its turn, the last agent message becomes the "
+            "task's `result` and the task moves to `review` if it requires approval, else `done`. A task "
+            "with no agent, already running, or archived: 400."
+        ),
+    ),
+    Operation(
+        "post", "/v1/tasks/{task_id}/approve", "approveTask", "Approve a task in review", "tasks", tasks.Task,
+        request=tasks.TaskApprove, request_optional=True, params=(TASK,), errors=(*BODY, 403, 404),
+        description="Needs the workspace's admin role (403 otherwise); a task not in review: 400.",
+    ),
+    Operation(
+        "post", "/v1/tasks/{task_id}/reject", "rejectTask", "Reject a task in review, with feedback", "tasks",
+        tasks.Task, request=tasks.TaskReject, params=(TASK,), errors=(*BODY, 403, 404),
+        description=(
+            "The comment goes to the run's session as a user message and the task is `in_progress` again "
+            "(a task never run becomes `rejected`). Needs the workspace's admin role (403 otherwise)."
+        ),
+    ),
     # boards
     Operation(
         "post", "/v1/boards", "createBoard", "Create a board", "boards", tasks.Board, request=tasks.BoardCreate,

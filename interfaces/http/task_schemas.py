@@ -58,6 +58,23 @@ class TaskUpdate(_TaskFields):
         return {name: value for name, value in self.given().items() if name != "version"}
 
 
+class TaskExecute(Strict):
+    environment_id: ObjectId | None = Field(
+        default=None, description="where the run's session runs; default: the workspace's default environment"
+    )
+
+
+Comment = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class TaskApprove(Strict):
+    comment: Comment | None = None
+
+
+class TaskReject(Strict):
+    comment: Comment = Field(description="sent to the run's session as feedback")
+
+
 class DepartmentCreate(Strict):
     name: Name
     description: Description | None = None
@@ -106,6 +123,9 @@ class Task(Described):
     requires_approval: bool
     parent_task_id: str | None
     metadata: dict[str, str]
+    session_id: str | None = Field(description="the session of the last run (`execute`)")
+    environment_id: str | None = Field(description="the environment the last run's session runs in")
+    result: str | None = Field(description="the last run's final agent message")
     version: int = Field(description="raised by every change; send it back to edit this version")
     created_at: datetime
     updated_at: datetime

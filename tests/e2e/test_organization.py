@@ -292,9 +292,9 @@ def test_the_default_workspace_leading_a_page_pushes_a_row_to_the_next(http: htt
 
 def test_a_task_cannot_name_another_workspaces_board_agent_or_parent(two_workspaces: tuple[Workspace, Workspace]) -> None:
     a, b = two_workspaces
-    for field, kind in (("board_id", "board"), ("assigned_agent_id", "agent"), ("parent_task_id", "task")):
-        made = b.http.post("/v1/tasks", json={"title": "t", field: a.ids[kind]})
-        assert made.status_code == 404, (field, made.text)
-        moved = b.http.post(f"/v1/tasks/{b.ids['task']}", json={field: a.ids[kind]})
-        assert moved.status_code == 404, (field, moved.text)
+    for name, kind in (("board_id", "board"), ("assigned_agent_id", "agent"), ("parent_task_id", "task")):
+        made = b.http.post("/v1/tasks", json={"title": "t", name: a.ids[kind]})
+        assert made.status_code == 404, (name, made.text)
+        moved = b.http.post(f"/v1/tasks/{b.ids['task']}", json={name: a.ids[kind]})
+        assert moved.status_code == 404, (name, moved.text)
     assert b.http.post("/v1/boards", json={"name": "b", "department_id": a.ids["department"]}).status_code == 404

@@ -16,7 +16,10 @@ from interfaces.http.task_schemas import (
     BoardUpdate,
     DepartmentCreate,
     DepartmentUpdate,
+    TaskApprove,
     TaskCreate,
+    TaskExecute,
+    TaskReject,
     TaskUpdate,
 )
 from projections.queries import ListQuery, ReadModels, TaskFilters
@@ -66,7 +69,8 @@ def _archived_query(req: falcon.asgi.Request) -> tuple[ListQuery, bool | None]:
 
 
 class TasksResource:
-    """Routes: ``/v1/tasks`` and, by suffix, ``/{task_id}`` (item), ``/archive``."""
+    """Routes: ``/v1/tasks`` and, by suffix, ``/{task_id}`` (item), ``/archive``, ``/execute``,
+    ``/approve``, ``/reject``."""
 
     def __init__(self, tasks: TaskService, lists: ReadModels, written: ReadYourWrites) -> None:
         self._tasks = tasks
@@ -98,6 +102,18 @@ class TasksResource:
 
     async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
         await self._written.answer(resp, await run(self._tasks.archive, principal(req), task_id))
+
+    async def on_post_execute(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        body = await parse(req, TaskExecute, optional=True)
+        await self._written.answer(resp, await run(self._tasks.execute, principal(req), task_id, body.environment_id))
+
+    async def on_post_approve(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        body = await parse(req, TaskApprove, optional=True)
+        await self._written.answer(resp, await run(self._tasks.approve, principal(req), task_id, body.comment))
+
+    async def on_post_reject(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        body = await parse(req, TaskReject)
+        await self._written.answer(resp, await run(self._tasks.reject, principal(req), task_id, body.comment))
 
 
 class BoardsResource:

@@ -1,0 +1,82 @@
+"""The process manager that moves a task along with its run: when the run's session ends a
+turn, the task gets the turn's last agent message as its result and moves on (review or done).
+
+It follows the event log like a projection, with a position of its own, and keeps what it
+needs in one table: which session runs which task, and that session's last agent message.
+Because the task's ``Executed`` is in the same append as the session's start, every event of
+the run comes after the row exists. Its effect — a command on the task — happens outside the
+transaction that moves the position, so after a crash it may be issued again: the task
+records a turn once (``Task.record_result`` ignores a turn it has), which makes the effect
+exactly once. It is not part of ``all_projections``: rebuilding read models replays no effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from domain.ids import stream_id
+from domain.sessions import AgentMessageSent, SessionBecameIdle
+from domain.tasks import Task
+from projections import tables
+from projections.runner import ReadModelProjection
+
+task_runs = sa.Table(
+    "rm_task_runs",
+    tables.metadata,
+    sa.Column("session_stream", sa.String(36), primary_key=True),
+    sa.Column("session_id", sa.String(64), nullable=False),
+    sa.Column("task_stream", sa.String(36), nullable=False, index=True),
+    sa.Column("last_message", sa.Text, nullable=True),
+)
+
+# (the task's stream, the session, the idle event's seq, the result) → records it on the task.
+ResultSink = Callable[[UUID, str, int, "str | None"], None]
+
+
+def message_text(payload: dict[str, Any]) -> str:
+    """An agent message's text blocks, joined."""
+    blocks = payload.get("content") or []
+    return "\n".join(block.get("text", "") for block in blocks if isinstance(block, dict) and block.get("type") == "text")
+
+
+class TaskFollower(ReadModelProjection):
+    name = "task_runs"
+    tables = (task_runs,)
+
+    def __init__(self, on_result: ResultSink | None = None) -> None:
+        self.on_result = on_result  # set once the task service exists (bootstrap wires it)
+
+    def apply(self, conn: sa.Connection, event: Any) -> None:
+        if isinstance(event, AgentMessageSent):
+            # Most sessions run no task: this matches no row and reads nothing.
+            conn.execute(
+                sa.update(task_runs)
+                .where(task_runs.c.session_stream == str(event.originator_id))
+                .values(last_message=message_text(event.payload))
+            )
+        elif isinstance(event, SessionBecameIdle):
+            self._idle(conn, event)
+        elif isinstance(event, Task.Executed):
+            task = str(event.originator_id)
+            conn.execute(sa.delete(task_runs).where(task_runs.c.task_stream == task))
+            conn.execute(
+                sa.insert(task_runs).values(
+                    session_stream=str(stream_id(event.session_id)), session_id=event.session_id, task_stream=task
+                )
+            )
+        elif isinstance(event, Task.Deleted):
+            conn.execute(sa.delete(task_runs).where(task_runs.c.task_stream == str(event.originator_id)))
+
+    def _idle(self, conn: sa.Connection, event: SessionBecameIdle) -> None:
+        if ((event.payload or {}).get("stop_reason") or {}).get("type") == "requires_action":
+            return  # waiting on a confirmation or a tool result: the turn is not over
+        row = conn.execute(sa.select(task_runs).where(task_runs.c.session_stream == str(event.originator_id))).first()
+        if row is None:
+            return
+        if self.on_result is None:
+            raise RuntimeError("the task follower runs before the task service is wired")
+        self.on_result(UUID(row.task_stream), row.session_id, event.seq, row.last_message)
