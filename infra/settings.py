@@ -137,6 +137,9 @@ class Settings:
     # Who drives turns: ``in-process`` (serve does) or ``workers`` (serve records and streams;
     # `agentry worker` processes drive, PostgreSQL only).
     turns: str = "in-process"
+    # Tests only: where a process kills itself (SIGKILL) to show what a crash leaves, e.g.
+    # ``task_result:before`` / ``task_result:after`` (around the task follower's effect).
+    fault_injection: str = ""
     # An environment worker's lease on a work item: it heartbeats every half of this (the
     # SDK's worker: min(ttl/2, 30 s)), and an item whose lease ran out goes to another.
     work_lease_seconds: float = 30.0
@@ -214,6 +217,7 @@ class Settings:
             runtime_max_model_requests=_int("RUNTIME_MAX_MODEL_REQUESTS", 50),
             runtime_lease_seconds=_seconds("RUNTIME_LEASE", 15.0),
             turns=_env("TURNS", "in-process"),
+            fault_injection=_env("FAULT_INJECTION", ""),
             work_lease_seconds=_seconds("WORK_LEASE", 30.0),
             worker_timeout_seconds=_seconds("WORKER_TIMEOUT", 120.0),
             mcp_list_timeout=_seconds("MCP_LIST_TIMEOUT", 10.0),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import signal
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -155,7 +157,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     departments = DepartmentService(store)
     boards = BoardService(store, departments)
     tasks = TaskService(store, agents, boards, environments, sessions)
-    task_follower.on_result = tasks.record_result
+    task_follower.on_result = _crashing_around(tasks.record_result, "task_result", settings.fault_injection)
     workspaces = WorkspaceService(store)
     rate_limits = _rate_limits(settings, store, catalog, workspaces)
     services = Services(
@@ -198,6 +200,23 @@ def build(settings: Settings | None = None) -> ApiProcess:
         signals=wiring.signals,
         closers=wiring.closers,
     )
+
+
+def _crashing_around(effect: Callable[..., None], point: str, injection: str) -> Callable[..., None]:
+    """``effect``, unless a test asked this process to die just before or after it
+    (``AGENTRY_FAULT_INJECTION=<point>:before|after``): a crash at the worst moment."""
+    if not injection.startswith(point + ":"):
+        return effect
+    when = injection.split(":", 1)[1]
+
+    def crashing(*args: Any) -> None:
+        if when == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        effect(*args)
+        if when == "after":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return crashing
 
 
 def _rate_limits(

@@ -4,14 +4,22 @@ task and in its session's log."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.fake_provider import API_KEY as PROVIDER_KEY
 from tests.support.fake_provider import FakeProvider, Reply, Text
+from tests.support.postgres import free_port
+from tests.support.serve_process import start_serve
 from tests.support.server import RunningServer
+
+CRASH_KEY = "agentry-task-crash-test-key-0123456789"
 
 MODEL = "claude-sonnet-4-6"
 
@@ -106,3 +114,43 @@ def test_only_a_workspace_admin_reviews(server: RunningServer, http: httpx.Clien
         assert member.get(f"/v1/tasks/{task['id']}").json()["status"] == "review"
     rejected = _post(http, f"/v1/tasks/{task['id']}/reject", {"comment": "never run, so rejected"})
     assert rejected["status"] == "rejected" and rejected["session_id"] is None
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_crash_around_the_tasks_move_moves_it_exactly_once(tmp_path: Path, fake_provider: FakeProvider, when: str) -> None:
+    """SIGKILL between the session going idle and the task moving (``before``), or after the
+    task moved but before the follower kept its position (``after``): once restarted, the
+    task has moved exactly once."""
+    env = {
+        **os.environ,
+        "AGENTRY_DATA_DIR": str(tmp_path),
+        "AGENTRY_BOOTSTRAP_API_KEY": CRASH_KEY,
+        "AGENTRY_PORT": str(free_port()),
+        "AGENTRY_ANTHROPIC_API_KEY": PROVIDER_KEY,
+        "AGENTRY_ANTHROPIC_BASE_URL": fake_provider.anthropic_base_url,
+    }
+    env.pop("AGENTRY_DATABASE_URL", None)
+    fake_provider.script(Reply([Text("Done once.")]))
+    server, base = start_serve({**env, "AGENTRY_FAULT_INJECTION": f"task_result:{when}"})
+    try:
+        with httpx.Client(base_url=base, headers={"x-api-key": CRASH_KEY}, timeout=30) as http:
+            agent = _post(http, "/v1/agents", {"name": "a", "model": MODEL})
+            task = _post(http, "/v1/tasks", {"title": "Once", "assigned_agent_id": agent["id"]})
+            _post(http, f"/v1/tasks/{task['id']}/execute")
+        assert server.wait(60) == -signal.SIGKILL, "the fault was meant to kill the server"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    server, base = start_serve(env)
+    try:
+        with httpx.Client(base_url=base, headers={"x-api-key": CRASH_KEY}, timeout=30) as http:
+            done = _task_when(http, task["id"], "done")
+            # Created, Executed, in progress, ResultRecorded, done: a second record would be a 6th.
+            assert done["result"] == "Done once." and done["version"] == 5, done
+            time.sleep(1)  # the follower has caught up long since; nothing more arrives
+            assert http.get(f"/v1/tasks/{task['id']}").json()["version"] == 5
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    assert len(fake_provider.requests) == 1, "the turn itself ran once"
