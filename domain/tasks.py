@@ -75,6 +75,24 @@ class Task(Aggregate):
         by: dict[str, Any]
         comment: str
 
+    class Commented(Aggregate.Event):
+        """A comment on the task. ``author``: ``{type: user|api_key|agent, id}``; ``mentions``:
+        ``[{type: user|agent, id, name}]`` resolved from ``@Name`` in ``content``;
+        ``reply_to``: the comment an agent's reply answers."""
+
+        comment_id: str
+        author: dict[str, Any]
+        content: str
+        mentions: list[dict[str, Any]]
+        reply_to: str | None
+
+    class ReplyRequested(Aggregate.Event):
+        """An agent mentioned in a comment was asked, in a session of its own, to reply."""
+
+        comment_id: str
+        agent_id: str
+        session_id: str
+
     @event(Created)
     def __init__(
         self, task_id: str, tenant_id: str, fields: dict[str, Any], assigned_agent_id: str | None, status: str
