@@ -67,3 +67,24 @@ def definition_view(
 
 def _stamp(moment: datetime | str | None) -> str | None:
     return moment if isinstance(moment, str) or moment is None else iso(moment)
+
+
+def comment_view(
+    task_id: str,
+    comment_id: str,
+    author: dict[str, Any],
+    content: str,
+    mentions: list[dict[str, Any]],
+    reply_to: str | None,
+    created_at: datetime | str | None,
+) -> dict[str, Any]:
+    return {
+        "type": "task_comment",
+        "id": comment_id,
+        "task_id": task_id,
+        "author": author,
+        "content": content,
+        "mentions": mentions,
+        "reply_to": reply_to,
+        "created_at": _stamp(created_at),
+    }

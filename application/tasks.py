@@ -13,10 +13,11 @@ from application.commands import Alongside, Commands, Kind, Written, load_as
 from application.environments import EnvironmentService
 from application.errors import Forbidden, Invalid, NotFound
 from application.ids import new_id
+from application.mentions import MentionDirectory, resolve, suggest
 from application.ports import EventStore
 from application.retry import retry_on_race
 from application.sessions import SessionService
-from application.task_views import TASK_DEFAULTS, task_view
+from application.task_views import TASK_DEFAULTS, comment_view, task_view
 from application.tenancy import Principal
 from application.views import iso
 from domain.sessions import Session
@@ -56,6 +57,26 @@ def first_message(task: Task) -> dict[str, Any]:
     return {"type": "user.message", "content": [{"type": "text", "text": text}]}
 
 
+MAX_AGENT_REPLIES = 3
+
+
+def reply_session(task: Task, agent_id: str, environment_id: str, comment_id: str, content: str) -> dict[str, Any]:
+    """The session an agent mentioned in a comment replies from."""
+    title = str(task.fields.get("title") or "")
+    text = (
+        f"You were mentioned in a comment on the task \"{title}\".\n\n"
+        + (f"The task: {task.fields['description']}\n\n" if task.fields.get("description") else "")
+        + f"The comment:\n{content}\n\nReply to the comment: your answer is posted in the task's thread."
+    )
+    return {
+        "agent": agent_id,
+        "environment_id": environment_id,
+        "title": f"Reply on: {title}"[:500],
+        "metadata": {"agentry_task_id": task.task_id, "agentry_comment_id": comment_id},
+        "initial_events": [{"type": "user.message", "content": [{"type": "text", "text": text}]}],
+    }
+
+
 def actor(who: Principal) -> dict[str, Any]:
     """Who gave a verdict, as the task's history names them (never a secret)."""
     if who.user_id is not None:
@@ -71,6 +92,7 @@ class TaskService:
         boards: BoardService,
         environments: EnvironmentService,
         sessions: SessionService,
+        directory: MentionDirectory,
     ) -> None:
         self._store = store
         self._commands = Commands(store, TASKS, render)
@@ -78,6 +100,7 @@ class TaskService:
         self._boards = boards
         self._environments = environments
         self._sessions = sessions
+        self._directory = directory
 
     # -- runs and reviews ----------------------------------------------------------------------
 
@@ -117,6 +140,61 @@ class TaskService:
                 self._store.save(task)
 
         retry_on_race(attempt, key=str(task_stream))
+
+    # -- comments ----------------------------------------------------------------------------
+
+    def comment(self, who: Principal, task_id: str, content: str) -> Written:
+        """A comment; ``@Name`` mentions resolve to the workspace's people and agents, and each
+        agent mentioned (up to ``MAX_AGENT_REPLIES``) is asked, in a session of its own started
+        in the same append, to reply in the thread."""
+        mentions = resolve(content, self._directory.mentionable(who.tenant_id))
+        agents = [mention for mention in mentions if mention.type == "agent"][:MAX_AGENT_REPLIES]
+        environment = self._default_environment(who) if agents else ""
+        comment_id = new_id("tcmt")
+        started: list[Session] = []
+        commented_at: list[datetime] = []
+
+        def command(task: Task) -> Alongside:
+            task.comment(comment_id, actor(who), content, [mention.view() for mention in mentions])
+            commented_at[:] = [task.modified_on]
+            sessions = []
+            for agent in agents:
+                session = self._sessions.new(who, reply_session(task, agent.id, environment, comment_id, content))
+                task.request_reply(comment_id, agent.id, session.session_id)
+                sessions.append(session)
+            started[:] = sessions
+            return Alongside(tuple(sessions))
+
+        written = self._commands.change(
+            who, task_id, command, render=lambda task: comment_view(task.task_id, comment_id, actor(who), content,
+                                                                      [mention.view() for mention in mentions], None, commented_at[0])
+        )  # fmt: skip
+        for session in started:
+            self._sessions.begin(session)
+        return written
+
+    def post_reply(self, task_stream: UUID, session_id: str, seq: int, comment_id: str, agent_id: str, text: str | None) -> None:
+        """An agent asked to reply ended its turn: its last message is posted in the thread,
+        once per turn (the follower calls this again after a crash; the reply's id comes from
+        the turn, so nothing is posted twice)."""
+        if not text:
+            return
+        reply_id = "tcmt" + "_" + hashlib.sha256(f"{session_id}:{seq}".encode()).hexdigest()[:24]
+
+        def attempt() -> None:
+            task = load_as(self._store, task_stream, Task)
+            if task is None or task.deleted or task.archived_at is not None:
+                return
+            if task.comment(reply_id, {"type": "agent", "id": agent_id}, text, [], reply_to=comment_id):
+                self._store.save(task)
+
+        retry_on_race(attempt, key=str(task_stream))
+
+    def mention_suggestions(self, who: Principal, query: str) -> list[dict[str, Any]]:
+        return [
+            {**candidate.view(), "handle": candidate.handle}
+            for candidate in suggest(query, self._directory.mentionable(who.tenant_id))
+        ]
 
     def approve(self, who: Principal, task_id: str, comment: str | None) -> Written:
         self._check_reviewer(who)

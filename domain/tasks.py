@@ -108,6 +108,7 @@ class Task(Aggregate):
         self.environment_id: str | None = None
         self.result: str | None = None
         self.result_seq = 0
+        self.comment_ids: list[str] = []
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -182,6 +183,20 @@ class Task(Aggregate):
         self._record_status(status=target, previous=self.status)
         return self.session_id
 
+    def comment(
+        self, comment_id: str, author: dict[str, Any], content: str, mentions: list[dict[str, Any]], reply_to: str | None = None
+    ) -> bool:
+        """Records the comment once (an agent's reply is posted again after a crash: its id
+        is derived from its turn, so the second time records nothing)."""
+        self._check_live()
+        if self.deleted or comment_id in self.comment_ids:
+            return False
+        self._record_comment(comment_id=comment_id, author=author, content=content, mentions=mentions, reply_to=reply_to)
+        return True
+
+    def request_reply(self, comment_id: str, agent_id: str, session_id: str) -> None:
+        self._record_reply_request(comment_id=comment_id, agent_id=agent_id, session_id=session_id)
+
     def _check_in_review(self, verdict: str) -> None:
         self._check_live()
         if self.status != "review":
@@ -234,6 +249,16 @@ class Task(Aggregate):
 
     @event(Rejected)
     def _record_rejection(self, by: dict[str, Any], comment: str) -> None:
+        pass
+
+    @event(Commented)
+    def _record_comment(
+        self, comment_id: str, author: dict[str, Any], content: str, mentions: list[dict[str, Any]], reply_to: str | None
+    ) -> None:
+        self.comment_ids = [*self.comment_ids, comment_id]
+
+    @event(ReplyRequested)
+    def _record_reply_request(self, comment_id: str, agent_id: str, session_id: str) -> None:
         pass
 
     @event(Archived)

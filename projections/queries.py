@@ -11,8 +11,10 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 
+from application.mentions import Mentionable
 from application.views import AGENT_OWNER, TIME_BOUNDS, CatalogEntry
 from domain.ids import stream_id
+from projections import people as people_tables
 from projections import tables
 from projections import tasks as task_tables
 
@@ -317,6 +319,27 @@ class ReadModels:
                 )
             )
         return self._resources(table, tenant_id, query, *extra)
+
+    def task_comments(self, task_id: str, query: ListQuery) -> Page:
+        """A task's comments, oldest first (the caller checked the task is theirs)."""
+        table = task_tables.task_comments
+        conditions = [table.c.task_stream == str(stream_id(task_id))]
+        return self._page(table, (table.c.created_at, table.c.id), conditions, query)
+
+    def mentionable(self, tenant_id: str) -> list[Mentionable]:
+        """The workspace's members and its live agents, for ``@`` mentions."""
+        names, agents = task_tables.task_agent_names, tables.agents
+        live_agents = sa.select(names.c.agent_id, names.c.name).join(agents, agents.c.id == names.c.agent_id).where(
+            names.c.tenant_id == tenant_id, agents.c.archived.is_(False)
+        )
+        members, users = people_tables.workspace_members, people_tables.users
+        people = sa.select(users.c.id, users.c.email, users.c.doc).join(members, members.c.id == users.c.id).where(
+            members.c.workspace_id == tenant_id
+        )
+        with self._engine.connect() as conn:
+            found = [Mentionable("agent", row.agent_id, row.name) for row in conn.execute(live_agents)]
+            found += [Mentionable("user", row.id, row.doc.get("name") or "", row.email) for row in conn.execute(people)]
+        return found
 
     def boards(self, tenant_id: str, query: ListQuery, department_id: str | None = None) -> Page:
         table = task_tables.boards

@@ -1,5 +1,6 @@
-"""The process manager that moves a task along with its run: when the run's session ends a
-turn, the task gets the turn's last agent message as its result and moves on (review or done).
+"""The process manager that moves a task along with its sessions: when the run's session ends a
+turn, the task gets the turn's last agent message as its result and moves on (review or done);
+when the session of an agent asked to reply to a comment ends a turn, its reply is posted.
 
 It follows the event log like a projection, with a position of its own, and keeps what it
 needs in one table: which session runs which task, and that session's last agent message.
@@ -30,11 +31,17 @@ task_runs = sa.Table(
     sa.Column("session_stream", sa.String(36), primary_key=True),
     sa.Column("session_id", sa.String(64), nullable=False),
     sa.Column("task_stream", sa.String(36), nullable=False, index=True),
+    # "run": the task's execution; "reply": an agent asked to reply to ``comment_id``.
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("comment_id", sa.String(64), nullable=True),
+    sa.Column("agent_id", sa.String(64), nullable=True),
     sa.Column("last_message", sa.Text, nullable=True),
 )
 
 # (the task's stream, the session, the idle event's seq, the result) → records it on the task.
 ResultSink = Callable[[UUID, str, int, "str | None"], None]
+# (the task's stream, the session, the idle event's seq, the comment, the agent, its reply) → posts it.
+ReplySink = Callable[[UUID, str, int, str, str, "str | None"], None]
 
 
 def message_text(payload: dict[str, Any]) -> str:
@@ -47,8 +54,10 @@ class TaskFollower(ReadModelProjection):
     name = "task_runs"
     tables = (task_runs,)
 
-    def __init__(self, on_result: ResultSink | None = None) -> None:
-        self.on_result = on_result  # set once the task service exists (bootstrap wires it)
+    def __init__(self, on_result: ResultSink | None = None, on_reply: ReplySink | None = None) -> None:
+        # Set once the task service exists (bootstrap wires them).
+        self.on_result = on_result
+        self.on_reply = on_reply
 
     def apply(self, conn: sa.Connection, event: Any) -> None:
         if isinstance(event, AgentMessageSent):
@@ -62,14 +71,23 @@ class TaskFollower(ReadModelProjection):
             self._idle(conn, event)
         elif isinstance(event, Task.Executed):
             task = str(event.originator_id)
-            conn.execute(sa.delete(task_runs).where(task_runs.c.task_stream == task))
-            conn.execute(
-                sa.insert(task_runs).values(
-                    session_stream=str(stream_id(event.session_id)), session_id=event.session_id, task_stream=task
-                )
-            )
+            conn.execute(sa.delete(task_runs).where(task_runs.c.task_stream == task, task_runs.c.kind == "run"))
+            self._follow(conn, event.session_id, task, "run")
+        elif isinstance(event, Task.ReplyRequested):
+            self._follow(conn, event.session_id, str(event.originator_id), "reply", event.comment_id, event.agent_id)
         elif isinstance(event, Task.Deleted):
             conn.execute(sa.delete(task_runs).where(task_runs.c.task_stream == str(event.originator_id)))
+
+    @staticmethod
+    def _follow(
+        conn: sa.Connection, session_id: str, task: str, kind: str, comment_id: str | None = None, agent_id: str | None = None
+    ) -> None:
+        conn.execute(
+            sa.insert(task_runs).values(
+                session_stream=str(stream_id(session_id)), session_id=session_id, task_stream=task, kind=kind,
+                comment_id=comment_id, agent_id=agent_id,
+            )
+        )  # fmt: skip
 
     def _idle(self, conn: sa.Connection, event: SessionBecameIdle) -> None:
         if ((event.payload or {}).get("stop_reason") or {}).get("type") == "requires_action":
@@ -77,6 +95,9 @@ class TaskFollower(ReadModelProjection):
         row = conn.execute(sa.select(task_runs).where(task_runs.c.session_stream == str(event.originator_id))).first()
         if row is None:
             return
-        if self.on_result is None:
+        if self.on_result is None or self.on_reply is None:
             raise RuntimeError("the task follower runs before the task service is wired")
-        self.on_result(UUID(row.task_stream), row.session_id, event.seq, row.last_message)
+        if row.kind == "reply":
+            self.on_reply(UUID(row.task_stream), row.session_id, event.seq, row.comment_id, row.agent_id, row.last_message)
+        else:
+            self.on_result(UUID(row.task_stream), row.session_id, event.seq, row.last_message)

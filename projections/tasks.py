@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from application.task_views import definition_view, task_view
+from application.task_views import comment_view, definition_view, task_view
 from application.views import iso
 from domain.agents import Agent
 from domain.boards import Board, Department
@@ -47,6 +47,16 @@ task_agent_names = sa.Table(
     sa.Column("tenant_id", sa.String(64), nullable=False),
     sa.Column("name", sa.Text, nullable=False),
 )
+# A task's comments, oldest first (``created_at`` then ``id``); read after the task was found.
+task_comments = sa.Table(
+    "rm_task_comments",
+    tables.metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("task_stream", sa.String(36), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("rm_task_comments_by_task", "task_stream", "created_at", "id"),
+)
 departments = tables.resource_table("departments")
 boards = tables.resource_table("boards", sa.Column("department_id", sa.String(64), nullable=True))
 
@@ -57,7 +67,7 @@ COLUMNS = {"board_id": "board_id", "parent_task_id": "parent_task_id", "priority
 class TasksProjection(ResourceProjection):
     name = "tasks"
     table = tasks
-    tables = (tasks, task_tags, task_agent_names)
+    tables = (tasks, task_tags, task_agent_names, task_comments)
     created_event = Task.Created
 
     def handlers(self) -> dict[type, Handler]:
@@ -72,6 +82,8 @@ class TasksProjection(ResourceProjection):
                 conn, event, {"session_id": event.session_id, "environment_id": event.environment_id}
             ),
             Task.ResultRecorded: lambda conn, event: self._changed(conn, event, {"result": event.result}),
+            Task.Commented: self._commented,
+            Task.ReplyRequested: lambda conn, event: self._changed(conn, event, {}),
             Task.Approved: lambda conn, event: self._changed(conn, event, {}),
             Task.Rejected: lambda conn, event: self._changed(conn, event, {}),
             Task.Deleted: self._deleted,
@@ -108,8 +120,20 @@ class TasksProjection(ResourceProjection):
         changes = {"archived_at": stamp, "updated_at": stamp, "version": event.originator_version}
         self.patch(conn, event, lambda doc: doc | changes, archived=True)
 
+    def _commented(self, conn: sa.Connection, event: Any) -> None:
+        stamp = iso(event.timestamp)
+        task = self.doc(conn, event)
+        if task is None:
+            return
+        doc = comment_view(task["id"], event.comment_id, event.author, event.content, event.mentions, event.reply_to, stamp)
+        conn.execute(
+            sa.insert(task_comments).values(id=event.comment_id, task_stream=str(event.originator_id), created_at=stamp, doc=doc)
+        )
+        self.set(conn, event, doc=task | {"version": event.originator_version, "updated_at": stamp})
+
     def _deleted(self, conn: sa.Connection, event: Any) -> None:
         stream = str(event.originator_id)
+        conn.execute(sa.delete(task_comments).where(task_comments.c.task_stream == stream))
         conn.execute(sa.delete(task_tags).where(task_tags.c.stream_id == stream))
         conn.execute(sa.delete(tasks).where(tasks.c.stream_id == stream))
 

@@ -34,7 +34,13 @@ from interfaces.http.resources.rate_limits import OrganizationRateLimitsResource
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
-from interfaces.http.resources.tasks import BoardsResource, DepartmentsResource, TasksResource
+from interfaces.http.resources.tasks import (
+    BoardsResource,
+    DepartmentsResource,
+    MentionsResource,
+    TaskCommentsResource,
+    TasksResource,
+)
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
@@ -160,6 +166,8 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/organizations/api_keys/{api_key_id}", ApiKeysResource(services.api_keys, lists, written))
     # -- tasks, boards, departments --
     _add_family(app, "/v1/tasks/{task_id}", TasksResource(services.tasks, lists, written), "archive", "execute", "approve", "reject")
+    app.add_route("/v1/tasks/{task_id}/comments", TaskCommentsResource(services.tasks, lists, written))
+    app.add_route("/v1/mentions/search", MentionsResource(services.tasks))
     _add_family(app, "/v1/boards/{board_id}", BoardsResource(services.boards, lists, written), "archive")
     _add_family(app, "/v1/departments/{department_id}", DepartmentsResource(services.departments, lists, written), "archive")
     return app

@@ -87,6 +87,26 @@ TASK_OPERATIONS: tuple[Operation, ...] = (
             "(a task never run becomes `rejected`). Needs the workspace's admin role (403 otherwise)."
         ),
     ),
+    Operation(
+        "get", "/v1/tasks/{task_id}/comments", "listTaskComments", "A task's comments, oldest first", "tasks",
+        tasks.TaskCommentPage, params=(TASK, *LIST_QUERY), errors=(400, 404),
+    ),
+    Operation(
+        "post", "/v1/tasks/{task_id}/comments", "createTaskComment", "Comment on a task", "tasks", tasks.TaskComment,
+        request=tasks.CommentCreate, params=(TASK,), errors=(*WRITE, 404),
+        description=(
+            "`@Name` mentions resolve to the workspace's members and live agents (a name without its "
+            "spaces, its first word, or an email's local part, in any case). Each agent mentioned (up to 3) "
+            "is asked, in a session of its own in the workspace's default environment, to reply; its reply "
+            "is posted as a comment by the agent with `reply_to` this comment."
+        ),
+    ),
+    Operation(
+        "get", "/v1/mentions/search", "searchMentions", "People and agents to mention, for autocomplete", "tasks",
+        tasks.MentionSuggestions,
+        params=(Param("q", "query", {"type": "string", "maxLength": 200}, "what was typed after the `@`"),),
+        errors=(400,),
+    ),
     # boards
     Operation(
         "post", "/v1/boards", "createBoard", "Create a board", "boards", tasks.Board, request=tasks.BoardCreate,

@@ -75,6 +75,10 @@ class TaskReject(Strict):
     comment: Comment = Field(description="sent to the run's session as feedback")
 
 
+class CommentCreate(Strict):
+    content: Comment = Field(description="`@Name` mentions a member or an agent of the workspace")
+
+
 class DepartmentCreate(Strict):
     name: Name
     description: Description | None = None
@@ -172,3 +176,37 @@ class Board(Described):
 
 class BoardPage(Paged):
     data: list[Board]
+
+
+class Actor(Described):
+    type: Literal["user", "api_key", "agent"]
+    id: str
+
+
+class Mention(Described):
+    type: Literal["user", "agent"]
+    id: str
+    name: str
+
+
+class TaskComment(Described):
+    type: Literal["task_comment"]
+    id: str
+    task_id: str
+    author: Actor
+    content: str
+    mentions: list[Mention]
+    reply_to: str | None = Field(description="the comment an agent's reply answers")
+    created_at: datetime
+
+
+class TaskCommentPage(Paged):
+    data: list[TaskComment]
+
+
+class MentionSuggestion(Mention):
+    handle: str = Field(description="what to write after the `@`")
+
+
+class MentionSuggestions(Described):
+    data: list[MentionSuggestion]

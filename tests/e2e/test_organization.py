@@ -117,6 +117,11 @@ MATRIX = (
         (GET, ("post", "/rl_agentry_workspace_requests", {"limits": [{"type": "requests_per_minute", "value": 5}]})),
     ),
     Row("task", "/v1/tasks/{task}", (GET, update({"title": "x"}), ("patch", "", {"title": "y"}), ARCHIVE, DELETE), "/v1/tasks"),
+    Row(
+        "task actions", "/v1/tasks/{task}",
+        (("get", "/comments", None), ("post", "/comments", {"content": "x"}), ("post", "/execute", {}),
+         ("post", "/approve", {}), ("post", "/reject", {"comment": "x"})),
+    ),  # fmt: skip
     Row("board", "/v1/boards/{board}", (GET, update({"name": "x"}), ARCHIVE), "/v1/boards"),
     Row("department", "/v1/departments/{department}", (GET, update({"name": "x"}), ARCHIVE), "/v1/departments"),
     Row("api key", "/v1/organizations/api_keys/{api_key}", (GET, update({"name": "x"}), update({"status": "inactive"})), "/v1/organizations/api_keys"),

@@ -154,3 +154,46 @@ def test_a_crash_around_the_tasks_move_moves_it_exactly_once(tmp_path: Path, fak
         server.send_signal(signal.SIGTERM)
         server.wait(30)
     assert len(fake_provider.requests) == 1, "the turn itself ran once"
+
+
+def _comments_when(http: httpx.Client, task_id: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        comments = http.get(f"/v1/tasks/{task_id}/comments").json()["data"]
+        if len(comments) >= count:
+            return comments
+        assert time.monotonic() < deadline, f"{len(comments)} comments, wanted {count}: {comments}"
+        time.sleep(0.05)
+
+
+def test_mentions_resolve_and_a_mentioned_agent_replies_in_the_thread(http: httpx.Client, fake_provider: FakeProvider) -> None:
+    fake_provider.script(Reply([Text("Pricing section added below.")]))
+    sierra = _post(http, "/v1/agents", {"name": "Sierra", "model": MODEL})
+    _post(http, "/v1/agents", {"name": "Sierra Two", "model": MODEL})  # @Sierra is its first word too
+    retired = _post(http, "/v1/agents", {"name": "Retired", "model": MODEL})
+    assert http.post(f"/v1/agents/{retired['id']}/archive").status_code == 200
+    invite = _post(http, "/v1/organizations/invites", {"email": "kim.lee@example.com", "role": "user"})
+    kim = _post(http, "/v1/auth/invites/accept", {"token": invite["token"], "password": "kim-password-1", "name": "Kim Lee"})
+    task = _post(http, "/v1/tasks", {"title": "Blog post", "description": "Top 5 AI tools"})
+
+    comment = _post(http, f"/v1/tasks/{task['id']}/comments", {"content": "Great work @SierraTwo! @kim.lee, @Retired and @nobody: see this."})
+    assert comment["type"] == "task_comment" and comment["author"]["type"] == "api_key" and comment["reply_to"] is None
+    assert [(m["type"], m["name"]) for m in comment["mentions"]] == [("agent", "Sierra Two"), ("user", "Kim Lee")]
+    assert comment["mentions"][1]["id"] == kim["id"]
+    thread = _comments_when(http, task["id"], 2)
+    assert thread[0] == comment
+    reply = thread[1]
+    assert reply["author"]["type"] == "agent" and reply["author"]["id"] != sierra["id"]
+    assert reply["content"] == "Pricing section added below." and reply["reply_to"] == comment["id"]
+    asked = fake_provider.requests[0].body["messages"][0]["content"]
+    assert "Great work @SierraTwo!" in str(asked) and "Blog post" in str(asked)
+    time.sleep(0.5)
+    assert len(http.get(f"/v1/tasks/{task['id']}/comments").json()["data"]) == 2  # one reply, not more
+
+    suggested = http.get("/v1/mentions/search", params={"q": "sie"}).json()["data"]
+    assert [(s["name"], s["handle"]) for s in suggested] == [("Sierra", "Sierra"), ("Sierra Two", "SierraTwo")]
+    assert [s["id"] for s in http.get("/v1/mentions/search", params={"q": "@KIM"}).json()["data"]] == [kim["id"]]
+    assert http.get("/v1/mentions/search", params={"q": "retired"}).json()["data"] == []
+    assert http.post("/v1/tasks/task_abcdefgh12345678/comments", json={"content": "x"}).status_code == 404
+    assert http.get("/v1/tasks/task_abcdefgh12345678/comments").status_code == 404
+    assert http.post(f"/v1/tasks/{task['id']}/comments", json={"content": ""}).status_code == 400

@@ -14,6 +14,7 @@ from interfaces.http.common import ReadYourWrites, list_params, list_query, norm
 from interfaces.http.task_schemas import (
     BoardCreate,
     BoardUpdate,
+    CommentCreate,
     DepartmentCreate,
     DepartmentUpdate,
     TaskApprove,
@@ -173,3 +174,34 @@ class DepartmentsResource:
 
     async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, department_id: str) -> None:
         await self._written.answer(resp, await run(self._departments.archive, principal(req), department_id))
+
+
+class TaskCommentsResource:
+    """``/v1/tasks/{task_id}/comments``: the thread, oldest first; a comment with ``@`` mentions."""
+
+    def __init__(self, tasks: TaskService, lists: ReadModels, written: ReadYourWrites) -> None:
+        self._tasks = tasks
+        self._lists = lists
+        self._written = written
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        await run(self._tasks.retrieve, principal(req), task_id)  # the caller's, or a 404
+        page = await run(self._lists.task_comments, task_id, list_query(req, default_order="asc"))
+        resp.media = page.envelope()
+
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str) -> None:
+        body = await parse(req, CommentCreate)
+        await self._written.answer(resp, await run(self._tasks.comment, principal(req), task_id, body.content))
+
+
+class MentionsResource:
+    """``/v1/mentions/search?q=``: people and agents to ``@`` mention, for autocomplete."""
+
+    def __init__(self, tasks: TaskService) -> None:
+        self._tasks = tasks
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        query = req.get_param("q") or ""
+        if len(query) > MAX_SEARCH:
+            raise falcon.HTTPBadRequest(description=f"query parameter q may be at most {MAX_SEARCH} characters")
+        resp.media = {"data": await run(self._tasks.mention_suggestions, principal(req), query)}
