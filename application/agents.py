@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from application.commands import Commands, Kind, Written
 from application.errors import Invalid, NotFound
@@ -32,6 +32,10 @@ DEFAULT_DEFINITION: dict[str, Any] = {
     "execution_identity": {"type": "service_account"},
 }
 
+
+# Agentry's own agent fields: set only when given, so an agent made through the SDK looks
+# exactly as the SDK expects.
+PLACEMENT = ("department_id", "primary_board_id")
 
 POLICY_ALWAYS_ALLOW = {"type": "always_allow"}
 POLICY_ALWAYS_ASK = {"type": "always_ask"}
@@ -108,12 +112,31 @@ def render(agent: Agent) -> dict[str, Any]:
 AGENTS: Kind[Agent] = Kind(Agent, "agent", "agent")
 
 
+class Placement(Protocol):
+    """Where an agent sits: the departments and boards it may name (the caller's, live)."""
+
+    def check_department(self, who: Principal, department_id: str) -> None: ...
+
+    def check_board(self, who: Principal, board_id: str) -> None: ...
+
+
 class AgentService:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, placement: Placement | None = None) -> None:
         self._store = store
         self._commands = Commands(store, AGENTS, render)
+        self._placement = placement
+
+    def _check_placement(self, who: Principal, fields: dict[str, Any]) -> None:
+        if self._placement is None:
+            return
+        if fields.get("department_id"):
+            self._placement.check_department(who, fields["department_id"])
+        if fields.get("primary_board_id"):
+            self._placement.check_board(who, fields["primary_board_id"])
 
     def create(self, who: Principal, fields: dict[str, Any]) -> Written:
+        self._check_placement(who, fields)
+        fields = {name: value for name, value in fields.items() if value is not None or name not in PLACEMENT}
         agent_id = new_id("agent")
         changes = normalize_changes(fields)
         if changes.get("multiagent") is not None:
@@ -132,6 +155,7 @@ class AgentService:
     def update(
         self, who: Principal, agent_id: str, changes: dict[str, Any], expected_version: int | None
     ) -> Written:
+        self._check_placement(who, changes)
         changes = normalize_changes(changes)
 
         def update(agent: Agent) -> None:

@@ -86,3 +86,11 @@ class BoardService:
     def check_live(self, who: Principal, board_id: str) -> None:
         """A board a task may be filed on: the caller's, not archived."""
         self._commands.check_live(who, board_id)
+
+
+class Placements:
+    """The departments and boards an agent may name (``agents.Placement``)."""
+
+    def __init__(self, departments: DepartmentService, boards: BoardService) -> None:
+        self.check_department = departments.check_live
+        self.check_board = boards.check_live

@@ -16,7 +16,7 @@ import uvicorn
 
 from application.agents import AgentService
 from application.api_keys import ApiKeyService, keyed_hash
-from application.boards import BoardService, DepartmentService
+from application.boards import BoardService, DepartmentService, Placements
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
@@ -129,7 +129,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
             settings.postgres.conninfo, store.change_channel, store, [live, projections, followers]
         )
 
-    agents = AgentService(store)
+    departments = DepartmentService(store)
+    boards = BoardService(store, departments)
+    agents = AgentService(store, Placements(departments, boards))
     environments = EnvironmentService(store)
     model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     read_models = ReadModels(engine)
@@ -154,8 +156,6 @@ def build(settings: Settings | None = None) -> ApiProcess:
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
-    departments = DepartmentService(store)
-    boards = BoardService(store, departments)
     tasks = TaskService(store, agents, boards, environments, sessions, read_models)
     task_follower.on_result = _crashing_around(tasks.record_result, "task_result", settings.fault_injection)
     task_follower.on_reply = tasks.post_reply

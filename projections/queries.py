@@ -171,8 +171,16 @@ class ReadModels:
         conditions = self._resource_conditions(table, tenant_id, query) + list(extra)
         return self._page(table, (table.c.created_at, table.c.id), conditions, query)
 
-    def agents(self, tenant_id: str, query: ListQuery) -> Page:
-        return self._resources(tables.agents, tenant_id, query)
+    def agents(
+        self, tenant_id: str, query: ListQuery, department_id: str | None = None, board_id: str | None = None
+    ) -> Page:
+        table = tables.agents
+        extra = []
+        if department_id:
+            extra.append(table.c.doc["department_id"].as_string() == department_id)
+        if board_id:
+            extra.append(table.c.doc["primary_board_id"].as_string() == board_id)
+        return self._resources(table, tenant_id, query, *extra)
 
     def agent_versions(self, tenant_id: str, agent_id: str, query: ListQuery) -> Page:
         table = tables.agent_versions

@@ -321,7 +321,12 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/v1/agents", "listAgents", "List agents, newest first", "agents", out.AgentPage,
-        params=LIST_QUERY, errors=(400,),
+        params=(
+            *LIST_QUERY,
+            Param("department_id", "query", {"type": "string"}, "Agentry: only agents of this department"),
+            Param("board_id", "query", {"type": "string"}, "Agentry: only agents with this primary board"),
+        ),
+        errors=(400,),
     ),
     Operation(
         "get", "/v1/agents/{agent_id}", "getAgent", "Retrieve an agent (latest or one version)", "agents",

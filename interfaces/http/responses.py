@@ -79,6 +79,8 @@ class Agent(AgentDefinition):
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None
+    department_id: str | None = Field(default=None, description="Agentry: present once set (`dept_…`)")
+    primary_board_id: str | None = Field(default=None, description="Agentry: present once set (`board_…`)")
 
 
 class PinnedAgent(AgentDefinition):

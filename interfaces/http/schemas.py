@@ -133,6 +133,13 @@ class AgentFields(Strict):
     skills: list[Skill] | None = Field(default=None, max_length=64)
     multiagent: Multiagent | None = None
     execution_identity: ExecutionIdentity | None = None
+    # Agentry's own: where the agent sits among the workspace's departments and boards.
+    department_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Agentry: the department the agent belongs to (`dept_…`)"
+    )
+    primary_board_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Agentry: the board the agent mostly works on (`board_…`)"
+    )
 
 
 class AgentCreate(AgentFields):

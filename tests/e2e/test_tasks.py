@@ -176,3 +176,18 @@ def test_departments_and_boards_are_edited_and_archived(http: httpx.Client, file
     assert http.post(f"/v1/departments/{department['id']}", json={"name": "x"}).status_code == 400
     assert http.get("/v1/departments").json()["data"] == []
     assert http.post("/v1/boards", json={"name": "b", "department_id": department["id"]}).status_code == 400
+
+
+def test_agents_sit_in_departments_and_boards(http: httpx.Client, filed: dict[str, Any]) -> None:
+    department, board = filed["department"]["id"], filed["board"]["id"]
+    atlas = _post(http, "/v1/agents", {"name": "Atlas", "model": "m", "department_id": department, "primary_board_id": board})
+    assert atlas["department_id"] == department and atlas["primary_board_id"] == board
+    assert "department_id" not in filed["sierra"]  # an agent made as the SDK makes it looks as the SDK expects
+    listed = {a["id"] for a in http.get("/v1/agents", params={"department_id": department}).json()["data"]}
+    assert listed == {atlas["id"]}
+    assert {a["id"] for a in http.get("/v1/agents", params={"board_id": board}).json()["data"]} == {atlas["id"]}
+    for name, value in (("department_id", "dept_abcdefgh12345678"), ("primary_board_id", "board_abcdefgh12345678")):
+        assert http.post("/v1/agents", json={"name": "x", "model": "m", name: value}).status_code == 404
+    moved = _post(http, f"/v1/agents/{atlas['id']}", {"version": 1, "department_id": None})
+    assert moved["department_id"] is None and moved["version"] == 2
+    assert http.get("/v1/agents", params={"department_id": department}).json()["data"] == []

@@ -23,7 +23,8 @@ class AgentsResource:
         await self._written.answer(resp, await run(self._agents.create, principal(req), body.given()))
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        page = await run(self._lists.agents, principal(req).tenant_id, list_query(req))
+        placed = {name: value for name in ("department_id", "board_id") if (value := req.get_param(name))}
+        page = await run(self._lists.agents, principal(req).tenant_id, list_query(req), **placed)
         resp.media = page.envelope()
 
     async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, agent_id: str) -> None:
