@@ -63,6 +63,7 @@ from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.slow_clients import bounded_config
+from projections.activity import ActivityReadModels
 from projections.kafka_runner import KafkaProjector
 from projections.people import PeopleReadModels
 from projections.queries import ReadModels
@@ -168,6 +169,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         people=_people(settings, store, cipher, server_secret, workspaces),
         people_lists=PeopleReadModels(engine),
         workspaces=workspaces,
+        activity=ActivityReadModels(engine),
     )
     return ApiProcess(
         services=services,

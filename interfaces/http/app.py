@@ -22,6 +22,7 @@ from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.rate_limiting import RateLimiting
 from interfaces.http.request_ids import new_request_id
+from interfaces.http.resources.activity import add_activity_routes
 from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
@@ -157,6 +158,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     workspaces = WorkspacesResource(services.workspaces, lists, written)
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}", workspaces, "archive")
     _add_family(app, "/v1/organizations/api_keys/{api_key_id}", ApiKeysResource(services.api_keys, lists, written))
+    add_activity_routes(app, services.activity)
     return app
 
 

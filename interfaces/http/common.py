@@ -34,6 +34,7 @@ from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQ
 from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
+from projections.activity import ActivityReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 
@@ -66,6 +67,7 @@ class Services:
     people: PeopleService
     people_lists: PeopleReadModels
     workspaces: WorkspaceService
+    activity: ActivityReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
