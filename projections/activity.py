@@ -40,12 +40,14 @@ activity = sa.Table(
     metadata,
     sa.Column("stream_id", sa.String(36), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("tenant_id", sa.String(64), nullable=True),  # None: a stream whose first event was not seen
-    sa.Column("entity_type", sa.String(64), nullable=False),
-    sa.Column("entity_id", sa.String(128), nullable=True),
-    sa.Column("action", sa.String(128), nullable=False),
-    sa.Column("agent_id", sa.String(64), nullable=True),
-    sa.Column("user_id", sa.String(64), nullable=True),
+    # Unbounded text: a value longer than a guess (an aggregate added later) must never stop
+    # the projection, which every write's read-your-writes waits for.
+    sa.Column("tenant_id", sa.String, nullable=True),  # None: a stream whose first event was not seen
+    sa.Column("entity_type", sa.String, nullable=False),
+    sa.Column("entity_id", sa.String, nullable=True),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("agent_id", sa.String, nullable=True),
+    sa.Column("user_id", sa.String, nullable=True),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("doc", sa.JSON, nullable=False),
     sa.Index("rm_activity_by_time", "tenant_id", "created_at", "stream_id", "version"),
@@ -59,11 +61,29 @@ activity_streams = sa.Table(
     "rm_activity_streams",
     metadata,
     sa.Column("stream_id", sa.String(36), primary_key=True),
-    sa.Column("tenant_id", sa.String(64), nullable=True),
-    sa.Column("entity_type", sa.String(64), nullable=False),
-    sa.Column("entity_id", sa.String(128), nullable=True),
-    sa.Column("agent_id", sa.String(64), nullable=True),
+    sa.Column("tenant_id", sa.String, nullable=True),
+    sa.Column("entity_type", sa.String, nullable=False),
+    sa.Column("entity_id", sa.String, nullable=True),
+    sa.Column("agent_id", sa.String, nullable=True),
 )
+
+# Filter columns hold at most this much of a value (ids are far shorter; an index entry is not
+# unbounded); the document keeps it whole.
+MAX_COLUMN = 256
+
+
+def _column(value: str | None) -> str | None:
+    return value[:MAX_COLUMN] if value is not None else None
+
+
+def _subject(event: Any) -> Subject:
+    """As kept in ``rm_activity_streams`` (so an event reads the same subject whether its
+    stream began in its own batch or an earlier one)."""
+    subject = subject_of(event)
+    return Subject(
+        _column(subject.tenant_id), subject.entity_type, _column(subject.entity_id), _column(subject.agent_id)
+    )
+
 
 # Streams looked up per statement (well below every driver's limit on parameters).
 LOOKUP_CHUNK = 500
@@ -87,17 +107,15 @@ class ActivityProjection(ReadModelProjection):
         for event in events:
             stream = str(event.originator_id)
             naming = naming_of(type(event))
-            subject = subject_of(event) if naming.creates else subjects.get(stream)
-            if subject is None:
-                subject = subject_of(event)  # its first event was never seen (nothing to keep)
-            elif not naming.creates and subject.entity_type != "agent":
-                agent = agent_named(event)
-                if agent is not None and agent != subject.agent_id:
-                    subject = replace(subject, agent_id=agent)
-                    changed[stream] = subject
             if naming.creates:
-                changed[stream] = subject
-            subjects[stream] = subject
+                subject = subjects[stream] = changed[stream] = _subject(event)
+            elif stream in subjects:
+                subject = subjects[stream]
+                agent = _column(agent_named(event))
+                if subject.entity_type != "agent" and agent is not None and agent != subject.agent_id:
+                    subject = subjects[stream] = changed[stream] = replace(subject, agent_id=agent)
+            else:
+                subject = _subject(event)  # its stream's first event was never seen: nothing to keep
             rows.append(self._row(event, subject))
         self._keep(conn, changed, known)
         conn.execute(sa.insert(activity), rows)
@@ -127,12 +145,12 @@ class ActivityProjection(ReadModelProjection):
         return {
             "stream_id": stream,
             "version": version,
-            "tenant_id": subject.tenant_id,
-            "entity_type": naming.entity_type,
-            "entity_id": subject.entity_id,
-            "action": naming.action,
-            "agent_id": subject.agent_id,
-            "user_id": user_id,
+            "tenant_id": _column(subject.tenant_id),
+            "entity_type": _column(naming.entity_type),
+            "entity_id": _column(subject.entity_id),
+            "action": _column(naming.action),
+            "agent_id": _column(subject.agent_id),
+            "user_id": _column(user_id),
             "created_at": stamp,
             "doc": doc,
         }
@@ -152,8 +170,8 @@ class ActivityProjection(ReadModelProjection):
     def _keep(conn: sa.Connection, changed: dict[str, Subject], known: set[str]) -> None:
         def values(stream: str, subject: Subject) -> dict[str, Any]:
             return {
-                "stream_id": stream, "tenant_id": subject.tenant_id, "entity_type": subject.entity_type,
-                "entity_id": subject.entity_id, "agent_id": subject.agent_id,
+                "stream_id": stream, "tenant_id": _column(subject.tenant_id), "entity_type": _column(subject.entity_type),
+                "entity_id": _column(subject.entity_id), "agent_id": _column(subject.agent_id),
             }  # fmt: skip
 
         new = [values(stream, subject) for stream, subject in changed.items() if stream not in known]
@@ -164,7 +182,7 @@ class ActivityProjection(ReadModelProjection):
                 conn.execute(
                     sa.update(activity_streams)
                     .where(activity_streams.c.stream_id == stream)
-                    .values(agent_id=subject.agent_id)
+                    .values(agent_id=_column(subject.agent_id))
                 )
 
 

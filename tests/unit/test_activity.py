@@ -110,7 +110,11 @@ def test_an_aggregate_the_feed_never_heard_of_is_named_attributed_and_summarised
 def test_a_batch_gives_the_rows_that_one_event_at_a_time_gives() -> None:
     agent = Agent(agent_id="agent_x", tenant_id="default", definition={"name": "x", "metadata": {}})
     agent.update({"name": "y"})
-    events = _task_events() + agent.collect_events()
+    # A stream whose first event this feed never saw (a Kafka topic's retention, say).
+    orphan = Agent(agent_id="agent_o", tenant_id="default", definition={"name": "o", "metadata": {}})
+    orphan.update({"name": "p"})
+    orphan.update({"name": "q"})
+    events = _task_events() + agent.collect_events() + orphan.collect_events()[1:]
     one_by_one, batched, in_two = _engine(), _engine(), _engine()
     projection = ActivityProjection()
     for item in events:
@@ -131,6 +135,8 @@ def test_a_batch_gives_the_rows_that_one_event_at_a_time_gives() -> None:
 
     assert rows(one_by_one) == rows(batched) == rows(in_two)
     assert len(rows(batched)[0]) == len(events)
+    unseen = [d for d in _docs(batched) if d["entity_type"] == "agent" and d["entity_id"] is None]
+    assert len(unseen) == 2 and {d["workspace_id"] for d in unseen} == {None}, "listed in no workspace"
 
 
 def test_no_secret_field_reaches_a_row() -> None:
