@@ -33,7 +33,7 @@ ACTIVITY_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/v1/dashboard/activity", "dashboardActivity", "The 20 most recent activity entries", "activity",
-        ActivityPage, errors=(400,),
-        description="Its `next_page` continues at `GET /v1/activity?page=…`.",
+        ActivityPage, params=(PAGE,), errors=(400,),
+        description="Pages of 20, newest first; a `next_page` continues here or at `GET /v1/activity`.",
     ),
 )

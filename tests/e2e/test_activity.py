@@ -169,9 +169,11 @@ def test_filters_and_cursor_pages(server: RunningServer, http: httpx.Client) -> 
         _ok(http.post(f"/v1/agents/{first}", json={"version": version, "name": name}))
     second = _ok(http.post("/v1/agents", json={"name": "two", "model": "m"}))["id"]
     environment = _ok(http.post("/v1/environments", json={"name": "e"}))["id"]
+    for number in range(20):  # more than the dashboard's page
+        _ok(http.post("/v1/vaults", json={"display_name": f"v{number}"}))
     _caught_up(server)
     everything = _entries(http, limit=1000)
-    assert len(everything) >= 6
+    assert len(everything) >= 26
 
     def actions(**params: Any) -> list[tuple[str, str | None]]:
         return [(entry["action"], entry["entity_id"]) for entry in _entries(http, **params)]
@@ -211,7 +213,8 @@ def test_filters_and_cursor_pages(server: RunningServer, http: httpx.Client) -> 
 
     # The dashboard's most recent entries, whose next page continues in the feed.
     dashboard = _ok(http.get("/v1/dashboard/activity"))
-    assert dashboard["data"] == everything[:20]
+    assert dashboard["data"] == everything[:20] and dashboard["prev_page"] is None
+    assert _ok(http.get("/v1/activity", params={"page": dashboard["next_page"], "limit": 20}))["data"] == everything[20:40]
     assert _entries(http, "/v1/dashboard/activity") == everything
 
     refused = [

@@ -80,7 +80,7 @@ class ActivityResource:
         resp.media = page.envelope()
 
     async def on_get_dashboard(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        query = ListQuery(limit=DASHBOARD_ENTRIES)
+        query = ListQuery(limit=DASHBOARD_ENTRIES, page=req.get_param("page") or None)
         page = await run(self._activity.activity, readable_tenants(principal(req)), query, ActivityFilter())
         resp.media = page.envelope()
 
