@@ -67,6 +67,7 @@ from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.slow_clients import bounded_config
+from projections.activity import ActivityReadModels
 from projections.kafka_runner import KafkaProjector
 from projections.people import PeopleReadModels
 from projections.queries import ReadModels
@@ -186,6 +187,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         tasks=tasks,
         boards=boards,
         departments=departments,
+        activity=ActivityReadModels(engine),
     )
     return ApiProcess(
         services=services,

@@ -128,17 +128,22 @@ class KafkaProjector:
         applied = 0
         with self.engine.begin() as conn:
             self._claim(conn, tp, first, next_offset)
+            # Each projection gets its new events of the batch at once, in partition order.
+            batches: list[list[Any]] = [[] for _ in self._projections]
             for message in messages:
                 body = orjson.loads(message.value)
                 event = None
-                for projection in self._projections:
+                for projection, batch in zip(self._projections, batches, strict=True):
                     if not self._is_new(conn, projection.name, body):
                         continue
                     # Without its state (too large for the broker) the decoder reads the
                     # event from the store: skipping it would lose an agent or a session.
                     event = event if event is not None else self._decode(body)
-                    projection.apply(conn, event)
+                    batch.append(event)
                     applied += 1
+            for projection, batch in zip(self._projections, batches, strict=True):
+                if batch:
+                    projection.apply_all(conn, batch)
         return applied
 
     def _claim(self, conn: sa.Connection, tp: Any, first: int, next_offset: int) -> None:

@@ -34,6 +34,7 @@ from domain.vaults import Vault
 from domain.work_items import WorkItem
 from domain.workspaces import Workspace
 from projections import tables
+from projections.activity import ActivityProjection
 from projections.people import PeopleProjection
 from projections.runner import ReadModelProjection
 from projections.session_resources import SessionResourcesProjection
@@ -500,4 +501,5 @@ def all_projections() -> list[ReadModelProjection]:
         DepartmentsProjection(),
         BoardsProjection(),
         TasksProjection(),
+        ActivityProjection(),
     ]

@@ -28,6 +28,11 @@ class ReadModelProjection:
     def apply(self, conn: sa.Connection, event: Any) -> None:
         raise NotImplementedError
 
+    def apply_all(self, conn: sa.Connection, events: Sequence[Any]) -> None:
+        """A batch, in log order; a projection that writes a batch at once overrides this."""
+        for event in events:
+            self.apply(conn, event)
+
 
 class NotificationSource(Protocol):
     def notifications(self, after: int, limit: int) -> Sequence[Any]: ...
@@ -127,8 +132,7 @@ class ReadModelRunner:
                 )
                 if moved.rowcount != 1:
                     raise PositionMoved(projection.name)
-                for _, event in todo:
-                    projection.apply(conn, event)
+                projection.apply_all(conn, [event for _, event in todo])
         except PositionMoved:
             log.info("projection %s was advanced by another runner", projection.name)
 

@@ -309,6 +309,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 
 # Its own module (it reads the helpers above, defined by now).
+from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
 
@@ -686,6 +687,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *TASK_OPERATIONS,
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,
+    *ACTIVITY_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

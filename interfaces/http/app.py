@@ -22,6 +22,7 @@ from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.rate_limiting import RateLimiting
 from interfaces.http.request_ids import new_request_id
+from interfaces.http.resources.activity import add_activity_routes
 from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
@@ -170,6 +171,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     app.add_route("/v1/mentions/search", MentionsResource(services.tasks))
     _add_family(app, "/v1/boards/{board_id}", BoardsResource(services.boards, lists, written), "archive")
     _add_family(app, "/v1/departments/{department_id}", DepartmentsResource(services.departments, lists, written), "archive")
+    add_activity_routes(app, services.activity)
     return app
 
 

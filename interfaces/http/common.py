@@ -36,6 +36,7 @@ from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQ
 from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
+from projections.activity import ActivityReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 
@@ -71,6 +72,7 @@ class Services:
     tasks: TaskService
     boards: BoardService
     departments: DepartmentService
+    activity: ActivityReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

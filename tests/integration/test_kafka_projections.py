@@ -17,6 +17,7 @@ from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
 from interfaces.bootstrap import build_kafka_projector, build_relay
 from projections import tables
+from projections.activity import activity
 from projections.kafka_runner import offsets
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
@@ -68,6 +69,8 @@ def _snapshot(engine: sa.Engine) -> dict:
             "environments": sorted(r.id for r in conn.execute(sa.select(tables.environments))),
             "sessions": sorted((r.id, r.status) for r in conn.execute(sa.select(tables.sessions))),
             "session_resources": sorted((r.id, r.doc["updated_at"]) for r in conn.execute(sa.select(tables.session_resources))),
+            # Every event once, the very same entry as from the store (all of these are published).
+            "activity": sorted((r.stream_id, r.version, repr(sorted(r.doc.items()))) for r in conn.execute(sa.select(activity))),
         }
 
 
@@ -96,6 +99,7 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
         reference.catch_up()
         expected = _snapshot(reference_engine)
         assert len(expected["agents"]) == 13 and expected["sessions"] == [("sesn_kp0000000001", "running")]
+        assert len(expected["activity"]) == store.max_notification_id()
         ((_, rotated_at),) = expected["session_resources"]
         assert rotated_at > "2026-01-01T00:00:00.000000Z"  # the rotation reached the read model
 
