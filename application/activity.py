@@ -149,9 +149,11 @@ def agent_named(event: Any) -> str | None:
 
 def actor_of(event: Any, subject: Subject) -> dict[str, Any] | None:
     """Who did it, as far as the event says; None when it does not."""
-    recorded = getattr(event, "actor", None)
-    if isinstance(recorded, dict) and recorded.get("type") in ACTOR_TYPES:
-        return {"type": recorded["type"], "id": _text(recorded.get("id"))}
+    # ``by``: a task's verdict; ``author``: a comment's.
+    for attribute in ("actor", "by", "author"):
+        recorded = getattr(event, attribute, None)
+        if isinstance(recorded, dict) and recorded.get("type") in ACTOR_TYPES:
+            return {"type": recorded["type"], "id": _text(recorded.get("id"))}
     naming = naming_of(type(event))
     public = getattr(type(event), "public_type", None)
     if isinstance(public, str):

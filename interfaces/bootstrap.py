@@ -511,8 +511,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people", "workspaces", "api_keys", "rate_limits", "tasks", "boards")]
-    subscribe(consumer, topics, projector.seek_to_stored)
+    subscribe(consumer, all_topics(settings.kafka_topic_prefix), projector.seek_to_stored)
     return projector
 
 

@@ -15,8 +15,7 @@ from application.mentions import Mentionable
 from application.views import AGENT_OWNER, TIME_BOUNDS, CatalogEntry
 from domain.ids import stream_id
 from projections import people as people_tables
-from projections import tables
-from projections import tasks as task_tables
+from projections import tables, task_tables
 
 
 class BadPageToken(ValueError):

@@ -80,6 +80,15 @@ def test_a_task_is_executed_reviewed_rejected_revised_and_approved(
     assert approved["status"] == "approved" and approved["result"] == revised["result"]
     assert http.post(f"/v1/tasks/{task['id']}/approve").status_code == 400  # not in review any more
     assert [item["status"] for item in http.get("/v1/tasks").json()["data"]] == ["approved"]
+    # The whole story is in the activity feed, oldest first.
+    feed = http.get("/v1/activity", params={"entity_id": task["id"], "order": "asc", "limit": 100}).json()["data"]
+    assert [entry["action"] for entry in feed] == [
+        "task.created", "task.executed", "task.status_changed", "task.result_recorded", "task.status_changed",
+        "task.rejected", "task.status_changed", "task.result_recorded", "task.status_changed",
+        "task.approved", "task.status_changed",
+    ]  # fmt: skip
+    approval = feed[-2]
+    assert approval["actor"]["type"] == "api_key" and approval["entity_type"] == "task"
 
 
 def test_a_task_without_approval_is_done_and_runs_only_once_at_a_time(
