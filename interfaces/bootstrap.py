@@ -68,6 +68,7 @@ from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from projections.usage import UsageReports
 
 log = logging.getLogger("agentry")
 
@@ -168,6 +169,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         people=_people(settings, store, cipher, server_secret, workspaces),
         people_lists=PeopleReadModels(engine),
         workspaces=workspaces,
+        usage_reports=UsageReports(engine),
     )
     return ApiProcess(
         services=services,

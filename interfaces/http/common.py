@@ -36,6 +36,7 @@ from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
+from projections.usage import UsageReports
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -66,6 +67,7 @@ class Services:
     people: PeopleService
     people_lists: PeopleReadModels
     workspaces: WorkspaceService
+    usage_reports: UsageReports
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
