@@ -448,7 +448,7 @@ class UsageReports:
         columns = [usage.c[COLUMN[name]] for name in grouped]
         keys = ([usage.c.bucket] if by_bucket else []) + columns
         statement = (
-            sa.select(*keys, *(sa.func.sum(usage.c[name]).label(name) for name in METRICS))
+            sa.select(*keys, sa.func.count().label("rows"), *(sa.func.sum(usage.c[name]).label(name) for name in METRICS))
             .where(usage.c.width == width, usage.c.bucket >= start, usage.c.bucket < end)
             .group_by(*keys)
         )
@@ -461,6 +461,8 @@ class UsageReports:
         totals = []
         for row in rows:
             mapping = row._mapping
+            if not mapping["rows"]:
+                continue  # without a key to group by, SQL sums nothing into one row of nulls
             values = {name: (mapping[COLUMN[name]] or None) for name in grouped}
             metrics = {name: int(mapping[name] or 0) for name in METRICS}
             totals.append(Total(int(mapping["bucket"]) if by_bucket else None, values, metrics))
