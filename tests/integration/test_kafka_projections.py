@@ -20,6 +20,7 @@ from projections import tables
 from projections.kafka_runner import offsets
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from projections.usage import usage
 from tests.support.kafka import Broker
 
 
@@ -52,6 +53,8 @@ def _seed(store: EventsourcingEventStore) -> None:
         environment_id=env.environment_id, details={},
     )
     session.record("session.status_running", "sevt_1", {})
+    session.begin_request("sevt_span")  # a model request: a row of usage, its tokens and its cost
+    session.finish_request("sevt_span", [], "sevt_end", {"model_usage": {"input_tokens": 7, "output_tokens": 3}}, {}, 42, True)
     store.save(session)
     resource = {"id": "sesrsc_kp0000000001", "type": "github_repository", "url": "https://github.com/a/b",
                 "mount_path": "/workspace/b", "created_at": "2026-01-01T00:00:00.000000Z", "updated_at": "2026-01-01T00:00:00.000000Z"}
@@ -68,6 +71,10 @@ def _snapshot(engine: sa.Engine) -> dict:
             "environments": sorted(r.id for r in conn.execute(sa.select(tables.environments))),
             "sessions": sorted((r.id, r.status) for r in conn.execute(sa.select(tables.sessions))),
             "session_resources": sorted((r.id, r.doc["updated_at"]) for r in conn.execute(sa.select(tables.session_resources))),
+            "usage": sorted(
+                (r.width, r.session_id, r.requests, r.uncached_input_tokens, r.output_tokens, r.cost_micros)
+                for r in conn.execute(sa.select(usage))
+            ),
         }
 
 
@@ -98,6 +105,7 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
         assert len(expected["agents"]) == 13 and expected["sessions"] == [("sesn_kp0000000001", "running")]
         ((_, rotated_at),) = expected["session_resources"]
         assert rotated_at > "2026-01-01T00:00:00.000000Z"  # the rotation reached the read model
+        assert [row[2:] for row in expected["usage"]] == [(1, 7, 3, 42)] * 3  # a minute, an hour and a day row
 
         stop = threading.Event()
         relay = build_relay(settings)
