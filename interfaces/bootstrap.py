@@ -74,6 +74,7 @@ from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
 from projections.task_runs import TaskFollower
+from projections.usage import UsageReports
 
 log = logging.getLogger("agentry")
 
@@ -188,6 +189,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         boards=boards,
         departments=departments,
         activity=ActivityReadModels(engine),
+        usage_reports=UsageReports(engine),
     )
     return ApiProcess(
         services=services,

@@ -38,6 +38,7 @@ from projections.activity import ActivityProjection
 from projections.people import PeopleProjection
 from projections.runner import ReadModelProjection
 from projections.session_resources import SessionResourcesProjection
+from projections.usage import UsageProjection
 
 Row = dict[str, Any]
 Handler = Callable[[sa.Connection, Any], None]
@@ -502,4 +503,5 @@ def all_projections() -> list[ReadModelProjection]:
         BoardsProjection(),
         TasksProjection(),
         ActivityProjection(),
+        UsageProjection(),
     ]

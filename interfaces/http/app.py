@@ -42,6 +42,7 @@ from interfaces.http.resources.tasks import (
     TaskCommentsResource,
     TasksResource,
 )
+from interfaces.http.resources.usage import add_usage_routes
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
@@ -161,6 +162,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     workspace_limits = WorkspaceRateLimitsResource(services.rate_limits)
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}/rate_limits/{rate_limit_id}", workspace_limits)
     add_people_routes(app, services.people, services.people_lists, written)
+    add_usage_routes(app, services.usage_reports)
     # -- the organization: workspaces and API keys --
     workspaces = WorkspacesResource(services.workspaces, lists, written)
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}", workspaces, "archive")

@@ -39,6 +39,7 @@ from interfaces.http.live import LiveHub
 from projections.activity import ActivityReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
+from projections.usage import UsageReports
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class Services:
     boards: BoardService
     departments: DepartmentService
     activity: ActivityReadModels
+    usage_reports: UsageReports
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -246,6 +246,31 @@ def _work_items(http: httpx.Client) -> tuple[str, dict[str, str]]:
     return f"/v1/environments/{environment_id}/work", _as_worker(environment_id)  # only its worker lists
 
 
+# -- usage -------------------------------------------------------------------------------------
+
+BUCKETS = "starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-03T00:00:00Z"  # two days: two buckets
+
+
+def _usage_rows(report: str) -> Callable[[httpx.Client], str]:
+    """A row report (``usage`` or ``cost``) over two sessions whose model answered, grouped by
+    session: two rows."""
+    return lambda http: _sessions_with_usage(http, f"/v1/organizations/analytics/{report}")
+
+
+def _sessions_with_usage(http: httpx.Client, report: str) -> str:
+    for _ in range(2):
+        session_id = _post(http, "/v1/sessions", {"agent": _tool_agent(http), "environment_id": _environment(http)})["id"]
+        _post(http, f"/v1/sessions/{session_id}/events", {"events": [RUN_A_TOOL]})
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86_400))
+    query = {"starting_at": since, "group_by[]": "session_id"}
+    deadline = time.monotonic() + QUEUE_WAIT_SECONDS
+    while len(_get(http, report, **query)["data"]) < 2:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"conformance setup: no usage of two sessions in {QUEUE_WAIT_SECONDS:g} s")
+        time.sleep(0.05)
+    return str(httpx.URL(report, params=query))
+
+
 def _twice(create: Callable[[httpx.Client], str], path: str) -> Callable[[httpx.Client], str]:
     def listing(http: httpx.Client) -> str:
         create(http)
@@ -270,6 +295,10 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]
     "sessions.resources": _session_resources,
     "vaults": _twice(_vault, "/v1/vaults"),
     "vaults.credentials": _credentials_listing,
+    "organization.analytics.usage_report": lambda http: f"/v1/organizations/analytics/usage_report?{BUCKETS}",
+    "organization.analytics.cost_report": lambda http: f"/v1/organizations/analytics/cost_report?{BUCKETS}",
+    "organization.analytics.usage": _usage_rows("usage"),
+    "organization.analytics.cost": _usage_rows("cost"),
 }
 
 

@@ -45,6 +45,10 @@ RESOURCES: dict[str, str] = {
     "organization.workspaces.rate_limits": "organization/workspaces/test_rate_limits.py",
     "organization.workspaces": "organization/test_workspaces.py",
     "organization.api_keys": "organization/test_api_keys.py",
+    "organization.analytics.usage_report": "organization/analytics/test_usage_report.py",
+    "organization.analytics.cost_report": "organization/analytics/test_cost_report.py",
+    "organization.analytics.usage": "organization/analytics/test_usage.py",
+    "organization.analytics.cost": "organization/analytics/test_cost.py",
 }
 
 

@@ -21,6 +21,7 @@ from projections.activity import activity
 from projections.kafka_runner import offsets
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from projections.usage import usage
 from tests.support.kafka import Broker
 
 
@@ -53,6 +54,8 @@ def _seed(store: EventsourcingEventStore) -> None:
         environment_id=env.environment_id, details={},
     )
     session.record("session.status_running", "sevt_1", {})
+    session.begin_request("sevt_span")  # a model request: a row of usage, its tokens and its cost
+    session.finish_request("sevt_span", [], "sevt_end", {"model_usage": {"input_tokens": 7, "output_tokens": 3}}, {}, 42, True)
     store.save(session)
     resource = {"id": "sesrsc_kp0000000001", "type": "github_repository", "url": "https://github.com/a/b",
                 "mount_path": "/workspace/b", "created_at": "2026-01-01T00:00:00.000000Z", "updated_at": "2026-01-01T00:00:00.000000Z"}
@@ -71,6 +74,10 @@ def _snapshot(engine: sa.Engine) -> dict:
             "session_resources": sorted((r.id, r.doc["updated_at"]) for r in conn.execute(sa.select(tables.session_resources))),
             # Every event once, the very same entry as from the store (all of these are published).
             "activity": sorted((r.stream_id, r.version, repr(sorted(r.doc.items()))) for r in conn.execute(sa.select(activity))),
+            "usage": sorted(
+                (r.width, r.session_id, r.requests, r.uncached_input_tokens, r.output_tokens, r.cost_micros)
+                for r in conn.execute(sa.select(usage))
+            ),
         }
 
 
@@ -102,6 +109,7 @@ def test_kafka_projection_matches_the_store_projection_and_ignores_redelivery(po
         assert len(expected["activity"]) == store.max_notification_id()
         ((_, rotated_at),) = expected["session_resources"]
         assert rotated_at > "2026-01-01T00:00:00.000000Z"  # the rotation reached the read model
+        assert [row[2:] for row in expected["usage"]] == [(1, 7, 3, 42)] * 3  # a minute, an hour and a day row
 
         stop = threading.Event()
         relay = build_relay(settings)
