@@ -126,7 +126,9 @@ def api_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     elif backend != "sqlite":
         raise pytest.UsageError(f"AGENTRY_CONFORMANCE_BACKEND must be sqlite or postgres, not {backend!r}")
     data_dir = tmp_path_factory.mktemp("conformance")
-    with running_server(data_dir, database_url) as server, pytest.MonkeyPatch.context() as patch:
+    # Each people test accepts an invite of its own: well past the 60 sign-ins a minute one
+    # address may make (tests/e2e/test_rate_limits.py shows that limit).
+    with running_server(data_dir, database_url, rate_limit_login_rpm=0) as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv("TEST_API_BASE_URL", server.base_url)
         yield server.base_url, server.api_key
 

@@ -5,6 +5,7 @@ session through the official ``anthropic`` SDK."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,11 @@ def test_a_plain_completion_through_a_model_card_is_a_recorded_session(
     client = sdk_client(served)
     session = client.beta.sessions.retrieve(session_id)
     assert session.status == "idle" and session.agent.model.id == "fast-chat"
-    assert session_id in [listed.id for listed in client.beta.sessions.list()]
+    # The list is a projection, which a completion does not wait for (its answer is the reply).
+    deadline = time.monotonic() + 10
+    while session_id not in [listed.id for listed in client.beta.sessions.list()]:
+        assert time.monotonic() < deadline, "the completion's session never reached the session list"
+        time.sleep(0.05)
     events = list(client.beta.sessions.events.list(session_id))
     assert [event.type for event in events] == ["system.message", "user.message", *PLAIN_TURN]
     assert events[1].content[0].text == "Hello" and events[4].content[0].text == "Bonjour!"

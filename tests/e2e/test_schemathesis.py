@@ -40,7 +40,7 @@ from tests.support.server import RunningServer
 
 # Bounded so both backends take well under a minute each on 2 cores; raise for a deeper hunt:
 # AGENTRY_FUZZ_EXAMPLES=300 ./scripts/test tests/e2e/test_schemathesis.py
-EXAMPLES_PER_OPERATION = int(os.environ.get("AGENTRY_FUZZ_EXAMPLES", "30"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("AGENTRY_FUZZ_EXAMPLES", "20"))
 NEGATIVE_EXAMPLES_PER_OPERATION = max(1, EXAMPLES_PER_OPERATION // 3)
 CHECKS = [
     not_a_server_error,
