@@ -14,7 +14,12 @@ records who and from where.
 Throttling: ``MAX_FAILED_LOGINS`` failed logins of one account within the window refuse
 further logins of it (429 with ``retry-after``) until the oldest failure ages out; the
 failures are events on the user's stream, so every API process sees them. Failures for an
-email that is no user are counted in this process only (nothing is recorded for them)."""
+email that is no user are counted in this process only (nothing is recorded for them).
+
+Second factor: a TOTP code signs in once. The login records the code's time step on the
+user's stream (``TotpCodeUsed``, so every process sees it), and a code of that step or an
+earlier one is then refused exactly as a wrong code is (401, and a failed login). Confirming
+or disabling the factor, done from a session already signed in, records no step."""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from application.login_tokens import LoginTokens
 from application.ports import EventStore, SecretCipher
 from application.retry import retry_on_race
 from application.tenancy import ORGANIZATION_ADMIN, Principal, WorkspaceNotFound
-from application.totp import new_secret, provisioning_uri
+from application.totp import matching_step, new_secret, provisioning_uri
 from application.totp import verify as verify_code
 from application.verified_keys import RecentlyVerified
 from application.views import iso
@@ -50,6 +55,7 @@ from domain.people import (
     AlreadyMember,
     Invite,
     NotAMember,
+    TotpCodeReused,
     User,
     normalize_email,
     user_id_for,
@@ -428,23 +434,34 @@ class PeopleService:
                 "too many failed logins: try again later", max(1, int(throttled_until.timestamp() - now) + 1)
             )
         reason = None
+        step = None
         if not self._passwords.verify(user.password_hash, password):
             reason = "password"
         elif user.totp_enabled and not totp_code:
             raise Unauthorized("this account has a second factor: send totp_code")
-        elif user.totp_enabled and not verify_code(self._totp_secret(user), totp_code or "", now):
-            reason = "totp_code"
+        elif user.totp_enabled:
+            step = matching_step(self._totp_secret(user), totp_code or "", now)
+            if step is None:
+                reason = "totp_code"
+            elif not user.totp_step_fresh(step):
+                reason = "totp_code_reused"  # answered as a wrong code
         if reason is not None:
             self._record_failure(user.user_id, reason, client)
             raise Unauthorized("invalid email or password" if reason == "password" else "invalid totp_code")
 
         def record() -> User:
             fresh = self._user(user.user_id)
+            if step is not None:
+                fresh.use_totp_step(step)  # a racing login with the same code lost
             fresh.logged_in(client, second_factor=fresh.totp_enabled)
             self._store.save(fresh)
             return fresh
 
-        fresh = retry_on_race(record, key=user.user_id)
+        try:
+            fresh = retry_on_race(record, key=user.user_id)
+        except TotpCodeReused:
+            self._record_failure(user.user_id, "totp_code_reused", client)
+            raise Unauthorized("invalid totp_code") from None
         token = self._tokens.issue(fresh.user_id, fresh.token_generation, int(now))
         return {"access_token": token, "token_type": "bearer", "user": user_view(fresh)}
 

@@ -171,6 +171,27 @@ def test_logins_by_form_throttling_password_change_and_a_second_factor(
     anonymous.close()
 
 
+def test_a_totp_code_signs_in_once(server: RunningServer, client: anthropic.Anthropic, http: httpx.Client) -> None:
+    invited(client, http, "eli@example.com")
+    anonymous = httpx.Client(base_url=server.base_url, timeout=20)
+    bearer = {"authorization": f"Bearer {login(anonymous, 'eli@example.com').json()['access_token']}"}
+    secret = anonymous.post("/v1/auth/totp", headers=bearer).json()["secret"]
+    confirmed = anonymous.post("/v1/auth/totp/confirm", json={"code": code_at(secret, time.time())}, headers=bearer)
+    assert confirmed.status_code == 200, confirmed.text
+    code = code_at(secret, time.time())
+    assert login(anonymous, "eli@example.com", totp_code=code).status_code == 200
+    replayed = login(anonymous, "eli@example.com", totp_code=code)
+    now = time.time()
+    valid = {code_at(secret, now + drift) for drift in (-30, 0, 30)}
+    wrong = login(anonymous, "eli@example.com", totp_code=next(c for c in ("000000", "111111", "222222") if c not in valid))
+    assert replayed.status_code == wrong.status_code == 401
+    assert replayed.json()["error"] == wrong.json()["error"], "a replayed code is answered as a wrong one"
+    assert login(anonymous, "eli@example.com", totp_code=code_at(secret, time.time() + 30)).status_code == 200
+    anonymous.close()
+    kinds = [n.topic.rsplit(":", 1)[1] for n in server.platform.store.notifications(0, 100_000) if "domain.people" in n.topic]
+    assert kinds.count("User.TotpCodeUsed") == 2 and kinds.count("User.LoginFailed") == 2
+
+
 def test_no_password_totp_secret_or_login_token_is_kept_or_shown_again(
     server: RunningServer,
     client: anthropic.Anthropic,
@@ -192,7 +213,8 @@ def test_no_password_totp_secret_or_login_token_is_kept_or_shown_again(
         headers={"authorization": f"Bearer {second}"},
     )  # fmt: skip
     login(anonymous, "dee@example.com", "a wrong password")
-    third = login(anonymous, "dee@example.com", NEW_PASSWORD, totp_code=code_at(secret, time.time())).json()["access_token"]
+    # The next step's code (within the drift): the current one signed in already.
+    third = login(anonymous, "dee@example.com", NEW_PASSWORD, totp_code=code_at(secret, time.time() + 30)).json()["access_token"]
     client.beta.organization.users.update(user_id, role="developer")
 
     later = [

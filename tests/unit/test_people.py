@@ -158,6 +158,36 @@ def test_a_second_factor_is_needed_once_confirmed(people: PeopleService, clock: 
     assert people.authenticate(token, None).user_id == user_id_for("cy@example.com")
 
 
+def test_a_totp_code_signs_in_once_and_no_earlier_code_after_it(
+    people: PeopleService, store: EventsourcingEventStore, clock: Clock
+) -> None:
+    people.create_user("cy@example.com", "password-1")
+    who = people.authenticate(people.login("cy@example.com", "password-1", None, "t")["access_token"], None)
+    secret = people.start_totp(who)["secret"]
+    people.confirm_totp(who, code_at(secret, clock.now))
+    wrong = next(code for code in ("000000", "111111", "222222") if not verify(secret, code, clock.now))
+    with pytest.raises(Unauthorized) as wrong_code:
+        people.login("cy@example.com", "password-1", wrong, "t")
+    code = code_at(secret, clock.now)
+    assert people.login("cy@example.com", "password-1", code, "t")["token_type"] == "bearer"
+    with pytest.raises(Unauthorized) as replayed:
+        people.login("cy@example.com", "password-1", code, "t")
+    assert str(replayed.value) == str(wrong_code.value)  # the same answer as a wrong code
+    with pytest.raises(Unauthorized):  # a code of an earlier step, though within the drift
+        people.login("cy@example.com", "password-1", code_at(secret, clock.now - 30), "t")
+    later = code_at(secret, clock.now + 30)
+    assert people.login("cy@example.com", "password-1", later, "t")["token_type"] == "bearer"
+    # The step is on the user's stream: another process (service) refuses the code too.
+    other = PeopleService(
+        store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True, clock=clock
+    )
+    with pytest.raises(Unauthorized):
+        other.login("cy@example.com", "password-1", later, "t")
+    user = store.load(User.create_id(user_id_for("cy@example.com")))
+    assert isinstance(user, User) and user.totp_step_used == int(clock.now + 30) // 30
+    assert len(user.failed_logins) == 1  # the refused replay counts as a failed login
+
+
 def test_an_invite_is_accepted_with_its_token_only_once(people: PeopleService) -> None:
     invite = people.invite(ADMIN_KEY, "dee@example.com", "developer").view
     with pytest.raises(Unauthorized):
