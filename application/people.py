@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from application.commands import Written, load_as
-from application.errors import ApplicationError, Forbidden, Invalid, NotFound, Unauthorized
+from application.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from application.ids import new_id
 from application.login_tokens import LoginTokens
 from application.ports import EventStore, SecretCipher
@@ -74,6 +74,22 @@ class Passwords(Protocol):
 
 
 WorkspaceExists = Callable[[str], bool]
+
+
+class PeopleDirectory(Protocol):
+    """What the event store cannot list, from the read model. Its answers are candidates:
+    each is checked on its own stream before it counts, so a row that lags never decides."""
+
+    def admin_ids(self) -> list[str]:
+        """Users whose organization role is (or was lately) ``admin``."""
+        ...
+
+
+class LastAdmin(Conflict):
+    """The change would leave the organization without an admin (409, not worth retrying)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class Throttled(ApplicationError):
@@ -174,6 +190,7 @@ class PeopleService:
         cipher: SecretCipher,
         tokens: LoginTokens,
         workspace_exists: WorkspaceExists,
+        directory: PeopleDirectory,
         allow_registration: bool = False,
         organization_name: str = "Agentry",
         clock: Callable[[], float] = time.time,
@@ -183,6 +200,7 @@ class PeopleService:
         self._cipher = cipher
         self._tokens = tokens
         self.workspace_exists = workspace_exists
+        self._directory = directory
         self._allow_registration = allow_registration
         self._organization_name = organization_name
         self._clock = clock
@@ -274,14 +292,40 @@ class PeopleService:
             raise Invalid(f"role must be one of {', '.join(ASSIGNABLE_ROLES)} (admin cannot be assigned through the API)")
         if user_id == who.user_id:
             raise Invalid("you cannot change your own role")
-        return self._change_user(user_id, lambda user: user.change_role(role))
+
+        def demote(user: User) -> None:
+            self._keep_an_admin(user, "demoted")
+            user.change_role(role)
+
+        return self._change_user(user_id, demote)
 
     def remove_user(self, who: Principal, user_id: str) -> Written:
         require_organization_admin(who)
         if user_id == who.user_id:
             raise Invalid("you cannot remove yourself from the organization")
-        written = self._change_user(user_id, lambda user: user.remove())
+
+        def remove(user: User) -> None:
+            self._keep_an_admin(user, "removed")
+            user.remove()
+
+        written = self._change_user(user_id, remove)
         return Written({"id": user_id, "type": "user_deleted"}, written.position)
+
+    def _keep_an_admin(self, user: User, change: str) -> None:
+        """The organization's last admin person stays one: ``admin`` cannot be given through
+        the API, so an organization that lost its last one could not get one back there.
+        (Two admins demoting each other at the same moment can still both succeed: the
+        check reads other users' streams, which the change does not lock.)"""
+        if user.role != ORGANIZATION_ADMIN:
+            return
+        for candidate in self._directory.admin_ids():
+            other = load_as(self._store, stream_id(candidate), User) if candidate != user.user_id else None
+            if other is not None and not other.removed and other.role == ORGANIZATION_ADMIN:
+                return
+        raise LastAdmin(
+            f"user {user.user_id} is the organization's last admin and cannot be {change}: "
+            "make another person an admin first (agentry users create --admin)"
+        )
 
     def sign_out_user(self, who: Principal, user_id: str) -> Written:
         require_organization_admin(who)

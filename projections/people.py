@@ -230,6 +230,10 @@ class PeopleReadModels:
             conditions.append(users.c.role.in_(roles))
         return self._page(users, conditions, query)
 
+    def admin_ids(self) -> list[str]:
+        with self._engine.connect() as conn:
+            return list(conn.execute(sa.select(users.c.id).where(users.c.role == "admin")).scalars())
+
     def invites(
         self, query: IdQuery, now: datetime, email: str | None = None, roles: list[str] | None = None,
         statuses: list[str] | None = None,

@@ -40,12 +40,14 @@ PEOPLE_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "post", "/v1/organizations/users/{user_id}", "updateUser", "Change a user's organization role (admin)",
-        "organization", people.OrganizationUser, request=people.UserUpdate, params=(USER,), errors=(*BODY, *ADMIN, 404),
+        "organization", people.OrganizationUser, request=people.UserUpdate, params=(USER,), errors=(*WRITE, *ADMIN, 404),
+        description="The organization's last admin cannot be demoted: 409, `x-should-retry: false`.",
     ),
     Operation(
         "delete", "/v1/organizations/users/{user_id}", "removeUser",
         "Remove a user from the organization (admin); their login tokens stop working", "organization",
-        people.UserDeleted, params=(USER,), errors=(400, *ADMIN, 404),
+        people.UserDeleted, params=(USER,), errors=(400, *ADMIN, 404, 409),
+        description="The organization's last admin cannot be removed: 409, `x-should-retry: false`.",
     ),
     Operation(
         "post", "/v1/organizations/users/{user_id}/sign_out", "signOutUser",

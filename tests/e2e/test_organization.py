@@ -282,3 +282,22 @@ def test_the_default_workspace_leading_a_page_pushes_a_row_to_the_next(http: htt
     assert [w["id"] for w in first["data"]] == ["default"] and first["has_more"] is True
     rest = http.get("/v1/organizations/workspaces", params={"limit": 1}).json()
     assert [w["id"] for w in rest["data"]] == [created["id"]]
+
+
+def test_an_organization_admin_key_cannot_retire_itself_another_admin_can(server: RunningServer, http: httpx.Client) -> None:
+    own = next(key for key in http.get("/v1/organizations/api_keys").json()["data"] if key["name"] == "bootstrap")
+    for status in ("inactive", "archived"):
+        refused = http.post(f"/v1/organizations/api_keys/{own['id']}", json={"status": status})
+        assert refused.status_code == 409 and refused.headers["x-should-retry"] == "false", refused.text
+    assert http.get("/v1/agents").status_code == 200, "still active"
+    assert http.post(f"/v1/organizations/api_keys/{own['id']}", json={"name": "renamed"}).status_code == 200
+    # A person who is an organization admin may retire it: they stay an admin.
+    server.platform.services.people.create_user("root@example.com", "correct horse battery 1", role="admin")
+    person = httpx.Client(base_url=server.base_url, timeout=20)
+    token = person.post("/v1/auth/login", json={"email": "root@example.com", "password": "correct horse battery 1"})
+    bearer = {"authorization": f"Bearer {token.json()['access_token']}"}
+    retired = person.post(f"/v1/organizations/api_keys/{own['id']}", json={"status": "inactive"}, headers=bearer)
+    assert retired.status_code == 200 and retired.json()["status"] == "inactive"
+    assert http.get("/v1/agents").status_code == 401
+    assert person.get("/v1/organizations/users", headers=bearer).status_code == 200
+    person.close()

@@ -123,6 +123,29 @@ def test_an_admin_manages_users_invites_and_members_through_the_sdk(
             "Invite.Created", "Invite.Accepted", "Invite.Deleted"} <= kinds  # fmt: skip
 
 
+def test_the_organization_keeps_its_last_admin_person(
+    server: RunningServer, client: anthropic.Anthropic, http: httpx.Client
+) -> None:
+    users = client.beta.organization.users
+    root = server.platform.services.people.create_user("root@example.com", PASSWORD, role="admin").view["id"]
+    for refused in (
+        http.post(f"/v1/organizations/users/{root}", json={"role": "developer"}),
+        http.delete(f"/v1/organizations/users/{root}"),
+    ):
+        assert refused.status_code == 409 and refused.headers["x-should-retry"] == "false", refused.text
+        assert refused.json()["error"]["type"] == "conflict_error" and "last admin" in refused.json()["error"]["message"]
+    assert users.retrieve(root).role == "admin"
+    assert users.sign_out(root).id == root  # signing out keeps the role
+    # With a second admin, either may be demoted — not both.
+    made = server.platform.services.people.create_user("sue@example.com", PASSWORD, role="admin")
+    assert server.platform.services.wait_for_projections(made.position, 10)  # made behind the API's back
+    second = made.view["id"]
+    assert users.update(root, role="developer").role == "developer"
+    with pytest.raises(anthropic.ConflictError):
+        users.remove(second)
+    assert users.remove(root).type == "user_deleted"
+
+
 def test_logins_by_form_throttling_password_change_and_a_second_factor(
     server: RunningServer, client: anthropic.Anthropic, http: httpx.Client
 ) -> None:

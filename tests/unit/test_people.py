@@ -10,7 +10,7 @@ import pytest
 
 from application.errors import Forbidden, Invalid, NotFound, Unauthorized
 from application.login_tokens import TOKEN_SECONDS, LoginTokens
-from application.people import ORGANIZATION_ID, PeopleService, Throttled
+from application.people import ORGANIZATION_ID, LastAdmin, PeopleService, Throttled
 from application.tenancy import Principal, WorkspaceNotFound
 from application.totp import code_at, hotp, verify
 from domain.people import MAX_FAILED_LOGINS, AlreadyMember, InviteClosed, User, user_id_for
@@ -84,6 +84,18 @@ class Clock:
 ADMIN_KEY = Principal("default", "apikey_admin", organization_role="admin")
 
 
+class Directory:
+    """The read model's candidates, read off the log: every user ever created (a superset,
+    as a lagging read model's may be; the service checks each on its stream)."""
+
+    def __init__(self, store: EventsourcingEventStore) -> None:
+        self._store = store
+
+    def admin_ids(self) -> list[str]:
+        events = [self._store.decode(n) for n in self._store.notifications(0, 100_000)]
+        return [event.user_id for event in events if isinstance(event, User.Created)]
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -93,7 +105,7 @@ def clock() -> Clock:
 def people(store: EventsourcingEventStore, clock: Clock) -> PeopleService:
     return PeopleService(
         store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: workspace in ("default", "wrk_b"),
-        allow_registration=True, clock=clock,
+        Directory(store), allow_registration=True, clock=clock,
     )  # fmt: skip
 
 
@@ -179,8 +191,9 @@ def test_a_totp_code_signs_in_once_and_no_earlier_code_after_it(
     assert people.login("cy@example.com", "password-1", later, "t")["token_type"] == "bearer"
     # The step is on the user's stream: another process (service) refuses the code too.
     other = PeopleService(
-        store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True, clock=clock
-    )
+        store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True, Directory(store),
+        clock=clock,
+    )  # fmt: skip
     with pytest.raises(Unauthorized):
         other.login("cy@example.com", "password-1", later, "t")
     user = store.load(User.create_id(user_id_for("cy@example.com")))
@@ -227,11 +240,29 @@ def test_an_organization_admin_reaches_every_workspace(people: PeopleService) ->
     assert who.organization_admin and ORGANIZATION_ID == people.organization()["id"]
 
 
+def test_the_last_admin_person_is_neither_demoted_nor_removed(people: PeopleService) -> None:
+    root = people.create_user("root@example.com", "password-1", role="admin").view
+    ann = people.create_user("ann@example.com", "password-1").view
+    with pytest.raises(LastAdmin) as refused:
+        people.update_user_role(ADMIN_KEY, root["id"], "developer")
+    assert refused.value.retryable is False
+    with pytest.raises(LastAdmin):
+        people.remove_user(ADMIN_KEY, root["id"])
+    assert people.retrieve_user(ADMIN_KEY, root["id"])["role"] == "admin"
+    people.sign_out_user(ADMIN_KEY, root["id"])  # signing out keeps the role
+    assert people.update_user_role(ADMIN_KEY, ann["id"], "billing").view["role"] == "billing"
+    sue = people.create_user("sue@example.com", "password-1", role="admin").view
+    assert people.update_user_role(ADMIN_KEY, root["id"], "developer").view["role"] == "developer"
+    with pytest.raises(LastAdmin):  # root was an admin candidate; her stream says no more
+        people.remove_user(ADMIN_KEY, sue["id"])
+    people.remove_user(ADMIN_KEY, root["id"])
+
+
 def test_registration_only_when_the_setting_opens_it(store: EventsourcingEventStore, clock: Clock) -> None:
     def service(open_: bool) -> PeopleService:
         return PeopleService(
             store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True,
-            allow_registration=open_, clock=clock,
+            Directory(store), allow_registration=open_, clock=clock,
         )  # fmt: skip
 
     with pytest.raises(Forbidden):
