@@ -84,6 +84,20 @@ class PeopleDirectory(Protocol):
         """Users whose organization role is (or was lately) ``admin``."""
         ...
 
+    def pending_invite_ids(self, email: str) -> list[str]:
+        """Invites of this (normalized) email neither accepted nor deleted (expired ones too)."""
+        ...
+
+
+class InviteRefused(Invalid):
+    """An invite the SDK types as a 400 naming its cause in ``error.details.error_code``:
+    ``already_member`` (the message names the user), ``invite_already_exists`` (it names
+    the invite)."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
 
 class LastAdmin(Conflict):
     """The change would leave the organization without an admin (409, not worth retrying)."""
@@ -387,16 +401,29 @@ class PeopleService:
 
     def invite(self, who: Principal, email: str, role: str) -> Written:
         """The view carries ``token`` once: the invited person accepts with it (the invite's
-        id alone, which every admin can list, does not suffice)."""
+        id alone, which every admin can list, does not suffice).
+
+        One pending invite per email, and none for a member: both are the SDK's 400s
+        (``InviteRefused``). Pending invites are found through the read model and checked
+        on their streams, so two invites of one email made at the same moment (or within
+        the read model's lag, from another process) can still both be recorded."""
         require_organization_admin(who)
         if role not in ASSIGNABLE_ROLES:
             raise Invalid(f"role must be one of {', '.join(ASSIGNABLE_ROLES)} (admin cannot be assigned through the API)")
         normalized = normalize_email(email)
-        if self._user_by_email(normalized) is not None:
-            raise AlreadyMember(f"{normalized} is already a member of the organization")
+        member = self._user_by_email(normalized)
+        if member is not None:
+            raise InviteRefused(f"{normalized} is already a member of the organization: {member.user_id}", "already_member")
+        now = self._now()
+        for candidate in self._directory.pending_invite_ids(normalized):
+            pending = load_as(self._store, stream_id(candidate), Invite)
+            if pending is not None and pending.email == normalized and pending.status(now) == "pending":
+                raise InviteRefused(
+                    f"{normalized} has a pending invite already: {pending.invite_id} (delete it to invite again)",
+                    "invite_already_exists",
+                )
         invite_id = new_id("invite")
         token = f"{INVITE_TOKEN_PREFIX}{invite_id}.{secrets.token_urlsafe(32)}"
-        now = self._now()
         invite = Invite(
             invite_id=invite_id, tenant_id=ORGANIZATION_ID, email=normalized, role=role,
             token_hash=_token_hash(token), expires_at=now + timedelta(days=INVITE_DAYS),

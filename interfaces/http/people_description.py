@@ -57,7 +57,11 @@ PEOPLE_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/v1/organizations/invites", "createInvite", "Invite a person by email (admin)", "organization",
         people.CreatedInvite, request=people.InviteCreate, errors=(*WRITE, *ADMIN),
-        description="The response carries the invite's `token` once; the person accepts with it at `/v1/auth/invites/accept`.",
+        description=(
+            "The response carries the invite's `token` once; the person accepts with it at `/v1/auth/invites/accept`. "
+            "An email of a member, or with a pending invite, is a 400 whose `error.details.error_code` is "
+            "`already_member` or `invite_already_exists` (the SDK's `AlreadyMemberError`, `InviteAlreadyExistsError`)."
+        ),
     ),
     Operation(
         "get", "/v1/organizations/invites", "listInvites", "The organization's invites, oldest first (admin)",

@@ -13,6 +13,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from anthropic.types.organization import AlreadyMemberError, InviteAlreadyExistsError
 
 from application.totp import code_at
 from domain.people import MAX_FAILED_LOGINS
@@ -57,6 +58,9 @@ def test_an_admin_manages_users_invites_and_members_through_the_sdk(
     invite = organization.invites.create(email="Ann@Example.com", role="developer")
     assert (invite.email, invite.role, invite.status, invite.type) == ("ann@example.com", "developer", "pending", "invite")
     assert organization.invites.retrieve(invite.id).model_extra == {}  # the token is shown at creation only
+    with pytest.raises(InviteAlreadyExistsError) as duplicate:  # one pending invite per email
+        organization.invites.create(email="ann@EXAMPLE.com", role="user")
+    assert duplicate.value.status_code == 400 and invite.id in duplicate.value.message
     assert [i.id for i in organization.invites.list(statuses=["pending"]).data] == [invite.id]
     token = invite.model_extra["token"] if invite.model_extra else ""
     assert http.post("/v1/auth/invites/accept", json={"token": token + "x", "password": PASSWORD}).status_code == 401
@@ -64,8 +68,9 @@ def test_an_admin_manages_users_invites_and_members_through_the_sdk(
     ann = http.post("/v1/auth/invites/accept", json={"token": token, "password": PASSWORD, "name": "Ann"}).json()
     assert organization.invites.retrieve(invite.id).status == "accepted"
     assert organization.invites.list(statuses=["pending"]).data == []
-    with pytest.raises(anthropic.ConflictError):
+    with pytest.raises(AlreadyMemberError) as member:
         organization.invites.create(email="ann@example.com", role="user")
+    assert member.value.error_code == "already_member" and ann["id"] in member.value.message
     other = organization.invites.create(email="bob@example.com", role="user")
     assert organization.invites.delete(other.id).type == "invite_deleted"
     with pytest.raises(anthropic.NotFoundError):

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
 
 import pytest
 
 from application.errors import Forbidden, Invalid, NotFound, Unauthorized
 from application.login_tokens import TOKEN_SECONDS, LoginTokens
-from application.people import ORGANIZATION_ID, LastAdmin, PeopleService, Throttled
+from application.people import ORGANIZATION_ID, InviteRefused, LastAdmin, PeopleService, Throttled
 from application.tenancy import Principal, WorkspaceNotFound
 from application.totp import code_at, hotp, verify
-from domain.people import MAX_FAILED_LOGINS, AlreadyMember, InviteClosed, User, user_id_for
+from domain.people import MAX_FAILED_LOGINS, AlreadyMember, Invite, InviteClosed, User, user_id_for
 from infra.event_store import EventsourcingEventStore
 from infra.passwords import Argon2Passwords
 
@@ -85,15 +86,21 @@ ADMIN_KEY = Principal("default", "apikey_admin", organization_role="admin")
 
 
 class Directory:
-    """The read model's candidates, read off the log: every user ever created (a superset,
-    as a lagging read model's may be; the service checks each on its stream)."""
+    """The read model's candidates, read off the log: every user and every invite ever
+    created (a superset, as a lagging read model's may be; the service checks each on its
+    stream)."""
 
     def __init__(self, store: EventsourcingEventStore) -> None:
         self._store = store
 
+    def _events(self) -> list[Any]:
+        return [self._store.decode(n) for n in self._store.notifications(0, 100_000)]
+
     def admin_ids(self) -> list[str]:
-        events = [self._store.decode(n) for n in self._store.notifications(0, 100_000)]
-        return [event.user_id for event in events if isinstance(event, User.Created)]
+        return [event.user_id for event in self._events() if isinstance(event, User.Created)]
+
+    def pending_invite_ids(self, email: str) -> list[str]:
+        return [event.invite_id for event in self._events() if isinstance(event, Invite.Created)]
 
 
 @pytest.fixture
@@ -210,8 +217,23 @@ def test_an_invite_is_accepted_with_its_token_only_once(people: PeopleService) -
     assert people.retrieve_invite(ADMIN_KEY, invite["id"])["status"] == "accepted"
     with pytest.raises(InviteClosed):
         people.accept_invite(invite["token"], "password-1")
-    with pytest.raises(AlreadyMember):
+    with pytest.raises(InviteRefused) as member:
         people.invite(ADMIN_KEY, "DEE@example.com", "user")
+    assert member.value.error_code == "already_member" and user["id"] in str(member.value)
+
+
+def test_one_pending_invite_per_email(people: PeopleService, clock: Clock) -> None:
+    first = people.invite(ADMIN_KEY, "eve@example.com", "developer").view
+    with pytest.raises(InviteRefused) as pending:
+        people.invite(ADMIN_KEY, "EVE@example.com ", "user")
+    assert pending.value.error_code == "invite_already_exists" and first["id"] in str(pending.value)
+    other = people.invite(ADMIN_KEY, "fay@example.com", "user").view  # another email is no duplicate
+    people.delete_invite(ADMIN_KEY, first["id"])
+    second = people.invite(ADMIN_KEY, "eve@example.com", "user").view  # the deleted one no longer counts
+    clock.now += 22 * 24 * 3600
+    assert people.retrieve_invite(ADMIN_KEY, second["id"])["status"] == "expired"
+    assert people.invite(ADMIN_KEY, "eve@example.com", "user").view["status"] == "pending"  # nor an expired one
+    assert other["status"] == "pending"
 
 
 def test_members_need_an_admin_to_change_anything(people: PeopleService) -> None:
