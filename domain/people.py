@@ -14,7 +14,11 @@ handed out; ``token_generation`` is what makes every earlier token stop working 
 password change, removal).
 
 Roles: the organization role follows the SDK's ``BetaOrganizationRole`` (``admin`` is the
-organization admin); workspace roles follow ``BetaWorkspaceRole``."""
+organization admin); workspace roles follow ``BetaWorkspaceRole``.
+
+Every login is an event on the user's stream, so the event store snapshots users: a new
+attribute of ``User`` needs a ``class_version`` and an upcast giving snapshots taken before
+it a value (as ``Session`` does)."""
 
 from __future__ import annotations
 

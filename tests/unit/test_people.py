@@ -15,7 +15,7 @@ from application.people import ORGANIZATION_ID, InviteRefused, LastAdmin, People
 from application.tenancy import Principal, WorkspaceNotFound
 from application.totp import code_at, hotp, verify
 from domain.people import MAX_FAILED_LOGINS, AlreadyMember, Invite, InviteClosed, User, user_id_for
-from infra.event_store import EventsourcingEventStore
+from infra.event_store import AgentryEvents, EventsourcingEventStore
 from infra.passwords import Argon2Passwords
 
 # RFC 6238 appendix B: the SHA-1 seed and its 8-digit codes at these times.
@@ -206,6 +206,26 @@ def test_a_totp_code_signs_in_once_and_no_earlier_code_after_it(
     user = store.load(User.create_id(user_id_for("cy@example.com")))
     assert isinstance(user, User) and user.totp_step_used == int(clock.now + 30) // 30
     assert len(user.failed_logins) == 1  # the refused replay counts as a failed login
+
+
+def test_a_user_with_many_logins_loads_from_a_snapshot(store: EventsourcingEventStore) -> None:
+    interval = AgentryEvents.snapshotting_intervals.get(User, 100)
+    user_id = user_id_for("many@example.com")
+    user = User(
+        user_id=user_id, tenant_id=ORGANIZATION_ID, email="many@example.com", name="m", role="user",
+        password_hash="h", memberships={"default": "workspace_developer"},
+    )  # fmt: skip
+    store.save(user)
+    for _ in range(interval + 5):
+        user.logged_in("t", second_factor=False)  # what each login records
+        store.save(user)
+    assert store.app.snapshots is not None
+    taken = [snapshot.originator_version for snapshot in store.app.snapshots.get(user.id)]
+    assert taken == [interval], "a load replays at most the events after the last snapshot"
+    replayed: Any = None
+    for event in store.app.events.get(user.id):
+        replayed = event.mutate(replayed)
+    assert vars(store.load(user.id)) == vars(replayed)
 
 
 def test_an_invite_is_accepted_with_its_token_only_once(people: PeopleService) -> None:
