@@ -6,10 +6,12 @@ copy of the event store alone useless for testing guessed keys (and for matching
 seen elsewhere). The secret is given by the composition root; nothing here reads files.
 
 A key is bound to a workspace and a role there; ``create``, ``retrieve``, ``update`` serve
-``/v1/organizations/api_keys``. There is no cache of verified keys: every request loads the
-key's stream (and, outside the default workspace, the workspace's), so a key made inactive
-or archived — or whose workspace was archived — is refused on the very next request, in
-every API process, with no signal to miss.
+``/v1/organizations/api_keys``. An organization admin's key is made inactive or archived
+only by another organization admin, who stays one, so the organization cannot lose its last
+admin that way (the key asking it of itself gets a 409, ``LastAdmin``). There is no cache of
+verified keys: every request loads the key's stream (and, outside the default workspace, the
+workspace's), so a key made inactive or archived — or whose workspace was archived — is
+refused on the very next request, in every API process, with no signal to miss.
 
 Keys recorded before the secret existed were plain SHA-256. Such a key still
 authenticates: the first time it is used it is recorded again under the keyed hash (same key
@@ -29,6 +31,7 @@ from uuid import UUID
 from application.commands import Written, load_as
 from application.errors import Conflict, Forbidden, NotFound, Unauthorized
 from application.ids import new_id
+from application.people import LastAdmin
 from application.ports import EventStore
 from application.retry import retry_on_race
 from application.tenancy import ORGANIZATION_ADMIN, Principal
@@ -186,6 +189,12 @@ class ApiKeyService:
             if fields.get("name") is not None:
                 key.rename(fields["name"])
             if fields.get("status") is not None:
+                if fields["status"] != "active" and key.organization_role and key.key_id == who.key_id:
+                    # Any other caller allowed here is an organization admin who stays one.
+                    raise LastAdmin(
+                        "an organization admin key cannot make itself inactive or archived: the organization "
+                        "could be left without an admin; do it with another organization admin's key or login"
+                    )
                 key.change_status(fields["status"])
             if fields.get("role") is not None:
                 key.change_role(fields["role"])

@@ -14,7 +14,12 @@ records who and from where.
 Throttling: ``MAX_FAILED_LOGINS`` failed logins of one account within the window refuse
 further logins of it (429 with ``retry-after``) until the oldest failure ages out; the
 failures are events on the user's stream, so every API process sees them. Failures for an
-email that is no user are counted in this process only (nothing is recorded for them)."""
+email that is no user are counted in this process only (nothing is recorded for them).
+
+Second factor: a TOTP code signs in once. The login records the code's time step on the
+user's stream (``TotpCodeUsed``, so every process sees it), and a code of that step or an
+earlier one is then refused exactly as a wrong code is (401, and a failed login). Confirming
+or disabling the factor, done from a session already signed in, records no step."""
 
 from __future__ import annotations
 
@@ -29,13 +34,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from application.commands import Written, load_as
-from application.errors import ApplicationError, Forbidden, Invalid, NotFound, Unauthorized
+from application.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from application.ids import new_id
 from application.login_tokens import LoginTokens
 from application.ports import EventStore, SecretCipher
 from application.retry import retry_on_race
 from application.tenancy import ORGANIZATION_ADMIN, Principal, WorkspaceNotFound
-from application.totp import new_secret, provisioning_uri
+from application.totp import matching_step, new_secret, provisioning_uri
 from application.totp import verify as verify_code
 from application.verified_keys import RecentlyVerified
 from application.views import iso
@@ -50,6 +55,7 @@ from domain.people import (
     AlreadyMember,
     Invite,
     NotAMember,
+    TotpCodeReused,
     User,
     normalize_email,
     user_id_for,
@@ -68,6 +74,36 @@ class Passwords(Protocol):
 
 
 WorkspaceExists = Callable[[str], bool]
+
+
+class PeopleDirectory(Protocol):
+    """What the event store cannot list, from the read model. Its answers are candidates:
+    each is checked on its own stream before it counts, so a row that lags never decides."""
+
+    def admin_ids(self) -> list[str]:
+        """Users whose organization role is (or was lately) ``admin``."""
+        ...
+
+    def pending_invite_ids(self, email: str) -> list[str]:
+        """Invites of this (normalized) email neither accepted nor deleted (expired ones too)."""
+        ...
+
+
+class InviteRefused(Invalid):
+    """An invite the SDK types as a 400 naming its cause in ``error.details.error_code``:
+    ``already_member`` (the message names the user), ``invite_already_exists`` (it names
+    the invite)."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class LastAdmin(Conflict):
+    """The change would leave the organization without an admin (409, not worth retrying)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class Throttled(ApplicationError):
@@ -168,6 +204,7 @@ class PeopleService:
         cipher: SecretCipher,
         tokens: LoginTokens,
         workspace_exists: WorkspaceExists,
+        directory: PeopleDirectory,
         allow_registration: bool = False,
         organization_name: str = "Agentry",
         clock: Callable[[], float] = time.time,
@@ -177,6 +214,7 @@ class PeopleService:
         self._cipher = cipher
         self._tokens = tokens
         self.workspace_exists = workspace_exists
+        self._directory = directory
         self._allow_registration = allow_registration
         self._organization_name = organization_name
         self._clock = clock
@@ -268,14 +306,40 @@ class PeopleService:
             raise Invalid(f"role must be one of {', '.join(ASSIGNABLE_ROLES)} (admin cannot be assigned through the API)")
         if user_id == who.user_id:
             raise Invalid("you cannot change your own role")
-        return self._change_user(user_id, lambda user: user.change_role(role))
+
+        def demote(user: User) -> None:
+            self._keep_an_admin(user, "demoted")
+            user.change_role(role)
+
+        return self._change_user(user_id, demote)
 
     def remove_user(self, who: Principal, user_id: str) -> Written:
         require_organization_admin(who)
         if user_id == who.user_id:
             raise Invalid("you cannot remove yourself from the organization")
-        written = self._change_user(user_id, lambda user: user.remove())
+
+        def remove(user: User) -> None:
+            self._keep_an_admin(user, "removed")
+            user.remove()
+
+        written = self._change_user(user_id, remove)
         return Written({"id": user_id, "type": "user_deleted"}, written.position)
+
+    def _keep_an_admin(self, user: User, change: str) -> None:
+        """The organization's last admin person stays one: ``admin`` cannot be given through
+        the API, so an organization that lost its last one could not get one back there.
+        (Two admins demoting each other at the same moment can still both succeed: the
+        check reads other users' streams, which the change does not lock.)"""
+        if user.role != ORGANIZATION_ADMIN:
+            return
+        for candidate in self._directory.admin_ids():
+            other = load_as(self._store, stream_id(candidate), User) if candidate != user.user_id else None
+            if other is not None and not other.removed and other.role == ORGANIZATION_ADMIN:
+                return
+        raise LastAdmin(
+            f"user {user.user_id} is the organization's last admin and cannot be {change}: "
+            "make another person an admin first (agentry users create --admin)"
+        )
 
     def sign_out_user(self, who: Principal, user_id: str) -> Written:
         require_organization_admin(who)
@@ -337,16 +401,29 @@ class PeopleService:
 
     def invite(self, who: Principal, email: str, role: str) -> Written:
         """The view carries ``token`` once: the invited person accepts with it (the invite's
-        id alone, which every admin can list, does not suffice)."""
+        id alone, which every admin can list, does not suffice).
+
+        One pending invite per email, and none for a member: both are the SDK's 400s
+        (``InviteRefused``). Pending invites are found through the read model and checked
+        on their streams, so two invites of one email made at the same moment (or within
+        the read model's lag, from another process) can still both be recorded."""
         require_organization_admin(who)
         if role not in ASSIGNABLE_ROLES:
             raise Invalid(f"role must be one of {', '.join(ASSIGNABLE_ROLES)} (admin cannot be assigned through the API)")
         normalized = normalize_email(email)
-        if self._user_by_email(normalized) is not None:
-            raise AlreadyMember(f"{normalized} is already a member of the organization")
+        member = self._user_by_email(normalized)
+        if member is not None:
+            raise InviteRefused(f"{normalized} is already a member of the organization: {member.user_id}", "already_member")
+        now = self._now()
+        for candidate in self._directory.pending_invite_ids(normalized):
+            pending = load_as(self._store, stream_id(candidate), Invite)
+            if pending is not None and pending.email == normalized and pending.status(now) == "pending":
+                raise InviteRefused(
+                    f"{normalized} has a pending invite already: {pending.invite_id} (delete it to invite again)",
+                    "invite_already_exists",
+                )
         invite_id = new_id("invite")
         token = f"{INVITE_TOKEN_PREFIX}{invite_id}.{secrets.token_urlsafe(32)}"
-        now = self._now()
         invite = Invite(
             invite_id=invite_id, tenant_id=ORGANIZATION_ID, email=normalized, role=role,
             token_hash=_token_hash(token), expires_at=now + timedelta(days=INVITE_DAYS),
@@ -428,23 +505,34 @@ class PeopleService:
                 "too many failed logins: try again later", max(1, int(throttled_until.timestamp() - now) + 1)
             )
         reason = None
+        step = None
         if not self._passwords.verify(user.password_hash, password):
             reason = "password"
         elif user.totp_enabled and not totp_code:
             raise Unauthorized("this account has a second factor: send totp_code")
-        elif user.totp_enabled and not verify_code(self._totp_secret(user), totp_code or "", now):
-            reason = "totp_code"
+        elif user.totp_enabled:
+            step = matching_step(self._totp_secret(user), totp_code or "", now)
+            if step is None:
+                reason = "totp_code"
+            elif not user.totp_step_fresh(step):
+                reason = "totp_code_reused"  # answered as a wrong code
         if reason is not None:
             self._record_failure(user.user_id, reason, client)
             raise Unauthorized("invalid email or password" if reason == "password" else "invalid totp_code")
 
         def record() -> User:
             fresh = self._user(user.user_id)
+            if step is not None:
+                fresh.use_totp_step(step)  # a racing login with the same code lost
             fresh.logged_in(client, second_factor=fresh.totp_enabled)
             self._store.save(fresh)
             return fresh
 
-        fresh = retry_on_race(record, key=user.user_id)
+        try:
+            fresh = retry_on_race(record, key=user.user_id)
+        except TotpCodeReused:
+            self._record_failure(user.user_id, "totp_code_reused", client)
+            raise Unauthorized("invalid totp_code") from None
         token = self._tokens.issue(fresh.user_id, fresh.token_generation, int(now))
         return {"access_token": token, "token_type": "bearer", "user": user_view(fresh)}
 

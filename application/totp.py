@@ -1,5 +1,9 @@
 """Time-based one-time passwords (RFC 6238 over RFC 4226): HMAC-SHA1, 30-second steps, six
-digits — what authenticator apps use by default. Pure: the time is given."""
+digits — what authenticator apps use by default. Pure: the time is given.
+
+A code is good once (RFC 6238 §5.2): ``matching_step`` says which time step a code belongs
+to, and the caller records the last step it accepted (``User.totp_step_used``), refusing
+that step and every earlier one afterwards."""
 
 from __future__ import annotations
 
@@ -36,15 +40,24 @@ def code_at(secret: str, unix_time: float) -> str:
     return hotp(_key(secret), int(unix_time // STEP_SECONDS))
 
 
-def verify(secret: str, code: str, unix_time: float) -> bool:
+def matching_step(secret: str, code: str, unix_time: float) -> int | None:
+    """The time step (within the drift) whose code ``code`` is, or None; the latest one
+    should two steps share a code, so a replay guard never lets it through twice."""
     code = code.strip().replace(" ", "")
     if len(code) != DIGITS or not code.isdigit():
-        return False
+        return None
     step = int(unix_time // STEP_SECONDS)
     key = _key(secret)
-    return any(
-        hmac.compare_digest(hotp(key, step + drift), code) for drift in range(-DRIFT_STEPS, DRIFT_STEPS + 1)
-    )
+    matches = [
+        step + drift
+        for drift in range(-DRIFT_STEPS, DRIFT_STEPS + 1)
+        if hmac.compare_digest(hotp(key, step + drift), code)
+    ]
+    return matches[-1] if matches else None
+
+
+def verify(secret: str, code: str, unix_time: float) -> bool:
+    return matching_step(secret, code, unix_time) is not None
 
 
 def provisioning_uri(secret: str, account: str, issuer: str = "Agentry") -> str:

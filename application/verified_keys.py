@@ -1,6 +1,12 @@
-"""Keys verified moments ago, trusted without a load for a few seconds: authentication sits
-on every request, and a key's record rarely changes. A revoke made by another process takes
-effect within ``SECONDS``; one made by this process can ``forget`` at once."""
+"""What was read from the store moments ago, trusted for a few seconds without a load, for
+checks that sit on every request and whose records rarely change: an environment key's
+credential (``environment_keys``, by the key's hash), a login token's person (``people``,
+by the token's hash) and a workspace's rate-limit override (``rate_limit_config``, by
+workspace id). API keys do not use it: ``api_keys`` loads a key's stream on every request,
+so its revocation holds at once everywhere.
+
+A change made by another process takes effect here within ``SECONDS``; one made by this
+process can ``forget`` (or ``drop``) the entries it touches at once."""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ SECONDS = 5.0
 
 
 class RecentlyVerified(Generic[T]):
-    """What a key hash verified as (a principal, a credential), until it expires."""
+    """What a key (a credential's hash, a workspace id) stood for — a credential, a person,
+    a setting — until it expires."""
 
     def __init__(self, seconds: float = SECONDS) -> None:
         self._seconds = seconds

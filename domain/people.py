@@ -14,7 +14,11 @@ handed out; ``token_generation`` is what makes every earlier token stop working 
 password change, removal).
 
 Roles: the organization role follows the SDK's ``BetaOrganizationRole`` (``admin`` is the
-organization admin); workspace roles follow ``BetaWorkspaceRole``."""
+organization admin); workspace roles follow ``BetaWorkspaceRole``.
+
+Every login is an event on the user's stream, so the event store snapshots users: a new
+attribute of ``User`` needs a ``class_version`` and an upcast giving snapshots taken before
+it a value (as ``Session`` does)."""
 
 from __future__ import annotations
 
@@ -65,6 +69,11 @@ class NotAMember(DomainError):
     """The user is not a member of that workspace (the application answers 404)."""
 
 
+class TotpCodeReused(DomainError):
+    """The code's time step, or a later one, was accepted already (the application answers
+    as for a wrong code)."""
+
+
 class User(Aggregate):
     @staticmethod
     def create_id(user_id: str, **_: Any) -> UUID:
@@ -98,6 +107,7 @@ class User(Aggregate):
         self.token_generation = getattr(self, "token_generation", 0) + 1
         self.totp_sealed: str | None = None
         self.totp_enabled = False
+        self.totp_step_used: int | None = None  # the time step of the last code a login accepted
         self.failed_logins: list[datetime] = []
         self.added_at: datetime = self.modified_on
 
@@ -274,6 +284,20 @@ class User(Aggregate):
     def _totp_disabled(self) -> None:
         self.totp_enabled = False
         self.totp_sealed = None
+
+    def totp_step_fresh(self, step: int) -> bool:
+        return self.totp_step_used is None or step > self.totp_step_used
+
+    def use_totp_step(self, step: int) -> None:
+        """A code is good once (RFC 6238 §5.2): after it, its time step and every earlier one
+        are refused — in every process, since the step is recorded here."""
+        if not self.totp_step_fresh(step):
+            raise TotpCodeReused(f"the code of time step {step} was used already")
+        self._totp_code_used(step=step)
+
+    @event("TotpCodeUsed")
+    def _totp_code_used(self, step: int) -> None:
+        self.totp_step_used = step
 
 
 INVITE_DAYS = 21

@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError, Notification, StoredEvent,
 
 from application.errors import Conflict, NotFound
 from application.ports import ChangeListener
+from domain.people import User
 from domain.sessions import Session
 from infra.postgres_recorder import TOPIC as SINGLE_STATEMENT_RECORDER
 from infra.settings import Settings
@@ -27,7 +28,9 @@ class AgentryEvents(Application):
     """Its name gives the table names (``agentryevents_events`` …)."""
 
     name = "AgentryEvents"
-    snapshotting_intervals = {Session: 200}
+    # A user's stream grows by every login (``LoggedIn``, and ``TotpCodeUsed`` with a second
+    # factor): a snapshot every 100 events keeps an uncached load to at most 100 of them.
+    snapshotting_intervals = {Session: 200, User: 100}
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = SafeJSONTranscoder()

@@ -24,7 +24,7 @@ from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
-from application.people import PeopleService
+from application.people import PeopleDirectory, PeopleService
 from application.ports import SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
@@ -163,6 +163,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     task_follower.on_reply = tasks.post_reply
     workspaces = WorkspaceService(store)
     rate_limits = _rate_limits(settings, store, catalog, workspaces)
+    people_lists = PeopleReadModels(engine)
     services = Services(
         agents=agents,
         environments=environments,
@@ -182,8 +183,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         rate_limiter=RateLimiter(
             Limits(settings.rate_limit_workspace_rpm, settings.rate_limit_caller_rpm, settings.rate_limit_login_rpm), rate_limits.override
         ),
-        people=_people(settings, store, cipher, server_secret, workspaces),
-        people_lists=PeopleReadModels(engine),
+        people=_people(settings, store, cipher, server_secret, workspaces, people_lists),
+        people_lists=people_lists,
         workspaces=workspaces,
         tasks=tasks,
         boards=boards,
@@ -468,6 +469,7 @@ def _people(
     cipher: EnvelopeCipher,
     server_secret: str,
     workspaces: WorkspaceService,
+    directory: PeopleDirectory,
 ) -> PeopleService:
     """Login tokens are signed with a key derived from the API-key secret (no new secret to
     keep)."""
@@ -477,6 +479,7 @@ def _people(
         cipher,
         LoginTokens(server_secret),
         workspaces.selectable,
+        directory,
         allow_registration=settings.registration == "open",
         organization_name=settings.organization_name,
     )

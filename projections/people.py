@@ -230,6 +230,15 @@ class PeopleReadModels:
             conditions.append(users.c.role.in_(roles))
         return self._page(users, conditions, query)
 
+    def admin_ids(self) -> list[str]:
+        with self._engine.connect() as conn:
+            return list(conn.execute(sa.select(users.c.id).where(users.c.role == "admin")).scalars())
+
+    def pending_invite_ids(self, email: str) -> list[str]:
+        with self._engine.connect() as conn:
+            where = (invites.c.email == email, invites.c.state == "pending")
+            return list(conn.execute(sa.select(invites.c.id).where(*where)).scalars())
+
     def invites(
         self, query: IdQuery, now: datetime, email: str | None = None, roles: list[str] | None = None,
         statuses: list[str] | None = None,

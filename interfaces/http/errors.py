@@ -146,11 +146,13 @@ def status_of(error: Exception) -> int:
 async def handle_refusal(req, resp, error: Exception, params) -> None:  # noqa: ANN001
     status = status_of(error)
     write_error(req, resp, status, str(error), code=getattr(error, "code", None))
-    if isinstance(error, PreconditionFailed):
-        # The SDK's worker reads ``error.details.current_state``; the code sits in both places.
+    error_code = getattr(error, "error_code", None)
+    if isinstance(error_code, str):
+        # The SDK picks its error class by ``error.details.error_code`` (its worker also reads
+        # ``error.details.current_state`` of a PreconditionFailed); the code sits in both places.
         body = orjson.loads(resp.data)
-        body["error"]["error_code"] = error.error_code
-        body["error"]["details"] = {"error_code": error.error_code, **error.details}
+        body["error"]["error_code"] = error_code
+        body["error"]["details"] = {"error_code": error_code, **getattr(error, "details", {})}
         resp.data = orjson.dumps(body)
     retry_after = getattr(error, "retry_after", None)
     if isinstance(retry_after, int):

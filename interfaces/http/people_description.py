@@ -40,12 +40,14 @@ PEOPLE_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "post", "/v1/organizations/users/{user_id}", "updateUser", "Change a user's organization role (admin)",
-        "organization", people.OrganizationUser, request=people.UserUpdate, params=(USER,), errors=(*BODY, *ADMIN, 404),
+        "organization", people.OrganizationUser, request=people.UserUpdate, params=(USER,), errors=(*WRITE, *ADMIN, 404),
+        description="The organization's last admin cannot be demoted: 409, `x-should-retry: false`.",
     ),
     Operation(
         "delete", "/v1/organizations/users/{user_id}", "removeUser",
         "Remove a user from the organization (admin); their login tokens stop working", "organization",
-        people.UserDeleted, params=(USER,), errors=(400, *ADMIN, 404),
+        people.UserDeleted, params=(USER,), errors=(400, *ADMIN, 404, 409),
+        description="The organization's last admin cannot be removed: 409, `x-should-retry: false`.",
     ),
     Operation(
         "post", "/v1/organizations/users/{user_id}/sign_out", "signOutUser",
@@ -55,7 +57,11 @@ PEOPLE_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/v1/organizations/invites", "createInvite", "Invite a person by email (admin)", "organization",
         people.CreatedInvite, request=people.InviteCreate, errors=(*WRITE, *ADMIN),
-        description="The response carries the invite's `token` once; the person accepts with it at `/v1/auth/invites/accept`.",
+        description=(
+            "The response carries the invite's `token` once; the person accepts with it at `/v1/auth/invites/accept`. "
+            "An email of a member, or with a pending invite, is a 400 whose `error.details.error_code` is "
+            "`already_member` or `invite_already_exists` (the SDK's `AlreadyMemberError`, `InviteAlreadyExistsError`)."
+        ),
     ),
     Operation(
         "get", "/v1/organizations/invites", "listInvites", "The organization's invites, oldest first (admin)",

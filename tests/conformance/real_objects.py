@@ -161,6 +161,11 @@ def _invite(http: httpx.Client) -> str:
     return _post(http, "/v1/organizations/invites", {"email": f"{uuid.uuid4().hex}@example.com", "role": "user"})["id"]
 
 
+def _invitee(http: httpx.Client) -> str:
+    """An address no one was invited by yet (an email with a pending invite is refused)."""
+    return f"{uuid.uuid4().hex}@example.com"
+
+
 def _user(http: httpx.Client) -> str:
     """A person of the organization (an invite accepted): a member of the default workspace."""
     invite = _post(http, "/v1/organizations/invites", {"email": f"{uuid.uuid4().hex}@example.com", "role": "user"})
@@ -193,6 +198,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "vlt": _vault,
     "user": _user,
     "invite": _invite,
+    "invitee": _invitee,  # not an id: a fresh address to invite
     "outsider": _outsider,
     "wrkspc": _workspace,
     "home": lambda http: "default",  # where every other creator makes its objects

@@ -24,8 +24,9 @@ shipped it:
 - an ``"expires_at"`` the tests date in the past (``parse_datetime("2019-12-27T…")``, which a
   server that wants a future expiry refuses) moves to the same moment in ``FUTURE_YEAR``;
 - an organization's user, invite or workspace named by its parameter's name (``"user_id"``),
-  as a keyword or the first positional argument, is a real one; ``email="email"`` becomes an
-  address;
+  as a keyword or the first positional argument, is a real one; an invite's
+  ``email="user@emaildomain.com"`` becomes a fresh address per test, ``real_id("invitee_email")``
+  (an email with a pending invite cannot be invited again);
 - ``rate_limit_id="rate_limit_id"`` becomes the workspace's one entry Agentry enforces, and a
   limit's ``"type": "fast_itpmca"`` the type it enforces (``requests_per_minute``);
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
@@ -83,7 +84,7 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "limit": (0, "1"),
     "desired_ttl_seconds": (0, "1"),
     "expected_last_heartbeat": ("expected_last_heartbeat", "'NO_HEARTBEAT'"),
-    "email": ("email", "'conformance@example.com'"),  # an invite needs an address
+    "email": ("user@emaildomain.com", "real_id('invitee_email')"),  # one pending invite per address
     # A workspace can set only Agentry's one entry (the request rate), as the list shows.
     "rate_limit_id": ("rate_limit_id", f"{WORKSPACE_ENTRY!r}"),
 }

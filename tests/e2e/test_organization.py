@@ -303,3 +303,22 @@ def test_a_task_cannot_name_another_workspaces_board_agent_or_parent(two_workspa
         moved = b.http.post(f"/v1/tasks/{b.ids['task']}", json={name: a.ids[kind]})
         assert moved.status_code == 404, (name, moved.text)
     assert b.http.post("/v1/boards", json={"name": "b", "department_id": a.ids["department"]}).status_code == 404
+
+
+def test_an_organization_admin_key_cannot_retire_itself_another_admin_can(server: RunningServer, http: httpx.Client) -> None:
+    own = next(key for key in http.get("/v1/organizations/api_keys").json()["data"] if key["name"] == "bootstrap")
+    for status in ("inactive", "archived"):
+        refused = http.post(f"/v1/organizations/api_keys/{own['id']}", json={"status": status})
+        assert refused.status_code == 409 and refused.headers["x-should-retry"] == "false", refused.text
+    assert http.get("/v1/agents").status_code == 200, "still active"
+    assert http.post(f"/v1/organizations/api_keys/{own['id']}", json={"name": "renamed"}).status_code == 200
+    # A person who is an organization admin may retire it: they stay an admin.
+    server.platform.services.people.create_user("root@example.com", "correct horse battery 1", role="admin")
+    person = httpx.Client(base_url=server.base_url, timeout=20)
+    token = person.post("/v1/auth/login", json={"email": "root@example.com", "password": "correct horse battery 1"})
+    bearer = {"authorization": f"Bearer {token.json()['access_token']}"}
+    retired = person.post(f"/v1/organizations/api_keys/{own['id']}", json={"status": "inactive"}, headers=bearer)
+    assert retired.status_code == 200 and retired.json()["status"] == "inactive"
+    assert http.get("/v1/agents").status_code == 401
+    assert person.get("/v1/organizations/users", headers=bearer).status_code == 200
+    person.close()

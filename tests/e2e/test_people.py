@@ -13,6 +13,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from anthropic.types.organization import AlreadyMemberError, InviteAlreadyExistsError
 
 from application.totp import code_at
 from domain.people import MAX_FAILED_LOGINS
@@ -57,6 +58,9 @@ def test_an_admin_manages_users_invites_and_members_through_the_sdk(
     invite = organization.invites.create(email="Ann@Example.com", role="developer")
     assert (invite.email, invite.role, invite.status, invite.type) == ("ann@example.com", "developer", "pending", "invite")
     assert organization.invites.retrieve(invite.id).model_extra == {}  # the token is shown at creation only
+    with pytest.raises(InviteAlreadyExistsError) as duplicate:  # one pending invite per email
+        organization.invites.create(email="ann@EXAMPLE.com", role="user")
+    assert duplicate.value.status_code == 400 and invite.id in duplicate.value.message
     assert [i.id for i in organization.invites.list(statuses=["pending"]).data] == [invite.id]
     token = invite.model_extra["token"] if invite.model_extra else ""
     assert http.post("/v1/auth/invites/accept", json={"token": token + "x", "password": PASSWORD}).status_code == 401
@@ -64,8 +68,9 @@ def test_an_admin_manages_users_invites_and_members_through_the_sdk(
     ann = http.post("/v1/auth/invites/accept", json={"token": token, "password": PASSWORD, "name": "Ann"}).json()
     assert organization.invites.retrieve(invite.id).status == "accepted"
     assert organization.invites.list(statuses=["pending"]).data == []
-    with pytest.raises(anthropic.ConflictError):
+    with pytest.raises(AlreadyMemberError) as member:
         organization.invites.create(email="ann@example.com", role="user")
+    assert member.value.error_code == "already_member" and ann["id"] in member.value.message
     other = organization.invites.create(email="bob@example.com", role="user")
     assert organization.invites.delete(other.id).type == "invite_deleted"
     with pytest.raises(anthropic.NotFoundError):
@@ -123,6 +128,29 @@ def test_an_admin_manages_users_invites_and_members_through_the_sdk(
             "Invite.Created", "Invite.Accepted", "Invite.Deleted"} <= kinds  # fmt: skip
 
 
+def test_the_organization_keeps_its_last_admin_person(
+    server: RunningServer, client: anthropic.Anthropic, http: httpx.Client
+) -> None:
+    users = client.beta.organization.users
+    root = server.platform.services.people.create_user("root@example.com", PASSWORD, role="admin").view["id"]
+    for refused in (
+        http.post(f"/v1/organizations/users/{root}", json={"role": "developer"}),
+        http.delete(f"/v1/organizations/users/{root}"),
+    ):
+        assert refused.status_code == 409 and refused.headers["x-should-retry"] == "false", refused.text
+        assert refused.json()["error"]["type"] == "conflict_error" and "last admin" in refused.json()["error"]["message"]
+    assert users.retrieve(root).role == "admin"
+    assert users.sign_out(root).id == root  # signing out keeps the role
+    # With a second admin, either may be demoted — not both.
+    made = server.platform.services.people.create_user("sue@example.com", PASSWORD, role="admin")
+    assert server.platform.services.wait_for_projections(made.position, 10)  # made behind the API's back
+    second = made.view["id"]
+    assert users.update(root, role="developer").role == "developer"
+    with pytest.raises(anthropic.ConflictError):
+        users.remove(second)
+    assert users.remove(root).type == "user_deleted"
+
+
 def test_logins_by_form_throttling_password_change_and_a_second_factor(
     server: RunningServer, client: anthropic.Anthropic, http: httpx.Client
 ) -> None:
@@ -171,6 +199,27 @@ def test_logins_by_form_throttling_password_change_and_a_second_factor(
     anonymous.close()
 
 
+def test_a_totp_code_signs_in_once(server: RunningServer, client: anthropic.Anthropic, http: httpx.Client) -> None:
+    invited(client, http, "eli@example.com")
+    anonymous = httpx.Client(base_url=server.base_url, timeout=20)
+    bearer = {"authorization": f"Bearer {login(anonymous, 'eli@example.com').json()['access_token']}"}
+    secret = anonymous.post("/v1/auth/totp", headers=bearer).json()["secret"]
+    confirmed = anonymous.post("/v1/auth/totp/confirm", json={"code": code_at(secret, time.time())}, headers=bearer)
+    assert confirmed.status_code == 200, confirmed.text
+    code = code_at(secret, time.time())
+    assert login(anonymous, "eli@example.com", totp_code=code).status_code == 200
+    replayed = login(anonymous, "eli@example.com", totp_code=code)
+    now = time.time()
+    valid = {code_at(secret, now + drift) for drift in (-30, 0, 30)}
+    wrong = login(anonymous, "eli@example.com", totp_code=next(c for c in ("000000", "111111", "222222") if c not in valid))
+    assert replayed.status_code == wrong.status_code == 401
+    assert replayed.json()["error"] == wrong.json()["error"], "a replayed code is answered as a wrong one"
+    assert login(anonymous, "eli@example.com", totp_code=code_at(secret, time.time() + 30)).status_code == 200
+    anonymous.close()
+    kinds = [n.topic.rsplit(":", 1)[1] for n in server.platform.store.notifications(0, 100_000) if "domain.people" in n.topic]
+    assert kinds.count("User.TotpCodeUsed") == 2 and kinds.count("User.LoginFailed") == 2
+
+
 def test_no_password_totp_secret_or_login_token_is_kept_or_shown_again(
     server: RunningServer,
     client: anthropic.Anthropic,
@@ -192,7 +241,8 @@ def test_no_password_totp_secret_or_login_token_is_kept_or_shown_again(
         headers={"authorization": f"Bearer {second}"},
     )  # fmt: skip
     login(anonymous, "dee@example.com", "a wrong password")
-    third = login(anonymous, "dee@example.com", NEW_PASSWORD, totp_code=code_at(secret, time.time())).json()["access_token"]
+    # The next step's code (within the drift): the current one signed in already.
+    third = login(anonymous, "dee@example.com", NEW_PASSWORD, totp_code=code_at(secret, time.time() + 30)).json()["access_token"]
     client.beta.organization.users.update(user_id, role="developer")
 
     later = [

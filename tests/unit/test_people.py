@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
 
 import pytest
 
 from application.errors import Forbidden, Invalid, NotFound, Unauthorized
 from application.login_tokens import TOKEN_SECONDS, LoginTokens
-from application.people import ORGANIZATION_ID, PeopleService, Throttled
+from application.people import ORGANIZATION_ID, InviteRefused, LastAdmin, PeopleService, Throttled
 from application.tenancy import Principal, WorkspaceNotFound
 from application.totp import code_at, hotp, verify
-from domain.people import MAX_FAILED_LOGINS, AlreadyMember, InviteClosed, User, user_id_for
-from infra.event_store import EventsourcingEventStore
+from domain.people import MAX_FAILED_LOGINS, AlreadyMember, Invite, InviteClosed, User, user_id_for
+from infra.event_store import AgentryEvents, EventsourcingEventStore
 from infra.passwords import Argon2Passwords
 
 # RFC 6238 appendix B: the SHA-1 seed and its 8-digit codes at these times.
@@ -84,6 +85,24 @@ class Clock:
 ADMIN_KEY = Principal("default", "apikey_admin", organization_role="admin")
 
 
+class Directory:
+    """The read model's candidates, read off the log: every user and every invite ever
+    created (a superset, as a lagging read model's may be; the service checks each on its
+    stream)."""
+
+    def __init__(self, store: EventsourcingEventStore) -> None:
+        self._store = store
+
+    def _events(self) -> list[Any]:
+        return [self._store.decode(n) for n in self._store.notifications(0, 100_000)]
+
+    def admin_ids(self) -> list[str]:
+        return [event.user_id for event in self._events() if isinstance(event, User.Created)]
+
+    def pending_invite_ids(self, email: str) -> list[str]:
+        return [event.invite_id for event in self._events() if isinstance(event, Invite.Created)]
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -93,7 +112,7 @@ def clock() -> Clock:
 def people(store: EventsourcingEventStore, clock: Clock) -> PeopleService:
     return PeopleService(
         store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: workspace in ("default", "wrk_b"),
-        allow_registration=True, clock=clock,
+        Directory(store), allow_registration=True, clock=clock,
     )  # fmt: skip
 
 
@@ -158,6 +177,57 @@ def test_a_second_factor_is_needed_once_confirmed(people: PeopleService, clock: 
     assert people.authenticate(token, None).user_id == user_id_for("cy@example.com")
 
 
+def test_a_totp_code_signs_in_once_and_no_earlier_code_after_it(
+    people: PeopleService, store: EventsourcingEventStore, clock: Clock
+) -> None:
+    people.create_user("cy@example.com", "password-1")
+    who = people.authenticate(people.login("cy@example.com", "password-1", None, "t")["access_token"], None)
+    secret = people.start_totp(who)["secret"]
+    people.confirm_totp(who, code_at(secret, clock.now))
+    wrong = next(code for code in ("000000", "111111", "222222") if not verify(secret, code, clock.now))
+    with pytest.raises(Unauthorized) as wrong_code:
+        people.login("cy@example.com", "password-1", wrong, "t")
+    code = code_at(secret, clock.now)
+    assert people.login("cy@example.com", "password-1", code, "t")["token_type"] == "bearer"
+    with pytest.raises(Unauthorized) as replayed:
+        people.login("cy@example.com", "password-1", code, "t")
+    assert str(replayed.value) == str(wrong_code.value)  # the same answer as a wrong code
+    with pytest.raises(Unauthorized):  # a code of an earlier step, though within the drift
+        people.login("cy@example.com", "password-1", code_at(secret, clock.now - 30), "t")
+    later = code_at(secret, clock.now + 30)
+    assert people.login("cy@example.com", "password-1", later, "t")["token_type"] == "bearer"
+    # The step is on the user's stream: another process (service) refuses the code too.
+    other = PeopleService(
+        store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True, Directory(store),
+        clock=clock,
+    )  # fmt: skip
+    with pytest.raises(Unauthorized):
+        other.login("cy@example.com", "password-1", later, "t")
+    user = store.load(User.create_id(user_id_for("cy@example.com")))
+    assert isinstance(user, User) and user.totp_step_used == int(clock.now + 30) // 30
+    assert len(user.failed_logins) == 1  # the refused replay counts as a failed login
+
+
+def test_a_user_with_many_logins_loads_from_a_snapshot(store: EventsourcingEventStore) -> None:
+    interval = AgentryEvents.snapshotting_intervals.get(User, 100)
+    user_id = user_id_for("many@example.com")
+    user = User(
+        user_id=user_id, tenant_id=ORGANIZATION_ID, email="many@example.com", name="m", role="user",
+        password_hash="h", memberships={"default": "workspace_developer"},
+    )  # fmt: skip
+    store.save(user)
+    for _ in range(interval + 5):
+        user.logged_in("t", second_factor=False)  # what each login records
+        store.save(user)
+    assert store.app.snapshots is not None
+    taken = [snapshot.originator_version for snapshot in store.app.snapshots.get(user.id)]
+    assert taken == [interval], "a load replays at most the events after the last snapshot"
+    replayed: Any = None
+    for event in store.app.events.get(user.id):
+        replayed = event.mutate(replayed)
+    assert vars(store.load(user.id)) == vars(replayed)
+
+
 def test_an_invite_is_accepted_with_its_token_only_once(people: PeopleService) -> None:
     invite = people.invite(ADMIN_KEY, "dee@example.com", "developer").view
     with pytest.raises(Unauthorized):
@@ -167,8 +237,23 @@ def test_an_invite_is_accepted_with_its_token_only_once(people: PeopleService) -
     assert people.retrieve_invite(ADMIN_KEY, invite["id"])["status"] == "accepted"
     with pytest.raises(InviteClosed):
         people.accept_invite(invite["token"], "password-1")
-    with pytest.raises(AlreadyMember):
+    with pytest.raises(InviteRefused) as member:
         people.invite(ADMIN_KEY, "DEE@example.com", "user")
+    assert member.value.error_code == "already_member" and user["id"] in str(member.value)
+
+
+def test_one_pending_invite_per_email(people: PeopleService, clock: Clock) -> None:
+    first = people.invite(ADMIN_KEY, "eve@example.com", "developer").view
+    with pytest.raises(InviteRefused) as pending:
+        people.invite(ADMIN_KEY, "EVE@example.com ", "user")
+    assert pending.value.error_code == "invite_already_exists" and first["id"] in str(pending.value)
+    other = people.invite(ADMIN_KEY, "fay@example.com", "user").view  # another email is no duplicate
+    people.delete_invite(ADMIN_KEY, first["id"])
+    second = people.invite(ADMIN_KEY, "eve@example.com", "user").view  # the deleted one no longer counts
+    clock.now += 22 * 24 * 3600
+    assert people.retrieve_invite(ADMIN_KEY, second["id"])["status"] == "expired"
+    assert people.invite(ADMIN_KEY, "eve@example.com", "user").view["status"] == "pending"  # nor an expired one
+    assert other["status"] == "pending"
 
 
 def test_members_need_an_admin_to_change_anything(people: PeopleService) -> None:
@@ -197,11 +282,29 @@ def test_an_organization_admin_reaches_every_workspace(people: PeopleService) ->
     assert who.organization_admin and ORGANIZATION_ID == people.organization()["id"]
 
 
+def test_the_last_admin_person_is_neither_demoted_nor_removed(people: PeopleService) -> None:
+    root = people.create_user("root@example.com", "password-1", role="admin").view
+    ann = people.create_user("ann@example.com", "password-1").view
+    with pytest.raises(LastAdmin) as refused:
+        people.update_user_role(ADMIN_KEY, root["id"], "developer")
+    assert refused.value.retryable is False
+    with pytest.raises(LastAdmin):
+        people.remove_user(ADMIN_KEY, root["id"])
+    assert people.retrieve_user(ADMIN_KEY, root["id"])["role"] == "admin"
+    people.sign_out_user(ADMIN_KEY, root["id"])  # signing out keeps the role
+    assert people.update_user_role(ADMIN_KEY, ann["id"], "billing").view["role"] == "billing"
+    sue = people.create_user("sue@example.com", "password-1", role="admin").view
+    assert people.update_user_role(ADMIN_KEY, root["id"], "developer").view["role"] == "developer"
+    with pytest.raises(LastAdmin):  # root was an admin candidate; her stream says no more
+        people.remove_user(ADMIN_KEY, sue["id"])
+    people.remove_user(ADMIN_KEY, root["id"])
+
+
 def test_registration_only_when_the_setting_opens_it(store: EventsourcingEventStore, clock: Clock) -> None:
     def service(open_: bool) -> PeopleService:
         return PeopleService(
             store, Argon2Passwords(), FakeCipher(), LoginTokens("x" * 32), lambda workspace: True,
-            allow_registration=open_, clock=clock,
+            Directory(store), allow_registration=open_, clock=clock,
         )  # fmt: skip
 
     with pytest.raises(Forbidden):
