@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
+
+import psycopg
+from psycopg import sql
 
 from application.ports import ChangeListener
 from infra.pg_connections import listen_until_stopped
@@ -34,6 +38,7 @@ class PostgresChangeFeed:
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._wake_channel = f"agentry_wake_{uuid.uuid4().hex}"
         self.position = 0
 
     def start(self) -> None:
@@ -44,6 +49,13 @@ class PostgresChangeFeed:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
+            # Wake the listener now rather than at its next poll (a second away): every
+            # stopped process, and every test's server, would otherwise wait for it.
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2) as conn:
+                    conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(self._wake_channel)))
+            except psycopg.Error:
+                pass  # the poll ends it anyway
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
@@ -52,7 +64,7 @@ class PostgresChangeFeed:
         # not psycopg's) reconnects too: live tails in this process must not stop waking.
         listen_until_stopped(
             self._conninfo,
-            [self._channel],
+            [self._channel, self._wake_channel],
             self._stop,
             listening=self._drain,
             notice=lambda _: None,
