@@ -56,11 +56,14 @@ def mentioned_handles(content: str) -> list[str]:
 
 
 def resolve(content: str, candidates: list[Mentionable]) -> list[Mentionable]:
+    by_handle: dict[str, list[Mentionable]] = {}
+    for candidate in candidates:
+        for handle in candidate.handles:
+            by_handle.setdefault(handle, []).append(candidate)
     resolved: dict[tuple[str, str], Mentionable] = {}
     for handle in mentioned_handles(content):
-        for candidate in candidates:
-            if handle in candidate.handles:
-                resolved.setdefault((candidate.type, candidate.id), candidate)
+        for candidate in by_handle.get(handle, ()):
+            resolved.setdefault((candidate.type, candidate.id), candidate)
     return list(resolved.values())
 
 

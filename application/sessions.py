@@ -72,6 +72,13 @@ class SessionService:
         self.begin(session)
         return written
 
+    def with_events(self, who: Principal, session_id: str, events: list[dict[str, Any]]) -> Session:
+        """The caller's session with ``events`` accepted, not yet saved (for a caller that saves
+        it with another aggregate, in one append); ``begin`` it once saved."""
+        session = self._commands.load(who, session_id)
+        self._accept(session, events)
+        return session
+
     def begin(self, session: Session) -> None:
         """After a new session is saved: its first turn, if its initial events ask for one."""
         if session.wants_turn:

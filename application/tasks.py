@@ -43,10 +43,14 @@ def _normalized(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def default_environment_id(tenant_id: str) -> str:
+MAX_DEFAULT_ENVIRONMENTS = 100
+
+
+def default_environment_id(tenant_id: str, generation: int = 0) -> str:
     """The workspace's default environment (the one a task runs in unless told otherwise):
-    one id per workspace, so concurrent first runs create it once."""
-    return "env_default" + hashlib.sha256(f"default-environment:{tenant_id}".encode()).hexdigest()[:24]
+    one id per workspace and generation, so concurrent first runs create it once."""
+    seed = f"default-environment:{tenant_id}" + (f":{generation}" if generation else "")
+    return "env_default" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 def first_message(task: Task) -> dict[str, Any]:
@@ -196,24 +200,44 @@ class TaskService:
             for candidate in suggest(query, self._directory.mentionable(who.tenant_id))
         ]
 
+    def end_run(self, task_stream: UUID, session_id: str, seq: int, reason: str) -> None:
+        """The run stopped unfinished (the follower; idempotent as ``record_result``)."""
+
+        def attempt() -> None:
+            task = load_as(self._store, task_stream, Task)
+            if task is not None and task.end_run(session_id, seq, reason):
+                self._store.save(task)
+
+        retry_on_race(attempt, key=str(task_stream))
+
     def approve(self, who: Principal, task_id: str, comment: str | None) -> Written:
         self._check_reviewer(who)
         return self._commands.change(who, task_id, lambda task: task.approve(actor(who), comment))
 
     def reject(self, who: Principal, task_id: str, comment: str) -> Written:
-        """Back to work: the comment goes to the run's session as feedback, then the task is
-        in progress again (a task never run is rejected)."""
+        """Back to work: the comment goes to the run's session as feedback — in the same
+        append as the verdict, so the turn it starts finds the task in progress — and the task
+        is in progress again (a task never run is rejected)."""
         self._check_reviewer(who)
-        session_id = self._commands.load(who, task_id).session_id
-        if session_id is not None:
-            session = self._sessions.retrieve(who, session_id)  # a deleted one: 404, before anything changes
-            if session["status"] == "terminated" or session.get("archived_at"):
-                raise Invalid(f"the task's session {session_id} can take no feedback: execute the task again instead")
-        # The verdict first: the turn the feedback starts must find the task in progress.
-        written = self._commands.change(who, task_id, lambda task: task.reject(actor(who), comment))
-        if session_id is not None:
+        sent: list[Session] = []
+
+        def command(task: Task) -> Alongside | None:
+            session_id = task.reject(actor(who), comment)
+            if session_id is None:
+                return None
             feedback = {"type": "user.message", "content": [{"type": "text", "text": comment}]}
-            self._sessions.send(who, session_id, [feedback])
+            try:
+                session = self._sessions.with_events(who, session_id, [feedback])
+            except NotFound:
+                raise Invalid(f"the task's session {session_id} is gone: execute the task again instead") from None
+            if session.status == "terminated" or session.archived_at is not None:
+                raise Invalid(f"the task's session {session_id} can take no feedback: execute the task again instead")
+            sent[:] = [session]
+            return Alongside((session,))
+
+        written = self._commands.change(who, task_id, command)
+        for session in sent:
+            self._sessions.begin(session)
         return written
 
     @staticmethod
@@ -222,16 +246,24 @@ class TaskService:
             raise Forbidden("reviewing a task takes the workspace's admin role")
 
     def _default_environment(self, who: Principal) -> str:
-        environment_id = default_environment_id(who.tenant_id)
+        """The workspace's default environment, made on first use; once archived, the next
+        one in its line takes over (made the same way)."""
+        for generation in range(MAX_DEFAULT_ENVIRONMENTS):
+            environment_id = default_environment_id(who.tenant_id, generation)
+            live: list[bool] = []
 
-        def attempt() -> None:
-            try:
-                self._environments.load(who, environment_id)
-            except NotFound:
-                self._environments.create(who, {"name": "default", "description": "tasks run here unless told otherwise"}, environment_id)
+            def attempt(environment_id: str = environment_id, live: list[bool] = live) -> None:
+                try:
+                    live[:] = [self._environments.load(who, environment_id).archived_at is None]
+                except NotFound:
+                    fields = {"name": "default", "description": "tasks run here unless told otherwise"}
+                    self._environments.create(who, fields, environment_id)
+                    live[:] = [True]
 
-        retry_on_race(attempt, key=environment_id)
-        return environment_id
+            retry_on_race(attempt, key=environment_id)
+            if live[0]:
+                return environment_id
+        raise Invalid("every default environment of this workspace is archived: pass environment_id")
 
     def create(self, who: Principal, fields: dict[str, Any]) -> Written:
         fields = _normalized(fields)
@@ -264,7 +296,15 @@ class TaskService:
         parent = changes.get("parent_task_id")
         if parent:
             self._check_parent(who, task_id, parent)
-        return self._commands.change(who, task_id, lambda task: task.update(changes, expected_version))
+        def update(task: Task) -> None:
+            # Out of review, or approval switched off for work already done: a reviewer's call.
+            if (changes.get("status") not in (None, task.status) and task.status == "review") or (
+                changes.get("requires_approval") is False and task.session_id is not None
+            ):
+                self._check_reviewer(who)
+            task.update(changes, expected_version)
+
+        return self._commands.change(who, task_id, update)
 
     def archive(self, who: Principal, task_id: str) -> Written:
         return self._commands.change(who, task_id, Task.archive)

@@ -67,6 +67,14 @@ class Task(Aggregate):
         seq: int
         result: str | None
 
+    class RunEnded(Aggregate.Event):
+        """The run's session stopped without finishing its turn (a refusal, exhausted retries,
+        a budget, or the session terminated or deleted): the task is to do again."""
+
+        session_id: str
+        seq: int
+        reason: str
+
     class Approved(Aggregate.Event):
         by: dict[str, Any]
         comment: str | None
@@ -90,7 +98,7 @@ class Task(Aggregate):
         """An agent mentioned in a comment was asked, in a session of its own, to reply."""
 
         comment_id: str
-        agent_id: str
+        replier_id: str  # the agent (not ``agent_id``: the task's agent stays its assignee)
         session_id: str
 
     @event(Created)
@@ -109,6 +117,7 @@ class Task(Aggregate):
         self.result: str | None = None
         self.result_seq = 0
         self.comment_ids: list[str] = []
+        self.awaiting_turn = False
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -140,7 +149,9 @@ class Task(Aggregate):
 
     @property
     def running(self) -> bool:
-        return self.status == "in_progress" and self.session_id is not None
+        """A turn of the run's session is owed to the task (started or sent feedback, not yet
+        ended): whatever the status says, which a person may have edited meanwhile."""
+        return self.awaiting_turn
 
     def check_executable(self) -> str:
         """The agent a new run goes to; refused while one runs, or with no agent."""
@@ -169,6 +180,16 @@ class Task(Aggregate):
             self._record_status(status=target, previous=self.status)
         return True
 
+    def end_run(self, session_id: str, seq: int, reason: str) -> bool:
+        """The run stopped unfinished; idempotent as ``record_result``. A task still in
+        progress on that run goes back to ``todo`` (and can be executed again)."""
+        if self.deleted or session_id != self.session_id or seq <= self.result_seq:
+            return False
+        self._record_run_end(session_id=session_id, seq=seq, reason=reason)
+        if self.status == "in_progress":
+            self._record_status(status="todo", previous=self.status)
+        return True
+
     def approve(self, by: dict[str, Any], comment: str | None) -> None:
         self._check_in_review("approved")
         self._record_approval(by=by, comment=comment)
@@ -195,7 +216,7 @@ class Task(Aggregate):
         return True
 
     def request_reply(self, comment_id: str, agent_id: str, session_id: str) -> None:
-        self._record_reply_request(comment_id=comment_id, agent_id=agent_id, session_id=session_id)
+        self._record_reply_request(comment_id=comment_id, replier_id=agent_id, session_id=session_id)
 
     def _check_in_review(self, verdict: str) -> None:
         self._check_live()
@@ -237,11 +258,18 @@ class Task(Aggregate):
         self.session_id = session_id
         self.environment_id = environment_id
         self.result_seq = 0  # the new session's turns count from its own first event
+        self.awaiting_turn = True
 
     @event(ResultRecorded)
     def _record_result(self, session_id: str, seq: int, result: str | None) -> None:
         self.result = result
         self.result_seq = seq
+        self.awaiting_turn = False
+
+    @event(RunEnded)
+    def _record_run_end(self, session_id: str, seq: int, reason: str) -> None:
+        self.result_seq = seq
+        self.awaiting_turn = False
 
     @event(Approved)
     def _record_approval(self, by: dict[str, Any], comment: str | None) -> None:
@@ -249,7 +277,7 @@ class Task(Aggregate):
 
     @event(Rejected)
     def _record_rejection(self, by: dict[str, Any], comment: str) -> None:
-        pass
+        self.awaiting_turn = self.session_id is not None  # the feedback starts a turn
 
     @event(Commented)
     def _record_comment(
@@ -258,7 +286,7 @@ class Task(Aggregate):
         self.comment_ids = [*self.comment_ids, comment_id]
 
     @event(ReplyRequested)
-    def _record_reply_request(self, comment_id: str, agent_id: str, session_id: str) -> None:
+    def _record_reply_request(self, comment_id: str, replier_id: str, session_id: str) -> None:
         pass
 
     @event(Archived)

@@ -161,6 +161,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     tasks = TaskService(store, agents, boards, environments, sessions, read_models)
     task_follower.on_result = _crashing_around(tasks.record_result, "task_result", settings.fault_injection)
     task_follower.on_reply = tasks.post_reply
+    task_follower.on_end = tasks.end_run
     workspaces = WorkspaceService(store)
     rate_limits = _rate_limits(settings, store, catalog, workspaces)
     people_lists = PeopleReadModels(engine)

@@ -331,6 +331,7 @@ class ReadModels:
         """A task's comments, oldest first (the caller checked the task is theirs)."""
         table = task_tables.task_comments
         conditions = [table.c.task_stream == str(stream_id(task_id))]
+        conditions += [TIME_BOUNDS[bound](table.c.created_at, moment) for bound, moment in query.created_at.items()]
         return self._page(table, (table.c.created_at, table.c.id), conditions, query)
 
     def mentionable(self, tenant_id: str) -> list[Mentionable]:

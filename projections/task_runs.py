@@ -20,7 +20,13 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from domain.ids import stream_id
-from domain.sessions import AgentMessageSent, SessionBecameIdle
+from domain.sessions import (
+    AgentMessageSent,
+    SessionBecameIdle,
+    SessionBecameRunning,
+    SessionWasDeleted,
+    SessionWasTerminated,
+)
 from domain.tasks import Task
 from projections import tables
 from projections.runner import ReadModelProjection
@@ -40,6 +46,8 @@ task_runs = sa.Table(
 
 # (the task's stream, the session, the idle event's seq, the result) → records it on the task.
 ResultSink = Callable[[UUID, str, int, "str | None"], None]
+# (the task's stream, the session, the event's seq, why) → the run stopped unfinished.
+EndSink = Callable[[UUID, str, int, str], None]
 # (the task's stream, the session, the idle event's seq, the comment, the agent, its reply) → posts it.
 ReplySink = Callable[[UUID, str, int, str, str, "str | None"], None]
 
@@ -54,10 +62,13 @@ class TaskFollower(ReadModelProjection):
     name = "task_runs"
     tables = (task_runs,)
 
-    def __init__(self, on_result: ResultSink | None = None, on_reply: ReplySink | None = None) -> None:
+    def __init__(
+        self, on_result: ResultSink | None = None, on_reply: ReplySink | None = None, on_end: EndSink | None = None
+    ) -> None:
         # Set once the task service exists (bootstrap wires them).
         self.on_result = on_result
         self.on_reply = on_reply
+        self.on_end = on_end
 
     def apply(self, conn: sa.Connection, event: Any) -> None:
         if isinstance(event, AgentMessageSent):
@@ -67,14 +78,21 @@ class TaskFollower(ReadModelProjection):
                 .where(task_runs.c.session_stream == str(event.originator_id))
                 .values(last_message=message_text(event.payload))
             )
+        elif isinstance(event, SessionBecameRunning):
+            # A new turn: the last message is this turn's or none (a turn of tool calls only).
+            conn.execute(
+                sa.update(task_runs).where(task_runs.c.session_stream == str(event.originator_id)).values(last_message=None)
+            )
         elif isinstance(event, SessionBecameIdle):
             self._idle(conn, event)
+        elif isinstance(event, SessionWasTerminated | SessionWasDeleted):
+            self._ended(conn, event, event.public_type)
         elif isinstance(event, Task.Executed):
             task = str(event.originator_id)
             conn.execute(sa.delete(task_runs).where(task_runs.c.task_stream == task, task_runs.c.kind == "run"))
             self._follow(conn, event.session_id, task, "run")
         elif isinstance(event, Task.ReplyRequested):
-            self._follow(conn, event.session_id, str(event.originator_id), "reply", event.comment_id, event.agent_id)
+            self._follow(conn, event.session_id, str(event.originator_id), "reply", event.comment_id, event.replier_id)
         elif isinstance(event, Task.Deleted):
             conn.execute(sa.delete(task_runs).where(task_runs.c.task_stream == str(event.originator_id)))
 
@@ -89,14 +107,29 @@ class TaskFollower(ReadModelProjection):
             )
         )  # fmt: skip
 
-    def _idle(self, conn: sa.Connection, event: SessionBecameIdle) -> None:
-        if ((event.payload or {}).get("stop_reason") or {}).get("type") == "requires_action":
-            return  # waiting on a confirmation or a tool result: the turn is not over
+    def _row(self, conn: sa.Connection, event: Any) -> Any:
         row = conn.execute(sa.select(task_runs).where(task_runs.c.session_stream == str(event.originator_id))).first()
+        if row is not None and (self.on_result is None or self.on_reply is None or self.on_end is None):
+            raise RuntimeError("the task follower runs before the task service is wired")
+        return row
+
+    def _ended(self, conn: sa.Connection, event: Any, reason: str) -> None:
+        row = self._row(conn, event)
+        if row is not None and row.kind == "run":
+            assert self.on_end is not None
+            self.on_end(UUID(row.task_stream), row.session_id, event.seq, reason)
+
+    def _idle(self, conn: sa.Connection, event: SessionBecameIdle) -> None:
+        stop = ((event.payload or {}).get("stop_reason") or {}).get("type")
+        if stop == "requires_action":
+            return  # waiting on a confirmation or a tool result: the turn is not over
+        if stop != "end_turn":
+            self._ended(conn, event, str(stop))  # refused, out of retries or budget: unfinished
+            return
+        row = self._row(conn, event)
         if row is None:
             return
-        if self.on_result is None or self.on_reply is None:
-            raise RuntimeError("the task follower runs before the task service is wired")
+        assert self.on_result is not None and self.on_reply is not None
         if row.kind == "reply":
             self.on_reply(UUID(row.task_stream), row.session_id, event.seq, row.comment_id, row.agent_id, row.last_message)
         else:

@@ -44,6 +44,7 @@ class TasksProjection(ResourceProjection):
             Task.ResultRecorded: lambda conn, event: self._changed(conn, event, {"result": event.result}),
             Task.Commented: self._commented,
             Task.ReplyRequested: lambda conn, event: self._changed(conn, event, {}),
+            Task.RunEnded: lambda conn, event: self._changed(conn, event, {}),
             Task.Approved: lambda conn, event: self._changed(conn, event, {}),
             Task.Rejected: lambda conn, event: self._changed(conn, event, {}),
             Task.Deleted: self._deleted,

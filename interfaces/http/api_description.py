@@ -60,12 +60,12 @@ def integer(low: int, high: int) -> dict[str, Any]:
     return {"type": "integer", "minimum": low, "maximum": high}
 
 
-LIMIT = Param("limit", "query", integer(1, 2**31), "page size; values above 1000 are clamped to 1000")
-EVENT_LIMIT = Param("limit", "query", integer(1, 2**31), "page size (default 100); above 1000 is clamped")
-PAGE = Param("page", "query", {"type": "string"}, "the opaque `next_page` or `prev_page` of another page")
-INCLUDE_ARCHIVED = Param("include_archived", "query", {"type": "boolean"}, "also list archived ones")
-ORDER_DESC = Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "by creation time (default desc)")
-ORDER_ASC = Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "by seq (default asc)")
+LIMIT: Param = Param("limit", "query", integer(1, 2**31), "page size; values above 1000 are clamped to 1000")
+EVENT_LIMIT: Param = Param("limit", "query", integer(1, 2**31), "page size (default 100); above 1000 is clamped")
+PAGE: Param = Param("page", "query", {"type": "string"}, "the opaque `next_page` or `prev_page` of another page")
+INCLUDE_ARCHIVED: Param = Param("include_archived", "query", {"type": "boolean"}, "also list archived ones")
+ORDER_DESC: Param = Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "by creation time (default desc)")
+ORDER_ASC: Param = Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "by seq (default asc)")
 
 
 def created_at(*ops: str) -> tuple[Param, ...]:

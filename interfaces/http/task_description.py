@@ -6,7 +6,18 @@ from __future__ import annotations
 from typing import get_args
 
 from interfaces.http import task_schemas as tasks
-from interfaces.http.api_description import BODY, LIST_QUERY, WRITE, Operation, Param, path_id
+from interfaces.http.api_description import (
+    BODY,
+    LIMIT,
+    LIST_QUERY,
+    ORDER_ASC,
+    PAGE,
+    WRITE,
+    Operation,
+    Param,
+    created_at,
+    path_id,
+)
 
 TASK = path_id("task_id", "task")
 BOARD = path_id("board_id", "board")
@@ -89,7 +100,7 @@ TASK_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/v1/tasks/{task_id}/comments", "listTaskComments", "A task's comments, oldest first", "tasks",
-        tasks.TaskCommentPage, params=(TASK, *LIST_QUERY), errors=(400, 404),
+        tasks.TaskCommentPage, params=(TASK, LIMIT, PAGE, ORDER_ASC, *created_at("gt", "gte", "lt", "lte")), errors=(400, 404),
     ),
     Operation(
         "post", "/v1/tasks/{task_id}/comments", "createTaskComment", "Comment on a task", "tasks", tasks.TaskComment,

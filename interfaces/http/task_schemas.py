@@ -26,13 +26,21 @@ class _TaskFields(Strict):
     board_id: ObjectId | None = Field(default=None, description="the board it is filed on (`board_…`)")
     assigned_agent_id: ObjectId | None = Field(default=None, description="the agent that works on it (`agent_…`)")
     priority: Priority | None = None
-    due_date: datetime | None = Field(default=None, description="RFC 3339; without a zone it is UTC")
+    due_date: datetime | None = Field(default=None, description="RFC 3339, years 1900 to 9000; without a zone it is UTC")
     tags: Tags | None = None
     requires_approval: bool | None = Field(default=None, description="finished work waits in `review` for approval")
     parent_task_id: ObjectId | None = Field(default=None, description="makes it a sub-task of that task")
     metadata: dict[str, str] | None = None
 
     _metadata = field_validator("metadata")(lambda cls, v: check_metadata(v))
+    _due = field_validator("due_date")(lambda cls, v: _plausible(v))
+
+
+def _plausible(moment: datetime | None) -> datetime | None:
+    """A date the fixed-width UTC form holds (0001 or 9999 may not survive the move to UTC)."""
+    if moment is not None and not 1900 <= moment.year <= 9000:
+        raise ValueError("a due date lies between the years 1900 and 9000")
+    return moment
 
 
 class TaskCreate(_TaskFields):

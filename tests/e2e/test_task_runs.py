@@ -206,3 +206,28 @@ def test_mentions_resolve_and_a_mentioned_agent_replies_in_the_thread(http: http
     assert http.post("/v1/tasks/task_abcdefgh12345678/comments", json={"content": "x"}).status_code == 404
     assert http.get("/v1/tasks/task_abcdefgh12345678/comments").status_code == 404
     assert http.post(f"/v1/tasks/{task['id']}/comments", json={"content": ""}).status_code == 400
+
+
+def test_a_refused_run_sends_the_task_back_to_do_and_it_runs_again(http: httpx.Client, fake_provider: FakeProvider) -> None:
+    fake_provider.script(Reply([Text("I can't help with that.")], stop_reason="refusal"), Reply([Text("Done after all.")]))
+    agent = _post(http, "/v1/agents", {"name": "Careful", "model": MODEL})
+    task = _post(http, "/v1/tasks", {"title": "Tricky", "assigned_agent_id": agent["id"]})
+    first = _post(http, f"/v1/tasks/{task['id']}/execute")
+    back = _task_when(http, task["id"], "todo")
+    assert back["result"] is None and back["session_id"] == first["session_id"]  # no result from a refusal
+    second = _post(http, f"/v1/tasks/{task['id']}/execute")  # not "already running"
+    assert second["session_id"] != first["session_id"]
+    assert _task_when(http, task["id"], "done")["result"] == "Done after all."
+
+
+def test_review_is_left_only_by_a_reviewer_and_due_dates_stay_plausible(server: RunningServer, http: httpx.Client) -> None:
+    member_key = _post(http, "/v1/organizations/api_keys", {"name": "member", "role": "member"})["key"]
+    task = _post(http, "/v1/tasks", {"title": "In review", "status": "review"})
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": member_key}, timeout=20) as member:
+        skipped = member.patch(f"/v1/tasks/{task['id']}", json={"status": "done"})
+        assert skipped.status_code == 403, skipped.text
+        assert member.patch(f"/v1/tasks/{task['id']}", json={"title": "Renamed"}).status_code == 200
+    assert _post(http, f"/v1/tasks/{task['id']}", {"status": "done"})["status"] == "done"  # an admin may
+    for due in ("0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-05:00"):
+        refused = http.post("/v1/tasks", json={"title": "x", "due_date": due})
+        assert refused.status_code == 400 and "due" in refused.json()["error"]["message"], refused.text
