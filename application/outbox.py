@@ -33,6 +33,9 @@ AGGREGATE_TOPICS = {
     "domain.people": "people",
     "domain.workspaces": "workspaces",
     "domain.api_keys": "api_keys",
+    # Webhook endpoints: URLs, names, event types; the signing secret only sealed, and even
+    # that never leaves (``ciphertext`` is in SECRET_FIELDS).
+    "domain.webhooks": "webhooks",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

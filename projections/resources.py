@@ -37,6 +37,7 @@ from projections import tables
 from projections.people import PeopleProjection
 from projections.runner import ReadModelProjection
 from projections.session_resources import SessionResourcesProjection
+from projections.webhooks import WebhookEndpointsProjection
 
 Row = dict[str, Any]
 Handler = Callable[[sa.Connection, Any], None]
@@ -494,4 +495,5 @@ def all_projections() -> list[ReadModelProjection]:
         PeopleProjection(),
         WorkspacesProjection(),
         ApiKeysProjection(),
+        WebhookEndpointsProjection(),
     ]

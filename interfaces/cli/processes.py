@@ -63,6 +63,7 @@ class ApiProcess:
     resources: list[Any] = field(default_factory=list)  # closed after the store (the cipher's key table)
     signals: Any | None = None  # LISTENs for interrupts and previews from other processes
     closers: list[Callable[[], None]] = field(default_factory=list)  # called after the turns stop
+    webhooks: Any | None = None  # the webhook dispatcher (delivers while this process holds its lease)
 
     def asgi_app(self) -> falcon.asgi.App:
         return create_app(self.services)
@@ -79,6 +80,8 @@ class ApiProcess:
             self.turns.start()
             if self.turns.sweeper is None:
                 self.resume_interrupted_turns()
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     def start_projections(self) -> None:
         """Catch up, then follow the log (woken across processes on PostgreSQL)."""
@@ -100,6 +103,8 @@ class ApiProcess:
         if self.change_feed is not None:
             self.change_feed.stop()
         self.projections.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.turns is not None:
             self.turns.stop()
         for close in self.closers:

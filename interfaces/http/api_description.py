@@ -310,6 +310,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 # Its own module (it reads the helpers above, defined by now).
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
+from interfaces.http.webhooks_description import WEBHOOK_OPERATIONS  # noqa: E402
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "health", "Liveness", "system", out.Health, public=True),
@@ -679,6 +680,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *PEOPLE_OPERATIONS,
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,
+    *WEBHOOK_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

@@ -35,6 +35,7 @@ from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
+from interfaces.http.resources.webhooks import add_webhook_routes
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"}) | PUBLIC_AUTH_PATHS
@@ -157,6 +158,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     workspaces = WorkspacesResource(services.workspaces, lists, written)
     _add_family(app, "/v1/organizations/workspaces/{workspace_id}", workspaces, "archive")
     _add_family(app, "/v1/organizations/api_keys/{api_key_id}", ApiKeysResource(services.api_keys, lists, written))
+    add_webhook_routes(app, services.webhooks, services.webhook_lists, written)
     return app
 
 

@@ -30,12 +30,14 @@ from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionServi
 from application.tenancy import Principal
 from application.vaults import VaultService
 from application.views import TIME_BOUNDS, iso
+from application.webhooks import WebhookService
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
 from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
+from projections.webhooks import WebhookReadModels
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -66,6 +68,8 @@ class Services:
     people: PeopleService
     people_lists: PeopleReadModels
     workspaces: WorkspaceService
+    webhooks: WebhookService
+    webhook_lists: WebhookReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
