@@ -26,6 +26,8 @@ shipped it:
 - an organization's user, invite or workspace named by its parameter's name (``"user_id"``),
   as a keyword or the first positional argument, is a real one; ``email="email"`` becomes an
   address;
+- ``webhook_endpoint_id="webhook_endpoint_id"`` is a real webhook endpoint, and ``url="x"`` an
+  https URL (a webhook endpoint's must be http or https);
 - ``rate_limit_id="rate_limit_id"`` becomes the workspace's one entry Agentry enforces, and a
   limit's ``"type": "fast_itpmca"`` the type it enforces (``requests_per_minute``);
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
@@ -61,6 +63,7 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "model": "model",
     "workspace_id": "wrkspc",
     "api_key_id": "apikey",
+    "webhook_endpoint_id": "whep",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
 # Their tests name users and invites by the parameter's name, as keywords and as the first
@@ -86,6 +89,8 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "email": ("email", "'conformance@example.com'"),  # an invite needs an address
     # A workspace can set only Agentry's one entry (the request rate), as the list shows.
     "rate_limit_id": ("rate_limit_id", f"{WORKSPACE_ENTRY!r}"),
+    # A webhook endpoint's URL is an http(s) one (the SDK's all-params update sends "x").
+    "url": ("x", "'https://example.com/x'"),
 }
 # {"<key>": <constant>} items no real server accepts, and what each value becomes: a limiter
 # type Agentry does not enforce is refused, so the update sets the one it does.

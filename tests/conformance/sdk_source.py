@@ -45,6 +45,7 @@ RESOURCES: dict[str, str] = {
     "organization.workspaces.rate_limits": "organization/workspaces/test_rate_limits.py",
     "organization.workspaces": "organization/test_workspaces.py",
     "organization.api_keys": "organization/test_api_keys.py",
+    "organization.webhooks": "organization/test_webhooks.py",
 }
 
 
