@@ -198,10 +198,9 @@ class WebhookService:
 
     def redeliver(self, who: Principal, endpoint_id: str, delivery_id: str) -> View:
         """Sends the delivery again (same event id), after anything of its resource that is
-        still pending before it, with a full round of retries."""
-        endpoint = self._commands.load(self.organization(who), endpoint_id)
-        if not endpoint.enabled:
-            raise Invalid(f"webhook endpoint {endpoint_id} is disabled: enable it to redeliver")
+        still pending before it, with a full round of retries (once the endpoint is enabled,
+        if it is not)."""
+        self._commands.load(self.organization(who), endpoint_id)
         now = iso(datetime.now(UTC)) or ""
         found = self._deliveries.redeliver(endpoint_id, delivery_id, now) if looks_like(DELIVERY_PREFIX, delivery_id) else None
         if found is None:

@@ -9,11 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from application.webhook_delivery import DELIVERY_STATUSES
+from application.webhook_events import KNOWN_KINDS
 from domain.webhooks import MAX_URL_LENGTH, STATES
 from interfaces.http.responses import Described
 from interfaces.http.schemas import Strict
 
-EventKind = Annotated[str, Field(min_length=1, max_length=64, description="a webhook event type (`data.type`)")]
+# Every type the SDK defines is accepted; Agentry sends those in ``webhook_events.KINDS``.
+KIND_NAMES = tuple(sorted(KNOWN_KINDS))
+EventKind = Literal[KIND_NAMES]  # type: ignore[valid-type]
 Url = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH, description="an http:// or https:// URL")]
 Name = Annotated[str, Field(max_length=256)]
 Description = Annotated[str, Field(max_length=2048)]

@@ -90,10 +90,10 @@ WEBHOOK_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/v1/organizations/webhooks/{webhook_endpoint_id}/deliveries/{delivery_id}/redeliver",
         "redeliverWebhookDelivery", "Send a delivery again", TAG, hooks.WebhookDelivery,
-        params=(ENDPOINT, DELIVERY), errors=(400, *ADMIN, 404),
+        params=(ENDPOINT, DELIVERY), errors=(*ADMIN, 404),
         description=(
             "The delivery is pending again with a full round of retries and the same event id; it goes after "
-            "anything of its object still pending before it. An endpoint that is disabled is a 400."
+            "anything of its object still pending before it (and, at a disabled endpoint, once it is enabled)."
         ),
     ),
 )
