@@ -61,6 +61,7 @@ from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
 from infra.webhook_deliveries import SqlDeliveryLog
+from infra.webhook_poster import QuietHttpxPoster
 from infra.work_leases import SqlWorkLeases
 from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, WorkerProcess
 from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
@@ -471,7 +472,7 @@ def _webhooks(
         senders=settings.webhook_senders,
     )
     dispatcher = WebhookDispatcher(
-        store, deliveries, lambda endpoint_id: service.target(endpoint_id), HttpxPoster(),
+        store, deliveries, lambda endpoint_id: service.target(endpoint_id), QuietHttpxPoster(),
         lambda workspace_id: service.organization_of(workspace_id), policy, lease,
     )  # fmt: skip
     service = WebhookService(store, cipher, deliveries, on_due=dispatcher.wake)
