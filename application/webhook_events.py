@@ -111,8 +111,8 @@ SDK_ONLY_KINDS = frozenset(
     {
         "agent.deleted",
         "deployment.archived", "deployment.created", "deployment.deleted", "deployment.paused",
-        "deployment.run_failed", "deployment.run_started", "deployment.run_succeeded",
         "deployment.unpaused", "deployment.updated",
+        "deployment_run.failed", "deployment_run.started", "deployment_run.succeeded",
         "environment.deleted",
         "external_key.failed", "external_key.recovered",
         "external_storage.failed", "external_storage.recovered",
