@@ -19,9 +19,13 @@ whichever API process holds the PostgreSQL lease):
   thread at a time, from a pool, so a slow or dead receiver holds up only its own queue. A
   failure (no answer, or any status but 2xx: redirects are not followed) is retried after
   ``base × 2^(n-1)`` seconds (jittered, capped) until ``max_attempts``; then the delivery is
-  ``failed`` and the resource's next one goes. After a failure the first success to that
-  endpoint makes its waiting retries due at once, so a receiver that was down gets what it
-  missed as soon as it answers again. Redelivery makes a delivery pending again.
+  ``failed`` and the resource's next one goes. No answer at all (refused, timed out) defers
+  all the endpoint's pending deliveries as long as the one that failed, so a dead receiver
+  is probed once per backoff, not once per object; after a failure the first success to
+  that endpoint makes its waiting deliveries due at once, so a receiver that was down gets
+  what it missed as soon as it answers again. A sender stops at an endpoint's first failure
+  and the endpoint goes back in line, so a failing receiver shares the senders fairly.
+  Redelivery makes a delivery pending again.
 
 The signing secret and the URL are read from the endpoint's own stream at each pass (a
 regenerated secret signs from then on; a deleted endpoint's deliveries are dropped with its
@@ -166,6 +170,11 @@ class DeliveryLog(Protocol):
 
     def hasten(self, endpoint_id: str, now: str) -> None:
         """The endpoint's pending deliveries waiting for a retry become due at ``now``."""
+        ...
+
+    def defer(self, endpoint_id: str, until: str) -> None:
+        """The endpoint's pending deliveries due before ``until`` become due then (no
+        attempt is counted)."""
         ...
 
     def page(self, endpoint_id: str, window: ListWindow, status: str | None) -> dict[str, Any]: ...
@@ -441,8 +450,9 @@ class WebhookDispatcher:
                 return
 
     def _serve(self, endpoint_id: str) -> None:
-        """Sends the endpoint's due deliveries until none is due (or this process stops
-        being the active dispatcher)."""
+        """Sends the endpoint's due deliveries until none is due, one fails (the endpoint
+        goes back in line behind the others), or this process stops being the active
+        dispatcher."""
         try:
             while not self._stopping.is_set() and self._lease.held():
                 due = self._log.due(endpoint_id, iso(_now()) or "", 50)
@@ -451,9 +461,8 @@ class WebhookDispatcher:
                 if target is None or not target.enabled:
                     return
                 for delivery in due:
-                    if self._stopping.is_set():
+                    if self._stopping.is_set() or not self.attempt(endpoint_id, target, delivery):
                         return
-                    self.attempt(endpoint_id, target, delivery)
         except Exception:
             log.exception("webhook sender for endpoint %s failed", endpoint_id)
         finally:
@@ -473,11 +482,13 @@ class WebhookDispatcher:
             "webhook-signature": signature(target.secret, delivery.event_id, timestamp, body),
         }
         status: int | None = None
+        answered = True
         try:
             reply = self._http.post(target.url, headers, body, self._policy.timeout_seconds)
             status = reply.status_code
             error = "" if 200 <= status < 300 else f"the endpoint answered {status}"
         except HttpUnreachable as unreachable:
+            answered = False
             error = f"no answer from the endpoint ({unreachable})"
         at = _now()
         if not error and status is not None:
@@ -492,6 +503,10 @@ class WebhookDispatcher:
         if attempts < self._policy.max_attempts:
             retry_at = iso(at + timedelta(seconds=self._policy.backoff(attempts)))
         self._log.failed(delivery.delivery_id, iso(at) or "", status, error[:MAX_ERROR_LENGTH], retry_at)
+        if not answered and retry_at is not None:
+            # The endpoint is down (or hangs): its other deliveries wait as long, so a dead
+            # receiver costs one attempt per backoff, not one per object it has pending.
+            self._log.defer(endpoint_id, retry_at)
         log.info(
             "webhook delivery %s to endpoint %s failed (attempt %d): %s%s",
             delivery.delivery_id, endpoint_id, attempts, error, "" if retry_at else "; giving up",

@@ -246,6 +246,18 @@ class SqlDeliveryLog:
                 .values(next_attempt_at=now)
             )
 
+    def defer(self, endpoint_id: str, until: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(deliveries)
+                .where(
+                    deliveries.c.endpoint_id == endpoint_id,
+                    deliveries.c.status == PENDING,
+                    deliveries.c.next_attempt_at < until,
+                )
+                .values(next_attempt_at=until)
+            )
+
     # -- reads and redelivery ---------------------------------------------------------------
 
     def page(self, endpoint_id: str, window: ListWindow, status: str | None) -> dict[str, Any]:

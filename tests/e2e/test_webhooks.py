@@ -279,7 +279,10 @@ def test_a_receiver_that_was_down_gets_what_it_missed_once_it_is_back(
     agent = client.beta.agents.create(name="a", model="m")
     client.beta.agents.update(agent.id, version=1, description="later")
     environment = client.beta.environments.create(name="e")
-    log = _wait_log(http, endpoint.id, lambda log: len(log) == 3 and all(d["attempts"] >= 2 for d in log if d["event_type"] != "agent.updated"))
+    def probed(log: list[dict[str, Any]]) -> bool:
+        return len(log) == 3 and any(d["event_type"] == "agent.created" and d["attempts"] >= 3 for d in log)
+
+    log = _wait_log(http, endpoint.id, probed)
     assert {d["status"] for d in log} == {"pending"}
     assert all("no answer" in d["error"] for d in log if d["attempts"])
     updated = next(d for d in log if d["event_type"] == "agent.updated")

@@ -15,7 +15,7 @@ import pytest
 import standardwebhooks
 from anthropic.types.beta.beta_webhook_event_data import BetaWebhookEventData
 
-from application.webhook_delivery import ListWindow, WebhookDispatcher, signature
+from application.webhook_delivery import ListWindow, RetryPolicy, Target, WebhookDispatcher, signature
 from application.webhook_events import KINDS, KNOWN_KINDS, PRODUCED_KINDS, SDK_ONLY_KINDS, Origin, webhook_events
 from application.webhooks import new_secret
 from domain.agents import Agent
@@ -191,3 +191,24 @@ def test_the_fan_out_matches_events_against_endpoints_as_they_were_and_records_e
     store.save(endpoint)
     assert first.fan_out() == 1
     assert deliveries.page("whep_abcdefgh", ListWindow(), None)["data"] == [], "a deleted endpoint's deliveries go with it"
+
+
+def test_an_endpoint_that_does_not_answer_is_probed_once_per_backoff_not_once_per_object(
+    store: EventsourcingEventStore, tmp_path: Path
+) -> None:
+    deliveries = SqlDeliveryLog(create_engine(f"sqlite:///{tmp_path / 'rm.sqlite3'}"))
+    closed = Target("http://127.0.0.1:9/hooks", new_secret(), True)  # nothing listens on port 9
+    dispatcher = WebhookDispatcher(
+        store, deliveries, lambda _: closed, HttpxPoster(), lambda _: ORGANIZATION, RetryPolicy(timeout_seconds=2.0)
+    )
+    store.save(_endpoint(["agent.created"]))
+    for n in range(3):
+        store.save(Agent(agent_id=f"agent_{n}bcdefgh", tenant_id="w", definition={"name": "a"}))
+    dispatcher.fan_out()
+    dispatcher._serve("whep_abcdefgh")  # one pass, as a sender runs it
+
+    log = deliveries.page("whep_abcdefgh", ListWindow(descending=False), None)["data"]
+    assert [entry["attempts"] for entry in log] == [1, 0, 0]
+    assert "no answer" in log[0]["error"] and log[0]["status"] == "pending"
+    assert len({entry["next_attempt_at"] for entry in log}) == 1, "the others wait as long as the one that failed"
+    assert deliveries.due("whep_abcdefgh", log[0]["created_at"], 10) == []
