@@ -256,6 +256,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# How long the fan-out may hold a position in memory that only effect-free batches moved.
+STORE_POSITION_SECONDS = 5.0
+
+
+@dataclass
+class _View:
+    """The fan-out's place in the log: ``position`` (read up to), ``stored`` (recorded up
+    to), the subscriptions as of ``position``, and when ``stored`` was last written."""
+
+    position: int
+    stored: int
+    subscriptions: dict[str, Subscription]
+    written: float
+
+
 class WebhookDispatcher:
     """The fan-out and the senders, run by one thread while this process holds the lease."""
 
@@ -281,6 +296,7 @@ class WebhookDispatcher:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._origins: dict[UUID, Origin | None] = {}
+        self._view: _View | None = None  # the fan-out's position and subscriptions
         self._busy: set[str] = set()
         self._failing: set[str] = set()  # endpoints whose last attempt here failed
         self._busy_lock = threading.Lock()
@@ -323,6 +339,7 @@ class WebhookDispatcher:
                 self._lease.release()
 
     def run(self, should_stop: Callable[[], bool]) -> None:
+        self._view = None  # read afresh: another dispatcher may have moved on meanwhile
         while not should_stop():
             self._wake.clear()
             try:
@@ -335,14 +352,18 @@ class WebhookDispatcher:
                 raise
             except Exception:
                 log.exception("webhook dispatch failed; retrying")
+                self._view = None
                 wait = 1.0
             self._wake.wait(wait)
+        self._store_position(force=True)
 
     def _check_lease(self) -> None:
         if not self._lease.held():
             raise LeaseLost("the webhook dispatcher's lock was lost; another process may deliver")
 
     def _idle_wait(self) -> float:
+        if self._view is not None and not self._view.subscriptions:
+            return self._poll_seconds
         with self._busy_lock:
             busy = set(self._busy)
         due = self._log.next_due(busy)
@@ -355,12 +376,21 @@ class WebhookDispatcher:
 
     def fan_out(self) -> int:
         """Turns the next batch of the log into deliveries; returns how many stored events
-        it read (0: caught up)."""
-        position = self._log.position()
-        batch = self._source.notifications(position, self._batch_size)
+        it read (0: caught up).
+
+        A batch that creates no delivery and changes no subscription moves the position in
+        memory only, written at most every ``STORE_POSITION_SECONDS`` (or with the next batch
+        that does write): after a crash such a batch is read again and again yields nothing,
+        so a server without endpoints pays no write per event."""
+        if self._view is None:
+            stored = self._log.position()
+            self._view = _View(stored, stored, {s.stream_id: s for s in self._log.subscriptions()}, time.monotonic())
+        view = self._view
+        batch = self._source.notifications(view.position, self._batch_size)
         if not batch:
+            self._store_position(force=False)
             return 0
-        subscriptions = {subscription.stream_id: subscription for subscription in self._log.subscriptions()}
+        subscriptions = dict(view.subscriptions)
         changed: dict[str, Subscription | None] = {}
         deliveries: list[NewDelivery] = []
         for notification in batch:
@@ -375,9 +405,29 @@ class WebhookDispatcher:
                     subscriptions[stream] = after
             elif watched(topic) and any(subscription.enabled for subscription in subscriptions.values()):
                 deliveries += self._deliveries_of(notification, subscriptions.values())
-        if not self._log.record(position, batch[-1].id, changed, deliveries, iso(_now()) or ""):
-            log.info("webhook fan-out was advanced by another dispatcher")
+        view.position, view.subscriptions = batch[-1].id, subscriptions
+        if changed or deliveries:
+            self._store_position(force=True, changed=changed, deliveries=deliveries)
+        else:
+            self._store_position(force=False)
         return len(batch)
+
+    def _store_position(
+        self,
+        force: bool,
+        changed: dict[str, Subscription | None] | None = None,
+        deliveries: Sequence[NewDelivery] = (),
+    ) -> None:
+        view = self._view
+        if view is None or view.position == view.stored:
+            return
+        if not force and time.monotonic() - view.written < STORE_POSITION_SECONDS:
+            return
+        if self._log.record(view.stored, view.position, changed or {}, deliveries, iso(_now()) or ""):
+            view.stored, view.written = view.position, time.monotonic()
+        else:
+            log.info("webhook fan-out was advanced by another dispatcher; reading its position")
+            self._view = None
 
     @staticmethod
     def _subscription_after(event: Any, before: Subscription | None) -> Subscription | None:
@@ -433,8 +483,8 @@ class WebhookDispatcher:
 
     def send_due(self) -> None:
         """Hands every endpoint with due work, and no sender on it yet, to a sender."""
-        if self._senders is None:
-            return
+        if self._senders is None or (self._view is not None and not self._view.subscriptions):
+            return  # no endpoint, so no delivery (a deleted endpoint's go with it)
         with self._busy_lock:
             busy = set(self._busy)
         for endpoint_id in self._log.due_endpoints(iso(_now()) or "", busy, self._policy.senders * 4):

@@ -212,3 +212,15 @@ def test_an_endpoint_that_does_not_answer_is_probed_once_per_backoff_not_once_pe
     assert "no answer" in log[0]["error"] and log[0]["status"] == "pending"
     assert len({entry["next_attempt_at"] for entry in log}) == 1, "the others wait as long as the one that failed"
     assert deliveries.due("whep_abcdefgh", log[0]["created_at"], 10) == []
+
+
+def test_batches_that_deliver_nothing_are_not_written_one_by_one(store: EventsourcingEventStore, tmp_path: Path) -> None:
+    deliveries = SqlDeliveryLog(create_engine(f"sqlite:///{tmp_path / 'rm.sqlite3'}"))
+    dispatcher = WebhookDispatcher(store, deliveries, lambda _: None, HttpxPoster(), lambda _: ORGANIZATION)
+    for n in range(3):
+        store.save(Agent(agent_id=f"agent_{n}bcdefgh", tenant_id="w", definition={"name": "a"}))
+    assert dispatcher.fan_out() == 3 and dispatcher.fan_out() == 0
+    assert deliveries.position() == 0, "no endpoint: the position waits in memory"
+    store.save(_endpoint(["agent.created"]))
+    assert dispatcher.fan_out() == 1
+    assert deliveries.position() == 4, "a subscription change is recorded with the position, and those before it"
