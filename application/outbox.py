@@ -36,6 +36,9 @@ AGGREGATE_TOPICS = {
     # Tasks (and, on a topic of their own, the boards and departments they are filed in).
     "domain.tasks": "tasks",
     "domain.boards": "boards",
+    # Webhook endpoints: URLs, names, event types; the signing secret only sealed, and even
+    # that never leaves (``ciphertext`` is in SECRET_FIELDS).
+    "domain.webhooks": "webhooks",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

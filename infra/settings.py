@@ -171,6 +171,14 @@ class Settings:
     # (``closed``, the default); the organization's name as ``GET /v1/organizations/me`` shows it.
     registration: str = "closed"
     organization_name: str = "Agentry"
+    # Webhooks: an attempt waits ``webhook_timeout`` seconds for an answer; a failed one is
+    # retried after base × 2^(n-1) seconds (capped at ``webhook_retry_max``), at most
+    # ``webhook_max_attempts`` times in all; ``webhook_senders`` endpoints are served at once.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 6 * 3600.0
+    webhook_max_attempts: int = 15
+    webhook_senders: int = 8
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
@@ -185,6 +193,8 @@ class Settings:
             raise SettingsError(f"AGENTRY_REGISTRATION must be open or closed, not {self.registration!r}")
         if self.turns not in TURN_MODES:
             raise SettingsError(f"AGENTRY_TURNS must be in-process or workers, not {self.turns!r}")
+        if self.webhook_max_attempts < 1 or self.webhook_senders < 1:
+            raise SettingsError("AGENTRY_WEBHOOK_MAX_ATTEMPTS and AGENTRY_WEBHOOK_SENDERS must be at least 1")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -232,6 +242,11 @@ class Settings:
             sandbox_root=_env("SANDBOX_ROOT", ""),
             registration=_env("REGISTRATION", "closed"),
             organization_name=_env("ORGANIZATION_NAME", "Agentry"),
+            webhook_timeout_seconds=_seconds("WEBHOOK_TIMEOUT", 10.0),
+            webhook_retry_base_seconds=_seconds("WEBHOOK_RETRY_BASE", 5.0),
+            webhook_retry_max_seconds=_seconds("WEBHOOK_RETRY_MAX", 6 * 3600.0),
+            webhook_max_attempts=_int("WEBHOOK_MAX_ATTEMPTS", 15),
+            webhook_senders=_int("WEBHOOK_SENDERS", 8),
         )
 
     @property

@@ -38,6 +38,8 @@ from application.sessions import SessionService
 from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
+from application.webhook_delivery import RetryPolicy, Unleased, WebhookDispatcher
+from application.webhooks import WebhookService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
 from application.workspaces import WorkspaceService, reaches
 from infra.credential_locks import LocalCredentialLocks, PostgresCredentialLocks
@@ -47,6 +49,7 @@ from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.mcp_client import SdkMcpClient
 from infra.passwords import Argon2Passwords
+from infra.pg_advisory_lease import WEBHOOKS_LOCK_KEY, AdvisoryLease
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
 from infra.pg_relay import RelayLease
@@ -61,6 +64,8 @@ from infra.pg_signals import (
 from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
+from infra.webhook_deliveries import SqlDeliveryLog
+from infra.webhook_poster import QuietHttpxPoster
 from infra.work_leases import SqlWorkLeases
 from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, WorkerProcess
 from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
@@ -75,6 +80,7 @@ from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
 from projections.task_runs import TaskFollower
 from projections.usage import UsageReports
+from projections.webhooks import WebhookReadModels
 
 log = logging.getLogger("agentry")
 
@@ -124,11 +130,13 @@ def build(settings: Settings | None = None) -> ApiProcess:
     store.add_listener(live)
     store.add_listener(projections)
     store.add_listener(followers)
+    webhooks, webhook_dispatcher = _webhooks(settings, store, cipher, engine)
+    store.add_listener(webhook_dispatcher)
     change_feed = None
     if settings.uses_postgres:
         # Writes made by other processes (API replicas, workers) wake this one's tails too.
         change_feed = PostgresChangeFeed(
-            settings.postgres.conninfo, store.change_channel, store, [live, projections, followers]
+            settings.postgres.conninfo, store.change_channel, store, [live, projections, followers, webhook_dispatcher]
         )
 
     departments = DepartmentService(store)
@@ -192,6 +200,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         departments=departments,
         activity=ActivityReadModels(engine),
         usage_reports=UsageReports(engine),
+        webhooks=webhooks,
+        webhook_lists=WebhookReadModels(engine),
     )
     return ApiProcess(
         services=services,
@@ -206,6 +216,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         resources=[cipher],
         signals=wiring.signals,
         closers=wiring.closers,
+        webhooks=webhook_dispatcher,
     )
 
 
@@ -484,6 +495,32 @@ def _people(
         allow_registration=settings.registration == "open",
         organization_name=settings.organization_name,
     )
+
+
+def _webhooks(
+    settings: Settings, store: EventsourcingEventStore, cipher: SecretCipher, engine: Any
+) -> tuple[WebhookService, WebhookDispatcher]:
+    """The webhook endpoints and their dispatcher. Every API process runs one; it delivers
+    while it holds the lease (PostgreSQL: one process at a time) or always (embedded)."""
+    deliveries = SqlDeliveryLog(engine)
+    lease = (
+        AdvisoryLease(settings.postgres.conninfo, WEBHOOKS_LOCK_KEY, "webhook dispatcher")
+        if settings.uses_postgres
+        else Unleased()
+    )
+    policy = RetryPolicy(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        base_seconds=settings.webhook_retry_base_seconds,
+        max_seconds=settings.webhook_retry_max_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        senders=settings.webhook_senders,
+    )
+    dispatcher = WebhookDispatcher(
+        store, deliveries, lambda endpoint_id: service.target(endpoint_id), QuietHttpxPoster(),
+        lambda workspace_id: service.organization_of(workspace_id), policy, lease,
+    )  # fmt: skip
+    service = WebhookService(store, cipher, deliveries, on_due=dispatcher.wake)
+    return service, dispatcher
 
 
 def _no_wait(position: int | None, timeout: float) -> bool:

@@ -36,12 +36,13 @@ from domain.rate_limits import WorkspaceRateLimits
 from domain.sessions import PublicEvent, Session
 from domain.tasks import Task
 from domain.vaults import Vault
+from domain.webhooks import WebhookEndpoint
 from domain.work_items import WorkItem
 from domain.workspaces import Workspace
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
-    WorkspaceRateLimits, Workspace, Task, Board, Department,
+    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

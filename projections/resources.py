@@ -39,6 +39,7 @@ from projections.people import PeopleProjection
 from projections.runner import ReadModelProjection
 from projections.session_resources import SessionResourcesProjection
 from projections.usage import UsageProjection
+from projections.webhooks import WebhookEndpointsProjection
 
 Row = dict[str, Any]
 Handler = Callable[[sa.Connection, Any], None]
@@ -504,4 +505,5 @@ def all_projections() -> list[ReadModelProjection]:
         TasksProjection(),
         ActivityProjection(),
         UsageProjection(),
+        WebhookEndpointsProjection(),
     ]

@@ -64,6 +64,7 @@ class ApiProcess:
     signals: Any | None = None  # LISTENs for interrupts and previews from other processes
     closers: list[Callable[[], None]] = field(default_factory=list)  # called after the turns stop
     followers: Any | None = None  # process managers following the log (the task follower)
+    webhooks: Any | None = None  # the webhook dispatcher (delivers while this process holds its lease)
 
     def asgi_app(self) -> falcon.asgi.App:
         return create_app(self.services)
@@ -84,6 +85,8 @@ class ApiProcess:
             self.turns.start()
             if self.turns.sweeper is None:
                 self.resume_interrupted_turns()
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     def start_projections(self) -> None:
         """Catch up, then follow the log (woken across processes on PostgreSQL)."""
@@ -107,6 +110,8 @@ class ApiProcess:
         self.projections.stop()
         if self.followers is not None:
             self.followers.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.turns is not None:
             self.turns.stop()
         for close in self.closers:

@@ -313,6 +313,7 @@ from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E4
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
 from interfaces.http.usage_description import USAGE_OPERATIONS  # noqa: E402
+from interfaces.http.webhooks_description import WEBHOOK_OPERATIONS  # noqa: E402
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "health", "Liveness", "system", out.Health, public=True),
@@ -690,6 +691,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *ORGANIZATION_OPERATIONS,
     *ACTIVITY_OPERATIONS,
     *USAGE_OPERATIONS,
+    *WEBHOOK_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

@@ -44,6 +44,7 @@ from interfaces.http.resources.tasks import (
 )
 from interfaces.http.resources.usage import add_usage_routes
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
+from interfaces.http.resources.webhooks import add_webhook_routes
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"}) | PUBLIC_AUTH_PATHS
@@ -174,6 +175,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/boards/{board_id}", BoardsResource(services.boards, lists, written), "archive")
     _add_family(app, "/v1/departments/{department_id}", DepartmentsResource(services.departments, lists, written), "archive")
     add_activity_routes(app, services.activity)
+    add_webhook_routes(app, services.webhooks, services.webhook_lists, written)
     return app
 
 

@@ -32,6 +32,7 @@ from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
 from application.views import TIME_BOUNDS, iso
+from application.webhooks import WebhookService
 from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQueue
 from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
@@ -40,6 +41,7 @@ from projections.activity import ActivityReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 from projections.usage import UsageReports
+from projections.webhooks import WebhookReadModels
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -75,6 +77,8 @@ class Services:
     departments: DepartmentService
     activity: ActivityReadModels
     usage_reports: UsageReports
+    webhooks: WebhookService
+    webhook_lists: WebhookReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

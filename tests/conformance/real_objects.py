@@ -189,6 +189,12 @@ def _api_key(http: httpx.Client) -> str:
     return str(_post(http, "/v1/organizations/api_keys", {"name": "conformance"})["id"])
 
 
+def _webhook_endpoint(http: httpx.Client) -> str:
+    # Kinds Agentry never sends, at a closed local port: nothing is ever delivered.
+    body = {"enabled_events": ["user_profile.program_status_updated"], "url": "http://127.0.0.1:9/webhooks"}
+    return str(_post(http, "/v1/organizations/webhooks", body)["id"])
+
+
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
@@ -203,6 +209,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "wrkspc": _workspace,
     "home": lambda http: "default",  # where every other creator makes its objects
     "apikey": _api_key,
+    "whep": _webhook_endpoint,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one

@@ -27,6 +27,8 @@ shipped it:
   as a keyword or the first positional argument, is a real one; an invite's
   ``email="user@emaildomain.com"`` becomes a fresh address per test, ``real_id("invitee_email")``
   (an email with a pending invite cannot be invited again);
+- ``webhook_endpoint_id="webhook_endpoint_id"`` is a real webhook endpoint, and ``url="x"`` an
+  https URL (a webhook endpoint's must be http or https);
 - ``rate_limit_id="rate_limit_id"`` becomes the workspace's one entry Agentry enforces, and a
   limit's ``"type": "fast_itpmca"`` the type it enforces (``requests_per_minute``);
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
@@ -62,6 +64,7 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "model": "model",
     "workspace_id": "wrkspc",
     "api_key_id": "apikey",
+    "webhook_endpoint_id": "whep",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
 # Their tests name users and invites by the parameter's name, as keywords and as the first
@@ -87,6 +90,8 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "email": ("user@emaildomain.com", "real_id('invitee_email')"),  # one pending invite per address
     # A workspace can set only Agentry's one entry (the request rate), as the list shows.
     "rate_limit_id": ("rate_limit_id", f"{WORKSPACE_ENTRY!r}"),
+    # A webhook endpoint's URL is an http(s) one (the SDK's all-params update sends "x").
+    "url": ("x", "'https://example.com/x'"),
 }
 # {"<key>": <constant>} items no real server accepts, and what each value becomes: a limiter
 # type Agentry does not enforce is refused, so the update sets the one it does.

@@ -49,6 +49,7 @@ RESOURCES: dict[str, str] = {
     "organization.analytics.cost_report": "organization/analytics/test_cost_report.py",
     "organization.analytics.usage": "organization/analytics/test_usage.py",
     "organization.analytics.cost": "organization/analytics/test_cost.py",
+    "organization.webhooks": "organization/test_webhooks.py",
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import Any
 
 import httpx
@@ -93,6 +94,12 @@ def seed(http: httpx.Client) -> dict[str, str]:
     department = created("/v1/departments", {"name": "fuzzed"})
     board = created("/v1/boards", {"name": "fuzzed", "department_id": department["id"]})
     task = created("/v1/tasks", {"title": "fuzzed", "board_id": board["id"], "assigned_agent_id": agent["id"]})
+    # Webhook endpoints at a closed local port: one the endpoint operations work on, one whose
+    # delivery log the delivery operations read (a fuzzed update or delete of the first leaves it).
+    hooks = {"enabled_events": ["agent.created"], "url": WEBHOOK_URL}
+    webhook = created("/v1/organizations/webhooks", hooks)
+    logged = created("/v1/organizations/webhooks", hooks)
+    delivery_id = _seed_delivery(http, created, logged["id"])
     return {
         "department_id": department["id"],
         "board_id": board["id"],
@@ -116,7 +123,25 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "user_id": person["id"],
         "member_user_id": member["id"],
         "invite_id": pending["id"],
+        "webhook_endpoint_id": webhook["id"],
+        "delivery_endpoint_id": logged["id"],
+        "delivery_id": delivery_id,
     }
+
+
+WEBHOOK_URL = "http://127.0.0.1:9/hooks"
+WEBHOOKS = "/v1/organizations/webhooks"
+
+
+def _seed_delivery(http: httpx.Client, created: Any, endpoint_id: str) -> str:
+    """A delivery in the endpoint's log: the one of an agent made after it."""
+    created("/v1/agents", {"name": "announced", "model": "claude-opus-4-7"})
+    for _ in range(200):
+        deliveries = http.get(f"{WEBHOOKS}/{endpoint_id}/deliveries").json()["data"]
+        if deliveries:
+            return str(deliveries[0]["id"])
+        time.sleep(0.05)
+    raise AssertionError("the seeded agent was never queued for the webhook endpoint")
 
 
 PERSON = "fuzzed@example.com"
@@ -174,13 +199,16 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith("/v1/organizations/workspaces/{workspace_id}/rate_limits"):
         real = {"workspace_id": "default", "rate_limit_id": WORKSPACE_ENTRY}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
+    if operation.path.startswith(f"{WEBHOOKS}/{{webhook_endpoint_id}}/deliveries"):
+        real = {"webhook_endpoint_id": ids["delivery_endpoint_id"], "delivery_id": ids["delivery_id"]}
+        return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     if operation.path.startswith(MEMBERS):
         workspace = FUZZ_WORKSPACE if operation.path == MEMBERS and operation.method.upper() == "POST" else "default"
         real = {"workspace_id": workspace, "user_id": ids["member_user_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     names = (
         "agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id",
-        "user_id", "invite_id", "workspace_id", "api_key_id", "task_id", "board_id", "department_id",
+        "user_id", "invite_id", "workspace_id", "api_key_id", "task_id", "board_id", "department_id", "webhook_endpoint_id",
     )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
@@ -211,6 +239,9 @@ def _with_real_references(ids: dict[str, str], draw_real: bool) -> Any:
             case.body.pop("totp_code", None)
         if draw_real and isinstance(case.body, dict) and case.path == "/v1/auth/password":
             case.body.update(current_password=PERSON_PASSWORD, new_password=PERSON_PASSWORD)
+        if draw_real and isinstance(case.body, dict) and case.path.startswith(WEBHOOKS) and "url" in case.body:
+            # Deliveries go nowhere but a closed local port (a generated URL could name any host).
+            case.body["url"] = WEBHOOK_URL
         if draw_real and isinstance(case.body, dict) and case.path == MEMBERS:
             case.body["user_id"] = ids["member_user_id"]
         if draw_real and isinstance(case.body, dict):
