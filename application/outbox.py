@@ -36,6 +36,8 @@ AGGREGATE_TOPICS = {
     # Tasks (and, on a topic of their own, the boards and departments they are filed in).
     "domain.tasks": "tasks",
     "domain.boards": "boards",
+    # Readers' read marks of notifications (the notifications themselves are a projection).
+    "domain.notifications": "notifications",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

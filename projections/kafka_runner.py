@@ -137,7 +137,7 @@ class KafkaProjector:
                     # Without its state (too large for the broker) the decoder reads the
                     # event from the store: skipping it would lose an agent or a session.
                     event = event if event is not None else self._decode(body)
-                    projection.apply(conn, event)
+                    projection.apply_at(conn, event, body["notification_id"])
                     applied += 1
         return applied
 

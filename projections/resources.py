@@ -483,6 +483,7 @@ class ApiKeysProjection(ResourceProjection):
 
 def all_projections() -> list[ReadModelProjection]:
     # Imported here: those modules build on ResourceProjection, defined above.
+    from projections.notifications import NotificationsProjection
     from projections.tasks import BoardsProjection, DepartmentsProjection, TasksProjection
 
     return [
@@ -500,4 +501,5 @@ def all_projections() -> list[ReadModelProjection]:
         DepartmentsProjection(),
         BoardsProjection(),
         TasksProjection(),
+        NotificationsProjection(),
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -27,6 +27,10 @@ class ReadModelProjection:
 
     def apply(self, conn: sa.Connection, event: Any) -> None:
         raise NotImplementedError
+
+    def apply_at(self, conn: sa.Connection, event: Any, position: int) -> None:
+        """``apply``, told the event's global position (a projection that keeps it overrides this)."""
+        self.apply(conn, event)
 
 
 class NotificationSource(Protocol):
@@ -72,6 +76,7 @@ class ReadModelRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catch_up_lock = threading.Lock()
+        self._progress_listeners: list[Callable[[int], None]] = []
 
     # -- setup and positions --------------------------------------------------------------
 
@@ -127,15 +132,24 @@ class ReadModelRunner:
                 )
                 if moved.rowcount != 1:
                     raise PositionMoved(projection.name)
-                for _, event in todo:
-                    projection.apply(conn, event)
+                for position, event in todo:
+                    projection.apply_at(conn, event, position)
         except PositionMoved:
             log.info("projection %s was advanced by another runner", projection.name)
 
     def _reached(self, position: int) -> None:
         with self._progress:
+            advanced = position > self._applied
             self._applied = max(self._applied, position)
             self._progress.notify_all()
+        if advanced:
+            for listener in self._progress_listeners:
+                listener(position)
+
+    def on_progress(self, listener: Callable[[int], None]) -> None:
+        """Calls ``listener(position)`` after each commit that moves every projection further
+        (on the runner's thread: it must not block)."""
+        self._progress_listeners.append(listener)
 
     def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
         """Blocks until every projection has applied ``position`` (read-your-writes)."""
