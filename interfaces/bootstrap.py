@@ -24,6 +24,7 @@ from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.notifications import NotificationService
 from application.people import PeopleService
 from application.ports import SecretCipher
 from application.rate_limit_config import RateLimitConfig
@@ -66,8 +67,11 @@ from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, Worke
 from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
+from interfaces.http.notification_feed import NotificationFeed
 from interfaces.http.slow_clients import bounded_config
+from projections.dashboard import DashboardReadModels
 from projections.kafka_runner import KafkaProjector
+from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
@@ -160,6 +164,11 @@ def build(settings: Settings | None = None) -> ApiProcess:
     task_follower.on_result = _crashing_around(tasks.record_result, "task_result", settings.fault_injection)
     workspaces = WorkspaceService(store)
     rate_limits = _rate_limits(settings, store, catalog, workspaces)
+    notification_lists = NotificationReadModels(engine)
+    notification_feed = NotificationFeed(
+        notification_lists.newest_by_tenant, notification_lists.newest_of_all, signalled=settings.projections_in_process
+    )
+    projections.on_progress(notification_feed.progressed)
     services = Services(
         agents=agents,
         environments=environments,
@@ -185,6 +194,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
         tasks=tasks,
         boards=boards,
         departments=departments,
+        notifications=NotificationService(store, notification_lists),
+        notification_lists=notification_lists,
+        notification_feed=notification_feed,
+        dashboard=DashboardReadModels(engine),
     )
     return ApiProcess(
         services=services,
@@ -508,7 +521,7 @@ def build_kafka_projector(settings: Settings) -> KafkaProjector:
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
     projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
     projector.setup()
-    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people", "workspaces", "api_keys", "rate_limits", "tasks", "boards")]
+    topics = [f"{settings.kafka_topic_prefix}.{name}" for name in ("agents", "environments", "sessions", "model_cards", "work_items", "vaults", "people", "workspaces", "api_keys", "rate_limits", "tasks", "boards", "notifications")]
     subscribe(consumer, topics, projector.seek_to_stored)
     return projector
 

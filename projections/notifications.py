@@ -4,8 +4,8 @@ Which events raise which notification (one row per notification and recipient):
 
 | event | kind | recipient |
 |---|---|---|
-| ``Task.StatusChanged`` to ``review`` | ``approval_awaited`` | the workspace |
-| ``Task.StatusChanged`` to ``done`` | ``task_done`` | the workspace |
+| ``Task.StatusChanged`` to ``review`` (or ``Task.Created`` in it) | ``approval_awaited`` | the workspace |
+| ``Task.StatusChanged`` to ``done`` (or ``Task.Created`` done) | ``task_done`` | the workspace |
 | ``session.error`` that ends a turn (not one the runtime is retrying) | ``session_error`` | the workspace |
 | ``Task.Commented`` mentioning a user (not the author) | ``mention`` | that user |
 
@@ -148,6 +148,7 @@ class NotificationsProjection(ReadModelProjection):
 
     def _task_created(self, conn: sa.Connection, event: Any, position: int) -> None:
         self._add_subject(conn, event, event.tenant_id, event.task_id, title=event.fields.get("title"))
+        self._task_status(conn, event, position)  # a task may start in review, or done
 
     def _task_updated(self, conn: sa.Connection, event: Any, position: int) -> None:
         if "title" in event.changes:

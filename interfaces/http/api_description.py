@@ -309,6 +309,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 
 # Its own module (it reads the helpers above, defined by now).
+from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
 
@@ -679,6 +680,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *RATE_LIMIT_OPERATIONS,
     *PEOPLE_OPERATIONS,
     *TASK_OPERATIONS,
+    *NOTIFICATION_OPERATIONS,
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,
     # the documents themselves

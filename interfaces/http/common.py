@@ -23,6 +23,7 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.notifications import NotificationService
 from application.people import PeopleService
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
@@ -36,6 +37,9 @@ from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQ
 from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
+from interfaces.http.notification_feed import NotificationFeed
+from projections.dashboard import DashboardReadModels
+from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 
@@ -71,6 +75,10 @@ class Services:
     tasks: TaskService
     boards: BoardService
     departments: DepartmentService
+    notifications: NotificationService
+    notification_lists: NotificationReadModels
+    notification_feed: NotificationFeed
+    dashboard: DashboardReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
