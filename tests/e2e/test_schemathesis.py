@@ -51,6 +51,7 @@ CHECKS = [
 ]
 STREAM = "/v1/sessions/{session_id}/events/stream"
 NOTIFICATION_STREAM = "/v1/notifications/stream"
+VERDICTS = ("approve", "reject")
 WORK_LIST = "/v1/environments/{environment_id}/work"
 
 
@@ -96,7 +97,10 @@ def seed(http: httpx.Client) -> dict[str, str]:
     task = created("/v1/tasks", {"title": "fuzzed", "board_id": board["id"], "assigned_agent_id": agent["id"]})
     created("/v1/tasks", {"title": "fuzzed and done", "status": "done"})  # a notification to read
     notification = http.get("/v1/notifications").json()["data"][0]
+    # Verdicts need a task in review, one for each (a verdict takes it out of review).
+    in_review = {verdict: created("/v1/tasks", {"title": verdict, "status": "review"}) for verdict in VERDICTS}
     return {
+        **{f"{verdict}_task_id": task["id"] for verdict, task in in_review.items()},
         "notification_id": notification["id"],
         "department_id": department["id"],
         "board_id": board["id"],
@@ -169,6 +173,9 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {"session_id": ids["deleted_session_id"]}
     if operation.path == "/docs/assets/{name}":
         return {"name": "swagger-ui.css"}
+    verdict = operation.path.rsplit("/", 1)[-1]
+    if operation.path.startswith("/v1/tasks/") and verdict in VERDICTS:
+        return {"task_id": ids[f"{verdict}_task_id"]}
     if operation.path.startswith("/v1/sessions/{session_id}/resources"):
         real = {"session_id": ids["resource_session_id"], "resource_id": ids["resource_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
