@@ -186,8 +186,10 @@ def test_read_marks_are_each_readers_own_and_a_rebuild_yields_the_same_rows(setu
 
     later = _task("task_later00001", title="Later")
     later.update({"status": "review"})
-    store.save(later)
-    assert [n["title"] for n in setup.seen(BO, read=False)] == ["Task “Later” awaits approval"]
+    filed = Task(task_id="task_filed00001", tenant_id="t1", fields={"title": "Filed"}, assigned_agent_id=None, status="done")
+    store.save(later, filed)
+    unread = ["Task “Filed” is done", "Task “Later” awaits approval"]  # created done notifies too
+    assert [n["title"] for n in setup.seen(BO, read=False)] == unread
 
     live = _rows(setup.engine)
     assert live["rm_notification_reads"], "a mark above the watermark is kept"
@@ -197,4 +199,4 @@ def test_read_marks_are_each_readers_own_and_a_rebuild_yields_the_same_rows(setu
             conn.execute(sa.delete(table))
     setup.runner.rebuild("notifications")
     assert _rows(setup.engine) == live
-    assert [n["title"] for n in setup.seen(BO, read=False)] == ["Task “Later” awaits approval"]
+    assert [n["title"] for n in setup.seen(BO, read=False)] == unread
