@@ -27,7 +27,6 @@ from domain.notifications import Inbox, inbox_stream_id
 
 # The recipient of a notification the whole workspace sees.
 WORKSPACE = "*"
-KINDS = ("mention", "approval_awaited", "task_done", "session_error")
 
 
 @dataclass(frozen=True)
