@@ -39,6 +39,8 @@ AGGREGATE_TOPICS = {
     # Webhook endpoints: URLs, names, event types; the signing secret only sealed, and even
     # that never leaves (``ciphertext`` is in SECRET_FIELDS).
     "domain.webhooks": "webhooks",
+    # Readers' read marks of notifications (the notifications themselves are a projection).
+    "domain.notifications": "notifications",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -24,6 +24,7 @@ from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.notifications import NotificationService
 from application.people import PeopleDirectory, PeopleService
 from application.ports import SecretCipher
 from application.rate_limit_config import RateLimitConfig
@@ -71,9 +72,12 @@ from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, Worke
 from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
+from interfaces.http.notification_feed import NotificationFeed
 from interfaces.http.slow_clients import bounded_config
 from projections.activity import ActivityReadModels
+from projections.dashboard import DashboardReadModels
 from projections.kafka_runner import KafkaProjector
+from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
@@ -173,6 +177,11 @@ def build(settings: Settings | None = None) -> ApiProcess:
     workspaces = WorkspaceService(store)
     rate_limits = _rate_limits(settings, store, catalog, workspaces)
     people_lists = PeopleReadModels(engine)
+    notification_lists = NotificationReadModels(engine)
+    notification_feed = NotificationFeed(
+        notification_lists.newest_by_tenant, notification_lists.newest_of_all, signalled=settings.projections_in_process
+    )
+    projections.on_progress(notification_feed.progressed)
     services = Services(
         agents=agents,
         environments=environments,
@@ -202,6 +211,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
         usage_reports=UsageReports(engine),
         webhooks=webhooks,
         webhook_lists=WebhookReadModels(engine),
+        notifications=NotificationService(store, notification_lists),
+        notification_lists=notification_lists,
+        notification_feed=notification_feed,
+        dashboard=DashboardReadModels(engine),
     )
     return ApiProcess(
         services=services,

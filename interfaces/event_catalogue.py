@@ -31,6 +31,7 @@ from domain.boards import Board, Department
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.model_cards import ModelCard, ModelHandle
+from domain.notifications import Inbox
 from domain.people import Invite, User
 from domain.rate_limits import WorkspaceRateLimits
 from domain.sessions import PublicEvent, Session
@@ -42,7 +43,7 @@ from domain.workspaces import Workspace
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
-    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint,
+    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

@@ -96,7 +96,7 @@ class ActivityProjection(ReadModelProjection):
     def apply(self, conn: sa.Connection, event: Any) -> None:
         self.apply_all(conn, [event])
 
-    def apply_all(self, conn: sa.Connection, events: Sequence[Any]) -> None:
+    def apply_all(self, conn: sa.Connection, events: Sequence[Any], positions: Sequence[int] | None = None) -> None:
         if not events:
             return
         started = {str(e.originator_id) for e in events if naming_of(type(e)).creates}

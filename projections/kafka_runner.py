@@ -129,7 +129,7 @@ class KafkaProjector:
         with self.engine.begin() as conn:
             self._claim(conn, tp, first, next_offset)
             # Each projection gets its new events of the batch at once, in partition order.
-            batches: list[list[Any]] = [[] for _ in self._projections]
+            batches: list[list[tuple[int, Any]]] = [[] for _ in self._projections]
             for message in messages:
                 body = orjson.loads(message.value)
                 event = None
@@ -139,11 +139,11 @@ class KafkaProjector:
                     # Without its state (too large for the broker) the decoder reads the
                     # event from the store: skipping it would lose an agent or a session.
                     event = event if event is not None else self._decode(body)
-                    batch.append(event)
+                    batch.append((body["notification_id"], event))
                     applied += 1
             for projection, batch in zip(self._projections, batches, strict=True):
                 if batch:
-                    projection.apply_all(conn, batch)
+                    projection.apply_all(conn, [event for _, event in batch], [position for position, _ in batch])
         return applied
 
     def _claim(self, conn: sa.Connection, tp: Any, first: int, next_offset: int) -> None:

@@ -486,6 +486,7 @@ class ApiKeysProjection(ResourceProjection):
 
 def all_projections() -> list[ReadModelProjection]:
     # Imported here: those modules build on ResourceProjection, defined above.
+    from projections.notifications import NotificationsProjection
     from projections.tasks import BoardsProjection, DepartmentsProjection, TasksProjection
 
     return [
@@ -506,4 +507,5 @@ def all_projections() -> list[ReadModelProjection]:
         ActivityProjection(),
         UsageProjection(),
         WebhookEndpointsProjection(),
+        NotificationsProjection(),
     ]

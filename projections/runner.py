@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -28,10 +28,18 @@ class ReadModelProjection:
     def apply(self, conn: sa.Connection, event: Any) -> None:
         raise NotImplementedError
 
-    def apply_all(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        """A batch, in log order; a projection that writes a batch at once overrides this."""
-        for event in events:
-            self.apply(conn, event)
+    def apply_all(self, conn: sa.Connection, events: Sequence[Any], positions: Sequence[int] | None = None) -> None:
+        """A batch, in log order, with each event's global position when the runner knows it;
+        a projection that writes a batch at once overrides this."""
+        for index, event in enumerate(events):
+            if positions is None:
+                self.apply(conn, event)
+            else:
+                self.apply_at(conn, event, positions[index])
+
+    def apply_at(self, conn: sa.Connection, event: Any, position: int) -> None:
+        """``apply``, told the event's global position (a projection that keeps it overrides this)."""
+        self.apply(conn, event)
 
 
 class NotificationSource(Protocol):
@@ -77,6 +85,7 @@ class ReadModelRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catch_up_lock = threading.Lock()
+        self._progress_listeners: list[Callable[[int], None]] = []
 
     # -- setup and positions --------------------------------------------------------------
 
@@ -132,14 +141,23 @@ class ReadModelRunner:
                 )
                 if moved.rowcount != 1:
                     raise PositionMoved(projection.name)
-                projection.apply_all(conn, [event for _, event in todo])
+                projection.apply_all(conn, [event for _, event in todo], [position for position, _ in todo])
         except PositionMoved:
             log.info("projection %s was advanced by another runner", projection.name)
 
     def _reached(self, position: int) -> None:
         with self._progress:
+            advanced = position > self._applied
             self._applied = max(self._applied, position)
             self._progress.notify_all()
+        if advanced:
+            for listener in self._progress_listeners:
+                listener(position)
+
+    def on_progress(self, listener: Callable[[int], None]) -> None:
+        """Calls ``listener(position)`` after each commit that moves every projection further
+        (on the runner's thread: it must not block)."""
+        self._progress_listeners.append(listener)
 
     def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
         """Blocks until every projection has applied ``position`` (read-your-writes)."""

@@ -53,6 +53,7 @@ def serve(args: argparse.Namespace) -> int:
             if child.poll() is None:
                 child.terminate()
         platform.services.live.close()
+        platform.services.notification_feed.close()
 
     try:
         serve_until_signalled(config, on_shutdown=shutting_down)

@@ -29,6 +29,7 @@ from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
+from interfaces.http.resources.notifications import DashboardResource, NotificationsResource
 from interfaces.http.resources.organization import ApiKeysResource, WorkspacesResource
 from interfaces.http.resources.people import PUBLIC_AUTH_PATHS, add_people_routes
 from interfaces.http.resources.rate_limits import OrganizationRateLimitsResource, WorkspaceRateLimitsResource
@@ -176,6 +177,12 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/departments/{department_id}", DepartmentsResource(services.departments, lists, written), "archive")
     add_activity_routes(app, services.activity)
     add_webhook_routes(app, services.webhooks, services.webhook_lists, written)
+    # -- notifications and the dashboard --
+    notifications = NotificationsResource(services.notifications, services.notification_lists, services.notification_feed, written)
+    _add_family(app, "/v1/notifications/{notification_id}", notifications, "read")
+    for action in ("unread_count", "read_all", "stream"):
+        app.add_route(f"/v1/notifications/{action}", notifications, suffix=action)
+    app.add_route("/v1/dashboard/stats", DashboardResource(services.dashboard), suffix="stats")
     return app
 
 

@@ -23,6 +23,7 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
+from application.notifications import NotificationService
 from application.people import PeopleService
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
@@ -37,7 +38,10 @@ from application.work_queue import PlatformWorker, WorkCredential, Worker, WorkQ
 from application.workspaces import WorkspaceService
 from interfaces.http.limits import MAX_BODY_BYTES
 from interfaces.http.live import LiveHub
+from interfaces.http.notification_feed import NotificationFeed
 from projections.activity import ActivityReadModels
+from projections.dashboard import DashboardReadModels
+from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 from projections.usage import UsageReports
@@ -79,6 +83,10 @@ class Services:
     usage_reports: UsageReports
     webhooks: WebhookService
     webhook_lists: WebhookReadModels
+    notifications: NotificationService
+    notification_lists: NotificationReadModels
+    notification_feed: NotificationFeed
+    dashboard: DashboardReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -59,6 +59,8 @@ def _populate(workspace: Workspace) -> None:
     ids["department"] = _post(http, "/v1/departments", {"name": "d"})["id"]
     ids["board"] = _post(http, "/v1/boards", {"name": "b", "department_id": ids["department"]})["id"]
     ids["task"] = _post(http, "/v1/tasks", {"title": "t", "board_id": ids["board"], "assigned_agent_id": ids["agent"]})["id"]
+    _post(http, "/v1/tasks", {"title": "finished", "status": "done"})  # a task done notifies the workspace
+    ids["notification"] = http.get("/v1/notifications").json()["data"][0]["id"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ MATRIX = (
     ),  # fmt: skip
     Row("board", "/v1/boards/{board}", (GET, update({"name": "x"}), ARCHIVE), "/v1/boards"),
     Row("department", "/v1/departments/{department}", (GET, update({"name": "x"}), ARCHIVE), "/v1/departments"),
+    Row("notification", "/v1/notifications/{notification}", (GET, ("post", "/read", {}), ("patch", "/read", None)), "/v1/notifications"),
     Row("api key", "/v1/organizations/api_keys/{api_key}", (GET, update({"name": "x"}), update({"status": "inactive"})), "/v1/organizations/api_keys"),
 )
 

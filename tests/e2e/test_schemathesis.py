@@ -6,8 +6,8 @@ Path ids are half generated (unknown ids: the 404 paths) and half real (a seeded
 environment, session and model card), and request bodies that name an agent or environment get the
 seeded ones half of the time, so the fuzzing reaches the write paths, not only the 404s.
 Destructive operations (archive, delete) run last so they do not hide the others. The
-stream operation gets a deleted session (whose stream ends once replayed) or an unknown
-one, so every request finishes. Model-card bodies always say ``probe: false``: a probe would
+session stream gets a deleted session (whose stream ends once replayed) or an unknown
+one, and the notification stream ``max_seconds=0`` (replay, then end), so every request finishes. Model-card bodies always say ``probe: false``: a probe would
 call a provider on the internet. Failures are collected over all operations and reported
 together."""
 
@@ -51,6 +51,8 @@ CHECKS = [
     response_schema_conformance,
 ]
 STREAM = "/v1/sessions/{session_id}/events/stream"
+NOTIFICATION_STREAM = "/v1/notifications/stream"
+VERDICTS = ("approve", "reject")
 WORK_LIST = "/v1/environments/{environment_id}/work"
 
 
@@ -100,7 +102,13 @@ def seed(http: httpx.Client) -> dict[str, str]:
     webhook = created("/v1/organizations/webhooks", hooks)
     logged = created("/v1/organizations/webhooks", hooks)
     delivery_id = _seed_delivery(http, created, logged["id"])
+    created("/v1/tasks", {"title": "fuzzed and done", "status": "done"})  # a notification to read
+    notification = http.get("/v1/notifications").json()["data"][0]
+    # Verdicts need a task in review, one for each (a verdict takes it out of review).
+    in_review = {verdict: created("/v1/tasks", {"title": verdict, "status": "review"}) for verdict in VERDICTS}
     return {
+        **{f"{verdict}_task_id": task["id"] for verdict, task in in_review.items()},
+        "notification_id": notification["id"],
         "department_id": department["id"],
         "board_id": board["id"],
         "task_id": task["id"],
@@ -190,6 +198,9 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {"session_id": ids["deleted_session_id"]}
     if operation.path == "/docs/assets/{name}":
         return {"name": "swagger-ui.css"}
+    verdict = operation.path.rsplit("/", 1)[-1]
+    if operation.path.startswith("/v1/tasks/") and verdict in VERDICTS:
+        return {"task_id": ids[f"{verdict}_task_id"]}
     if operation.path.startswith("/v1/sessions/{session_id}/resources"):
         real = {"session_id": ids["resource_session_id"], "resource_id": ids["resource_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
@@ -208,13 +219,16 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     names = (
         "agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id",
-        "user_id", "invite_id", "workspace_id", "api_key_id", "task_id", "board_id", "department_id", "webhook_endpoint_id",
+        "user_id", "invite_id", "workspace_id", "api_key_id", "task_id", "board_id", "department_id", "webhook_endpoint_id", "notification_id",
     )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
 
 def _with_real_references(ids: dict[str, str], draw_real: bool) -> Any:
     def patch(case: Any) -> Any:
+        if case.path == NOTIFICATION_STREAM:
+            # It follows until told to stop: fuzzed ones send what is there and end.
+            case.query = {**(case.query or {}), "max_seconds": 0}
         if case.path.startswith("/v1/model_cards") and isinstance(case.body, dict):
             # A probe would call a real provider on the internet (or a fuzzed URL): never here.
             case.body["probe"] = False

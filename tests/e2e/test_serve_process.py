@@ -38,16 +38,17 @@ def test_sigterm_ends_open_streams_and_closes_the_platform(tmp_path: Path) -> No
 
         outcomes: list[str] = []
 
-        def follow() -> None:
+        def follow(path: str) -> None:
             try:
-                with http.stream("GET", f"/v1/sessions/{session['id']}/events/stream") as stream:
+                with http.stream("GET", path) as stream:
                     for _ in stream.iter_lines():
                         pass
                 outcomes.append("ended")
             except httpx.HTTPError as error:
                 outcomes.append(type(error).__name__)
 
-        streams = [threading.Thread(target=follow) for _ in range(3)]
+        paths = [f"/v1/sessions/{session['id']}/events/stream"] * 3 + ["/v1/notifications/stream"]
+        streams = [threading.Thread(target=follow, args=(path,)) for path in paths]
         for thread in streams:
             thread.start()
         time.sleep(1)  # the streams are open and idle
@@ -65,7 +66,7 @@ def test_sigterm_ends_open_streams_and_closes_the_platform(tmp_path: Path) -> No
 
     assert server.returncode == 0, output
     assert stopped_after < 5, f"shutdown waited {stopped_after:.1f}s on open streams"
-    assert outcomes == ["ended"] * 3, "streams were cut off instead of ended"
+    assert outcomes == ["ended"] * 4, "streams were cut off instead of ended"
     assert "agentry stopped cleanly" in output
     assert KEY not in output
 
