@@ -89,6 +89,10 @@ def test_a_task_is_executed_reviewed_rejected_revised_and_approved(
     ]  # fmt: skip
     approval = feed[-2]
     assert approval["actor"]["type"] == "api_key" and approval["entity_type"] == "task"
+    # Each time it waited for a verdict, the workspace was told.
+    notified = http.get("/v1/notifications", params={"limit": 100}).json()["data"]
+    awaited = [n for n in notified if n["task_id"] == task["id"] and n["kind"] == "approval_awaited"]
+    assert len(awaited) == 2 and not any(n["read"] for n in awaited), notified
 
 
 def test_a_task_without_approval_is_done_and_runs_only_once_at_a_time(
