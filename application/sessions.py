@@ -80,7 +80,10 @@ class SessionService:
         return session
 
     def begin(self, session: Session) -> None:
-        """After a new session is saved: its first turn, if its initial events ask for one."""
+        """After a session changed by ``new`` or ``with_events`` is saved: the turn its events
+        ask for, or the interrupt of the one in progress."""
+        if session.interrupt_requested:
+            self._on_interrupt(session.session_id)
         if session.wants_turn:
             self._on_user_turn(session.session_id)
 

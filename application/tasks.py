@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from application.sessions import SessionService
 from application.task_views import TASK_DEFAULTS, comment_view, task_view
 from application.tenancy import Principal
 from application.views import iso
+from domain.errors import DomainError
 from domain.sessions import Session
 from domain.tasks import SETTABLE_STATUSES, Task, parent_chain_has
 
@@ -304,13 +306,40 @@ class TaskService:
                 self._check_reviewer(who)
             task.update(changes, expected_version)
 
-        return self._commands.change(who, task_id, update)
+        return self._stopping_its_run(who, task_id, update)
 
     def archive(self, who: Principal, task_id: str) -> Written:
-        return self._commands.change(who, task_id, Task.archive)
+        return self._stopping_its_run(who, task_id, Task.archive)
 
     def delete(self, who: Principal, task_id: str) -> Written:
-        return self._commands.change(who, task_id, Task.delete, render=lambda task: {"id": task.task_id, "type": "task_deleted"})
+        return self._stopping_its_run(
+            who, task_id, Task.delete, render=lambda task: {"id": task.task_id, "type": "task_deleted"}
+        )
+
+    def _stopping_its_run(
+        self, who: Principal, task_id: str, command: Callable[[Task], object], render: Callable[[Task], dict[str, Any]] | None = None
+    ) -> Written:
+        """``command``; when it cancels, archives or deletes a task whose run is working, the
+        run's session is interrupted in the same append (its agent stops spending on it)."""
+        interrupted: list[Session] = []
+
+        def stopping(task: Task) -> Alongside | None:
+            was_running = task.running
+            command(task)
+            stopped = task.deleted or task.archived_at is not None or task.status == "cancelled"
+            if not (was_running and stopped and task.session_id):
+                return None
+            try:
+                session = self._sessions.with_events(who, task.session_id, [{"type": "user.interrupt"}])
+            except (NotFound, DomainError):
+                return None  # the session is gone or takes no interrupt: nothing runs there
+            interrupted[:] = [session]
+            return Alongside((session,))
+
+        written = self._commands.change(who, task_id, stopping, render=render)
+        for session in interrupted:
+            self._sessions.begin(session)
+        return written
 
     def load(self, who: Principal, task_id: str) -> Task:
         return self._commands.load(who, task_id)

@@ -235,3 +235,23 @@ def test_review_is_left_only_by_a_reviewer_and_due_dates_stay_plausible(server: 
     for due in ("0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-05:00"):
         refused = http.post("/v1/tasks", json={"title": "x", "due_date": due})
         assert refused.status_code == 400 and "due" in refused.json()["error"]["message"], refused.text
+
+
+@pytest.mark.parametrize("stop", ["cancel", "archive", "delete"])
+def test_stopping_a_running_task_interrupts_its_session(http: httpx.Client, fake_provider: FakeProvider, stop: str) -> None:
+    fake_provider.script(Reply([Text("Still working on it.", tokens=20)], latency=0.5, token_delay=0.2))
+    agent = _post(http, "/v1/agents", {"name": "Busy", "model": MODEL})
+    task = _post(http, "/v1/tasks", {"title": "Long one", "assigned_agent_id": agent["id"]})
+    session_id = _post(http, f"/v1/tasks/{task['id']}/execute")["session_id"]
+    if stop == "cancel":
+        assert _post(http, f"/v1/tasks/{task['id']}", {"status": "cancelled"})["status"] == "cancelled"
+    elif stop == "archive":
+        assert _post(http, f"/v1/tasks/{task['id']}/archive")["archived_at"] is not None
+    else:
+        assert http.delete(f"/v1/tasks/{task['id']}").status_code == 200
+    kinds = [e["type"] for e in http.get(f"/v1/sessions/{session_id}/events", params={"limit": 100}).json()["data"]]
+    assert "user.interrupt" in kinds, kinds
+    deadline = time.monotonic() + 20
+    while http.get(f"/v1/sessions/{session_id}").json()["status"] != "idle":
+        assert time.monotonic() < deadline, "the interrupted session never went idle"
+        time.sleep(0.05)
