@@ -321,7 +321,8 @@ OPERATIONS: tuple[Operation, ...] = (
     # agents
     Operation(
         "post", "/v1/agents", "createAgent", "Create an agent (version 1)", "agents", out.Agent,
-        request=body.AgentCreate, errors=WRITE,
+        request=body.AgentCreate, errors=(*WRITE, 404),
+        description="A `department_id` or `primary_board_id` that is not the caller's: 404 (archived: 400).",
     ),
     Operation(
         "get", "/v1/agents", "listAgents", "List agents, newest first", "agents", out.AgentPage,
