@@ -1,6 +1,6 @@
 """A PostgreSQL advisory lock that makes one process of many the active one for a job (the
-webhook dispatcher), held on a dedicated connection: a process whose connection dropped has
-lost the lock with it, and ``held`` asks the database, not a flag."""
+Kafka relay, the webhook dispatcher), held on a dedicated connection: a process whose
+connection dropped has lost the lock with it, and ``held`` asks the database, not a flag."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from infra.pg_connections import KEEPALIVE_OPTIONS
+from infra.pg_connections import OwnConnection
 
 log = logging.getLogger("agentry.lease")
 
@@ -20,16 +20,9 @@ WEBHOOKS_LOCK_KEY = 0x61677768  # "agwh"
 
 class AdvisoryLease:
     def __init__(self, conninfo: str, key: int, job: str) -> None:
-        self._conninfo = conninfo
         self._key = key
         self._job = job
-        self._conn: psycopg.Connection | None = None
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._conninfo, autocommit=True, **KEEPALIVE_OPTIONS)
-            self._conn.execute("SET statement_timeout = '10s'")
-        return self._conn
+        self._conn = OwnConnection(conninfo, "SET statement_timeout = '10s'")
 
     def acquire(self, should_stop: Callable[[], bool], poll_seconds: float = 1.0) -> bool:
         waiting_logged = False
@@ -63,18 +56,14 @@ class AdvisoryLease:
             return False
 
     def _one(self, query: str, params: tuple[Any, ...]) -> Any:
-        row = self._connection().execute(query, params).fetchone()
+        """The single value a one-row query answers (every query here answers one row)."""
+        row = self._conn.get().execute(query, params).fetchone()
         if row is None:
             raise RuntimeError(f"expected one row from: {query}")
         return row[0]
 
     def release(self) -> None:
-        """Gives the lock up by closing its connection (the next acquire opens a fresh one)."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        """Gives the lock up by closing its connection (the next use opens a fresh one)."""
+        self._conn.drop()
 
     close = release

@@ -39,6 +39,11 @@ class OwnConnection:
             self._conn = conn
         return self._conn
 
+    def current(self) -> psycopg.Connection[Any] | None:
+        """The connection if it is open; never opens one (what it held, e.g. a lock, went
+        with the last one)."""
+        return self._conn if self._conn is not None and not self._conn.closed else None
+
     def drop(self) -> None:
         """Closes it (if open); the next ``get`` opens a fresh one."""
         if self._conn is not None:
