@@ -140,12 +140,7 @@ class TaskService:
         """The run's session ended a turn (the follower calls this, once per idle event, or
         again after a crash: it records nothing the second time)."""
 
-        def attempt() -> None:
-            task = load_as(self._store, task_stream, Task)
-            if task is not None and task.record_result(session_id, seq, result):
-                self._store.save(task)
-
-        retry_on_race(attempt, key=str(task_stream))
+        self._follow_up(task_stream, lambda task: task.record_result(session_id, seq, result))
 
     # -- comments ----------------------------------------------------------------------------
 
@@ -187,14 +182,11 @@ class TaskService:
             return
         reply_id = "tcmt" + "_" + hashlib.sha256(f"{session_id}:{seq}".encode()).hexdigest()[:24]
 
-        def attempt() -> None:
-            task = load_as(self._store, task_stream, Task)
-            if task is None or task.deleted or task.archived_at is not None:
-                return
-            if task.comment(reply_id, {"type": "agent", "id": agent_id}, text, [], reply_to=comment_id):
-                self._store.save(task)
-
-        retry_on_race(attempt, key=str(task_stream))
+        agent = {"type": "agent", "id": agent_id}
+        self._follow_up(
+            task_stream,
+            lambda task: task.archived_at is None and task.comment(reply_id, agent, text, [], reply_to=comment_id),
+        )
 
     def mention_suggestions(self, who: Principal, query: str) -> list[dict[str, Any]]:
         return [
@@ -205,9 +197,15 @@ class TaskService:
     def end_run(self, task_stream: UUID, session_id: str, seq: int, reason: str) -> None:
         """The run stopped unfinished (the follower; idempotent as ``record_result``)."""
 
+        self._follow_up(task_stream, lambda task: task.end_run(session_id, seq, reason))
+
+    def _follow_up(self, task_stream: UUID, command: Callable[[Task], bool]) -> None:
+        """A follower's command on a task (no caller, no tenant: it names the stream); saved
+        when it recorded something, re-run on a lost race."""
+
         def attempt() -> None:
             task = load_as(self._store, task_stream, Task)
-            if task is not None and task.end_run(session_id, seq, reason):
+            if task is not None and not task.deleted and command(task):
                 self._store.save(task)
 
         retry_on_race(attempt, key=str(task_stream))

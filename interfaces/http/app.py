@@ -37,11 +37,11 @@ from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
 from interfaces.http.resources.tasks import (
-    BoardsResource,
-    DepartmentsResource,
     MentionsResource,
     TaskCommentsResource,
     TasksResource,
+    boards_resource,
+    departments_resource,
 )
 from interfaces.http.resources.usage import add_usage_routes
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
@@ -173,8 +173,8 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/tasks/{task_id}", TasksResource(services.tasks, lists, written), "archive", "execute", "approve", "reject")
     app.add_route("/v1/tasks/{task_id}/comments", TaskCommentsResource(services.tasks, lists, written))
     app.add_route("/v1/mentions/search", MentionsResource(services.tasks))
-    _add_family(app, "/v1/boards/{board_id}", BoardsResource(services.boards, lists, written), "archive")
-    _add_family(app, "/v1/departments/{department_id}", DepartmentsResource(services.departments, lists, written), "archive")
+    _add_family(app, "/v1/boards/{board_id}", boards_resource(services.boards, lists, written), "archive")
+    _add_family(app, "/v1/departments/{department_id}", departments_resource(services.departments, lists, written), "archive")
     add_activity_routes(app, services.activity)
     add_webhook_routes(app, services.webhooks, services.webhook_lists, written)
     # -- notifications and the dashboard --

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import falcon
 import falcon.asgi
@@ -23,7 +24,7 @@ from interfaces.http.task_schemas import (
     TaskReject,
     TaskUpdate,
 )
-from projections.queries import ListQuery, ReadModels, TaskFilters
+from projections.queries import ListQuery, Page, ReadModels, TaskFilters
 
 MAX_SEARCH = 200
 
@@ -117,63 +118,62 @@ class TasksResource:
         await self._written.answer(resp, await run(self._tasks.reject, principal(req), task_id, body.comment))
 
 
-class BoardsResource:
-    """Routes: ``/v1/boards`` and, by suffix, ``/{board_id}`` (item), ``/archive``."""
+class GroupingResource:
+    """A board's or a department's routes: the collection and, by suffix, the item and
+    ``/archive``. Both are plain definitions; they differ in their service, their request
+    models and how their list narrows."""
 
-    def __init__(self, boards: BoardService, lists: ReadModels, written: ReadYourWrites) -> None:
-        self._boards = boards
-        self._lists = lists
+    def __init__(
+        self,
+        service: BoardService | DepartmentService,
+        create: type[BoardCreate | DepartmentCreate],
+        update: type[BoardUpdate | DepartmentUpdate],
+        listed: Callable[[falcon.asgi.Request, str], Page],
+        written: ReadYourWrites,
+    ) -> None:
+        self._service = service
+        self._create = create
+        self._update = update
+        self._listed = listed
         self._written = written
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        body = await parse(req, BoardCreate)
-        await self._written.answer(resp, await run(self._boards.create, principal(req), body.given()))
+        body = await parse(req, self._create)
+        await self._written.answer(resp, await run(self._service.create, principal(req), body.given()))
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        department = req.get_param("department_id") or None
-        page = await run(self._lists.boards, principal(req).tenant_id, list_query(req), department)
-        resp.media = page.envelope()
+        resp.media = (await run(self._listed, req, principal(req).tenant_id)).envelope()
 
-    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, board_id: str) -> None:
-        resp.media = await run(self._boards.retrieve, principal(req), board_id)
+    # The item's id comes as ``board_id`` or ``department_id``: the route's one parameter.
 
-    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, board_id: str) -> None:
-        body = await parse(req, BoardUpdate)
-        await self._written.answer(resp, await run(self._boards.update, principal(req), board_id, body.given()))
+    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, **path: str) -> None:
+        (item_id,) = path.values()
+        resp.media = await run(self._service.retrieve, principal(req), item_id)
 
-    on_patch_item = on_post_item
+    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, **path: str) -> None:
+        (item_id,) = path.values()
+        body = await parse(req, self._update)
+        await self._written.answer(resp, await run(self._service.update, principal(req), item_id, body.given()))
 
-    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, board_id: str) -> None:
-        await self._written.answer(resp, await run(self._boards.archive, principal(req), board_id))
+    on_patch_item = on_post_item  # Mission Control edits with PATCH
+
+    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, **path: str) -> None:
+        (item_id,) = path.values()
+        await self._written.answer(resp, await run(self._service.archive, principal(req), item_id))
 
 
-class DepartmentsResource:
-    """Routes: ``/v1/departments`` and, by suffix, ``/{department_id}`` (item), ``/archive``."""
+def boards_resource(boards: BoardService, lists: ReadModels, written: ReadYourWrites) -> GroupingResource:
+    def listed(req: falcon.asgi.Request, tenant_id: str) -> Page:
+        return lists.boards(tenant_id, list_query(req), req.get_param("department_id") or None)
 
-    def __init__(self, departments: DepartmentService, lists: ReadModels, written: ReadYourWrites) -> None:
-        self._departments = departments
-        self._lists = lists
-        self._written = written
+    return GroupingResource(boards, BoardCreate, BoardUpdate, listed, written)
 
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        body = await parse(req, DepartmentCreate)
-        await self._written.answer(resp, await run(self._departments.create, principal(req), body.given()))
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        page = await run(self._lists.departments, principal(req).tenant_id, list_query(req))
-        resp.media = page.envelope()
+def departments_resource(departments: DepartmentService, lists: ReadModels, written: ReadYourWrites) -> GroupingResource:
+    def listed(req: falcon.asgi.Request, tenant_id: str) -> Page:
+        return lists.departments(tenant_id, list_query(req))
 
-    async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, department_id: str) -> None:
-        resp.media = await run(self._departments.retrieve, principal(req), department_id)
-
-    async def on_post_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, department_id: str) -> None:
-        body = await parse(req, DepartmentUpdate)
-        await self._written.answer(resp, await run(self._departments.update, principal(req), department_id, body.given()))
-
-    on_patch_item = on_post_item
-
-    async def on_post_archive(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, department_id: str) -> None:
-        await self._written.answer(resp, await run(self._departments.archive, principal(req), department_id))
+    return GroupingResource(departments, DepartmentCreate, DepartmentUpdate, listed, written)
 
 
 class TaskCommentsResource:
