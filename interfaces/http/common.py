@@ -109,18 +109,29 @@ class ReadYourWrites:
 
 def check_shape(body: Any) -> None:
     """Refuses JSON nested deeper than anything the API defines: such a document could be
-    stored but never serialized or loaded again. Refuses a NUL character (``\\u0000``) in any
-    text: PostgreSQL text cannot hold one, and a read model holding it breaks every query that
-    reads a field of that row's document (an agent's description broke ``agent:<name>``)."""
-    pending: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
+    stored but never serialized or loaded again."""
+    pending = [(body, 1)]
     nodes = 0
     while pending:
-        value, path = pending.pop()
+        value, depth = pending.pop()
         nodes += 1
-        if len(path) >= MAX_JSON_DEPTH:
+        if depth > MAX_JSON_DEPTH:
             raise falcon.HTTPBadRequest(description=f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
         if nodes > MAX_JSON_NODES:
             raise falcon.HTTPBadRequest(description=f"the JSON body has more than {MAX_JSON_NODES} values")
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+
+
+def refuse_nul(body: Any) -> None:
+    """Refuses a NUL character (``\\u0000``) in any text of the body, naming where:
+    PostgreSQL text cannot hold one, and a read model holding it breaks every query that
+    reads a field of that row's document (an agent's description broke ``agent:<name>``)."""
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
+    while pending:
+        value, path = pending.pop()
         if isinstance(value, str):
             if "\x00" in value:
                 _refuse_nul(path)
@@ -158,6 +169,9 @@ async def read_json(req: falcon.asgi.Request, optional: bool = False) -> Any:
     if not isinstance(body, dict):
         raise falcon.HTTPBadRequest(description="the request body must be a JSON object")
     check_shape(body)
+    # JSON can carry a NUL only escaped: a body without the escape needs no second walk.
+    if b"\\u0000" in raw:
+        refuse_nul(body)
     return body
 
 
