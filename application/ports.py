@@ -370,3 +370,86 @@ class CredentialLocks(Protocol):
 
 class CredentialLockTimeout(Exception):
     """Another holder kept the credential's lock longer than the wait allows."""
+
+
+# -- blobs (file bytes, skill files, knowledge documents) ----------------------------------
+
+
+class BlobMissing(Exception):
+    """No blob is stored under the key asked for."""
+
+
+class BlobStore(Protocol):
+    """Bytes kept outside the event log, content-addressed: the key is the SHA-256 (lowercase
+    hex) of the bytes, so an event holds the key, never the bytes, and storing the same bytes
+    twice stores them once. ``delete`` is the caller's decision that no live record still
+    names the key (the store keeps no reference counts)."""
+
+    def put(self, data: bytes) -> str:
+        """Stores ``data``; returns its key. Idempotent."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Raises ``BlobMissing`` for an unknown key."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Idempotent."""
+        ...
+
+
+# -- meaning: embeddings and the vector index ----------------------------------------------
+
+
+class Embedder(Protocol):
+    """Text → vectors of a fixed size, in the order given. ``name`` identifies the model so
+    an index built with one model is never searched with another's vectors."""
+
+    name: str
+    dimensions: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True)
+class IndexText:
+    """A vector projection's instruction: embed ``text`` and store it as the point ``key``.
+
+    ``key`` is stable for a given event (an event id, plus a part number when one event
+    yields several texts): the projection turns it into the point id, so replaying the
+    event writes the same point again instead of a second one. ``payload`` holds what a
+    search filters and answers on; it always names ``tenant_id``.
+    """
+
+    collection: str
+    key: str
+    text: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UnindexWhere:
+    """A vector projection's instruction: drop every point of ``collection`` whose payload
+    has all of ``match``'s values (a memory rewritten or deleted, a document removed)."""
+
+    collection: str
+    match: dict[str, str]
+
+
+VectorChange = IndexText | UnindexWhere
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    key: str
+    score: float
+    payload: dict[str, Any]
+
+
+class SemanticSearch(Protocol):
+    """Searches one collection by meaning: ``query`` is embedded with the index's model and
+    the points whose payload has all of ``match``'s values are ranked, best first."""
+
+    def search(self, collection: str, query: str, limit: int, match: dict[str, str]) -> list[VectorHit]: ...

@@ -270,6 +270,11 @@ class Settings:
         return self.data_dir / "root-secret"
 
     @property
+    def blob_dir(self) -> Path:
+        """The embedded blob store: uploaded files, skill files and documents, by SHA-256."""
+        return self.data_dir / "blobs"
+
+    @property
     def secret_keys_path(self) -> Path:
         """The embedded data-key table (kept apart from the event log, so a key can be destroyed)."""
         return self.data_dir / "secret_keys.sqlite3"

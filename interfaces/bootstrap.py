@@ -43,6 +43,7 @@ from application.webhook_delivery import RetryPolicy, Unleased, WebhookDispatche
 from application.webhooks import WebhookService
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkerWatch, WorkQueue
 from application.workspaces import WorkspaceService, reaches
+from infra.blob_store import LocalBlobStore
 from infra.credential_locks import LocalCredentialLocks, PostgresCredentialLocks
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
@@ -123,6 +124,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
+    blobs = LocalBlobStore(settings.blob_dir)  # noqa: F841  (files, skills and documents take it)
     engine = create_engine(settings.read_model_url)
     projections = ReadModelRunner(engine, store, all_projections())
     projections.setup()
