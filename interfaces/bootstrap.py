@@ -20,6 +20,7 @@ from application.boards import BoardService, DepartmentService, Placements
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
+from application.global_search import GlobalSearch
 from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
@@ -83,6 +84,7 @@ from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from projections.search import KeywordSearch
 from projections.task_runs import TaskFollower
 from projections.usage import UsageReports
 from projections.webhooks import WebhookReadModels
@@ -217,6 +219,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists=notification_lists,
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
+        search=_global_search(engine),
     )
     return ApiProcess(
         services=services,
@@ -313,6 +316,11 @@ def sandbox_root(settings: Settings) -> Path:
         return Path(settings.sandbox_root)
     where = settings.database_url or str(settings.data_dir.resolve())
     return Path(tempfile.gettempdir()) / "agentry-sandboxes" / hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
+def _global_search(engine: Any) -> GlobalSearch:
+    keywords = KeywordSearch(engine)
+    return GlobalSearch({"agent": keywords.agents, "session": keywords.sessions, "task": keywords.tasks})
 
 
 def build_sandbox_worker(settings: Settings, api: str, key: str, slots: int) -> SandboxWorker:

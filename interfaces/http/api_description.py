@@ -312,6 +312,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E402
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
+from interfaces.http.search_description import SEARCH_OPERATIONS  # noqa: E402
 from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
 from interfaces.http.usage_description import USAGE_OPERATIONS  # noqa: E402
 from interfaces.http.webhooks_description import WEBHOOK_OPERATIONS  # noqa: E402
@@ -693,6 +694,7 @@ OPERATIONS: tuple[Operation, ...] = (
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,
     *ACTIVITY_OPERATIONS,
+    *SEARCH_OPERATIONS,
     *USAGE_OPERATIONS,
     *WEBHOOK_OPERATIONS,
     # the documents themselves

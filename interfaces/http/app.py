@@ -33,6 +33,7 @@ from interfaces.http.resources.notifications import DashboardResource, Notificat
 from interfaces.http.resources.organization import ApiKeysResource, WorkspacesResource
 from interfaces.http.resources.people import PUBLIC_AUTH_PATHS, add_people_routes
 from interfaces.http.resources.rate_limits import OrganizationRateLimitsResource, WorkspaceRateLimitsResource
+from interfaces.http.resources.search import add_search_routes
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
@@ -183,6 +184,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     for action in ("unread_count", "read_all", "stream"):
         app.add_route(f"/v1/notifications/{action}", notifications, suffix=action)
     app.add_route("/v1/dashboard/stats", DashboardResource(services.dashboard), suffix="stats")
+    add_search_routes(app, services.search)
     return app
 
 

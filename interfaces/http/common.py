@@ -21,6 +21,7 @@ from application.commands import Written
 from application.environment_keys import EnvironmentCredential, EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.errors import Forbidden
+from application.global_search import GlobalSearch
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
@@ -87,6 +88,7 @@ class Services:
     notification_lists: NotificationReadModels
     notification_feed: NotificationFeed
     dashboard: DashboardReadModels
+    search: GlobalSearch
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
