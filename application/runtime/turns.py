@@ -36,6 +36,7 @@ from application.ports import (
     ThinkingStarted,
 )
 from application.retry import retry_on_race
+from application.runtime import system_prompt
 from application.runtime.dispatch import CancelToken
 from application.runtime.mcp import McpFailure, McpTools
 from application.runtime.models import ModelResolver, missing_provider_message
@@ -307,7 +308,7 @@ class SessionRuntime:
             transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
             options = session.completion_options
             request = transcript.request(
-                session.agent.get("system"),
+                system_prompt.compose(session.agent.get("system"), session.resources),
                 tools.offered,
                 options.get("max_tokens") or self._policy.max_tokens,
                 options.get("temperature"),
