@@ -25,6 +25,7 @@ from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
 from application.people import PeopleService
+from application.ports import SemanticSearch
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
 from application.session_log import SessionLog
@@ -45,6 +46,7 @@ from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 from projections.usage import UsageReports
+from projections.vectors import VectorProjection
 from projections.webhooks import WebhookReadModels
 
 M = TypeVar("M", bound=BaseModel)
@@ -87,6 +89,9 @@ class Services:
     notification_lists: NotificationReadModels
     notification_feed: NotificationFeed
     dashboard: DashboardReadModels
+    # Search by meaning, and the vector projection (its position, ``wait_for``: write, then search).
+    semantic_search: SemanticSearch | None = None
+    vectors: VectorProjection | None = None
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
