@@ -51,6 +51,8 @@ DEFAULT_RECLAIM_MS = 5000
 POLLING_WINDOW_SECONDS = 30.0
 # How often a long poll looks again for items another process queued.
 POLL_RECHECK_SECONDS = 0.1
+# The SDK worker bounds its teardown memory flush at 30 s (MEMORY_FLUSH_TIMEOUT).
+TEARDOWN_GRACE_SECONDS = 30.0
 
 WORK_ITEMS: Kind[WorkItem] = Kind(WorkItem, ID_PREFIX, "work item")
 
@@ -317,6 +319,16 @@ class WorkQueue:
             return view
         return None
 
+    def _teardown_grace(self, item: WorkItem, lease: Lease, ttl: float) -> None:
+        """A worker told to stop still flushes (the SDK's worker uploads changed memories
+        before its stop call, for up to 30 s) under the item's token, which dies with the
+        lease: the lease is stretched to ``TEARDOWN_GRACE`` past the stop request, once —
+        later beats find it long enough and leave it."""
+        asked = item.stop_requested_at.timestamp() if item.stop_requested_at else self._clock()
+        until = asked + max(ttl, TEARDOWN_GRACE_SECONDS)
+        if lease.claim == item.claim and lease.expires_at < until and lease.last_heartbeat is not None:
+            self._leases.extend(item.work_id, item.claim, lease.last_heartbeat, lease.last_heartbeat, until)
+
     def acknowledge(self, who: Worker, environment_id: str, work_id: str) -> dict[str, Any]:
         item = self._worker_item(who, environment_id, work_id)
         try:
@@ -344,6 +356,8 @@ class WorkQueue:
         lease = self._leases.get(work_id)
         current = lease.last_heartbeat if lease is not None and lease.claim == item.claim else None
         if item.state in ("stopping", "stopped", "queued"):
+            if item.state == "stopping" and lease is not None and current is not None:
+                self._teardown_grace(item, lease, ttl)
             # Not compared: the worker is told to let go (queued: its claim was taken over).
             return _beat(current, False, item.state, ttl)
         stamp = _stamp(self._clock())

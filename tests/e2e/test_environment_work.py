@@ -12,6 +12,8 @@ import anthropic
 import httpx
 import pytest
 
+from application.work_queue import TEARDOWN_GRACE_SECONDS
+from infra.work_leases import SqlWorkLeases
 from interfaces.bootstrap import sandbox_worker_key
 from tests.support.environment_worker import environment_worker
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
@@ -209,6 +211,10 @@ def test_the_queue_speaks_the_sdk_protocol_and_scopes_its_credentials(served: Ru
     assert beater.beta.environments.work.stop(work.id, environment_id=environment_id, force=False).state == "stopping"
     told = beater.beta.environments.work.heartbeat(work.id, environment_id=environment_id, expected_last_heartbeat="whatever")
     assert told.state == "stopping" and not told.lease_extended
+    # The token outlives the 4 s lease by the teardown grace: the worker's flush still gets in.
+    lease = SqlWorkLeases(served.platform.projections.engine).get(work.id)
+    assert lease is not None and lease.expires_at >= time.time() + TEARDOWN_GRACE_SECONDS - 10
+    assert lease.last_heartbeat == second.last_heartbeat
     assert worker.beta.environments.work.stop(work.id, environment_id=environment_id, force=True).state == "stopped"
     with pytest.raises(anthropic.APIStatusError) as again:
         worker.beta.environments.work.stop(work.id, environment_id=environment_id, force=True)
