@@ -36,6 +36,7 @@ from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
+from application.skills import SkillService
 from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
@@ -83,6 +84,7 @@ from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from projections.skills import SkillReadModels
 from projections.task_runs import TaskFollower
 from projections.usage import UsageReports
 from projections.webhooks import WebhookReadModels
@@ -124,7 +126,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
-    blobs = LocalBlobStore(settings.blob_dir)  # noqa: F841  (files, skills and documents take it)
+    blobs = LocalBlobStore(settings.blob_dir)
     engine = create_engine(settings.read_model_url)
     projections = ReadModelRunner(engine, store, all_projections())
     projections.setup()
@@ -217,6 +219,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists=notification_lists,
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
+        skills=SkillService(store, blobs),
+        skill_lists=SkillReadModels(engine),
     )
     return ApiProcess(
         services=services,

@@ -29,6 +29,7 @@ from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
+from application.skills import SkillService
 from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
@@ -44,6 +45,7 @@ from projections.dashboard import DashboardReadModels
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
+from projections.skills import SkillReadModels
 from projections.usage import UsageReports
 from projections.webhooks import WebhookReadModels
 
@@ -87,6 +89,8 @@ class Services:
     notification_lists: NotificationReadModels
     notification_feed: NotificationFeed
     dashboard: DashboardReadModels
+    skills: SkillService
+    skill_lists: SkillReadModels
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
