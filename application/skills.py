@@ -181,6 +181,15 @@ class SkillService:
         entry = next(entry for entry in found.files if entry["path"] == path)
         return Download(f"{found.name}.md", "text/markdown; charset=utf-8", self._blobs.get(entry["blob"]))
 
+    def resolve_reference(self, who: Principal, skill_id: str, version: str | None) -> str:
+        """What an agent's ``custom`` skill reference pins: the named version (checked), or
+        the latest version's id when none is named. An unknown skill or version is a 404."""
+        skill = self._commands.load(who, skill_id)
+        if version is None:
+            return str(skill.latest_version_id)
+        self._version(skill, version)
+        return version
+
     # -- helpers -----------------------------------------------------------------------
 
     @staticmethod

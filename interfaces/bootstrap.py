@@ -149,7 +149,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
 
     departments = DepartmentService(store)
     boards = BoardService(store, departments)
-    agents = AgentService(store, Placements(departments, boards))
+    skills = SkillService(store, blobs)
+    agents = AgentService(store, Placements(departments, boards), skills)
     environments = EnvironmentService(store)
     model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     read_models = ReadModels(engine)
@@ -219,7 +220,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists=notification_lists,
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
-        skills=SkillService(store, blobs),
+        skills=skills,
         skill_lists=SkillReadModels(engine),
     )
     return ApiProcess(

@@ -156,3 +156,32 @@ def test_markdown_import_and_export(client: anthropic.Anthropic, http: httpx.Cli
     assert nameless.status_code == 400 and "needs a name" in nameless.json()["error"]["message"]
     two = http.post("/v1/skills/import", files=[("file", ("a.md", document)), ("file", ("b.md", document))])
     assert two.status_code == 400
+
+
+def test_agents_pin_custom_skills(client: anthropic.Anthropic) -> None:
+    skill = client.beta.skills.create(files=files("agent-skill"))
+    agent = client.beta.agents.create(
+        name="skilled", model="claude-opus-4-7", skills=[{"type": "custom", "skill_id": skill.id}]
+    )
+    assert agent.skills[0].skill_id == skill.id and agent.skills[0].version == skill.latest_version_id
+    named = client.beta.agents.update(
+        agent.id, version=agent.version, skills=[{"type": "custom", "skill_id": skill.id, "version": "latest"}]
+    )
+    assert named.skills[0].version == "latest"
+    unknown = refusal(
+        lambda: client.beta.agents.create(
+            name="x", model="claude-opus-4-7", skills=[{"type": "custom", "skill_id": "skill_000000000000000000000000"}]
+        )
+    )
+    assert unknown.status_code == 404 and "skill" in unknown.message
+    bad_version = refusal(
+        lambda: client.beta.agents.create(
+            name="x", model="claude-opus-4-7", skills=[{"type": "custom", "skill_id": skill.id, "version": "skillver_nope1234"}]
+        )
+    )
+    assert bad_version.status_code == 404
+    # Anthropic's skills are not Agentry's to check.
+    anthropic_skill = client.beta.agents.create(
+        name="y", model="claude-opus-4-7", skills=[{"type": "anthropic", "skill_id": "xlsx"}]
+    )
+    assert anthropic_skill.skills[0].version == "latest"
