@@ -1,16 +1,17 @@
 """Use cases of skills and their versions (``client.beta.skills`` and
 ``client.beta.skills.versions``), and the single-markdown import and export.
 
-File bytes go to the blob store before anything is recorded; the events name each file by
-its blob key. A blob written for an upload that is then refused stays behind unnamed: blobs
-are content-addressed and may be shared by several versions, so nothing here deletes one
-(the store keeps no reference counts)."""
+File bytes go to the blob store before anything is recorded, and only once the upload passed
+every check (paths, sizes, front matter, a name free or the skill's own); the events name
+each file by its blob key. A blob written for an upload that then loses a race stays behind
+unnamed: blobs are content-addressed and may be shared by several versions, so nothing here
+deletes one (the store keeps no reference counts)."""
 
 from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from application.commands import Alongside, Commands, Kind, Written, load_as
@@ -98,6 +99,10 @@ class SkillService:
         checked = self._check(uploads)
         label = check_display_name(display_name) if display_name is not None else checked.name
         skill_id = new_id("skill")
+        held = load_as(self._store, name_stream_id(who.tenant_id, checked.name), SkillName)
+        if held is not None:
+            held.claim(skill_id)  # a taken name fails before any bytes are stored (the save checks again)
+        checked = self._stored(checked, uploads)
 
         def attempt() -> Written:
             claim = load_as(self._store, name_stream_id(who.tenant_id, checked.name), SkillName)
@@ -135,8 +140,10 @@ class SkillService:
     # -- versions ----------------------------------------------------------------------
 
     def create_version(self, who: Principal, skill_id: str, uploads: list[Upload]) -> Written:
-        self._commands.load(who, skill_id)  # an unknown skill is a 404 before any bytes are stored
+        skill = self._commands.load(who, skill_id)  # an unknown skill is a 404 before any bytes are stored
         checked = self._check(uploads)
+        skill.check_name(checked.name)
+        checked = self._stored(checked, uploads)
         version_id = new_id("skillver")
 
         def command(skill: Skill) -> None:
@@ -199,8 +206,14 @@ class SkillService:
         except UnknownVersion as missing:
             raise NotFound(str(missing)) from None
 
-    def _check(self, uploads: list[Upload]) -> _Checked:
-        """The upload's rules, then its bytes into the blob store: the manifest to record."""
+    def _stored(self, checked: _Checked, uploads: list[Upload]) -> _Checked:
+        """The upload's bytes into the blob store: the manifest to record."""
+        files = [{"path": upload.path, "blob": self._blobs.put(upload.data), "size": len(upload.data)} for upload in uploads]
+        return replace(checked, files=files)
+
+    @staticmethod
+    def _check(uploads: list[Upload]) -> _Checked:
+        """The upload's rules; the manifest still without blob keys."""
         directory = check_paths([upload.path for upload in uploads])
         check_sizes({upload.path: len(upload.data) for upload in uploads})
         skill_md = next(upload for upload in uploads if upload.path == f"{directory}/{SKILL_FILE}")
@@ -212,5 +225,4 @@ class SkillService:
             raise BadUpload(f"{directory}/{SKILL_FILE} may not contain a NUL character")
         front = parse_front_matter(text)
         name = skill_name(front, directory)
-        files = [{"path": upload.path, "blob": self._blobs.put(upload.data), "size": len(upload.data)} for upload in uploads]
-        return _Checked(name, front.description, directory, files)
+        return _Checked(name, front.description, directory, [])

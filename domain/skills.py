@@ -226,14 +226,17 @@ class Skill(Aggregate):
             raise UnknownVersion(f"skill {self.skill_id} has no version {version!r}")
         return found
 
-    def add_version(self, version_id: str, name: str, description: str, directory: str, files: list[dict[str, Any]]) -> None:
-        if self.deleted:
-            raise InvalidState(f"skill {self.skill_id} is deleted")
+    def check_name(self, name: str) -> None:
         if name != self.name:
             raise BadUpload(
                 f"{SKILL_FILE}: this upload names the skill {name!r}, but skill {self.skill_id} is {self.name!r} "
                 "(a skill's name is fixed by its first upload)"
             )
+
+    def add_version(self, version_id: str, name: str, description: str, directory: str, files: list[dict[str, Any]]) -> None:
+        if self.deleted:
+            raise InvalidState(f"skill {self.skill_id} is deleted")
+        self.check_name(name)
         self._record_version(version_id=version_id, name=name, description=description, directory=directory, files=files)
 
     @event(VersionCreated)

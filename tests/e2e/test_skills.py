@@ -11,6 +11,8 @@ import anthropic
 import httpx
 import pytest
 
+from tests.support.server import RunningServer
+
 SKILL_MD = b"""---
 name: pdf-tools
 description: Fill and merge PDF forms.
@@ -86,14 +88,24 @@ def test_skill_lifecycle(client: anthropic.Anthropic) -> None:
     assert client.beta.skills.create(files=files(), display_name="PDF tools").display_name == "PDF tools"
 
 
-def test_names_are_unique_and_fixed(client: anthropic.Anthropic) -> None:
+def _blobs(server: RunningServer) -> set[str]:
+    root = server.settings.blob_dir
+    return {path.name for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+
+
+def test_names_are_unique_and_fixed(client: anthropic.Anthropic, server: RunningServer) -> None:
     skill = client.beta.skills.create(files=files("notes"))
-    taken = refusal(lambda: client.beta.skills.create(files=files("notes")))
+    stored = _blobs(server)
+    assert len(stored) == 2  # SKILL.md and the script, by content
+    different = [("notes/SKILL.md", skill_md("notes", "Other."), "text/markdown"), ("notes/x.txt", b"new", "text/plain")]
+    taken = refusal(lambda: client.beta.skills.create(files=different))
     assert taken.status_code == 409
     assert isinstance(taken.body, dict) and taken.body["error"]["error_code"] == "skill_name_taken"
     # Every later upload must resolve to the skill's first name.
     renamed = refusal(lambda: client.beta.skills.versions.create(skill.id, files=files("other")))
     assert renamed.status_code == 400 and "'notes'" in renamed.message
+    # Refused uploads stored no bytes.
+    assert _blobs(server) == stored
 
 
 @pytest.mark.parametrize(
