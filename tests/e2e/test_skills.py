@@ -138,6 +138,11 @@ def test_form_refusals(http: httpx.Client) -> None:
     big = http.post("/v1/skills", files=[("files[]", ("a/SKILL.md", SKILL_MD)), ("files[]", ("a/big.bin", b"x" * (8 * 1024 * 1024 + 1)))])
     assert big.status_code in (400, 413), big.text
     assert http.get("/v1/skills", params={"source": "plugin"}).status_code == 400
+    no_boundary = http.post("/v1/skills", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
+    assert no_boundary.status_code == 400, no_boundary.text
+    named = [("files[]", ("a/SKILL.md", skill_md("a"))), ("display_name", (None, "bad\x00name"))]
+    assert http.post("/v1/skills", files=named).status_code == 400
+
     assert http.get("/v1/skills/skill_nope/versions").status_code == 404
     assert http.get("/v1/skills", params={"limit": 0}).status_code == 400
 
