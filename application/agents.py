@@ -120,11 +120,30 @@ class Placement(Protocol):
     def check_board(self, who: Principal, board_id: str) -> None: ...
 
 
+class SkillReferences(Protocol):
+    """The version a ``custom`` skill reference pins: the one named, checked, or the latest."""
+
+    def resolve_reference(self, who: Principal, skill_id: str, version: str | None) -> str: ...
+
+
 class AgentService:
-    def __init__(self, store: EventStore, placement: Placement | None = None) -> None:
+    def __init__(
+        self, store: EventStore, placement: Placement | None = None, skills: SkillReferences | None = None
+    ) -> None:
         self._store = store
         self._commands = Commands(store, AGENTS, render)
         self._placement = placement
+        self._skills = skills
+
+    def _resolve_skills(self, who: Principal, changes: dict[str, Any]) -> None:
+        if self._skills is None or not changes.get("skills"):
+            return
+        changes["skills"] = [
+            {**skill, "version": self._skills.resolve_reference(who, skill["skill_id"], skill.get("version"))}
+            if skill.get("type") == "custom"
+            else normalize_skill(skill)
+            for skill in changes["skills"]
+        ]
 
     def _check_placement(self, who: Principal, fields: dict[str, Any]) -> None:
         if self._placement is None:
@@ -138,6 +157,7 @@ class AgentService:
         self._check_placement(who, fields)
         fields = {name: value for name, value in fields.items() if value is not None or name not in PLACEMENT}
         agent_id = new_id("agent")
+        self._resolve_skills(who, fields)
         changes = normalize_changes(fields)
         if changes.get("multiagent") is not None:
             owner = Owner(agent_id, 1)
@@ -156,6 +176,8 @@ class AgentService:
         self, who: Principal, agent_id: str, changes: dict[str, Any], expected_version: int | None
     ) -> Written:
         self._check_placement(who, changes)
+        changes = dict(changes)
+        self._resolve_skills(who, changes)
         changes = normalize_changes(changes)
 
         def update(agent: Agent) -> None:

@@ -41,6 +41,8 @@ AGGREGATE_TOPICS = {
     "domain.webhooks": "webhooks",
     # Readers' read marks of notifications (the notifications themselves are a projection).
     "domain.notifications": "notifications",
+    # Skills: names, descriptions and each version's manifest (paths, blob keys), never bytes.
+    "domain.skills": "skills",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

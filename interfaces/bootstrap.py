@@ -37,6 +37,7 @@ from application.runtime.models import CardLookup
 from application.runtime.sweep import TurnSweeper
 from application.session_log import SessionLog
 from application.sessions import SessionService
+from application.skills import SkillService
 from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
@@ -87,6 +88,7 @@ from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
 from projections.search import KeywordSearch
+from projections.skills import SkillReadModels
 from projections.task_runs import TaskFollower
 from projections.usage import UsageReports
 from projections.vector_sources import all_vector_sources
@@ -131,7 +133,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
-    blobs = LocalBlobStore(settings.blob_dir)  # noqa: F841  (files, skills and documents take it)
+    blobs = LocalBlobStore(settings.blob_dir)
     engine = create_engine(settings.read_model_url)
     vectors, semantic_search, vector_index = build_vectors(settings, store, engine)
     projections = ReadModelRunner(engine, store, all_projections())
@@ -156,7 +158,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
 
     departments = DepartmentService(store)
     boards = BoardService(store, departments)
-    agents = AgentService(store, Placements(departments, boards))
+    skills = SkillService(store, blobs)
+    agents = AgentService(store, Placements(departments, boards), skills)
     environments = EnvironmentService(store)
     model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     read_models = ReadModels(engine)
@@ -229,6 +232,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         search=_global_search(engine),
         semantic_search=semantic_search,
         vectors=vectors,
+        skills=skills,
+        skill_lists=SkillReadModels(engine),
     )
     return ApiProcess(
         services=services,

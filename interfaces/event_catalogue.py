@@ -35,6 +35,7 @@ from domain.notifications import Inbox
 from domain.people import Invite, User
 from domain.rate_limits import WorkspaceRateLimits
 from domain.sessions import PublicEvent, Session
+from domain.skills import Skill, SkillName
 from domain.tasks import Task
 from domain.vaults import Vault
 from domain.webhooks import WebhookEndpoint
@@ -44,6 +45,7 @@ from domain.workspaces import Workspace
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
     WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox,
+    Skill, SkillName,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

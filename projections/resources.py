@@ -487,6 +487,7 @@ class ApiKeysProjection(ResourceProjection):
 def all_projections() -> list[ReadModelProjection]:
     # Imported here: those modules build on ResourceProjection, defined above.
     from projections.notifications import NotificationsProjection
+    from projections.skills import SkillsProjection
     from projections.tasks import BoardsProjection, DepartmentsProjection, TasksProjection
 
     return [
@@ -508,4 +509,5 @@ def all_projections() -> list[ReadModelProjection]:
         UsageProjection(),
         WebhookEndpointsProjection(),
         NotificationsProjection(),
+        SkillsProjection(),
     ]

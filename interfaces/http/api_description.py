@@ -48,6 +48,8 @@ class Operation:
     # For the rare operation that does not answer JSON: media type → schema.
     content: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    # A body that is not JSON (a multipart upload): media type → OpenAPI media type object.
+    request_content: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # -- parameters ----------------------------------------------------------------------------
@@ -313,6 +315,7 @@ from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E4
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.search_description import SEARCH_OPERATIONS  # noqa: E402
+from interfaces.http.skill_description import SKILL_OPERATIONS  # noqa: E402
 from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
 from interfaces.http.usage_description import USAGE_OPERATIONS  # noqa: E402
 from interfaces.http.webhooks_description import WEBHOOK_OPERATIONS  # noqa: E402
@@ -690,6 +693,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *RATE_LIMIT_OPERATIONS,
     *PEOPLE_OPERATIONS,
     *TASK_OPERATIONS,
+    *SKILL_OPERATIONS,
     *NOTIFICATION_OPERATIONS,
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,

@@ -37,6 +37,7 @@ from interfaces.http.resources.search import add_search_routes
 from interfaces.http.resources.session_events import SessionEventsResource
 from interfaces.http.resources.session_resources import SessionResourcesResource
 from interfaces.http.resources.sessions import SessionsResource
+from interfaces.http.resources.skills import add_skill_routes
 from interfaces.http.resources.tasks import (
     MentionsResource,
     TaskCommentsResource,
@@ -185,6 +186,7 @@ def create_app(services: Services) -> falcon.asgi.App:
         app.add_route(f"/v1/notifications/{action}", notifications, suffix=action)
     app.add_route("/v1/dashboard/stats", DashboardResource(services.dashboard), suffix="stats")
     add_search_routes(app, services.search)
+    add_skill_routes(app, services.skills, services.skill_lists, written)
     return app
 
 

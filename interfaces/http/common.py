@@ -31,6 +31,7 @@ from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
 from application.session_log import SessionLog
 from application.sessions import PLATFORM_WORKER_ROLE, WORKER_ROLE, SessionService
+from application.skills import SkillService
 from application.tasks import TaskService
 from application.tenancy import Principal
 from application.vaults import VaultService
@@ -46,6 +47,7 @@ from projections.dashboard import DashboardReadModels
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
+from projections.skills import SkillReadModels
 from projections.usage import UsageReports
 from projections.vectors import VectorProjection
 from projections.webhooks import WebhookReadModels
@@ -91,6 +93,8 @@ class Services:
     notification_feed: NotificationFeed
     dashboard: DashboardReadModels
     search: GlobalSearch
+    skills: SkillService
+    skill_lists: SkillReadModels
     # Search by meaning, and the vector projection (its position, ``wait_for``: write, then search).
     semantic_search: SemanticSearch | None = None
     vectors: VectorProjection | None = None

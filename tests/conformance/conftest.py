@@ -48,6 +48,9 @@ from tests.support.server import running_server
 MODES = ("sync-loose", "sync-strict", "async-loose", "async-strict", "async-aiohttp")
 # Resources whose tests' objects exist only once an agent called a tool.
 # (The row reports page only through rows of usage: a model must have answered.)
+# A test that answers its own request with a respx mock (a skill version's download) checks the
+# SDK against that mock, never the server; tests/e2e/test_skills.py downloads from Agentry.
+MOCKED = "answered by the SDK test's own respx mock, not the server"
 NEEDS_TOOL_CALLS = frozenset({"environments.work", "organization.analytics.usage", "organization.analytics.cost"})
 
 
@@ -97,6 +100,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _is_sdk_test(item) and inspect.iscoroutinefunction(getattr(item, "function", None)):
             item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+        if _is_sdk_test(item) and "respx_mock" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(reason=MOCKED))
 
 
 # -- the server and the clients ------------------------------------------------------------

@@ -195,6 +195,37 @@ def _webhook_endpoint(http: httpx.Client) -> str:
     return str(_post(http, "/v1/organizations/webhooks", body)["id"])
 
 
+# -- skills --------------------------------------------------------------------------------
+
+# skill id → its name (a new version's SKILL.md must name the skill as its first upload did)
+skill_names: dict[str, str] = {}
+
+
+def _skill_upload(name: str) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("files[]", (f"{name}/SKILL.md", f"---\nname: {name}\ndescription: conformance\n---\n".encode(), "text/markdown"))]
+
+
+def _skill(http: httpx.Client) -> str:
+    """A skill with two versions: a test that deletes ``latest`` leaves it its other one."""
+    name = f"conformance-{uuid.uuid4().hex[:12]}"
+    response = http.post("/v1/skills", files=_skill_upload(name))
+    if response.status_code >= 300:
+        raise RuntimeError(f"conformance setup: POST /v1/skills → {response.status_code} {response.text[:300]}")
+    skill_id = str(response.json()["id"])
+    if http.post(f"/v1/skills/{skill_id}/versions", files=_skill_upload(name)).status_code >= 300:
+        raise RuntimeError(f"conformance setup: could not add a version to {skill_id}")
+    skill_names[skill_id] = name
+    return skill_id
+
+
+def real_skill_files() -> list[tuple[str, bytes, str]]:
+    """The files of an upload: a SKILL.md in the folder of the test's skill (a new version's),
+    else of a fresh name (a new skill's: names are unique)."""
+    named = [skill_names[real] for placeholder, real in _objects().created.items() if placeholder.startswith("skill_")]
+    name = named[-1] if named else f"conformance-{uuid.uuid4().hex[:12]}"
+    return [file for _, file in _skill_upload(name)]
+
+
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
@@ -210,6 +241,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "home": lambda http: "default",  # where every other creator makes its objects
     "apikey": _api_key,
     "whep": _webhook_endpoint,
+    "skill": _skill,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one
@@ -312,6 +344,8 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]
     "organization.analytics.cost_report": lambda http: f"/v1/organizations/analytics/cost_report?{BUCKETS}",
     "organization.analytics.usage": _usage_rows("usage"),
     "organization.analytics.cost": _usage_rows("cost"),
+    "skills": _twice(_skill, "/v1/skills"),
+    "skills.versions": lambda http: f"/v1/skills/{_skill(http)}/versions",
 }
 
 

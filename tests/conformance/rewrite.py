@@ -31,6 +31,10 @@ shipped it:
   https URL (a webhook endpoint's must be http or https);
 - ``rate_limit_id="rate_limit_id"`` becomes the workspace's one entry Agentry enforces, and a
   limit's ``"type": "fast_itpmca"`` the type it enforces (``requests_per_minute``);
+- a skill's ``skill_id="skill_id"`` is a real skill (with two versions, so deleting ``latest``
+  leaves one), ``version="version"`` becomes ``'latest'``, ``source="source"`` ``'custom'``, and
+  an upload's ``files=[b"Example data"]`` ``real_skill_files()``: a SKILL.md in a folder named
+  as the test's skill (or a fresh name for a new skill);
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
   resource handed out;
 - the client of a call that takes only a worker's credential (``WORKER_ONLY``: the SDK's
@@ -65,6 +69,7 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "workspace_id": "wrkspc",
     "api_key_id": "apikey",
     "webhook_endpoint_id": "whep",
+    "skill_id": "skill",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
 # Their tests name users and invites by the parameter's name, as keywords and as the first
@@ -96,6 +101,12 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
 # {"<key>": <constant>} items no real server accepts, and what each value becomes: a limiter
 # type Agentry does not enforce is refused, so the update sets the one it does.
 INVALID_ITEMS: dict[tuple[str, object], str] = {("type", "fast_itpmca"): "'requests_per_minute'"}
+# keyword=<string> pairs no real server accepts where the keyword's other values are fine: a
+# skill version is an id or ``latest``; a skill's source is ``custom`` or ``anthropic``.
+INVALID_STRINGS: dict[tuple[str, str], str] = {("version", "version"): "'latest'", ("source", "source"): "'custom'"}
+# A skill upload (``files=[b"Example data"]``: one nameless file) becomes a real one, a
+# SKILL.md in its folder; a new version names the test's skill, as a version must.
+SKILL_UPLOADS = frozenset({"skills.create", "skills.versions.create"})
 PLACEHOLDER_PAGE = "page"
 # keyword → the kind of the ids its list names (the tests send ``["string"]``).
 PLACEHOLDER_LISTS: dict[str, str] = {"vault_ids": "vlt"}
@@ -105,7 +116,7 @@ RESPONSE_WRAPPERS = frozenset({"with_raw_response", "with_streaming_response"})
 # Calls (resource.method) that accept only a worker's credential, never an API key.
 WORKER_ONLY = frozenset({"environments.work.list"})
 HELPERS_IMPORT = (
-    "from tests.conformance.real_objects import real_id, real_page, worker_client"
+    "from tests.conformance.real_objects import real_id, real_page, real_skill_files, worker_client"
     "  # added by tests/conformance/rewrite.py\n"
 )
 
@@ -238,6 +249,8 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
                 for item in value.elts:
                     if isinstance(item, ast.Constant) and item.value == "string":
                         add(_edit(item, f"real_id({kind + '_' + str(keyword.arg)!r})", lines, keyword.arg))
+            if keyword.arg == "files" and _method_of(node) in SKILL_UPLOADS and isinstance(value, ast.List):
+                add(_edit(value, "real_skill_files()", lines, keyword.arg))
             if not isinstance(value, ast.Constant) or keyword.arg is None:
                 continue
             invalid = INVALID_VALUES.get(keyword.arg)
@@ -248,6 +261,8 @@ def find_edits(source: str, real_kinds: Collection[str]) -> list[Edit]:
                 add(_edit(value, f"real_id({_bare_placeholder(keyword.arg)!r})", lines, keyword.arg))
             elif invalid and type(value.value) is type(invalid[0]) and value.value == invalid[0]:
                 add(_edit(value, invalid[1], lines, keyword.arg))
+            elif isinstance(value.value, str) and (keyword.arg, value.value) in INVALID_STRINGS:
+                add(_edit(value, INVALID_STRINGS[(keyword.arg, value.value)], lines, keyword.arg))
             elif keyword.arg == "page" and value.value == PLACEHOLDER_PAGE:
                 add(_edit(value, f"real_page({_resource_of(node)!r})", lines, keyword.arg))
         # Only a call that reaches the server (it names a real object: not one the SDK refuses

@@ -50,6 +50,8 @@ RESOURCES: dict[str, str] = {
     "organization.analytics.usage": "organization/analytics/test_usage.py",
     "organization.analytics.cost": "organization/analytics/test_cost.py",
     "organization.webhooks": "organization/test_webhooks.py",
+    "skills": "test_skills.py",
+    "skills.versions": "skills/test_versions.py",
 }
 
 
