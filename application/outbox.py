@@ -41,6 +41,8 @@ AGGREGATE_TOPICS = {
     "domain.webhooks": "webhooks",
     # Readers' read marks of notifications (the notifications themselves are a projection).
     "domain.notifications": "notifications",
+    # Knowledge bases and documents (metadata, blob keys, chunk text in bounded runs).
+    "domain.knowledge": "knowledge",
 }
 
 # Fields that must never leave the event store, whatever event carries them.
