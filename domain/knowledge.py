@@ -60,9 +60,13 @@ class Chunk:
         }
 
 
-def _sections(text: str, markdown: bool) -> list[tuple[int, int, str | None]]:
-    """(start, end, heading): a markdown document splits at its headings, so a chunk never
-    spans two sections; anything else is one section."""
+def _sections(text: str, markdown: bool, page_starts: Sequence[int]) -> list[tuple[int, int, str | None]]:
+    """(start, end, heading): a markdown document splits at its headings and a PDF at its
+    pages, so a chunk never spans two sections and cites one page; anything else is one
+    section."""
+    if page_starts:
+        ends = [*page_starts[1:], len(text)]
+        return [(start, end, None) for start, end in zip(page_starts, ends, strict=True)]
     if not markdown:
         return [(0, len(text), None)]
     starts = [match.start() for match in _HEADING.finditer(text)]
@@ -105,9 +109,9 @@ def chunk_text(
     """Splits ``text`` into chunks of at most ``size`` characters that overlap by about
     ``overlap`` (so a sentence cut at one chunk's end is whole in the next), ending at
     paragraph, sentence or word breaks where it can. ``page_starts`` are the offsets where
-    each page's text begins."""
+    each page's text begins (the first is 0)."""
     chunks: list[Chunk] = []
-    for section_start, section_end, heading in _sections(text, markdown):
+    for section_start, section_end, heading in _sections(text, markdown, page_starts):
         position = section_start
         while position < section_end:
             end = min(position + size, section_end)
