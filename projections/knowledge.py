@@ -3,12 +3,12 @@
 A document's status on the read side says how far the indexes have come: ``pending`` until
 this projection has its chunks, ``indexing`` while the vector projection has not yet passed
 its ``Chunked`` event, ``ready`` after; ``failed`` is the log's own word. The vector
-projection's position is read from the positions table, so no index has to call another.
+projection's position is read from its row in the positions table, so no index calls another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from application.knowledge import knowledge_base_view
 from application.views import iso
 from domain.knowledge import Document, KnowledgeBase
-from projections import tables
 from projections.knowledge_tables import knowledge_bases, knowledge_chunks, knowledge_documents
 from projections.queries import ListQuery, Page, ReadModels
 from projections.resources import Handler, ResourceProjection, Row
@@ -155,13 +154,13 @@ class ChunkRow:
 
 
 class KnowledgeReads(ReadModels):
-    """Lists, document statuses and the chunks search ranks. ``vector_projection`` names the
-    projection that embeds chunks (None: there is none, and a document is ready once its
-    chunks are in the keyword index)."""
+    """Lists, document statuses and the chunks search ranks. ``vector_position`` tells how
+    far the projection that embeds chunks has come (None: there is none, and a document is
+    ready once its chunks are in the keyword index)."""
 
-    def __init__(self, engine: sa.Engine, vector_projection: str | None) -> None:
+    def __init__(self, engine: sa.Engine, vector_position: Callable[[], int] | None) -> None:
         super().__init__(engine)
-        self._vector_projection = vector_projection
+        self._vector_position = vector_position
 
     def bases(self, tenant_id: str, query: ListQuery) -> Page:
         return self._resources(knowledge_bases, tenant_id, query)
@@ -177,21 +176,12 @@ class KnowledgeReads(ReadModels):
             row = conn.execute(sa.select(knowledge_documents.c.doc).where(knowledge_documents.c.id == document_id)).first()
         return self._with_status([row.doc])[0] if row is not None else None
 
-    def vector_position(self) -> int | None:
-        if self._vector_projection is None:
-            return None
-        with self._engine.connect() as conn:
-            position = conn.execute(
-                sa.select(tables.positions.c.position).where(tables.positions.c.name == self._vector_projection)
-            ).scalar()
-        return int(position) if position is not None else 0
-
     def _with_status(self, docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         docs = [dict(doc) for doc in docs]
         indexing = [doc["id"] for doc in docs if doc["status"] == "indexing"]
         if not indexing:
             return docs
-        reached = self.vector_position()
+        reached = self._vector_position() if self._vector_position is not None else None
         with self._engine.connect() as conn:
             chunked = dict(
                 conn.execute(
