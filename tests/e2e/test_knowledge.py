@@ -77,8 +77,9 @@ def test_text_markdown_and_pdf_are_indexed_and_search_cites_document_and_positio
     assert all(item["status"] == "ready" for item in listed)
 
     found = _search(http, base["id"], "how many vacation days")
-    assert found["type"] == "knowledge_search_results" and found["mode"] in ("hybrid", "keyword")
+    assert found["type"] == "knowledge_search_results" and found["mode"] == "hybrid"
     top = found["data"][0]
+    assert top["semantic_rank"] is not None and top["keyword_rank"] is not None
     assert top["document_id"] in (pdf["id"], as_base64["id"]) and top["page"] == 2
     assert "28 vacation days" in top["snippet"] and top["start"] < top["end"] and top["chunk_index"] == 1
 
@@ -89,8 +90,10 @@ def test_text_markdown_and_pdf_are_indexed_and_search_cites_document_and_positio
 
     assert _ok(http.delete(f"{documents}/{markdown['id']}")) == {"type": "knowledge_document_deleted", "id": markdown["id"]}
     assert http.get(f"{documents}/{markdown['id']}").status_code == 404
-    after = _search(http, base["id"], "pg_restore the dump")["data"]
-    assert markdown["id"] not in {result["document_id"] for result in after}
+    for mode in ("hybrid", "semantic", "keyword"):
+        after = _search(http, base["id"], "pg_restore the dump", mode=mode)["data"]
+        # Meaning always finds a nearest passage: the deleted document is not among them.
+        assert (mode == "keyword" or after) and markdown["id"] not in {result["document_id"] for result in after}
 
     _ok(http.delete(f"/v1/knowledge_bases/{base['id']}"))
     assert http.get(documents).status_code == 404
