@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from application.knowledge import knowledge_base_view
 from application.views import iso
 from domain.knowledge import Document, KnowledgeBase
-from projections.knowledge_tables import knowledge_bases, knowledge_chunks, knowledge_documents
+from projections.keywords import bag, bm25
+from projections.knowledge_tables import knowledge_bases, knowledge_chunks, knowledge_documents, knowledge_terms
 from projections.queries import ListQuery, Page, ReadModels
 from projections.resources import Handler, ResourceProjection, Row
 
@@ -46,7 +47,7 @@ class KnowledgeDocumentsProjection(ResourceProjection):
 
     name = "knowledge_documents"
     table = knowledge_documents
-    tables = (knowledge_documents, knowledge_chunks)
+    tables = (knowledge_documents, knowledge_chunks, knowledge_terms)
     created_event = Document.Added
     _position: int | None = None
 
@@ -83,7 +84,7 @@ class KnowledgeDocumentsProjection(ResourceProjection):
 
     def _row(self, conn: sa.Connection, event: Any) -> Any:
         return conn.execute(
-            sa.select(self.table.c.id, self.table.c.tenant_id, self.table.c.knowledge_base_id).where(
+            sa.select(self.table.c.id, self.table.c.tenant_id, self.table.c.knowledge_base_id, self.table.c.doc).where(
                 self.table.c.stream_id == str(event.originator_id)
             )
         ).first()
@@ -92,9 +93,11 @@ class KnowledgeDocumentsProjection(ResourceProjection):
         row = self._row(conn, event)
         if row is None or not event.chunks:
             return
-        conn.execute(
-            sa.insert(knowledge_chunks),
-            [
+        chunks, postings = [], []
+        for chunk in event.chunks:
+            # The title and heading say what a passage is about: they are its words too.
+            counts = bag(" ".join(filter(None, (row.doc["title"], chunk.get("heading"), chunk["text"]))))
+            chunks.append(
                 {
                     "document_id": row.id,
                     "chunk_index": chunk["index"],
@@ -105,10 +108,22 @@ class KnowledgeDocumentsProjection(ResourceProjection):
                     "page": chunk.get("page"),
                     "heading": chunk.get("heading"),
                     "text": chunk["text"],
+                    "length": sum(counts.values()),
                 }
-                for chunk in event.chunks
-            ],
-        )
+            )
+            postings += [
+                {
+                    "document_id": row.id,
+                    "chunk_index": chunk["index"],
+                    "term": term,
+                    "knowledge_base_id": row.knowledge_base_id,
+                    "count": count,
+                }
+                for term, count in counts.items()
+            ]
+        conn.execute(sa.insert(knowledge_chunks), chunks)
+        if postings:
+            conn.execute(sa.insert(knowledge_terms), postings)
 
     def _chunked(self, conn: sa.Connection, event: Any) -> None:
         changes = {
@@ -126,6 +141,7 @@ class KnowledgeDocumentsProjection(ResourceProjection):
         row = self._row(conn, event)
         if row is None:
             return
+        conn.execute(sa.delete(knowledge_terms).where(knowledge_terms.c.document_id == row.id))
         conn.execute(sa.delete(knowledge_chunks).where(knowledge_chunks.c.document_id == row.id))
         conn.execute(sa.delete(self.table).where(self.table.c.id == row.id))
 
@@ -136,8 +152,12 @@ class KnowledgeDocumentsProjection(ResourceProjection):
         base_id = base.id if base is not None else None
         if base_id is None:
             return
+        conn.execute(sa.delete(knowledge_terms).where(knowledge_terms.c.knowledge_base_id == base_id))
         conn.execute(sa.delete(knowledge_chunks).where(knowledge_chunks.c.knowledge_base_id == base_id))
         conn.execute(sa.delete(self.table).where(self.table.c.knowledge_base_id == base_id))
+
+
+Key = tuple[str, int]  # (document id, chunk index)
 
 
 @dataclass(frozen=True)
@@ -196,8 +216,52 @@ class KnowledgeReads(ReadModels):
                 doc["status"] = "ready"
         return docs
 
-    def chunks(self, tenant_id: str, knowledge_base_id: str) -> list[ChunkRow]:
-        """Every searchable chunk of the base (its documents' chunks, once chunking is done)."""
+    def keyword_ranking(self, knowledge_base_id: str, wanted: set[str], depth: int) -> list[Key]:
+        """The base's best ``depth`` chunks for these terms by BM25, read from the postings of
+        these terms only (the caller checked the base is theirs)."""
+        if not wanted:
+            return []
+        chunks, documents, postings = knowledge_chunks, knowledge_documents, knowledge_terms
+        searchable = sa.and_(documents.c.id == chunks.c.document_id, documents.c.status == "indexing")
+        with self._engine.connect() as conn:
+            total, average = conn.execute(
+                sa.select(sa.func.count(), sa.func.avg(chunks.c.length))
+                .select_from(chunks.join(documents, searchable))
+                .where(chunks.c.knowledge_base_id == knowledge_base_id)
+            ).one()
+            rows = conn.execute(
+                sa.select(
+                    postings.c.document_id,
+                    postings.c.chunk_index,
+                    postings.c.term,
+                    postings.c.count.label("occurrences"),
+                    chunks.c.length,
+                )
+                .select_from(
+                    postings.join(
+                        chunks,
+                        sa.and_(
+                            chunks.c.document_id == postings.c.document_id,
+                            chunks.c.chunk_index == postings.c.chunk_index,
+                        ),
+                    ).join(documents, searchable)
+                )
+                .where(postings.c.knowledge_base_id == knowledge_base_id, postings.c.term.in_(sorted(wanted)))
+            ).all()
+        lengths = {(row.document_id, row.chunk_index): row.length for row in rows}
+        scored = bm25(
+            (((row.document_id, row.chunk_index), row.term, row.occurrences) for row in rows),
+            lengths,
+            int(total or 0),
+            float(average or 1.0),
+        )
+        return [key for key, _ in scored[:depth]]
+
+    def chunks_at(self, knowledge_base_id: str, keys: Iterable[Key]) -> dict[Key, ChunkRow]:
+        """The chunks of these keys still searchable in the base (a deleted document's are not)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
         chunks, documents = knowledge_chunks, knowledge_documents
         select = (
             sa.select(
@@ -212,24 +276,16 @@ class KnowledgeReads(ReadModels):
             )
             .join(documents, documents.c.id == chunks.c.document_id)
             .where(
-                chunks.c.tenant_id == tenant_id,
                 chunks.c.knowledge_base_id == knowledge_base_id,
                 documents.c.status == "indexing",
+                sa.tuple_(chunks.c.document_id, chunks.c.chunk_index).in_(sorted(wanted)),
             )
-            .order_by(chunks.c.document_id, chunks.c.chunk_index)
         )
         with self._engine.connect() as conn:
-            return [
-                ChunkRow(
-                    row.document_id,
-                    row.chunk_index,
-                    row.start,
-                    row.end,
-                    row.page,
-                    row.heading,
-                    row.text,
-                    row.doc["title"],
-                    row.doc["filename"],
-                )
+            return {
+                (row.document_id, row.chunk_index): ChunkRow(
+                    row.document_id, row.chunk_index, row.start, row.end, row.page, row.heading, row.text,
+                    row.doc["title"], row.doc["filename"],
+                )  # fmt: skip
                 for row in conn.execute(select)
-            ]
+            }

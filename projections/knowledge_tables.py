@@ -30,5 +30,19 @@ knowledge_chunks = sa.Table(
     sa.Column("page", sa.Integer, nullable=True),
     sa.Column("heading", sa.Text, nullable=True),
     sa.Column("text", sa.Text, nullable=False),
+    # How many index terms the chunk has (BM25's document length).
+    sa.Column("length", sa.Integer, nullable=False),
     sa.Index("rm_knowledge_chunks_by_base", "tenant_id", "knowledge_base_id"),
+)
+# The keyword index: one posting per (chunk, term), so a query reads only the postings of its
+# own terms, however large the base.
+knowledge_terms = sa.Table(
+    "rm_knowledge_terms",
+    tables.metadata,
+    sa.Column("document_id", sa.String(64), primary_key=True),
+    sa.Column("chunk_index", sa.Integer, primary_key=True),
+    sa.Column("term", sa.String(64), primary_key=True),
+    sa.Column("knowledge_base_id", sa.String(64), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Index("rm_knowledge_terms_by_term", "knowledge_base_id", "term"),
 )

@@ -10,7 +10,7 @@ from application.knowledge import Unreadable
 from application.ports import IndexText, UnindexWhere
 from domain.knowledge import MAX_BATCH_CHARACTERS, Document, KnowledgeBase, NothingToIndex, chunk_text
 from infra.pdf_text import PypdfText
-from projections.knowledge_search import bm25
+from projections.keywords import rank
 from projections.knowledge_vectors import knowledge_vectors
 from tests.support.pdf import tiny_pdf
 
@@ -87,7 +87,7 @@ def test_a_broken_pdf_is_unreadable_not_a_crash() -> None:
 
 def test_keyword_ranking_prefers_the_passage_with_the_rare_terms() -> None:
     passages = ["backups run nightly at two", "restore a backup with pg_restore", "lunch is at noon"]
-    ranked = [position for position, _ in bm25("how to restore backups", passages)]
+    ranked = [position for position, _ in rank("how to restore backups", passages)]
     assert ranked[0] == 1 and 2 not in ranked
 
 
