@@ -24,6 +24,7 @@ from domain.knowledge import MEDIA_TYPES, Document, KnowledgeBase, NothingToInde
 
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 MAX_TITLE = 256
+MAX_FILENAME = 255
 # How much of an unreadable PDF's error the failure reason keeps.
 MAX_REASON = 300
 
@@ -109,6 +110,15 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "")
 
 
+def _label(value: str | None, most: int) -> str | None:
+    """A file name or title as sent (a form field or query parameter, unchecked by JSON
+    parsing): storable (no NUL, no lone surrogate) and bounded."""
+    if value is None:
+        return None
+    value = _clean(value).encode("utf-8", "replace").decode("utf-8").strip()[:most]
+    return value or None
+
+
 class KnowledgeService:
     def __init__(self, store: EventStore, blobs: BlobStore, pdf: PdfText) -> None:
         self._bases = Commands(store, BASES, render_base)
@@ -151,6 +161,7 @@ class KnowledgeService:
         title: str | None = None,
     ) -> Written:
         self._bases.load(who, knowledge_base_id)
+        filename, title = _label(filename, MAX_FILENAME), _label(title, MAX_TITLE)
         kind = media_type_of(media_type, filename)
         if not data.strip():
             raise Invalid("the document is empty")

@@ -47,6 +47,8 @@ class Operation:
     public: bool = False
     # For the rare operation that does not answer JSON: media type → schema.
     content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Request bodies it takes besides JSON (an upload): media type → schema.
+    request_content: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
 
 

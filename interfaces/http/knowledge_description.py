@@ -3,12 +3,30 @@ them in one line)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from interfaces.http import knowledge_schemas as kb
-from interfaces.http.api_description import BODY, LIST_QUERY, WRITE, Operation, path_id
+from interfaces.http.api_description import BODY, LIST_QUERY, WRITE, Operation, Param, path_id
 
 BASE = path_id("knowledge_base_id", "kb")
 DOCUMENT = path_id("document_id", "kdoc")
 TAG = "knowledge"
+TEXT = {"type": "string", "minLength": 1}
+BINARY = {"type": "string", "format": "binary"}
+UPLOADS: dict[str, dict[str, Any]] = {
+    "multipart/form-data": {
+        "type": "object",
+        "properties": {"file": BINARY, "title": {"type": "string", "maxLength": 256}},
+        "required": ["file"],
+    },
+    "text/plain": TEXT,
+    "text/markdown": TEXT,
+    "application/pdf": BINARY,
+}
+RAW_NAMES = (
+    Param("filename", "query", {"type": "string", "maxLength": 255}, "a raw upload's file name"),
+    Param("title", "query", {"type": "string", "maxLength": 256}, "a raw upload's title (default: its file name)"),
+)
 
 KNOWLEDGE_OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -31,10 +49,11 @@ KNOWLEDGE_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/v1/knowledge_bases/{knowledge_base_id}/documents", "createKnowledgeDocument",
         "Upload a document (text, markdown or PDF)", TAG, kb.KnowledgeDocument, request=kb.DocumentCreate,
-        params=(BASE,), errors=(*BODY, 404),
+        request_content=UPLOADS, params=(BASE, *RAW_NAMES), errors=(*BODY, 404),
         description=(
             "JSON with `text`, or `data` (base64, e.g. a PDF); or `multipart/form-data` with a `file` part "
-            "(and optional `title`). At most 8 MiB. An empty document, bytes that are not the declared type "
+            "(and optional `title`); or the file itself as the body (`text/plain`, `text/markdown`, "
+            "`application/pdf`; `filename` and `title` in the query). At most 8 MiB. An empty document, bytes that are not the declared type "
             "(a PDF without `%PDF-`, text that is not UTF-8) or an unsupported type: 400/415, nothing stored. "
             "A PDF whose text cannot be read is stored with status `failed` and a `status_reason`."
         ),

@@ -64,16 +64,25 @@ def test_text_markdown_and_pdf_are_indexed_and_search_cites_document_and_positio
     pdf_bytes = tiny_pdf(["Holiday policy overview", "Employees receive 28 vacation days per year"])
     pdf = _ok(http.post(documents, files={"file": ("policy.pdf", pdf_bytes, "application/pdf")}, data={"title": "Policy"}))
     assert pdf["media_type"] == "application/pdf" and pdf["title"] == "Policy"
+    raw = _ok(
+        http.post(
+            documents,
+            params={"filename": "raw.md", "title": "Raw notes"},
+            content=b"# Raw\n\nSent as the body itself.",
+            headers={"content-type": "text/markdown; charset=utf-8"},
+        )
+    )
+    assert raw["media_type"] == "text/markdown" and raw["filename"] == "raw.md" and raw["title"] == "Raw notes"
     as_base64 = _ok(
         http.post(documents, json={"data": base64.b64encode(pdf_bytes).decode(), "filename": "copy.pdf"})
     )
-    for document in (text, markdown, pdf, as_base64):
+    for document in (text, markdown, pdf, as_base64, raw):
         ready = _ready(http, base["id"], document["id"])
         assert ready["status"] == "ready", ready
         assert ready["chunk_count"] >= 1
     assert _ready(http, base["id"], pdf["id"])["page_count"] == 2
     listed = _ok(http.get(documents))["data"]
-    assert {item["id"] for item in listed} == {text["id"], markdown["id"], pdf["id"], as_base64["id"]}
+    assert {item["id"] for item in listed} == {text["id"], markdown["id"], pdf["id"], as_base64["id"], raw["id"]}
     assert all(item["status"] == "ready" for item in listed)
 
     found = _search(http, base["id"], "how many vacation days")
@@ -117,9 +126,14 @@ def test_bad_uploads_are_refused_with_a_clear_4xx(http: httpx.Client, base: dict
     refused(400, "must be one of", files={"file": ("image.png", b"\x89PNG....", "image/png")})
     refused(400, "file", files={"other": ("a.txt", b"hi", "text/plain")})
     refused(413, "8 MiB", content=b"a" * (8 * 1024 * 1024 + 1), headers={"content-type": "text/plain"})
+    refused(400, "NUL", content=b"x", params={"title": "a\u0000b"}, headers={"content-type": "text/plain"})
     refused(400, "base64", json={"data": "!!not base64!!", "media_type": "application/pdf"})
     assert http.post("/v1/knowledge_bases/kb_doesnotexist1234/documents", json={"text": "x"}).status_code == 404
     assert _ok(http.get(documents))["data"] == []
+    # A form field is not JSON: a NUL in it is dropped, not stored (PostgreSQL text holds none).
+    named = _ok(http.post(documents, files={"file": ("ab.txt", b"hello", "text/plain")}, data={"title": "t\u0000"}))
+    assert named["filename"] == "ab.txt" and named["title"] == "t"
+    http.delete(f"{documents}/{named['id']}")
 
     broken = _ok(http.post(documents, files={"file": ("broken.pdf", b"%PDF-1.4\nno objects here", "application/pdf")}))
     assert broken["status"] == "failed" and "PDF" in broken["status_reason"]
