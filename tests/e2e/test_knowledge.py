@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from application.api_keys import generate_key as generate_api_key
 from tests.support.pdf import tiny_pdf
+from tests.support.server import RunningServer
 
 MARKDOWN = (
     "# Backups\n\nThe nightly database backup runs at 02:00 UTC and keeps dumps for 30 days.\n\n"
@@ -141,3 +143,19 @@ def test_bad_uploads_are_refused_with_a_clear_4xx(http: httpx.Client, base: dict
 
     bad_search = http.post(f"/v1/knowledge_bases/{base['id']}/search", json={"query": ""})
     assert bad_search.status_code == 400
+
+
+def test_another_tenant_finds_nothing(server: RunningServer, http: httpx.Client, base: dict[str, Any]) -> None:
+    document = _ok(http.post(f"/v1/knowledge_bases/{base['id']}/documents", json={"text": "secret plans for the launch"}))
+    assert _ready(http, base["id"], document["id"])["status"] == "ready"
+    key = generate_api_key()
+    server.platform.services.api_keys.issue(key, name="other", tenant_id="other-tenant")
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": key}, timeout=20) as stranger:
+        assert _ok(stranger.get("/v1/knowledge_bases"))["data"] == []
+        for path in ("", "/documents", f"/documents/{document['id']}"):
+            assert stranger.get(f"/v1/knowledge_bases/{base['id']}{path}").status_code == 404
+        assert stranger.post(f"/v1/knowledge_bases/{base['id']}/search", json={"query": "launch plans"}).status_code == 404
+        assert stranger.post(f"/v1/knowledge_bases/{base['id']}/documents", json={"text": "x"}).status_code == 404
+        assert stranger.delete(f"/v1/knowledge_bases/{base['id']}").status_code == 404
+        own = _ok(stranger.post("/v1/knowledge_bases", json={"name": "mine"}))
+        assert _ok(stranger.post(f"/v1/knowledge_bases/{own['id']}/search", json={"query": "launch plans"}))["data"] == []
