@@ -16,7 +16,6 @@ minutes and measures nothing new). Local mode is brute force either way.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
