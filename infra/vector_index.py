@@ -69,6 +69,7 @@ class QdrantVectorIndex:
         self._call_lock = threading.RLock()
         self._ready: set[str] = set()
         self._indexed: dict[str, set[str]] = {}
+        self._mirrors: dict[str, _Mirror] = {}
 
     def __repr__(self) -> str:
         return f"QdrantVectorIndex({'server' if self._remote else 'local'}, {self._location!r})"
@@ -128,6 +129,7 @@ class QdrantVectorIndex:
                 self._client = None
                 self._ready.clear()
                 self._indexed.clear()
+                self._mirrors.clear()
 
     # -- collections -----------------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class QdrantVectorIndex:
                     raise
         if not self._remote:
             _relax_local_storage(client, name)
+            self._mirrors[name] = _Mirror.load(client, name, self._dimensions)
         self._ready.add(name)
         for field in ALWAYS_INDEXED:
             self._index_field(client, name, field)
@@ -177,6 +180,7 @@ class QdrantVectorIndex:
                 client.delete_collection(name)
             self._ready.clear()
             self._indexed.clear()
+            self._mirrors.clear()
             return names
 
     def count(self, collection: str) -> int:
@@ -202,6 +206,8 @@ class QdrantVectorIndex:
                 for p in points
             ]
             client.upsert(name, points=structs, wait=True)
+            if name in self._mirrors:
+                self._mirrors[name].upsert([(p.key, p.vector, {**p.payload, KEY_FIELD: p.key}) for p in points])
 
     def delete_where(self, collection: str, match: dict[str, str]) -> None:
         if not match:
@@ -213,6 +219,8 @@ class QdrantVectorIndex:
             for field in match:
                 self._index_field(client, name, field)
             client.delete(name, points_selector=models.FilterSelector(filter=_filter(match)), wait=True)
+            if name in self._mirrors:
+                self._mirrors[name].delete_where(match)
 
     def search(self, collection: str, vector: Sequence[float], limit: int, match: dict[str, str]) -> list[VectorHit]:
         with self._calling() as client:
@@ -222,6 +230,8 @@ class QdrantVectorIndex:
             name = self._ensure(client, collection)
             for field in match:
                 self._index_field(client, name, field)
+            if name in self._mirrors:
+                return self._mirrors[name].search(vector, limit, match)
             answer = client.query_points(
                 name, query=[float(x) for x in vector], query_filter=_filter(match) if match else None,
                 limit=limit, with_payload=True,
@@ -231,6 +241,101 @@ class QdrantVectorIndex:
             payload = dict(point.payload or {})
             key = str(payload.pop(KEY_FIELD, point.id))
             hits.append(VectorHit(key=key, score=float(point.score), payload=payload))
+        return hits
+
+
+class _Mirror:
+    """Local mode's searches, answered from a copy of one collection's points in memory.
+
+    Qdrant's local mode checks a payload filter point by point in Python (its pydantic
+    conditions), which made a tenant-filtered search at 10k points about 9 times slower than
+    an unfiltered one (≈ 290 ms against 34 ms on this box under load). Local mode has exactly
+    one client (its folder is locked), this one, so a copy kept in step with every write is
+    exact: loaded from Qdrant when the collection is first used, then updated by the same
+    upserts and deletions. Qdrant stays the store (persistence, ids); only the ranking is
+    done here: cosine over unit vectors, as Qdrant computes it."""
+
+    def __init__(self, dimensions: int) -> None:
+        import numpy as np
+
+        self._np = np
+        self.keys: list[str] = []
+        self.payloads: list[dict[str, Any]] = []
+        self.rows: dict[str, int] = {}
+        self.matrix = np.zeros((0, dimensions), np.float32)
+
+    @classmethod
+    def load(cls, client: Any, name: str, dimensions: int) -> _Mirror:
+        mirror = cls(dimensions)
+        found: list[tuple[str, Sequence[float], dict[str, Any]]] = []
+        offset = None
+        while True:
+            points, offset = client.scroll(name, limit=1000, offset=offset, with_payload=True, with_vectors=True)
+            for point in points:
+                payload = dict(point.payload or {})
+                found.append((str(payload.get(KEY_FIELD, point.id)), point.vector, payload))
+            if offset is None:
+                break
+        mirror.upsert(found)
+        return mirror
+
+    def _unit(self, vectors: Any) -> Any:
+        np = self._np
+        array = np.asarray(vectors, np.float32).reshape(-1, self.matrix.shape[1])
+        return array / np.clip(np.linalg.norm(array, axis=1, keepdims=True), 1e-12, None)
+
+    def upsert(self, points: Sequence[tuple[str, Sequence[float], dict[str, Any]]]) -> None:
+        if not points:
+            return
+        vectors = self._unit([vector for _, vector, _ in points])
+        added: list[tuple[str, dict[str, Any], Any]] = []
+        for (key, _, payload), vector in zip(points, vectors, strict=True):
+            row = self.rows.get(key)
+            if row is not None:
+                self.matrix[row] = vector
+                self.payloads[row] = payload
+                continue
+            self.rows[key] = len(self.keys) + len(added)
+            added.append((key, payload, vector))
+        if added:
+            self.keys.extend(key for key, _, _ in added)
+            self.payloads.extend(payload for _, payload, _ in added)
+            self.matrix = self._np.vstack([self.matrix, self._np.stack([vector for _, _, vector in added])])
+
+    def _mask(self, match: dict[str, str]) -> Any:
+        items = list(match.items())
+        return self._np.fromiter(
+            (all(payload.get(k) == v for k, v in items) for payload in self.payloads), bool, len(self.payloads)
+        )
+
+    def delete_where(self, match: dict[str, str]) -> None:
+        keep = ~self._mask(match)
+        if keep.all():
+            return
+        self.keys = [key for key, kept in zip(self.keys, keep, strict=True) if kept]
+        self.payloads = [payload for payload, kept in zip(self.payloads, keep, strict=True) if kept]
+        self.matrix = self.matrix[keep]
+        self.rows = {key: row for row, key in enumerate(self.keys)}
+
+    def search(self, vector: Sequence[float], limit: int, match: dict[str, str]) -> list[VectorHit]:
+        np = self._np
+        if not self.keys or limit < 1:
+            return []
+        candidates = np.flatnonzero(self._mask(match)) if match else np.arange(len(self.keys))
+        if candidates.size == 0:
+            return []
+        scores = self.matrix[candidates] @ self._unit(vector)[0]
+        if candidates.size > limit:
+            best = np.argpartition(-scores, limit - 1)[:limit]
+        else:
+            best = np.arange(candidates.size)
+        # Best first; equal scores in insertion order, so an answer never depends on chance.
+        ordered = sorted(best.tolist(), key=lambda i: (-float(scores[i]), int(candidates[i])))
+        hits = []
+        for i in ordered:
+            row = int(candidates[i])
+            payload = {k: v for k, v in self.payloads[row].items() if k != KEY_FIELD}
+            hits.append(VectorHit(key=self.keys[row], score=float(scores[i]), payload=payload))
         return hits
 
 
