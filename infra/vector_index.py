@@ -262,7 +262,13 @@ class _Mirror:
         self.keys: list[str] = []
         self.payloads: list[dict[str, Any]] = []
         self.rows: dict[str, int] = {}
-        self.matrix = np.zeros((0, dimensions), np.float32)
+        # Rows beyond len(keys) are spare room: appending doubles it rather than copying the
+        # whole matrix on every write.
+        self._buffer = np.zeros((0, dimensions), np.float32)
+
+    @property
+    def matrix(self) -> Any:
+        return self._buffer[: len(self.keys)]
 
     @classmethod
     def load(cls, client: Any, name: str, dimensions: int) -> _Mirror:
@@ -281,7 +287,7 @@ class _Mirror:
 
     def _unit(self, vectors: Any) -> Any:
         np = self._np
-        array = np.asarray(vectors, np.float32).reshape(-1, self.matrix.shape[1])
+        array = np.asarray(vectors, np.float32).reshape(-1, self._buffer.shape[1])
         return array / np.clip(np.linalg.norm(array, axis=1, keepdims=True), 1e-12, None)
 
     def upsert(self, points: Sequence[tuple[str, Sequence[float], dict[str, Any]]]) -> None:
@@ -291,16 +297,24 @@ class _Mirror:
         added: list[tuple[str, dict[str, Any], Any]] = []
         for (key, _, payload), vector in zip(points, vectors, strict=True):
             row = self.rows.get(key)
+            if row is not None and row >= len(self.keys):
+                added[row - len(self.keys)] = (key, payload, vector)
+                continue
             if row is not None:
-                self.matrix[row] = vector
+                self._buffer[row] = vector
                 self.payloads[row] = payload
                 continue
             self.rows[key] = len(self.keys) + len(added)
             added.append((key, payload, vector))
         if added:
+            start, end = len(self.keys), len(self.keys) + len(added)
+            if end > len(self._buffer):
+                grown = self._np.zeros((max(end, 2 * len(self._buffer), 1024), self._buffer.shape[1]), self._np.float32)
+                grown[:start] = self._buffer[:start]
+                self._buffer = grown
+            self._buffer[start:end] = self._np.stack([vector for _, _, vector in added])
             self.keys.extend(key for key, _, _ in added)
             self.payloads.extend(payload for _, payload, _ in added)
-            self.matrix = self._np.vstack([self.matrix, self._np.stack([vector for _, _, vector in added])])
 
     def _mask(self, match: dict[str, str]) -> Any:
         items = list(match.items())
@@ -312,9 +326,9 @@ class _Mirror:
         keep = ~self._mask(match)
         if keep.all():
             return
+        self._buffer = self.matrix[keep]
         self.keys = [key for key, kept in zip(self.keys, keep, strict=True) if kept]
         self.payloads = [payload for payload, kept in zip(self.payloads, keep, strict=True) if kept]
-        self.matrix = self.matrix[keep]
         self.rows = {key: row for row, key in enumerate(self.keys)}
 
     def search(self, vector: Sequence[float], limit: int, match: dict[str, str]) -> list[VectorHit]:
