@@ -43,6 +43,8 @@ AGGREGATE_TOPICS = {
     "domain.notifications": "notifications",
     # Skills: names, descriptions and each version's manifest (paths, blob keys), never bytes.
     "domain.skills": "skills",
+    # Knowledge bases and documents (metadata, blob keys, chunk text in bounded runs).
+    "domain.knowledge": "knowledge",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -69,6 +69,7 @@ class QdrantVectorIndex:
         self._call_lock = threading.RLock()
         self._ready: set[str] = set()
         self._indexed: dict[str, set[str]] = {}
+        self._mirrors: dict[str, _Mirror] = {}
 
     def __repr__(self) -> str:
         return f"QdrantVectorIndex({'server' if self._remote else 'local'}, {self._location!r})"
@@ -128,6 +129,7 @@ class QdrantVectorIndex:
                 self._client = None
                 self._ready.clear()
                 self._indexed.clear()
+                self._mirrors.clear()
 
     # -- collections -----------------------------------------------------------------------
 
@@ -146,6 +148,9 @@ class QdrantVectorIndex:
                 # Another process created it in between (a shared server).
                 if not client.collection_exists(name):
                     raise
+        if not self._remote:
+            _relax_local_storage(client, name)
+            self._mirrors[name] = _Mirror.load(client, name, self._dimensions)
         self._ready.add(name)
         for field in ALWAYS_INDEXED:
             self._index_field(client, name, field)
@@ -175,6 +180,7 @@ class QdrantVectorIndex:
                 client.delete_collection(name)
             self._ready.clear()
             self._indexed.clear()
+            self._mirrors.clear()
             return names
 
     def count(self, collection: str) -> int:
@@ -200,6 +206,8 @@ class QdrantVectorIndex:
                 for p in points
             ]
             client.upsert(name, points=structs, wait=True)
+            if name in self._mirrors:
+                self._mirrors[name].upsert([(p.key, p.vector, {**p.payload, KEY_FIELD: p.key}) for p in points])
 
     def delete_where(self, collection: str, match: dict[str, str]) -> None:
         if not match:
@@ -211,6 +219,8 @@ class QdrantVectorIndex:
             for field in match:
                 self._index_field(client, name, field)
             client.delete(name, points_selector=models.FilterSelector(filter=_filter(match)), wait=True)
+            if name in self._mirrors:
+                self._mirrors[name].delete_where(match)
 
     def search(self, collection: str, vector: Sequence[float], limit: int, match: dict[str, str]) -> list[VectorHit]:
         with self._calling() as client:
@@ -220,6 +230,8 @@ class QdrantVectorIndex:
             name = self._ensure(client, collection)
             for field in match:
                 self._index_field(client, name, field)
+            if name in self._mirrors:
+                return self._mirrors[name].search(vector, limit, match)
             answer = client.query_points(
                 name, query=[float(x) for x in vector], query_filter=_filter(match) if match else None,
                 limit=limit, with_payload=True,
@@ -230,6 +242,132 @@ class QdrantVectorIndex:
             key = str(payload.pop(KEY_FIELD, point.id))
             hits.append(VectorHit(key=key, score=float(point.score), payload=payload))
         return hits
+
+
+class _Mirror:
+    """Local mode's searches, answered from a copy of one collection's points in memory.
+
+    Qdrant's local mode checks a payload filter point by point in Python (its pydantic
+    conditions), which made a tenant-filtered search at 10k points about 9 times slower than
+    an unfiltered one (≈ 290 ms against 34 ms on this box under load). Local mode has exactly
+    one client (its folder is locked), this one, so a copy kept in step with every write is
+    exact: loaded from Qdrant when the collection is first used, then updated by the same
+    upserts and deletions. Qdrant stays the store (persistence, ids); only the ranking is
+    done here: cosine over unit vectors, as Qdrant computes it."""
+
+    def __init__(self, dimensions: int) -> None:
+        import numpy as np
+
+        self._np = np
+        self.keys: list[str] = []
+        self.payloads: list[dict[str, Any]] = []
+        self.rows: dict[str, int] = {}
+        # Rows beyond len(keys) are spare room: appending doubles it rather than copying the
+        # whole matrix on every write.
+        self._buffer = np.zeros((0, dimensions), np.float32)
+
+    @property
+    def matrix(self) -> Any:
+        return self._buffer[: len(self.keys)]
+
+    @classmethod
+    def load(cls, client: Any, name: str, dimensions: int) -> _Mirror:
+        mirror = cls(dimensions)
+        found: list[tuple[str, Sequence[float], dict[str, Any]]] = []
+        offset = None
+        while True:
+            points, offset = client.scroll(name, limit=1000, offset=offset, with_payload=True, with_vectors=True)
+            for point in points:
+                payload = dict(point.payload or {})
+                found.append((str(payload.get(KEY_FIELD, point.id)), point.vector, payload))
+            if offset is None:
+                break
+        mirror.upsert(found)
+        return mirror
+
+    def _unit(self, vectors: Any) -> Any:
+        np = self._np
+        array = np.asarray(vectors, np.float32).reshape(-1, self._buffer.shape[1])
+        return array / np.clip(np.linalg.norm(array, axis=1, keepdims=True), 1e-12, None)
+
+    def upsert(self, points: Sequence[tuple[str, Sequence[float], dict[str, Any]]]) -> None:
+        if not points:
+            return
+        vectors = self._unit([vector for _, vector, _ in points])
+        added: list[tuple[str, dict[str, Any], Any]] = []
+        for (key, _, payload), vector in zip(points, vectors, strict=True):
+            row = self.rows.get(key)
+            if row is not None and row >= len(self.keys):
+                added[row - len(self.keys)] = (key, payload, vector)
+                continue
+            if row is not None:
+                self._buffer[row] = vector
+                self.payloads[row] = payload
+                continue
+            self.rows[key] = len(self.keys) + len(added)
+            added.append((key, payload, vector))
+        if added:
+            start, end = len(self.keys), len(self.keys) + len(added)
+            if end > len(self._buffer):
+                grown = self._np.zeros((max(end, 2 * len(self._buffer), 1024), self._buffer.shape[1]), self._np.float32)
+                grown[:start] = self._buffer[:start]
+                self._buffer = grown
+            self._buffer[start:end] = self._np.stack([vector for _, _, vector in added])
+            self.keys.extend(key for key, _, _ in added)
+            self.payloads.extend(payload for _, payload, _ in added)
+
+    def _mask(self, match: dict[str, str]) -> Any:
+        items = list(match.items())
+        return self._np.fromiter(
+            (all(payload.get(k) == v for k, v in items) for payload in self.payloads), bool, len(self.payloads)
+        )
+
+    def delete_where(self, match: dict[str, str]) -> None:
+        keep = ~self._mask(match)
+        if keep.all():
+            return
+        self._buffer = self.matrix[keep]
+        self.keys = [key for key, kept in zip(self.keys, keep, strict=True) if kept]
+        self.payloads = [payload for payload, kept in zip(self.payloads, keep, strict=True) if kept]
+        self.rows = {key: row for row, key in enumerate(self.keys)}
+
+    def search(self, vector: Sequence[float], limit: int, match: dict[str, str]) -> list[VectorHit]:
+        np = self._np
+        if not self.keys or limit < 1:
+            return []
+        candidates = np.flatnonzero(self._mask(match)) if match else np.arange(len(self.keys))
+        if candidates.size == 0:
+            return []
+        scores = self.matrix[candidates] @ self._unit(vector)[0]
+        if candidates.size > limit:
+            best = np.argpartition(-scores, limit - 1)[:limit]
+        else:
+            best = np.arange(candidates.size)
+        # Best first; equal scores in insertion order, so an answer never depends on chance.
+        ordered = sorted(best.tolist(), key=lambda i: (-float(scores[i]), int(candidates[i])))
+        hits = []
+        for i in ordered:
+            row = int(candidates[i])
+            payload = {k: v for k, v in self.payloads[row].items() if k != KEY_FIELD}
+            hits.append(VectorHit(key=self.keys[row], score=float(scores[i]), payload=payload))
+        return hits
+
+
+def _relax_local_storage(client: Any, name: str) -> None:
+    """Local mode keeps each collection's points in a SQLite file and commits every point on
+    its own, in rollback-journal mode with full sync: two fsyncs a point (about 200 points/s
+    on a plain disk, slower than the model embeds). In WAL mode with synchronous=NORMAL a
+    commit survives a crash of the process (what the projection's exactly-once needs: it
+    rewrites anything after its position) without an fsync of its own; a power loss may drop
+    the last points, as it may the read models' last rows (also WAL/NORMAL), and `agentry
+    projections rebuild vectors` restores them. This reaches into qdrant-client's local
+    storage: if its shape changes, the defaults stay (slower, not wrong)."""
+    try:
+        connection = client._client.collections[name].storage.storage
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except (AttributeError, KeyError, TypeError):
+        pass
 
 
 def _filter(match: dict[str, str]) -> Any:

@@ -21,6 +21,7 @@ from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.global_search import GlobalSearch
+from application.knowledge import KnowledgeService
 from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
@@ -54,6 +55,7 @@ from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.mcp_client import SdkMcpClient
 from infra.passwords import Argon2Passwords
+from infra.pdf_text import PypdfText
 from infra.pg_advisory_lease import WEBHOOKS_LOCK_KEY, AdvisoryLease
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
@@ -82,6 +84,8 @@ from interfaces.http.slow_clients import bounded_config
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
 from projections.kafka_runner import KafkaProjector
+from projections.knowledge import KnowledgeReads
+from projections.knowledge_search import KnowledgeSearch
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ReadModels
@@ -230,6 +234,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
         search=_global_search(engine),
+        knowledge=KnowledgeService(store, blobs, PypdfText()),
+        knowledge_search=KnowledgeSearch(KnowledgeReads(engine, vectors.position), semantic_search),
         semantic_search=semantic_search,
         vectors=vectors,
         skills=skills,

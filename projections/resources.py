@@ -486,6 +486,7 @@ class ApiKeysProjection(ResourceProjection):
 
 def all_projections() -> list[ReadModelProjection]:
     # Imported here: those modules build on ResourceProjection, defined above.
+    from projections.knowledge import KnowledgeBasesProjection, KnowledgeDocumentsProjection
     from projections.notifications import NotificationsProjection
     from projections.skills import SkillsProjection
     from projections.tasks import BoardsProjection, DepartmentsProjection, TasksProjection
@@ -510,4 +511,6 @@ def all_projections() -> list[ReadModelProjection]:
         WebhookEndpointsProjection(),
         NotificationsProjection(),
         SkillsProjection(),
+        KnowledgeBasesProjection(),
+        KnowledgeDocumentsProjection(),
     ]

@@ -4,9 +4,10 @@ one list entry; its module lives beside this one (memory_vectors.py, knowledge_v
 
 from __future__ import annotations
 
+from projections.knowledge_vectors import knowledge_vectors
 from projections.vectors import VectorSource
 
 
 def all_vector_sources() -> list[VectorSource]:
-    sources: list[VectorSource] = []
+    sources: list[VectorSource] = [knowledge_vectors]
     return sources

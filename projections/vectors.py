@@ -12,12 +12,14 @@ compare-and-set in the read-model database, in a transaction that holds the posi
 while the batch is written, so a second runner (another process on a shared Qdrant server)
 waits and then finds the batch done instead of writing it again out of order.
 
-The position's name carries the embedding model's name and size, as the collections' do: a
-changed model starts at 0 and fills its own (empty) collections.
+The position's name carries the embedding model's name and size, as the collections' do, and
+a digest of the registered sources: a changed model starts at 0 and fills its own (empty)
+collections; an added source starts at 0 too, so events recorded before it are indexed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -61,6 +63,16 @@ class Point:
 Progress = Callable[[int, int], None]  # (position reached, head of the log)
 
 
+def position_name(embedder: Embedder, sources: Sequence[VectorSource]) -> str:
+    """``vectors:<model>-<dimensions>:<sources>``: a new model, or a source added or removed
+    (a release that indexes something more), starts from the beginning of the log, so what
+    was recorded before the change is indexed too. Rewriting the points already there is
+    harmless (their ids come from their keys)."""
+    names = sorted(f"{getattr(s, '__module__', '?')}.{getattr(s, '__qualname__', repr(s))}" for s in sources)
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+    return f"{NAME}:{embedder.name}-{embedder.dimensions}"[:55] + f":{digest}"
+
+
 class VectorProjection:
     def __init__(
         self,
@@ -79,7 +91,7 @@ class VectorProjection:
         self._sources = list(sources)
         self._batch_size = batch_size
         self._head = head
-        self.position_name = f"{NAME}:{embedder.name}-{embedder.dimensions}"[:64]
+        self.position_name = position_name(embedder, self._sources)
         self._applied = 0
         self._working_on: int | None = None
         self._progress = threading.Condition()
@@ -127,6 +139,10 @@ class VectorProjection:
         with self._catch_up_lock:
             while True:
                 position = self.position()
+                if not self._sources and self._head is not None:
+                    # Nothing to index: follow the log's head without reading its events. (A
+                    # source added later changes the position's name, so it starts from 0.)
+                    return self._skip_to(position, self._head())
                 batch = self._source.notifications(position, self._batch_size)
                 if not batch:
                     self._reached(position)
@@ -141,6 +157,19 @@ class VectorProjection:
                 self._reached(reached)
                 if progress is not None:
                     progress(reached, self._head() if self._head is not None else last)
+
+    def _skip_to(self, position: int, head: int) -> int:
+        if head > position:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(tables.positions)
+                    .where(tables.positions.c.name == self.position_name)
+                    .where(tables.positions.c.position == position)
+                    .values(position=head)
+                )
+        reached = self.position()
+        self._reached(reached)
+        return reached
 
     def _changes(self, batch: Sequence[Any]) -> list[VectorChange]:
         changes: list[VectorChange] = []

@@ -48,7 +48,7 @@ class Operation:
     # For the rare operation that does not answer JSON: media type → schema.
     content: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
-    # A body that is not JSON (a multipart upload): media type → OpenAPI media type object.
+    # Bodies it takes besides (or instead of) JSON, uploads: media type → OpenAPI media type object.
     request_content: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -312,6 +312,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 # Its own module (it reads the helpers above, defined by now).
 from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E402
+from interfaces.http.knowledge_description import KNOWLEDGE_OPERATIONS  # noqa: E402
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.search_description import SEARCH_OPERATIONS  # noqa: E402
@@ -695,6 +696,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *TASK_OPERATIONS,
     *SKILL_OPERATIONS,
     *NOTIFICATION_OPERATIONS,
+    *KNOWLEDGE_OPERATIONS,
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,
     *ACTIVITY_OPERATIONS,

@@ -27,6 +27,7 @@ from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
+from interfaces.http.resources.knowledge import KnowledgeBasesResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
 from interfaces.http.resources.notifications import DashboardResource, NotificationsResource
@@ -187,6 +188,9 @@ def create_app(services: Services) -> falcon.asgi.App:
     app.add_route("/v1/dashboard/stats", DashboardResource(services.dashboard), suffix="stats")
     add_search_routes(app, services.search)
     add_skill_routes(app, services.skills, services.skill_lists, written)
+    knowledge = KnowledgeBasesResource(services.knowledge, services.knowledge_search, written)
+    _add_family(app, "/v1/knowledge_bases/{knowledge_base_id}", knowledge, "documents", "search")
+    app.add_route("/v1/knowledge_bases/{knowledge_base_id}/documents/{document_id}", knowledge, suffix="document")
     return app
 
 

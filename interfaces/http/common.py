@@ -22,6 +22,7 @@ from application.environment_keys import EnvironmentCredential, EnvironmentKeySe
 from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.global_search import GlobalSearch
+from application.knowledge import KnowledgeService
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
@@ -44,6 +45,7 @@ from interfaces.http.live import LiveHub
 from interfaces.http.notification_feed import NotificationFeed
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
+from projections.knowledge_search import KnowledgeSearch
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
@@ -95,6 +97,8 @@ class Services:
     search: GlobalSearch
     skills: SkillService
     skill_lists: SkillReadModels
+    knowledge: KnowledgeService
+    knowledge_search: KnowledgeSearch
     # Search by meaning, and the vector projection (its position, ``wait_for``: write, then search).
     semantic_search: SemanticSearch | None = None
     vectors: VectorProjection | None = None

@@ -121,7 +121,9 @@ def _operation(op: Operation, names: dict[Any, dict[str, Any]]) -> dict[str, Any
             "content": {"application/json": {"schema": _ref(op.request, names, "validation")}},
         }
     if op.request_content:
-        described["requestBody"] = {"required": True, "content": op.request_content}
+        # Bodies besides JSON (uploads): alone, or beside the JSON one.
+        body = described.setdefault("requestBody", {"required": True, "content": {}})
+        body["content"].update(op.request_content)
     if op.response is not None:
         content = {"application/json": {"schema": _ref(op.response, names, "serialization")}}
         content.update({media: {"schema": schema} for media, schema in op.content.items()})
