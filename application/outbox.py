@@ -41,6 +41,9 @@ AGGREGATE_TOPICS = {
     "domain.webhooks": "webhooks",
     # Readers' read marks of notifications (the notifications themselves are a projection).
     "domain.notifications": "notifications",
+    # Memory stores: each version's content only sealed under the version's own key (shredded
+    # on redaction, so the published copy becomes unreadable too).
+    "domain.memory": "memory_stores",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -310,6 +310,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 # Its own module (it reads the helpers above, defined by now).
 from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E402
+from interfaces.http.memory_description import MEMORY_OPERATIONS  # noqa: E402
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
@@ -689,6 +690,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *RATE_LIMIT_OPERATIONS,
     *PEOPLE_OPERATIONS,
     *TASK_OPERATIONS,
+    *MEMORY_OPERATIONS,
     *NOTIFICATION_OPERATIONS,
     # the organization: workspaces and API keys
     *ORGANIZATION_OPERATIONS,

@@ -19,6 +19,7 @@ import domain.agents
 import domain.api_keys
 import domain.environment_keys
 import domain.environments
+import domain.memory
 import domain.model_cards
 import domain.notifications
 import domain.sessions
@@ -36,6 +37,7 @@ from tests.support.event_validation import stored_event_problems
 
 DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.api_keys, domain.model_cards,
     domain.environment_keys, domain.work_items, domain.vaults, domain.webhooks, domain.notifications,
+    domain.memory,
 )
 
 
@@ -83,6 +85,7 @@ def test_environment_key_events_are_catalogued_but_never_published() -> None:
                 "agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards",
                 "agentry.work_items", "agentry.vaults", "agentry.workspaces", "agentry.api_keys",
                 "agentry.rate_limits", "agentry.people", "agentry.tasks", "agentry.boards", "agentry.webhooks", "agentry.notifications",
+                "agentry.memory_stores",
             }  # fmt: skip
     issued = next(event for event in catalogue() if event.name == "ApiKey.Issued")
     assert issued.kafka_topic == "agentry.api_keys" and "key_hash" in SECRET_FIELDS
