@@ -104,6 +104,9 @@ class MemoryStore(Aggregate):
         description: str
         metadata: dict[str, str]
 
+    # The store's own events apply themselves (not through ``@event`` methods): an ``@event``
+    # method runs before the aggregate's ``modified_on`` moves, and ``updated_at`` needs the
+    # event's own time.
     class Updated(Aggregate.Event):
         """The store's name, description and metadata, all as they now are."""
 
@@ -111,8 +114,18 @@ class MemoryStore(Aggregate):
         description: str
         metadata: dict[str, str]
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate.name = self.name
+            aggregate.description = self.description
+            aggregate.metadata = dict(self.metadata)
+            aggregate.updated_at = self.timestamp
+
     class Archived(Aggregate.Event):
         """The store is read-only from now on (irreversible)."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.archived_at = self.timestamp
+            aggregate.updated_at = self.timestamp
 
     class Deleted(Aggregate.Event):
         """The store, its memories and versions are gone; every version's key is shredded."""
@@ -183,26 +196,14 @@ class MemoryStore(Aggregate):
         self._check_open()
         if (name, description, metadata) == (self.name, self.description, self.metadata):
             return False
-        self._record_update(name=name, description=description, metadata=metadata)
+        self.trigger_event(self.Updated, name=name, description=description, metadata=metadata)
         return True
-
-    @event(Updated)
-    def _record_update(self, name: str, description: str, metadata: dict[str, str]) -> None:
-        self.name = name
-        self.description = description
-        self.metadata = dict(metadata)
-        self.updated_at = self.modified_on
 
     def archive(self) -> bool:
         if self.archived_at is not None:
             return False
-        self._record_archive()
+        self.trigger_event(self.Archived)
         return True
-
-    @event(Archived)
-    def _record_archive(self) -> None:
-        self.archived_at = self.modified_on
-        self.updated_at = self.modified_on
 
     def delete(self) -> bool:
         if self.deleted:
