@@ -130,6 +130,11 @@ class MemoryStore(Aggregate):
     class Deleted(Aggregate.Event):
         """The store, its memories and versions are gone; every version's key is shredded."""
 
+        memory_store_id: str  # for readers that index by it (the vector index's points)
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.deleted = True
+
     class MemoryWritten(Aggregate.Event):
         """A new version of a memory: ``sealed`` is its content under the version's own key."""
 
@@ -208,12 +213,8 @@ class MemoryStore(Aggregate):
     def delete(self) -> bool:
         if self.deleted:
             return False
-        self._record_deletion()
+        self.trigger_event(self.Deleted, memory_store_id=self.memory_store_id)
         return True
-
-    @event(Deleted)
-    def _record_deletion(self) -> None:
-        self.deleted = True
 
     # -- its memories ----------------------------------------------------------------
 
