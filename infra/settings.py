@@ -179,6 +179,16 @@ class Settings:
     webhook_retry_max_seconds: float = 6 * 3600.0
     webhook_max_attempts: int = 15
     webhook_senders: int = 8
+    # Vector index and embeddings (docs/vectors.md): a Qdrant server, or (unset) Qdrant's local
+    # mode in ``<data dir>/qdrant``, owned by the one process that runs the vector projection;
+    # an OpenAI-compatible /v1/embeddings endpoint, or (unset) the bundled local MiniLM model.
+    qdrant_url: str = ""
+    qdrant_api_key: str = field(default="", repr=False)
+    embeddings_url: str = ""
+    embeddings_model: str = ""
+    embeddings_api_key: str = field(default="", repr=False)
+    embeddings_dimensions: int = 0
+    embedding_threads: int = 0
 
     def __post_init__(self) -> None:
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
@@ -195,6 +205,11 @@ class Settings:
             raise SettingsError(f"AGENTRY_TURNS must be in-process or workers, not {self.turns!r}")
         if self.webhook_max_attempts < 1 or self.webhook_senders < 1:
             raise SettingsError("AGENTRY_WEBHOOK_MAX_ATTEMPTS and AGENTRY_WEBHOOK_SENDERS must be at least 1")
+        if self.embeddings_url and (not self.embeddings_model or self.embeddings_dimensions < 1):
+            raise SettingsError(
+                "AGENTRY_EMBEDDINGS_URL needs AGENTRY_EMBEDDINGS_MODEL and AGENTRY_EMBEDDINGS_DIMENSIONS "
+                "(the size of the model's vectors, e.g. 1536 for text-embedding-3-small)"
+            )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -247,6 +262,13 @@ class Settings:
             webhook_retry_max_seconds=_seconds("WEBHOOK_RETRY_MAX", 6 * 3600.0),
             webhook_max_attempts=_int("WEBHOOK_MAX_ATTEMPTS", 15),
             webhook_senders=_int("WEBHOOK_SENDERS", 8),
+            qdrant_url=_env("QDRANT_URL", ""),
+            qdrant_api_key=_env("QDRANT_API_KEY", ""),
+            embeddings_url=_env("EMBEDDINGS_URL", ""),
+            embeddings_model=_env("EMBEDDINGS_MODEL", ""),
+            embeddings_api_key=_env("EMBEDDINGS_API_KEY", ""),
+            embeddings_dimensions=_int("EMBEDDINGS_DIMENSIONS", 0),
+            embedding_threads=_int("EMBEDDING_THREADS", 0),
         )
 
     @property
@@ -273,6 +295,11 @@ class Settings:
     def blob_dir(self) -> Path:
         """The embedded blob store: uploaded files, skill files and documents, by SHA-256."""
         return self.data_dir / "blobs"
+
+    @property
+    def vector_dir(self) -> Path:
+        """The embedded vector index (Qdrant local mode), unless AGENTRY_QDRANT_URL names a server."""
+        return self.data_dir / "qdrant"
 
     @property
     def secret_keys_path(self) -> Path:

@@ -27,7 +27,7 @@ from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
 from application.people import PeopleDirectory, PeopleService
-from application.ports import SecretCipher
+from application.ports import Embedder, SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
 from application.relay import ChangeSignal, Relay
@@ -47,6 +47,7 @@ from application.workspaces import WorkspaceService, reaches
 from infra.blob_store import LocalBlobStore
 from infra.credential_locks import LocalCredentialLocks, PostgresCredentialLocks
 from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_secret
+from infra.embeddings import MiniLMEmbedder, OpenAICompatibleEmbedder
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
@@ -67,6 +68,7 @@ from infra.pg_signals import (
 from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
+from infra.vector_index import QdrantVectorIndex
 from infra.webhook_deliveries import SqlDeliveryLog
 from infra.webhook_poster import QuietHttpxPoster
 from infra.work_leases import SqlWorkLeases
@@ -87,6 +89,8 @@ from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
 from projections.task_runs import TaskFollower
 from projections.usage import UsageReports
+from projections.vector_sources import all_vector_sources
+from projections.vectors import EmbeddedSearch, VectorProjection
 from projections.webhooks import WebhookReadModels
 
 log = logging.getLogger("agentry")
@@ -98,6 +102,7 @@ __all__ = [
     "build",
     "build_kafka_projector",
     "build_relay",
+    "build_vectors",
     "build_worker",
     "load_settings",
     "server_config",
@@ -128,6 +133,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     store = EventsourcingEventStore(event_store_env(settings))
     blobs = LocalBlobStore(settings.blob_dir)  # noqa: F841  (files, skills and documents take it)
     engine = create_engine(settings.read_model_url)
+    vectors, semantic_search, vector_index = build_vectors(settings, store, engine, cipher)
     projections = ReadModelRunner(engine, store, all_projections())
     projections.setup()
     # Process managers: they follow the log as projections do, and act on what they see.
@@ -138,13 +144,14 @@ def build(settings: Settings | None = None) -> ApiProcess:
     store.add_listener(live)
     store.add_listener(projections)
     store.add_listener(followers)
+    store.add_listener(vectors)
     webhooks, webhook_dispatcher = _webhooks(settings, store, cipher, engine)
     store.add_listener(webhook_dispatcher)
     change_feed = None
     if settings.uses_postgres:
         # Writes made by other processes (API replicas, workers) wake this one's tails too.
         change_feed = PostgresChangeFeed(
-            settings.postgres.conninfo, store.change_channel, store, [live, projections, followers, webhook_dispatcher]
+            settings.postgres.conninfo, store.change_channel, store, [live, projections, followers, webhook_dispatcher, vectors]
         )
 
     departments = DepartmentService(store)
@@ -186,7 +193,6 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists.newest_by_tenant, notification_lists.newest_of_all, signalled=settings.projections_in_process
     )
     projections.on_progress(notification_feed.progressed)
-    # The semantic search over memories comes with the vector index (not wired yet: search answers 400).
     memory_reads = MemoryReadModels(engine, cipher)
     services = Services(
         agents=agents,
@@ -221,8 +227,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists=notification_lists,
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
-        memory=MemoryService(store, cipher, search=None, reads=memory_reads),
+        memory=MemoryService(store, cipher, search=semantic_search, reads=memory_reads),
         memory_reads=memory_reads,
+        semantic_search=semantic_search,
+        vectors=vectors,
     )
     return ApiProcess(
         services=services,
@@ -234,11 +242,36 @@ def build(settings: Settings | None = None) -> ApiProcess:
         projections_in_process=settings.projections_in_process,
         bootstrap_api_key=settings.bootstrap_api_key,
         admin_key_file=None if settings.uses_postgres else PrivateTextFile(settings.admin_key_path),
-        resources=[cipher],
+        resources=[cipher, vector_index],
         signals=wiring.signals,
         closers=wiring.closers,
         webhooks=webhook_dispatcher,
+        vectors=vectors,
     )
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """An OpenAI-compatible endpoint when configured, else the bundled local model."""
+    if settings.embeddings_url:
+        return OpenAICompatibleEmbedder(
+            settings.embeddings_url, settings.embeddings_model, settings.embeddings_dimensions, settings.embeddings_api_key
+        )
+    return MiniLMEmbedder(threads=settings.embedding_threads)
+
+
+def build_vectors(
+    settings: Settings, store: EventsourcingEventStore, engine: Any, cipher: SecretCipher
+) -> tuple[VectorProjection, EmbeddedSearch, QdrantVectorIndex]:
+    """The vector projection, the search over its index, and the index (opened on first use:
+    in local mode the process that first writes or searches holds its folder)."""
+    embedder = build_embedder(settings)
+    location = settings.qdrant_url or settings.vector_dir
+    index = QdrantVectorIndex(location, embedder.name, embedder.dimensions, settings.qdrant_api_key)
+    projection = VectorProjection(
+        engine, store, index, embedder, all_vector_sources(cipher), head=store.max_notification_id
+    )
+    projection.setup()
+    return projection, EmbeddedSearch(index, embedder), index
 
 
 def _crashing_around(effect: Callable[..., None], point: str, injection: str) -> Callable[..., None]:

@@ -16,9 +16,9 @@ from application.outbox import event_id
 from application.ports import IndexText, SecretCipher, SecretUnavailable, UnindexWhere, VectorChange
 from domain.memory import MemoryStore
 
-# Characters per indexed part: embedders take a bounded input, and a long memory is found by
-# any part of it.
-PART_CHARS = 4000
+# Characters per indexed part: the local embedder reads 256 word pieces at most, and a long
+# memory is found by any part of it.
+PART_CHARS = 1000
 
 
 def parts(text: str, size: int = PART_CHARS) -> list[str]:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from interfaces.bootstrap import Settings, SettingsError, load_settings
 
@@ -108,20 +109,55 @@ def projections_command(args: argparse.Namespace) -> int:
             head = platform.store.max_notification_id()
             for name, position in sorted(runner.positions().items()):
                 print(f"{name:<16} position {position:>10}  behind {head - position:>8}")
+            _vector_status(platform.vectors, head)
             return 0
-        names = runner.names if args.name == "all" else [args.name]
-        unknown = [name for name in names if name not in runner.names]
+        known = [*runner.names, VECTORS]
+        names = known if args.name == "all" else [args.name]
+        unknown = [name for name in names if name not in known]
         if unknown:
-            print(f"unknown projection {unknown[0]!r}; known: {', '.join(runner.names)}, all", file=sys.stderr)
+            print(f"unknown projection {unknown[0]!r}; known: {', '.join(known)}, all", file=sys.stderr)
             return 2
         for name in names:
             started = time.monotonic()
             print(f"rebuilding {name} …", flush=True)
-            position = runner.rebuild(name)
+            if name == VECTORS:
+                position = _rebuild_vectors(platform.vectors)
+                if position is None:
+                    return 1
+            else:
+                position = runner.rebuild(name)
             print(f"rebuilt {name} up to event {position} in {time.monotonic() - started:.1f}s", flush=True)
         return 0
     finally:
         platform.close()
+
+
+VECTORS = "vectors"
+
+
+def _vector_status(vectors: Any, head: int) -> None:
+    position = vectors.position()
+    print(f"{VECTORS:<16} position {position:>10}  behind {head - position:>8}  ({vectors.position_name})")
+
+
+def _rebuild_vectors(vectors: Any) -> int | None:
+    """Drops the index's collections and embeds the whole log again, saying how far it got.
+    The embedded index belongs to one process: while `agentry serve` runs, this refuses."""
+    from infra.vector_index import VectorIndexBusy
+
+    shown = [0.0]
+
+    def progress(position: int, head: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= 1.0 or position >= head:
+            shown[0] = now
+            print(f"  vectors: event {position} of {head}", flush=True)
+
+    try:
+        return int(vectors.rebuild(progress))
+    except VectorIndexBusy as error:
+        print(f"agentry: {error}", file=sys.stderr)
+        return None
 
 
 def api_keys_command(args: argparse.Namespace) -> int:

@@ -65,6 +65,7 @@ class ApiProcess:
     closers: list[Callable[[], None]] = field(default_factory=list)  # called after the turns stop
     followers: Any | None = None  # process managers following the log (the task follower)
     webhooks: Any | None = None  # the webhook dispatcher (delivers while this process holds its lease)
+    vectors: Any | None = None  # the vector projection: runs where the read models do
 
     def asgi_app(self) -> falcon.asgi.App:
         return create_app(self.services)
@@ -92,6 +93,9 @@ class ApiProcess:
         """Catch up, then follow the log (woken across processes on PostgreSQL)."""
         self.projections.catch_up()
         self.projections.start()
+        if self.vectors is not None:
+            # Catches up on its own thread: embedding a long log must not hold up start-up.
+            self.vectors.start()
         if self.change_feed is not None:
             self.change_feed.start()
 
@@ -108,6 +112,8 @@ class ApiProcess:
         if self.change_feed is not None:
             self.change_feed.stop()
         self.projections.stop()
+        if self.vectors is not None:
+            self.vectors.stop()
         if self.followers is not None:
             self.followers.stop()
         if self.webhooks is not None:

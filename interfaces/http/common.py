@@ -26,6 +26,7 @@ from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
 from application.people import PeopleService
+from application.ports import SemanticSearch
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import RateLimiter
 from application.session_log import SessionLog
@@ -47,6 +48,7 @@ from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
 from projections.usage import UsageReports
+from projections.vectors import VectorProjection
 from projections.webhooks import WebhookReadModels
 
 M = TypeVar("M", bound=BaseModel)
@@ -91,6 +93,9 @@ class Services:
     dashboard: DashboardReadModels
     memory: MemoryService
     memory_reads: MemoryReadModels
+    # Search by meaning, and the vector projection (its position, ``wait_for``: write, then search).
+    semantic_search: SemanticSearch | None = None
+    vectors: VectorProjection | None = None
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

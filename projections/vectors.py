@@ -1,0 +1,288 @@
+"""The vector projection: follows the event log and keeps the vector index in step with it.
+
+What to index comes from *vector sources*: callables ``(event) -> list[VectorChange]`` (the
+memory stores' in projections/memory_vectors.py, the knowledge bases' in
+projections/knowledge_vectors.py), listed in ``projections.vector_sources``. This runner
+embeds the texts a batch of events asks for, writes them, and only then moves its position.
+
+Exactly once by tracked position: a point's id comes from its ``IndexText.key`` and a
+deletion is by payload, so applying a batch again (after a crash between the writes and the
+position's move) leaves the index exactly as applying it once did. The position moves by
+compare-and-set in the read-model database, in a transaction that holds the position's row
+while the batch is written, so a second runner (another process on a shared Qdrant server)
+waits and then finds the batch done instead of writing it again out of order.
+
+The position's name carries the embedding model's name and size, as the collections' do: a
+changed model starts at 0 and fills its own (empty) collections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from application.ports import Embedder, IndexText, UnindexWhere, VectorChange, VectorHit
+from projections import tables
+from projections.runner import NotificationSource, PositionMoved
+
+log = logging.getLogger("agentry.vectors")
+
+VectorSource = Callable[[Any], list[VectorChange]]
+
+NAME = "vectors"
+
+
+class VectorStore(Protocol):
+    """What the projection needs of the index (infra.vector_index.QdrantVectorIndex)."""
+
+    def upsert(self, collection: str, points: Sequence[Any]) -> None: ...
+
+    def delete_where(self, collection: str, match: dict[str, str]) -> None: ...
+
+    def search(self, collection: str, vector: Sequence[float], limit: int, match: dict[str, str]) -> list[VectorHit]: ...
+
+    def drop_all(self) -> list[str]: ...
+
+    def open(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Point:
+    key: str
+    vector: Sequence[float]
+    payload: dict[str, Any]
+
+
+Progress = Callable[[int, int], None]  # (position reached, head of the log)
+
+
+class VectorProjection:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        source: NotificationSource,
+        index: VectorStore,
+        embedder: Embedder,
+        sources: Sequence[VectorSource],
+        batch_size: int = 256,
+        head: Callable[[], int] | None = None,
+    ) -> None:
+        self.engine = engine
+        self._source = source
+        self._index = index
+        self._embedder = embedder
+        self._sources = list(sources)
+        self._batch_size = batch_size
+        self._head = head
+        self.position_name = f"{NAME}:{embedder.name}-{embedder.dimensions}"[:64]
+        self._applied = 0
+        self._working_on: int | None = None
+        self._progress = threading.Condition()
+        self._catch_up_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    @property
+    def has_sources(self) -> bool:
+        return bool(self._sources)
+
+    # -- positions ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        tables.metadata.create_all(self.engine, tables=[tables.positions])
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                sa.select(tables.positions.c.name).where(tables.positions.c.name == self.position_name)
+            ).first()
+            if known is None:
+                conn.execute(sa.insert(tables.positions).values(name=self.position_name, position=0))
+
+    def position(self) -> int:
+        """The notification id every event up to which is in the index (searchable)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(tables.positions.c.position).where(tables.positions.c.name == self.position_name)
+            ).scalar()
+        return int(value or 0)
+
+    def working_on(self) -> int | None:
+        """The last notification id of the batch this process is indexing now, if any: an event
+        after ``position()`` and up to this is being indexed, one after it is still pending."""
+        return self._working_on
+
+    # -- processing -----------------------------------------------------------------------
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Indexes everything recorded so far; returns the position reached."""
+        with self._catch_up_lock:
+            while True:
+                position = self.position()
+                batch = self._source.notifications(position, self._batch_size)
+                if not batch:
+                    self._reached(position)
+                    return position
+                last = batch[-1].id
+                self._working_on = last
+                try:
+                    self._apply_batch(position, batch)
+                finally:
+                    self._working_on = None
+                reached = self.position()
+                self._reached(reached)
+                if progress is not None:
+                    progress(reached, self._head() if self._head is not None else last)
+
+    def _changes(self, batch: Sequence[Any]) -> list[VectorChange]:
+        changes: list[VectorChange] = []
+        for notification in batch:
+            event = self._source.decode(notification)
+            for source in self._sources:
+                changes.extend(source(event))
+        return changes
+
+    def _apply_batch(self, position: int, batch: Sequence[Any]) -> None:
+        changes = self._changes(batch) if self._sources else []
+        # Embedded before the position's row is taken: the slow part holds no lock.
+        texts = [change.text for change in changes if isinstance(change, IndexText)]
+        vectors = iter(self._embedder.embed(texts) if texts else [])
+        try:
+            with self.engine.begin() as conn:
+                moved = conn.execute(
+                    sa.update(tables.positions)
+                    .where(tables.positions.c.name == self.position_name)
+                    .where(tables.positions.c.position == position)
+                    .values(position=batch[-1].id)
+                )
+                if moved.rowcount != 1:
+                    raise PositionMoved(self.position_name)
+                self._write(changes, vectors)
+        except PositionMoved:
+            log.info("the vector projection was advanced by another runner")
+
+    def _write(self, changes: list[VectorChange], vectors: Any) -> None:
+        """In log order: a run of points is written at once, a deletion between them in its turn
+        (so a text indexed and then unindexed in one batch ends up gone, and the reverse present)."""
+        pending: list[tuple[str, Point]] = []
+
+        def flush() -> None:
+            by_collection: dict[str, list[Point]] = {}
+            for collection, point in pending:
+                by_collection.setdefault(collection, []).append(point)
+            for collection, points in by_collection.items():
+                self._index.upsert(collection, points)
+            pending.clear()
+
+        for change in changes:
+            if isinstance(change, IndexText):
+                pending.append((change.collection, Point(change.key, next(vectors), change.payload)))
+            elif isinstance(change, UnindexWhere):
+                flush()
+                self._index.delete_where(change.collection, change.match)
+        flush()
+
+    def _reached(self, position: int) -> None:
+        with self._progress:
+            self._applied = max(self._applied, position)
+            self._progress.notify_all()
+
+    def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
+        """Blocks until the index includes ``position`` (write, then search)."""
+        if position is None:
+            return True
+        self._wake.set()
+        with self._progress:
+            if self._applied >= position:
+                return True
+        if self._thread is None:
+            # Nobody follows the log in this process: look at the shared position instead.
+            return self._poll_until(position, timeout)
+        with self._progress:
+            return self._progress.wait_for(lambda: self._applied >= position, timeout)
+
+    def _poll_until(self, position: int, timeout: float) -> bool:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            reached = self.position()
+            if reached >= position:
+                self._reached(reached)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    # -- rebuild ----------------------------------------------------------------------------
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Drops this model's collections and indexes the whole log again."""
+        with self._catch_up_lock:
+            self._index.drop_all()
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(tables.positions)
+                    .where(tables.positions.c.name == self.position_name)
+                    .values(position=0)
+                )
+            with self._progress:
+                self._applied = 0
+        return self.catch_up(progress)
+
+    # -- background loop ------------------------------------------------------------------
+
+    def notify(self, *_: Any) -> None:
+        """Wakes the loop; also a ``ChangeListener`` (``streams_changed``)."""
+        self._wake.set()
+
+    streams_changed = notify
+
+    def start(self, poll_seconds: float = 0.5) -> None:
+        self.setup()
+        if self._sources:
+            # The process that runs the projection owns the index (embedded: its folder) from
+            # the start, so another process can't take it in between and fail this one later.
+            self._index.open()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(poll_seconds,), name="agentry-vectors", daemon=True)
+        self._thread.start()
+
+    def _loop(self, poll_seconds: float) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.catch_up()
+            except Exception:
+                log.exception("vector batch failed; retrying")
+                self._stop.wait(2.0)
+            self._wake.wait(poll_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+
+class EmbeddedSearch:
+    """``SemanticSearch``: the query embedded with the index's own model, then ranked."""
+
+    def __init__(self, index: VectorStore, embedder: Embedder) -> None:
+        self._index = index
+        self._embedder = embedder
+
+    def search(self, collection: str, query: str, limit: int, match: dict[str, str]) -> list[VectorHit]:
+        if limit < 1 or not query.strip():
+            return []
+        vector = self._embedder.embed([query])[0]
+        return self._index.search(collection, vector, limit, match)
