@@ -225,3 +225,38 @@ def test_other_workspaces_and_bad_input_are_4xx(client: anthropic.Anthropic, htt
     # Both beta headers are accepted alone.
     for beta in ("agent-memory-2026-07-22", "managed-agents-2026-04-01"):
         assert http.get(base, headers={"anthropic-beta": beta}).status_code == 200
+
+
+def test_semantic_search_finds_memories_by_meaning_best_first(server: RunningServer, client: anthropic.Anthropic, http: httpx.Client) -> None:
+    store = client.beta.memory_stores.create(name="search")
+    other_store = client.beta.memory_stores.create(name="elsewhere")
+    memories = client.beta.memory_stores.memories
+    cats = memories.create(store.id, path="/pets/cats.md", content="Cats purr and chase mice around the house.")
+    memories.create(store.id, path="/finance/q3.md", content="Quarterly revenue grew by twelve percent.")
+    gone = memories.create(store.id, path="/pets/dog.md", content="The dog barks at the mailman every morning.")
+    memories.create(other_store.id, path="/pets/cats.md", content="Cats purr and chase mice around the house.")
+    memories.delete(gone.id, memory_store_id=store.id)
+    vectors = server.platform.services.vectors
+    assert vectors is not None
+
+    def search(query: str, limit: int = 5) -> list[dict[str, object]]:
+        answer = http.post(f"/v1/memory_stores/{store.id}/search", json={"query": query, "limit": limit})
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["data"])
+
+    # Indexing follows the log on its own: wait for it to reach the last write.
+    head = server.platform.store.max_notification_id()
+    assert vectors.wait_for(head, 30.0)
+    found = search("a feline pet that hunts rodents")
+    assert found[0]["id"] == cats.id and found[0]["content"] == "Cats purr and chase mice around the house."
+    assert found[0]["memory_store_id"] == store.id and isinstance(found[0]["score"], float)
+    assert [hit["score"] for hit in found] == sorted((hit["score"] for hit in found), reverse=True)  # type: ignore[type-var]
+    assert gone.id not in [hit["id"] for hit in found] and len(found) == 2  # deleted, and the other store's: absent
+    assert len(search("anything", limit=1)) == 1
+
+    # A rewrite is found by its new words only.
+    memories.update(cats.id, memory_store_id=store.id, content="Budget spreadsheets and invoices.")
+    assert vectors.wait_for(server.platform.store.max_notification_id(), 30.0)
+    assert search("invoices and budgets", limit=1)[0]["id"] == cats.id
+    assert http.post(f"/v1/memory_stores/{store.id}/search", json={"query": ""}).status_code == 400
+    assert http.post("/v1/memory_stores/memstore_unknown0000/search", json={"query": "x"}).status_code == 404
