@@ -177,22 +177,22 @@ def _encode(*key: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
 
 
-def _decode_memory_token(token: str, memory_store_id: str) -> str:
+def _decode_memory_token(token: str) -> str:
+    """A position in path order (any store's: it names no memory, only where a page stops)."""
     try:
         key = orjson.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
     except (ValueError, orjson.JSONDecodeError):
         raise BadPageToken("invalid page token") from None
     if (
         not isinstance(key, list)
-        or len(key) != 3
+        or len(key) != 2
         or key[0] != "rm_memories"
-        or key[1] != memory_store_id
-        or not isinstance(key[2], str)
-        or len(key[2]) > 2 * 2048
-        or any(char not in "0123456789abcdef" for char in key[2])
+        or not isinstance(key[1], str)
+        or len(key[1]) > 2 * 2048
+        or any(char not in "0123456789abcdef" for char in key[1])
     ):
         raise BadPageToken("invalid page token")
-    return key[2]
+    return key[1]
 
 
 class MemoryReadModels(ReadModels):
@@ -238,7 +238,7 @@ class MemoryReadModels(ReadModels):
         memory more than N segments below the prefix is rolled up into one ``memory_prefix``
         item for its directory N segments down. Each item counts toward ``limit``."""
         prefix = path_key(listing.path_prefix or "/")
-        after = _decode_memory_token(listing.page, memory_store_id) if listing.page else None
+        after = _decode_memory_token(listing.page) if listing.page else None
         conditions = [memories.c.tenant_id == tenant_id, memories.c.memory_store_id == memory_store_id]
         if listing.path_prefix:
             conditions.append(memories.c.path_key.startswith(prefix, autoescape=True))
@@ -270,7 +270,7 @@ class MemoryReadModels(ReadModels):
                 last_key = row.path_key
         # A page stops at the first row it has no room for: every row of a rolled-up directory
         # before it was consumed, so the next page resumes right after the last row read.
-        next_page = _encode("rm_memories", memory_store_id, last_key) if more and last_key is not None else None
+        next_page = _encode("rm_memories", last_key) if more and last_key is not None else None
         return Page(items, next_page, None)
 
     # -- versions ----------------------------------------------------------------------

@@ -49,6 +49,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from application.rate_limit_config import WORKSPACE_ENTRY
+from tests.conformance.real_objects import MEMORY_CONTENT_SHA256
 
 PLACEHOLDER = re.compile(r"^(?P<kind>[a-z]+)_011[0-9A-Za-z]{20,}$")
 # <name>="<name>": ids the tests spell as their parameter's name, and the kind of object each
@@ -65,6 +66,9 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "workspace_id": "wrkspc",
     "api_key_id": "apikey",
     "webhook_endpoint_id": "whep",
+    "memory_store_id": "memstore",
+    "memory_id": "mem",
+    "memory_version_id": "memver",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
 # Their tests name users and invites by the parameter's name, as keywords and as the first
@@ -92,10 +96,18 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "rate_limit_id": ("rate_limit_id", f"{WORKSPACE_ENTRY!r}"),
     # A webhook endpoint's URL is an http(s) one (the SDK's all-params update sends "x").
     "url": ("x", "'https://example.com/x'"),
+    # A memory list's prefix is a directory (starts and ends with /).
+    "path_prefix": ("path_prefix", "'/path_prefix/'"),
+    # A delete's expected hash is 64 hex digits: the one of the test's memory's content.
+    "expected_content_sha256": ("expected_content_sha256", f"{MEMORY_CONTENT_SHA256!r}"),
 }
 # {"<key>": <constant>} items no real server accepts, and what each value becomes: a limiter
 # type Agentry does not enforce is refused, so the update sets the one it does.
-INVALID_ITEMS: dict[tuple[str, object], str] = {("type", "fast_itpmca"): "'requests_per_minute'"}
+INVALID_ITEMS: dict[tuple[str, object], str] = {
+    ("type", "fast_itpmca"): "'requests_per_minute'",
+    # A memory update's precondition holds for the test's memory (whose content is known).
+    ("content_sha256", "210b9798eb53baa4e69d31c1071cf03d212b8ad0ca30cf321e0ea82e120aac26"): f"{MEMORY_CONTENT_SHA256!r}",
+}
 PLACEHOLDER_PAGE = "page"
 # keyword → the kind of the ids its list names (the tests send ``["string"]``).
 PLACEHOLDER_LISTS: dict[str, str] = {"vault_ids": "vlt"}
