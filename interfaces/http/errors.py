@@ -48,6 +48,9 @@ ERROR_TYPE_BY_STATUS = {
     503: "overloaded_error",
 }
 
+# Refusals that carry a type of their own (``error_type``) beside their status's usual one.
+SPECIFIC_ERROR_TYPES = {409: ("memory_precondition_failed_error", "memory_path_conflict_error")}
+
 
 MAX_MESSAGE = 1000
 

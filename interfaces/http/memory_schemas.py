@@ -15,7 +15,7 @@ from interfaces.http.schemas import Strict, check_metadata, not_null
 StoreName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 StoreDescription = Annotated[str, Field(max_length=1024)]
 # The path rules themselves (segments, NFC, bytes) are the domain's: ``domain.memory.path_problem``.
-MemoryPath = Annotated[str, Field(min_length=1, max_length=1024)]
+MemoryPath = Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^(/[^/]+)+$")]
 # 102,400 bytes of UTF-8 at most: the byte count is checked by the application.
 Content = Annotated[str, Field(max_length=102_400)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

@@ -106,7 +106,9 @@ def seed(http: httpx.Client) -> dict[str, str]:
     notification = http.get("/v1/notifications").json()["data"][0]
     # Verdicts need a task in review, one for each (a verdict takes it out of review).
     in_review = {verdict: created("/v1/tasks", {"title": verdict, "status": "review"}) for verdict in VERDICTS}
+    memory_ids = _seed_memory(created)
     return {
+        **memory_ids,
         **{f"{verdict}_task_id": task["id"] for verdict, task in in_review.items()},
         "notification_id": notification["id"],
         "department_id": department["id"],
@@ -134,6 +136,21 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "webhook_endpoint_id": webhook["id"],
         "delivery_endpoint_id": logged["id"],
         "delivery_id": delivery_id,
+    }
+
+
+def _seed_memory(created: Any) -> dict[str, str]:
+    """A memory store for the store operations, and one no fuzzed delete of a store reaches
+    holding a memory whose first version is no longer current (one that can be redacted)."""
+    store = created("/v1/memory_stores", {"name": "fuzzed"})
+    keeper = created("/v1/memory_stores", {"name": "fuzzed memories"})
+    memory = created(f"/v1/memory_stores/{keeper['id']}/memories", {"path": "/fuzzed.md", "content": "first"})
+    created(f"/v1/memory_stores/{keeper['id']}/memories/{memory['id']}", {"content": "second"})
+    return {
+        "memory_store_id": store["id"],
+        "memories_store_id": keeper["id"],
+        "memory_id": memory["id"],
+        "memory_version_id": memory["memory_version_id"],
     }
 
 
@@ -213,6 +230,9 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith(f"{WEBHOOKS}/{{webhook_endpoint_id}}/deliveries"):
         real = {"webhook_endpoint_id": ids["delivery_endpoint_id"], "delivery_id": ids["delivery_id"]}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
+    if operation.path.startswith("/v1/memory_stores/{memory_store_id}/memor"):
+        real = {"memory_store_id": ids["memories_store_id"], "memory_id": ids["memory_id"], "memory_version_id": ids["memory_version_id"]}
+        return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     if operation.path.startswith(MEMBERS):
         workspace = FUZZ_WORKSPACE if operation.path == MEMBERS and operation.method.upper() == "POST" else "default"
         real = {"workspace_id": workspace, "user_id": ids["member_user_id"]}
@@ -220,6 +240,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     names = (
         "agent_id", "environment_id", "session_id", "model_card_id", "model_id", "key_id", "work_id", "vault_id",
         "user_id", "invite_id", "workspace_id", "api_key_id", "task_id", "board_id", "department_id", "webhook_endpoint_id", "notification_id",
+        "memory_store_id",
     )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
