@@ -6,11 +6,14 @@ gone from every read — also after a projection rebuild — and from everything
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import anthropic
 import httpx
 import pytest
 
+from application.memory import session_actor
+from application.tenancy import Principal
 from tests.e2e.test_model_cards import _stored_bytes
 from tests.support.server import RunningServer
 
@@ -260,3 +263,37 @@ def test_semantic_search_finds_memories_by_meaning_best_first(server: RunningSer
     assert search("invoices and budgets", limit=1)[0]["id"] == cats.id
     assert http.post(f"/v1/memory_stores/{store.id}/search", json={"query": ""}).status_code == 400
     assert http.post("/v1/memory_stores/memstore_unknown0000/search", json={"query": "x"}).status_code == 404
+
+
+def test_writes_on_behalf_of_a_session_are_its_versions(server: RunningServer, client: anthropic.Anthropic) -> None:
+    """The environment worker's sync of a mounted store writes as the session (the service takes
+    an actor); the versions say so and filter by it."""
+    store = client.beta.memory_stores.create(name="mounted")
+    memory = client.beta.memory_stores.memories.create(store.id, path="/todo.md", content="one")
+    who = Principal("default", key_id="agentry-runtime")
+    service = server.platform.services.memory
+    service.update_memory(who, store.id, memory.id, {"content": "two"}, actor=session_actor("sesn_mounted0000"))
+    server.platform.projections.wait_for(server.platform.store.max_notification_id(), 5.0)
+    by_session = list(client.beta.memory_stores.memory_versions.list(store.id, session_id="sesn_mounted0000"))
+    assert [(v.operation, v.created_by.type) for v in by_session] == [("modified", "session_actor")]  # type: ignore[union-attr]
+    assert by_session[0].created_by.session_id == "sesn_mounted0000"  # type: ignore[union-attr]
+
+
+def test_racing_creates_of_one_path_make_one_memory(client: anthropic.Anthropic) -> None:
+    store = client.beta.memory_stores.create(name="race")
+    outcomes: list[str] = []
+
+    def create(index: int) -> None:
+        try:
+            client.beta.memory_stores.memories.create(store.id, path="/same.md", content=f"writer {index}")
+            outcomes.append("created")
+        except anthropic.ConflictError as conflict:
+            outcomes.append(conflict.body["error"]["type"])  # type: ignore[index]
+
+    threads = [threading.Thread(target=create, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] + ["memory_path_conflict_error"] * 5
+    assert [item.path for item in client.beta.memory_stores.memories.list(store.id)] == ["/same.md"]
