@@ -15,6 +15,7 @@ import pytest
 from application.memory import session_actor
 from application.tenancy import Principal
 from tests.e2e.test_model_cards import _stored_bytes
+from tests.e2e.test_people import as_person, invited, login
 from tests.support.server import RunningServer
 
 SECRET = "the launch code is 0000-memory-secret-7777"
@@ -297,3 +298,13 @@ def test_racing_creates_of_one_path_make_one_memory(client: anthropic.Anthropic)
         thread.join()
     assert sorted(outcomes) == ["created"] + ["memory_path_conflict_error"] * 5
     assert [item.path for item in client.beta.memory_stores.memories.list(store.id)] == ["/same.md"]
+
+
+def test_a_logged_in_person_writes_as_a_user_actor(server: RunningServer, client: anthropic.Anthropic, http: httpx.Client) -> None:
+    user_id = invited(client, http, "mem@example.com", role="developer")
+    person = as_person(server, login(http, "mem@example.com").json()["access_token"])
+    store = person.beta.memory_stores.create(name="mine")
+    memory = person.beta.memory_stores.memories.create(store.id, path="/a.md", content="by hand")
+    version = person.beta.memory_stores.memory_versions.retrieve(memory.memory_version_id, memory_store_id=store.id)
+    assert version.created_by is not None and version.created_by.type == "user_actor"
+    assert version.created_by.user_id == user_id  # type: ignore[union-attr]
