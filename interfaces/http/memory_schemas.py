@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from interfaces.http.responses import Described, Paged
-from interfaces.http.schemas import Strict, check_metadata, not_null
+from interfaces.http.schemas import Strict, check_metadata
 
 StoreName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 StoreDescription = Annotated[str, Field(max_length=1024)]
@@ -41,9 +41,8 @@ class MemoryStoreUpdate(Strict):
 
 class MemoryCreate(Strict):
     path: MemoryPath
-    content: Content
-
-    _content = field_validator("content")(lambda cls, v: not_null(v))
+    # Required, but the SDK types it ``Optional[str]``: null is an empty memory, as "" is.
+    content: Content | None = Field(description='"" (or null) is an empty memory')
 
 
 class Precondition(Strict):

@@ -102,7 +102,7 @@ class MemoriesResource:
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, memory_store_id: str) -> None:
         view = choice_param(req, "view", VIEWS, "basic")
         body = await parse(req, MemoryCreate)
-        written = await run(self._memory.create_memory, principal(req), memory_store_id, body.path, body.content, view)
+        written = await run(self._memory.create_memory, principal(req), memory_store_id, body.path, body.content or "", view)
         await self._written.answer(resp, written)
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, memory_store_id: str) -> None:
