@@ -32,8 +32,8 @@ from domain.memory import MAX_CONTENT_BYTES, Actor, Memory, MemoryStore, Unknown
 from domain.vaults import patched
 
 MEMORIES_COLLECTION = "memories"
-MAX_SEARCH_RESULTS = 100
-MAX_QUERY_CHARS = 4096
+# Long memories are indexed in parts: a search asks for this many hits per result wanted.
+HITS_PER_RESULT = 3
 
 
 def api_actor(who: Principal) -> Actor:
@@ -211,17 +211,17 @@ class MemoryService:
             content_bytes(new_content)
         precondition = changes.get("precondition") or {}
         expected = precondition.get("content_sha256")
-        store = self._commands.load(who, memory_store_id)
-        current = self._memory(store, memory_id)
-        content = new_content if new_content is not None else self._open(current.memory_version_id, current.sealed)
-        if content is None:
-            raise Invalid(f"memory {memory_id}'s content can no longer be read; write new content")
+        self._memory(self._commands.load(who, memory_store_id), memory_id)  # nothing sealed for a missing one
         version_id = new_id("memver")
-        sealed = self._cipher.seal(version_id, content)
         written_by = actor or api_actor(who)
 
         def command(store: MemoryStore) -> bool:
             memory = self._memory(store, memory_id)
+            # A rename keeps the content as it is in this (fresh) state, not as an earlier read saw it.
+            content = new_content if new_content is not None else self._open(memory.memory_version_id, memory.sealed)
+            if content is None:
+                raise Invalid(f"memory {memory_id}'s content can no longer be read; write new content")
+            sealed = self._cipher.seal(version_id, content)
             return store.modify_memory(
                 memory_id,
                 version_id,
@@ -280,8 +280,8 @@ class MemoryService:
         if self._search is None or self._reads is None:
             raise Invalid("semantic search is not configured on this server")
         match = {"tenant_id": who.tenant_id, "memory_store_id": memory_store_id}
-        # Long memories are indexed in parts: ask for more hits than wanted, keep each memory's best.
-        hits = self._search.search(MEMORIES_COLLECTION, query, min(limit * 3, MAX_SEARCH_RESULTS * 3), match)
+        # Each memory's best part stands for it.
+        hits = self._search.search(MEMORIES_COLLECTION, query, limit * HITS_PER_RESULT, match)
         best: dict[str, float] = {}
         for hit in hits:
             memory_id = str(hit.payload.get("memory_id", ""))
