@@ -14,6 +14,7 @@ shows them on every view) until the version is redacted."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,13 @@ class UnknownMemory(DomainError):
 class HeadVersion(InvalidState):
     """The version holds a memory's current content: redacting it would leave the live memory
     with content nobody can read (write new content first, then redact the old version)."""
+
+
+def mount_slug(name: str) -> str:
+    """The store's directory under ``/mnt/memory/``: its name lowercased, each run of
+    characters other than ASCII letters and digits one hyphen (sessions created after a
+    rename use the new one)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower())
 
 
 def path_problem(path: str) -> str | None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import Archived, InvalidState
-from domain.memory import HeadVersion, MemoryPathConflict, MemoryPreconditionFailed, MemoryStore, path_problem
+from domain.memory import (
+    HeadVersion,
+    MemoryPathConflict,
+    MemoryPreconditionFailed,
+    MemoryStore,
+    mount_slug,
+    path_problem,
+)
 
 
 def store() -> MemoryStore:
@@ -74,3 +81,8 @@ def test_the_head_version_cannot_be_redacted_older_ones_can() -> None:
     for event in memories.collect_events():
         replayed = event.mutate(replayed)
     assert isinstance(replayed, MemoryStore) and replayed.versions["memver_1"].redacted
+
+
+def test_the_mount_slug_of_a_name() -> None:
+    assert mount_slug("Team Notes (2026)") == "team-notes-2026-"
+    assert mount_slug("ünï  code__x") == "-n-code-x"
