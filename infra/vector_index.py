@@ -146,6 +146,8 @@ class QdrantVectorIndex:
                 # Another process created it in between (a shared server).
                 if not client.collection_exists(name):
                     raise
+        if not self._remote:
+            _relax_local_storage(client, name)
         self._ready.add(name)
         for field in ALWAYS_INDEXED:
             self._index_field(client, name, field)
@@ -230,6 +232,23 @@ class QdrantVectorIndex:
             key = str(payload.pop(KEY_FIELD, point.id))
             hits.append(VectorHit(key=key, score=float(point.score), payload=payload))
         return hits
+
+
+def _relax_local_storage(client: Any, name: str) -> None:
+    """Local mode keeps each collection's points in a SQLite file and commits every point on
+    its own, in rollback-journal mode with full sync: two fsyncs a point (about 200 points/s
+    on a plain disk, slower than the model embeds). In WAL mode with synchronous=NORMAL a
+    commit survives a crash of the process (what the projection's exactly-once needs: it
+    rewrites anything after its position) without an fsync of its own; a power loss may drop
+    the last points, as it may the read models' last rows (also WAL/NORMAL), and `agentry
+    projections rebuild vectors` restores them. This reaches into qdrant-client's local
+    storage: if its shape changes, the defaults stay (slower, not wrong)."""
+    try:
+        connection = client._client.collections[name].storage.storage
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except (AttributeError, KeyError, TypeError):
+        pass
 
 
 def _filter(match: dict[str, str]) -> Any:

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from infra.settings import Settings
 from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
 from projections.runner import create_engine
 from projections.vectors import EmbeddedSearch, VectorProjection
+from tests.support.postgres import database_of
 from tests.support.serve_process import ROOT
 from tests.support.vector_source import COLLECTION, agent, agent_descriptions
 
@@ -48,9 +50,9 @@ def embedder() -> MiniLMEmbedder:
 class Rig:
     """An event store and read-model database (SQLite) in a folder, and indexes beside them."""
 
-    def __init__(self, root: Path, embedder: MiniLMEmbedder) -> None:
+    def __init__(self, root: Path, embedder: MiniLMEmbedder, database_url: str = "") -> None:
         self.root = root
-        self.settings = Settings(data_dir=root)
+        self.settings = Settings(data_dir=root, database_url=database_url)
         self.store = EventsourcingEventStore(event_store_env(self.settings))
         self.engine = create_engine(self.settings.read_model_url)
         self.embedder = embedder
@@ -76,6 +78,14 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path: Path, embedder: MiniLMEmbedder) -> Iterator[Rig]:
     made = Rig(tmp_path, embedder)
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_rig(request: pytest.FixtureRequest, tmp_path: Path, embedder: MiniLMEmbedder) -> Iterator[Rig]:
+    """Events and the projection's position in SQLite or PostgreSQL."""
+    made = Rig(tmp_path, embedder, database_of(request))
     yield made
     made.close()
 
@@ -155,7 +165,8 @@ def test_the_local_embedder_needs_no_network_and_writes_nothing(tmp_path: Path, 
 # -- the projection --------------------------------------------------------------------------
 
 
-def test_the_projection_indexes_rewrites_and_drops_and_a_replay_changes_nothing(rig: Rig) -> None:
+def test_the_projection_indexes_rewrites_and_drops_and_a_replay_changes_nothing(any_rig: Rig) -> None:
+    rig = any_rig
     documents = retrieval_set()["documents"]
     agents = write_history(rig.store, documents)
     rig.store.save(agent("agent_other", "t2", "other", "Backups of the database are restored with pg_restore."))
@@ -220,7 +231,8 @@ def test_the_position_is_the_model_s_own(rig: Rig) -> None:
     assert other.position_name != projection.position_name
 
 
-def test_search_waits_for_a_write_through_the_running_projection(rig: Rig) -> None:
+def test_search_waits_for_a_write_through_the_running_projection(any_rig: Rig) -> None:
+    rig = any_rig
     index = rig.index()
     projection = rig.projection(index)
     projection.start(poll_seconds=5.0)
@@ -236,6 +248,29 @@ def test_search_waits_for_a_write_through_the_running_projection(rig: Rig) -> No
         assert search.search(COLLECTION, "bike", 5, {"tenant_id": "t2"}) == []
     finally:
         projection.stop()
+
+
+def test_two_runners_at_once_index_each_batch_once(any_rig: Rig) -> None:
+    """Two projections on one position (two processes on a shared Qdrant): each batch is
+    claimed by one of them, in log order, and the index ends as one runner leaves it."""
+    rig = any_rig
+    documents = retrieval_set()["documents"]
+    write_history(rig.store, documents)
+    index = rig.index()
+    first, second = rig.projection(index, batch=8), rig.projection(index, batch=8)
+    reached: list[int] = []
+    runners = [threading.Thread(target=lambda p=p: reached.append(p.catch_up())) for p in (first, second)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join(120)
+    head = rig.store.max_notification_id()
+    assert reached == [head, head]
+    alone = rig.projection(rig.index("alone"), create_engine(f"sqlite:///{rig.root / 'alone.sqlite3'}"))
+    alone.catch_up()
+    queries = [query["query"] for query in retrieval_set()["queries"]]
+    assert index.count(COLLECTION) == rig.indexes[-1].count(COLLECTION)
+    assert answers(EmbeddedSearch(index, rig.embedder), queries) == answers(EmbeddedSearch(rig.indexes[-1], rig.embedder), queries)
 
 
 # -- crashes -------------------------------------------------------------------------------
