@@ -31,6 +31,11 @@ shipped it:
   https URL (a webhook endpoint's must be http or https);
 - ``rate_limit_id="rate_limit_id"`` becomes the workspace's one entry Agentry enforces, and a
   limit's ``"type": "fast_itpmca"`` the type it enforces (``requests_per_minute``);
+- ``memory_store_id``, ``memory_id`` and ``memory_version_id`` named by their parameter's name
+  are a real store, a memory in it (content ``"content"``) and a version in it that is not its
+  memory's current one (the current one cannot be redacted); ``path_prefix="path_prefix"``
+  becomes ``"/path_prefix/"`` (a directory), and a delete's ``expected_content_sha256`` and an
+  update's precondition ``content_sha256`` the hash of the test memory's content;
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
   resource handed out;
 - the client of a call that takes only a worker's credential (``WORKER_ONLY``: the SDK's
