@@ -296,7 +296,10 @@ def test_racing_creates_of_one_path_make_one_memory(client: anthropic.Anthropic)
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["created"] + ["memory_path_conflict_error"] * 5
+    # A loser sees the path taken; on a box too busy for its retries to finish in their
+    # budget it may instead get the retryable race 409. Never a second memory.
+    assert outcomes.count("created") == 1, outcomes
+    assert set(outcomes) <= {"created", "memory_path_conflict_error", "conflict_error"}, outcomes
     assert [item.path for item in client.beta.memory_stores.memories.list(store.id)] == ["/same.md"]
 
 
