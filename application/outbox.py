@@ -45,6 +45,9 @@ AGGREGATE_TOPICS = {
     "domain.skills": "skills",
     # Knowledge bases and documents (metadata, blob keys, chunk text in bounded runs).
     "domain.knowledge": "knowledge",
+    # Memory stores: each version's content only sealed under the version's own key (shredded
+    # on redaction, so the published copy becomes unreadable too).
+    "domain.memory": "memory_stores",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -24,6 +24,7 @@ from application.global_search import GlobalSearch
 from application.knowledge import KnowledgeService
 from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
+from application.memory import MemoryService
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
@@ -86,6 +87,7 @@ from projections.dashboard import DashboardReadModels
 from projections.kafka_runner import KafkaProjector
 from projections.knowledge import KnowledgeReads
 from projections.knowledge_search import KnowledgeSearch
+from projections.memory import MemoryReadModels
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ReadModels
@@ -139,7 +141,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     store = EventsourcingEventStore(event_store_env(settings))
     blobs = LocalBlobStore(settings.blob_dir)
     engine = create_engine(settings.read_model_url)
-    vectors, semantic_search, vector_index = build_vectors(settings, store, engine)
+    vectors, semantic_search, vector_index = build_vectors(settings, store, engine, cipher)
     projections = ReadModelRunner(engine, store, all_projections())
     projections.setup()
     # Process managers: they follow the log as projections do, and act on what they see.
@@ -200,6 +202,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists.newest_by_tenant, notification_lists.newest_of_all, signalled=settings.projections_in_process
     )
     projections.on_progress(notification_feed.progressed)
+    memory_reads = MemoryReadModels(engine, cipher)
     services = Services(
         agents=agents,
         environments=environments,
@@ -236,6 +239,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         search=_global_search(engine),
         knowledge=KnowledgeService(store, blobs, PypdfText()),
         knowledge_search=KnowledgeSearch(KnowledgeReads(engine, vectors.position), semantic_search),
+        memory=MemoryService(store, cipher, search=semantic_search, reads=memory_reads),
+        memory_reads=memory_reads,
         semantic_search=semantic_search,
         vectors=vectors,
         skills=skills,
@@ -269,7 +274,7 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_vectors(
-    settings: Settings, store: EventsourcingEventStore, engine: Any
+    settings: Settings, store: EventsourcingEventStore, engine: Any, cipher: SecretCipher
 ) -> tuple[VectorProjection, EmbeddedSearch, QdrantVectorIndex]:
     """The vector projection, the search over its index, and the index (opened on first use:
     in local mode the process that first writes or searches holds its folder)."""
@@ -277,7 +282,7 @@ def build_vectors(
     location = settings.qdrant_url or settings.vector_dir
     index = QdrantVectorIndex(location, embedder.name, embedder.dimensions, settings.qdrant_api_key)
     projection = VectorProjection(
-        engine, store, index, embedder, all_vector_sources(), head=store.max_notification_id
+        engine, store, index, embedder, all_vector_sources(cipher), head=store.max_notification_id
     )
     projection.setup()
     return projection, EmbeddedSearch(index, embedder), index

@@ -31,6 +31,7 @@ from domain.boards import Board, Department
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
 from domain.knowledge import Document, KnowledgeBase
+from domain.memory import MemoryStore
 from domain.model_cards import ModelCard, ModelHandle
 from domain.notifications import Inbox
 from domain.people import Invite, User
@@ -48,6 +49,7 @@ AGGREGATES: tuple[type[Aggregate], ...] = (
     WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox,
     Skill, SkillName,
     KnowledgeBase, Document,
+    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox, MemoryStore,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

@@ -487,6 +487,7 @@ class ApiKeysProjection(ResourceProjection):
 def all_projections() -> list[ReadModelProjection]:
     # Imported here: those modules build on ResourceProjection, defined above.
     from projections.knowledge import KnowledgeBasesProjection, KnowledgeDocumentsProjection
+    from projections.memory import MemoryStoresProjection
     from projections.notifications import NotificationsProjection
     from projections.skills import SkillsProjection
     from projections.tasks import BoardsProjection, DepartmentsProjection, TasksProjection
@@ -513,4 +514,5 @@ def all_projections() -> list[ReadModelProjection]:
         SkillsProjection(),
         KnowledgeBasesProjection(),
         KnowledgeDocumentsProjection(),
+        MemoryStoresProjection(),
     ]

@@ -4,10 +4,13 @@ one list entry; its module lives beside this one (memory_vectors.py, knowledge_v
 
 from __future__ import annotations
 
+from application.ports import SecretCipher
 from projections.knowledge_vectors import knowledge_vectors
+from projections.memory_vectors import MemoryVectors
 from projections.vectors import VectorSource
 
 
-def all_vector_sources() -> list[VectorSource]:
-    sources: list[VectorSource] = [knowledge_vectors]
+def all_vector_sources(cipher: SecretCipher) -> list[VectorSource]:
+    """``cipher`` opens sealed text (memories' content) at the moment it is indexed."""
+    sources: list[VectorSource] = [MemoryVectors(cipher), knowledge_vectors]
     return sources

@@ -313,6 +313,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 # Its own module (it reads the helpers above, defined by now).
 from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E402
 from interfaces.http.knowledge_description import KNOWLEDGE_OPERATIONS  # noqa: E402
+from interfaces.http.memory_description import MEMORY_OPERATIONS  # noqa: E402
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.search_description import SEARCH_OPERATIONS  # noqa: E402
@@ -695,6 +696,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *PEOPLE_OPERATIONS,
     *TASK_OPERATIONS,
     *SKILL_OPERATIONS,
+    *MEMORY_OPERATIONS,
     *NOTIFICATION_OPERATIONS,
     *KNOWLEDGE_OPERATIONS,
     # the organization: workspaces and API keys

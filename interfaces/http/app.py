@@ -28,6 +28,7 @@ from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
 from interfaces.http.resources.knowledge import KnowledgeBasesResource
+from interfaces.http.resources.memory import add_memory_routes
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
 from interfaces.http.resources.notifications import DashboardResource, NotificationsResource
@@ -180,6 +181,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/departments/{department_id}", departments_resource(services.departments, lists, written), "archive")
     add_activity_routes(app, services.activity)
     add_webhook_routes(app, services.webhooks, services.webhook_lists, written)
+    add_memory_routes(app, services.memory, services.memory_reads, written)
     # -- notifications and the dashboard --
     notifications = NotificationsResource(services.notifications, services.notification_lists, services.notification_feed, written)
     _add_family(app, "/v1/notifications/{notification_id}", notifications, "read")

@@ -23,6 +23,7 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden
 from application.global_search import GlobalSearch
 from application.knowledge import KnowledgeService
+from application.memory import MemoryService
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
@@ -46,6 +47,7 @@ from interfaces.http.notification_feed import NotificationFeed
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
 from projections.knowledge_search import KnowledgeSearch
+from projections.memory import MemoryReadModels
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
@@ -99,6 +101,8 @@ class Services:
     skill_lists: SkillReadModels
     knowledge: KnowledgeService
     knowledge_search: KnowledgeSearch
+    memory: MemoryService
+    memory_reads: MemoryReadModels
     # Search by meaning, and the vector projection (its position, ``wait_for``: write, then search).
     semantic_search: SemanticSearch | None = None
     vectors: VectorProjection | None = None

@@ -26,6 +26,7 @@ from application.errors import (
 from application.people import Throttled
 from application.rate_limits import RateLimited
 from domain.errors import DomainError, Taken, VersionMismatch
+from domain.memory import MemoryPreconditionFailed
 from projections.queries import BadPageToken
 
 log = logging.getLogger("agentry.http")
@@ -46,6 +47,9 @@ ERROR_TYPE_BY_STATUS = {
     502: "api_error",
     503: "overloaded_error",
 }
+
+# Refusals that carry a type of their own (``error_type``) beside their status's usual one.
+SPECIFIC_ERROR_TYPES = {409: ("memory_precondition_failed_error", "memory_path_conflict_error")}
 
 
 MAX_MESSAGE = 1000
@@ -125,6 +129,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     Conflict: 409,
     VersionMismatch: 409,
     Taken: 409,
+    MemoryPreconditionFailed: 409,
     Invalid: 400,
     Unauthorized: 401,
     Forbidden: 403,
@@ -146,6 +151,12 @@ def status_of(error: Exception) -> int:
 async def handle_refusal(req, resp, error: Exception, params) -> None:  # noqa: ANN001
     status = status_of(error)
     write_error(req, resp, status, str(error), code=getattr(error, "code", None))
+    error_type = getattr(error, "error_type", None)
+    if isinstance(error_type, str):
+        # A refusal with a type of its own (``memory_path_conflict_error``): the SDK shows it.
+        body = orjson.loads(resp.data)
+        body["error"]["type"] = error_type
+        resp.data = orjson.dumps(body)
     error_code = getattr(error, "error_code", None)
     if isinstance(error_code, str):
         # The SDK picks its error class by ``error.details.error_code`` (its worker also reads

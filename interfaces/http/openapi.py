@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from interfaces.http.api_description import OPERATIONS, Operation, Param
-from interfaces.http.errors import ERROR_TYPE_BY_STATUS
+from interfaces.http.errors import ERROR_TYPE_BY_STATUS, SPECIFIC_ERROR_TYPES
 from interfaces.http.responses import ErrorBody
 
 REF = "#/components/schemas/{model}"
@@ -147,7 +147,7 @@ def _error_response(status: int) -> dict[str, Any]:
     error_schema = {
         "allOf": [
             {"$ref": REF.format(model="ErrorBody")},
-            {"properties": {"error": {"properties": {"type": {"const": ERROR_TYPE_BY_STATUS[status]}}}}},
+            {"properties": {"error": {"properties": {"type": {"enum": [ERROR_TYPE_BY_STATUS[status], *SPECIFIC_ERROR_TYPES.get(status, ())]}}}}},
         ]
     }
     headers = dict(REQUEST_ID_HEADER)

@@ -38,6 +38,8 @@ class ErrorDetail(Described):
         "rate_limit_error",
         "api_error",
         "overloaded_error",
+        "memory_precondition_failed_error",
+        "memory_path_conflict_error",
     ]
     message: str
 

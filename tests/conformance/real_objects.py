@@ -13,6 +13,7 @@ lives inside another, such as a session's resource, to ``NESTED``) and, if its l
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -83,6 +84,37 @@ def _credential(http: httpx.Client, vault_id: str) -> str:
         },
     }
     return _post(http, f"/v1/vaults/{vault_id}/credentials", {"auth": auth})["id"]
+
+
+# -- memory stores ------------------------------------------------------------------------------
+# A test's memory holds this content, so the hash the rewrite puts in its preconditions holds.
+MEMORY_CONTENT = "content"
+MEMORY_CONTENT_SHA256 = hashlib.sha256(MEMORY_CONTENT.encode()).hexdigest()
+
+
+def _memory_store(http: httpx.Client) -> str:
+    return _post(http, "/v1/memory_stores", {"name": "conformance memory"})["id"]
+
+
+def _memory(http: httpx.Client, store_id: str) -> str:
+    return _post(http, f"/v1/memory_stores/{store_id}/memories", {"path": f"/{uuid.uuid4().hex}.md", "content": MEMORY_CONTENT})["id"]
+
+
+def _memory_version(http: httpx.Client, store_id: str) -> str:
+    """A version that is not its memory's current one (the current one cannot be redacted)."""
+    memory = _post(http, f"/v1/memory_stores/{store_id}/memories", {"path": f"/{uuid.uuid4().hex}.md", "content": "first"})
+    _post(http, f"/v1/memory_stores/{store_id}/memories/{memory['id']}", {"content": "second"})
+    return str(memory["memory_version_id"])
+
+
+def _memories_listing(kind: str) -> Callable[[httpx.Client], str]:
+    def listing(http: httpx.Client) -> str:
+        store_id = _memory_store(http)
+        _memory(http, store_id)
+        _memory(http, store_id)
+        return f"/v1/memory_stores/{store_id}/{kind}"
+
+    return listing
 
 
 def _credentials_listing(http: httpx.Client) -> str:
@@ -242,6 +274,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "apikey": _api_key,
     "whep": _webhook_endpoint,
     "skill": _skill,
+    "memstore": _memory_store,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one
@@ -250,6 +283,8 @@ NESTED: dict[str, tuple[str, Callable[[httpx.Client, str], str]]] = {
     "sesrsc": ("sesn", _session_resource),
     "work": ("env", _claimed_work),
     "vcrd": ("vlt", _credential),
+    "mem": ("memstore", _memory),
+    "memver": ("memstore", _memory_version),
 }
 
 # resource → kinds its tests mean more by than CREATORS makes. The work queue's tests name the
@@ -340,6 +375,9 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]
     "sessions.resources": _session_resources,
     "vaults": _twice(_vault, "/v1/vaults"),
     "vaults.credentials": _credentials_listing,
+    "memory_stores": _twice(_memory_store, "/v1/memory_stores"),
+    "memory_stores.memories": _memories_listing("memories"),
+    "memory_stores.memory_versions": _memories_listing("memory_versions"),
     "organization.analytics.usage_report": lambda http: f"/v1/organizations/analytics/usage_report?{BUCKETS}",
     "organization.analytics.cost_report": lambda http: f"/v1/organizations/analytics/cost_report?{BUCKETS}",
     "organization.analytics.usage": _usage_rows("usage"),

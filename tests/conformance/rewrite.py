@@ -35,6 +35,11 @@ shipped it:
   leaves one), ``version="version"`` becomes ``'latest'``, ``source="source"`` ``'custom'``, and
   an upload's ``files=[b"Example data"]`` ``real_skill_files()``: a SKILL.md in a folder named
   as the test's skill (or a fresh name for a new skill);
+- ``memory_store_id``, ``memory_id`` and ``memory_version_id`` named by their parameter's name
+  are a real store, a memory in it (content ``"content"``) and a version in it that is not its
+  memory's current one (the current one cannot be redacted); ``path_prefix="path_prefix"``
+  becomes ``"/path_prefix/"`` (a directory), and a delete's ``expected_content_sha256`` and an
+  update's precondition ``content_sha256`` the hash of the test memory's content;
 - ``page="page"`` becomes ``real_page("<resource>")``: a page token a real listing of that
   resource handed out;
 - the client of a call that takes only a worker's credential (``WORKER_ONLY``: the SDK's
@@ -53,6 +58,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from application.rate_limit_config import WORKSPACE_ENTRY
+from tests.conformance.real_objects import MEMORY_CONTENT_SHA256
 
 PLACEHOLDER = re.compile(r"^(?P<kind>[a-z]+)_011[0-9A-Za-z]{20,}$")
 # <name>="<name>": ids the tests spell as their parameter's name, and the kind of object each
@@ -70,6 +76,9 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "api_key_id": "apikey",
     "webhook_endpoint_id": "whep",
     "skill_id": "skill",
+    "memory_store_id": "memstore",
+    "memory_id": "mem",
+    "memory_version_id": "memver",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
 # Their tests name users and invites by the parameter's name, as keywords and as the first
@@ -97,16 +106,24 @@ INVALID_VALUES: dict[str, tuple[object, str]] = {
     "rate_limit_id": ("rate_limit_id", f"{WORKSPACE_ENTRY!r}"),
     # A webhook endpoint's URL is an http(s) one (the SDK's all-params update sends "x").
     "url": ("x", "'https://example.com/x'"),
+    # A memory list's prefix is a directory (starts and ends with /).
+    "path_prefix": ("path_prefix", "'/path_prefix/'"),
+    # A delete's expected hash is 64 hex digits: the one of the test's memory's content.
+    "expected_content_sha256": ("expected_content_sha256", f"{MEMORY_CONTENT_SHA256!r}"),
 }
-# {"<key>": <constant>} items no real server accepts, and what each value becomes: a limiter
-# type Agentry does not enforce is refused, so the update sets the one it does.
-INVALID_ITEMS: dict[tuple[str, object], str] = {("type", "fast_itpmca"): "'requests_per_minute'"}
 # keyword=<string> pairs no real server accepts where the keyword's other values are fine: a
 # skill version is an id or ``latest``; a skill's source is ``custom`` or ``anthropic``.
 INVALID_STRINGS: dict[tuple[str, str], str] = {("version", "version"): "'latest'", ("source", "source"): "'custom'"}
 # A skill upload (``files=[b"Example data"]``: one nameless file) becomes a real one, a
 # SKILL.md in its folder; a new version names the test's skill, as a version must.
 SKILL_UPLOADS = frozenset({"skills.create", "skills.versions.create"})
+# {"<key>": <constant>} items no real server accepts, and what each value becomes: a limiter
+# type Agentry does not enforce is refused, so the update sets the one it does.
+INVALID_ITEMS: dict[tuple[str, object], str] = {
+    ("type", "fast_itpmca"): "'requests_per_minute'",
+    # A memory update's precondition holds for the test's memory (whose content is known).
+    ("content_sha256", "210b9798eb53baa4e69d31c1071cf03d212b8ad0ca30cf321e0ea82e120aac26"): f"{MEMORY_CONTENT_SHA256!r}",
+}
 PLACEHOLDER_PAGE = "page"
 # keyword → the kind of the ids its list names (the tests send ``["string"]``).
 PLACEHOLDER_LISTS: dict[str, str] = {"vault_ids": "vlt"}

@@ -111,7 +111,9 @@ def seed(http: httpx.Client) -> dict[str, str]:
     # The document's own base: a fuzzed delete of the other base (it runs first) leaves it.
     shelf = created("/v1/knowledge_bases", {"name": "fuzzed documents"})
     document = created(f"/v1/knowledge_bases/{shelf['id']}/documents", {"text": "fuzzed knowledge"})
+    memory_ids = _seed_memory(created)
     return {
+        **memory_ids,
         "skill_id": skill,
         "versioned_skill_id": versioned,
         "knowledge_base_id": knowledge_base["id"],
@@ -157,6 +159,19 @@ def _seed_skill(http: httpx.Client, name: str, versions: int = 1) -> str:
     for _ in range(versions - 1):
         assert http.post(f"/v1/skills/{skill.json()['id']}/versions", files=form).status_code == 200
     return str(skill.json()["id"])
+def _seed_memory(created: Any) -> dict[str, str]:
+    """A memory store for the store operations, and one no fuzzed delete of a store reaches
+    holding a memory whose first version is no longer current (one that can be redacted)."""
+    store = created("/v1/memory_stores", {"name": "fuzzed"})
+    keeper = created("/v1/memory_stores", {"name": "fuzzed memories"})
+    memory = created(f"/v1/memory_stores/{keeper['id']}/memories", {"path": "/fuzzed.md", "content": "first"})
+    created(f"/v1/memory_stores/{keeper['id']}/memories/{memory['id']}", {"content": "second"})
+    return {
+        "memory_store_id": store["id"],
+        "memories_store_id": keeper["id"],
+        "memory_id": memory["id"],
+        "memory_version_id": memory["memory_version_id"],
+    }
 
 
 WEBHOOK_URL = "http://127.0.0.1:9/hooks"
@@ -242,6 +257,9 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
     if operation.path.startswith("/v1/skills/{skill_id}/versions"):
         real = {"skill_id": ids["versioned_skill_id"], "version": "latest"}
         return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
+    if operation.path.startswith("/v1/memory_stores/{memory_store_id}/memor"):
+        real = {"memory_store_id": ids["memories_store_id"], "memory_id": ids["memory_id"], "memory_version_id": ids["memory_version_id"]}
+        return {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
     if operation.path.startswith(MEMBERS):
         workspace = FUZZ_WORKSPACE if operation.path == MEMBERS and operation.method.upper() == "POST" else "default"
         real = {"workspace_id": workspace, "user_id": ids["member_user_id"]}
@@ -253,6 +271,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         "user_id", "invite_id", "workspace_id", "api_key_id", "task_id", "board_id", "department_id", "webhook_endpoint_id", "notification_id",
         "skill_id",
         "knowledge_base_id",
+        "memory_store_id",
     )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 

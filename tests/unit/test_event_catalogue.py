@@ -20,6 +20,7 @@ import domain.api_keys
 import domain.environment_keys
 import domain.environments
 import domain.knowledge
+import domain.memory
 import domain.model_cards
 import domain.notifications
 import domain.sessions
@@ -40,6 +41,7 @@ DOMAIN_MODULES = (domain.agents, domain.environments, domain.sessions, domain.ap
     domain.environment_keys, domain.work_items, domain.vaults, domain.webhooks, domain.notifications,
     domain.skills,
     domain.knowledge,
+    domain.memory,
 )
 
 
@@ -89,6 +91,7 @@ def test_environment_key_events_are_catalogued_but_never_published() -> None:
                 "agentry.rate_limits", "agentry.people", "agentry.tasks", "agentry.boards", "agentry.webhooks", "agentry.notifications",
                 "agentry.skills",
                 "agentry.knowledge",
+                "agentry.memory_stores",
             }  # fmt: skip
     issued = next(event for event in catalogue() if event.name == "ApiKey.Issued")
     assert issued.kafka_topic == "agentry.api_keys" and "key_hash" in SECRET_FIELDS
