@@ -41,6 +41,8 @@ AGGREGATE_TOPICS = {
     "domain.webhooks": "webhooks",
     # Readers' read marks of notifications (the notifications themselves are a projection).
     "domain.notifications": "notifications",
+    # Files: metadata and the key of the bytes (their SHA-256), never the bytes.
+    "domain.files": "files",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

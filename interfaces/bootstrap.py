@@ -20,13 +20,14 @@ from application.boards import BoardService, DepartmentService, Placements
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
+from application.files import FileService
 from application.login_tokens import LoginTokens
 from application.mcp_credentials import McpCredentials
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
 from application.people import PeopleDirectory, PeopleService
-from application.ports import SecretCipher
+from application.ports import BlobStore, SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
 from application.relay import ChangeSignal, Relay
@@ -65,6 +66,7 @@ from infra.pg_signals import (
 )
 from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
+from infra.s3_blob_store import S3BlobStore
 from infra.settings import Settings, SettingsError
 from infra.webhook_deliveries import SqlDeliveryLog
 from infra.webhook_poster import QuietHttpxPoster
@@ -77,6 +79,7 @@ from interfaces.http.notification_feed import NotificationFeed
 from interfaces.http.slow_clients import bounded_config
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
+from projections.files import FileReadModels
 from projections.kafka_runner import KafkaProjector
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
@@ -124,7 +127,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
-    blobs = LocalBlobStore(settings.blob_dir)  # noqa: F841  (files, skills and documents take it)
+    blobs = build_blob_store(settings)
     engine = create_engine(settings.read_model_url)
     projections = ReadModelRunner(engine, store, all_projections())
     projections.setup()
@@ -168,8 +171,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
     )
     wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
     turn_owed.then = wiring.on_user_turn
+    file_lists = FileReadModels(engine)
+    files = FileService(store, blobs, file_lists)
     sessions = SessionService(
-        store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
+        store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt, files=files
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
     tasks = TaskService(store, agents, boards, environments, sessions, read_models)
@@ -217,6 +222,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists=notification_lists,
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
+        files=files,
+        file_lists=file_lists,
+        file_max_bytes=settings.file_max_bytes,
     )
     return ApiProcess(
         services=services,
@@ -233,6 +241,16 @@ def build(settings: Settings | None = None) -> ApiProcess:
         closers=wiring.closers,
         webhooks=webhook_dispatcher,
     )
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    """``AGENTRY_BLOB_STORE``: ``local`` (a folder in the data folder) or ``s3``."""
+    if settings.blob_store == "s3":
+        return S3BlobStore(
+            settings.s3_endpoint, settings.s3_bucket, settings.s3_access_key_id, settings.s3_secret_access_key,
+            region=settings.s3_region, prefix=settings.s3_prefix,
+        )  # fmt: skip
+    return LocalBlobStore(settings.blob_dir)
 
 
 def _crashing_around(effect: Callable[..., None], point: str, injection: str) -> Callable[..., None]:

@@ -30,6 +30,7 @@ from domain.api_keys import ApiKey
 from domain.boards import Board, Department
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
+from domain.files import File
 from domain.model_cards import ModelCard, ModelHandle
 from domain.notifications import Inbox
 from domain.people import Invite, User
@@ -43,7 +44,7 @@ from domain.workspaces import Workspace
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
-    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox,
+    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox, File,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

@@ -486,6 +486,7 @@ class ApiKeysProjection(ResourceProjection):
 
 def all_projections() -> list[ReadModelProjection]:
     # Imported here: those modules build on ResourceProjection, defined above.
+    from projections.files import FilesProjection
     from projections.notifications import NotificationsProjection
     from projections.tasks import BoardsProjection, DepartmentsProjection, TasksProjection
 
@@ -508,4 +509,5 @@ def all_projections() -> list[ReadModelProjection]:
         UsageProjection(),
         WebhookEndpointsProjection(),
         NotificationsProjection(),
+        FilesProjection(),
     ]

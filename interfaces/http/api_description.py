@@ -48,6 +48,8 @@ class Operation:
     # For the rare operation that does not answer JSON: media type → schema.
     content: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    # A body that is not JSON (a multipart upload): media type → schema.
+    request_content: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # -- parameters ----------------------------------------------------------------------------
@@ -310,6 +312,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 # Its own module (it reads the helpers above, defined by now).
 from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E402
+from interfaces.http.files_description import FILE_OPERATIONS  # noqa: E402
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.task_description import TASK_OPERATIONS  # noqa: E402
@@ -695,6 +698,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *ACTIVITY_OPERATIONS,
     *USAGE_OPERATIONS,
     *WEBHOOK_OPERATIONS,
+    *FILE_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

@@ -27,6 +27,7 @@ from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
+from interfaces.http.resources.files import FilesResource
 from interfaces.http.resources.model_cards import ModelCardsResource
 from interfaces.http.resources.models import ModelsResource
 from interfaces.http.resources.notifications import DashboardResource, NotificationsResource
@@ -183,6 +184,8 @@ def create_app(services: Services) -> falcon.asgi.App:
     for action in ("unread_count", "read_all", "stream"):
         app.add_route(f"/v1/notifications/{action}", notifications, suffix=action)
     app.add_route("/v1/dashboard/stats", DashboardResource(services.dashboard), suffix="stats")
+    files = FilesResource(services.files, services.file_lists, written, services.file_max_bytes)
+    _add_family(app, "/v1/files/{file_id}", files, "content")
     return app
 
 

@@ -21,6 +21,7 @@ from application.commands import Written
 from application.environment_keys import EnvironmentCredential, EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.errors import Forbidden
+from application.files import FileService
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
@@ -41,6 +42,7 @@ from interfaces.http.live import LiveHub
 from interfaces.http.notification_feed import NotificationFeed
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
+from projections.files import FileReadModels
 from projections.notifications import NotificationReadModels
 from projections.people import PeopleReadModels
 from projections.queries import ListQuery, ReadModels
@@ -87,6 +89,9 @@ class Services:
     notification_lists: NotificationReadModels
     notification_feed: NotificationFeed
     dashboard: DashboardReadModels
+    files: FileService
+    file_lists: FileReadModels
+    file_max_bytes: int
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -120,6 +120,11 @@ def _operation(op: Operation, names: dict[Any, dict[str, Any]]) -> dict[str, Any
             "required": not op.request_optional,
             "content": {"application/json": {"schema": _ref(op.request, names, "validation")}},
         }
+    if op.request_content:
+        described["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": schema} for media, schema in op.request_content.items()},
+        }
     if op.response is not None:
         content = {"application/json": {"schema": _ref(op.response, names, "serialization")}}
         content.update({media: {"schema": schema} for media, schema in op.content.items()})

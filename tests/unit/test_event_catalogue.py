@@ -82,7 +82,7 @@ def test_environment_key_events_are_catalogued_but_never_published() -> None:
             assert described.kafka_topic in {
                 "agentry.agents", "agentry.environments", "agentry.sessions", "agentry.model_cards",
                 "agentry.work_items", "agentry.vaults", "agentry.workspaces", "agentry.api_keys",
-                "agentry.rate_limits", "agentry.people", "agentry.tasks", "agentry.boards", "agentry.webhooks", "agentry.notifications",
+                "agentry.rate_limits", "agentry.people", "agentry.tasks", "agentry.boards", "agentry.webhooks", "agentry.notifications", "agentry.files",
             }  # fmt: skip
     issued = next(event for event in catalogue() if event.name == "ApiKey.Issued")
     assert issued.kafka_topic == "agentry.api_keys" and "key_hash" in SECRET_FIELDS
