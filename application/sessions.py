@@ -116,10 +116,10 @@ class SessionService:
             if fields.get(key) is not None
         }
         if details.get("resources"):
-            check_file_resources(self._files, who, details["resources"])
             # Write-only tokens are split off here and, until a cipher holds them, dropped.
             now = datetime.now(UTC)
             details["resources"] = [stamped.resource for stamped in stamp_all(details["resources"], now)]
+            check_file_resources(self._files, who, details["resources"])
         session = Session(
             session_id=new_id("sesn"),
             tenant_id=who.tenant_id,
@@ -168,11 +168,16 @@ class SessionService:
         race records the same id. As at create, a write-only token is split off and, until a
         cipher holds it, dropped."""
         resource = stamp(sent, datetime.now(UTC)).resource
-        check_file_resources(self._files, who, [resource])
+
+        def attach(session: Session) -> None:
+            session.add_resource(resource)
+            # After the session's own checks (mount path, caps), so those answer first.
+            check_file_resources(self._files, who, [resource])
+
         return self._commands.change(
             who,
             session_id,
-            lambda session: session.add_resource(resource),
+            attach,
             render=lambda session: resource_of(session, resource["id"]),
         )
 
