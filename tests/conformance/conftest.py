@@ -207,6 +207,24 @@ def real_objects_of_this_test(
     real_objects.current = None
 
 
+class _NoServerMock:
+    """Stands in for respx's ``respx_mock``. The SDK's download tests declare a mocked route
+    (its answer ``{"foo": "bar"}``) because their own mock server cannot send bytes; here the
+    server is real, so the route is accepted and ignored, the call reaches Agentry, and the
+    file it downloads holds those very bytes (``real_objects._file``)."""
+
+    def __getattr__(self, name: str) -> _NoServerMock:
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _NoServerMock:
+        return self
+
+
+@pytest.fixture
+def respx_mock() -> _NoServerMock:
+    return _NoServerMock()
+
+
 # -- the summary ---------------------------------------------------------------------------
 
 

@@ -195,6 +195,14 @@ def _webhook_endpoint(http: httpx.Client) -> str:
     return str(_post(http, "/v1/organizations/webhooks", body)["id"])
 
 
+def _file(http: httpx.Client) -> str:
+    # The bytes the SDK's download tests expect (their mocked answer): ``{"foo": "bar"}``.
+    response = http.post("/v1/files", files={"file": ("conformance.json", b'{"foo": "bar"}', "application/json")})
+    if response.status_code >= 300:
+        raise RuntimeError(f"conformance setup: POST /v1/files → {response.status_code} {response.text[:300]}")
+    return str(response.json()["id"])
+
+
 # id prefix → how to make a real object of that kind
 CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "agent": _agent,
@@ -210,6 +218,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "home": lambda http: "default",  # where every other creator makes its objects
     "apikey": _api_key,
     "whep": _webhook_endpoint,
+    "file": _file,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one
@@ -250,7 +259,7 @@ def _session_events(http: httpx.Client) -> str:
 def _session_resources(http: httpx.Client) -> str:
     session_id = _session(http)
     _session_resource(http, session_id)
-    _post(http, f"/v1/sessions/{session_id}/resources", {"type": "file", "file_id": "file_conformance"})
+    _post(http, f"/v1/sessions/{session_id}/resources", {"type": "file", "file_id": _file(http)})
     return f"/v1/sessions/{session_id}/resources"
 
 
@@ -308,6 +317,7 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]
     "sessions.resources": _session_resources,
     "vaults": _twice(_vault, "/v1/vaults"),
     "vaults.credentials": _credentials_listing,
+    "files": _twice(_file, "/v1/files"),
     "organization.analytics.usage_report": lambda http: f"/v1/organizations/analytics/usage_report?{BUCKETS}",
     "organization.analytics.cost_report": lambda http: f"/v1/organizations/analytics/cost_report?{BUCKETS}",
     "organization.analytics.usage": _usage_rows("usage"),

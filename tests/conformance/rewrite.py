@@ -65,6 +65,7 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "workspace_id": "wrkspc",
     "api_key_id": "apikey",
     "webhook_endpoint_id": "whep",
+    "file_id": "file",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
 # Their tests name users and invites by the parameter's name, as keywords and as the first

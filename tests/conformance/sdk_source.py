@@ -38,6 +38,7 @@ RESOURCES: dict[str, str] = {
     "sessions.resources": "sessions/test_resources.py",
     "vaults": "test_vaults.py",
     "vaults.credentials": "vaults/test_credentials.py",
+    "files": "test_files.py",
     "organization": "test_organization.py",
     "organization.users": "organization/test_users.py",
     "organization.invites": "organization/test_invites.py",
