@@ -45,7 +45,7 @@ class FilesResource:
         if req.content_length and req.content_length > self._max_bytes + FRAMING_ALLOWANCE_BYTES:
             raise self._too_large()
         form = await req.get_media()
-        data: bytes | None = None
+        data: bytearray | None = None
         filename: str | None = None
         content_type: str | None = None
         expires: str | None = None
@@ -64,17 +64,16 @@ class FilesResource:
         written = await run(self._files.upload, principal(req), data, filename, content_type, seconds)
         await self._written.answer(resp, written)
 
-    async def _read_capped(self, part: falcon.asgi.multipart.BodyPart) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
+    async def _read_capped(self, part: falcon.asgi.multipart.BodyPart) -> bytearray:
+        # One growing buffer, handed on as is: no second copy of a large upload.
+        data = bytearray()
         while True:
             chunk = await part.stream.read(CHUNK_BYTES)
             if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > self._max_bytes:
+                return data
+            if len(data) + len(chunk) > self._max_bytes:
                 raise self._too_large()
-            chunks.append(chunk)
+            data += chunk
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         ids = list_params(req, "ids")
