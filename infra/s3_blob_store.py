@@ -55,7 +55,8 @@ class S3BlobStore:
         key = hashlib.sha256(data).hexdigest()
         if self.exists(key):
             return key
-        response = self._send("PUT", key, data, key)
+        # httpx sends ``bytes`` only (an upload arrives as a bytearray).
+        response = self._send("PUT", key, data if isinstance(data, bytes) else bytes(data), key)
         if response.status_code != 200:
             raise S3Error(f"S3 PUT answered {response.status_code}")
         return key
