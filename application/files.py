@@ -9,6 +9,7 @@ read model answers that, ``BlobUsers``)."""
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ PREFIX = "file"
 FILES = Kind(File, PREFIX, "file", gone=lambda file: file.deleted)
 MAX_FILENAME_CHARS = 255
 DEFAULT_MIME_TYPE = "application/octet-stream"
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*", re.ASCII)
 
 
 class FileExpired(NotFound):
@@ -90,8 +93,9 @@ def stored_mime_type(sent: str | None, filename: str | None) -> str:
     """The part's own type; when it says nothing (or only ``application/octet-stream``),
     the type its name suggests."""
     declared = (sent or "").strip()
-    if declared and declared != DEFAULT_MIME_TYPE:
-        return declared[:255]
+    # Only a well-formed type: it goes back out as the download's Content-Type header.
+    if MEDIA_TYPE.fullmatch(declared) and declared.split(";", 1)[0].strip().lower() != DEFAULT_MIME_TYPE:
+        return declared
     guessed = mimetypes.guess_type(filename or "")[0]
     return guessed or DEFAULT_MIME_TYPE
 

@@ -142,6 +142,22 @@ def test_the_size_cap_and_bad_multipart(client: anthropic.Anthropic, http: httpx
         headers={"content-type": "multipart/form-data; boundary=zz"},
     )  # fmt: skip
     assert_refused(broken, 400)
+    for headers in (b"Content-Type: text/\xc3\xa9", b"Content-Type: text/\xff"):
+        unreadable = http.post(
+            "/v1/files",
+            content=b"--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n" + headers
+            + b"\r\n\r\nbytes\r\n--zz--\r\n",
+            headers={"content-type": "multipart/form-data; boundary=zz"},
+        )  # fmt: skip
+        assert unreadable.status_code in (200, 400), unreadable.text
+        if unreadable.status_code == 200:
+            assert unreadable.json()["mime_type"] == "text/plain"
+    odd_name = http.post(
+        "/v1/files",
+        content=b"--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\xff\xfe.txt\"\r\n\r\nx\r\n--zz--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=zz"},
+    )  # fmt: skip
+    assert odd_name.status_code in (200, 400), odd_name.text
     assert_refused(http.post("/v1/files", data={"other": "x"}, files={"note": ("n.txt", b"n")}), 400)
     assert_refused(http.post("/v1/files", json={"file": "x"}), 415)
     assert_refused(http.get("/v1/files", params={"page": "garbage"}), 400)

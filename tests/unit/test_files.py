@@ -52,3 +52,10 @@ def test_a_file_expires_at_its_moment_and_is_deleted_once() -> None:
     assert file.delete() and not file.delete()
     assert [type(event).__name__ for event in file.collect_events()] == ["Uploaded", "Deleted"]
     assert expiry(MOMENT, None) is None
+
+
+def test_a_type_that_is_not_a_media_type_is_not_kept() -> None:
+    assert stored_mime_type("text/plain; charset=utf-8", "a.txt") == "text/plain; charset=utf-8"
+    assert stored_mime_type("text/plain\x7f", "a.txt") == "text/plain"
+    assert stored_mime_type("not a type", "a.json") == "application/json"
+    assert stored_mime_type("text/é", None) == "application/octet-stream"

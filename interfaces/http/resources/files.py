@@ -50,10 +50,11 @@ class FilesResource:
         content_type: str | None = None
         expires: str | None = None
         async for part in form:
-            if part.name == "file" and data is None:
-                filename, content_type = part.filename, part.content_type
+            name, part_filename, part_type = _described(part)
+            if name == "file" and data is None:
+                filename, content_type = part_filename, part_type
                 data = await self._read_capped(part)
-            elif part.name == "expires_in_seconds":
+            elif name == "expires_in_seconds":
                 expires = (await part.get_text() or "").strip()
             else:
                 # Unknown parts are read past, not kept.
@@ -97,6 +98,14 @@ class FilesResource:
         resp.data = download.data
         resp.content_type = download.mime_type
         resp.downloadable_as = download.filename
+
+
+def _described(part: falcon.asgi.multipart.BodyPart) -> tuple[str | None, str | None, str]:
+    """The part's name, filename and type; headers that are not text are a 400, not a 500."""
+    try:
+        return part.name, part.filename, part.content_type
+    except (UnicodeDecodeError, ValueError):
+        raise falcon.HTTPBadRequest(description="the file part's headers are not readable text") from None
 
 
 def _expiry(raw: str | None) -> int | None:
