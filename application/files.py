@@ -28,6 +28,7 @@ PREFIX = "file"
 FILES = Kind(File, PREFIX, "file", gone=lambda file: file.deleted)
 MAX_FILENAME_CHARS = 255
 DEFAULT_MIME_TYPE = "application/octet-stream"
+SETTLE_SECONDS = 5.0
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*", re.ASCII)
 
@@ -102,12 +103,21 @@ def stored_mime_type(sent: str | None, filename: str | None) -> str:
 
 class FileService:
     def __init__(
-        self, store: EventStore, blobs: BlobStore, users: BlobUsers, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        store: EventStore,
+        blobs: BlobStore,
+        users: BlobUsers,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        settle: Callable[[int | None, float], object] = lambda position, timeout: None,
     ) -> None:
+        """``settle(position, timeout)`` waits until ``users`` (a read model) has seen the log
+        up to ``position``: a delete asks about a blob's other files only then, so every upload
+        saved before it is counted."""
         self._store = store
         self._blobs = blobs
         self._users = users
         self._now = now
+        self._settle = settle
         self._commands = Commands(store, FILES, render)
 
     def upload(
@@ -164,6 +174,7 @@ class FileService:
             return Written({"id": file_id, "type": "file_deleted"}, self._store.save(file)), file.sha256
 
         written, key = retry_on_race(attempt, key=file_id)
+        self._settle(written.position, SETTLE_SECONDS)
         if not self._users.named_elsewhere(key, file_id):
             self._blobs.delete(key)
         return written

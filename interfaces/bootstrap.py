@@ -172,7 +172,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
     turn_owed.then = wiring.on_user_turn
     file_lists = FileReadModels(engine)
-    files = FileService(store, blobs, file_lists)
+    files = FileService(store, blobs, file_lists, settle=projections.wait_for if settings.projections_in_process else _no_wait)
     sessions = SessionService(
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt, files=files
     )
