@@ -126,6 +126,10 @@ def test_scope_filter(server: RunningServer, client: anthropic.Anthropic) -> Non
     listed = client.beta.files.list(scope_id="sesn_abcdefgh12345678")
     assert [f.id for f in listed.data] == [scoped.view["id"]]
     assert listed.data[0].scope is not None and listed.data[0].scope.id == "sesn_abcdefgh12345678"
+    # The list is a projection: rebuilt from the log, it is the same list.
+    before = [f.model_dump() for f in client.beta.files.list(limit=100)]
+    server.platform.projections.rebuild("files")
+    assert [f.model_dump() for f in client.beta.files.list(limit=100)] == before
 
 
 @pytest.mark.server_settings(file_max_bytes=1024)
