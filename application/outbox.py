@@ -48,6 +48,8 @@ AGGREGATE_TOPICS = {
     # Memory stores: each version's content only sealed under the version's own key (shredded
     # on redaction, so the published copy becomes unreadable too).
     "domain.memory": "memory_stores",
+    # Files: metadata and the key of the bytes (their SHA-256), never the bytes.
+    "domain.files": "files",
 }
 
 # Fields that must never leave the event store, whatever event carries them.

@@ -11,6 +11,7 @@ from application.agents import AgentService, normalize_changes
 from application.commands import Alongside, Commands, Kind, Written
 from application.environments import EnvironmentService
 from application.errors import Forbidden, Invalid
+from application.files import FileService, check_file_resources
 from application.ids import new_id
 from application.ports import EventStore
 from application.session_resources import removal_marker, resource_of, stamp, stamp_all
@@ -58,7 +59,9 @@ class SessionService:
         environments: EnvironmentService,
         on_user_turn: Callable[[str], None] = lambda session_id: None,
         on_interrupt: Callable[[str], None] = lambda session_id: None,
+        files: FileService | None = None,
     ) -> None:
+        self._files = files
         self._agents = agents
         self._environments = environments
         self._on_user_turn = on_user_turn
@@ -116,6 +119,7 @@ class SessionService:
             # Write-only tokens are split off here and, until a cipher holds them, dropped.
             now = datetime.now(UTC)
             details["resources"] = [stamped.resource for stamped in stamp_all(details["resources"], now)]
+            check_file_resources(self._files, who, details["resources"])
         session = Session(
             session_id=new_id("sesn"),
             tenant_id=who.tenant_id,
@@ -164,10 +168,16 @@ class SessionService:
         race records the same id. As at create, a write-only token is split off and, until a
         cipher holds it, dropped."""
         resource = stamp(sent, datetime.now(UTC)).resource
+
+        def attach(session: Session) -> None:
+            session.add_resource(resource)
+            # After the session's own checks (mount path, caps), so those answer first.
+            check_file_resources(self._files, who, [resource])
+
         return self._commands.change(
             who,
             session_id,
-            lambda session: session.add_resource(resource),
+            attach,
             render=lambda session: resource_of(session, resource["id"]),
         )
 

@@ -189,8 +189,18 @@ class Settings:
     embeddings_api_key: str = field(default="", repr=False)
     embeddings_dimensions: int = 0
     embedding_threads: int = 0
+    # -- blobs (uploaded files' bytes): ``local`` (``<data dir>/blobs``) or ``s3`` --
+    blob_store: str = "local"
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
+    s3_prefix: str = ""
+    file_max_bytes: int = 500 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        self._check_blobs()
         _check_secret("BOOTSTRAP_API_KEY", self.bootstrap_api_key)
         _check_secret("API_KEY_SECRET", self.api_key_secret)
         _check_secret("ROOT_SECRET", self.root_secret)
@@ -269,7 +279,31 @@ class Settings:
             embeddings_api_key=_env("EMBEDDINGS_API_KEY", ""),
             embeddings_dimensions=_int("EMBEDDINGS_DIMENSIONS", 0),
             embedding_threads=_int("EMBEDDING_THREADS", 0),
+            blob_store=_env("BLOB_STORE", "local"),
+            s3_endpoint=_env("S3_ENDPOINT", ""),
+            s3_bucket=_env("S3_BUCKET", ""),
+            s3_region=_env("S3_REGION", "us-east-1"),
+            s3_access_key_id=_env("S3_ACCESS_KEY_ID", ""),
+            s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
+            s3_prefix=_env("S3_PREFIX", ""),
+            file_max_bytes=_int("FILE_MAX_BYTES", 500 * 1024 * 1024),
         )
+
+    def _check_blobs(self) -> None:
+        if self.blob_store not in ("local", "s3"):
+            raise SettingsError(f"AGENTRY_BLOB_STORE must be local or s3, not {self.blob_store!r}")
+        if self.blob_store == "s3":
+            missing = [
+                f"AGENTRY_S3_{name.upper()}"
+                for name in ("endpoint", "bucket", "access_key_id", "secret_access_key")
+                if not getattr(self, f"s3_{name}")
+            ]
+            if missing:
+                raise SettingsError(f"AGENTRY_BLOB_STORE=s3 needs {', '.join(missing)}")
+            if not self.s3_endpoint.startswith(("http://", "https://")):
+                raise SettingsError("AGENTRY_S3_ENDPOINT must be an http:// or https:// URL")
+        if self.file_max_bytes < 1:
+            raise SettingsError("AGENTRY_FILE_MAX_BYTES must be at least 1")
 
     @property
     def uses_postgres(self) -> bool:

@@ -20,6 +20,7 @@ from application.boards import BoardService, DepartmentService, Placements
 from application.chat_completions import ChatCompletions
 from application.environment_keys import EnvironmentKeyService
 from application.environments import EnvironmentService
+from application.files import FileService
 from application.global_search import GlobalSearch
 from application.knowledge import KnowledgeService
 from application.login_tokens import LoginTokens
@@ -29,7 +30,7 @@ from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
 from application.people import PeopleDirectory, PeopleService
-from application.ports import Embedder, SecretCipher
+from application.ports import BlobStore, Embedder, SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
 from application.relay import ChangeSignal, Relay
@@ -71,6 +72,7 @@ from infra.pg_signals import (
 )
 from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
+from infra.s3_blob_store import S3BlobStore
 from infra.settings import Settings, SettingsError
 from infra.vector_index import QdrantVectorIndex
 from infra.webhook_deliveries import SqlDeliveryLog
@@ -84,6 +86,7 @@ from interfaces.http.notification_feed import NotificationFeed
 from interfaces.http.slow_clients import bounded_config
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
+from projections.files import FileReadModels
 from projections.kafka_runner import KafkaProjector
 from projections.knowledge import KnowledgeReads
 from projections.knowledge_search import KnowledgeSearch
@@ -139,7 +142,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = build_blob_store(settings)
     engine = create_engine(settings.read_model_url)
     vectors, semantic_search, vector_index = build_vectors(settings, store, engine, cipher)
     projections = ReadModelRunner(engine, store, all_projections())
@@ -186,8 +189,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
     )
     wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
     turn_owed.then = wiring.on_user_turn
+    file_lists = FileReadModels(engine)
+    files = FileService(store, blobs, file_lists, settle=projections.wait_for if settings.projections_in_process else _no_wait)
     sessions = SessionService(
-        store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt
+        store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt, files=files
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
     tasks = TaskService(store, agents, boards, environments, sessions, read_models)
@@ -245,6 +250,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
         vectors=vectors,
         skills=skills,
         skill_lists=SkillReadModels(engine),
+        files=files,
+        file_lists=file_lists,
+        file_max_bytes=settings.file_max_bytes,
     )
     return ApiProcess(
         services=services,
@@ -286,6 +294,16 @@ def build_vectors(
     )
     projection.setup()
     return projection, EmbeddedSearch(index, embedder), index
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    """``AGENTRY_BLOB_STORE``: ``local`` (a folder in the data folder) or ``s3``."""
+    if settings.blob_store == "s3":
+        return S3BlobStore(
+            settings.s3_endpoint, settings.s3_bucket, settings.s3_access_key_id, settings.s3_secret_access_key,
+            region=settings.s3_region, prefix=settings.s3_prefix,
+        )  # fmt: skip
+    return LocalBlobStore(settings.blob_dir)
 
 
 def _crashing_around(effect: Callable[..., None], point: str, injection: str) -> Callable[..., None]:

@@ -30,6 +30,7 @@ from domain.api_keys import ApiKey
 from domain.boards import Board, Department
 from domain.environment_keys import EnvironmentKey
 from domain.environments import Environment
+from domain.files import File
 from domain.knowledge import Document, KnowledgeBase
 from domain.memory import MemoryStore
 from domain.model_cards import ModelCard, ModelHandle
@@ -50,6 +51,7 @@ AGGREGATES: tuple[type[Aggregate], ...] = (
     Skill, SkillName,
     KnowledgeBase, Document,
     WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox, MemoryStore,
+    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox, File,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

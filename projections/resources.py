@@ -486,6 +486,7 @@ class ApiKeysProjection(ResourceProjection):
 
 def all_projections() -> list[ReadModelProjection]:
     # Imported here: those modules build on ResourceProjection, defined above.
+    from projections.files import FilesProjection
     from projections.knowledge import KnowledgeBasesProjection, KnowledgeDocumentsProjection
     from projections.memory import MemoryStoresProjection
     from projections.notifications import NotificationsProjection
@@ -515,4 +516,5 @@ def all_projections() -> list[ReadModelProjection]:
         KnowledgeBasesProjection(),
         KnowledgeDocumentsProjection(),
         MemoryStoresProjection(),
+        FilesProjection(),
     ]

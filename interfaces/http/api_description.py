@@ -312,6 +312,7 @@ VAULT_OPERATIONS: tuple[Operation, ...] = (
 
 # Its own module (it reads the helpers above, defined by now).
 from interfaces.http.activity_description import ACTIVITY_OPERATIONS  # noqa: E402
+from interfaces.http.files_description import FILE_OPERATIONS  # noqa: E402
 from interfaces.http.knowledge_description import KNOWLEDGE_OPERATIONS  # noqa: E402
 from interfaces.http.memory_description import MEMORY_OPERATIONS  # noqa: E402
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
@@ -705,6 +706,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *SEARCH_OPERATIONS,
     *USAGE_OPERATIONS,
     *WEBHOOK_OPERATIONS,
+    *FILE_OPERATIONS,
     # the documents themselves
     Operation(
         "get", "/openapi.json", "openapi", "This document (OpenAPI 3.1)", "documentation", None, public=True,

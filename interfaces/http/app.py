@@ -27,6 +27,7 @@ from interfaces.http.resources.agents import AgentsResource
 from interfaces.http.resources.chat_completions import ChatCompletionsResource
 from interfaces.http.resources.environment_keys import EnvironmentKeysResource
 from interfaces.http.resources.environments import EnvironmentsResource
+from interfaces.http.resources.files import FilesResource
 from interfaces.http.resources.knowledge import KnowledgeBasesResource
 from interfaces.http.resources.memory import add_memory_routes
 from interfaces.http.resources.model_cards import ModelCardsResource
@@ -193,6 +194,8 @@ def create_app(services: Services) -> falcon.asgi.App:
     knowledge = KnowledgeBasesResource(services.knowledge, services.knowledge_search, written)
     _add_family(app, "/v1/knowledge_bases/{knowledge_base_id}", knowledge, "documents", "search")
     app.add_route("/v1/knowledge_bases/{knowledge_base_id}/documents/{document_id}", knowledge, suffix="document")
+    files = FilesResource(services.files, services.file_lists, written, services.file_max_bytes)
+    _add_family(app, "/v1/files/{file_id}", files, "content")
     return app
 
 

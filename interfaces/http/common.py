@@ -21,6 +21,7 @@ from application.commands import Written
 from application.environment_keys import EnvironmentCredential, EnvironmentKeyService
 from application.environments import EnvironmentService
 from application.errors import Forbidden
+from application.files import FileService
 from application.global_search import GlobalSearch
 from application.knowledge import KnowledgeService
 from application.memory import MemoryService
@@ -46,6 +47,7 @@ from interfaces.http.live import LiveHub
 from interfaces.http.notification_feed import NotificationFeed
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
+from projections.files import FileReadModels
 from projections.knowledge_search import KnowledgeSearch
 from projections.memory import MemoryReadModels
 from projections.notifications import NotificationReadModels
@@ -103,6 +105,9 @@ class Services:
     knowledge_search: KnowledgeSearch
     memory: MemoryService
     memory_reads: MemoryReadModels
+    files: FileService
+    file_lists: FileReadModels
+    file_max_bytes: int
     # Search by meaning, and the vector projection (its position, ``wait_for``: write, then search).
     semantic_search: SemanticSearch | None = None
     vectors: VectorProjection | None = None

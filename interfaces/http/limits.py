@@ -25,6 +25,8 @@ MAX_BODY_BYTES = 8 * MiB
 MAX_EVENT_CONTENT_BYTES = 2 * MiB
 MAX_EVENT_ENCODED_BYTES = 4 * MiB
 RECORD_ALLOWANCE_BYTES = 1024
+# An uploaded file (``POST /v1/files``), by default; ``AGENTRY_FILE_MAX_BYTES`` moves it.
+MAX_FILE_BYTES = 500 * MiB
 
 
 def describe(size: int) -> str:

@@ -256,6 +256,12 @@ def real_skill_files() -> list[tuple[str, bytes, str]]:
     named = [skill_names[real] for placeholder, real in _objects().created.items() if placeholder.startswith("skill_")]
     name = named[-1] if named else f"conformance-{uuid.uuid4().hex[:12]}"
     return [file for _, file in _skill_upload(name)]
+def _file(http: httpx.Client) -> str:
+    # The bytes the SDK's download tests expect (their mocked answer): ``{"foo": "bar"}``.
+    response = http.post("/v1/files", files={"file": ("conformance.json", b'{"foo": "bar"}', "application/json")})
+    if response.status_code >= 300:
+        raise RuntimeError(f"conformance setup: POST /v1/files → {response.status_code} {response.text[:300]}")
+    return str(response.json()["id"])
 
 
 # id prefix → how to make a real object of that kind
@@ -275,6 +281,7 @@ CREATORS: dict[str, Callable[[httpx.Client], str]] = {
     "whep": _webhook_endpoint,
     "skill": _skill,
     "memstore": _memory_store,
+    "file": _file,
 }
 
 # id prefix of an object that lives inside another → (the container's prefix, how to make one
@@ -317,7 +324,7 @@ def _session_events(http: httpx.Client) -> str:
 def _session_resources(http: httpx.Client) -> str:
     session_id = _session(http)
     _session_resource(http, session_id)
-    _post(http, f"/v1/sessions/{session_id}/resources", {"type": "file", "file_id": "file_conformance"})
+    _post(http, f"/v1/sessions/{session_id}/resources", {"type": "file", "file_id": _file(http)})
     return f"/v1/sessions/{session_id}/resources"
 
 
@@ -378,6 +385,7 @@ PAGE_SOURCES: dict[str, Callable[[httpx.Client], str | tuple[str, dict[str, str]
     "memory_stores": _twice(_memory_store, "/v1/memory_stores"),
     "memory_stores.memories": _memories_listing("memories"),
     "memory_stores.memory_versions": _memories_listing("memory_versions"),
+    "files": _twice(_file, "/v1/files"),
     "organization.analytics.usage_report": lambda http: f"/v1/organizations/analytics/usage_report?{BUCKETS}",
     "organization.analytics.cost_report": lambda http: f"/v1/organizations/analytics/cost_report?{BUCKETS}",
     "organization.analytics.usage": _usage_rows("usage"),

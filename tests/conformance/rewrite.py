@@ -79,6 +79,7 @@ BARE_PLACEHOLDERS: dict[str, str] = {
     "memory_store_id": "memstore",
     "memory_id": "mem",
     "memory_version_id": "memver",
+    "file_id": "file",
 }
 # -- people (the organization's users, invites, workspace members) ----------------------------
 # Their tests name users and invites by the parameter's name, as keywords and as the first

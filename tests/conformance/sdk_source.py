@@ -41,6 +41,7 @@ RESOURCES: dict[str, str] = {
     "memory_stores": "test_memory_stores.py",
     "memory_stores.memories": "memory_stores/test_memories.py",
     "memory_stores.memory_versions": "memory_stores/test_memory_versions.py",
+    "files": "test_files.py",
     "organization": "test_organization.py",
     "organization.users": "organization/test_users.py",
     "organization.invites": "organization/test_invites.py",

@@ -48,7 +48,7 @@ def _populate(workspace: Workspace) -> None:
     ids["agent"] = _post(http, "/v1/agents", {"name": "a", "model": "m"})["id"]
     ids["environment"] = _post(http, "/v1/environments", {"name": "e"})["id"]
     ids["session"] = _post(http, "/v1/sessions", {"agent": ids["agent"], "environment_id": ids["environment"]})["id"]
-    ids["resource"] = _post(http, f"/v1/sessions/{ids['session']}/resources", {"type": "file", "file_id": "file_abc12345"})["id"]
+    ids["resource"] = _post(http, f"/v1/sessions/{ids['session']}/resources", {"type": "github_repository", "url": "https://github.com/acme/tools.git"})["id"]
     ids["vault"] = _post(http, "/v1/vaults", {"display_name": "v"})["id"]
     credential = {"auth": {"type": "static_bearer", "mcp_server_url": MCP_URL, "token": "bearer-token-0001"}}
     ids["credential"] = _post(http, f"/v1/vaults/{ids['vault']}/credentials", credential)["id"]
@@ -100,7 +100,7 @@ MATRIX = (
         (GET, ("post", "", {"events": [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]}), ("get", "/stream", None)),
     ),
     Row("session resource", "/v1/sessions/{session}/resources/{resource}", (GET, DELETE)),
-    Row("session resources", "/v1/sessions/{session}/resources", (GET, ("post", "", {"type": "file", "file_id": "file_abc12345"}))),
+    Row("session resources", "/v1/sessions/{session}/resources", (GET, ("post", "", {"type": "github_repository", "url": "https://github.com/acme/tools.git"}))),
     Row("vault", "/v1/vaults/{vault}", (GET, update({"display_name": "x"}), ARCHIVE, DELETE), "/v1/vaults"),
     Row(
         "credential", "/v1/vaults/{vault}/credentials/{credential}",

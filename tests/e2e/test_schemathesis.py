@@ -42,6 +42,8 @@ from tests.support.server import RunningServer
 # Bounded so both backends take well under a minute each on 2 cores; raise for a deeper hunt:
 # AGENTRY_FUZZ_EXAMPLES=300 ./scripts/test tests/e2e/test_schemathesis.py
 EXAMPLES_PER_OPERATION = int(os.environ.get("AGENTRY_FUZZ_EXAMPLES", "20"))
+# Only the operations whose path starts with this (AGENTRY_FUZZ_ONLY=/v1/files): a quick run.
+ONLY = os.environ.get("AGENTRY_FUZZ_ONLY", "")
 NEGATIVE_EXAMPLES_PER_OPERATION = max(1, EXAMPLES_PER_OPERATION // 3)
 CHECKS = [
     not_a_server_error,
@@ -112,6 +114,8 @@ def seed(http: httpx.Client) -> dict[str, str]:
     shelf = created("/v1/knowledge_bases", {"name": "fuzzed documents"})
     document = created(f"/v1/knowledge_bases/{shelf['id']}/documents", {"text": "fuzzed knowledge"})
     memory_ids = _seed_memory(created)
+    uploaded = http.post("/v1/files", files={"file": ("fuzzed.txt", b"fuzzed", "text/plain")})
+    assert uploaded.status_code == 200, uploaded.text
     return {
         **memory_ids,
         "skill_id": skill,
@@ -119,6 +123,7 @@ def seed(http: httpx.Client) -> dict[str, str]:
         "knowledge_base_id": knowledge_base["id"],
         "document_base_id": shelf["id"],
         "document_id": document["id"],
+        "file_id": uploaded.json()["id"],
         **{f"{verdict}_task_id": task["id"] for verdict, task in in_review.items()},
         "notification_id": notification["id"],
         "department_id": department["id"],
@@ -272,6 +277,7 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         "skill_id",
         "knowledge_base_id",
         "memory_store_id",
+        "file_id",
     )  # fmt: skip
     return {name: ids[name] for name in names if "{" + name + "}" in operation.path}
 
@@ -409,6 +415,7 @@ def test_every_operation_conforms_to_the_document(server: RunningServer, fake_pr
     assert len(operations) == sum(len(ops) for ops in document["paths"].values())
     # AGENTRY_FUZZ_ONLY=/v1/knowledge_bases: only the operations whose path starts so.
     operations = [operation for operation in operations if operation.path.startswith(os.environ.get("AGENTRY_FUZZ_ONLY", ""))]
+    operations = [operation for operation in operations if operation.path.startswith(ONLY)]
     failures: list[str] = []
     never_succeeded = []
     for operation in operations:

@@ -24,7 +24,6 @@ from tests.support.server import RunningServer
 REPOSITORY = "https://github.com/acme/tools.git"
 CREATE_TOKEN = "ghp_token-given-at-create-5551212"
 ROTATED_TOKEN = "ghp_token-given-on-update-8675309"
-FILE_ID = "file_011CNha8iCJcU1wXNR6q4V8w"
 
 
 def session_with(client: anthropic.Anthropic, resources: list[dict[str, Any]] | None = None) -> str:
@@ -32,6 +31,11 @@ def session_with(client: anthropic.Anthropic, resources: list[dict[str, Any]] | 
     environment = client.beta.environments.create(name="mounts")
     kwargs: dict[str, Any] = {"resources": resources} if resources is not None else {}
     return client.beta.sessions.create(agent=agent.id, environment_id=environment.id, **kwargs).id
+
+
+def upload(client: anthropic.Anthropic, name: str = "receipt.pdf") -> str:
+    """A real file: a session mounts only files its caller has."""
+    return client.beta.files.upload(file=(name, b"%PDF-1.7 receipt", "application/pdf")).id
 
 
 def add(http: httpx.Client, session_id: str, body: Any) -> httpx.Response:
@@ -62,11 +66,12 @@ def test_add_list_retrieve_rotate_and_delete(client: anthropic.Anthropic, http: 
     assert isinstance(repository, BetaManagedAgentsGitHubRepositoryResource)
     assert repository.mount_path == "/workspace/tools" and repository.id.startswith("sesrsc_")
 
-    uploaded = resources.add(session_id, file_id=FILE_ID, type="file")
+    file_id = upload(client)
+    uploaded = resources.add(session_id, file_id=file_id, type="file")
     assert isinstance(uploaded, BetaManagedAgentsFileResource)
-    assert uploaded.id.startswith("sesrsc_") and uploaded.mount_path == f"/mnt/session/uploads/{FILE_ID}"
+    assert uploaded.id.startswith("sesrsc_") and uploaded.mount_path == f"/mnt/session/uploads/{file_id}"
     assert uploaded.created_at == uploaded.updated_at
-    receipt = resources.add(session_id, file_id="file_receipt", type="file", mount_path="/uploads/receipt.pdf")
+    receipt = resources.add(session_id, file_id=upload(client), type="file", mount_path="/uploads/receipt.pdf")
     assert receipt.mount_path == "/uploads/receipt.pdf"
     memory = add(http, session_id, {"type": "memory_store", "memory_store_id": "memstore_notes", "instructions": "notes"})
     assert memory.status_code == 200, memory.text
@@ -107,13 +112,13 @@ def test_add_list_retrieve_rotate_and_delete(client: anthropic.Anthropic, http: 
     with pytest.raises(anthropic.NotFoundError):
         resources.delete(uploaded.id, session_id=session_id)
     # Its mount path is free again.
-    assert resources.add(session_id, file_id=FILE_ID, type="file").mount_path == uploaded.mount_path
+    assert resources.add(session_id, file_id=file_id, type="file").mount_path == uploaded.mount_path
 
 
 def test_what_is_not_the_callers_is_a_404(
     client: anthropic.Anthropic, stranger: anthropic.Anthropic, http: httpx.Client
 ) -> None:
-    session_id = session_with(client, [{"type": "file", "file_id": FILE_ID}])
+    session_id = session_with(client, [{"type": "file", "file_id": upload(client)}])
     other_session = session_with(client, [{"type": "github_repository", "url": REPOSITORY}])
     (mine,) = client.beta.sessions.resources.list(session_id)
     (theirs,) = client.beta.sessions.resources.list(other_session)

@@ -92,6 +92,7 @@ def test_environment_key_events_are_catalogued_but_never_published() -> None:
                 "agentry.skills",
                 "agentry.knowledge",
                 "agentry.memory_stores",
+                "agentry.files",
             }  # fmt: skip
     issued = next(event for event in catalogue() if event.name == "ApiKey.Issued")
     assert issued.kafka_topic == "agentry.api_keys" and "key_hash" in SECRET_FIELDS
