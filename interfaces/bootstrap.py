@@ -67,7 +67,7 @@ from infra.pg_signals import (
 from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
 from infra.settings import Settings, SettingsError
-from infra.vector_index import QdrantVectorIndex
+from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
 from infra.webhook_deliveries import SqlDeliveryLog
 from infra.webhook_poster import QuietHttpxPoster
 from infra.work_leases import SqlWorkLeases
@@ -97,6 +97,7 @@ __all__ = [
     "ApiProcess",
     "Settings",
     "SettingsError",
+    "VectorIndexBusy",
     "build",
     "build_kafka_projector",
     "build_relay",
