@@ -265,6 +265,10 @@ class _Mirror:
         # Rows beyond len(keys) are spare room: appending doubles it rather than copying the
         # whole matrix on every write.
         self._buffer = np.zeros((0, dimensions), np.float32)
+        # Payload values of the fields searches filter on, one numpy column each (built on a
+        # field's first use, dropped on every write): a filter is then a vectorised compare,
+        # not a Python loop over every point's payload.
+        self._columns: dict[str, Any] = {}
 
     @property
     def matrix(self) -> Any:
@@ -293,6 +297,7 @@ class _Mirror:
     def upsert(self, points: Sequence[tuple[str, Sequence[float], dict[str, Any]]]) -> None:
         if not points:
             return
+        self._columns.clear()
         vectors = self._unit([vector for _, vector, _ in points])
         added: list[tuple[str, dict[str, Any], Any]] = []
         for (key, _, payload), vector in zip(points, vectors, strict=True):
@@ -316,16 +321,24 @@ class _Mirror:
             self.keys.extend(key for key, _, _ in added)
             self.payloads.extend(payload for _, payload, _ in added)
 
+    def _column(self, field: str) -> Any:
+        column = self._columns.get(field)
+        if column is None:
+            column = self._np.array([payload.get(field) for payload in self.payloads], dtype=object)
+            self._columns[field] = column
+        return column
+
     def _mask(self, match: dict[str, str]) -> Any:
-        items = list(match.items())
-        return self._np.fromiter(
-            (all(payload.get(k) == v for k, v in items) for payload in self.payloads), bool, len(self.payloads)
-        )
+        mask = self._np.ones(len(self.payloads), bool)
+        for field, value in match.items():
+            mask &= self._column(field) == value
+        return mask
 
     def delete_where(self, match: dict[str, str]) -> None:
         keep = ~self._mask(match)
         if keep.all():
             return
+        self._columns.clear()
         self._buffer = self.matrix[keep]
         self.keys = [key for key, kept in zip(self.keys, keep, strict=True) if kept]
         self.payloads = [payload for payload, kept in zip(self.payloads, keep, strict=True) if kept]

@@ -74,7 +74,7 @@ from infra.providers import SdkModelProvider
 from infra.providers.probe import HttpProviderProbe
 from infra.s3_blob_store import S3BlobStore
 from infra.settings import Settings, SettingsError
-from infra.vector_index import QdrantVectorIndex
+from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
 from infra.webhook_deliveries import SqlDeliveryLog
 from infra.webhook_poster import QuietHttpxPoster
 from infra.work_leases import SqlWorkLeases
@@ -110,6 +110,7 @@ __all__ = [
     "ApiProcess",
     "Settings",
     "SettingsError",
+    "VectorIndexBusy",
     "build",
     "build_kafka_projector",
     "build_relay",

@@ -143,7 +143,7 @@ def _vector_status(vectors: Any, head: int) -> None:
 def _rebuild_vectors(vectors: Any) -> int | None:
     """Drops the index's collections and embeds the whole log again, saying how far it got.
     The embedded index belongs to one process: while `agentry serve` runs, this refuses."""
-    from infra.vector_index import VectorIndexBusy
+    from interfaces.bootstrap import VectorIndexBusy
 
     shown = [0.0]
 

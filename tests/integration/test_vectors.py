@@ -436,3 +436,20 @@ def test_local_mode_ranks_as_qdrant_itself_does(tmp_path: Path) -> None:
         assert all(abs(a - b) < 1e-5 for x, y in zip(ours, expected, strict=True) for (_, a), (_, b) in zip(x, y, strict=True))
     finally:
         client.close()
+
+
+def test_the_api_process_has_the_search_and_the_projection(tmp_path: Path) -> None:
+    from interfaces.bootstrap import build
+
+    platform = build(Settings(data_dir=tmp_path / "data"))
+    try:
+        vectors, search = platform.services.vectors, platform.services.semantic_search
+        assert vectors is not None and search is not None
+        assert vectors.position() == 0 and vectors.working_on() is None
+        assert search.search("memories", "anything", 5, {"tenant_id": "default"}) == []
+        platform.start_projections()
+        head = platform.store.max_notification_id()
+        assert vectors.wait_for(head, timeout=30)
+        assert vectors.position() == head
+    finally:
+        platform.close()
