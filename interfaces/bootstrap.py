@@ -96,7 +96,7 @@ from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
-from projections.search import KeywordSearch
+from projections.search import KeywordSearch, MeaningSearch
 from projections.skills import SkillReadModels
 from projections.task_runs import TaskFollower
 from projections.usage import UsageReports
@@ -209,6 +209,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     )
     projections.on_progress(notification_feed.progressed)
     memory_reads = MemoryReadModels(engine, cipher)
+    knowledge_reads = KnowledgeReads(engine, vectors.position)
     services = Services(
         agents=agents,
         environments=environments,
@@ -242,9 +243,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists=notification_lists,
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
-        search=_global_search(engine),
+        search=_global_search(engine, semantic_search, knowledge_reads, memory_reads),
         knowledge=KnowledgeService(store, blobs, PypdfText()),
-        knowledge_search=KnowledgeSearch(KnowledgeReads(engine, vectors.position), semantic_search),
+        knowledge_search=KnowledgeSearch(knowledge_reads, semantic_search),
         memory=MemoryService(store, cipher, search=semantic_search, reads=memory_reads),
         memory_reads=memory_reads,
         semantic_search=semantic_search,
@@ -387,9 +388,18 @@ def sandbox_root(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / "agentry-sandboxes" / hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
-def _global_search(engine: Any) -> GlobalSearch:
+def _global_search(engine: Any, semantic: EmbeddedSearch, knowledge: KnowledgeReads, memories: MemoryReadModels) -> GlobalSearch:
     keywords = KeywordSearch(engine)
-    return GlobalSearch({"agent": keywords.agents, "session": keywords.sessions, "task": keywords.tasks})
+    meaning = MeaningSearch(semantic, knowledge, memories)
+    return GlobalSearch(
+        {
+            "agent": keywords.agents,
+            "session": keywords.sessions,
+            "task": keywords.tasks,
+            "knowledge": meaning.knowledge,
+            "memory": meaning.memories,
+        }
+    )
 
 
 def build_sandbox_worker(settings: Settings, api: str, key: str, slots: int) -> SandboxWorker:

@@ -20,8 +20,9 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
         errors=(400,),
         description=(
             "Only what the caller's workspace holds. Agents, sessions and tasks match by keyword (name, title, "
-            "description, id); knowledge and memories by meaning. Each kind ranks its own hits, and the lists are "
-            "fused by reciprocal rank."
+            "description, id); knowledge (one hit per document, its best chunk cited) and memories (one per memory) "
+            "by meaning, as far as the vector projection has indexed. Each kind ranks its own hits, and the lists "
+            "are fused by reciprocal rank."
         ),
     ),
 )

@@ -58,3 +58,31 @@ def test_bad_queries_are_400s(http: httpx.Client) -> None:
         response = http.get("/v1/search", params=params)
         assert response.status_code == 400, (params, response.text)
         assert response.json()["type"] == "error"
+
+
+def test_finds_knowledge_and_memories_by_meaning(server: RunningServer, http: httpx.Client) -> None:
+    base = _ok(http.post("/v1/knowledge_bases", json={"name": "Garden"}))
+    document = _ok(http.post(
+        f"/v1/knowledge_bases/{base['id']}/documents",
+        json={"title": "Watering", "text": "Tomato plants need deep watering twice a week in the summer heat."},
+    ))  # fmt: skip
+    _ok(http.post(f"/v1/knowledge_bases/{base['id']}/documents", json={"title": "Taxes", "text": "File the VAT return by the end of the quarter."}))
+    store = _ok(http.post("/v1/memory_stores", json={"name": "prefs"}))
+    memory = _ok(http.post(f"/v1/memory_stores/{store['id']}/memories", json={"path": "/drinks.md", "content": "The user prefers green tea without sugar."}))
+    platform = server.platform
+    assert platform.services.vectors is not None
+    assert platform.services.vectors.wait_for(platform.store.max_notification_id(), 60)
+
+    garden = _search(http, q="how often should I irrigate vegetables", types="knowledge")
+    assert garden and garden[0]["id"] == document["id"] and garden[0]["type"] == "knowledge"
+    assert garden[0]["object"]["knowledge_base_id"] == base["id"] and garden[0]["object"]["chunk_index"] == 0
+    drinks = _search(http, q="what beverage does the user like", types="memory")
+    assert [hit["id"] for hit in drinks] == [memory["id"]]
+    assert drinks[0]["title"] == "/drinks.md" and drinks[0]["object"]["content"].startswith("The user prefers")
+    everything = _search(http, q="tea")
+    assert ("memory", memory["id"]) in {(hit["type"], hit["id"]) for hit in everything}
+
+    key = generate_api_key()
+    server.platform.services.api_keys.issue(key, name="other", tenant_id="other-tenant")
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": key}, timeout=20) as other:
+        assert _search(other, q="what beverage does the user like", types="memory,knowledge") == []
