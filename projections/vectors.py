@@ -37,6 +37,8 @@ log = logging.getLogger("agentry.vectors")
 VectorSource = Callable[[Any], list[VectorChange]]
 
 NAME = "vectors"
+# About how many texts one batch embeds and writes (see ``VectorProjection._bounded``).
+MAX_TEXTS_PER_BATCH = 512
 
 
 class VectorStore(Protocol):
@@ -147,10 +149,11 @@ class VectorProjection:
                 if not batch:
                     self._reached(position)
                     return position
+                batch, changes = self._bounded(batch)
                 last = batch[-1].id
                 self._working_on = last
                 try:
-                    self._apply_batch(position, batch)
+                    self._apply_batch(position, batch, changes)
                 finally:
                     self._working_on = None
                 reached = self.position()
@@ -171,16 +174,24 @@ class VectorProjection:
         self._reached(reached)
         return reached
 
-    def _changes(self, batch: Sequence[Any]) -> list[VectorChange]:
+    def _bounded(self, batch: Sequence[Any]) -> tuple[Sequence[Any], list[VectorChange]]:
+        """The batch's first notifications whose texts number about ``MAX_TEXTS_PER_BATCH``
+        (at least one notification), and their changes. A large document is many chunk
+        events of many texts each: unbounded, one batch would hold the position row (on
+        SQLite: the whole read-model database) for as long as it takes to write its points."""
         changes: list[VectorChange] = []
-        for notification in batch:
+        texts = 0
+        for taken, notification in enumerate(batch, start=1):
             event = self._source.decode(notification)
             for source in self._sources:
-                changes.extend(source(event))
-        return changes
+                made = source(event)
+                changes.extend(made)
+                texts += sum(1 for change in made if isinstance(change, IndexText))
+            if texts >= MAX_TEXTS_PER_BATCH:
+                return batch[:taken], changes
+        return batch, changes
 
-    def _apply_batch(self, position: int, batch: Sequence[Any]) -> None:
-        changes = self._changes(batch) if self._sources else []
+    def _apply_batch(self, position: int, batch: Sequence[Any], changes: list[VectorChange]) -> None:
         # Embedded before the position's row is taken: the slow part holds no lock.
         texts = [change.text for change in changes if isinstance(change, IndexText)]
         vectors = iter(self._embedder.embed(texts) if texts else [])

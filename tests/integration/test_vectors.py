@@ -453,3 +453,20 @@ def test_the_api_process_has_the_search_and_the_projection(tmp_path: Path) -> No
         assert vectors.position() == head
     finally:
         platform.close()
+
+
+def test_a_batch_holds_a_bounded_number_of_texts(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many texts in a few events (a large document's chunks) are indexed in several short
+    batches, each moving the position, instead of one that holds the position row for all."""
+    import projections.vectors as vectors
+
+    monkeypatch.setattr(vectors, "MAX_TEXTS_PER_BATCH", 4)
+    for number in range(10):
+        rig.store.save(agent(f"agent_{number}", "t1", f"a{number}", f"text number {number}"))
+    index = rig.index()
+    projection = rig.projection(index, batch=16)
+    reached: list[int] = []
+    head = rig.store.max_notification_id()
+    assert projection.catch_up(lambda position, _head: reached.append(position)) == head
+    assert len(reached) == 3 and reached[-1] == head and reached == sorted(reached)
+    assert index.count(COLLECTION) == 10
