@@ -43,3 +43,8 @@ class PreconditionFailed(ApplicationError):
         super().__init__(message)
         self.error_code = error_code
         self.details = details
+
+
+class Unavailable(ApplicationError):
+    """A service the request needs (the embeddings endpoint, the vector index, the blob
+    store) cannot answer now; trying again later may work."""

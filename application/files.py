@@ -108,7 +108,7 @@ class FileService:
         blobs: BlobStore,
         users: BlobUsers,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        settle: Callable[[int | None, float], object] = lambda position, timeout: None,
+        settle: Callable[[int | None, float], bool] = lambda position, timeout: True,
     ) -> None:
         """``settle(position, timeout)`` waits until ``users`` (a read model) has seen the log
         up to ``position``: a delete asks about a blob's other files only then, so every upload
@@ -174,8 +174,9 @@ class FileService:
             return Written({"id": file_id, "type": "file_deleted"}, self._store.save(file)), file.sha256
 
         written, key = retry_on_race(attempt, key=file_id)
-        self._settle(written.position, SETTLE_SECONDS)
-        if not self._users.named_elsewhere(key, file_id):
+        # Only a file list known to hold every upload saved before this delete may say the
+        # bytes are no one else's; otherwise they stay (kept bytes cost space, lost ones data).
+        if self._settle(written.position, SETTLE_SECONDS) is True and not self._users.named_elsewhere(key, file_id):
             self._blobs.delete(key)
         return written
 

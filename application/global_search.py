@@ -8,9 +8,14 @@ others: a hit's place in its own list is what counts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from application.errors import Unavailable
+
+log = logging.getLogger("agentry.search")
 
 # The usual constant of reciprocal rank fusion (Cormack et al., 2009): large enough that the
 # first few places of every list weigh about the same.
@@ -57,7 +62,13 @@ class GlobalSearch:
         for kind, source in self._sources.items():
             if kinds and kind not in kinds:
                 continue
-            for rank, hit in enumerate(source(tenant_ids, query, limit)):
+            try:
+                found = source(tenant_ids, query, limit)
+            except Unavailable as down:
+                # One kind's service down (the embeddings endpoint): the others still answer.
+                log.warning("global search: %s skipped (%s)", kind, down)
+                continue
+            for rank, hit in enumerate(found):
                 key = (hit.type, hit.id)
                 fused[key] = fused.get(key, 0.0) + 1.0 / (FUSION_K + rank + 1)
                 hits.setdefault(key, hit)

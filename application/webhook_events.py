@@ -64,6 +64,7 @@ RESOURCE_IDS: dict[str, str] = {
     "domain.sessions": "session_id",
     "domain.vaults": "vault_id",
     "domain.tasks": "task_id",
+    "domain.memory": "memory_store_id",
 }
 
 # Stored event topic → the webhook kinds it produces (the SDK's ``BetaWebhook*EventData``
@@ -96,6 +97,9 @@ KINDS: dict[str, tuple[Emit, ...]] = {
     "domain.vaults:Vault.CredentialAdded": (Emit("vault_credential.created", item="credential_id"),),
     "domain.vaults:Vault.CredentialArchived": (Emit("vault_credential.archived", item="credential_id"),),
     "domain.vaults:Vault.CredentialDeleted": (Emit("vault_credential.deleted", item="credential_id"),),
+    "domain.memory:MemoryStore.Created": (Emit("memory_store.created"),),
+    "domain.memory:MemoryStore.Archived": (Emit("memory_store.archived"),),
+    "domain.memory:MemoryStore.Deleted": (Emit("memory_store.deleted"),),
     # -- Agentry's own kinds (domain/tasks.py): one line per event -------------------------
     "domain.tasks:Task.Created": (Emit("task.created"),),
     "domain.tasks:Task.Updated": (Emit("task.updated"),),
@@ -104,7 +108,7 @@ KINDS: dict[str, tuple[Emit, ...]] = {
     "domain.tasks:Task.Rejected": (Emit("task.rejected"),),
 }
 
-# Kinds the SDK defines that Agentry never produces (no deployments, memory stores, user
+# Kinds the SDK defines that Agentry never produces (no deployments, user
 # profiles, external keys or storage, multiagent threads yet). An endpoint may still name
 # them (the SDK's own examples do); it simply receives none.
 SDK_ONLY_KINDS = frozenset(
@@ -116,7 +120,6 @@ SDK_ONLY_KINDS = frozenset(
         "environment.deleted",
         "external_key.failed", "external_key.recovered",
         "external_storage.failed", "external_storage.recovered",
-        "memory_store.archived", "memory_store.created", "memory_store.deleted",
         "session.idled", "session.pending", "session.running",
         "session.thread_created", "session.thread_idled", "session.thread_terminated",
         "user_profile.enforcement_action_opened", "user_profile.enforcement_action_resolved",

@@ -14,13 +14,14 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from application.errors import Unavailable
 from application.ports import BlobMissing
 from infra.blob_store import KEY
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-class S3Error(Exception):
+class S3Error(Unavailable):
     """The object store answered something other than success or "no such key"."""
 
 

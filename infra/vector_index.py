@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from application.errors import Unavailable
 from application.ports import VectorHit
 
 # Point ids: uuid5 under this namespace of the IndexText key (stable across processes).
@@ -33,7 +34,7 @@ KEY_FIELD = "_key"
 ALWAYS_INDEXED = ("tenant_id",)
 
 
-class VectorIndexBusy(RuntimeError):
+class VectorIndexBusy(Unavailable):
     """The embedded index's folder is held by another client (a running `agentry serve`)."""
 
 

@@ -191,7 +191,13 @@ def build(settings: Settings | None = None) -> ApiProcess:
     wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
     turn_owed.then = wiring.on_user_turn
     file_lists = FileReadModels(engine)
-    files = FileService(store, blobs, file_lists, settle=projections.wait_for if settings.projections_in_process else _no_wait)
+    # Files keep their bytes apart: a file's delete removes its blob when no other file names
+    # it, which must never reach a skill's or a document's bytes (never deleted, shared).
+    file_blobs = build_blob_store(settings, "files")
+    # With projections in other processes the file list may lag: a delete then keeps the bytes.
+    files = FileService(
+        store, file_blobs, file_lists, settle=projections.wait_for if settings.projections_in_process else _never_settled
+    )
     sessions = SessionService(
         store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt, files=files
     )
@@ -266,7 +272,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         projections_in_process=settings.projections_in_process,
         bootstrap_api_key=settings.bootstrap_api_key,
         admin_key_file=None if settings.uses_postgres else PrivateTextFile(settings.admin_key_path),
-        resources=[cipher, vector_index],
+        resources=[cipher, vector_index, *(held for held in (blobs, file_blobs) if hasattr(held, "close"))],
         signals=wiring.signals,
         closers=wiring.closers,
         webhooks=webhook_dispatcher,
@@ -298,14 +304,15 @@ def build_vectors(
     return projection, EmbeddedSearch(index, embedder), index
 
 
-def build_blob_store(settings: Settings) -> BlobStore:
-    """``AGENTRY_BLOB_STORE``: ``local`` (a folder in the data folder) or ``s3``."""
+def build_blob_store(settings: Settings, namespace: str = "") -> BlobStore:
+    """``AGENTRY_BLOB_STORE``: ``local`` (a folder in the data folder) or ``s3``; a
+    ``namespace`` is a sub-folder (a key prefix) of its own."""
     if settings.blob_store == "s3":
         return S3BlobStore(
             settings.s3_endpoint, settings.s3_bucket, settings.s3_access_key_id, settings.s3_secret_access_key,
-            region=settings.s3_region, prefix=settings.s3_prefix,
+            region=settings.s3_region, prefix=settings.s3_prefix + (f"{namespace}/" if namespace else ""),
         )  # fmt: skip
-    return LocalBlobStore(settings.blob_dir)
+    return LocalBlobStore(settings.blob_dir / namespace if namespace else settings.blob_dir)
 
 
 def _crashing_around(effect: Callable[..., None], point: str, injection: str) -> Callable[..., None]:
@@ -623,6 +630,10 @@ def _webhooks(
     )  # fmt: skip
     service = WebhookService(store, cipher, deliveries, on_due=dispatcher.wake)
     return service, dispatcher
+
+
+def _never_settled(position: int | None, timeout: float) -> bool:
+    return False
 
 
 def _no_wait(position: int | None, timeout: float) -> bool:

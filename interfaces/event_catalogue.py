@@ -48,10 +48,7 @@ from domain.workspaces import Workspace
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Agent, Environment, Session, ApiKey, EnvironmentKey, ModelCard, ModelHandle, WorkItem, Vault, User, Invite,
     WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox,
-    Skill, SkillName,
-    KnowledgeBase, Document,
-    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox, MemoryStore,
-    WorkspaceRateLimits, Workspace, Task, Board, Department, WebhookEndpoint, Inbox, File,
+    Skill, SkillName, KnowledgeBase, Document, MemoryStore, File,
 )
 
 # Kept apart from the state by the mapper (they key the stored event instead).

@@ -146,12 +146,8 @@ class KnowledgeDocumentsProjection(ResourceProjection):
         conn.execute(sa.delete(self.table).where(self.table.c.id == row.id))
 
     def _base_deleted(self, conn: sa.Connection, event: Any) -> None:
-        base = conn.execute(
-            sa.select(knowledge_bases.c.id).where(knowledge_bases.c.stream_id == str(event.originator_id))
-        ).first()
-        base_id = base.id if base is not None else None
-        if base_id is None:
-            return
+        # From the event, not the bases' row: that projection may have deleted it already.
+        base_id = event.context["knowledge_base_id"]
         conn.execute(sa.delete(knowledge_terms).where(knowledge_terms.c.knowledge_base_id == base_id))
         conn.execute(sa.delete(knowledge_chunks).where(knowledge_chunks.c.knowledge_base_id == base_id))
         conn.execute(sa.delete(self.table).where(self.table.c.knowledge_base_id == base_id))

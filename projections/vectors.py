@@ -70,7 +70,10 @@ def position_name(embedder: Embedder, sources: Sequence[VectorSource]) -> str:
     (a release that indexes something more), starts from the beginning of the log, so what
     was recorded before the change is indexed too. Rewriting the points already there is
     harmless (their ids come from their keys)."""
-    names = sorted(f"{getattr(s, '__module__', '?')}.{getattr(s, '__qualname__', repr(s))}" for s in sources)
+    # A source may be a function or an object with ``__call__`` (it holds the cipher): named by
+    # its class then, never by its repr, which holds an address that changes every start.
+    named = [s if hasattr(s, "__qualname__") else type(s) for s in sources]
+    names = sorted(f"{getattr(s, '__module__', '?')}.{s.__qualname__}" for s in named)
     digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
     return f"{NAME}:{embedder.name}-{embedder.dimensions}"[:55] + f":{digest}"
 

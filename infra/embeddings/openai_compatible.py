@@ -12,11 +12,13 @@ from collections.abc import Sequence
 
 import httpx
 
+from application.errors import Unavailable
+
 # OpenAI accepts up to 2,048 inputs a request; smaller requests keep one failure cheap.
 BATCH = 128
 
 
-class EmbeddingsUnavailable(RuntimeError):
+class EmbeddingsUnavailable(Unavailable):
     """The embeddings endpoint could not be reached or refused the request."""
 
 

@@ -22,8 +22,10 @@ from application.errors import (
     NotFound,
     PreconditionFailed,
     Unauthorized,
+    Unavailable,
 )
 from application.people import Throttled
+from application.ports import BlobMissing
 from application.rate_limits import RateLimited
 from domain.errors import DomainError, Taken, VersionMismatch
 from domain.memory import MemoryPreconditionFailed
@@ -138,6 +140,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     BadPageToken: 400,
     DomainError: 400,
     Throttled: 429,
+    Unavailable: 503,
+    # Bytes a record names but the blob store no longer holds.
+    BlobMissing: 404,
 }
 
 

@@ -185,6 +185,7 @@ EVERYTHING = [
     "session.requires_action", "session.deleted",
     "vault.created", "vault.archived", "vault.deleted",
     "vault_credential.created", "vault_credential.archived", "vault_credential.deleted",
+    "memory_store.created", "memory_store.archived", "memory_store.deleted",
 ]  # fmt: skip
 
 
@@ -211,6 +212,9 @@ def test_every_delivery_verifies_with_the_sdk_and_names_its_object_in_order(
     client.beta.vaults.credentials.delete(credential.id, vault_id=vault.id)
     client.beta.vaults.archive(vault.id)
     client.beta.vaults.delete(vault.id)
+    store = client.beta.memory_stores.create(name="hooked")
+    client.beta.memory_stores.archive(store.id)
+    client.beta.memory_stores.delete(store.id)
 
     expected = {
         agent.id: ["agent.created", "agent.updated", "agent.archived"],
@@ -221,6 +225,7 @@ def test_every_delivery_verifies_with_the_sdk_and_names_its_object_in_order(
         ],
         vault.id: ["vault.created", "vault.archived", "vault.deleted"],
         credential.id: ["vault_credential.created", "vault_credential.archived", "vault_credential.deleted"],
+        store.id: ["memory_store.created", "memory_store.archived", "memory_store.deleted"],
     }  # fmt: skip
     total = sum(len(kinds) for kinds in expected.values())
     receiver.wait_for(lambda r: len(r.accepted) >= total)

@@ -68,7 +68,7 @@ def test_the_file_api_on_s3(s3_endpoint: str, tmp_path) -> None:  # noqa: ANN001
         assert client.beta.files.download(uploaded.id).read() == b"stored in S3"
         assert not (tmp_path / "data" / "blobs").exists() or not any((tmp_path / "data" / "blobs").rglob("*"))
         client.beta.files.delete(uploaded.id)
-        blobs = S3BlobStore(s3_endpoint, BUCKET, "agentry-test", "agentry-test-secret", prefix="e2e/")
+        blobs = S3BlobStore(s3_endpoint, BUCKET, "agentry-test", "agentry-test-secret", prefix="e2e/files/")
         assert not blobs.exists(hashlib.sha256(b"stored in S3").hexdigest())
 
 

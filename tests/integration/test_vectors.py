@@ -28,7 +28,7 @@ from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
 from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
 from projections.runner import create_engine
-from projections.vectors import EmbeddedSearch, VectorProjection
+from projections.vectors import EmbeddedSearch, VectorProjection, position_name
 from tests.support.postgres import database_of
 from tests.support.serve_process import ROOT
 from tests.support.vector_source import COLLECTION, agent, agent_descriptions
@@ -470,3 +470,13 @@ def test_a_batch_holds_a_bounded_number_of_texts(rig: Rig, monkeypatch: pytest.M
     assert projection.catch_up(lambda position, _head: reached.append(position)) == head
     assert len(reached) == 3 and reached[-1] == head and reached == sorted(reached)
     assert index.count(COLLECTION) == 10
+
+
+def test_the_position_name_is_the_same_in_every_process(embedder: MiniLMEmbedder) -> None:
+    """Sources that are objects (the memories' holds the cipher) name the position by their
+    class: a restart finds its position instead of indexing the whole log again."""
+    from projections.vector_sources import all_vector_sources
+
+    first, second = all_vector_sources(None), all_vector_sources(None)  # type: ignore[arg-type]
+    assert first[0] is not second[0]
+    assert position_name(embedder, first) == position_name(embedder, second)

@@ -222,3 +222,8 @@ def test_the_suite_wide_check_reports_an_event_that_breaks_its_schema(tmp_path: 
     assert len([p for p in problems if "Agent.Updated" in p]) == 2  # wrong type, unknown field
     assert any("Agent.Renamed: not in the event catalogue" in p for p in problems)
     store.close()
+
+
+def test_each_event_type_is_catalogued_once() -> None:
+    topics = [described.topic for described in catalogue()]
+    assert len(topics) == len(set(topics))

@@ -15,6 +15,7 @@ import falcon.asgi
 from application.files import FileService
 from interfaces.http.common import ReadYourWrites, limit_param, list_params, principal, run
 from interfaces.http.limits import describe
+from interfaces.http.multipart import part_headers
 from projections.files import FileReadModels
 from projections.queries import ListQuery
 
@@ -50,7 +51,7 @@ class FilesResource:
         content_type: str | None = None
         expires: str | None = None
         async for part in form:
-            name, part_filename, part_type = _described(part)
+            name, part_filename, part_type = part_headers(part)
             if name == "file" and data is None:
                 filename, content_type = part_filename, part_type
                 data = await self._read_capped(part)
@@ -98,14 +99,6 @@ class FilesResource:
         resp.data = download.data
         resp.content_type = download.mime_type
         resp.downloadable_as = download.filename
-
-
-def _described(part: falcon.asgi.multipart.BodyPart) -> tuple[str | None, str | None, str]:
-    """The part's name, filename and type; headers that are not text are a 400, not a 500."""
-    try:
-        return part.name, part.filename, part.content_type
-    except (UnicodeDecodeError, ValueError):
-        raise falcon.HTTPBadRequest(description="the file part's headers are not readable text") from None
 
 
 def _expiry(raw: str | None) -> int | None:

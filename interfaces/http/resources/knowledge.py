@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -18,6 +19,9 @@ from interfaces.http.limits import MAX_BODY_BYTES
 from projections.knowledge_search import KnowledgeSearch
 
 RAW_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/pdf")
+
+BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+MAX_PARTS = 8
 
 
 class Upload:
@@ -37,6 +41,16 @@ async def _raw_body(req: falcon.asgi.Request) -> bytes:
     if len(raw) > MAX_BODY_BYTES:
         raise falcon.HTTPContentTooLarge(description="request body is larger than 8 MiB")
     return raw
+
+
+def _check_part_count(content_type: str, raw: bytes) -> None:
+    """An upload is a ``file`` part and perhaps a ``title``: a body of thousands of tiny parts
+    is refused before the parser spends seconds on it."""
+    found = BOUNDARY.search(content_type)
+    if found is None:
+        raise falcon.HTTPBadRequest(description="a multipart/form-data content type needs a boundary")
+    if raw.count(b"--" + found.group(1).encode("latin-1")) > MAX_PARTS + 1:
+        raise falcon.HTTPBadRequest(description=f"a document upload has at most {MAX_PARTS} form parts")
 
 
 def _multipart(content_type: str, raw: bytes) -> Upload:
@@ -66,7 +80,10 @@ def _multipart(content_type: str, raw: bytes) -> Upload:
 async def read_upload(req: falcon.asgi.Request) -> Upload:
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":
-        return _multipart(req.content_type or "", await _raw_body(req))
+        raw = await _raw_body(req)
+        _check_part_count(req.content_type or "", raw)
+        # Parsing is CPU work on up to 8 MiB: off the event loop, as every blocking call is.
+        return await run(_multipart, req.content_type or "", raw)
     if media_type in RAW_TYPES:
         return Upload(await _raw_body(req), media_type, req.get_param("filename"), req.get_param("title"))
     body = await parse(req, DocumentCreate)

@@ -17,6 +17,7 @@ from application.skills import Download, SkillService, Upload
 from domain.skills import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_BYTES
 from interfaces.http.common import ReadYourWrites, list_query, optional_choice_param, principal, run
 from interfaces.http.limits import MiB
+from interfaces.http.multipart import part_headers
 from projections.skills import SkillReadModels
 
 FILE_PARTS = ("files[]", "files")
@@ -47,13 +48,14 @@ async def read_uploads(
     fields: dict[str, str] = {}
     total = 0
     async for part in form:
-        name = part.name or ""
+        part_name, filename, _ = part_headers(part)
+        name = part_name or ""
         if name in file_parts:
             data = await part.get_data()
             total += len(data)
             if total > MAX_TOTAL_BYTES:
                 raise falcon.HTTPContentTooLarge(description=f"a skill upload is at most {MAX_TOTAL_BYTES // MiB} MiB of files")
-            uploads.append(Upload(part.filename or "", data))
+            uploads.append(Upload(filename or "", data))
         elif name in extra_fields:
             try:
                 fields[name] = (await part.get_data()).decode("utf-8")
