@@ -71,3 +71,27 @@ def test_multipart_headers_that_are_not_text_and_part_floods_are_400s(http: http
         headers={"content-type": f"multipart/form-data; boundary={boundary}"},
     )  # fmt: skip
     assert response.status_code == 400 and "at most" in response.json()["error"]["message"], response.text
+
+
+def test_another_workspace_reaches_no_memory_store_or_skill(server: RunningServer, http: httpx.Client) -> None:
+    store = _ok(http.post("/v1/memory_stores", json={"name": "mine"}))
+    memory = _ok(http.post(f"/v1/memory_stores/{store['id']}/memories", json={"path": "/a.md", "content": "secret plans"}))
+    skill = _ok(http.post("/v1/skills", files=[("files[]", ("shared-bytes/SKILL.md", SKILL_MD, "text/markdown"))]))
+    key = generate_api_key()
+    server.platform.services.api_keys.issue(key, name="other", tenant_id="other-tenant")
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": key}, timeout=20) as other:
+        tries = [
+            other.get(f"/v1/memory_stores/{store['id']}"),
+            other.get(f"/v1/memory_stores/{store['id']}/memories"),
+            other.get(f"/v1/memory_stores/{store['id']}/memories/{memory['id']}"),
+            other.post(f"/v1/memory_stores/{store['id']}/memories", json={"path": "/b.md", "content": "x"}),
+            other.post(f"/v1/memory_stores/{store['id']}/search", json={"query": "plans", "limit": 5}),
+            other.get(f"/v1/memory_stores/{store['id']}/memory_versions"),
+            other.delete(f"/v1/memory_stores/{store['id']}"),
+            other.get(f"/v1/skills/{skill['id']}"),
+            other.get(f"/v1/skills/{skill['id']}/versions/latest/content"),
+            other.delete(f"/v1/skills/{skill['id']}"),
+        ]
+        assert [response.status_code for response in tries] == [404] * len(tries), [r.text for r in tries]
+        assert _ok(other.get("/v1/memory_stores"))["data"] == [] and _ok(other.get("/v1/skills"))["data"] == []
+    assert _ok(http.get(f"/v1/memory_stores/{store['id']}/memories/{memory['id']}"))["content"] == "secret plans"
