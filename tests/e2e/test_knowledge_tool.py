@@ -15,6 +15,8 @@ import httpx
 from anthropic._models import validate_type
 from anthropic.types.beta import BetaManagedAgentsAgent
 
+from tests.e2e.test_skills import files as skill_files
+from tests.e2e.test_skills import skill_md
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
 from tests.support.sdk_sessions import idles, say, wait_for
 
@@ -62,6 +64,9 @@ def test_the_agent_searches_its_knowledge_base_and_the_model_reads_the_cited_pas
     )
     env = client.beta.environments.create(name="env")
     session = client.beta.sessions.create(agent=agent.id, environment_id=env.id)
+    # The session pins the field with the agent; the SDK parses it strictly as an extra.
+    pinned = client.beta.sessions.with_raw_response.retrieve(session.id)
+    assert pinned.parse().agent.model_extra["knowledge_bases"][0]["knowledge_base_id"] == base_id  # type: ignore[index]
     fake_provider.script(
         Reply([ToolUse("knowledge_search", {"query": "how long do refunds take", "limit": 3})]),
         Reply([ToolUse("knowledge_search", {"query": "refunds", "knowledge_base_id": other_id})]),
@@ -148,3 +153,26 @@ def test_a_deleted_base_is_dropped_from_the_prompt_and_the_tool(
     [result] = _of_type(events, "agent.tool_result")
     assert result.is_error is True
     assert events[-1].stop_reason.type == "end_turn"
+
+
+def test_the_system_prompt_lists_the_agents_skills_with_the_pinned_versions_description(
+    client: anthropic.Anthropic, fake_provider: FakeProvider
+) -> None:
+    skill = client.beta.skills.create(files=skill_files("invoice-tools", skill_md("invoice-tools", "Reads invoices.")))
+    client.beta.skills.versions.create(skill.id, files=skill_files("invoice-tools", skill_md("invoice-tools", "Newer.")))
+    agent = client.beta.agents.create(
+        name="skilled",
+        model="claude-sonnet-4-6",
+        skills=[
+            {"type": "custom", "skill_id": skill.id, "version": skill.latest_version_id},
+            {"type": "anthropic", "skill_id": "xlsx"},
+        ],
+    )
+    env = client.beta.environments.create(name="env")
+    session = client.beta.sessions.create(agent=agent.id, environment_id=env.id)
+    fake_provider.script(Reply([Text("ok")]))
+    say(client, session.id, "hello")
+    wait_for(client, session.id, idles(1))
+    system = _system(fake_provider.requests[0].body)
+    assert system.startswith("# Skills\n")
+    assert system.splitlines()[2:] == ["- invoice-tools: Reads invoices.", "- xlsx"]
