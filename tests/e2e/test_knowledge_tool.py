@@ -8,6 +8,7 @@ versioned, validated, cleared, and still parsed strictly by the SDK."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -18,7 +19,10 @@ from anthropic.types.beta import BetaManagedAgentsAgent
 from tests.e2e.test_skills import files as skill_files
 from tests.e2e.test_skills import skill_md
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
-from tests.support.sdk_sessions import idles, say, wait_for
+from tests.support.postgres import fresh_database
+from tests.support.sdk_sessions import idles, say, sdk_client, wait_for
+from tests.support.server import running_server
+from tests.support.worker_process import running_workers, worker_env
 
 PASSAGE = "Refunds for annual plans are paid back within 14 days to the original card."
 
@@ -176,3 +180,28 @@ def test_the_system_prompt_lists_the_agents_skills_with_the_pinned_versions_desc
     system = _system(fake_provider.requests[0].body)
     assert system.startswith("# Skills\n")
     assert system.splitlines()[2:] == ["- invoice-tools: Reads invoices.", "- xlsx"]
+
+
+def test_an_agentry_worker_process_searches_by_keywords(
+    postgres_server_url: str, tmp_path: Path, fake_provider_server: FakeProvider, fake_provider: FakeProvider
+) -> None:
+    """``AGENTRY_TURNS=workers``: the turn, and so the search, runs in an ``agentry worker``
+    process, which reads the keyword index (the vector index stays with the API process)."""
+    with fresh_database(postgres_server_url) as url, running_server(tmp_path / "data", url, turns="workers") as server:
+        with running_workers(worker_env(url, fake_provider_server), 1):
+            with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=20) as http:
+                base_id, document_id = _base_with_document(http, "Billing")
+            client = sdk_client(server)
+            agent = client.beta.agents.create(
+                name="support", model="claude-sonnet-4-6",
+                extra_body={"knowledge_bases": [{"type": "knowledge_base", "knowledge_base_id": base_id}]},
+            )  # fmt: skip
+            env = client.beta.environments.create(name="env")
+            session = client.beta.sessions.create(agent=agent.id, environment_id=env.id)
+            fake_provider.script(Reply([ToolUse("knowledge_search", {"query": "refunds annual plans"})]), Reply([Text("14 days.")]))
+            say(client, session.id, "refunds?")
+            events = wait_for(client, session.id, idles(1))
+    [result] = _of_type(events, "agent.tool_result")
+    assert result.is_error is False and result.content[0].source.startswith(f"{base_id}/{document_id}#")
+    assert PASSAGE in result.content[0].content[0].text
+    assert f"{base_id} Billing" in _system(fake_provider.requests[0].body)
