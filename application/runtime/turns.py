@@ -446,7 +446,7 @@ class SessionRuntime:
                         mcp_now.append(use_id)
                 elif route.kind == "knowledge" and self._knowledge is not None:
                     # Read-only and quick (a local search): run now, recorded with the call.
-                    allowed = {"name": name, "input": tool_input, "evaluated_permission": "allow", "evaluation": ALWAYS_ALLOW}
+                    allowed = {"name": name, "input": tool_input, "evaluated_permission": "allow", "evaluation": dict(ALWAYS_ALLOW)}
                     outputs.append(("agent.tool_use", use_id, allowed))
                     found = knowledge.run(self._knowledge, session.tenant_id, session.agent, tool_input)
                     payload = {"tool_use_id": use_id, "content": found.content, "is_error": found.is_error}
@@ -511,6 +511,7 @@ class SessionRuntime:
                     note = self._skills.describe(session.tenant_id, skill.get("skill_id", ""), skill.get("version"))
                 except Exception:
                     log.exception("session %s: the skills could not be read for the prompt", session.session_id)
+                    skills = []
                     break
                 skills.append(note or SkillNote(str(skill.get("skill_id"))))
         bases: list[KnowledgeBaseNote] = []
