@@ -86,7 +86,7 @@ def normalize_changes(changes: dict[str, Any]) -> dict[str, Any]:
     normalized = dict(changes)
     if "model" in normalized:
         normalized["model"] = normalize_model(normalized["model"])
-    for list_field in ("tools", "mcp_servers", "skills"):
+    for list_field in ("tools", "mcp_servers", "skills", "knowledge_bases"):
         if list_field in normalized and normalized[list_field] is None:
             normalized[list_field] = []
     if normalized.get("tools"):
@@ -126,14 +126,36 @@ class SkillReferences(Protocol):
     def resolve_reference(self, who: Principal, skill_id: str, version: str | None) -> str: ...
 
 
+class KnowledgeBases(Protocol):
+    """That the caller has a (live) knowledge base: ``NotFound`` otherwise."""
+
+    def check(self, who: Principal, knowledge_base_id: str) -> None: ...
+
+
 class AgentService:
     def __init__(
-        self, store: EventStore, placement: Placement | None = None, skills: SkillReferences | None = None
+        self,
+        store: EventStore,
+        placement: Placement | None = None,
+        skills: SkillReferences | None = None,
+        knowledge: KnowledgeBases | None = None,
     ) -> None:
         self._store = store
         self._commands = Commands(store, AGENTS, render)
         self._placement = placement
         self._skills = skills
+        self._knowledge = knowledge
+
+    def _check_knowledge(self, who: Principal, changes: dict[str, Any]) -> None:
+        """Each attached base is the caller's and named once. Checked when written only: a
+        base deleted later is skipped by the runtime, as a deleted skill is."""
+        entries = changes.get("knowledge_bases") or []
+        ids = [entry["knowledge_base_id"] for entry in entries]
+        if len(set(ids)) != len(ids):
+            raise Invalid("knowledge_bases names a knowledge base more than once")
+        if self._knowledge is not None:
+            for knowledge_base_id in ids:
+                self._knowledge.check(who, knowledge_base_id)
 
     def _resolve_skills(self, who: Principal, changes: dict[str, Any]) -> None:
         if self._skills is None or not changes.get("skills"):
@@ -157,6 +179,7 @@ class AgentService:
         self._check_placement(who, fields)
         fields = {name: value for name, value in fields.items() if value is not None or name not in PLACEMENT}
         agent_id = new_id("agent")
+        self._check_knowledge(who, fields)
         self._resolve_skills(who, fields)
         changes = normalize_changes(fields)
         if changes.get("multiagent") is not None:
@@ -177,6 +200,7 @@ class AgentService:
     ) -> Written:
         self._check_placement(who, changes)
         changes = dict(changes)
+        self._check_knowledge(who, changes)
         self._resolve_skills(who, changes)
         changes = normalize_changes(changes)
 

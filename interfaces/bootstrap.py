@@ -96,6 +96,7 @@ from projections.people import PeopleReadModels
 from projections.queries import ReadModels
 from projections.resources import all_projections
 from projections.runner import ReadModelRunner, create_engine
+from projections.runtime_reads import AgentKnowledge, SkillNotes
 from projections.search import KeywordSearch, MeaningSearch
 from projections.skills import SkillReadModels
 from projections.task_runs import TaskFollower
@@ -169,7 +170,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
     departments = DepartmentService(store)
     boards = BoardService(store, departments)
     skills = SkillService(store, blobs)
-    agents = AgentService(store, Placements(departments, boards), skills)
+    knowledge = KnowledgeService(store, blobs, PypdfText())
+    knowledge_reads = KnowledgeReads(engine, vectors.position)
+    knowledge_search = KnowledgeSearch(knowledge_reads, semantic_search)
+    agents = AgentService(store, Placements(departments, boards), skills, knowledge)
     environments = EnvironmentService(store)
     model_cards = ModelCardService(store, cipher, HttpProviderProbe())
     read_models = ReadModels(engine)
@@ -186,7 +190,11 @@ def build(settings: Settings | None = None) -> ApiProcess:
         on_worker_failed=turn_owed,
     )
     tools = _ToolWork(
-        WorkerWatch(store, leases, settings.worker_timeout_seconds), _mcp_tools(settings, store, cipher), work.queued
+        WorkerWatch(store, leases, settings.worker_timeout_seconds),
+        _mcp_tools(settings, store, cipher),
+        work.queued,
+        AgentKnowledge(knowledge_search, engine),
+        SkillNotes(engine),
     )
     wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
     turn_owed.then = wiring.on_user_turn
@@ -215,7 +223,6 @@ def build(settings: Settings | None = None) -> ApiProcess:
     )
     projections.on_progress(notification_feed.progressed)
     memory_reads = MemoryReadModels(engine, cipher)
-    knowledge_reads = KnowledgeReads(engine, vectors.position)
     services = Services(
         agents=agents,
         environments=environments,
@@ -250,8 +257,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_feed=notification_feed,
         dashboard=DashboardReadModels(engine),
         search=_global_search(engine, semantic_search, knowledge_reads, memory_reads),
-        knowledge=KnowledgeService(store, blobs, PypdfText()),
-        knowledge_search=KnowledgeSearch(knowledge_reads, semantic_search),
+        knowledge=knowledge,
+        knowledge_search=knowledge_search,
         memory=MemoryService(store, cipher, search=semantic_search, reads=memory_reads),
         memory_reads=memory_reads,
         semantic_search=semantic_search,
@@ -434,10 +441,19 @@ class _ToolWork:
     """What the turn loop needs of environments' workers: to know when one vanished, and
     to ring the queue when it asked for one."""
 
-    def __init__(self, watch: WorkerWatch, mcp: McpTools, queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        watch: WorkerWatch,
+        mcp: McpTools,
+        queued: Callable[[], None] = lambda: None,
+        knowledge: AgentKnowledge | None = None,
+        skills: SkillNotes | None = None,
+    ) -> None:
         self.watch = watch
         self.mcp = mcp  # the agents' MCP servers, called by the turn itself
         self.queued = queued
+        self.knowledge = knowledge  # the agents' knowledge bases, searched by the turn itself
+        self.skills = skills  # the skills' names and descriptions, for the system prompt
 
 
 def _mcp_tools(settings: Settings, store: EventsourcingEventStore, cipher: SecretCipher) -> McpTools:
@@ -503,6 +519,8 @@ def _session_runtime(
         workers=tools.watch,
         on_queued=tools.queued,
         mcp=tools.mcp,
+        knowledge=tools.knowledge,
+        skills=tools.skills,
     )
 
 
@@ -542,8 +560,12 @@ def build_worker(settings: Settings) -> WorkerProcess:
     notifier = PostgresNotifier(conninfo)
     publisher = PostgresPreviewPublisher(notifier)
     cards = ModelCardService(store, cipher, HttpProviderProbe())
+    # Keywords only: the vector index (a local folder) belongs to the API process.
     tools = _ToolWork(
-        WorkerWatch(store, SqlWorkLeases(engine), settings.worker_timeout_seconds), _mcp_tools(settings, store, cipher)
+        WorkerWatch(store, SqlWorkLeases(engine), settings.worker_timeout_seconds),
+        _mcp_tools(settings, store, cipher),
+        knowledge=AgentKnowledge(KnowledgeSearch(KnowledgeReads(engine, None), None), engine),
+        skills=SkillNotes(engine),
     )
     turns = _leased_turns(settings, store, publisher, ReadModels(engine), cards, tools)
     signals = PostgresSignalListener(

@@ -49,6 +49,12 @@ class KnowledgeSearch:
         return "keyword" if mode == "hybrid" else None
 
     def search(self, tenant_id: str, knowledge_base_id: str, query: str, limit: int, mode: Mode) -> list[dict[str, Any]]:
+        return [self._cited(*found) for found in self.passages(tenant_id, knowledge_base_id, query, limit, mode)]
+
+    def passages(
+        self, tenant_id: str, knowledge_base_id: str, query: str, limit: int, mode: Mode
+    ) -> list[tuple[ChunkRow, float, dict[str, int]]]:
+        """The best chunks, whole, with their fused score and their rank on each side."""
         depth = max(limit * 4, 20)
         rankings: dict[str, list[Key]] = {}
         if mode in ("hybrid", "keyword"):
@@ -72,7 +78,8 @@ class KnowledgeSearch:
                 fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank)
                 ranks.setdefault(key, {})[side] = rank
         best = sorted(fused, key=lambda key: (-fused[key], key))[:limit]
-        return [self._cited(chunks[key], fused[key], ranks[key]) for key in best]
+        return [(chunks[key], fused[key], ranks[key]) for key in best]
+
     @staticmethod
     def _cited(chunk: ChunkRow, score: float, ranks: dict[str, int]) -> dict[str, Any]:
         return {

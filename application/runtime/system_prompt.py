@@ -6,12 +6,15 @@ none); what a test relies on is the mount path, the description and the instruct
 
 Pure: the session's resources carry what the notes need (a memory store's name, description
 and mount path are copied into the resource when it is attached), so a replayed turn builds
-the same prompt."""
+the same prompt. The skills' and knowledge bases' notes are read by the runtime (once per turn)
+and handed in."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from application.runtime.knowledge import TOOL_NAME, KnowledgeBaseNote, SkillNote
 
 MEMORY_HEADER = (
     "# Memory\n"
@@ -20,6 +23,11 @@ MEMORY_HEADER = (
     "Changes are saved to the store automatically."
 )
 FILES_HEADER = "# Files\nFiles attached to this session (read-only):"
+SKILLS_HEADER = (
+    "# Skills\n"
+    "Skills are in the skills/ folder of your working directory; read a skill's SKILL.md before using it."
+)
+KNOWLEDGE_HEADER = f"# Knowledge\nSearch these knowledge bases with the {TOOL_NAME} tool:"
 
 
 def _memory_line(resource: dict[str, Any]) -> str:
@@ -33,7 +41,16 @@ def _memory_line(resource: dict[str, Any]) -> str:
     return line
 
 
-def compose(agent_system: str | None, resources: Sequence[dict[str, Any]]) -> str | None:
+def _described(head: str, description: str | None) -> str:
+    return f"- {head}: {' '.join(description.split())}" if description else f"- {head}"
+
+
+def compose(
+    agent_system: str | None,
+    resources: Sequence[dict[str, Any]],
+    skills: Sequence[SkillNote] = (),
+    knowledge: Sequence[KnowledgeBaseNote] = (),
+) -> str | None:
     sections = [agent_system] if agent_system else []
     memories = [_memory_line(held) for held in resources if held.get("type") == "memory_store"]
     if memories:
@@ -41,4 +58,9 @@ def compose(agent_system: str | None, resources: Sequence[dict[str, Any]]) -> st
     files = [f"- {held['mount_path']}" for held in resources if held.get("type") == "file" and held.get("mount_path")]
     if files:
         sections.append("\n".join([FILES_HEADER, *files]))
+    if skills:
+        sections.append("\n".join([SKILLS_HEADER, *(_described(skill.name, skill.description) for skill in skills)]))
+    if knowledge:
+        bases = (_described(f"{base.knowledge_base_id} {base.name}", base.description) for base in knowledge)
+        sections.append("\n".join([KNOWLEDGE_HEADER, *bases]))
     return "\n\n".join(sections) if sections else None

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from hashlib import sha256
 from typing import Any
 
+from application.runtime import knowledge
+
 log = logging.getLogger("agentry.runtime")
 
 TOOLSET = "agent_toolset_20260401"
@@ -97,8 +99,9 @@ NOT_RUN = (
 @dataclass(frozen=True)
 class Route:
     """Where one tool call goes: ``builtin`` (run by the server, after its policy),
-    ``custom`` (the client runs it) or ``mcp`` (the runtime calls ``tool`` on MCP server
-    ``server``, after its policy); ``unknown`` is a name the agent does not offer."""
+    ``custom`` (the client runs it), ``mcp`` (the runtime calls ``tool`` on MCP server
+    ``server``, after its policy) or ``knowledge`` (the runtime searches the agent's knowledge
+    bases); ``unknown`` is a name the agent does not offer."""
 
     kind: str
     policy: dict[str, Any] | None = None
@@ -188,8 +191,10 @@ def mcp_policy(toolset: dict[str, Any], tool_name: str) -> dict[str, Any] | None
     return config.get("permission_policy") or default.get("permission_policy") or {"type": "always_ask"}
 
 
-def toolbox(agent: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> Toolbox:
-    """The agent's tools, then ``extra`` custom tools (a chat completion's own functions)."""
+def toolbox(agent: dict[str, Any], extra: list[dict[str, Any]] | None = None, searchable: bool = False) -> Toolbox:
+    """The agent's tools, then ``extra`` custom tools (a chat completion's own functions),
+    then ``knowledge_search`` when the agent has knowledge bases and the runtime can search
+    them (``searchable``). A declared tool of that name wins."""
     offered: list[dict[str, Any]] = []
     routes: dict[str, Route] = {}
     for tool in [*(agent.get("tools") or []), *(extra or [])]:
@@ -216,6 +221,12 @@ def toolbox(agent: dict[str, Any], extra: list[dict[str, Any]] | None = None) ->
                 }
             )
             routes[tool["name"]] = Route("custom")
+    if searchable and knowledge.attached(agent):
+        if knowledge.TOOL_NAME in routes:
+            log.info("knowledge_search is not offered: a declared tool has its name")
+        else:
+            offered.append(knowledge.tool_definition(agent))
+            routes[knowledge.TOOL_NAME] = Route("knowledge")
     return Toolbox(offered, routes)
 
 

@@ -76,7 +76,9 @@ def _user_blocks(content: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             parts = block.get("content")
             text = "\n".join(str(part.get("text", "")) for part in parts if isinstance(part, dict)) if isinstance(parts, list) else ""
             if text:
-                blocks.append({"type": "text", "text": text})
+                # Title and source go with the passage, so the model can name where it read it.
+                cited = " — ".join(str(block[key]) for key in ("title", "source") if block.get(key))
+                blocks.append({"type": "text", "text": f"[{cited}]\n{text}" if cited else text})
     return blocks
 
 

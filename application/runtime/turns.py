@@ -36,8 +36,9 @@ from application.ports import (
     ThinkingStarted,
 )
 from application.retry import retry_on_race
-from application.runtime import system_prompt
+from application.runtime import knowledge, system_prompt
 from application.runtime.dispatch import CancelToken
+from application.runtime.knowledge import KnowledgeBaseNote, KnowledgeSearcher, SkillCatalogue, SkillNote
 from application.runtime.mcp import McpFailure, McpTools
 from application.runtime.models import ModelResolver, missing_provider_message
 from application.runtime.outcomes import Verdict, grading_request, read_verdict
@@ -63,6 +64,7 @@ ERROR_TYPES = {
     "invalid_request": "model_request_failed_error",
 }
 MAX_RETRY_AFTER_SECONDS = 30.0
+ALWAYS_ALLOW = {"type": "always_allow"}
 # However the provider paces us, a turn gives up retrying within a minute.
 MAX_RETRY_SECONDS = 55.0
 
@@ -76,6 +78,15 @@ class PreviewSink(Protocol):
 class NoPreviews:
     def preview(self, tenant_id: str, session_id: str, event_type: str, frame: dict[str, Any]) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class PromptNotes:
+    """What the system prompt says of the agent's skills and knowledge bases, read once per
+    turn (every request of a turn sends the same prompt)."""
+
+    skills: tuple[SkillNote, ...] = ()
+    knowledge: tuple[KnowledgeBaseNote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,8 @@ class SessionRuntime:
         workers: WorkerWatch | None = None,
         on_queued: Callable[[], None] = lambda: None,
         mcp: McpTools | None = None,
+        knowledge: KnowledgeSearcher | None = None,
+        skills: SkillCatalogue | None = None,
     ) -> None:
         self._store = store
         self._provider = provider
@@ -111,6 +124,8 @@ class SessionRuntime:
         self._workers = workers
         self._on_queued = on_queued
         self._mcp = mcp
+        self._knowledge = knowledge
+        self._skills = skills
 
     def take_turns(self, session_id: str, cancel: CancelToken | None = None) -> None:
         """Drives the session while it owes a turn."""
@@ -150,7 +165,9 @@ class SessionRuntime:
         if target is None:
             self._report_error(session_id, "model_request_failed_error", missing_provider_message(handle), "exhausted")
             return
-        tools = self._with_mcp_tools(session, toolbox(session.agent, session.completion_options.get("tools")), cancel)
+        offered = toolbox(session.agent, session.completion_options.get("tools"), searchable=self._knowledge is not None)
+        tools = self._with_mcp_tools(session, offered, cancel)
+        notes = self._prompt_notes(session, tools)
         requests = 0
         current = session
         while True:
@@ -178,7 +195,7 @@ class SessionRuntime:
                 if not current.wants_turn:
                     return
             requests += 1
-            step, response, current = self._request(current, target, tools, cancel)
+            step, response, current = self._request(current, target, tools, notes, cancel)
             if current.started_mcp_calls:  # the calls this response made, allowed by policy
                 current = self._make_mcp_calls(current, current.started_mcp_calls, cancel)
             if step != "grade":
@@ -294,7 +311,7 @@ class SessionRuntime:
     # -- one model request, with retries -------------------------------------------------
 
     def _request(
-        self, session: Session, target: ProviderTarget, tools: Toolbox, cancel: CancelToken
+        self, session: Session, target: ProviderTarget, tools: Toolbox, notes: PromptNotes, cancel: CancelToken
     ) -> tuple[str, ModelResponse, Session]:
         """One model request, retried as the policy says; returns what the turn does next
         (``continue``, ``grade``, ``done`` or ``blocked``), the response and the session as
@@ -308,7 +325,7 @@ class SessionRuntime:
             transcript.feed(self._store.read_stream(stream_id(session_id), after_version=transcript.version))
             options = session.completion_options
             request = transcript.request(
-                system_prompt.compose(session.agent.get("system"), session.resources),
+                system_prompt.compose(session.agent.get("system"), session.resources, notes.skills, notes.knowledge),
                 tools.offered,
                 options.get("max_tokens") or self._policy.max_tokens,
                 options.get("temperature"),
@@ -347,7 +364,7 @@ class SessionRuntime:
                 attempt += 1
                 continue
             log.debug("session %s: model request took %.3f s", session_id, time.monotonic() - started)
-            step, saved = self._record_response(session_id, span_id, target, tools, response, ids)
+            step, saved = self._record_response(session, span_id, target, tools, response, ids)
             return step, response, saved
 
     def _previewer(self, session: Session, ids: _PreviewIds) -> Callable[[ProviderDelta], None]:
@@ -381,13 +398,14 @@ class SessionRuntime:
 
     def _record_response(
         self,
-        session_id: str,
+        session: Session,
         span_id: str,
         target: ProviderTarget,
         tools: Toolbox,
         response: ModelResponse,
         ids: _PreviewIds,
     ) -> tuple[str, Session]:
+        session_id = session.session_id
         outputs: list[tuple[str, str, dict[str, Any]]] = []
         results: list[tuple[str, str, dict[str, Any]]] = []
         mcp_now: list[str] = []  # MCP calls this driver makes once the response is saved
@@ -426,6 +444,13 @@ class SessionRuntime:
                     outputs.append(("agent.mcp_tool_use", use_id, payload))
                     if permission == "allow":
                         mcp_now.append(use_id)
+                elif route.kind == "knowledge" and self._knowledge is not None:
+                    # Read-only and quick (a local search): run now, recorded with the call.
+                    allowed = {"name": name, "input": tool_input, "evaluated_permission": "allow", "evaluation": dict(ALWAYS_ALLOW)}
+                    outputs.append(("agent.tool_use", use_id, allowed))
+                    found = knowledge.run(self._knowledge, session.tenant_id, session.agent, tool_input)
+                    payload = {"tool_use_id": use_id, "content": found.content, "is_error": found.is_error}
+                    results.append(("agent.tool_result", new_id("sevt"), payload))
                 elif route.kind == "builtin":
                     permission, why = evaluation(route.policy or {})
                     outputs.append(
@@ -472,6 +497,37 @@ class SessionRuntime:
             log.warning("session %s: request %s was closed by another worker; its answer is dropped", session_id, span_id)
             raise _Stop
         return step, saved
+
+    # -- the system prompt's notes ------------------------------------------------------
+
+    def _prompt_notes(self, session: Session, tools: Toolbox) -> PromptNotes:
+        """The skills (name and description of each pinned version) and the knowledge bases
+        the prompt lists. A lookup that fails leaves its section out: a prompt without notes
+        is better than no turn."""
+        skills: list[SkillNote] = []
+        if self._skills is not None:
+            for skill in session.agent.get("skills") or []:
+                try:
+                    note = self._skills.describe(session.tenant_id, skill.get("skill_id", ""), skill.get("version"))
+                except Exception:
+                    log.exception("session %s: the skills could not be read for the prompt", session.session_id)
+                    skills = []
+                    break
+                skills.append(note or SkillNote(str(skill.get("skill_id"))))
+        bases: list[KnowledgeBaseNote] = []
+        if self._knowledge is not None and tools.route(knowledge.TOOL_NAME).kind == "knowledge":
+            entries = knowledge.attached(session.agent)
+            try:
+                live = self._knowledge.bases(session.tenant_id, [entry["knowledge_base_id"] for entry in entries])
+            except Exception:
+                log.exception("session %s: the knowledge bases could not be read for the prompt", session.session_id)
+                live = {}
+            for entry in entries:
+                found = live.get(entry["knowledge_base_id"])
+                if found is not None:
+                    # The attachment's own description (why this agent has it) wins.
+                    bases.append(KnowledgeBaseNote(found.knowledge_base_id, found.name, entry.get("description") or found.description))
+        return PromptNotes(tuple(skills), tuple(bases))
 
     # -- MCP servers ----------------------------------------------------------------------
 

@@ -329,7 +329,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/v1/agents", "createAgent", "Create an agent (version 1)", "agents", out.Agent,
         request=body.AgentCreate, errors=(*WRITE, 404),
-        description="A `department_id` or `primary_board_id` that is not the caller's: 404 (archived: 400).",
+        description=(
+            "A `department_id` or `primary_board_id` that is not the caller's: 404 (archived: 400). "
+            "So is a `knowledge_bases` entry naming a knowledge base the caller does not have."
+        ),
     ),
     Operation(
         "get", "/v1/agents", "listAgents", "List agents, newest first", "agents", out.AgentPage,
@@ -348,7 +351,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/v1/agents/{agent_id}", "updateAgent", "Update an agent (a new version)", "agents", out.Agent,
         request=body.AgentUpdate, params=(path_id("agent_id", "agent"),), errors=(*WRITE, 404),
-        description="`version` is the version you saw: a stale one is a 409 with `x-should-retry: false`.",
+        description=(
+            "`version` is the version you saw: a stale one is a 409 with `x-should-retry: false`. "
+            "A `knowledge_bases` entry naming a knowledge base the caller does not have: 404."
+        ),
     ),
     Operation(
         "post", "/v1/agents/{agent_id}/archive", "archiveAgent", "Archive an agent", "agents", out.Agent,

@@ -71,6 +71,9 @@ class AgentDefinition(Described):
     skills: list[dict[str, Any]]
     multiagent: dict[str, Any] | None
     execution_identity: dict[str, Any]
+    knowledge_bases: list[dict[str, Any]] | None = Field(
+        default=None, description="Agentry: present once set; searched with the built-in `knowledge_search` tool"
+    )
 
 
 class Agent(AgentDefinition):

@@ -125,6 +125,12 @@ class Strict(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+class KnowledgeBaseRef(Strict):
+    type: Literal["knowledge_base"]
+    knowledge_base_id: Annotated[str, Field(min_length=1, max_length=128)]
+    description: str | None = Field(default=None, max_length=1024, description="Why this agent has it (shown to the model)")
+
+
 class AgentFields(Strict):
     description: str | None = Field(default=None, max_length=2048)
     system: str | None = Field(default=None, max_length=100_000)
@@ -133,6 +139,15 @@ class AgentFields(Strict):
     skills: list[Skill] | None = Field(default=None, max_length=64)
     multiagent: Multiagent | None = None
     execution_identity: ExecutionIdentity | None = None
+    # Agentry's own: knowledge bases the agent searches with its built-in knowledge_search tool.
+    knowledge_bases: list[KnowledgeBaseRef] | None = Field(
+        default=None,
+        max_length=20,
+        description=(
+            "Agentry: knowledge bases the agent searches with the built-in `knowledge_search` tool "
+            "(SDK: `extra_body`). A full replacement on update; `[]` or null clears it."
+        ),
+    )
     # Agentry's own: where the agent sits among the workspace's departments and boards.
     department_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         default=None, description="Agentry: the department the agent belongs to (`dept_…`)"
