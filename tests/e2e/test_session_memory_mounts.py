@@ -210,3 +210,34 @@ def test_an_items_token_reaches_only_what_its_session_has(served: RunningServer,
     client.beta.memory_stores.memories.create(mine, path="/c.md", content="c\n")
     newest = next(iter(client.beta.memory_stores.memory_versions.list(mine)))
     assert newest.path == "/c.md" and newest.created_by.type == "api_actor"
+
+
+def test_a_read_only_mount_refuses_the_agents_write_and_records_nothing(
+    served: RunningServer, fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    client = sdk_client(served)
+    unique = uuid4().hex[:8]
+    store = client.beta.memory_stores.create(name=f"Handbook {unique}")
+    client.beta.memory_stores.memories.create(store.id, path="/rules.md", content="Be kind.\n")
+    environment_id, key = _environment_with_key(served, client)
+    agent = client.beta.agents.create(name="reader", model="claude-sonnet-4-6", tools=[TOOLSET])
+    session = client.beta.sessions.create(
+        agent=agent.id,
+        environment_id=environment_id,
+        resources=[{"type": "memory_store", "memory_store_id": store.id, "access": "read_only"}],
+    )
+    mount = session.resources[0].mount_path
+    fake_provider.script(
+        Reply([ToolUse("write", {"file_path": f"{mount}/rules.md", "content": "Be unkind.\n"})]),
+        Reply([Text("I could not.")]),
+    )
+    with environment_worker(served.base_url, environment_id, key, tmp_path / "workspace", memory_sync_interval=5) as worker:
+        say(client, session.id, "change the rules")
+        events = wait_for(client, session.id, lambda log: log[-1].type == "session.status_idle", timeout=60)
+        assert events[-1].stop_reason.type == "end_turn", worker.output
+        assert _eventually(lambda: not Path(mount).exists()), worker.output
+    (result,) = [e for e in events if e.type == "user.tool_result"]
+    assert result.is_error
+    assert list(client.beta.memory_stores.memory_versions.list(store.id, session_id=session.id)) == []
+    (rules,) = [memory for memory in client.beta.memory_stores.memories.list(store.id, view="full") if memory.type == "memory"]
+    assert rules.content == "Be kind.\n"
