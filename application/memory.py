@@ -145,6 +145,14 @@ class MemoryService:
     def retrieve_store(self, who: Principal, memory_store_id: str) -> dict[str, Any]:
         return self._commands.view(who, memory_store_id)
 
+    def attachable(self, who: Principal, memory_store_id: str) -> tuple[str, str]:
+        """The (name, description) a session attaching the store snapshots: 404 unless it is
+        the caller's, 400 once archived (the spec refuses attaching an archived store)."""
+        store = self._commands.load(who, memory_store_id)
+        if store.archived_at is not None:
+            raise Invalid(f"memory store {memory_store_id} is archived")
+        return store.name, store.description
+
     def check_store(self, who: Principal, memory_store_id: str) -> None:
         """404 unless the store is the caller's (a list of another tenant's memories too)."""
         self._commands.load(who, memory_store_id)

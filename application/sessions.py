@@ -13,8 +13,16 @@ from application.environments import EnvironmentService
 from application.errors import Forbidden, Invalid
 from application.files import FileService, check_file_resources
 from application.ids import new_id
+from application.memory import MemoryService
 from application.ports import EventStore
-from application.session_resources import removal_marker, resource_of, stamp, stamp_all
+from application.session_resources import (
+    StoreLookup,
+    removal_marker,
+    resource_of,
+    stamp,
+    stamp_all,
+    unique_mount_path,
+)
 from application.tenancy import Principal
 from application.vaults import usable_vaults
 from application.views import session_event_view, session_view
@@ -60,8 +68,10 @@ class SessionService:
         on_user_turn: Callable[[str], None] = lambda session_id: None,
         on_interrupt: Callable[[str], None] = lambda session_id: None,
         files: FileService | None = None,
+        memory: MemoryService | None = None,
     ) -> None:
         self._files = files
+        self._memory = memory
         self._agents = agents
         self._environments = environments
         self._on_user_turn = on_user_turn
@@ -118,7 +128,8 @@ class SessionService:
         if details.get("resources"):
             # Write-only tokens are split off here and, until a cipher holds them, dropped.
             now = datetime.now(UTC)
-            details["resources"] = [stamped.resource for stamped in stamp_all(details["resources"], now)]
+            stamped = stamp_all(details["resources"], now, lookup=self._store_lookup(who))
+            details["resources"] = [entry.resource for entry in stamped]
             check_file_resources(self._files, who, details["resources"])
         session = Session(
             session_id=new_id("sesn"),
@@ -167,9 +178,12 @@ class SessionService:
         """Attaches one resource. It is stamped once, before the first attempt, so a retried
         race records the same id. As at create, a write-only token is split off and, until a
         cipher holds it, dropped."""
-        resource = stamp(sent, datetime.now(UTC)).resource
+        stamped = stamp(sent, datetime.now(UTC), lookup=self._store_lookup(who)).resource
+        resource = stamped
 
         def attach(session: Session) -> None:
+            nonlocal resource
+            resource = unique_mount_path(session.resources, stamped)
             session.add_resource(resource)
             # After the session's own checks (mount path, caps), so those answer first.
             check_file_resources(self._files, who, [resource])
@@ -180,6 +194,12 @@ class SessionService:
             attach,
             render=lambda session: resource_of(session, resource["id"]),
         )
+
+    def _store_lookup(self, who: Principal) -> StoreLookup | None:
+        if self._memory is None:
+            return None
+        memory = self._memory
+        return lambda memory_store_id: memory.attachable(who, memory_store_id)
 
     def resource(self, who: Principal, session_id: str, resource_id: str) -> dict[str, Any]:
         return resource_of(self._commands.load(who, session_id), resource_id)

@@ -206,8 +206,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
     files = FileService(
         store, file_blobs, file_lists, settle=projections.wait_for if settings.projections_in_process else _never_settled
     )
+    memory_reads = MemoryReadModels(engine, cipher)
+    memory = MemoryService(store, cipher, search=semantic_search, reads=memory_reads)
     sessions = SessionService(
-        store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt, files=files
+        store, agents, environments, on_user_turn=wiring.on_user_turn, on_interrupt=wiring.on_interrupt, files=files, memory=memory
     )
     catalog = ModelCatalog(agents, model_cards, read_models)
     tasks = TaskService(store, agents, boards, environments, sessions, read_models)
@@ -222,7 +224,6 @@ def build(settings: Settings | None = None) -> ApiProcess:
         notification_lists.newest_by_tenant, notification_lists.newest_of_all, signalled=settings.projections_in_process
     )
     projections.on_progress(notification_feed.progressed)
-    memory_reads = MemoryReadModels(engine, cipher)
     services = Services(
         agents=agents,
         environments=environments,
@@ -259,7 +260,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         search=_global_search(engine, semantic_search, knowledge_reads, memory_reads),
         knowledge=knowledge,
         knowledge_search=knowledge_search,
-        memory=MemoryService(store, cipher, search=semantic_search, reads=memory_reads),
+        memory=memory,
         memory_reads=memory_reads,
         semantic_search=semantic_search,
         vectors=vectors,

@@ -571,7 +571,8 @@ OPERATIONS: tuple[Operation, ...] = (
         description=(
             "The SDK sends a `file` (`mount_path` defaults to `/mnt/session/uploads/<file_id>`); a "
             "`github_repository` (default `/workspace/<repository name>`) or `memory_store` is "
-            "accepted as at create. A repository's `authorization_token` is write-only. A mount path "
+            "accepted as at create. A memory store must be the caller's (404) and not archived (400); its "
+            "`name` and `description` are snapshotted and it mounts at `/mnt/memory/<slug of the name>`. A repository's `authorization_token` is write-only. A mount path "
             "another resource holds, a memory store attached twice, more than 500 files, 8 memory "
             "stores or 1000 resources, or an archived or terminated session: 400."
         ),

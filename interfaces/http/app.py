@@ -52,6 +52,7 @@ from interfaces.http.resources.usage import add_usage_routes
 from interfaces.http.resources.vaults import VaultCredentialsResource, VaultsResource
 from interfaces.http.resources.webhooks import add_webhook_routes
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
+from interfaces.http.worker_access import WorkerAccess
 
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"}) | PUBLIC_AUTH_PATHS
 
@@ -182,7 +183,8 @@ def create_app(services: Services) -> falcon.asgi.App:
     _add_family(app, "/v1/departments/{department_id}", departments_resource(services.departments, lists, written), "archive")
     add_activity_routes(app, services.activity)
     add_webhook_routes(app, services.webhooks, services.webhook_lists, written)
-    add_memory_routes(app, services.memory, services.memory_reads, written)
+    worker_access = WorkerAccess(services.sessions)
+    add_memory_routes(app, services.memory, services.memory_reads, written, worker_access)
     # -- notifications and the dashboard --
     notifications = NotificationsResource(services.notifications, services.notification_lists, services.notification_feed, written)
     _add_family(app, "/v1/notifications/{notification_id}", notifications, "read")
@@ -190,11 +192,11 @@ def create_app(services: Services) -> falcon.asgi.App:
         app.add_route(f"/v1/notifications/{action}", notifications, suffix=action)
     app.add_route("/v1/dashboard/stats", DashboardResource(services.dashboard), suffix="stats")
     add_search_routes(app, services.search)
-    add_skill_routes(app, services.skills, services.skill_lists, written)
+    add_skill_routes(app, services.skills, services.skill_lists, written, worker_access)
     knowledge = KnowledgeBasesResource(services.knowledge, services.knowledge_search, written)
     _add_family(app, "/v1/knowledge_bases/{knowledge_base_id}", knowledge, "documents", "search")
     app.add_route("/v1/knowledge_bases/{knowledge_base_id}/documents/{document_id}", knowledge, suffix="document")
-    files = FilesResource(services.files, services.file_lists, written, services.file_max_bytes)
+    files = FilesResource(services.files, services.file_lists, written, services.file_max_bytes, worker_access)
     _add_family(app, "/v1/files/{file_id}", files, "content")
     return app
 

@@ -23,6 +23,8 @@ UPLOAD_BODY = {
     "required": ["file"],
 }
 BYTES = {"type": "string", "format": "binary"}
+# Agentry's own workers mount a session's files with its work item's token.
+WORKER_READ = "Also takes the `sessions_token` of a work item whose session has the file attached (another file: 404)."
 
 FILE_OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -46,11 +48,14 @@ FILE_OPERATIONS: tuple[Operation, ...] = (
         ),
         errors=(400,),
     ),
-    Operation("get", "/v1/files/{file_id}", "getFileMetadata", "Retrieve a file's metadata", "files", files.FileMetadata, params=(FILE,), errors=(404,)),
+    Operation("get", "/v1/files/{file_id}", "getFileMetadata", "Retrieve a file's metadata", "files", files.FileMetadata, params=(FILE,), errors=(403, 404), description=WORKER_READ),
     Operation(
         "get", "/v1/files/{file_id}/content", "downloadFile", "Download a file's bytes", "files", None,
-        params=(FILE,), errors=(400, 404), content={"*/*": BYTES},
-        description="Raw bytes with the file's own `Content-Type`. Expired: 404 `file_expired`; not downloadable: 400 `file_not_downloadable`.",
+        params=(FILE,), errors=(400, 403, 404), content={"*/*": BYTES},
+        description=(
+            "Raw bytes with the file's own `Content-Type`. Expired: 404 `file_expired`; not downloadable: 400 "
+            "`file_not_downloadable`. " + WORKER_READ
+        ),
     ),
     Operation("delete", "/v1/files/{file_id}", "deleteFile", "Delete a file", "files", files.FileDeleted, params=(FILE,), errors=(404,)),
 )

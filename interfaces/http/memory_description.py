@@ -6,6 +6,12 @@ from __future__ import annotations
 from interfaces.http import memory_schemas as memory
 from interfaces.http.api_description import BODY, PAGE, WRITE, Operation, Param, created_at, integer, path_id
 
+# The memories operations are the ones an environment worker syncs a mounted store through.
+SYNCED = (
+    "Also takes the `sessions_token` of a work item whose session has the store attached "
+    "(another store: 404; a write to a `read_only` attachment: 403); its writes are versions whose "
+    "actor is that session (`session_actor`). An environment key is refused (403)."
+)
 TAG = "memory stores"
 STORE = path_id("memory_store_id", "memstore")
 MEMORY = (STORE, path_id("memory_id", "mem"))
@@ -82,32 +88,32 @@ MEMORY_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "post", "/v1/memory_stores/{memory_store_id}/memories", "createMemory", "Create a memory", TAG, memory.Memory,
-        request=memory.MemoryCreate, params=(STORE, _view("basic")), errors=(*WRITE, 404),
+        request=memory.MemoryCreate, params=(STORE, _view("basic")), errors=(*WRITE, 403, 404),
         description=(
             "A path another memory of the store has is a 409 `memory_path_conflict_error`; an archived "
-            "store refuses new memories (400)."
+            "store refuses new memories (400). " + SYNCED
         ),
     ),
     Operation(
         "get", "/v1/memory_stores/{memory_store_id}/memories", "listMemories", "List memories by path", TAG,
-        memory.MemoryPage, params=(STORE, *MEMORY_LIST), errors=(400, 404),
+        memory.MemoryPage, params=(STORE, *MEMORY_LIST), errors=(400, 403, 404), description=SYNCED,
     ),
     Operation(
         "get", "/v1/memory_stores/{memory_store_id}/memories/{memory_id}", "getMemory", "Retrieve a memory", TAG,
-        memory.Memory, params=(*MEMORY, _view("full")), errors=(400, 404),
+        memory.Memory, params=(*MEMORY, _view("full")), errors=(400, 403, 404), description=SYNCED,
     ),
     Operation(
         "post", "/v1/memory_stores/{memory_store_id}/memories/{memory_id}", "updateMemory",
         "Update a memory's content or path (a new version)", TAG, memory.Memory, request=memory.MemoryUpdate,
-        request_optional=True, params=(*MEMORY, _view("basic")), errors=(*WRITE, 404),
+        request_optional=True, params=(*MEMORY, _view("basic")), errors=(*WRITE, 403, 404),
         description=(
             "A `precondition` that does not hold is a 409 `memory_precondition_failed_error`; a path another "
-            "memory has is a 409 `memory_path_conflict_error`. Nothing changed: no new version."
+            "memory has is a 409 `memory_path_conflict_error`. Nothing changed: no new version. " + SYNCED
         ),
     ),
     Operation(
         "delete", "/v1/memory_stores/{memory_store_id}/memories/{memory_id}", "deleteMemory", "Delete a memory", TAG,
-        memory.MemoryDeleted, params=(*MEMORY, EXPECTED), errors=(400, 409, 404),
+        memory.MemoryDeleted, params=(*MEMORY, EXPECTED), errors=(400, 403, 409, 404), description=SYNCED,
     ),
     Operation(
         "get", "/v1/memory_stores/{memory_store_id}/memory_versions", "listMemoryVersions",

@@ -178,7 +178,11 @@ class MemoryStoreResource(Described):
     memory_store_id: str
     access: Literal["read_write", "read_only"]
     instructions: str | None = None
-    mount_path: str | None = Field(default=None, description="derived from the store's name")
+    name: str | None = Field(default=None, description="the store's name, snapshotted at attach time")
+    description: str | None = Field(default=None, description="the store's description, snapshotted at attach time")
+    mount_path: str | None = Field(
+        default=None, description="`/mnt/memory/<slug of the name>` (`-2`, `-3`, … when two stores share a slug)"
+    )
     created_at: datetime
     updated_at: datetime
 

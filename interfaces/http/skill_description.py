@@ -40,6 +40,11 @@ IMPORT = _form(
 )
 ZIP = {"application/zip": {"type": "string", "contentMediaType": "application/zip"}}
 MARKDOWN = {"text/markdown": {"type": "string"}}
+# What an environment worker downloads into ``{workdir}/skills/<name>`` with a work item's token.
+WORKER_DOWNLOAD = (
+    "Also takes the `sessions_token` of a work item whose session's agent names the skill "
+    "(another skill: 404); an environment key is refused (403)."
+)
 
 SKILL_OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -78,7 +83,7 @@ SKILL_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/v1/skills/{skill_id}/versions/{version}", "getSkillVersion", "Retrieve a skill version", "skills",
-        skills.SkillVersion, params=(SKILL, VERSION), errors=(404,),
+        skills.SkillVersion, params=(SKILL, VERSION), errors=(403, 404), description=WORKER_DOWNLOAD,
     ),
     Operation(
         "delete", "/v1/skills/{skill_id}/versions/{version}", "deleteSkillVersion", "Delete a skill version",
@@ -87,8 +92,8 @@ SKILL_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/v1/skills/{skill_id}/versions/{version}/content", "downloadSkillVersion",
-        "Download a skill version's files as a zip archive", "skills", None, params=(SKILL, VERSION), errors=(404,),
-        content=ZIP,
+        "Download a skill version's files as a zip archive", "skills", None, params=(SKILL, VERSION), errors=(403, 404),
+        content=ZIP, description=WORKER_DOWNLOAD,
     ),
     Operation(
         "get", "/v1/skills/{skill_id}/versions/{version}/export", "exportSkillVersion",

@@ -38,6 +38,11 @@ def upload(client: anthropic.Anthropic, name: str = "receipt.pdf") -> str:
     return client.beta.files.upload(file=(name, b"%PDF-1.7 receipt", "application/pdf")).id
 
 
+def memory_store(client: anthropic.Anthropic, name: str = "Team notes", description: str = "") -> str:
+    """A real store: a session mounts only stores its caller has."""
+    return client.beta.memory_stores.create(name=name, description=description).id
+
+
 def add(http: httpx.Client, session_id: str, body: Any) -> httpx.Response:
     """The kinds the SDK's typed ``add`` does not send (it sends files only) go in plain JSON."""
     return http.post(f"/v1/sessions/{session_id}/resources", json=body)
@@ -73,9 +78,13 @@ def test_add_list_retrieve_rotate_and_delete(client: anthropic.Anthropic, http: 
     assert uploaded.created_at == uploaded.updated_at
     receipt = resources.add(session_id, file_id=upload(client), type="file", mount_path="/uploads/receipt.pdf")
     assert receipt.mount_path == "/uploads/receipt.pdf"
-    memory = add(http, session_id, {"type": "memory_store", "memory_store_id": "memstore_notes", "instructions": "notes"})
+    notes = memory_store(client, "Team Notes!", "What the team agreed")
+    memory = add(http, session_id, {"type": "memory_store", "memory_store_id": notes, "instructions": "notes"})
     assert memory.status_code == 200, memory.text
     assert memory.json()["access"] == "read_write" and memory.json()["instructions"] == "notes"
+    # Name and description are snapshots; the mount path comes from the name.
+    assert memory.json()["name"] == "Team Notes!" and memory.json()["description"] == "What the team agreed"
+    assert memory.json()["mount_path"] == "/mnt/memory/team-notes"
 
     # Attachment order, the same whole list with or without paging, the same as the session shows.
     order = [repository.id, uploaded.id, receipt.id, memory.json()["id"]]
@@ -88,7 +97,8 @@ def test_add_list_retrieve_rotate_and_delete(client: anthropic.Anthropic, http: 
     listed_session = next(item for item in client.beta.sessions.list() if item.id == session_id)
     assert [item.id for item in listed_session.resources] == order
     fetched = resources.retrieve(memory.json()["id"], session_id=session_id)
-    assert isinstance(fetched, BetaManagedAgentsMemoryStoreResource) and fetched.memory_store_id == "memstore_notes"
+    assert isinstance(fetched, BetaManagedAgentsMemoryStoreResource) and fetched.memory_store_id == notes
+    assert fetched.mount_path == "/mnt/memory/team-notes" and fetched.name == "Team Notes!"
     assert resources.retrieve(uploaded.id, session_id=session_id) == uploaded
 
     # Rotating a repository's token moves updated_at and shows no token.
@@ -199,11 +209,12 @@ def test_a_malformed_resource_is_refused(client: anthropic.Anthropic, http: http
 
 
 def test_resources_that_cannot_live_together_are_refused(client: anthropic.Anthropic, http: httpx.Client) -> None:
+    store = memory_store(client)
     session_id = session_with(
         client,
         [
             {"type": "github_repository", "url": REPOSITORY, "checkout": {"type": "branch", "name": "main"}},
-            {"type": "memory_store", "memory_store_id": "memstore_1", "access": "read_only"},
+            {"type": "memory_store", "memory_store_id": store, "access": "read_only"},
         ],
     )
     resources = client.beta.sessions.resources
@@ -213,7 +224,7 @@ def test_resources_that_cannot_live_together_are_refused(client: anthropic.Anthr
         {"type": "file", "file_id": "f", "mount_path": "/workspace/tools"},
         {"type": "file", "file_id": "f", "mount_path": "/workspace/tools/"},
         {"type": "github_repository", "url": "https://github.com/other/tools"},
-        {"type": "memory_store", "memory_store_id": "memstore_1"},
+        {"type": "memory_store", "memory_store_id": store},
     ):
         assert_refused(add(http, session_id, body))
     # Only a repository has a token to rotate; the body holds the token and nothing else.
@@ -229,7 +240,7 @@ def test_resources_that_cannot_live_together_are_refused(client: anthropic.Anthr
     with pytest.raises(anthropic.BadRequestError):
         session_with(client, [{"type": "file", "file_id": "a", "mount_path": "/x"}, {"type": "file", "file_id": "b", "mount_path": "/x"}])
     with pytest.raises(anthropic.BadRequestError):
-        session_with(client, [{"type": "memory_store", "memory_store_id": f"memstore_{n}"} for n in range(9)])
+        session_with(client, [{"type": "memory_store", "memory_store_id": memory_store(client, f"s{n}")} for n in range(9)])
 
     # An archived session's resources no longer change.
     assert http.post(f"/v1/sessions/{session_id}/archive").status_code == 200
@@ -237,6 +248,39 @@ def test_resources_that_cannot_live_together_are_refused(client: anthropic.Anthr
     assert_refused(http.delete(f"/v1/sessions/{session_id}/resources/{memory.id}"))
     assert_refused(http.post(f"/v1/sessions/{session_id}/resources/{repository.id}", json={"authorization_token": "t"}))
     assert [item.id for item in resources.list(session_id)] == [repository.id, memory.id]
+
+
+def test_memory_stores_mount_by_name_and_must_be_the_callers_and_live(
+    client: anthropic.Anthropic, stranger: anthropic.Anthropic, http: httpx.Client
+) -> None:
+    first, second, third = (memory_store(client, name) for name in ("User prefs", "user_prefs", "  !!  "))
+    session_id = session_with(client, [{"type": "memory_store", "memory_store_id": first}])
+    added = [add(http, session_id, {"type": "memory_store", "memory_store_id": store}) for store in (second, third)]
+    assert [response.status_code for response in added] == [200, 200], [response.text for response in added]
+    paths = [resource.mount_path for resource in client.beta.sessions.resources.list(session_id)]
+    # One slug, two stores: the later one gets a suffix; a name with no letters mounts by its id.
+    assert paths == ["/mnt/memory/user-prefs", "/mnt/memory/user-prefs-2", f"/mnt/memory/{third.replace('_', '-').lower()}"]
+    # Created with two stores of one slug, too.
+    both = client.beta.sessions.retrieve(
+        session_with(client, [{"type": "memory_store", "memory_store_id": store} for store in (second, first)])
+    )
+    assert [resource.mount_path for resource in both.resources] == ["/mnt/memory/user-prefs", "/mnt/memory/user-prefs-2"]
+    # Later edits to the store do not change an attached resource.
+    client.beta.memory_stores.update(first, name="Renamed", description="new")
+    (kept, *_rest) = client.beta.sessions.resources.list(session_id)
+    assert kept.name == "User prefs" and kept.description == "" and kept.mount_path == "/mnt/memory/user-prefs"
+
+    theirs = stranger.beta.memory_stores.create(name="theirs").id
+    for unknown in (theirs, "memstore_000000000000000000000000"):
+        assert_refused(add(http, session_id, {"type": "memory_store", "memory_store_id": unknown}), 404)
+        with pytest.raises(anthropic.NotFoundError):
+            session_with(client, [{"type": "memory_store", "memory_store_id": unknown}])
+    archived = memory_store(client, "old")
+    client.beta.memory_stores.archive(archived)
+    assert_refused(add(http, session_id, {"type": "memory_store", "memory_store_id": archived}))
+    with pytest.raises(anthropic.BadRequestError):
+        session_with(client, [{"type": "memory_store", "memory_store_id": archived}])
+    assert len(client.beta.sessions.resources.list(session_id).data) == 3
 
 
 def test_a_repository_token_is_never_stored_or_answered(

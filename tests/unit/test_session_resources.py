@@ -71,8 +71,33 @@ def test_a_repository_token_is_split_off_and_never_kept() -> None:
 def test_a_memory_store_defaults_to_read_write() -> None:
     resource = stamp(MEMORY, MOMENT).resource
     assert resource["access"] == "read_write"
-    assert "mount_path" not in resource
     RESOURCE.validate_python(resource)
+
+
+def test_a_memory_store_snapshots_its_name_and_mounts_by_it() -> None:
+    looked_up: list[str] = []
+
+    def lookup(memory_store_id: str) -> tuple[str, str]:
+        looked_up.append(memory_store_id)
+        return "User Preferences!", "What the user likes"
+
+    resource = stamp({**MEMORY, "instructions": "Be brief."}, MOMENT, lookup=lookup).resource
+    assert looked_up == ["memstore_01"]
+    assert resource["name"] == "User Preferences!" and resource["description"] == "What the user likes"
+    assert resource["mount_path"] == "/mnt/memory/user-preferences" and resource["instructions"] == "Be brief."
+    RESOURCE.validate_python(resource)
+    # A name without a letter or digit mounts by the store's id.
+    assert stamp(MEMORY, MOMENT, lookup=lambda _: ("!!", "")).resource["mount_path"] == "/mnt/memory/memstore-01"
+
+
+def test_two_stores_of_one_slug_mount_apart_and_one_store_mounts_once() -> None:
+    names = {"memstore_a": "Notes", "memstore_b": "notes", "memstore_c": "NOTES"}
+    stamped = stamp_all(
+        [{"type": "memory_store", "memory_store_id": store} for store in names], MOMENT, lookup=lambda store: (names[store], "")
+    )
+    assert [entry.resource["mount_path"] for entry in stamped] == ["/mnt/memory/notes", "/mnt/memory/notes-2", "/mnt/memory/notes-3"]
+    with pytest.raises(InvalidState):
+        stamp_all([MEMORY, MEMORY], MOMENT, lookup=lambda store: ("Notes", ""))
 
 
 def test_server_fields_a_client_sends_are_replaced() -> None:

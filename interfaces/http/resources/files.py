@@ -16,6 +16,7 @@ from application.files import FileService
 from interfaces.http.common import ReadYourWrites, limit_param, list_params, principal, run
 from interfaces.http.limits import describe
 from interfaces.http.multipart import part_headers
+from interfaces.http.worker_access import WorkerAccess
 from projections.files import FileReadModels
 from projections.queries import ListQuery
 
@@ -28,8 +29,11 @@ MOST_IDS = 100
 class FilesResource:
     """Routes: ``/v1/files`` and, by suffix, ``/{file_id}`` (item), ``/content``."""
 
-    def __init__(self, files: FileService, lists: FileReadModels, written: ReadYourWrites, max_bytes: int) -> None:
+    def __init__(
+        self, files: FileService, lists: FileReadModels, written: ReadYourWrites, max_bytes: int, access: WorkerAccess
+    ) -> None:
         self._files = files
+        self._access = access
         self._lists = lists
         self._written = written
         self._max_bytes = max_bytes
@@ -89,13 +93,14 @@ class FilesResource:
         resp.media = page.envelope()
 
     async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, file_id: str) -> None:
-        resp.media = await run(self._files.retrieve, principal(req), file_id)
+        # A work token too, for a file attached to its session (a worker mounts it).
+        resp.media = await run(self._files.retrieve, await self._access.file(req, file_id), file_id)
 
     async def on_delete_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, file_id: str) -> None:
         await self._written.answer(resp, await run(self._files.delete, principal(req), file_id))
 
     async def on_get_content(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, file_id: str) -> None:
-        download = await run(self._files.download, principal(req), file_id)
+        download = await run(self._files.download, await self._access.file(req, file_id), file_id)
         resp.data = download.data
         resp.content_type = download.mime_type
         resp.downloadable_as = download.filename

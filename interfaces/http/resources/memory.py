@@ -2,7 +2,10 @@
 ``.memories`` and ``.memory_versions`` call them, and Agentry's ``POST …/{id}/search``.
 
 Writes go through the store's aggregate; reads (retrieves too) come from the read models,
-which a write waits for before it answers, so a client reads what it wrote."""
+which a write waits for before it answers, so a client reads what it wrote.
+
+The memories routes also take the work token of an item serving a session the store is
+attached to (``interfaces.http.worker_access``): its worker syncs the mounted store."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from interfaces.http.memory_schemas import (
     MemoryStoreUpdate,
     MemoryUpdate,
 )
+from interfaces.http.worker_access import WorkerAccess
 from projections.memory import MemoryListing, MemoryReadModels, VersionFilters
 
 MOST_PER_PAGE = 100
@@ -94,19 +98,23 @@ class MemoryStoresResource:
 class MemoriesResource:
     """Routes: ``/v1/memory_stores/{memory_store_id}/memories`` and ``/{memory_id}`` (item)."""
 
-    def __init__(self, memory: MemoryService, reads: MemoryReadModels, written: ReadYourWrites) -> None:
+    def __init__(self, memory: MemoryService, reads: MemoryReadModels, written: ReadYourWrites, access: WorkerAccess) -> None:
         self._memory = memory
         self._reads = reads
         self._written = written
+        self._access = access
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, memory_store_id: str) -> None:
         view = choice_param(req, "view", VIEWS, "basic")
         body = await parse(req, MemoryCreate)
-        written = await run(self._memory.create_memory, principal(req), memory_store_id, body.path, body.content or "", view)
+        caller = await self._access.memory(req, memory_store_id, write=True)
+        written = await run(
+            self._memory.create_memory, caller.who, memory_store_id, body.path, body.content or "", view, caller.actor
+        )
         await self._written.answer(resp, written)
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, memory_store_id: str) -> None:
-        who = principal(req)
+        who = (await self._access.memory(req, memory_store_id)).who
         view = choice_param(req, "view", VIEWS, "basic")
         prefix = req.get_param("path_prefix") or None
         if prefix is not None and (not prefix.startswith("/") or not prefix.endswith("/")):
@@ -125,7 +133,7 @@ class MemoriesResource:
     async def on_get_item(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, memory_store_id: str, memory_id: str
     ) -> None:
-        who = principal(req)
+        who = (await self._access.memory(req, memory_store_id)).who
         view = choice_param(req, "view", VIEWS, "full")
         doc = await run(self._reads.memory, who.tenant_id, memory_store_id, memory_id, view)
         resp.media = _found(doc, "memory", memory_id)
@@ -136,7 +144,8 @@ class MemoriesResource:
         view = choice_param(req, "view", VIEWS, "basic")
         body = await parse(req, MemoryUpdate, optional=True)
         changes = body.model_dump(exclude_none=True)
-        written = await run(self._memory.update_memory, principal(req), memory_store_id, memory_id, changes, view)
+        caller = await self._access.memory(req, memory_store_id, write=True)
+        written = await run(self._memory.update_memory, caller.who, memory_store_id, memory_id, changes, view, caller.actor)
         await self._written.answer(resp, written)
 
     async def on_delete_item(
@@ -145,7 +154,8 @@ class MemoriesResource:
         expected = req.get_param("expected_content_sha256") or None
         if expected is not None and (len(expected) != 64 or any(char not in "0123456789abcdef" for char in expected)):
             raise Invalid("expected_content_sha256 must be 64 lowercase hexadecimal characters")
-        written = await run(self._memory.delete_memory, principal(req), memory_store_id, memory_id, expected)
+        caller = await self._access.memory(req, memory_store_id, write=True)
+        written = await run(self._memory.delete_memory, caller.who, memory_store_id, memory_id, expected, caller.actor)
         await self._written.answer(resp, written)
 
 
@@ -190,14 +200,16 @@ class MemoryVersionsResource:
         resp.media = _found(doc, "memory version", memory_version_id)
 
 
-def add_memory_routes(app: falcon.asgi.App, memory: MemoryService, reads: MemoryReadModels, written: ReadYourWrites) -> None:
+def add_memory_routes(
+    app: falcon.asgi.App, memory: MemoryService, reads: MemoryReadModels, written: ReadYourWrites, access: WorkerAccess
+) -> None:
     stores = MemoryStoresResource(memory, reads, written)
     app.add_route("/v1/memory_stores", stores)
     item = "/v1/memory_stores/{memory_store_id}"
     app.add_route(item, stores, suffix="item")
     for action in ("archive", "search"):
         app.add_route(f"{item}/{action}", stores, suffix=action)
-    memories = MemoriesResource(memory, reads, written)
+    memories = MemoriesResource(memory, reads, written, access)
     app.add_route(f"{item}/memories", memories)
     app.add_route(f"{item}/memories/{{memory_id}}", memories, suffix="item")
     versions = MemoryVersionsResource(memory, reads, written)

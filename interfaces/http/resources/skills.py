@@ -18,6 +18,7 @@ from domain.skills import MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_BYTES
 from interfaces.http.common import ReadYourWrites, list_query, optional_choice_param, principal, run
 from interfaces.http.limits import MiB
 from interfaces.http.multipart import part_headers
+from interfaces.http.worker_access import WorkerAccess
 from projections.skills import SkillReadModels
 
 FILE_PARTS = ("files[]", "files")
@@ -116,10 +117,11 @@ class SkillVersionsResource:
     """Routes: ``/v1/skills/{skill_id}/versions``, ``/{version}`` (item), ``/content``,
     ``/export``."""
 
-    def __init__(self, skills: SkillService, lists: SkillReadModels, written: ReadYourWrites) -> None:
+    def __init__(self, skills: SkillService, lists: SkillReadModels, written: ReadYourWrites, access: WorkerAccess) -> None:
         self._skills = skills
         self._lists = lists
         self._written = written
+        self._access = access
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, skill_id: str) -> None:
         uploads, _ = await read_uploads(req)
@@ -132,24 +134,27 @@ class SkillVersionsResource:
         resp.media = (await run(self._lists.skill_versions, who.tenant_id, skill_id, query)).envelope()
 
     async def on_get_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, skill_id: str, version: str) -> None:
-        resp.media = await run(self._skills.retrieve_version, principal(req), skill_id, version)
+        # A work token too, for a skill its session's agent names: the SDK's worker downloads it.
+        resp.media = await run(self._skills.retrieve_version, await self._access.skill(req, skill_id), skill_id, version)
 
     async def on_delete_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, skill_id: str, version: str) -> None:
         await self._written.answer(resp, await run(self._skills.delete_version, principal(req), skill_id, version))
 
     async def on_get_content(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, skill_id: str, version: str) -> None:
-        _send(resp, await run(self._skills.download, principal(req), skill_id, version))
+        _send(resp, await run(self._skills.download, await self._access.skill(req, skill_id), skill_id, version))
 
     async def on_get_export(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, skill_id: str, version: str) -> None:
         _send(resp, await run(self._skills.export_markdown, principal(req), skill_id, version))
 
 
-def add_skill_routes(app: falcon.asgi.App, skills: SkillService, lists: SkillReadModels, written: ReadYourWrites) -> None:
+def add_skill_routes(
+    app: falcon.asgi.App, skills: SkillService, lists: SkillReadModels, written: ReadYourWrites, access: WorkerAccess
+) -> None:
     resource = SkillsResource(skills, lists, written)
     app.add_route("/v1/skills", resource)
     app.add_route("/v1/skills/import", resource, suffix="import")
     app.add_route("/v1/skills/{skill_id}", resource, suffix="item")
-    versions = SkillVersionsResource(skills, lists, written)
+    versions = SkillVersionsResource(skills, lists, written, access)
     app.add_route("/v1/skills/{skill_id}/versions", versions)
     app.add_route("/v1/skills/{skill_id}/versions/{version}", versions, suffix="item")
     for action in ("content", "export"):
