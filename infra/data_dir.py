@@ -24,6 +24,10 @@ def prepare_data_dir(settings: Settings) -> None:
     folder = settings.data_dir
     folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     os.chmod(folder, FOLDER_MODE)  # mkdir's mode is cut by the umask, and an old folder keeps its own
+    # Folders inside it (the vector index, the blob store) are private too, made or narrowed here.
+    for inner in (settings.vector_dir, settings.blob_dir):
+        inner.mkdir(mode=FOLDER_MODE, exist_ok=True)
+        os.chmod(inner, FOLDER_MODE)
     for database in (settings.event_store_path, settings.read_model_path):
         create_private(database)
         for suffix in SQLITE_SIDE_FILES:

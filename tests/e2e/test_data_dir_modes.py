@@ -31,6 +31,16 @@ def _modes(folder: Path) -> dict[str, int]:
     return {path.name: stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()}
 
 
+def _wider(folder: Path) -> dict[str, str]:
+    """Entries wider than private: a file not 0600, a folder (the vector index, the blob
+    store) not 0700."""
+    return {
+        path.name: oct(stat.S_IMODE(path.stat().st_mode))
+        for path in folder.iterdir()
+        if stat.S_IMODE(path.stat().st_mode) != (0o700 if path.is_dir() else 0o600)
+    }
+
+
 def _exercise(data_dir: Path) -> None:
     """Starts the embedded platform (no bootstrap key: it writes the admin key file) and
     records something, so both databases have their WAL files."""
@@ -44,7 +54,7 @@ def _exercise(data_dir: Path) -> None:
         found = _modes(data_dir)
     finally:
         platform.close()
-    assert {"events.sqlite3", "read_models.sqlite3", "admin-api-key", "key-pepper"} <= set(found)
+    assert {"events.sqlite3", "read_models.sqlite3", "admin-api-key", "key-pepper", "qdrant", "blobs"} <= set(found)
     assert any(name.endswith("-wal") for name in found), found
 
 
@@ -53,7 +63,7 @@ def test_the_data_folder_and_its_files_are_private_under_a_permissive_umask(tmp_
     with _umask(0):
         _exercise(data_dir)
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert {name: oct(mode) for name, mode in _modes(data_dir).items() if mode != 0o600} == {}
+    assert _wider(data_dir) == {}
 
 
 def test_an_older_wider_data_folder_is_narrowed_on_start(tmp_path: Path) -> None:
@@ -62,11 +72,11 @@ def test_an_older_wider_data_folder_is_narrowed_on_start(tmp_path: Path) -> None
         _exercise(data_dir)
     os.chmod(data_dir, 0o755)
     for path in data_dir.iterdir():
-        os.chmod(path, 0o644)
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
     with _umask(0):
         _exercise(data_dir)
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert {name: oct(mode) for name, mode in _modes(data_dir).items() if mode != 0o600} == {}
+    assert _wider(data_dir) == {}
 
 
 def test_the_key_secret_is_kept_across_restarts(tmp_path: Path) -> None:
