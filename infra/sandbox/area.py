@@ -10,6 +10,9 @@ areas are free again (the kernel drops its locks).
 Layout of `ROOT/SESSION_ID` (root-owned 0711 tmpfs):
   workspace/ home/ tmp/ shm/   owned by the uid, 0700 — bound to /workspace, /home/user,
                                /tmp (and /var/tmp), /dev/shm inside
+  mnt/                         root-owned 0755, bound at /mnt inside: memory stores under
+                               mnt/memory, file resources under mnt/session/uploads (see
+                               mounts.py); a nosymfollow bind of itself
   etc/passwd, etc/group        root-owned, bound read-only over /etc's
   egress.sock                  the egress proxy's socket (networked sandboxes only)
   exposed/N                    read-only binds of host directories the uid cannot reach (the
@@ -42,7 +45,7 @@ HOME = f"/home/{USER_NAME}"
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _LOCKS = ".locks"
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOSYMFOLLOW, MS_REMOUNT, MS_BIND = 1, 2, 4, 256, 32, 4096
 MNT_DETACH = 2
 
 
@@ -78,6 +81,19 @@ def bind_readonly(source: Path, target: Path) -> None:
     ):
         errno = ctypes.get_errno()
         raise SandboxUnavailable(f"cannot expose {source} to the sandbox: {os.strerror(errno)}")
+
+
+def bind_nosymfollow(target: Path) -> None:
+    """Make `target` a mount of its own on which no path walk follows a symlink (Linux 5.10+)."""
+    libc = _libc()
+    if libc.mount(str(target).encode(), str(target).encode(), None, MS_BIND, None) != 0 or (
+        libc.mount(None, str(target).encode(), None, MS_REMOUNT | MS_BIND | MS_NOSYMFOLLOW | MS_NOSUID | MS_NODEV, None)
+        != 0
+    ):
+        errno = ctypes.get_errno()
+        raise SandboxUnavailable(
+            f"cannot make {target} a nosymfollow mount (Linux 5.10 or later): {os.strerror(errno)}"
+        )
 
 
 def unmount(target: Path) -> None:
@@ -149,6 +165,10 @@ class Area:
         return self.root / "shm"
 
     @property
+    def mnt(self) -> Path:
+        return self.root / "mnt"
+
+    @property
     def passwd(self) -> Path:
         return self.root / "etc" / "passwd"
 
@@ -194,6 +214,7 @@ class Area:
             mount_tmpfs(root, size_bytes)
             area = cls(root, uid, uid_lock, session_lock, {})
             area._populate()
+            bind_nosymfollow(area.mnt)
             for index, source in enumerate(expose):
                 target = root / "exposed" / str(index)
                 target.mkdir(mode=0o755, parents=True)
@@ -212,6 +233,11 @@ class Area:
             directory.mkdir(mode=0o700)
             os.chown(directory, self.uid, self.uid)
         (self.root / "etc").mkdir(mode=0o755)
+        self.mnt.mkdir(mode=0o755)
+        # Made here (the SDK would make it 0700, which the uid could not cross).
+        (self.mnt / "memory").mkdir(mode=0o755)
+        for directory in (self.mnt, self.mnt / "memory"):
+            os.chmod(directory, 0o755)
         self.passwd.write_text(
             f"root:x:0:0:root:/root:/usr/sbin/nologin\n{USER_NAME}:x:{self.uid}:{self.uid}::{HOME}:/bin/bash\n"
             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"

@@ -13,7 +13,8 @@ with `setpriv` (no groups, no capabilities, none inheritable or in the bounding 
   /root, /mnt, /media and the sessions' root are not the host's, so host sockets there, other
   users' files and other sessions' areas are out of sight;
 - the writable places are the session's area and nothing else: /workspace, /home/user,
-  /tmp, /var/tmp, /dev/shm; every other mount (the root, /dev, /run) is read-only;
+  /tmp, /var/tmp, /dev/shm, and /mnt where its files allow (its memory stores; see
+  mounts.py); every other mount (the root, /dev, /run) is read-only;
 - `--die-with-parent`: if the worker dies, bubblewrap and everything it started die too;
   `--new-session`: no terminal to push keystrokes into."""
 
@@ -175,6 +176,9 @@ def sandbox_argv(
         "--bind",
         str(area.shm),
         "/dev/shm",
+        "--bind",
+        str(area.mnt),
+        "/mnt",
         "--ro-bind",
         str(area.passwd),
         "/etc/passwd",

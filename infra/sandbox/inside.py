@@ -27,9 +27,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 WORKDIR = "/workspace"
+MNT = "/mnt"
+UPLOADS = "/mnt/session/uploads"
 EGRESS_SOCKET = "/run/agentry/egress.sock"
 LINE_LIMIT = 64 * 1024 * 1024
 OUTPUT_TAIL = 4000
@@ -45,7 +48,14 @@ class CallFailed(Exception):
 def _load_toolset() -> dict[str, Any]:
     from anthropic.lib.tools.agent_toolset import AgentToolContext, beta_agent_toolset_20260401
 
-    context = AgentToolContext(workdir=WORKDIR, env=dict(os.environ))
+    # /mnt holds the session's memory stores and files; the uploads are read-only (their
+    # files are root's 0444 too: this makes the SDK say so before the kernel does).
+    context = AgentToolContext(
+        workdir=WORKDIR,
+        env=dict(os.environ),
+        allowed_roots=[Path(MNT)],
+        read_only_roots=[Path(UPLOADS)],
+    )
     return {tool.name: tool for tool in beta_agent_toolset_20260401(context) if tool.name != "bash"}
 
 

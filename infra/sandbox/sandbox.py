@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +31,14 @@ from infra.sandbox.command import PROXY_PORT, hidden_python_prefixes, sandbox_ar
 from infra.sandbox.egress import EgressProxy, guard_for
 from infra.sandbox.errors import PackageInstallFailed, PackageManagerUnavailable, SandboxError
 from infra.sandbox.limits import SandboxLimits
+from infra.sandbox.mounts import (
+    clear_memory,
+    clear_skills_link,
+    hand_over,
+    open_to_read,
+    place_read_only,
+    remove_placed,
+)
 from infra.sandbox.packages import InstallStep, check_apt, install_steps
 
 log = logging.getLogger("agentry.sandbox")
@@ -65,6 +73,9 @@ class Sandbox:
         self._lock = asyncio.Lock()
         self._sequence = 0
         self._closed = False
+        self._writable: tuple[Path, ...] = ()
+        self._readable: tuple[Path, ...] = ()
+        self._placed: dict[str, str] = {}
 
     @classmethod
     async def create(
@@ -124,6 +135,54 @@ class Sandbox:
         return self._area.uid
 
     @property
+    def mounts(self) -> Path:
+        """The host directory that is /mnt inside."""
+        return self._area.mnt
+
+    async def prepare_mounts(self, files: Mapping[str, str], fetch: Callable[[str], Awaitable[bytes]]) -> list[str]:
+        """Before a work item, while none of the session's processes runs: clear /mnt/memory
+        (the SDK mounts the stores afresh) and any symlink at /workspace/skills, and put
+        each file resource (its path inside → its file id, bytes from `fetch`) in place,
+        read-only. A file already placed for the same id stays; one whose resource went is
+        removed. Returns what could not be placed, one line each."""
+        await anyio.to_thread.run_sync(clear_memory, self._area.mnt)
+        await anyio.to_thread.run_sync(clear_skills_link, self._area.workspace)
+        problems = []
+        for inside in [path for path, file_id in self._placed.items() if files.get(path) != file_id]:
+            await anyio.to_thread.run_sync(remove_placed, self._area.mnt, inside)
+            del self._placed[inside]
+        for inside, file_id in files.items():
+            if self._placed.get(inside) == file_id:
+                continue
+            try:
+                data = await fetch(file_id)
+                await anyio.to_thread.run_sync(place_read_only, self._area.mnt, inside, data)
+            except Exception as error:
+                problems.append(f"{file_id} at {inside}: {error}")
+                continue
+            self._placed[inside] = file_id
+        return problems
+
+    def share(self, writable: Sequence[Path] = (), readable: Sequence[Path] = ()) -> None:
+        """Trees the worker wrote as root for this session (host paths in its area): the
+        `writable` become the uid's, the `readable` readable by it. Done again before each
+        call while they are shared, since the memory sync writes there between calls."""
+        for root in (*writable, *readable):
+            if not Path(os.path.abspath(root)).is_relative_to(self._area.root):
+                raise ValueError(f"{root} is not in this session's area")
+        self._writable, self._readable = tuple(writable), tuple(readable)
+        self._share()
+
+    def _share(self) -> None:
+        try:
+            for root in self._writable:
+                hand_over(root, self._area.uid)
+            for root in self._readable:
+                open_to_read(root)
+        except OSError as error:
+            log.warning("could not hand the session its mounted files: %s", error)
+
+    @property
     def limits(self) -> SandboxLimits:
         return self._limits
 
@@ -136,6 +195,8 @@ class Sandbox:
                 if self._process is None or self._process.returncode is not None:
                     await self._start_helper()
                     await self._warm()
+                if self._writable or self._readable:
+                    await anyio.to_thread.run_sync(self._share)
                 with anyio.fail_after(self._limits.command_seconds + ANSWER_GRACE):
                     answer = await self._exchange({"op": "call", "tool": tool, "input": dict(arguments)})
             except TimeoutError:

@@ -8,8 +8,15 @@ bubblewrap sandbox of that session (``infra.sandbox``, wired in by
 it never opens the event store, so N of them on any machines pull from one queue.
 
 A session's sandbox outlives its work item for ``KEEP_SECONDS``, so the next turn of the
-same session, if this process claims it, finds ``/workspace`` as the last one left it.
-"""
+same session, if this process claims it, finds ``/workspace`` as the last one left it. One
+item of a session is served at a time (the SDK mounts its memory stores afresh per item).
+
+Mounts (docs/design/runtime-mounts.md): the SDK's memory sync is on, and mounts each store at
+the ``mount_path`` it reads from ``GET /v1/sessions/{id}``; that one response is rewritten on
+its way in so ``/mnt/memory/<slug>`` names the sandbox's ``/mnt`` on the host (``_MountedAt``).
+The session's file resources are downloaded with the item's token before the SDK starts, and
+the trees the SDK wrote as root (writable stores, read-only stores, skills) are handed to the
+session's uid once it has (its ``tools=`` callback runs after both downloads)."""
 
 from __future__ import annotations
 
@@ -21,19 +28,26 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import anthropic
 import httpx
+import httpx2  # the SDK's own HTTP package: its client takes nothing else
 
 log = logging.getLogger("agentry.sandbox_worker")
 
 POLL_BLOCK_MS = 999
 KEEP_SECONDS = 600.0
 READY = "sandbox worker polling"
+# The SDK syncs the memory stores after a tool call when this long has passed (5 s at least),
+# and always when the item ends.
+MEMORY_SYNC_SECONDS = 10.0
+# While an item waits for the session's previous one to end here, its lease is kept alive.
+WAITING_HEARTBEAT_SECONDS = 2.0
+SESSIONS_BETA = {"anthropic-beta": "managed-agents-2026-04-01"}
 
 
 def sessions_token(secret: str) -> str:
@@ -47,6 +61,15 @@ class WorkerSandbox(Protocol):
 
     @property
     def workdir(self) -> Path: ...
+
+    @property
+    def mounts(self) -> Path:
+        """The host directory that is /mnt inside."""
+        ...
+
+    async def prepare_mounts(self, files: Mapping[str, str], fetch: Callable[[str], Awaitable[bytes]]) -> list[str]: ...
+
+    def share(self, writable: Sequence[Path] = (), readable: Sequence[Path] = ()) -> None: ...
 
     async def call(self, tool: str, arguments: Mapping[str, Any]) -> Any: ...
 
@@ -71,7 +94,12 @@ class Sandboxes(Generic[S]):
 class _Kept:
     sandbox: WorkerSandbox
     until: float = 0.0
-    busy: bool = True
+    users: int = 1
+    serving: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def busy(self) -> bool:
+        return self.users > 0
 
 
 @dataclass
@@ -144,7 +172,9 @@ class SandboxWorker:
             await asyncio.sleep(1)
             return None
         if response.status_code in (401, 403):
-            raise SystemExit(f"the API refused this worker's key ({response.status_code}): check AGENTRY_SANDBOX_WORKER_KEY")
+            raise SystemExit(
+                f"the API refused this worker's key ({response.status_code}): check AGENTRY_SANDBOX_WORKER_KEY"
+            )
         if response.status_code != 200:
             log.warning("poll answered %s; retrying", response.status_code)
             await asyncio.sleep(1)
@@ -161,7 +191,7 @@ class SandboxWorker:
         if (await http.post(f"{base}/ack", headers=as_item)).status_code != 200:
             return  # taken over meanwhile: the queue hands it out again
         try:
-            sandbox = await self._sandbox_for(session_id, (item.get("environment") or {}).get("config") or {})
+            kept = await self._sandbox_for(session_id, (item.get("environment") or {}).get("config") or {})
         except self.sandboxes.start_failures as failure:
             log.warning("session %s: its sandbox did not start: %s", session_id, failure)
             await http.post(f"{base}/stop", headers=as_item, json={"force": True, "error": _start_failure(failure)})
@@ -172,39 +202,103 @@ class SandboxWorker:
             await http.post(f"{base}/stop", headers=as_item, json={"force": True, "error": message})
             return
         try:
-            client = anthropic.AsyncAnthropic(base_url=self.base_url, api_key="unused", max_retries=2)
-            worker = client.beta.environments.work.worker(
-                workdir=sandbox.workdir,
-                tools=lambda context: self.sandboxes.tools(sandbox),
-                memory_sync_interval=None,
-                worker_id=self.worker_id,
-            )
-            await worker.handle_item(
-                work_id=work_id, environment_id=environment_id, session_id=session_id, work_secret=item["secret"]
-            )
+            async with self._turn(kept, http, base, as_item):
+                await self._handle(http, item, kept.sandbox, as_item)
+        finally:
+            kept.users -= 1
+            if not kept.busy:
+                kept.until = time.monotonic() + KEEP_SECONDS
+            await self._expire_kept()
+
+    @contextlib.asynccontextmanager
+    async def _turn(
+        self, kept: _Kept, http: httpx.AsyncClient, base: str, as_item: dict[str, str]
+    ) -> AsyncIterator[None]:
+        """The session's sandbox for this item alone: the previous item of the session may
+        still be winding down here (until its next heartbeat, then its memory flush)."""
+        beating = asyncio.create_task(_keep_alive(http, base, as_item)) if kept.serving.locked() else None
+        try:
+            async with kept.serving:
+                if beating is not None:
+                    beating.cancel()
+                yield
+        finally:
+            if beating is not None:
+                beating.cancel()
+
+    async def _handle(
+        self, http: httpx.AsyncClient, item: dict[str, Any], sandbox: WorkerSandbox, as_item: dict[str, str]
+    ) -> None:
+        work_id, environment_id, session_id = item["id"], item["environment_id"], item["data"]["id"]
+        try:
+            await self._mount_files(http, session_id, sandbox, as_item)
+        except Exception:  # the session is served without them rather than not at all
+            log.exception("session %s: its file resources could not be mounted", session_id)
+        try:
+            async with httpx2.AsyncClient(
+                transport=_MountedAt(httpx2.AsyncHTTPTransport(), session_id, sandbox.mounts), timeout=None
+            ) as transport:
+                client = anthropic.AsyncAnthropic(
+                    base_url=self.base_url, api_key="unused", max_retries=2, http_client=transport
+                )
+                worker = client.beta.environments.work.worker(
+                    workdir=sandbox.workdir,
+                    tools=lambda context: self._tools(sandbox, context),
+                    memory_sync_interval=MEMORY_SYNC_SECONDS,
+                    worker_id=self.worker_id,
+                )
+                await worker.handle_item(
+                    work_id=work_id, environment_id=environment_id, session_id=session_id, work_secret=item["secret"]
+                )
         except Exception:
             log.exception("session %s: serving work %s failed", session_id, work_id)
         finally:
+            sandbox.share()  # the item's stores and skills are gone (the SDK removed them)
             # The session stopped: every process it started goes (a bash restart clears the
             # whole sandbox); its files stay for its next turn.
             with contextlib.suppress(Exception):
                 await sandbox.call("bash", {"restart": True})
-            kept = self._kept.get(session_id)
-            if kept is not None:
-                kept.busy = False
-                kept.until = time.monotonic() + KEEP_SECONDS
-            await self._expire_kept()
 
-    async def _sandbox_for(self, session_id: str, config: dict[str, Any]) -> WorkerSandbox:
+    def _tools(self, sandbox: WorkerSandbox, context: Any) -> list[Any]:
+        """The SDK's `tools=` callback: it runs after the SDK downloaded the skills into
+        ``{workdir}/skills`` and the memory stores into their folders, as root and 0700."""
+        read_only = [Path(root) for root in context.read_only_roots]
+        writable = [Path(root) for root in context.allowed_roots if Path(root) not in read_only]
+        skills = Path(context.workdir) / "skills"
+        sandbox.share(writable=writable, readable=[*read_only, *([skills] if skills.is_dir() else [])])
+        return self.sandboxes.tools(sandbox)
+
+    async def _mount_files(
+        self, http: httpx.AsyncClient, session_id: str, sandbox: WorkerSandbox, as_item: dict[str, str]
+    ) -> None:
+        """The session's file resources at their mount paths (the SDK's worker has no code
+        for them). A file that cannot be had is left out and logged; the agent finds it missing."""
+        response = await http.get(f"/v1/sessions/{session_id}", headers={**as_item, **SESSIONS_BETA})
+        response.raise_for_status()
+        files = {
+            str(resource["mount_path"]): str(resource["file_id"])
+            for resource in response.json().get("resources") or []
+            if resource.get("type") == "file" and resource.get("mount_path")
+        }
+
+        async def fetch(file_id: str) -> bytes:
+            content = await http.get(f"/v1/files/{file_id}/content", headers=as_item)
+            content.raise_for_status()
+            return content.content
+
+        for problem in await sandbox.prepare_mounts(files, fetch):
+            log.warning("session %s: a file resource is not mounted: %s", session_id, problem)
+
+    async def _sandbox_for(self, session_id: str, config: dict[str, Any]) -> _Kept:
         kept = self._kept.get(session_id)
         if kept is not None:
-            # Also while the session's previous item is still winding down here (until its
-            # next heartbeat): one sandbox per session, its calls taken one at a time.
-            kept.busy = True
-            return kept.sandbox
+            # Also while the session's previous item is still winding down here: one sandbox
+            # per session (`_turn` then waits for that item to end).
+            kept.users += 1
+            return kept
         sandbox = await self.sandboxes.open(self.root, session_id, config)
-        self._kept[session_id] = _Kept(sandbox)
-        return sandbox
+        kept = self._kept[session_id] = _Kept(sandbox)
+        return kept
 
     async def _expire_kept(self) -> None:
         now = time.monotonic()
@@ -213,6 +307,64 @@ class SandboxWorker:
                 self._kept.pop(session_id, None)
                 with contextlib.suppress(Exception):
                     await kept.sandbox.close()
+
+
+async def _keep_alive(http: httpx.AsyncClient, base: str, as_item: dict[str, str]) -> None:
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            await http.post(f"{base}/heartbeat", headers={**as_item, **SESSIONS_BETA})
+        await asyncio.sleep(WAITING_HEARTBEAT_SECONDS)
+
+
+class _MountedAt(httpx2.AsyncBaseTransport):
+    """Rewrites one session's ``GET /v1/sessions/{id}`` answer as the SDK's worker reads it:
+    each memory store's ``mount_path`` ``/mnt/...`` becomes the same path under `mounts`, the
+    host directory bound at /mnt in the session's sandbox, where the SDK then makes, syncs and
+    removes the store's folder. A memory store mounted anywhere else is made unmountable (the
+    SDK fails the item) rather than written somewhere on the host."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, session_id: str, mounts: Path) -> None:
+        self._inner = inner
+        self._session_path = f"/v1/sessions/{session_id}"
+        self._mounts = mounts
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method != "GET" or request.url.path != self._session_path or response.status_code != 200:
+            return response
+        body = await response.aread()  # decoded: the headers that described the encoding go
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-length", "content-encoding", "transfer-encoding")
+        ]
+        return httpx2.Response(
+            response.status_code,
+            headers=headers,
+            content=self._rewrite(body),
+            request=request,
+            extensions={key: value for key, value in response.extensions.items() if key != "network_stream"},
+        )
+
+    def _rewrite(self, body: bytes) -> bytes:
+        import orjson
+
+        try:
+            session = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body
+        for resource in session.get("resources") or []:
+            if resource.get("type") != "memory_store" or not isinstance(resource.get("mount_path"), str):
+                continue
+            inside = resource["mount_path"]
+            if inside.startswith("/mnt/memory/") and ".." not in inside.split("/"):
+                resource["mount_path"] = str(self._mounts) + inside.removeprefix("/mnt")
+            else:
+                resource["mount_path"] = f"unmountable in the sandbox: {inside}"
+        return orjson.dumps(session)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _start_failure(failure: Exception) -> str:
