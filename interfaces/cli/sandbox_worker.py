@@ -28,7 +28,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -45,8 +45,6 @@ READY = "sandbox worker polling"
 # The SDK syncs the memory stores after a tool call when this long has passed (5 s at least),
 # and always when the item ends.
 MEMORY_SYNC_SECONDS = 10.0
-# While an item waits for the session's previous one to end here, its lease is kept alive.
-WAITING_HEARTBEAT_SECONDS = 2.0
 SESSIONS_BETA = {"anthropic-beta": "managed-agents-2026-04-01"}
 
 
@@ -113,6 +111,7 @@ class SandboxWorker:
 
     def __post_init__(self) -> None:
         self._kept: dict[str, _Kept] = {}
+        self._opening: dict[str, asyncio.Future[_Kept]] = {}
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -143,6 +142,10 @@ class SandboxWorker:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                opening = list(self._opening.values())
+                for future in opening:
+                    future.cancel()  # Sandbox.create closes what it had made when cancelled
+                await asyncio.gather(*opening, return_exceptions=True)
                 for kept in list(self._kept.values()):
                     await kept.sandbox.close()
 
@@ -190,6 +193,9 @@ class SandboxWorker:
         base = f"/v1/environments/{environment_id}/work/{work_id}"
         if (await http.post(f"{base}/ack", headers=as_item)).status_code != 200:
             return  # taken over meanwhile: the queue hands it out again
+        # No heartbeat of this worker's own until the SDK's: its first one expects none (a
+        # 412 otherwise). A lease that runs out meanwhile (a slow sandbox start) only costs
+        # the item if another poll claims it first; that claim then waits for this sandbox.
         try:
             kept = await self._sandbox_for(session_id, (item.get("environment") or {}).get("config") or {})
         except self.sandboxes.start_failures as failure:
@@ -202,29 +208,15 @@ class SandboxWorker:
             await http.post(f"{base}/stop", headers=as_item, json={"force": True, "error": message})
             return
         try:
-            async with self._turn(kept, http, base, as_item):
+            # One item of the session at a time: its previous one may still be winding down
+            # here (until its next heartbeat, then its memory flush).
+            async with kept.serving:
                 await self._handle(http, item, kept.sandbox, as_item)
         finally:
             kept.users -= 1
             if not kept.busy:
                 kept.until = time.monotonic() + KEEP_SECONDS
             await self._expire_kept()
-
-    @contextlib.asynccontextmanager
-    async def _turn(
-        self, kept: _Kept, http: httpx.AsyncClient, base: str, as_item: dict[str, str]
-    ) -> AsyncIterator[None]:
-        """The session's sandbox for this item alone: the previous item of the session may
-        still be winding down here (until its next heartbeat, then its memory flush)."""
-        beating = asyncio.create_task(_keep_alive(http, base, as_item)) if kept.serving.locked() else None
-        try:
-            async with kept.serving:
-                if beating is not None:
-                    beating.cancel()
-                yield
-        finally:
-            if beating is not None:
-                beating.cancel()
 
     async def _handle(
         self, http: httpx.AsyncClient, item: dict[str, Any], sandbox: WorkerSandbox, as_item: dict[str, str]
@@ -290,12 +282,22 @@ class SandboxWorker:
             log.warning("session %s: a file resource is not mounted: %s", session_id, problem)
 
     async def _sandbox_for(self, session_id: str, config: dict[str, Any]) -> _Kept:
+        """The session's kept sandbox, or a new one; an item of a session whose sandbox is
+        still being opened here waits for that one (an area per session per machine)."""
         kept = self._kept.get(session_id)
-        if kept is not None:
-            # Also while the session's previous item is still winding down here: one sandbox
-            # per session (`_turn` then waits for that item to end).
-            kept.users += 1
-            return kept
+        if kept is None:
+            opening = self._opening.get(session_id)
+            if opening is None:
+                opening = self._opening[session_id] = asyncio.ensure_future(self._open(session_id, config))
+                opening.add_done_callback(lambda _done: self._opening.pop(session_id, None))
+                kept = await asyncio.shield(opening)
+                return kept
+            kept = await asyncio.shield(opening)
+        # Also while the session's previous item is still winding down here.
+        kept.users += 1
+        return kept
+
+    async def _open(self, session_id: str, config: dict[str, Any]) -> _Kept:
         sandbox = await self.sandboxes.open(self.root, session_id, config)
         kept = self._kept[session_id] = _Kept(sandbox)
         return kept
@@ -307,13 +309,6 @@ class SandboxWorker:
                 self._kept.pop(session_id, None)
                 with contextlib.suppress(Exception):
                     await kept.sandbox.close()
-
-
-async def _keep_alive(http: httpx.AsyncClient, base: str, as_item: dict[str, str]) -> None:
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            await http.post(f"{base}/heartbeat", headers={**as_item, **SESSIONS_BETA})
-        await asyncio.sleep(WAITING_HEARTBEAT_SECONDS)
 
 
 class _MountedAt(httpx2.AsyncBaseTransport):
