@@ -349,10 +349,11 @@ class _MountedAt(httpx2.AsyncBaseTransport):
         except orjson.JSONDecodeError:
             return body
         for resource in session.get("resources") or []:
-            if resource.get("type") != "memory_store" or not isinstance(resource.get("mount_path"), str):
+            if resource.get("type") != "memory_store":
                 continue
-            inside = resource["mount_path"]
-            if inside.startswith("/mnt/memory/") and ".." not in inside.split("/"):
+            # Without one the SDK would mount under the workdir, a tree the uid owns.
+            inside = resource.get("mount_path")
+            if isinstance(inside, str) and inside.startswith("/mnt/memory/") and ".." not in inside.split("/"):
                 resource["mount_path"] = str(self._mounts) + inside.removeprefix("/mnt")
             else:
                 resource["mount_path"] = f"unmountable in the sandbox: {inside}"
