@@ -4,7 +4,6 @@ users create | environments keys create ENV | secrets rotate-root``."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import shutil
@@ -30,9 +29,9 @@ def serve(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build, server_config
     from interfaces.http.server import serve_until_signalled
 
-    settings = load_settings()
     if args.workers is not None:
-        settings = dataclasses.replace(settings, workers=args.workers)  # checked as AGENTRY_WORKERS is
+        os.environ["AGENTRY_WORKERS"] = str(args.workers)  # the flag wins, checked as the setting is
+    settings = load_settings()
     one_of_many = args.listen_fd is not None  # a child of `serve --workers N`
     _configure_logging(settings.log_level, with_pid=one_of_many)
     host = args.host or settings.host
