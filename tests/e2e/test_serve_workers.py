@@ -1,8 +1,9 @@
 """`agentry serve --workers 2` on PostgreSQL, as an operator runs it: two API processes on one
-port. Each request goes out on a connection of its own, and the test finds which process
+port, one of which (holding a lease) runs the projections. Each request goes out on a connection of its own, and the test finds which process
 accepted it (the server side of the connection is a socket in one of the two), so it knows
 both served. Sessions, tails, lists and turns come out as they do with one process, and a
-SIGKILL of one process loses nothing it acknowledged.
+SIGKILL of the process running the projections loses nothing acknowledged, and the other
+takes them over.
 
 No Qdrant server runs here: ``AGENTRY_QDRANT_URL`` names a port where nothing listens, which
 nothing in these tests reaches (session events give the vector projection nothing to index)."""
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
@@ -115,7 +117,7 @@ class Api:
 
 
 def _open_files(pid: int) -> set[str]:
-    found = set()
+    found: set[str] = set()
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except FileNotFoundError:
@@ -128,15 +130,38 @@ def _open_files(pid: int) -> set[str]:
     return found
 
 
-def _server_socket_inode(server_port: int, client_port: int) -> str:
+def _server_socket_inode(local_port: int, remote_port: int) -> str:
+    """The inode of this host's TCP socket from ``local_port`` to ``remote_port``."""
     with open("/proc/net/tcp") as table:
         next(table)
         for line in table:
             fields = line.split()
             local, remote, inode = fields[1], fields[2], fields[9]
-            if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+            if int(local.split(":")[1], 16) == local_port and int(remote.split(":")[1], 16) == remote_port:
                 return inode
-    raise AssertionError(f"no server socket for the connection from port {client_port}")
+    raise AssertionError(f"no socket from port {local_port} to port {remote_port}")
+
+
+def _follower_pid(api: Api, postgres_url: str) -> int:
+    """The process holding the log-following lease: the one whose socket is the lock's
+    connection to PostgreSQL."""
+    from infra.pg_advisory_lease import LOG_FOLLOWING_LOCK_KEY
+
+    deadline = time.monotonic() + 60
+    while True:
+        with psycopg.connect(postgres_url) as conn:
+            row = conn.execute(
+                "SELECT a.client_port, inet_server_port() FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s",
+                (LOG_FOLLOWING_LOCK_KEY,),
+            ).fetchone()
+        if row is not None:
+            inode = _server_socket_inode(row[0], row[1])
+            holders = [pid for pid in api.children() if f"socket:[{inode}]" in _open_files(pid)]
+            assert len(holders) == 1, holders
+            return holders[0]
+        assert time.monotonic() < deadline, "no process took the log-following lease"
+        time.sleep(0.1)
 
 
 @contextmanager
@@ -288,13 +313,13 @@ def _projections_status(env: dict[str, str], deadline: float) -> dict[str, int]:
         time.sleep(0.2)
 
 
-def test_a_sigkilled_process_loses_nothing_it_acknowledged(tmp_path: Path, postgres_url: str) -> None:
+def test_a_sigkilled_process_running_the_projections_loses_nothing_acknowledged(tmp_path: Path, postgres_url: str) -> None:
     env = _pg_env(tmp_path, postgres_url)
     with two_processes(env) as api:
         conns = api.connection_to_each()
-        victim = next(iter(conns))
         for conn in conns.values():
             conn.close()
+        victim = _follower_pid(api, postgres_url)  # the process that runs the projections
         agent_id, environment_id = _session(api)
         sessions = [api.ok("POST", "/v1/sessions", {"agent": agent_id, "environment_id": environment_id})["id"] for _ in range(4)]
         acked: dict[str, list[str]] = {session_id: [] for session_id in sessions}
@@ -336,6 +361,13 @@ def test_a_sigkilled_process_loses_nothing_it_acknowledged(tmp_path: Path, postg
             assert time.monotonic() < deadline, api.children()
             time.sleep(0.1)
         assert len(api.connection_to_each()) == 2
+        # The survivor (or the new process) follows the log now: new sessions reach the list.
+        assert _follower_pid(api, postgres_url) != victim
+        later = api.ok("POST", "/v1/sessions", {"agent": agent_id, "environment_id": environment_id})["id"]
+        deadline = time.monotonic() + 60
+        while later not in {s["id"] for s in api.ok("GET", "/v1/sessions?limit=100")["data"]}:
+            assert time.monotonic() < deadline, "the projections stopped with the process that ran them"
+            time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
