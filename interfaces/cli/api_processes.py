@@ -141,7 +141,11 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 
 
 def supervise(settings: Settings, host: str, port: int) -> int:
-    processes = ApiProcesses(settings, host, port)
+    try:
+        processes = ApiProcesses(settings, host, port)
+    except OSError as error:
+        print(f"agentry: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
+        return 1
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, processes.stop)
     code = processes.run()
