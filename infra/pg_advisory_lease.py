@@ -16,6 +16,8 @@ from infra.pg_connections import OwnConnection
 log = logging.getLogger("agentry.lease")
 
 WEBHOOKS_LOCK_KEY = 0x61677768  # "agwh"
+# The API process of `serve --workers N` that follows the log (projections, vectors, followers).
+LOG_FOLLOWING_LOCK_KEY = 0x61676C66  # "aglf"
 
 
 class AdvisoryLease:

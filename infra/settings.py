@@ -99,6 +99,9 @@ class Settings:
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8400
+    # API processes `agentry serve` runs on its one port (PostgreSQL and a Qdrant server only:
+    # SQLite and Qdrant's local mode each let one process hold their files).
+    workers: int = 1
     bootstrap_api_key: str = field(default="", repr=False)
     postgres_lock_timeout_seconds: int = 5
     postgres_pool_size: int = 10
@@ -207,6 +210,7 @@ class Settings:
         _check_secret("SANDBOX_WORKER_KEY", self.sandbox_worker_key)
         if self.max_connections < 1:
             raise SettingsError("AGENTRY_MAX_CONNECTIONS must be at least 1")
+        self._check_workers()
         if min(self.rate_limit_workspace_rpm, self.rate_limit_caller_rpm, self.rate_limit_login_rpm) < 0:
             raise SettingsError("AGENTRY_RATE_LIMIT_WORKSPACE_RPM and AGENTRY_RATE_LIMIT_CALLER_RPM must be 0 (off) or more")
         if self.registration not in ("open", "closed"):
@@ -228,6 +232,7 @@ class Settings:
             database_url=_env("DATABASE_URL", ""),
             host=_env("HOST", "127.0.0.1"),
             port=_int("PORT", 8400),
+            workers=_int("WORKERS", 1),
             bootstrap_api_key=_env("BOOTSTRAP_API_KEY", ""),
             postgres_lock_timeout_seconds=_int("POSTGRES_LOCK_TIMEOUT", 5),
             postgres_pool_size=_int("POSTGRES_POOL_SIZE", 10),
@@ -288,6 +293,22 @@ class Settings:
             s3_prefix=_env("S3_PREFIX", ""),
             file_max_bytes=_int("FILE_MAX_BYTES", 500 * 1024 * 1024),
         )
+
+    def _check_workers(self) -> None:
+        if self.workers < 1:
+            raise SettingsError("AGENTRY_WORKERS (serve --workers) must be at least 1")
+        if self.workers == 1:
+            return
+        if not self.uses_postgres:
+            raise SettingsError(
+                f"{self.workers} API processes need AGENTRY_DATABASE_URL (PostgreSQL): the embedded SQLite store "
+                "and the local vector index belong to one process; leave AGENTRY_WORKERS (serve --workers) at 1"
+            )
+        if not self.qdrant_url:
+            raise SettingsError(
+                f"{self.workers} API processes need AGENTRY_QDRANT_URL (a Qdrant server): Qdrant's local mode in "
+                f"{self.vector_dir} lets only one process open it"
+            )
 
     def _check_blobs(self) -> None:
         if self.blob_store not in ("local", "s3"):

@@ -58,7 +58,7 @@ from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.mcp_client import SdkMcpClient
 from infra.passwords import Argon2Passwords
 from infra.pdf_text import PypdfText
-from infra.pg_advisory_lease import WEBHOOKS_LOCK_KEY, AdvisoryLease
+from infra.pg_advisory_lease import LOG_FOLLOWING_LOCK_KEY, WEBHOOKS_LOCK_KEY, AdvisoryLease
 from infra.pg_changes import PostgresChangeFeed
 from infra.pg_previews import FanOutPreviews, PostgresPreviewPublisher, PreviewReceiver
 from infra.pg_relay import RelayLease
@@ -78,7 +78,7 @@ from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
 from infra.webhook_deliveries import SqlDeliveryLog
 from infra.webhook_poster import QuietHttpxPoster
 from infra.work_leases import SqlWorkLeases
-from interfaces.cli.processes import ApiProcess, RelayProcess, TurnTaking, WorkerProcess
+from interfaces.cli.processes import ApiProcess, RelayProcess, SharedPositions, TurnTaking, WorkerProcess
 from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
@@ -167,6 +167,14 @@ def build(settings: Settings | None = None) -> ApiProcess:
             settings.postgres.conninfo, store.change_channel, store, [live, projections, followers, webhook_dispatcher, vectors]
         )
 
+    # `serve --workers N`: one of the N follows the log (a lease); the others wait for
+    # projections by their positions in the database, and their notification feeds poll.
+    following = None
+    wait_for_projections = projections.wait_for
+    if settings.workers > 1 and settings.uses_postgres and settings.projections_in_process:
+        following = AdvisoryLease(settings.postgres.conninfo, LOG_FOLLOWING_LOCK_KEY, "projections")
+        wait_for_projections = SharedPositions(projections.positions).wait_for
+
     departments = DepartmentService(store)
     boards = BoardService(store, departments)
     skills = SkillService(store, blobs)
@@ -204,7 +212,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     file_blobs = build_blob_store(settings, "files")
     # With projections in other processes the file list may lag: a delete then keeps the bytes.
     files = FileService(
-        store, file_blobs, file_lists, settle=projections.wait_for if settings.projections_in_process else _never_settled
+        store, file_blobs, file_lists, settle=wait_for_projections if settings.projections_in_process else _never_settled
     )
     memory_reads = MemoryReadModels(engine, cipher)
     memory = MemoryService(store, cipher, search=semantic_search, reads=memory_reads)
@@ -221,7 +229,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
     people_lists = PeopleReadModels(engine)
     notification_lists = NotificationReadModels(engine)
     notification_feed = NotificationFeed(
-        notification_lists.newest_by_tenant, notification_lists.newest_of_all, signalled=settings.projections_in_process
+        notification_lists.newest_by_tenant,
+        notification_lists.newest_of_all,
+        signalled=settings.projections_in_process and following is None,
     )
     projections.on_progress(notification_feed.progressed)
     services = Services(
@@ -232,7 +242,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         api_keys=ApiKeyService(store, hash_key, workspaces, read_models.api_key_stream),
         read_models=read_models,
         live=live,
-        wait_for_projections=projections.wait_for if settings.projections_in_process else _no_wait,
+        wait_for_projections=wait_for_projections if settings.projections_in_process else _no_wait,
         session_log=SessionLog(store),
         environment_keys=EnvironmentKeyService(store, environments, hash_key),
         work=work,
@@ -285,6 +295,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         closers=wiring.closers,
         webhooks=webhook_dispatcher,
         vectors=vectors,
+        following=following,
     )
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,10 +18,10 @@ from typing import Any
 from interfaces.bootstrap import Settings, SettingsError, load_settings
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, with_pid: bool = False) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s" + ("[%(process)d]" if with_pid else "") + ": %(message)s",
     )
 
 
@@ -28,10 +29,17 @@ def serve(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build, server_config
     from interfaces.http.server import serve_until_signalled
 
+    if args.workers is not None:
+        os.environ["AGENTRY_WORKERS"] = str(args.workers)  # the flag wins, checked as the setting is
     settings = load_settings()
-    _configure_logging(settings.log_level)
+    one_of_many = args.listen_fd is not None  # a child of `serve --workers N`
+    _configure_logging(settings.log_level, with_pid=one_of_many)
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    if settings.workers > 1 and not one_of_many:
+        from interfaces.cli.api_processes import supervise
+
+        return supervise(settings, host, port)
     platform = build(settings)
     platform.start()
     where = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_dir.resolve()}"
@@ -56,8 +64,16 @@ def serve(args: argparse.Namespace) -> int:
         platform.services.live.close()
         platform.services.notification_feed.close()
 
+    sockets = None
+    if one_of_many:
+        from interfaces.cli.api_processes import announce_ready, end_with_parent
+
+        sockets = [socket.socket(fileno=args.listen_fd)]
+        end_with_parent()
+        if args.ready_fd is not None:
+            announce_ready(args.ready_fd)
     try:
-        serve_until_signalled(config, on_shutdown=shutting_down)
+        serve_until_signalled(config, on_shutdown=shutting_down, sockets=sockets)
     finally:
         _stop_children(children)
         platform.close()
@@ -333,6 +349,13 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the API, projections and session runtime")
     serve_cmd.add_argument("--host", default=None, help="bind address (AGENTRY_HOST, default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=None, help="port (AGENTRY_PORT, default 8400)")
+    serve_cmd.add_argument(
+        "--workers", type=int, default=None,
+        help="API processes sharing the port (AGENTRY_WORKERS, default 1; more need PostgreSQL and AGENTRY_QDRANT_URL)",
+    )  # fmt: skip
+    # Given by `serve --workers N` to its children: the shared listening socket, and where to say "ready".
+    serve_cmd.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve_cmd.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve_cmd.set_defaults(handler=serve)
 
     worker = commands.add_parser(

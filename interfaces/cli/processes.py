@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,52 @@ class TurnTaking:
             self.lease.close()
 
 
+class LeasedJob:
+    """Starts ``job`` in the one process of several that holds ``lease`` (an advisory lock on
+    its own connection), and in another once that process is gone. A lease lost while its
+    connection dropped leaves the job running: what it runs is claimed batch by batch in the
+    database, so two of them only repeat work, never effects."""
+
+    def __init__(self, lease: Any, job: Callable[[], None]) -> None:
+        self._lease = lease
+        self._job = job
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="agentry-leased-job", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._lease.acquire(self._stop.is_set):
+            self._job()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._lease.release()
+
+
+class SharedPositions:
+    """Read-your-writes when the projections may run in another process: waits until the
+    positions they record with their rows reach ``position``."""
+
+    def __init__(self, positions: Callable[[], dict[str, int]], poll_seconds: float = 0.01) -> None:
+        self._positions = positions
+        self._poll_seconds = poll_seconds
+
+    def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
+        if position is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while min(self._positions().values(), default=0) < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self._poll_seconds)
+        return True
+
+
 @dataclass
 class ApiProcess:
     """The API with, unless they run elsewhere, the projections and the session runtime."""
@@ -66,20 +113,31 @@ class ApiProcess:
     followers: Any | None = None  # process managers following the log (the task follower)
     webhooks: Any | None = None  # the webhook dispatcher (delivers while this process holds its lease)
     vectors: Any | None = None  # the vector projection: runs where the read models do
+    # One of `serve --workers N`'s processes: the log's followers (projections, vectors, task
+    # follower) run in whichever holds this lease; every process keeps its live tails.
+    following: Any | None = None  # an AdvisoryLease
+    _leased_following: LeasedJob | None = field(default=None, init=False, repr=False)
 
     def asgi_app(self) -> falcon.asgi.App:
         return create_app(self.services)
 
     def start(self) -> None:
-        if self.projections_in_process:
+        leased: LeasedJob | None = None
+        if self.projections_in_process and self.following is not None:
+            leased = self._leased_following = LeasedJob(self.following, self._follow_the_log)
+            if self.change_feed is not None:
+                self.change_feed.start()
+        elif self.projections_in_process:
             self.start_projections()
         elif self.change_feed is not None:
             self.change_feed.start()
         self.services.api_keys.ensure_admin_key(self.bootstrap_api_key, self.admin_key_file)
-        if self.followers is not None:
+        if self.followers is not None and leased is None:
             # In every API process: each batch is claimed by moving its position, and what a
             # follower does twice after a crash records nothing the second time.
             self.followers.start()
+        if leased is not None:
+            leased.start()
         if self.signals is not None:
             self.signals.start()
         if self.turns is not None:
@@ -88,6 +146,14 @@ class ApiProcess:
                 self.resume_interrupted_turns()
         if self.webhooks is not None:
             self.webhooks.start()
+
+    def _follow_the_log(self) -> None:
+        # The runners' loops catch up first (and retry a failed batch), on their own threads.
+        self.projections.start()
+        if self.vectors is not None:
+            self.vectors.start()
+        if self.followers is not None:
+            self.followers.start()
 
     def start_projections(self) -> None:
         """Catch up, then follow the log (woken across processes on PostgreSQL)."""
@@ -107,6 +173,8 @@ class ApiProcess:
             self.turns.dispatcher.submit(session_id)
 
     def close(self) -> None:
+        if self._leased_following is not None:
+            self._leased_following.stop()
         if self.signals is not None:
             self.signals.stop()
         if self.change_feed is not None:

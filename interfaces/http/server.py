@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -22,13 +23,17 @@ class StreamEndingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve_until_signalled(config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
-    """Runs until SIGINT/SIGTERM and returns normally after a graceful shutdown.
+def serve_until_signalled(
+    config: uvicorn.Config, on_shutdown: Callable[[], None], sockets: Sequence[socket.socket] | None = None
+) -> None:
+    """Runs until SIGINT/SIGTERM and returns normally after a graceful shutdown. ``sockets``:
+    listening sockets already bound (by `agentry serve --workers N`, shared by its N processes)
+    instead of the config's host and port.
 
     uvicorn raises the signal again once it has shut down; under the default handler SIGTERM
     would then kill the process before the caller could close what it opened."""
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    StreamEndingServer(config, on_shutdown).run()
+    StreamEndingServer(config, on_shutdown).run(sockets=list(sockets) if sockets is not None else None)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
