@@ -32,7 +32,8 @@ from projections.resources import all_projections  # noqa: E402
 from projections.runner import ReadModelRunner, create_engine  # noqa: E402
 
 # One turn of a session as the runtime records it: running, the user's message, a model
-# request with its usage, the answer, idle (6 events, three of which change the session row).
+# request with its usage and then its cost, the answer, idle (7 events; two change the
+# session's row, two the usage counters).
 TURN = (
     ("session.status_running", {}),
     ("user.message", {"content": [{"type": "text", "text": "hello there, how are you today?"}]}),
@@ -67,9 +68,15 @@ def seed(store: EventsourcingEventStore, total: int) -> None:
         )  # fmt: skip
         count += 3 + 1 + 1
         for turn in range(6):
+            span = f"sevt_{index}_{turn}_span"
             for event_type, payload in TURN:
-                session.record(event_type, f"sevt_{index}_{turn}_{event_type}", payload)
+                if event_type == "span.model_request_end":
+                    payload = {**payload, "model_request_start_id": span}
+                session.record(event_type, span if event_type == "span.model_request_start" else f"sevt_{index}_{turn}_{event_type}", payload)
                 count += 1
+                if event_type == "span.model_request_end":
+                    session.record_cost(span, 1500, True)
+                    count += 1
         batch.extend((agent, environment, session))
         index += 1
         if len(batch) >= 60:

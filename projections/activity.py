@@ -31,6 +31,7 @@ from application.activity import (
 )
 from application.outbox import event_id
 from application.views import TIME_BOUNDS, iso
+from projections.bulk import insert_rows
 from projections.queries import ListQuery, Page, ReadModels
 from projections.runner import ReadModelProjection
 from projections.tables import metadata
@@ -118,7 +119,7 @@ class ActivityProjection(ReadModelProjection):
                 subject = _subject(event)  # its stream's first event was never seen: nothing to keep
             rows.append(self._row(event, subject))
         self._keep(conn, changed, known)
-        conn.execute(sa.insert(activity), rows)
+        insert_rows(conn, activity, rows)
 
     @staticmethod
     def _row(event: Any, subject: Subject) -> dict[str, Any]:

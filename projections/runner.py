@@ -41,6 +41,9 @@ class ReadModelProjection:
         """``apply``, told the event's global position (a projection that keeps it overrides this)."""
         self.apply(conn, event)
 
+    def forget(self) -> None:
+        """Drops whatever the projection remembers between batches (its tables were emptied)."""
+
 
 class NotificationSource(Protocol):
     def notifications(self, after: int, limit: int) -> Sequence[Any]: ...
@@ -111,39 +114,53 @@ class ReadModelRunner:
     def catch_up(self) -> int:
         """Applies everything recorded so far; returns the lowest position reached."""
         with self._catch_up_lock:
-            while True:
-                positions = self.positions()
-                lowest = min(positions.values(), default=0)
-                batch = self._source.notifications(lowest, self._batch_size)
-                if not batch:
-                    self._reached(lowest)
-                    return lowest
-                decoded = [(n.id, self._source.decode(n)) for n in batch]
-                for name, projection in self._projections.items():
-                    self._apply_batch(projection, positions[name], decoded)
-                self._reached(min(self.positions().values(), default=0))
+            return self._catch_up(self._batch_size)
 
-    def _apply_batch(
-        self, projection: ReadModelProjection, position: int, decoded: list[tuple[int, Any]]
-    ) -> None:
-        todo = [(nid, event) for nid, event in decoded if nid > position]
-        if not todo:
-            return
-        try:
-            with self.engine.begin() as conn:
-                # Claim the batch first: the row lock makes a concurrent runner wait here
-                # and then find the position moved, before it has applied anything.
+    def _catch_up(self, batch_size: int) -> int:
+        positions = self.positions()
+        while True:
+            lowest = min(positions.values(), default=0)
+            batch = self._source.notifications(lowest, batch_size)
+            if not batch:
+                self._reached(lowest)
+                return lowest
+            decode = self._source.decode
+            decoded = [(n.id, decode(n)) for n in batch]
+            try:
+                positions = self._apply_batch(positions, decoded)
+            except PositionMoved as moved:
+                log.info("projection %s was advanced by another runner", moved)
+                positions = self.positions()
+            self._reached(min(positions.values(), default=0))
+
+    def _apply_batch(self, positions: dict[str, int], decoded: list[tuple[int, Any]]) -> dict[str, int]:
+        """Every projection's share of one batch, in one transaction with every position it
+        moves: a crash anywhere in it leaves rows and positions as they were."""
+        last = decoded[-1][0]
+        reached = dict(positions)
+        with self.engine.begin() as conn:
+            # Claim first, in one order for every runner: the row locks make a concurrent
+            # runner wait here and then find a position moved, before it has applied anything.
+            claimed = []
+            for name in sorted(self._projections):
+                position = positions[name]
+                if position >= last:
+                    continue
                 moved = conn.execute(
                     sa.update(tables.positions)
-                    .where(tables.positions.c.name == projection.name)
+                    .where(tables.positions.c.name == name)
                     .where(tables.positions.c.position == position)
-                    .values(position=todo[-1][0])
+                    .values(position=last)
                 )
                 if moved.rowcount != 1:
-                    raise PositionMoved(projection.name)
-                projection.apply_all(conn, [event for _, event in todo], [position for position, _ in todo])
-        except PositionMoved:
-            log.info("projection %s was advanced by another runner", projection.name)
+                    raise PositionMoved(name)
+                claimed.append(name)
+                reached[name] = last
+            for name in claimed:
+                position = positions[name]
+                todo = decoded if decoded[0][0] > position else [pair for pair in decoded if pair[0] > position]
+                self._projections[name].apply_all(conn, [event for _, event in todo], [nid for nid, _ in todo])
+        return reached
 
     def _reached(self, position: int) -> None:
         with self._progress:
@@ -169,21 +186,28 @@ class ReadModelRunner:
 
     # -- rebuild ----------------------------------------------------------------------------
 
-    def rebuild(self, name: str) -> int:
-        """Empties one projection's tables and replays the whole log into them."""
-        projection = self._projections.get(name)
-        if projection is None:
-            raise KeyError(name)
-        with self._catch_up_lock, self.engine.begin() as conn:
-            for table in projection.tables:
-                conn.execute(sa.delete(table))
-            conn.execute(
-                sa.update(tables.positions)
-                .where(tables.positions.c.name == name)
-                .values(position=0)
-            )
-        self._applied = 0
-        return self.catch_up()
+    # Events per transaction while rebuilding: nobody waits on a rebuild's commits.
+    REBUILD_BATCH = 2000
+
+    def rebuild(self, *names: str) -> int:
+        """Empties the named projections' tables (every one's without a name) and replays the
+        whole log into them in one pass: each event is read and decoded once for all of them."""
+        chosen = list(names) or list(self._projections)
+        projections = [self._projections[name] for name in chosen]  # KeyError: unknown
+        with self._catch_up_lock:
+            with self.engine.begin() as conn:
+                for projection in projections:
+                    for table in projection.tables:
+                        conn.execute(sa.delete(table))
+                    projection.forget()
+                conn.execute(
+                    sa.update(tables.positions).where(tables.positions.c.name.in_(chosen)).values(position=0)
+                )
+            self._applied = 0
+            return self._catch_up(max(self._batch_size, self.REBUILD_BATCH))
+
+    def rebuild_all(self) -> int:
+        return self.rebuild()
 
     # -- background loop ------------------------------------------------------------------
 

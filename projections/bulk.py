@@ -1,0 +1,42 @@
+"""Many rows into one table inside the caller's transaction, the cheapest way the database has:
+COPY on PostgreSQL (a batch of a rebuild writes thousands of rows to one table), a plain
+multi-row insert elsewhere and for a few rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+# Below this many rows an ordinary insert costs no more than setting COPY up.
+COPY_FROM = 50
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        conn.execute(sa.insert(table), list(rows))
+        return
+    columns = [column for column in table.columns if any(column.name in row for row in rows[:1])]
+    names = {column.name for column in columns}
+    if any(row.keys() != names for row in rows):
+        conn.execute(sa.insert(table), list(rows))  # rows of different shapes: leave it to SQLAlchemy
+        return
+    encoders = [_encoder(column) for column in columns]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    listed = ", ".join(f'"{column.name}"' for column in columns)
+    with cursor.copy(f'COPY "{table.name}" ({listed}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([encode(row[column.name]) for column, encode in zip(columns, encoders, strict=True)])
+
+
+def _encoder(column: sa.Column[Any]) -> Any:
+    if isinstance(column.type, sa.JSON):
+        # As SQLAlchemy stores it: None is JSON null unless the column says SQL NULL.
+        if column.type.none_as_null:
+            return lambda value: None if value is None else json.dumps(value)
+        return json.dumps
+    return lambda value: value
