@@ -299,19 +299,18 @@ class UsageBatch:
         )  # fmt: skip
         if self.sums:
             insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(usage)
-            statement = insert.on_conflict_do_update(
+            upsert = insert.on_conflict_do_update(
                 index_elements=list(KEY), set_={name: usage.c[name] + insert.excluded[name] for name in METRICS}
             )
-            conn.execute(statement, [{**dict(zip(KEY, key, strict=True)), **sums} for key, sums in self.sums.items()])
-        if self.changed:
-            statement = (
+            conn.execute(upsert, [{**dict(zip(KEY, key, strict=True)), **sums} for key, sums in self.sums.items()])
+        changed = [{"_stream": stream, "_pending": self.pending[stream]} for stream in self.changed - self.started.keys()]
+        if changed:
+            update = (
                 sa.update(usage_sessions)
                 .where(usage_sessions.c.stream_id == sa.bindparam("_stream"))
                 .values(pending=sa.bindparam("_pending"))
             )
-            changed = [{"_stream": stream, "_pending": self.pending[stream]} for stream in self.changed - self.started.keys()]
-            if changed:
-                conn.execute(statement, changed)
+            conn.execute(update, changed)
 
 
 def _attribution_of(row: Any) -> Attribution:
