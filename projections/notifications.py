@@ -115,6 +115,9 @@ class NotificationsProjection(ReadModelProjection):
             Inbox.AllRead: self._all_read,
         }
 
+    def wants(self, event_class: type) -> bool:
+        return any(base in self._handlers for base in event_class.__mro__)
+
     def apply(self, conn: sa.Connection, event: Any) -> None:
         raise TypeError("notifications need each event's position: the runners call apply_at")
 

@@ -70,6 +70,9 @@ class ResourceProjection(ReadModelProjection):
         self._dispatch: dict[type, Handler | None] = {}
         self._batch: BatchRows | None = None
 
+    def wants(self, event_class: type) -> bool:
+        return any(base in self._handlers for base in event_class.__mro__)
+
     def apply(self, conn: sa.Connection, event: Any) -> None:
         cls = type(event)
         try:

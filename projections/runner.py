@@ -41,6 +41,11 @@ class ReadModelProjection:
         """``apply``, told the event's global position (a projection that keeps it overrides this)."""
         self.apply(conn, event)
 
+    def wants(self, event_class: type) -> bool:
+        """Whether events of this class may change the projection's rows (the runner hands it
+        only those); a projection that knows its event types says so here."""
+        return True
+
     def forget(self) -> None:
         """Drops whatever the projection remembers between batches (its tables were emptied)."""
 
@@ -81,6 +86,7 @@ class ReadModelRunner:
         self.engine = engine
         self._source = source
         self._projections = {projection.name: projection for projection in projections}
+        self._wanted: dict[str, dict[type, bool]] = {name: {} for name in self._projections}
         self._batch_size = batch_size
         self._applied = 0
         self._progress = threading.Condition()
@@ -157,9 +163,19 @@ class ReadModelRunner:
                 claimed.append(name)
                 reached[name] = last
             for name in claimed:
-                position = positions[name]
-                todo = decoded if decoded[0][0] > position else [pair for pair in decoded if pair[0] > position]
-                self._projections[name].apply_all(conn, [event for _, event in todo], [nid for nid, _ in todo])
+                projection, position = self._projections[name], positions[name]
+                wanted = self._wanted[name]
+                events, at = [], []
+                for nid, event in decoded:
+                    cls = type(event)
+                    wants = wanted.get(cls)
+                    if wants is None:
+                        wants = wanted[cls] = projection.wants(cls)
+                    if wants and nid > position:
+                        events.append(event)
+                        at.append(nid)
+                if events:
+                    projection.apply_all(conn, events, at)
         return reached
 
     def _reached(self, position: int) -> None:

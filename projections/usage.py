@@ -165,6 +165,9 @@ class UsageProjection(ReadModelProjection):
         finally:
             self._batch = None
 
+    def wants(self, event_class: type) -> bool:
+        return event_class in self._handlers
+
     def forget(self) -> None:
         self._attributions.clear()
 
