@@ -15,16 +15,19 @@ COPY_FROM = 50
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
+    """Rows of different shapes (sets of columns) go in one statement per shape."""
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    for shaped in shapes.values():
+        _insert_shaped(conn, table, shaped)
+
+
+def _insert_shaped(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
-        conn.execute(sa.insert(table), list(rows))
+        conn.execute(sa.insert(table), rows)
         return
-    columns = [column for column in table.columns if any(column.name in row for row in rows[:1])]
-    names = {column.name for column in columns}
-    if any(row.keys() != names for row in rows):
-        conn.execute(sa.insert(table), list(rows))  # rows of different shapes: leave it to SQLAlchemy
-        return
+    columns = [column for column in table.columns if column.name in rows[0]]
     encoders = [_encoder(column) for column in columns]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     listed = ", ".join(f'"{column.name}"' for column in columns)

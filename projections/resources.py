@@ -193,13 +193,8 @@ class BatchRows:
 
     def flush(self, conn: sa.Connection) -> None:
         table = self._table
-        by_columns: dict[tuple[str, ...], list[Row]] = {}
-        for stream in self._new:
-            row = self._rows[stream]
-            assert row is not None
-            by_columns.setdefault(tuple(sorted(row)), []).append(row)
-        for rows in by_columns.values():
-            insert_rows(conn, table, rows)
+        created = [self._rows[stream] for stream in self._new]
+        insert_rows(conn, table, [row for row in created if row is not None])
         updates: dict[tuple[str, ...], list[Row]] = {}
         for stream, columns in self._changed.items():
             row = self._rows[stream]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -124,20 +125,37 @@ class ReadModelRunner:
 
     def _catch_up(self, batch_size: int) -> int:
         positions = self.positions()
-        while True:
-            lowest = min(positions.values(), default=0)
-            batch = self._source.notifications(lowest, batch_size)
-            if not batch:
-                self._reached(lowest)
-                return lowest
-            decode = self._source.decode
-            decoded = [(n.id, decode(n)) for n in batch]
-            try:
-                positions = self._apply_batch(positions, decoded)
-            except PositionMoved as moved:
-                log.info("projection %s was advanced by another runner", moved)
-                positions = self.positions()
-            self._reached(min(positions.values(), default=0))
+        reader: ThreadPoolExecutor | None = None
+        ahead: tuple[int, Future[list[tuple[int, Any]]]] | None = None
+        try:
+            while True:
+                lowest = min(positions.values(), default=0)
+                if ahead is not None and ahead[0] == lowest:
+                    decoded = ahead[1].result()
+                else:
+                    decoded = self._read(lowest, batch_size)
+                ahead = None
+                if not decoded:
+                    self._reached(lowest)
+                    return lowest
+                if len(decoded) == batch_size:
+                    # More is likely: read and decode it while this batch is written (the
+                    # reader's work overlaps the time spent waiting on the database).
+                    reader = reader or ThreadPoolExecutor(1, thread_name_prefix="agentry-projections-read")
+                    ahead = (decoded[-1][0], reader.submit(self._read, decoded[-1][0], batch_size))
+                try:
+                    positions = self._apply_batch(positions, decoded)
+                except PositionMoved as moved:
+                    log.info("projection %s was advanced by another runner", moved)
+                    positions = self.positions()
+                self._reached(min(positions.values(), default=0))
+        finally:
+            if reader is not None:
+                reader.shutdown(wait=True, cancel_futures=True)
+
+    def _read(self, after: int, limit: int) -> list[tuple[int, Any]]:
+        decode = self._source.decode
+        return [(n.id, decode(n)) for n in self._source.notifications(after, limit)]
 
     def _apply_batch(self, positions: dict[str, int], decoded: list[tuple[int, Any]]) -> dict[str, int]:
         """Every projection's share of one batch, in one transaction with every position it
@@ -147,21 +165,23 @@ class ReadModelRunner:
         with self.engine.begin() as conn:
             # Claim first, in one order for every runner: the row locks make a concurrent
             # runner wait here and then find a position moved, before it has applied anything.
-            claimed = []
-            for name in sorted(self._projections):
-                position = positions[name]
-                if position >= last:
-                    continue
+            # Projections at one position (all of them, but after a rebuild of some) are
+            # claimed by one statement.
+            claimed = sorted(name for name in self._projections if positions[name] < last)
+            by_position: dict[int, list[str]] = {}
+            for name in claimed:
+                by_position.setdefault(positions[name], []).append(name)
+            for position, names in sorted(by_position.items()):
                 moved = conn.execute(
                     sa.update(tables.positions)
-                    .where(tables.positions.c.name == name)
+                    .where(tables.positions.c.name.in_(names))
                     .where(tables.positions.c.position == position)
                     .values(position=last)
                 )
-                if moved.rowcount != 1:
-                    raise PositionMoved(name)
-                claimed.append(name)
-                reached[name] = last
+                if moved.rowcount != len(names):
+                    raise PositionMoved(", ".join(names))
+                for name in names:
+                    reached[name] = last
             for name in claimed:
                 projection, position = self._projections[name], positions[name]
                 wanted = self._wanted[name]
