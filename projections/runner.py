@@ -223,7 +223,7 @@ class ReadModelRunner:
     # -- rebuild ----------------------------------------------------------------------------
 
     # Events per transaction while rebuilding: nobody waits on a rebuild's commits.
-    REBUILD_BATCH = 2000
+    REBUILD_BATCH = 5000
 
     def rebuild(self, *names: str) -> int:
         """Empties the named projections' tables (every one's without a name) and replays the
