@@ -5,9 +5,10 @@ measured in this run against the same PostgreSQL.
 
     .venv/bin/python bench/rebuild.py [--events 20000] [--rounds 3]
 
-'all' on the command line also re-embeds the ``vectors`` index, a different thing (its cost is
-the embedding model's): this bench times the read models, which is what the ratio is about.
-Needs PostgreSQL (see bench/_support.py)."""
+'all' on the command line also rebuilds the ``vectors`` index (after the read models), a
+different thing: its cost is the embedding model's, and only memories and knowledge documents
+are embedded, none of which this bench's log holds. This bench times the read models (all 23),
+which is what the ratio is about. Needs PostgreSQL (see bench/_support.py)."""
 
 from __future__ import annotations
 
