@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from application.activity import (
+    Naming,
     Subject,
     activity_id,
     actor_of,
@@ -31,6 +32,7 @@ from application.activity import (
 )
 from application.outbox import event_id
 from application.views import TIME_BOUNDS, iso
+from projections.bulk import insert_rows
 from projections.queries import ListQuery, Page, ReadModels
 from projections.runner import ReadModelProjection
 from projections.tables import metadata
@@ -99,14 +101,14 @@ class ActivityProjection(ReadModelProjection):
     def apply_all(self, conn: sa.Connection, events: Sequence[Any], positions: Sequence[int] | None = None) -> None:
         if not events:
             return
-        started = {str(e.originator_id) for e in events if naming_of(type(e)).creates}
-        subjects = self._subjects(conn, {str(e.originator_id) for e in events} - started)
+        streams = [str(e.originator_id) for e in events]  # once each: a UUID's text is not free
+        namings = [naming_of(type(e)) for e in events]
+        started = {stream for stream, naming in zip(streams, namings, strict=True) if naming.creates}
+        subjects = self._subjects(conn, set(streams) - started)
         known = set(subjects)
         changed: dict[str, Subject] = {}
         rows = []
-        for event in events:
-            stream = str(event.originator_id)
-            naming = naming_of(type(event))
+        for event, stream, naming in zip(events, streams, namings, strict=True):
             if naming.creates:
                 subject = subjects[stream] = changed[stream] = _subject(event)
             elif stream in subjects:
@@ -116,14 +118,13 @@ class ActivityProjection(ReadModelProjection):
                     subject = subjects[stream] = changed[stream] = replace(subject, agent_id=agent)
             else:
                 subject = _subject(event)  # its stream's first event was never seen: nothing to keep
-            rows.append(self._row(event, subject))
+            rows.append(self._row(event, subject, stream, naming))
         self._keep(conn, changed, known)
-        conn.execute(sa.insert(activity), rows)
+        insert_rows(conn, activity, rows)
 
     @staticmethod
-    def _row(event: Any, subject: Subject) -> dict[str, Any]:
-        naming = naming_of(type(event))
-        stream, version = str(event.originator_id), event.originator_version
+    def _row(event: Any, subject: Subject, stream: str, naming: Naming) -> dict[str, Any]:
+        version = event.originator_version
         actor = actor_of(event, subject)
         user_id = user_of(event, subject, actor)
         stamp = iso(event.timestamp)

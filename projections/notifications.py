@@ -25,7 +25,7 @@ notification projected late there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +36,7 @@ from domain.notifications import Inbox
 from domain.sessions import Session, SessionErrorOccurred, SessionWasDeleted
 from domain.tasks import Task
 from projections import tables
+from projections.bulk import insert_rows
 from projections.queries import ListQuery, Page, ReadModels
 from projections.runner import ReadModelProjection
 
@@ -115,6 +116,9 @@ class NotificationsProjection(ReadModelProjection):
             Inbox.AllRead: self._all_read,
         }
 
+    def wants(self, event_class: type) -> bool:
+        return any(base in self._handlers for base in event_class.__mro__)
+
     def apply(self, conn: sa.Connection, event: Any) -> None:
         raise TypeError("notifications need each event's position: the runners call apply_at")
 
@@ -127,22 +131,45 @@ class NotificationsProjection(ReadModelProjection):
 
     # -- subjects ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _subject(conn: sa.Connection, event: Any) -> Any:
+    # A batch's new subjects wait in memory (a session's start is one per session) and go in
+    # together: before anything reads or changes a subject, and at the batch's end.
+    _new_subjects: list[dict[str, Any]] | None = None
+
+    def apply_all(self, conn: sa.Connection, events: Sequence[Any], positions: Sequence[int] | None = None) -> None:
+        if positions is None or len(events) < 2:
+            super().apply_all(conn, events, positions)
+            return
+        self._new_subjects = []
+        try:
+            super().apply_all(conn, events, positions)
+            self._subjects_added(conn)
+        finally:
+            self._new_subjects = None
+
+    def _subjects_added(self, conn: sa.Connection) -> None:
+        if self._new_subjects:
+            insert_rows(conn, notification_subjects, self._new_subjects)
+            self._new_subjects = []
+
+    def _subject(self, conn: sa.Connection, event: Any) -> Any:
+        self._subjects_added(conn)
         table = notification_subjects
         return conn.execute(sa.select(table).where(table.c.stream_id == str(event.originator_id))).first()
 
-    @staticmethod
-    def _set_subject(conn: sa.Connection, event: Any, **values: Any) -> None:
+    def _set_subject(self, conn: sa.Connection, event: Any, **values: Any) -> None:
+        self._subjects_added(conn)
         table = notification_subjects
         conn.execute(sa.update(table).where(table.c.stream_id == str(event.originator_id)).values(**values))
 
-    @staticmethod
-    def _add_subject(conn: sa.Connection, event: Any, tenant_id: str, public_id: str, **values: Any) -> None:
+    def _add_subject(self, conn: sa.Connection, event: Any, tenant_id: str, public_id: str, **values: Any) -> None:
         row = {"stream_id": str(event.originator_id), "tenant_id": tenant_id, "public_id": public_id, **values}
-        conn.execute(sa.insert(notification_subjects).values(**row))
+        if self._new_subjects is not None:
+            self._new_subjects.append(row)
+        else:
+            conn.execute(sa.insert(notification_subjects).values(**row))
 
     def _forget(self, conn: sa.Connection, event: Any, position: int) -> None:
+        self._subjects_added(conn)
         table = notification_subjects
         conn.execute(sa.delete(table).where(table.c.stream_id == str(event.originator_id)))
 

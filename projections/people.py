@@ -62,6 +62,9 @@ class PeopleProjection(ReadModelProjection):
     name = "people"
     tables = (users, invites, workspace_members)
 
+    def wants(self, event_class: type) -> bool:
+        return issubclass(event_class, User.Event | Invite.Event)
+
     def apply(self, conn: sa.Connection, event: Any) -> None:
         if not isinstance(event, User.Event | Invite.Event):
             return

@@ -4,7 +4,7 @@ handler per event type that changes the row; any other event costs nothing, not 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ from domain.work_items import WorkItem
 from domain.workspaces import Workspace
 from projections import tables
 from projections.activity import ActivityProjection
+from projections.bulk import insert_rows
 from projections.people import PeopleProjection
 from projections.runner import ReadModelProjection
 from projections.session_resources import SessionResourcesProjection
@@ -47,10 +48,16 @@ Handler = Callable[[sa.Connection, Any], None]
 
 class ResourceProjection(ReadModelProjection):
     """Dispatches each event to the handler registered for its class (or a base class);
-    ``created`` turns an aggregate's first event into the row's values."""
+    ``created`` turns an aggregate's first event into the row's values.
+
+    A projection with ``rows_in_memory`` (every handler reaches ``table`` only through
+    ``row``, ``doc``, ``set``, ``patch`` and the insert of ``created``) keeps a batch's rows in
+    memory: a row is read at most once per batch (never when the batch created it), and the
+    batch's new and changed rows are written together at its end, in the runner's transaction."""
 
     table: sa.Table
     created_event: type
+    rows_in_memory = False
 
     def handlers(self) -> dict[type, Handler]:
         return {}
@@ -60,34 +67,77 @@ class ResourceProjection(ReadModelProjection):
 
     def __init__(self) -> None:
         self._handlers = {self.created_event: self._insert, **self.handlers()}
+        self._dispatch: dict[type, Handler | None] = {}
+        self._batch: BatchRows | None = None
+
+    def wants(self, event_class: type) -> bool:
+        return any(base in self._handlers for base in event_class.__mro__)
 
     def apply(self, conn: sa.Connection, event: Any) -> None:
-        for cls in type(event).__mro__:
-            handler = self._handlers.get(cls)
-            if handler is not None:
-                handler(conn, event)
-                return
+        cls = type(event)
+        try:
+            handler = self._dispatch[cls]
+        except KeyError:
+            handler = self._dispatch[cls] = next(
+                (self._handlers[base] for base in cls.__mro__ if base in self._handlers), None
+            )
+        if handler is not None:
+            handler(conn, event)
+
+    def apply_all(self, conn: sa.Connection, events: Sequence[Any], positions: Sequence[int] | None = None) -> None:
+        if not self.rows_in_memory or len(events) < 2:
+            super().apply_all(conn, events, positions)
+            return
+        self._batch = BatchRows(self.table)
+        try:
+            super().apply_all(conn, events, positions)
+            self._batch.flush(conn)
+        finally:
+            self._batch = None
 
     def _insert(self, conn: sa.Connection, event: Any) -> None:
         values = self.created(conn, event)
-        conn.execute(
-            sa.insert(self.table).values(
-                stream_id=str(event.originator_id),
-                tenant_id=values.pop("tenant_id", None) or event.tenant_id,
-                created_at=values["doc"]["created_at"],
-                archived=False,
-                **values,
-            )
-        )
+        row = {
+            "stream_id": str(event.originator_id),
+            "tenant_id": values.pop("tenant_id", None) or event.tenant_id,
+            "created_at": values["doc"]["created_at"],
+            "archived": False,
+            **values,
+        }
+        if self._batch is not None:
+            self._batch.created(row)
+        else:
+            conn.execute(sa.insert(self.table).values(**row))
+
+    def insert(self, conn: sa.Connection, table: sa.Table, values: Row) -> None:
+        """Adds a row to another of the projection's tables (with the batch's rows, if kept)."""
+        if self._batch is not None:
+            self._batch.later(table, values)
+        else:
+            conn.execute(sa.insert(table).values(**values))
+
+    def row(self, conn: sa.Connection, event: Any) -> Row | None:
+        """The row of the event's stream (its columns by name), or None when its first event
+        was never projected. Not to be changed in place: ``set`` changes it."""
+        stream = str(event.originator_id)
+        if self._batch is not None:
+            return self._batch.row(conn, stream)
+        found = conn.execute(sa.select(self.table).where(self.table.c.stream_id == stream)).first()
+        return dict(found._mapping) if found else None
 
     def doc(self, conn: sa.Connection, event: Any) -> Row | None:
         """The row's document, or None when its first event was never projected."""
-        row = conn.execute(
+        if self._batch is not None:
+            row = self._batch.row(conn, str(event.originator_id))
+            return dict(row["doc"]) if row else None
+        found = conn.execute(
             sa.select(self.table.c.doc).where(self.table.c.stream_id == str(event.originator_id))
         ).first()
-        return dict(row.doc) if row else None
+        return dict(found.doc) if found else None
 
     def set(self, conn: sa.Connection, event: Any, **values: Any) -> None:
+        if self._batch is not None and self._batch.set(str(event.originator_id), values):
+            return
         conn.execute(
             sa.update(self.table).where(self.table.c.stream_id == str(event.originator_id)).values(**values)
         )
@@ -103,11 +153,74 @@ class ResourceProjection(ReadModelProjection):
         self.patch(conn, event, lambda doc: doc | {"archived_at": stamp, "updated_at": stamp}, archived=True)
 
 
+class BatchRows:
+    """One batch's rows of a resource table, by stream: those it created (inserted at the
+    end) and those it read (written back at the end with the columns it changed)."""
+
+    def __init__(self, table: sa.Table) -> None:
+        self._table = table
+        self._rows: dict[str, Row | None] = {}
+        self._new: set[str] = set()
+        self._changed: dict[str, set[str]] = {}
+        self._later: list[tuple[sa.Table, Row]] = []
+
+    def created(self, row: Row) -> None:
+        stream = row["stream_id"]
+        self._rows[stream] = row
+        self._new.add(stream)
+        self._changed.pop(stream, None)
+
+    def later(self, table: sa.Table, values: Row) -> None:
+        self._later.append((table, values))
+
+    def row(self, conn: sa.Connection, stream: str) -> Row | None:
+        if stream in self._rows:
+            return self._rows[stream]
+        found = conn.execute(sa.select(self._table).where(self._table.c.stream_id == stream)).first()
+        row = self._rows[stream] = dict(found._mapping) if found else None
+        return row
+
+    def set(self, stream: str, values: Row) -> bool:
+        """Changes a kept row; False when the batch holds no row of ``stream`` (nor knows it has none)."""
+        if stream not in self._rows:
+            return False
+        row = self._rows[stream]
+        if row is not None:
+            row.update(values)
+            if stream not in self._new:
+                self._changed.setdefault(stream, set()).update(values)
+        return True
+
+    def flush(self, conn: sa.Connection) -> None:
+        table = self._table
+        created = [self._rows[stream] for stream in self._new]
+        insert_rows(conn, table, [row for row in created if row is not None])
+        updates: dict[tuple[str, ...], list[Row]] = {}
+        for stream, columns in self._changed.items():
+            row = self._rows[stream]
+            assert row is not None
+            names = tuple(sorted(columns))
+            updates.setdefault(names, []).append({"_stream": stream, **{f"_{name}": row[name] for name in names}})
+        for names, rows in updates.items():
+            statement = (
+                sa.update(table)
+                .where(table.c.stream_id == sa.bindparam("_stream"))
+                .values({name: sa.bindparam(f"_{name}") for name in names})
+            )
+            conn.execute(statement, rows)
+        later: dict[sa.Table, list[Row]] = {}
+        for other, values in self._later:
+            later.setdefault(other, []).append(values)
+        for other, rows in later.items():
+            insert_rows(conn, other, rows)
+
+
 class AgentsProjection(ResourceProjection):
     name = "agents"
     table = tables.agents
     tables = (tables.agents, tables.agent_versions)
     created_event = Agent.Created
+    rows_in_memory = True
 
     def handlers(self) -> dict[type, Handler]:
         return {Agent.Updated: self._updated, Agent.Archived: self.archived}
@@ -118,25 +231,18 @@ class AgentsProjection(ResourceProjection):
         return {"id": event.agent_id, "doc": doc}
 
     def _updated(self, conn: sa.Connection, event: Any) -> None:
-        row = conn.execute(
-            sa.select(self.table.c.doc, self.table.c.tenant_id).where(
-                self.table.c.stream_id == str(event.originator_id)
-            )
-        ).first()
+        row = self.row(conn, event)
         if row is None:
             return
         doc = agent_view(
-            row.doc["id"], event.definition, event.agent_version, event.timestamp, event.timestamp, None
-        ) | {"created_at": row.doc["created_at"]}
-        self._record_version(conn, row.tenant_id, doc)
+            row["doc"]["id"], event.definition, event.agent_version, event.timestamp, event.timestamp, None
+        ) | {"created_at": row["doc"]["created_at"]}
+        self._record_version(conn, row["tenant_id"], doc)
         self.set(conn, event, doc=doc, archived=False)
 
-    @staticmethod
-    def _record_version(conn: sa.Connection, tenant_id: str, doc: Row) -> None:
-        conn.execute(
-            sa.insert(tables.agent_versions).values(
-                agent_id=doc["id"], version=doc["version"], tenant_id=tenant_id, doc=doc
-            )
+    def _record_version(self, conn: sa.Connection, tenant_id: str, doc: Row) -> None:
+        self.insert(
+            conn, tables.agent_versions, {"agent_id": doc["id"], "version": doc["version"], "tenant_id": tenant_id, "doc": doc}
         )
 
 
@@ -145,6 +251,7 @@ class EnvironmentsProjection(ResourceProjection):
     table = tables.environments
     tables = (tables.environments,)
     created_event = Environment.Created
+    rows_in_memory = True
 
     def handlers(self) -> dict[type, Handler]:
         return {Environment.Updated: self._updated, Environment.Archived: self.archived}
@@ -162,6 +269,7 @@ class SessionsProjection(ResourceProjection):
     table = tables.sessions
     tables = (tables.sessions,)
     created_event = Session.Started
+    rows_in_memory = True
 
     def handlers(self) -> dict[type, Handler]:
         return {
@@ -281,6 +389,7 @@ class EnvironmentKeysProjection(ResourceProjection):
     table = tables.environment_keys
     tables = (tables.environment_keys,)
     created_event = EnvironmentKey.Issued
+    rows_in_memory = True
 
     def handlers(self) -> dict[type, Handler]:
         return {EnvironmentKey.Revoked: self._revoked}
@@ -303,6 +412,7 @@ class WorkItemsProjection(ResourceProjection):
     table = tables.work_items
     tables = (tables.work_items,)
     created_event = WorkItem.Created
+    rows_in_memory = True
 
     def handlers(self) -> dict[type, Handler]:
         return {
@@ -436,6 +546,7 @@ class WorkspacesProjection(ResourceProjection):
     table = tables.workspaces
     tables = (tables.workspaces,)
     created_event = Workspace.Created
+    rows_in_memory = True
 
     def handlers(self) -> dict[type, Handler]:
         return {Workspace.Updated: self._updated, Workspace.Archived: self._archived}

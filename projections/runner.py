@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -40,6 +41,14 @@ class ReadModelProjection:
     def apply_at(self, conn: sa.Connection, event: Any, position: int) -> None:
         """``apply``, told the event's global position (a projection that keeps it overrides this)."""
         self.apply(conn, event)
+
+    def wants(self, event_class: type) -> bool:
+        """Whether events of this class may change the projection's rows (the runner hands it
+        only those); a projection that knows its event types says so here."""
+        return True
+
+    def forget(self) -> None:
+        """Drops whatever the projection remembers between batches (its tables were emptied)."""
 
 
 class NotificationSource(Protocol):
@@ -78,6 +87,7 @@ class ReadModelRunner:
         self.engine = engine
         self._source = source
         self._projections = {projection.name: projection for projection in projections}
+        self._wanted: dict[str, dict[type, bool]] = {name: {} for name in self._projections}
         self._batch_size = batch_size
         self._applied = 0
         self._progress = threading.Condition()
@@ -111,39 +121,82 @@ class ReadModelRunner:
     def catch_up(self) -> int:
         """Applies everything recorded so far; returns the lowest position reached."""
         with self._catch_up_lock:
+            return self._catch_up(self._batch_size)
+
+    def _catch_up(self, batch_size: int) -> int:
+        positions = self.positions()
+        reader: ThreadPoolExecutor | None = None
+        ahead: tuple[int, Future[list[tuple[int, Any]]]] | None = None
+        try:
             while True:
-                positions = self.positions()
                 lowest = min(positions.values(), default=0)
-                batch = self._source.notifications(lowest, self._batch_size)
-                if not batch:
+                if ahead is not None and ahead[0] == lowest:
+                    decoded = ahead[1].result()
+                else:
+                    decoded = self._read(lowest, batch_size)
+                ahead = None
+                if not decoded:
                     self._reached(lowest)
                     return lowest
-                decoded = [(n.id, self._source.decode(n)) for n in batch]
-                for name, projection in self._projections.items():
-                    self._apply_batch(projection, positions[name], decoded)
-                self._reached(min(self.positions().values(), default=0))
+                if len(decoded) == batch_size:
+                    # More is likely: read and decode it while this batch is written (the
+                    # reader's work overlaps the time spent waiting on the database).
+                    reader = reader or ThreadPoolExecutor(1, thread_name_prefix="agentry-projections-read")
+                    ahead = (decoded[-1][0], reader.submit(self._read, decoded[-1][0], batch_size))
+                try:
+                    positions = self._apply_batch(positions, decoded)
+                except PositionMoved as moved:
+                    log.info("projection %s was advanced by another runner", moved)
+                    positions = self.positions()
+                self._reached(min(positions.values(), default=0))
+        finally:
+            if reader is not None:
+                reader.shutdown(wait=True, cancel_futures=True)
 
-    def _apply_batch(
-        self, projection: ReadModelProjection, position: int, decoded: list[tuple[int, Any]]
-    ) -> None:
-        todo = [(nid, event) for nid, event in decoded if nid > position]
-        if not todo:
-            return
-        try:
-            with self.engine.begin() as conn:
-                # Claim the batch first: the row lock makes a concurrent runner wait here
-                # and then find the position moved, before it has applied anything.
+    def _read(self, after: int, limit: int) -> list[tuple[int, Any]]:
+        decode = self._source.decode
+        return [(n.id, decode(n)) for n in self._source.notifications(after, limit)]
+
+    def _apply_batch(self, positions: dict[str, int], decoded: list[tuple[int, Any]]) -> dict[str, int]:
+        """Every projection's share of one batch, in one transaction with every position it
+        moves: a crash anywhere in it leaves rows and positions as they were."""
+        last = decoded[-1][0]
+        reached = dict(positions)
+        with self.engine.begin() as conn:
+            # Claim first, in one order for every runner: the row locks make a concurrent
+            # runner wait here and then find a position moved, before it has applied anything.
+            # Projections at one position (all of them, but after a rebuild of some) are
+            # claimed by one statement.
+            claimed = sorted(name for name in self._projections if positions[name] < last)
+            by_position: dict[int, list[str]] = {}
+            for name in claimed:
+                by_position.setdefault(positions[name], []).append(name)
+            for position, names in sorted(by_position.items()):
                 moved = conn.execute(
                     sa.update(tables.positions)
-                    .where(tables.positions.c.name == projection.name)
+                    .where(tables.positions.c.name.in_(names))
                     .where(tables.positions.c.position == position)
-                    .values(position=todo[-1][0])
+                    .values(position=last)
                 )
-                if moved.rowcount != 1:
-                    raise PositionMoved(projection.name)
-                projection.apply_all(conn, [event for _, event in todo], [position for position, _ in todo])
-        except PositionMoved:
-            log.info("projection %s was advanced by another runner", projection.name)
+                if moved.rowcount != len(names):
+                    raise PositionMoved(", ".join(names))
+                for name in names:
+                    reached[name] = last
+            for name in claimed:
+                projection, position = self._projections[name], positions[name]
+                wanted = self._wanted[name]
+                events, at = [], []
+                for nid, event in decoded:
+                    cls = type(event)
+                    wants = wanted.get(cls)
+                    if wants is None:
+                        wants = wanted[cls] = projection.wants(cls)
+                    if wants and nid > position:
+                        events.append(event)
+                        at.append(nid)
+                if events:
+                    projection.apply_all(conn, events, at)
+        return reached
 
     def _reached(self, position: int) -> None:
         with self._progress:
@@ -169,21 +222,28 @@ class ReadModelRunner:
 
     # -- rebuild ----------------------------------------------------------------------------
 
-    def rebuild(self, name: str) -> int:
-        """Empties one projection's tables and replays the whole log into them."""
-        projection = self._projections.get(name)
-        if projection is None:
-            raise KeyError(name)
-        with self._catch_up_lock, self.engine.begin() as conn:
-            for table in projection.tables:
-                conn.execute(sa.delete(table))
-            conn.execute(
-                sa.update(tables.positions)
-                .where(tables.positions.c.name == name)
-                .values(position=0)
-            )
-        self._applied = 0
-        return self.catch_up()
+    # Events per transaction while rebuilding: nobody waits on a rebuild's commits.
+    REBUILD_BATCH = 5000
+
+    def rebuild(self, *names: str) -> int:
+        """Empties the named projections' tables (every one's without a name) and replays the
+        whole log into them in one pass: each event is read and decoded once for all of them."""
+        chosen = list(names) or list(self._projections)
+        projections = [self._projections[name] for name in chosen]  # KeyError: unknown
+        with self._catch_up_lock:
+            with self.engine.begin() as conn:
+                for projection in projections:
+                    for table in projection.tables:
+                        conn.execute(sa.delete(table))
+                    projection.forget()
+                conn.execute(
+                    sa.update(tables.positions).where(tables.positions.c.name.in_(chosen)).values(position=0)
+                )
+            self._applied = 0
+            return self._catch_up(max(self._batch_size, self.REBUILD_BATCH))
+
+    def rebuild_all(self) -> int:
+        return self.rebuild()
 
     # -- background loop ------------------------------------------------------------------
 

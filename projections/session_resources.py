@@ -29,6 +29,9 @@ class SessionResourcesProjection(ReadModelProjection):
             SessionWasDeleted: self._session_deleted,
         }
 
+    def wants(self, event_class: type) -> bool:
+        return event_class in self._handlers
+
     def apply(self, conn: sa.Connection, event: Any) -> None:
         # Most of a session's events are messages and tool calls: they cost nothing here.
         handler = self._handlers.get(type(event))

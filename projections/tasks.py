@@ -8,6 +8,7 @@ events so a search by agent name never waits on another projection.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from application.views import iso
 from domain.agents import Agent
 from domain.boards import Board, Department
 from domain.tasks import Task
+from projections.bulk import insert_rows
 from projections.resources import Handler, ResourceProjection, Row
 from projections.task_tables import boards, departments, task_agent_names, task_comments, task_tags, tasks
 
@@ -105,23 +107,57 @@ class TasksProjection(ResourceProjection):
             stream = str(event.originator_id)
             conn.execute(sa.insert(task_tags), [{"stream_id": stream, "tag": tag} for tag in unique])
 
-    @staticmethod
-    def _agent_created(conn: sa.Connection, event: Any) -> None:
-        conn.execute(
-            sa.insert(task_agent_names).values(
-                stream_id=str(event.originator_id),
-                agent_id=event.agent_id,
-                tenant_id=event.tenant_id,
-                name=event.definition.get("name") or "",
-            )
-        )
+    # Agents' names: no handler here reads them, so a batch keeps its new and renamed ones in
+    # memory and writes them together at its end.
+    _names: AgentNames | None = None
 
-    @staticmethod
-    def _agent_renamed(conn: sa.Connection, event: Any) -> None:
-        name = event.definition.get("name") or ""
-        conn.execute(
-            sa.update(task_agent_names).where(task_agent_names.c.stream_id == str(event.originator_id)).values(name=name)
-        )
+    def apply_all(self, conn: sa.Connection, events: Sequence[Any], positions: Sequence[int] | None = None) -> None:
+        if len(events) < 2:
+            super().apply_all(conn, events, positions)
+            return
+        self._names = AgentNames()
+        try:
+            super().apply_all(conn, events, positions)
+            self._names.flush(conn)
+        finally:
+            self._names = None
+
+    def _agent_created(self, conn: sa.Connection, event: Any) -> None:
+        row = {
+            "stream_id": str(event.originator_id),
+            "agent_id": event.agent_id,
+            "tenant_id": event.tenant_id,
+            "name": event.definition.get("name") or "",
+        }
+        if self._names is not None:
+            self._names.created[row["stream_id"]] = row
+        else:
+            conn.execute(sa.insert(task_agent_names).values(**row))
+
+    def _agent_renamed(self, conn: sa.Connection, event: Any) -> None:
+        stream, name = str(event.originator_id), event.definition.get("name") or ""
+        if self._names is None:
+            conn.execute(sa.update(task_agent_names).where(task_agent_names.c.stream_id == stream).values(name=name))
+        elif stream in self._names.created:
+            self._names.created[stream]["name"] = name
+        else:
+            self._names.renamed[stream] = name
+
+
+class AgentNames:
+    def __init__(self) -> None:
+        self.created: dict[str, dict[str, Any]] = {}
+        self.renamed: dict[str, str] = {}
+
+    def flush(self, conn: sa.Connection) -> None:
+        insert_rows(conn, task_agent_names, list(self.created.values()))
+        if self.renamed:
+            statement = (
+                sa.update(task_agent_names)
+                .where(task_agent_names.c.stream_id == sa.bindparam("_stream"))
+                .values(name=sa.bindparam("_name"))
+            )
+            conn.execute(statement, [{"_stream": stream, "_name": name} for stream, name in self.renamed.items()])
 
 
 class DepartmentsProjection(ResourceProjection):

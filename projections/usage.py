@@ -16,7 +16,7 @@ application/usage_reports.py.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -37,6 +37,7 @@ from application.usage_reports import (
     split_cost,
 )
 from domain.sessions import ModelRequestEnded, OutcomeEvaluationEnded, Session
+from projections.bulk import insert_rows
 from projections.queries import BadPageToken, decode_token, encode_token
 from projections.runner import ReadModelProjection
 from projections.tables import metadata
@@ -143,11 +144,32 @@ class UsageProjection(ReadModelProjection):
         # A session's attribution never changes once started: kept here, it spares the
         # read of its row for the tokens of every request.
         self._attributions: OrderedDict[str, Attribution] = OrderedDict()
+        self._batch: UsageBatch | None = None
 
     def apply(self, conn: sa.Connection, event: Any) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(conn, event)
+
+    def apply_all(self, conn: sa.Connection, events: Sequence[Any], positions: Sequence[int] | None = None) -> None:
+        """A batch's counters summed in memory and its sessions' ``pending`` kept there, both
+        written once at its end (in the runner's transaction, with its position)."""
+        if len(events) < 2:
+            super().apply_all(conn, events, positions)
+            return
+        self._batch = UsageBatch()
+        try:
+            for event in events:
+                self.apply(conn, event)
+            self._batch.flush(conn)
+        finally:
+            self._batch = None
+
+    def wants(self, event_class: type) -> bool:
+        return event_class in self._handlers
+
+    def forget(self) -> None:
+        self._attributions.clear()
 
     # -- a session's attribution ------------------------------------------------------------
 
@@ -165,8 +187,12 @@ class UsageProjection(ReadModelProjection):
             speed=speed if speed in ("fast", "standard") else "standard",
         )
         stream = str(event.originator_id)
-        conn.execute(sa.delete(usage_sessions).where(usage_sessions.c.stream_id == stream))
-        conn.execute(sa.insert(usage_sessions).values(stream_id=stream, pending=None, **attribution.__dict__))
+        if self._batch is not None:
+            self._batch.started[stream] = attribution
+            self._batch.pending[stream] = None
+        else:
+            conn.execute(sa.delete(usage_sessions).where(usage_sessions.c.stream_id == stream))
+            conn.execute(sa.insert(usage_sessions).values(stream_id=stream, pending=None, **attribution.__dict__))
         self._remember(stream, attribution)
 
     def _remember(self, stream: str, attribution: Attribution) -> None:
@@ -179,6 +205,8 @@ class UsageProjection(ReadModelProjection):
         known = self._attributions.get(stream)
         if known is not None:
             return known
+        if self._batch is not None and stream in self._batch.started:
+            return self._batch.started[stream]
         row = conn.execute(sa.select(usage_sessions).where(usage_sessions.c.stream_id == stream)).first()
         if row is None:
             return None
@@ -204,18 +232,28 @@ class UsageProjection(ReadModelProjection):
         context = context_window(prompt)
         at = _epoch(event.timestamp)
         if any(tokens.values()):
-            _add(conn, attribution.key(context), at, {TOKEN_COLUMNS[name]: count for name, count in tokens.items()})
+            self._add(conn, attribution.key(context), at, {TOKEN_COLUMNS[name]: count for name, count in tokens.items()})
         pending = {"span": span if isinstance(span, str) else None, "at": at, "context": context, "tokens": tokens}
+        if self._batch is not None:
+            self._batch.pending[stream] = pending
+            self._batch.changed.add(stream)
+            return
         conn.execute(sa.update(usage_sessions).where(usage_sessions.c.stream_id == stream).values(pending=pending))
 
     def _costed(self, conn: sa.Connection, event: Any) -> None:
-        row = conn.execute(
-            sa.select(usage_sessions).where(usage_sessions.c.stream_id == str(event.originator_id))
-        ).first()
-        if row is None:
-            return
-        attribution = _attribution_of(row)
-        pending = row.pending if isinstance(row.pending, dict) else {}
+        stream = str(event.originator_id)
+        if self._batch is not None and stream in self._batch.pending:
+            # Started, or its tokens counted, in this batch: its row is (still) in memory.
+            known = self._attribution(conn, stream)
+            if known is None:
+                return
+            attribution, pending = known, self._batch.pending[stream] or {}
+        else:
+            row = conn.execute(sa.select(usage_sessions).where(usage_sessions.c.stream_id == stream)).first()
+            if row is None:
+                return
+            attribution = _attribution_of(row)
+            pending = row.pending if isinstance(row.pending, dict) else {}
         if pending.get("span") == event.span_id:
             at, context, tokens = int(pending["at"]), str(pending["context"]), dict(pending["tokens"])
         else:  # a cost whose tokens were never counted: it stands on its own
@@ -228,7 +266,54 @@ class UsageProjection(ReadModelProjection):
             "cost_micros": cost,
             **{COST_COLUMNS[name]: part for name, part in parts.items()},
         }
-        _add(conn, attribution.key(context), at, increments)
+        self._add(conn, attribution.key(context), at, increments)
+
+    def _add(self, conn: sa.Connection, key: dict[str, str], at: int, increments: dict[str, int]) -> None:
+        if self._batch is not None:
+            self._batch.add(key, at, increments)
+        else:
+            _add(conn, key, at, increments)
+
+
+class UsageBatch:
+    """One batch's sums per usage row, the sessions it started and the ``pending`` of those
+    it counted."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, Attribution] = {}
+        self.sums: dict[tuple[Any, ...], dict[str, int]] = {}
+        self.pending: dict[str, Any] = {}
+        self.changed: set[str] = set()
+
+    def add(self, key: dict[str, str], at: int, increments: dict[str, int]) -> None:
+        for width, step in WIDTHS.items():
+            row = {**key, "width": width, "bucket": at - at % step}
+            sums = self.sums.setdefault(tuple(row[name] for name in KEY), dict.fromkeys(METRICS, 0))
+            for name, count in increments.items():
+                sums[name] += count
+
+    def flush(self, conn: sa.Connection) -> None:
+        started = sorted(self.started)
+        for first in range(0, len(started), 500):
+            conn.execute(sa.delete(usage_sessions).where(usage_sessions.c.stream_id.in_(started[first : first + 500])))
+        insert_rows(
+            conn, usage_sessions,
+            [{"stream_id": stream, "pending": self.pending[stream], **self.started[stream].__dict__} for stream in started],
+        )  # fmt: skip
+        if self.sums:
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(usage)
+            upsert = insert.on_conflict_do_update(
+                index_elements=list(KEY), set_={name: usage.c[name] + insert.excluded[name] for name in METRICS}
+            )
+            conn.execute(upsert, [{**dict(zip(KEY, key, strict=True)), **sums} for key, sums in self.sums.items()])
+        changed = [{"_stream": stream, "_pending": self.pending[stream]} for stream in self.changed - self.started.keys()]
+        if changed:
+            update = (
+                sa.update(usage_sessions)
+                .where(usage_sessions.c.stream_id == sa.bindparam("_stream"))
+                .values(pending=sa.bindparam("_pending"))
+            )
+            conn.execute(update, changed)
 
 
 def _attribution_of(row: Any) -> Attribution:
