@@ -6,7 +6,7 @@ rows measured in this run on the same server:
 (b) SSE replay of the whole log (``GET /v1/sessions/{id}/events/stream`` with
     ``Last-Event-ID: 0``, read until the last seq arrives) ÷ the raw read.
 
-Each rate is events per second, best of three runs (the machine is shared).
+Each rate is events per second, best of five runs (the machine is shared).
 
     .venv/bin/python bench/replay.py [--events 20000]
 """
@@ -29,7 +29,7 @@ from _support import BENCH_KEY, ROOT, SseReader, agentry_server, scratch_databas
 sys.path.insert(0, str(ROOT))
 from domain.ids import stream_id  # noqa: E402
 
-RUNS = 3
+RUNS = 5
 BATCH = 100  # the most events one POST takes
 # An event of a realistic size: a few hundred bytes of client text.
 NOTE = "replay bench " * 20

@@ -98,14 +98,14 @@ def test_batches_are_sized_from_the_event_sizes_seen(sessions: SessionService, l
     session_id = new_session(sessions)
     fill(sessions, session_id, 40, padding=50_000)
     limits: list[int | None] = []
-    read_stream = store.read_stream
+    read_stored = store.read_stored
 
     def recording_read(*args: Any, **kwargs: Any) -> Any:
         limits.append(kwargs.get("limit"))
-        return read_stream(*args, **kwargs)
+        return read_stored(*args, **kwargs)
 
     head = log.head(ALICE, session_id)
-    monkeypatch.setattr(store, "read_stream", recording_read)
+    monkeypatch.setattr(store, "read_stored", recording_read)
     chunk = log.chunk(head, LogPosition.after_seq(0), max_events=1000, max_bytes=10**9)
     assert [e["n"] for e in chunk.events] == list(range(40))
     # The first batch is small; later ones hold about READ_BYTES of ~50 kB events.
