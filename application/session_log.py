@@ -404,11 +404,14 @@ class SessionLog:
         self,
         head: LogHead,
         after: LogPosition,
-        max_events: int = CHUNK_EVENTS,
-        max_bytes: int = CHUNK_MAX_BYTES,
+        max_events: int | None = None,
+        max_bytes: int | None = None,
     ) -> Chunk:
         """The public events after ``after``: at most ``max_events`` of them and, past the
-        first, at most ``max_bytes`` of JSON."""
+        first, at most ``max_bytes`` of JSON (by default ``CHUNK_EVENTS`` and
+        ``CHUNK_MAX_BYTES`` as they stand when called)."""
+        max_events = CHUNK_EVENTS if max_events is None else max_events
+        max_bytes = CHUNK_MAX_BYTES if max_bytes is None else max_bytes
         scan = _Scan(self._store, head.stream, after, want_events=max_events, want_bytes=max_bytes)
         events: list[dict[str, Any]] = []
         encoded_events: list[bytes] = []
