@@ -175,8 +175,9 @@ class _Scan:
     as a list of items (so the per-event work is a loop, not a generator hop). ``version``
     is the last stream version of the batches scanned, and ``complete`` turns true once a
     read comes back short (the end of the stream). ``want_events`` / ``want_bytes``: how
-    much the reader takes at most, and ``took`` what it took so far (filters drop some), so
-    a batch reads little past what is still lacking (a page's look-ahead event included)."""
+    much the reader takes at most, and ``took`` what it took so far, so a batch reads little
+    past what is still lacking (a page's look-ahead event included) while the reader takes
+    everything it is given."""
 
     def __init__(
         self,
@@ -211,6 +212,10 @@ class _Scan:
             return FIRST_READ
         average = max(1, self._seen_bytes // self._seen_events)
         size = min(SCAN_CHUNK, READ_BYTES // average)
+        if self._took_events < self._seen_events:
+            # Filters drop events (a type filter, newest first below a cursor): how many
+            # more rows the reader needs is anyone's guess; read full batches.
+            return max(1, size)
         if self._want_events is not None:
             size = min(size, self._want_events - self._took_events + 1)
         if self._want_bytes is not None:
