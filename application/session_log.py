@@ -102,11 +102,10 @@ def _kind(topic: str) -> _Kind:
 
 
 def _processed_at(timestamp: str) -> str:
-    """``iso`` of a stored ISO timestamp: a UTC one with microseconds (what the store
-    writes) by slicing, any other by parsing it."""
-    if len(timestamp) == 32 and timestamp.endswith("+00:00") and timestamp[19] == ".":
-        return timestamp[:26] + "Z"
+    """``iso`` of a stored ISO timestamp. A UTC one with microseconds (what the store
+    writes, ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``) is sliced instead, where it is read."""
     return iso(datetime.fromisoformat(timestamp))  # type: ignore[return-value]
+
 
 def _within(moment: str | None, bounds: dict[str, str]) -> bool:
     return moment is not None and all(TIME_BOUNDS[op](moment, bound) for op, bound in bounds.items())
