@@ -98,14 +98,14 @@ def test_batches_are_sized_from_the_event_sizes_seen(sessions: SessionService, l
     session_id = new_session(sessions)
     fill(sessions, session_id, 40, padding=50_000)
     limits: list[int | None] = []
-    read_stream = store.read_stream
+    read_stored = store.read_stored
 
     def recording_read(*args: Any, **kwargs: Any) -> Any:
         limits.append(kwargs.get("limit"))
-        return read_stream(*args, **kwargs)
+        return read_stored(*args, **kwargs)
 
     head = log.head(ALICE, session_id)
-    monkeypatch.setattr(store, "read_stream", recording_read)
+    monkeypatch.setattr(store, "read_stored", recording_read)
     chunk = log.chunk(head, LogPosition.after_seq(0), max_events=1000, max_bytes=10**9)
     assert [e["n"] for e in chunk.events] == list(range(40))
     # The first batch is small; later ones hold about READ_BYTES of ~50 kB events.
@@ -176,3 +176,22 @@ def test_the_head_is_read_from_the_stream_ends_and_matches_the_aggregate(
     for wrong in (agent["id"], "sesn_" + "x" * 20, "garbage"):
         with pytest.raises(NotFound):
             log.head(ALICE, wrong)
+
+
+def test_a_page_whose_filters_drop_events_reads_full_batches(sessions: SessionService, log: SessionLog, store: EventsourcingEventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Newest first below a cursor skips every event above it: rows are read in full
+    # batches, not in batches sized for the page's few events.
+    monkeypatch.setattr(session_log_module, "SCAN_CHUNK", 50)
+    session_id = new_session(sessions)
+    fill(sessions, session_id, 400)
+    limits: list[int | None] = []
+    read_stored = store.read_stored
+
+    def recording_read(*args: Any, **kwargs: Any) -> Any:
+        limits.append(kwargs.get("limit"))
+        return read_stored(*args, **kwargs)
+
+    monkeypatch.setattr(store, "read_stored", recording_read)
+    page = log.page(ALICE, session_id, limit=3, order="desc", before_seq=10)
+    assert [e["n"] for e in page.events] == [8, 7, 6]
+    assert len(limits) <= 2 + 480 // 50 and max(limit or 0 for limit in limits) == 50

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import falcon
+import orjson
 
 from application.errors import NotFound
 from application.session_log import LogPosition, SessionLog
@@ -93,10 +94,16 @@ class SessionEventsResource:
             time_bounds(req),
         )
         next_page = encode_token(order, page.next_seq) if page.next_seq is not None else None
-        events = page.events
+        encoded = page.encoded
         if who_reads.role in WORKER_ROLES:
-            events = [as_worker_sees(event) for event in events]
-        resp.media = {"data": events, "next_page": next_page}
+            encoded = [
+                orjson.dumps(as_worker_sees(event)) if event["type"] == "agent.tool_result" else raw
+                for event, raw in zip(page.events, encoded, strict=True)
+            ]
+        # The bytes resp.media would give ({"data": [...], "next_page": ...} by orjson),
+        # joined from each event's JSON as the log encoded it, not encoded a second time.
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = b'{"data":[%s],"next_page":%s}' % (b",".join(encoded), orjson.dumps(next_page))
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, session_id: str) -> None:
         body = await parse(req, SendEvents)
