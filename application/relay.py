@@ -3,7 +3,15 @@ publishes every event, recording the new position only for what the broker ackno
 
 Delivery is at-least-once and ordered per aggregate: after a failure the relay re-sends from
 the first unacknowledged event, so duplicates can only be events the broker had not
-acknowledged (or whose acknowledgement had not been recorded)."""
+acknowledged (or whose acknowledgement had not been recorded).
+
+Batches are pipelined: while the broker has one batch, the relay reads and builds the next
+(from the end of the batch in flight), and drops that read-ahead if the broker refused
+anything, so nothing is skipped and no key is reordered.
+
+Fencing: the publisher is a transactional producer with one fixed transactional id, and a
+relay that takes the lease initialises it before anything else, which makes the broker
+refuse every later write of the relay it replaced (``Fenced``)."""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -29,14 +38,28 @@ class NotificationLog(Protocol):
     def load(self, aggregate_id: UUID) -> Any: ...
 
 
-class Publisher(Protocol):
-    def publish(self, messages: Sequence[OutboxMessage]) -> int:
-        """Sends in order; returns how many messages, from the first, the broker acknowledged."""
-        ...
-
-
 class LeaseLost(RuntimeError):
     """This relay is no longer the active one (its lock went with its connection)."""
+
+
+class Fenced(LeaseLost):
+    """The broker refused this relay's producer: a newer relay took over its transactional id."""
+
+
+class Publisher(Protocol):
+    def fence(self) -> None:
+        """Makes this relay's producer the only one the broker accepts (best effort: a
+        broker out of reach is fenced at the first send instead)."""
+        ...
+
+    def send(self, messages: Sequence[OutboxMessage]) -> None:
+        """Starts sending, in order; ``acknowledged`` waits for the outcome."""
+        ...
+
+    def acknowledged(self) -> int:
+        """How many messages of the last ``send``, from the first, the broker acknowledged
+        (acks=all, committed). Raises ``Fenced`` when a newer relay took over."""
+        ...
 
 
 class RelayPosition(Protocol):
@@ -89,6 +112,30 @@ def run_while_leased(relay: Relay, lease: Lease, should_stop: Callable[[], bool]
             lease.release()
 
 
+@dataclass(frozen=True)
+class _Batch:
+    notifications: Sequence[Any]
+    messages: list[OutboxMessage]
+
+
+class _Recorded:
+    """An event as the message needs it, without decoding it: its recorded fields (seq,
+    tenant_id: plain JSON values), then its class's attributes (``public_type``), as
+    attribute look-up on the decoded event would find them."""
+
+    __slots__ = ("_state", "_cls")
+
+    def __init__(self, state: dict[str, Any], cls: type) -> None:
+        self._state = state
+        self._cls = cls
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._state[name]
+        except KeyError:
+            return getattr(self._cls, name)
+
+
 class Relay:
     def __init__(
         self,
@@ -106,40 +153,56 @@ class Relay:
         self._prefix = topic_prefix
         self._batch_size = batch_size
         self._tenants: dict[UUID, str] = {}
+        self._classes: dict[str, type] = {}
         self.published = 0
 
     def run(self, should_stop: Callable[[], bool], idle_wait: float = 0.5) -> None:
         backoff = 0.2
+        # Fence first: from here on the broker takes nothing from the relay this one replaced.
+        self._publisher.fence()
         position = self._position.get()
         log.info("relay starting after event %d", position)
+        ahead: _Batch | None = None
         while not should_stop():
-            batch = self._log.notifications(position, self._batch_size)
-            if not batch:
+            batch = ahead if ahead is not None else self._read(position)
+            ahead = None
+            if batch is None:
                 self._wait_for_change(idle_wait)
                 continue
-            messages = [self._message(n) for n in batch if is_published(n.topic)]
-            # A relay whose lock went with a dropped connection must not publish next to
-            # the relay that took over: ask before every batch, not only when saving.
-            if messages and not self._position.held():
-                raise LeaseLost("the relay lock was lost; another relay may be active")
-            acknowledged = self._publisher.publish(messages) if messages else 0
-            reached = self._reached(batch, messages, acknowledged)
+            acknowledged = 0
+            if batch.messages:
+                # A relay whose lock went with a dropped connection must not publish next to
+                # the relay that took over: ask before every batch (the broker's fence covers
+                # the moment between this question and the send).
+                if not self._position.held():
+                    raise LeaseLost("the relay lock was lost; another relay may be active")
+                self._publisher.send(batch.messages)
+                ahead = self._read(batch.notifications[-1].id)
+                acknowledged = self._publisher.acknowledged()
+            reached = self._reached(batch.notifications, batch.messages, acknowledged)
             if reached > position:
                 position = reached
                 self._position.set(position)
             self.published += acknowledged
-            if acknowledged < len(messages):
+            if acknowledged < len(batch.messages):
+                ahead = None  # it starts after events the broker has not taken
                 log.warning(
                     "broker acknowledged %d of %d messages; re-sending from event %d in %.1fs",
                     acknowledged,
-                    len(messages),
-                    messages[acknowledged].notification_id,
+                    len(batch.messages),
+                    batch.messages[acknowledged].notification_id,
                     backoff,
                 )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             else:
                 backoff = 0.2
+
+    def _read(self, after: int) -> _Batch | None:
+        notifications = self._log.notifications(after, self._batch_size)
+        if not notifications:
+            return None
+        return _Batch(notifications, [self._message(n) for n in notifications if is_published(n.topic)])
 
     @staticmethod
     def _reached(batch: Sequence[Any], messages: Sequence[OutboxMessage], acknowledged: int) -> int:
@@ -155,17 +218,26 @@ class Relay:
         return reached
 
     def _message(self, notification: Any) -> OutboxMessage:
-        event = self._log.decode(notification)
+        state = self._log.state_of(notification)
+        event = _Recorded(state, self._event_class(notification))
         return build_message(
             notification.id,
             notification.originator_id,
             notification.originator_version,
             notification.topic,
-            self._log.state_of(notification),
+            state,
             event,
             self._tenant(notification.originator_id, event),
             self._prefix,
         )
+
+    def _event_class(self, notification: Any) -> type:
+        """Decoding every event cost the relay half its time; its class is what a message
+        needs beyond the recorded fields, and one decode per topic finds it."""
+        cls = self._classes.get(notification.topic)
+        if cls is None:
+            cls = self._classes[notification.topic] = type(self._log.decode(notification))
+        return cls
 
     def _tenant(self, originator_id: UUID, event: Any) -> str:
         tenant = getattr(event, "tenant_id", None) or self._tenants.get(originator_id)
