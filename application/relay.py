@@ -219,7 +219,10 @@ class Relay:
 
     def _message(self, notification: Any) -> OutboxMessage:
         state = self._log.state_of(notification)
-        event = _Recorded(state, self._event_class(notification))
+        cls = self._event_class(notification)
+        event: Any = _Recorded(state, cls)
+        if state.get("class_version", 1) < getattr(cls, "class_version", 1):
+            event = self._log.decode(notification)  # an older schema: its upcasts apply
         return build_message(
             notification.id,
             notification.originator_id,
