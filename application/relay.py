@@ -118,22 +118,23 @@ class _Batch:
     messages: list[OutboxMessage]
 
 
+_ABSENT = object()
+
+
 class _Recorded:
-    """An event as the message needs it, without decoding it: its recorded fields (seq,
-    tenant_id: plain JSON values), then its class's attributes (``public_type``), as
-    attribute look-up on the decoded event would find them."""
+    """An event as the message needs it, without decoding it: ``seq`` and ``tenant_id`` from
+    its recorded fields (plain JSON values), ``public_type`` from its class, as attribute
+    look-up on the decoded event would find them."""
 
-    __slots__ = ("_state", "_cls")
+    __slots__ = ("public_type", "seq", "tenant_id")  # one left unset is absent, as on the event
 
-    def __init__(self, state: dict[str, Any], cls: type) -> None:
-        self._state = state
-        self._cls = cls
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._state[name]
-        except KeyError:
-            return getattr(self._cls, name)
+    def __init__(self, state: dict[str, Any], defaults: dict[str, Any]) -> None:
+        if (public_type := state.get("public_type", defaults["public_type"])) is not _ABSENT:
+            self.public_type = public_type
+        if (seq := state.get("seq", defaults["seq"])) is not _ABSENT:
+            self.seq = seq
+        if (tenant_id := state.get("tenant_id", defaults["tenant_id"])) is not _ABSENT:
+            self.tenant_id = tenant_id
 
 
 class Relay:
@@ -153,7 +154,7 @@ class Relay:
         self._prefix = topic_prefix
         self._batch_size = batch_size
         self._tenants: dict[UUID, str] = {}
-        self._classes: dict[str, type] = {}
+        self._classes: dict[str, dict[str, Any]] = {}
         self.published = 0
 
     def run(self, should_stop: Callable[[], bool], idle_wait: float = 0.5) -> None:
@@ -219,9 +220,9 @@ class Relay:
 
     def _message(self, notification: Any) -> OutboxMessage:
         state = self._log.state_of(notification)
-        cls = self._event_class(notification)
-        event: Any = _Recorded(state, cls)
-        if state.get("class_version", 1) < getattr(cls, "class_version", 1):
+        defaults = self._class_defaults(notification)
+        event: Any = _Recorded(state, defaults)
+        if state.get("class_version", 1) < defaults["class_version"]:
             event = self._log.decode(notification)  # an older schema: its upcasts apply
         return build_message(
             notification.id,
@@ -234,13 +235,19 @@ class Relay:
             self._prefix,
         )
 
-    def _event_class(self, notification: Any) -> type:
-        """Decoding every event cost the relay half its time; its class is what a message
-        needs beyond the recorded fields, and one decode per topic finds it."""
-        cls = self._classes.get(notification.topic)
-        if cls is None:
-            cls = self._classes[notification.topic] = type(self._log.decode(notification))
-        return cls
+    def _class_defaults(self, notification: Any) -> dict[str, Any]:
+        """Decoding every event cost the relay half its time; what a message needs beyond
+        the recorded fields is on the event's class, and one decode per topic finds it."""
+        defaults = self._classes.get(notification.topic)
+        if defaults is None:
+            cls = type(self._log.decode(notification))
+            defaults = self._classes[notification.topic] = {
+                "public_type": getattr(cls, "public_type", _ABSENT),
+                "seq": getattr(cls, "seq", _ABSENT),
+                "tenant_id": getattr(cls, "tenant_id", _ABSENT),
+                "class_version": getattr(cls, "class_version", 1),
+            }
+        return defaults
 
     def _tenant(self, originator_id: UUID, event: Any) -> str:
         tenant = getattr(event, "tenant_id", None) or self._tenants.get(originator_id)
