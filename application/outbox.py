@@ -4,8 +4,9 @@ keyed by aggregate id, headers for routing, and a body that never carries a secr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hashlib import sha1
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 TOPIC_PREFIX = "agentry"
 
@@ -58,6 +59,7 @@ SECRET_FIELDS = frozenset(
 )
 
 _EVENT_ID_NAMESPACE = UUID("0b6c1f0e-6a53-5d2b-9f57-2f9e0f3c1a77")
+_NAMESPACE_BYTES = _EVENT_ID_NAMESPACE.bytes
 
 
 class UnroutableEvent(ValueError):
@@ -76,9 +78,16 @@ class OutboxMessage:
     headers: list[tuple[str, bytes]]
 
 
-def event_id(originator_id: UUID, originator_version: int) -> str:
-    """Stable across re-publication, so consumers can deduplicate by it."""
-    return str(uuid5(_EVENT_ID_NAMESPACE, f"{originator_id}/{originator_version}"))
+def event_id(originator_id: UUID, originator_version: int, aggregate_id: str | None = None) -> str:
+    """Stable across re-publication, so consumers can deduplicate by it: the UUIDv5 of
+    ``"{originator_id}/{originator_version}"``, made here without ``uuid5``'s objects (the
+    relay makes one per message). ``aggregate_id`` is ``str(originator_id)`` when known."""
+    name = f"{aggregate_id or originator_id}/{originator_version}".encode()
+    digest = bytearray(sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # Runtime state kept beside the public log, never published: the model's thinking text and
@@ -117,14 +126,15 @@ def build_message(
     tenant_id: str,
     prefix: str = TOPIC_PREFIX,
 ) -> OutboxMessage:
-    identifier = event_id(originator_id, originator_version)
+    aggregate_id = str(originator_id)
+    identifier = event_id(originator_id, originator_version, aggregate_id)
     kind = event_type(event_topic, event)
     seq = getattr(event, "seq", originator_version)
     body = {
         "event_id": identifier,
         "event_type": kind,
         "event_topic": event_topic,
-        "aggregate_id": str(originator_id),
+        "aggregate_id": aggregate_id,
         "aggregate_version": originator_version,
         "notification_id": notification_id,
         "tenant": tenant_id,
@@ -140,7 +150,7 @@ def build_message(
     return OutboxMessage(
         notification_id=notification_id,
         topic=topic_for(event_topic, prefix),
-        key=str(originator_id).encode(),
+        key=aggregate_id.encode(),
         body=body,
         headers=headers,
     )

@@ -688,7 +688,13 @@ def build_relay(settings: Settings) -> RelayProcess:
     wake = ChangeSignal()
     feed = PostgresChangeFeed(settings.postgres.conninfo, store.change_channel, store, [wake])
     lease = RelayLease(settings.postgres.conninfo)
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, all_topics(settings.kafka_topic_prefix))
+    # One transactional id per topic prefix: whichever relay initialises it last is the only
+    # one the broker accepts writes from (docs/architecture.md, "Relay fencing").
+    publisher = KafkaPublisher(
+        settings.kafka_bootstrap_servers,
+        all_topics(settings.kafka_topic_prefix),
+        transactional_id=f"{settings.kafka_topic_prefix}.relay",
+    )
     relay = Relay(store, publisher, lease, wake.wait, topic_prefix=settings.kafka_topic_prefix)
     return RelayProcess(relay, lease, feed, resources=[publisher, lease, store])
 

@@ -88,8 +88,10 @@ def asyncapi_document() -> dict[str, Any]:
             "title": address,
             "description": (
                 f"Every stored {suffix[:-1]} event, keyed by the aggregate's stream id (ordered per key; "
-                "delivered at least once — deduplicate by `event_id`). The prefix is "
-                "`AGENTRY_KAFKA_TOPIC_PREFIX`."
+                "delivered at least once — deduplicate by `event_id`). The relay publishes in "
+                "transactions (transactional id `<prefix>.relay`): read with "
+                "`isolation.level=read_committed` to skip a batch a failed or fenced relay left "
+                "uncommitted. The prefix is `AGENTRY_KAFKA_TOPIC_PREFIX`."
             ),
             "messages": {},
         }

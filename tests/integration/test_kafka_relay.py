@@ -18,10 +18,12 @@ import pytest
 
 from application.api_keys import ApiKeyService, keyed_hash
 from application.outbox import event_id, is_published
+from application.relay import Fenced
 from application.tenancy import Principal
 from domain.agents import Agent
 from domain.sessions import Session
 from infra.event_store import EventsourcingEventStore, event_store_env
+from infra.kafka import KafkaPublisher
 from infra.pg_relay import LOCK_KEY, RelayLease
 from infra.settings import Settings
 from interfaces.bootstrap import build_relay
@@ -305,6 +307,70 @@ def test_a_relay_that_lost_its_lock_stands_by_instead_of_publishing_beside_the_n
         assert sorted(received.event_ids) == sorted(expected), "published twice, or not at all"
         assert threads[0].is_alive(), "the relay that lost its lock stands by; it does not die"
     finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        first.close()
+        second.close()
+
+
+def test_a_relay_that_lost_its_lock_mid_batch_is_fenced_at_the_broker_and_nothing_is_lost(settings, store, broker, prefix) -> None:  # noqa: ANN001
+    """The moment the lock question cannot cover: the old relay asked (it still held the lock),
+    then lost it while its batch was on the way. The new relay initialised the transactional
+    id first, so the broker refuses the old relay's batch instead of taking it after the new
+    relay's messages."""
+    write_agents(store, 3, 1)
+    first, second = build_relay(settings), build_relay(settings)
+    stale = first.resources[0]
+    assert isinstance(stale, KafkaPublisher)
+    armed, at_the_door, let_through, refused = (threading.Event() for _ in range(4))
+    outcome: list[BaseException] = []
+    send, acknowledged = stale.send, stale.acknowledged
+
+    def held_at_the_door(messages: list) -> None:
+        if armed.is_set() and not at_the_door.is_set():
+            at_the_door.set()
+            let_through.wait(60)
+        send(messages)
+
+    def recording_the_outcome() -> int:
+        try:
+            return acknowledged()
+        except BaseException as error:
+            outcome.append(error)
+            raise
+        finally:
+            if let_through.is_set():
+                refused.set()
+
+    stale.send, stale.acknowledged = held_at_the_door, recording_the_outcome  # type: ignore[method-assign]
+    stop = threading.Event()
+    threads = [threading.Thread(target=p.run, args=(stop.is_set,), daemon=True) for p in (first, second)]
+    lock_holders = f"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = {LOCK_KEY}"
+    try:
+        threads[0].start()
+        read_topics(broker.bootstrap, topics(prefix), lambda r: len(r.messages) >= 6)
+        threads[1].start()  # stands by
+        armed.set()
+        write_agents(store, 3, 1)
+        assert at_the_door.wait(30), "the first relay never sent the new batch"
+        expected = all_event_ids(store)
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            (old_holder,) = admin.execute(lock_holders).fetchone()
+            admin.execute("SELECT pg_terminate_backend(%s)", (old_holder,))
+        # The standby takes over, fences, and publishes the batch the old relay still holds.
+        read_topics(broker.bootstrap, topics(prefix), lambda r: set(expected) <= set(r.event_ids))
+
+        let_through.set()  # the old relay's batch reaches the broker now, after the takeover
+        assert refused.wait(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], Fenced), outcome
+        received = read_topics(broker.bootstrap, topics(prefix), lambda r: False, timeout=3)
+        assert sorted(received.event_ids) == sorted(expected), "the fenced relay's batch reached the topics"
+        assert_per_key_order(received)
+        assert threads[0].is_alive(), "the fenced relay stands by; it does not die"
+        assert relay_position(settings.database_url) == store.max_notification_id()
+    finally:
+        let_through.set()
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
