@@ -19,6 +19,7 @@ from domain.people import User
 from domain.sessions import Session
 from infra.postgres_recorder import TOPIC as SINGLE_STATEMENT_RECORDER
 from infra.settings import Settings
+from infra.sqlite_recorder import TOPIC as GROUP_COMMIT_SQLITE_RECORDER
 from infra.transcoding import SafeJSONTranscoder
 
 log = logging.getLogger("agentry.store")
@@ -70,6 +71,7 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(settings.event_store_path.resolve()),
         "SQLITE_LOCK_TIMEOUT": "30",
+        "APPLICATION_RECORDER_TOPIC": GROUP_COMMIT_SQLITE_RECORDER,
         "CREATE_TABLE": "y",
     }
 
