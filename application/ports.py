@@ -34,6 +34,15 @@ class EventStore(Protocol):
 
     def load(self, aggregate_id: UUID, version: int | None = None) -> Any: ...
 
+    def load_current(self, aggregate_id: UUID) -> Any:
+        """As ``load``, or the copy ``hold`` kept from this process's last save of it, read
+        from nowhere: for load → command → save, whose optimistic check catches a stale copy."""
+        ...
+
+    def hold(self, aggregate: Aggregate) -> None:
+        """Keeps ``aggregate``, just saved and not to be changed again, for ``load_current``."""
+        ...
+
     def read_stream(
         self,
         aggregate_id: UUID,

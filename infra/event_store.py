@@ -4,7 +4,10 @@ so there is one global notification order for projections, live tails and the re
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +45,8 @@ class AgentryEvents(Application):
 # Loads fast-forward a cached copy by reading only newer events instead of replaying whole
 # streams; every load gets its own deep copy, so a refused command never leaks into the cache.
 CACHE_ENV = {"AGGREGATE_CACHE_MAXSIZE": "5000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+# Aggregates a command saved last, held for the next command on them (``load_current``).
+HELD_MAXSIZE = 5000
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
@@ -82,6 +87,8 @@ class EventsourcingEventStore:
     def __init__(self, env: dict[str, str]) -> None:
         self.app = AgentryEvents(env=env)
         self._listeners: list[ChangeListener] = []
+        self._held: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._held_lock = threading.Lock()
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -89,6 +96,11 @@ class EventsourcingEventStore:
     # -- the write path ---------------------------------------------------------------
 
     def save(self, *aggregates: Aggregate) -> int | None:
+        if self._held:
+            # A copy held from before this save is behind it now (``hold`` puts it back).
+            with self._held_lock:
+                for aggregate in aggregates:
+                    self._held.pop(aggregate.id, None)
         try:
             recordings = self.app.save(*aggregates)
         except IntegrityError as error:
@@ -105,6 +117,28 @@ class EventsourcingEventStore:
             except Exception:  # a listener must never fail a committed write
                 log.exception("change listener failed")
         return position
+
+    def hold(self, aggregate: Aggregate) -> None:
+        """Keeps ``aggregate``, just saved, for the next ``load_current`` of it. The caller
+        must not change it any more (each load hands out a copy)."""
+        if aggregate.pending_events:
+            return  # not what was saved
+        with self._held_lock:
+            self._held[aggregate.id] = aggregate
+            self._held.move_to_end(aggregate.id)
+            while len(self._held) > HELD_MAXSIZE:
+                self._held.popitem(last=False)
+
+    def load_current(self, aggregate_id: UUID) -> Any:
+        """The aggregate as this process last saved it, without reading the store when a copy
+        is held; else as ``load``. For load → command → save only: a copy that another
+        process made stale fails the save's optimistic check, which drops it, and the retry
+        loads afresh. What a command decides without saving must be checked on ``load``."""
+        with self._held_lock:
+            held = self._held.get(aggregate_id)
+        if held is not None:
+            return deepcopy(held)
+        return self.load(aggregate_id)
 
     # -- the read path ----------------------------------------------------------------
 
