@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from copy import deepcopy
 from typing import Any
@@ -47,6 +47,9 @@ class AgentryEvents(Application):
 CACHE_ENV = {"AGGREGATE_CACHE_MAXSIZE": "5000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 # Aggregates a command saved last, held for the next command on them (``load_current``).
 HELD_MAXSIZE = 5000
+# Notification ids this process saved and told its listeners of, remembered so the change
+# feed does not wake them again for the same writes (``announced_here``).
+ANNOUNCED_MAXSIZE = 65536
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
@@ -89,6 +92,9 @@ class EventsourcingEventStore:
         self._listeners: list[ChangeListener] = []
         self._held: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._held_lock = threading.Lock()
+        self._announced: deque[int] = deque()
+        self._announced_set: set[int] = set()
+        self._announced_lock = threading.Lock()
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -109,14 +115,25 @@ class EventsourcingEventStore:
             ) from error
         if not recordings:
             return None
-        position = max(recording.notification.id for recording in recordings)
+        ids = [recording.notification.id for recording in recordings]
+        position = max(ids)
         changed = {UUID(str(recording.notification.originator_id)) for recording in recordings}
+        with self._announced_lock:
+            self._announced.extend(ids)
+            self._announced_set.update(ids)
+            while len(self._announced) > ANNOUNCED_MAXSIZE:
+                self._announced_set.discard(self._announced.popleft())
         for listener in self._listeners:
             try:
                 listener.streams_changed(changed, position)
             except Exception:  # a listener must never fail a committed write
                 log.exception("change listener failed")
         return position
+
+    def announced_here(self, notification_ids: Sequence[int]) -> set[int]:
+        """Which of ``notification_ids`` this process saved (and told its listeners of)."""
+        with self._announced_lock:
+            return self._announced_set.intersection(notification_ids)
 
     def hold(self, aggregate: Aggregate) -> None:
         """Keeps ``aggregate``, just saved, for the next ``load_current`` of it. The caller
