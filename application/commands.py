@@ -13,6 +13,7 @@ them to a status once for every context."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -21,7 +22,7 @@ from eventsourcing.domain import Aggregate
 
 from application.errors import Conflict, Invalid, NotFound
 from application.ports import EventStore
-from application.retry import retry_on_race
+from application.retry import Pending, retry_on_race
 from application.tenancy import Principal
 from domain.ids import looks_like, stream_id
 
@@ -115,25 +116,33 @@ class Commands(Generic[A]):
         render = render or self._render
         held = [True]
 
-        def run(current: bool) -> Written:
+        def run(current: bool) -> Written | Pending[Written]:
             aggregate = self.load(who, public_id, current)
             outcome = command(aggregate)
             alongside = outcome.aggregates if isinstance(outcome, Alongside) else ()
-            written = Written(render(aggregate), self._store.save(aggregate, *alongside))
-            if written.position is not None:
+            view = render(aggregate)
+            if not aggregate.pending_events and not any(other.pending_events for other in alongside):
+                return Written(view, None)
+            pending = self._store.save_pending(aggregate, *alongside)
+            # Nothing may raise from here to the wait: a queued save nobody waits for would
+            # hold up every save queued behind it.
+            with suppress(Exception):
+                # The next command on this stream (let in before the commit) starts from here.
                 self._store.hold(aggregate)
-            return written
+            return Pending(lambda: Written(view, pending.wait()))
 
-        def attempt() -> Written:
+        def attempt() -> Written | Pending[Written]:
             if not held[0]:
                 return run(False)
             held[0] = False  # a retry after a lost race loads afresh
             try:
-                written = run(True)
+                outcome = run(True)
             except Exception as error:
                 if isinstance(error, Conflict) and error.retryable:
                     raise  # a lost race (the held copy was stale): retried afresh
                 return run(False)
-            return written if written.position is not None else run(False)
+            if isinstance(outcome, Written):
+                return run(False)  # nothing recorded: decided without the optimistic check
+            return outcome
 
         return retry_on_race(attempt, key=public_id)

@@ -22,6 +22,10 @@ class StoredEvent(Protocol):
     originator_version: int
 
 
+class PendingSave(Protocol):
+    def wait(self) -> int | None: ...
+
+
 class EventStore(Protocol):
     """One atomic append per command, optimistic concurrency on aggregate version.
 
@@ -31,6 +35,11 @@ class EventStore(Protocol):
     """
 
     def save(self, *aggregates: Aggregate) -> int | None: ...
+
+    def save_pending(self, *aggregates: Aggregate) -> PendingSave:
+        """``save`` in two steps: queued now, committed (or refused) by the result's
+        ``wait``, which the caller must reach soon on every path."""
+        ...
 
     def load(self, aggregate_id: UUID, version: int | None = None) -> Any: ...
 

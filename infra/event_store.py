@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Transcoder
 
@@ -102,22 +102,35 @@ class EventsourcingEventStore:
     # -- the write path ---------------------------------------------------------------
 
     def save(self, *aggregates: Aggregate) -> int | None:
-        if self._held:
-            # A copy held from before this save is behind it now (``hold`` puts it back).
-            with self._held_lock:
-                for aggregate in aggregates:
-                    self._held.pop(aggregate.id, None)
-        try:
-            recordings = self.app.save(*aggregates)
-        except IntegrityError as error:
-            raise Conflict(
-                "the resource was changed by another request at the same time; retry"
-            ) from error
-        if not recordings:
-            return None
-        ids = [recording.notification.id for recording in recordings]
+        return self.save_pending(*aggregates).wait()
+
+    def save_pending(self, *aggregates: Aggregate) -> PendingSave:
+        """Queues the aggregates' new events for the next group commit and returns at once;
+        the save happens, or fails, at ``wait`` — which the caller must reach, soon, on
+        every path. Meanwhile the caller may release what serialises its writers: a save
+        queued after this one, of events that follow these, is refused if these are (its
+        predecessor is not recorded), so a chain of such saves fails from its first loser on.
+        """
+        aggregates = tuple(aggregate for aggregate in aggregates if aggregate is not None)
+        self._drop_held(aggregate.id for aggregate in aggregates)  # held copies are behind this save (``hold`` may renew)
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.collect_events(*aggregates)
+        stored = [self.app.mapper.to_stored_event(event) for event in processing.events]
+        if not stored:
+            return PendingSave(self, processing, stored, None)
+        enqueue = getattr(self.app.recorder, "enqueue_events", None)
+        if enqueue is None:  # a recorder without group commit (in memory): saved here and now
+            try:
+                ids = self.app.recorder.insert_events(stored)
+            except IntegrityError as error:
+                raise Conflict(RACE_MESSAGE) from error
+            return PendingSave(self, processing, stored, _Written(ids or []))
+        return PendingSave(self, processing, stored, enqueue(stored))
+
+    def _saved(self, processing: ProcessingEvent, stored: Sequence[StoredEvent], ids: Sequence[int]) -> int:
+        self.app._take_snapshots(processing)
         position = max(ids)
-        changed = {UUID(str(recording.notification.originator_id)) for recording in recordings}
+        changed = {UUID(str(event.originator_id)) for event in stored}
         with self._announced_lock:
             self._announced.extend(ids)
             self._announced_set.update(ids)
@@ -129,6 +142,12 @@ class EventsourcingEventStore:
             except Exception:  # a listener must never fail a committed write
                 log.exception("change listener failed")
         return position
+
+    def _drop_held(self, aggregate_ids: Iterable[UUID]) -> None:
+        if self._held:
+            with self._held_lock:
+                for aggregate_id in aggregate_ids:
+                    self._held.pop(aggregate_id, None)
 
     def announced_here(self, notification_ids: Sequence[int]) -> set[int]:
         """Which of ``notification_ids`` this process saved (and told its listeners of)."""
@@ -207,6 +226,43 @@ class EventsourcingEventStore:
 
     def close(self) -> None:
         self.app.close()
+
+
+RACE_MESSAGE = "the resource was changed by another request at the same time; retry"
+
+
+class _Written:
+    def __init__(self, ids: Sequence[int]) -> None:
+        self._ids = ids
+
+    def wait(self) -> Sequence[int]:
+        return self._ids
+
+
+class PendingSave:
+    """A save queued by ``EventsourcingEventStore.save_pending``."""
+
+    def __init__(self, store: EventsourcingEventStore, processing: ProcessingEvent, stored: list[StoredEvent], ticket: Any) -> None:
+        self._store = store
+        self._processing = processing
+        self._stored = stored
+        self._ticket = ticket
+
+    def wait(self) -> int | None:
+        """The highest notification id written once committed (None when nothing was new);
+        ``Conflict`` when another writer got there first."""
+        if self._ticket is None:
+            return None
+        aggregates = list(self._processing.aggregates)
+        try:
+            ids = self._ticket.wait()
+        except IntegrityError as error:
+            self._store._drop_held(aggregates)
+            raise Conflict(RACE_MESSAGE) from error
+        except BaseException:
+            self._store._drop_held(aggregates)
+            raise
+        return self._store._saved(self._processing, self._stored, ids)
 
 
 class StateOmitted(LookupError):

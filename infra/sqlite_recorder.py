@@ -1,7 +1,8 @@
 """The SQLite application recorder with group commit (``infra.group_commit``): saves that
 arrive while another is being written share one transaction — one write lock, one commit
 (one fsync) — each in its own savepoint, so a save whose version was taken is rolled back
-alone and the others commit."""
+alone and the others commit. A save queued after one it follows that was refused
+(``infra.group_commit``) is refused too."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from infra.group_commit import GroupCommit
+from infra.group_commit import GroupCommit, Ticket
+from infra.postgres_recorder import stream_position
 
 TOPIC = "infra.sqlite_recorder:GroupCommitSQLiteRecorder"
 
@@ -20,7 +22,7 @@ TOPIC = "infra.sqlite_recorder:GroupCommitSQLiteRecorder"
 class GroupCommitSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
-        self.group_commit: GroupCommit[StoredEvent] = GroupCommit(self._write_groups)
+        self.group_commit: GroupCommit[StoredEvent] = GroupCommit(self._write_groups, stream_position)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
@@ -29,10 +31,18 @@ class GroupCommitSQLiteRecorder(SQLiteApplicationRecorder):
             raise NotImplementedError("this recorder records no tracking positions")
         return self.group_commit.append(stored_events)
 
-    def _write_groups(self, groups: Sequence[Sequence[StoredEvent]]) -> list[Sequence[int] | None]:
+    def enqueue_events(self, stored_events: Sequence[StoredEvent]) -> Ticket[StoredEvent]:
+        return self.group_commit.enqueue(stored_events)
+
+    def _write_groups(
+        self, groups: Sequence[Sequence[StoredEvent]], after: Sequence[tuple[int, int]]
+    ) -> list[Sequence[int] | None]:
         outcomes: list[Sequence[int] | None] = []
         with self.datastore.transaction(commit=True) as cursor:
-            for group in groups:
+            for number, group in enumerate(groups):
+                if any(later == number and outcomes[earlier] is None for later, earlier in after):
+                    outcomes.append(None)
+                    continue
                 cursor.execute("SAVEPOINT agentry_append")
                 try:
                     ids = self._insert_events(cursor, group)

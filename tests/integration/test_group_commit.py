@@ -44,12 +44,12 @@ class HeldFirstWrite:
         self.release = threading.Event()
         self.batches: list[int] = []
 
-    def __call__(self, groups: Sequence[Sequence[Any]]) -> Any:
+    def __call__(self, groups: Sequence[Sequence[Any]], after: Sequence[tuple[int, int]]) -> Any:
         if not self.entered.is_set():
             self.entered.set()
             self.release.wait()
         self.batches.append(len(groups))
-        return self._write(groups)
+        return self._write(groups, after)
 
     def wait_for_queue(self, length: int) -> None:
         while True:
@@ -115,11 +115,11 @@ def test_a_failed_write_fails_every_save_of_its_batch_and_the_next_batch_goes_on
     real_write = held._write
     failing = {"on": True}
 
-    def write_or_fail(groups: Sequence[Sequence[Any]]) -> Any:
+    def write_or_fail(groups: Sequence[Sequence[Any]], after: Sequence[tuple[int, int]]) -> Any:
         if failing["on"] and len(groups) == 2:
             failing["on"] = False
             raise RuntimeError("the connection went away")
-        return real_write(groups)
+        return real_write(groups, after)
 
     held._write = write_or_fail
     outcomes: dict[str, Any] = {}
@@ -146,3 +146,77 @@ def test_a_failed_write_fails_every_save_of_its_batch_and_the_next_batch_goes_on
     assert isinstance(outcomes["first"], int)
     assert store.save(agent("fourth")) is not None  # the lead was handed on, not lost
     assert [n.originator_id for n in store.notifications(0, 100)] == [agent("first").id, agent("fourth").id]
+
+
+def test_a_save_queued_behind_a_refused_one_of_its_own_stream_is_refused_too(
+    store: EventsourcingEventStore,
+) -> None:
+    """``save_pending`` lets a writer queue its next save before the last one committed; if
+    that one loses its race, the next (whose events follow it) must not leave a gap."""
+    contested, chained = agent("contested"), agent("chained")
+    store.save(contested)
+    store.save(chained)
+    stale = store.load(contested.id)
+    winner = store.load(contested.id)
+    winner.update({"name": "winner"})
+    store.save(winner)
+
+    held = HeldFirstWrite(store)
+    first = threading.Thread(target=store.save, args=(agent("first"),))
+    first.start()
+    held.entered.wait()
+    stale.update({"name": "loser"})
+    refused = store.save_pending(stale)
+    stale.update({"name": "after the loser"})
+    refused_too = store.save_pending(stale)
+    ok = store.load(chained.id)
+    ok.update({"name": "one"})
+    committed = store.save_pending(ok)
+    ok.update({"name": "two"})
+    committed_too = store.save_pending(ok)
+    held.release.set()
+    first.join()
+
+    with pytest.raises(Conflict):
+        refused.wait()
+    with pytest.raises(Conflict):
+        refused_too.wait()
+    assert committed.wait() is not None and committed_too.wait() is not None
+    assert held.batches == [1, 4]
+    assert [e.originator_version for e in store.read_stream(contested.id)] == [1, 2]
+    assert store.load(contested.id).definition["name"] == "winner"
+    assert [e.originator_version for e in store.read_stream(chained.id)] == [1, 2, 3]
+    assert store.load(chained.id).definition["name"] == "two"
+
+
+def test_a_save_after_one_refused_in_an_earlier_write_is_refused_unwritten(store: EventsourcingEventStore) -> None:
+    contested = agent("contested")
+    store.save(contested)
+    stale = store.load(contested.id)
+    winner = store.load(contested.id)
+    winner.update({"name": "winner"})
+    store.save(winner)
+
+    held = HeldFirstWrite(store)
+    stale.update({"name": "loser"})
+    refused = store.save_pending(stale)  # leads the next write, which is held
+    outcome: list[BaseException] = []
+
+    def wait_refused() -> None:
+        try:
+            refused.wait()
+        except Conflict as conflict:
+            outcome.append(conflict)
+
+    leader = threading.Thread(target=wait_refused)
+    leader.start()
+    held.entered.wait()
+    stale.update({"name": "after the loser"})
+    refused_too = store.save_pending(stale)
+    held.release.set()
+    leader.join()
+    with pytest.raises(Conflict):
+        refused_too.wait()
+    assert len(outcome) == 1
+    assert held.batches == [1], "the second save was refused without a write"
+    assert [e.originator_version for e in store.read_stream(contested.id)] == [1, 2]
