@@ -22,6 +22,10 @@ class StoredEvent(Protocol):
     originator_version: int
 
 
+class PendingSave(Protocol):
+    def wait(self) -> int | None: ...
+
+
 class EventStore(Protocol):
     """One atomic append per command, optimistic concurrency on aggregate version.
 
@@ -32,7 +36,21 @@ class EventStore(Protocol):
 
     def save(self, *aggregates: Aggregate) -> int | None: ...
 
+    def save_pending(self, *aggregates: Aggregate) -> PendingSave:
+        """``save`` in two steps: queued now, committed (or refused) by the result's
+        ``wait``, which the caller must reach soon on every path."""
+        ...
+
     def load(self, aggregate_id: UUID, version: int | None = None) -> Any: ...
+
+    def load_current(self, aggregate_id: UUID) -> Any:
+        """As ``load``, or the copy ``hold`` kept from this process's last save of it, read
+        from nowhere: for load → command → save, whose optimistic check catches a stale copy."""
+        ...
+
+    def hold(self, aggregate: Aggregate) -> None:
+        """Keeps ``aggregate``, just saved and not to be changed again, for ``load_current``."""
+        ...
 
     def read_stream(
         self,

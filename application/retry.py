@@ -6,7 +6,11 @@ Each attempt reloads the aggregate, so the command is re-decided on fresh state;
 Writers to one stream inside this process take turns on a striped lock first, so they never
 race each other at all; the optimistic check (and this retry) is left to settle races with
 other processes. Without the lock, a burst of writers to one session could keep losing to
-each other until their attempts ran out."""
+each other until their attempts ran out.
+
+A command may return ``Pending``: its save is queued (``EventStore.save_pending``) and the
+lock is let go before waiting for the commit, so the next writer's command runs meanwhile on
+the state this one leaves (and its save, queued behind, fails if this one's does)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from application.errors import Conflict
 
@@ -32,17 +36,26 @@ def stream_lock(key: str) -> threading.RLock:
     return _STRIPES[zlib.crc32(key.encode()) % len(_STRIPES)]
 
 
-def retry_on_race(command: Callable[[], T], key: str, budget: float = BUDGET_SECONDS) -> T:
+class Pending(Generic[T]):
+    """A command's outcome whose save is queued: ``finish`` waits for the commit."""
+
+    def __init__(self, finish: Callable[[], T]) -> None:
+        self.finish = finish
+
+
+def retry_on_race(command: Callable[[], T | Pending[T]], key: str, budget: float = BUDGET_SECONDS) -> T:
     """Runs ``command`` (which writes the stream named ``key``) until it wins its race."""
     deadline = time.monotonic() + budget
     attempt = 0
-    with stream_lock(key):
-        while True:
-            attempt += 1
-            try:
-                return command()
-            except Conflict as conflict:
-                if not conflict.retryable or time.monotonic() >= deadline:
-                    raise
-            # Full jitter, growing with each lost race, so competing processes spread out.
-            time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.002 * 2**min(attempt, 10))))
+    lock = stream_lock(key)
+    while True:
+        attempt += 1
+        try:
+            with lock:
+                outcome = command()
+            return outcome.finish() if isinstance(outcome, Pending) else outcome
+        except Conflict as conflict:
+            if not conflict.retryable or time.monotonic() >= deadline:
+                raise
+        # Full jitter, growing with each lost race, so competing processes spread out.
+        time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.002 * 2**min(attempt, 10))))

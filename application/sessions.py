@@ -239,14 +239,18 @@ class SessionService:
             raise Forbidden("a work item's token sends only user.tool_result, for the calls its worker runs")
         recorded: list[dict[str, Any]] = []
         wants_turn = False
+        # An interrupt recorded while no turn runs has nothing in flight to abort (a turn
+        # started later begins after it in the log): no signal to whoever drives the session.
+        was_turning = False
 
         def accept(session: Session) -> None:
-            nonlocal wants_turn
+            nonlocal wants_turn, was_turning
+            was_turning = session.status in ("running", "rescheduling")
             recorded[:] = self._accept(session, events, self._results_by_platform(who, session, events))
             wants_turn = session.wants_turn
 
         self._commands.change(who, session_id, self._releasing(accept))
-        if any(event["type"] == "user.interrupt" for event in events):
+        if was_turning and any(event["type"] == "user.interrupt" for event in events):
             self._on_interrupt(session_id)
         if wants_turn:
             self._on_user_turn(session_id)

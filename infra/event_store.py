@@ -4,12 +4,15 @@ so there is one global notification order for projections, live tails and the re
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -30,6 +33,7 @@ from domain.people import User
 from domain.sessions import Session
 from infra.postgres_recorder import TOPIC as SINGLE_STATEMENT_RECORDER
 from infra.settings import Settings
+from infra.sqlite_recorder import TOPIC as GROUP_COMMIT_SQLITE_RECORDER
 from infra.transcoding import SafeJSONTranscoder
 
 log = logging.getLogger("agentry.store")
@@ -52,6 +56,11 @@ class AgentryEvents(Application):
 # Loads fast-forward a cached copy by reading only newer events instead of replaying whole
 # streams; every load gets its own deep copy, so a refused command never leaks into the cache.
 CACHE_ENV = {"AGGREGATE_CACHE_MAXSIZE": "5000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+# Aggregates a command saved last, held for the next command on them (``load_current``).
+HELD_MAXSIZE = 5000
+# Notification ids this process saved and told its listeners of, remembered so the change
+# feed does not wake them again for the same writes (``announced_here``).
+ANNOUNCED_MAXSIZE = 65536
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
@@ -81,6 +90,7 @@ def _persistence_env(settings: Settings) -> dict[str, str]:
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(settings.event_store_path.resolve()),
         "SQLITE_LOCK_TIMEOUT": "30",
+        "APPLICATION_RECORDER_TOPIC": GROUP_COMMIT_SQLITE_RECORDER,
         "CREATE_TABLE": "y",
     }
 
@@ -91,6 +101,11 @@ class EventsourcingEventStore:
     def __init__(self, env: dict[str, str]) -> None:
         self.app = AgentryEvents(env=env)
         self._listeners: list[ChangeListener] = []
+        self._held: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._held_lock = threading.Lock()
+        self._announced: deque[int] = deque()
+        self._announced_set: set[int] = set()
+        self._announced_lock = threading.Lock()
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -98,22 +113,79 @@ class EventsourcingEventStore:
     # -- the write path ---------------------------------------------------------------
 
     def save(self, *aggregates: Aggregate) -> int | None:
-        try:
-            recordings = self.app.save(*aggregates)
-        except IntegrityError as error:
-            raise Conflict(
-                "the resource was changed by another request at the same time; retry"
-            ) from error
-        if not recordings:
-            return None
-        position = max(recording.notification.id for recording in recordings)
-        changed = {UUID(str(recording.notification.originator_id)) for recording in recordings}
+        return self.save_pending(*aggregates).wait()
+
+    def save_pending(self, *aggregates: Aggregate) -> PendingSave:
+        """Queues the aggregates' new events for the next group commit and returns at once;
+        the save happens, or fails, at ``wait`` — which the caller must reach, soon, on
+        every path. Meanwhile the caller may release what serialises its writers: a save
+        queued after this one, of events that follow these, is refused if these are (its
+        predecessor is not recorded), so a chain of such saves fails from its first loser on.
+        """
+        aggregates = tuple(aggregate for aggregate in aggregates if aggregate is not None)
+        self._drop_held(aggregate.id for aggregate in aggregates)  # held copies are behind this save (``hold`` may renew)
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.collect_events(*aggregates)
+        stored = [self.app.mapper.to_stored_event(event) for event in processing.events]
+        if not stored:
+            return PendingSave(self, processing, stored, None)
+        enqueue = getattr(self.app.recorder, "enqueue_events", None)
+        if enqueue is None:  # a recorder without group commit (in memory): saved here and now
+            try:
+                ids = self.app.recorder.insert_events(stored)
+            except IntegrityError as error:
+                raise Conflict(RACE_MESSAGE) from error
+            return PendingSave(self, processing, stored, _Written(ids or []))
+        return PendingSave(self, processing, stored, enqueue(stored))
+
+    def _saved(self, processing: ProcessingEvent, stored: Sequence[StoredEvent], ids: Sequence[int]) -> int:
+        self.app._take_snapshots(processing)
+        position = max(ids)
+        changed = {UUID(str(event.originator_id)) for event in stored}
+        with self._announced_lock:
+            self._announced.extend(ids)
+            self._announced_set.update(ids)
+            while len(self._announced) > ANNOUNCED_MAXSIZE:
+                self._announced_set.discard(self._announced.popleft())
         for listener in self._listeners:
             try:
                 listener.streams_changed(changed, position)
             except Exception:  # a listener must never fail a committed write
                 log.exception("change listener failed")
         return position
+
+    def _drop_held(self, aggregate_ids: Iterable[UUID]) -> None:
+        if self._held:
+            with self._held_lock:
+                for aggregate_id in aggregate_ids:
+                    self._held.pop(aggregate_id, None)
+
+    def announced_here(self, notification_ids: Sequence[int]) -> set[int]:
+        """Which of ``notification_ids`` this process saved (and told its listeners of)."""
+        with self._announced_lock:
+            return self._announced_set.intersection(notification_ids)
+
+    def hold(self, aggregate: Aggregate) -> None:
+        """Keeps ``aggregate``, just saved, for the next ``load_current`` of it. The caller
+        must not change it any more (each load hands out a copy)."""
+        if aggregate.pending_events:
+            return  # not what was saved
+        with self._held_lock:
+            self._held[aggregate.id] = aggregate
+            self._held.move_to_end(aggregate.id)
+            while len(self._held) > HELD_MAXSIZE:
+                self._held.popitem(last=False)
+
+    def load_current(self, aggregate_id: UUID) -> Any:
+        """The aggregate as this process last saved it, without reading the store when a copy
+        is held; else as ``load``. For load → command → save only: a copy that another
+        process made stale fails the save's optimistic check, which drops it, and the retry
+        loads afresh. What a command decides without saving must be checked on ``load``."""
+        with self._held_lock:
+            held = self._held.get(aggregate_id)
+        if held is not None:
+            return deepcopy(held)
+        return self.load(aggregate_id)
 
     # -- the read path ----------------------------------------------------------------
 
@@ -242,6 +314,43 @@ class EventsourcingEventStore:
 
     def close(self) -> None:
         self.app.close()
+
+
+RACE_MESSAGE = "the resource was changed by another request at the same time; retry"
+
+
+class _Written:
+    def __init__(self, ids: Sequence[int]) -> None:
+        self._ids = ids
+
+    def wait(self) -> Sequence[int]:
+        return self._ids
+
+
+class PendingSave:
+    """A save queued by ``EventsourcingEventStore.save_pending``."""
+
+    def __init__(self, store: EventsourcingEventStore, processing: ProcessingEvent, stored: list[StoredEvent], ticket: Any) -> None:
+        self._store = store
+        self._processing = processing
+        self._stored = stored
+        self._ticket = ticket
+
+    def wait(self) -> int | None:
+        """The highest notification id written once committed (None when nothing was new);
+        ``Conflict`` when another writer got there first."""
+        if self._ticket is None:
+            return None
+        aggregates = list(self._processing.aggregates)
+        try:
+            ids = self._ticket.wait()
+        except IntegrityError as error:
+            self._store._drop_held(aggregates)
+            raise Conflict(RACE_MESSAGE) from error
+        except BaseException:
+            self._store._drop_held(aggregates)
+            raise
+        return self._store._saved(self._processing, self._stored, ids)
 
 
 class StateOmitted(LookupError):

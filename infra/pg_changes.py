@@ -81,7 +81,12 @@ class PostgresChangeFeed:
             if not batch:
                 return
             self.position = batch[-1].id
-            changed = {notification.originator_id for notification in batch}
+            # This process's own saves told the listeners already (the feed reads them too).
+            announced = getattr(self._store, "announced_here", None)
+            told = announced([n.id for n in batch]) if announced is not None else set()
+            changed = {notification.originator_id for notification in batch if notification.id not in told}
+            if not changed:
+                continue
             for listener in self._listeners:
                 try:
                     listener.streams_changed(changed, self.position)
