@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from infra.settings import Settings
+from interfaces.bootstrap import Settings
 
 log = logging.getLogger("agentry")
 
