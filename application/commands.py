@@ -124,12 +124,17 @@ class Commands(Generic[A]):
             if not aggregate.pending_events and not any(other.pending_events for other in alongside):
                 return Written(view, None)
             pending = self._store.save_pending(aggregate, *alongside)
+
+            def finish() -> Written:
+                position = pending.wait()
+                # Held only once recorded: the next command on this stream starts from here.
+                with suppress(Exception):
+                    self._store.hold(aggregate)
+                return Written(view, position)
+
             # Nothing may raise from here to the wait: a queued save nobody waits for would
             # hold up every save queued behind it.
-            with suppress(Exception):
-                # The next command on this stream (let in before the commit) starts from here.
-                self._store.hold(aggregate)
-            return Pending(lambda: Written(view, pending.wait()))
+            return Pending(finish)
 
         def attempt() -> Written | Pending[Written]:
             if not held[0]:

@@ -8,9 +8,11 @@ race each other at all; the optimistic check (and this retry) is left to settle 
 other processes. Without the lock, a burst of writers to one session could keep losing to
 each other until their attempts ran out.
 
-A command may return ``Pending``: its save is queued (``EventStore.save_pending``) and the
-lock is let go before waiting for the commit, so the next writer's command runs meanwhile on
-the state this one leaves (and its save, queued behind, fails if this one's does)."""
+A command may return ``Pending``: its save is queued (``EventStore.save_pending``) and
+``finish`` waits for the commit — still under the lock, so the next writer's command starts
+from state that is recorded, never from a save that may yet be refused. (Letting the lock go
+before the commit was measured to nearly double one session's append rate, but a command
+could then decide on an event that was never recorded.)"""
 
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def retry_on_race(command: Callable[[], T | Pending[T]], key: str, budget: float
         try:
             with lock:
                 outcome = command()
-            return outcome.finish() if isinstance(outcome, Pending) else outcome
+                return outcome.finish() if isinstance(outcome, Pending) else outcome
         except Conflict as conflict:
             if not conflict.retryable or time.monotonic() >= deadline:
                 raise

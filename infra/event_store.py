@@ -118,9 +118,9 @@ class EventsourcingEventStore:
     def save_pending(self, *aggregates: Aggregate) -> PendingSave:
         """Queues the aggregates' new events for the next group commit and returns at once;
         the save happens, or fails, at ``wait`` — which the caller must reach, soon, on
-        every path. Meanwhile the caller may release what serialises its writers: a save
-        queued after this one, of events that follow these, is refused if these are (its
-        predecessor is not recorded), so a chain of such saves fails from its first loser on.
+        every path. (Should a caller let another save of the same stream be queued before
+        this one commits, that later save is refused if this one is: a chain of such saves
+        fails from its first loser on. ``Commands`` does not: it waits under the stream lock.)
         """
         aggregates = tuple(aggregate for aggregate in aggregates if aggregate is not None)
         self._drop_held(aggregate.id for aggregate in aggregates)  # held copies are behind this save (``hold`` may renew)

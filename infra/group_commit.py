@@ -114,8 +114,15 @@ class GroupCommit(Generic[R]):
     def _lead(self) -> None:
         with self._lock:
             batch, self._queue = self._queue[: self._max_groups], self._queue[self._max_groups :]
-        # A group after one refused in an earlier write is refused without being written.
-        writing = [ticket for ticket in batch if not any(earlier.refused for earlier in ticket.after)]
+        # A group after one refused in an earlier write is refused without being written, and
+        # so is one after such a group (in queue order: a group follows only earlier ones).
+        writing: list[Ticket[R]] = []
+        skipped: set[int] = set()
+        for ticket in batch:
+            if any(earlier.refused or id(earlier) in skipped for earlier in ticket.after):
+                skipped.add(id(ticket))
+            else:
+                writing.append(ticket)
         index = {id(ticket): n for n, ticket in enumerate(writing)}
         after = [
             (n, index[id(earlier)]) for n, ticket in enumerate(writing) for earlier in ticket.after if id(earlier) in index

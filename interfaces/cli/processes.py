@@ -80,18 +80,25 @@ class SharedPositions:
     """Read-your-writes when the projections may run in another process: waits until the
     positions they record with their rows reach ``position``."""
 
-    def __init__(self, positions: Callable[[], dict[str, int]], poll_seconds: float = 0.01) -> None:
+    def __init__(
+        self, positions: Callable[[], dict[str, int]], poll_seconds: float = 0.01, max_poll_seconds: float = 0.1
+    ) -> None:
         self._positions = positions
         self._poll_seconds = poll_seconds
+        self._max_poll_seconds = max_poll_seconds
 
     def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
         if position is None:
             return True
         deadline = time.monotonic() + timeout
+        pause = self._poll_seconds
         while min(self._positions().values(), default=0) < position:
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(self._poll_seconds)
+            time.sleep(pause)
+            # A write usually lands within a poll or two; a stuck projection must not turn
+            # every waiting request into a 100-reads-a-second loop on the database.
+            pause = min(pause * 2, self._max_poll_seconds)
         return True
 
 

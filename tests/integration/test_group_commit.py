@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from application.commands import Commands, Kind
 from application.errors import Conflict
+from application.tenancy import Principal
 from domain.agents import Agent
+from domain.ids import stream_id
 from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
 
@@ -213,10 +216,47 @@ def test_a_save_after_one_refused_in_an_earlier_write_is_refused_unwritten(store
     held.entered.wait()
     stale.update({"name": "after the loser"})
     refused_too = store.save_pending(stale)
+    stale.update({"name": "after that"})
+    refused_third = store.save_pending(stale)  # follows a save refused in the same step, not before it
     held.release.set()
     leader.join()
     with pytest.raises(Conflict):
         refused_too.wait()
+    with pytest.raises(Conflict):
+        refused_third.wait()
     assert len(outcome) == 1
-    assert held.batches == [1], "the second save was refused without a write"
+    assert held.batches == [1], "the saves after the loser were refused without a write"
     assert [e.originator_version for e in store.read_stream(contested.id)] == [1, 2]
+
+
+def test_the_next_command_on_a_stream_starts_only_from_a_recorded_save(store: EventsourcingEventStore) -> None:
+    """A command waits for the commit of the one before it on the same stream: it must never
+    decide on an event that might yet be refused."""
+    public_id = "agent_pipelined0001"
+    store.save(Agent(agent_id=public_id, tenant_id="t", definition={"name": "start"}))
+    commands: Commands[Agent] = Commands(store, Kind(Agent, "agent", "agent"), lambda a: {"name": a.definition["name"]})
+    who = Principal(tenant_id="t", key_id="k")
+    held = HeldFirstWrite(store)
+    second_ran = threading.Event()
+    results: list[Any] = []
+
+    def rename(name: str, ran: threading.Event | None = None) -> None:
+        def command(aggregate: Agent) -> None:
+            if ran is not None:
+                ran.set()
+            aggregate.update({"name": name})
+
+        results.append(commands.change(who, public_id, command).view)
+
+    first = threading.Thread(target=rename, args=("first",))
+    first.start()
+    held.entered.wait()
+    second = threading.Thread(target=rename, args=("second", second_ran))
+    second.start()
+    assert not second_ran.wait(0.3), "the second command ran while the first save was not yet committed"
+    held.release.set()
+    first.join()
+    second.join()
+    assert second_ran.is_set()
+    assert results == [{"name": "first"}, {"name": "second"}]
+    assert [e.originator_version for e in store.read_stream(stream_id(public_id))] == [1, 2, 3]
