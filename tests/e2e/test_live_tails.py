@@ -159,9 +159,9 @@ def test_a_client_that_goes_away_is_let_go_at_once(server: RunningServer, http: 
             await client.aclose()
 
     asyncio.run(open_and_drop(25))
-    # Keep-alives come every 15 s; without watching the connection nothing would notice.
-    took = _wait_followers(server, 0, within=1.0)
-    assert took < 1.0
+    # Keep-alives come every 15 s; without watching the connection nothing would notice before
+    # the first one. The bound stays far below 15 s so a loaded machine does not fail it.
+    _wait_followers(server, 0, within=5.0)
 
 
 def test_another_tenants_stream_is_not_found(server: RunningServer, http: httpx.Client) -> None:

@@ -117,6 +117,15 @@ def test_previews_stream_from_the_worker_to_the_apis_tails(
     assert not {"event_start", "event_delta"} & {e.type for e in client.beta.sessions.events.list(session_id)}
 
 
+def _held_by(database_url: str, session_id: str, pid: int) -> bool:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT holder FROM agentry_session_leases WHERE session_id = %s AND expires_at > clock_timestamp()",
+            (session_id,),
+        ).fetchall()
+    return any(int(row[0].split(":")[1]) == pid for row in rows)
+
+
 def _lease_holder_pid(database_url: str, session_id: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -158,6 +167,7 @@ def test_a_worker_stopped_mid_turn_is_replaced_and_the_turn_completes_once(
         os.kill(holder, signal.SIGKILL)  # no goodbye: its lease must expire
     else:
         assert victim.stop() == 0  # graceful: stops taking turns, leaves this one, gives the lease back
+        assert _held_by(url, session_id, holder) is False, "a stopped worker must give its lease back"
 
     events = wait_idle(client, session_id, timeout=15)
     took = time.monotonic() - started
@@ -174,6 +184,7 @@ def test_a_worker_stopped_mid_turn_is_replaced_and_the_turn_completes_once(
     assert events[-1].stop_reason.type == "end_turn"
     assert client.beta.sessions.retrieve(session_id).status == "idle"
     assert len(fake_provider.requests) == 2
-    # SIGKILL: the lease runs out first (2 s); SIGTERM: given back at once, taken at the next sweep
-    assert took < (8 if how == "sigkill" else 4), took
+    # A loose bound only (the machine may be loaded): SIGKILL waits out the lease (2 s); that
+    # SIGTERM gives it back at once is asserted above, not timed.
+    assert took < 15, took
     assert survivor.process.poll() is None
