@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 R = TypeVar("R")
 # Bounds the statement (and its lock hold) however many callers pile up.
@@ -156,3 +156,20 @@ class GroupCommit(Generic[R]):
                 ticket.woken.set()
             if successor is not None:
                 successor.woken.set()
+
+
+class GroupCommitted:
+    """What both recorders share: saves go through ``self.group_commit``, which each
+    recorder builds over its own ``_write_groups``."""
+
+    group_commit: GroupCommit[StoredEvent]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        if kwargs.get("tracking") is not None:
+            raise NotImplementedError("this recorder records no tracking positions")
+        return self.group_commit.append(stored_events)
+
+    def enqueue_events(self, stored_events: Sequence[StoredEvent]) -> Ticket[StoredEvent]:
+        return self.group_commit.enqueue(stored_events)

@@ -21,7 +21,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
-from infra.group_commit import GroupCommit, Ticket
+from infra.group_commit import GroupCommit, GroupCommitted
 
 
 def stream_position(event: StoredEvent) -> tuple[Any, int]:
@@ -32,7 +32,7 @@ TOPIC = "infra.postgres_recorder:SingleStatementRecorder"
 CREATE_TABLE_LOCK = 0x61676E7472790001
 
 
-class SingleStatementRecorder(PostgresApplicationRecorder):
+class SingleStatementRecorder(GroupCommitted, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
@@ -90,16 +90,6 @@ class SingleStatementRecorder(PostgresApplicationRecorder):
         # "tuple concurrently updated": take turns, inside the creating transaction.
         curs.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_TABLE_LOCK,), prepare=False)
         super()._create_table(curs)
-
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        if not stored_events:
-            return []
-        if kwargs.get("tracking") is not None:
-            raise NotImplementedError("this recorder records no tracking positions")
-        return self.group_commit.append(stored_events)
-
-    def enqueue_events(self, stored_events: Sequence[StoredEvent]) -> Ticket[StoredEvent]:
-        return self.group_commit.enqueue(stored_events)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _write_groups(

@@ -8,31 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from infra.group_commit import GroupCommit, Ticket
+from infra.group_commit import GroupCommit, GroupCommitted
 from infra.postgres_recorder import stream_position
 
 TOPIC = "infra.sqlite_recorder:GroupCommitSQLiteRecorder"
 
 
-class GroupCommitSQLiteRecorder(SQLiteApplicationRecorder):
+class GroupCommitSQLiteRecorder(GroupCommitted, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
         self.group_commit: GroupCommit[StoredEvent] = GroupCommit(self._write_groups, stream_position)
-
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        if not stored_events:
-            return []
-        if kwargs.get("tracking") is not None:
-            raise NotImplementedError("this recorder records no tracking positions")
-        return self.group_commit.append(stored_events)
-
-    def enqueue_events(self, stored_events: Sequence[StoredEvent]) -> Ticket[StoredEvent]:
-        return self.group_commit.enqueue(stored_events)
 
     def _write_groups(
         self, groups: Sequence[Sequence[StoredEvent]], after: Sequence[tuple[int, int]]
