@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,8 +70,18 @@ def wait_until_serving(base: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT, log: Path | None = None) -> Iterator[str]:
-    """A running ``agentry serve``; with ``log``, its output (and its children's) goes there."""
+def agentry_server(
+    database_url: str,
+    data_dir: Path,
+    root: Path = ROOT,
+    log: Path | None = None,
+    *,
+    extra_env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    ready: Callable[[str, subprocess.Popen[bytes], int], None] | None = None,
+) -> Iterator[str]:
+    """A running ``agentry serve``; with ``log``, its output (and its children's) goes there.
+    ``ready(base, process, port)`` replaces the wait for ``/healthz`` (several processes)."""
     port = free_port()
     env = {
         **os.environ,
@@ -81,19 +94,20 @@ def agentry_server(database_url: str, data_dir: Path, root: Path = ROOT, log: Pa
         # The benches load one key far past any sensible limit: metering stays, refusals go.
         "AGENTRY_RATE_LIMIT_WORKSPACE_RPM": "0",
         "AGENTRY_RATE_LIMIT_CALLER_RPM": "0",
+        **(extra_env or {}),
     }
     output = log.open("ab") if log is not None else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port)], cwd=root, env=env,
-        stdout=output, stderr=output,
-    )
+        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port), *extra_args], cwd=root, env=env,
+        stdout=output or subprocess.DEVNULL, stderr=output or subprocess.DEVNULL,
+    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(base, process)
+        (ready or (lambda url, child, _port: wait_until_serving(url, child)))(base, process, port)
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        process.wait(timeout=90)
         if output is not None:
             output.close()
 
@@ -147,17 +161,19 @@ class SseReader(asyncio.Protocol):
         raise NotImplementedError
 
 
-def wrk_requests_per_second(url: str, seconds: int, connections: int = 16) -> float:
-    """``wrk``'s request rate for GETs of ``url`` with the bench key (the bench exits without wrk)."""
-    import re
-    import shutil
-
+def ensure_wrk() -> None:
+    """wrk from the system's packages (a Python client tops out below what the server reaches)."""
     if shutil.which("wrk") is None:
-        sys.exit("bench: wrk is not installed (apt-get install wrk)")
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"x-api-key: {BENCH_KEY}", url],
-        capture_output=True, text=True, check=True,
-    ).stdout
+        print("installing wrk …", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+        if shutil.which("wrk") is None:
+            sys.exit("bench: wrk is not installed and could not be (apt-get install wrk)")
+
+
+def run_wrk(arguments: Sequence[str]) -> float:
+    """wrk's request rate; the bench stops if any response was not 2xx."""
+    ensure_wrk()
+    output = subprocess.run(["wrk", *arguments], capture_output=True, text=True, check=True).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     if non_2xx:
         sys.exit(f"bench: {non_2xx.group(1)} responses were not 2xx:\n{output}")
@@ -165,6 +181,54 @@ def wrk_requests_per_second(url: str, seconds: int, connections: int = 16) -> fl
     if found is None:
         sys.exit(f"bench: no request rate in wrk's output:\n{output}")
     return float(found.group(1))
+
+
+def wrk_requests_per_second(url: str, seconds: int, connections: int = 16) -> float:
+    """``wrk``'s request rate for GETs of ``url`` with the bench key."""
+    return run_wrk(["-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"x-api-key: {BENCH_KEY}", url])
+
+
+# wrk runs one Lua state per thread; with as many threads as connections, thread N's one
+# connection appends to session N (mod the number of sessions) and nothing else.
+APPEND_SCRIPT = """
+local sessions = {%(sessions)s}
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  path = "/v1/sessions/" .. sessions[(id %% #sessions) + 1] .. "/events"
+  headers = {["x-api-key"] = "%(key)s", ["content-type"] = "application/json"}
+  body = '%(body)s'
+end
+function request()
+  return wrk.format("POST", path, headers, body)
+end
+"""
+
+
+def wrk_append_rate(base: str, sessions: list[str], seconds: float, connections: int, body: str) -> float:
+    """Appends/s of ``body`` (a JSON request body) with ``connections`` wrk connections spread
+    over ``sessions``."""
+    script = APPEND_SCRIPT % {"sessions": ", ".join(f'"{s}"' for s in sessions), "key": BENCH_KEY, "body": body}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        return run_wrk([f"-t{connections}", f"-c{connections}", f"-d{seconds}s", "-s", lua.name, base])
+
+
+def make_sessions(base: str, count: int) -> list[str]:
+    """``count`` sessions of one agent and environment, created through the API."""
+    with httpx.Client(base_url=base, headers={"x-api-key": BENCH_KEY}, timeout=60) as http:
+        agent = http.post("/v1/agents", json={"name": "bench", "model": "m"}).json()
+        env = http.post("/v1/environments", json={"name": "bench"}).json()
+        sessions = []
+        for _ in range(count):
+            created = http.post("/v1/sessions", json={"agent": agent["id"], "environment_id": env["id"]})
+            created.raise_for_status()
+            sessions.append(created.json()["id"])
+        return sessions
 
 
 def served_read_rate(script: str, kind: str, seconds: int, check: Callable[[str], None] | None = None) -> float:

@@ -11,76 +11,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-from _support import BENCH_KEY, ROOT, free_port, scratch_database
+from _support import agentry_server, ensure_wrk, make_sessions, scratch_database, wrk_append_rate
 
 SESSIONS = 8
 PAYLOAD = '{"events":[{"type":"user.interrupt"}]}'
-
-# Thread n (one connection each: -t8 -c8) posts to session n.
-LUA = """
-local sessions = {%(sessions)s}
-local next_index = 1
-local threads = {}
-
-function setup(thread)
-  thread:set("session", sessions[next_index])
-  next_index = next_index + 1
-end
-
-function init(args)
-  wrk.method = "POST"
-  wrk.path = "/v1/sessions/" .. session .. "/events"
-  wrk.body = '%(payload)s'
-  wrk.headers["content-type"] = "application/json"
-  wrk.headers["x-api-key"] = "%(key)s"
-end
-"""
-
-
-@contextmanager
-def serving(processes: int, database_url: str, data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AGENTRY_")},
-        "AGENTRY_DATABASE_URL": database_url,
-        "AGENTRY_DATA_DIR": str(data_dir),
-        "AGENTRY_BOOTSTRAP_API_KEY": BENCH_KEY,
-        "AGENTRY_API_KEY_SECRET": "agentry-bench-key-hashing-secret-0123456789",
-        "AGENTRY_ROOT_SECRET": "agentry-bench-root-secret-0123456789-abcdefgh",
-        "AGENTRY_LOG_LEVEL": "warning",
-        "AGENTRY_RATE_LIMIT_WORKSPACE_RPM": "0",
-        "AGENTRY_RATE_LIMIT_CALLER_RPM": "0",
-        # Several processes need a Qdrant server; appends never reach the index, so none need
-        # answer (the same setting for both runs: the only difference is the process count).
-        "AGENTRY_QDRANT_URL": "http://127.0.0.1:9",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(port), "--workers", str(processes)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        if processes > 1:
-            _wait_for_children(process.pid, processes, port)
-        else:
-            _wait_for_children(process.pid, 0, port)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=90)
-
 
 def _wait_for_children(pid: int, count: int, port: int) -> None:
     """Until the server answers and, with ``count`` children (the supervisor starts them one
@@ -122,38 +63,20 @@ def _holds(pid: int, inode: str) -> bool:
     return False
 
 
-def sessions_for(base: str) -> list[str]:
-    with httpx.Client(base_url=base, headers={"x-api-key": BENCH_KEY}, timeout=60) as http:
-        agent = http.post("/v1/agents", json={"name": "bench", "model": "m"}).json()
-        env = http.post("/v1/environments", json={"name": "bench"}).json()
-        return [
-            http.post("/v1/sessions", json={"agent": agent["id"], "environment_id": env["id"]}).json()["id"]
-            for _ in range(SESSIONS)
-        ]
-
-
-def wrk_rate(base: str, sessions: list[str], seconds: int, script_dir: Path) -> float:
-    script = script_dir / "append.lua"
-    script.write_text(
-        LUA % {"sessions": ", ".join(f'"{s}"' for s in sessions), "payload": PAYLOAD, "key": BENCH_KEY}
-    )
-    command = ["wrk", f"-t{SESSIONS}", f"-c{SESSIONS}", f"-d{seconds}s", "-s", str(script), base]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    if non_2xx:
-        sys.exit(f"bench: {non_2xx.group(1)} responses were not 2xx:\n{output}")
-    found = re.search(r"Requests/sec:\s+([0-9.]+)", output)
-    if found is None:
-        sys.exit(f"bench: no request rate in wrk's output:\n{output}")
-    return float(found.group(1))
-
-
 def measure(processes: int, seconds: int) -> float:
+    def ready(_base: str, process: subprocess.Popen[bytes], port: int) -> None:
+        _wait_for_children(process.pid, processes if processes > 1 else 0, port)
+
     with scratch_database() as url, tempfile.TemporaryDirectory() as data_dir:
-        with serving(processes, url, Path(data_dir)) as base:
-            sessions = sessions_for(base)
-            wrk_rate(base, sessions, 3, Path(data_dir))  # warm-up: connections, caches, JIT of the plans
-            return wrk_rate(base, sessions, seconds, Path(data_dir))
+        # Several processes need a Qdrant server; appends never reach the index, so none need
+        # answer (the same setting for both runs: the only difference is the process count).
+        with agentry_server(
+            url, Path(data_dir), extra_env={"AGENTRY_QDRANT_URL": "http://127.0.0.1:9"},
+            extra_args=("--workers", str(processes)), ready=ready,
+        ) as base:  # fmt: skip
+            sessions = make_sessions(base, SESSIONS)
+            wrk_append_rate(base, sessions, 3, SESSIONS, PAYLOAD)  # warm-up: connections, caches, plans
+            return wrk_append_rate(base, sessions, seconds, SESSIONS, PAYLOAD)
 
 
 def main() -> None:
@@ -161,10 +84,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False)
-        if shutil.which("wrk") is None:
-            sys.exit("bench: wrk is not installed and could not be (apt-get install wrk)")
+    ensure_wrk()
 
     rates: dict[int, list[float]] = {1: [], 2: []}
     for round_ in range(1, args.rounds + 1):
