@@ -3,7 +3,6 @@ at a time, and a batch that fails leaves every projection's rows and position as
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,24 +11,11 @@ import sqlalchemy as sa
 from domain.agents import Agent
 from domain.environments import Environment
 from domain.sessions import Session
-from infra.event_store import EventsourcingEventStore, event_store_env
-from infra.settings import Settings
+from infra.event_store import EventsourcingEventStore
 from projections import tables
 from projections.activity import activity
 from projections.resources import SessionsProjection, all_projections
-from projections.runner import ReadModelProjection, ReadModelRunner, create_engine
-from tests.support.postgres import database_of
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
-    url = database_of(request)
-    settings = Settings(data_dir=tmp_path, database_url=url)
-    store = EventsourcingEventStore(event_store_env(settings))
-    engine = create_engine(settings.read_model_url)
-    yield store, engine
-    store.close()
-    engine.dispose()
+from projections.runner import ReadModelProjection, ReadModelRunner
 
 
 def _turn(session: Session, turn: int) -> None:

@@ -4,18 +4,15 @@ and a rebuild reproduces the same read model."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from domain.agents import Agent
-from infra.event_store import EventsourcingEventStore, event_store_env
-from infra.settings import Settings
+from infra.event_store import EventsourcingEventStore
 from projections import tables
 from projections.resources import AgentsProjection, all_projections
-from projections.runner import ReadModelRunner, create_engine
-from tests.support.postgres import database_of
+from projections.runner import ReadModelRunner
 
 
 class Crash(Exception):
@@ -34,17 +31,6 @@ class CrashingAgents(AgentsProjection):
         if self.remaining == 0:
             raise Crash()
         super().apply(conn, event)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
-    url = database_of(request)
-    settings = Settings(data_dir=tmp_path, database_url=url)
-    store = EventsourcingEventStore(event_store_env(settings))
-    engine = create_engine(settings.read_model_url)
-    yield store, engine
-    store.close()
-    engine.dispose()
 
 
 def _seed(store: EventsourcingEventStore, count: int) -> list[str]:

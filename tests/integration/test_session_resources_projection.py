@@ -4,35 +4,18 @@ applied, a deleted session's rows gone, and a rebuild giving the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from application.session_resources import stamp, stamp_all
 from domain.sessions import Session
-from infra.event_store import EventsourcingEventStore, event_store_env
-from infra.settings import Settings
 from projections import tables
 from projections.queries import ListQuery, ReadModels
 from projections.resources import all_projections
-from projections.runner import ReadModelRunner, create_engine
-from tests.support.postgres import database_of
+from projections.runner import ReadModelRunner
 
 MOMENT = datetime(2026, 11, 30, 12, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[EventsourcingEventStore, sa.Engine]]:
-    url = database_of(request)
-    settings = Settings(data_dir=tmp_path, database_url=url)
-    store = EventsourcingEventStore(event_store_env(settings))
-    engine = create_engine(settings.read_model_url)
-    yield store, engine
-    store.close()
-    engine.dispose()
 
 
 def session(session_id: str, *sent: dict) -> Session:
