@@ -10,7 +10,6 @@ skills and memory downloads. A new SDK version is checked against that before th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
 from tests.support.postgres import database_of
 from tests.support.sandbox import sessions_root
 from tests.support.sandbox_worker_process import SANDBOX_WORKER_KEY, sandbox_worker
-from tests.support.sdk_sessions import idles, say, sdk_client, wait_for
+from tests.support.sdk_sessions import eventually, idles, say, sdk_client, tool_result_text, wait_for
 from tests.support.server import RunningServer, running_server
 
 TOOLSET = {"type": "agent_toolset_20260401"}
@@ -55,19 +54,6 @@ def sandboxes() -> Iterator[Path]:
 
 def test_the_sdk_is_the_one_the_sandbox_worker_was_checked_against() -> None:
     assert anthropic.__version__ == "2.14.0", "check EnvironmentWorker._handle_item's order of the tools= callback"
-
-
-def _eventually(probe: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.25)
-
-
-def _text(result: Any) -> str:
-    return "".join(block.text for block in result.content or [] if block.type == "text")
 
 
 def test_a_cloud_session_uses_its_memory_files_and_skills_in_the_sandbox(
@@ -116,7 +102,7 @@ def test_a_cloud_session_uses_its_memory_files_and_skills_in_the_sandbox(
         events = wait_for(client, session.id, idles(1), timeout=90)
         assert events[-1].stop_reason.type == "end_turn", worker.output
         # The change reaches the store when the worker tears the item down (after idle).
-        versions = _eventually(
+        versions = eventually(
             lambda: list(client.beta.memory_stores.memory_versions.list(store.id, session_id=session.id))
         )
         assert versions, worker.output
@@ -124,13 +110,13 @@ def test_a_cloud_session_uses_its_memory_files_and_skills_in_the_sandbox(
     results = {e.tool_use_id: e for e in events if e.type == "agent.tool_result"}
     assert len(results) == len(uses) == 7, worker.output
     read_memory, wrote, refused, refused_bash, read_file, changed_file, read_skill = (results[u.id] for u in uses)
-    assert "likes green tea" in _text(read_memory) and not read_memory.is_error, worker.output
-    assert not wrote.is_error, _text(wrote)
-    assert refused.is_error and "permission denied" in _text(refused).lower()
-    assert refused_bash.is_error and "Permission denied" in _text(refused_bash)
-    assert _text(read_file) == ATTACHED.decode() and not read_file.is_error
-    assert changed_file.is_error and "Permission denied" in _text(changed_file)
-    assert "Fill and merge PDF forms." in _text(read_skill) and not read_skill.is_error, _text(read_skill)
+    assert "likes green tea" in tool_result_text(read_memory) and not read_memory.is_error, worker.output
+    assert not wrote.is_error, tool_result_text(wrote)
+    assert refused.is_error and "permission denied" in tool_result_text(refused).lower()
+    assert refused_bash.is_error and "Permission denied" in tool_result_text(refused_bash)
+    assert tool_result_text(read_file) == ATTACHED.decode() and not read_file.is_error
+    assert changed_file.is_error and "Permission denied" in tool_result_text(changed_file)
+    assert "Fill and merge PDF forms." in tool_result_text(read_skill) and not read_skill.is_error, tool_result_text(read_skill)
 
     (version,) = versions
     assert version.operation == "created" and version.path == "/notes/tea.md"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from tests.support.environment_worker import environment_worker
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
 from tests.support.postgres import database_of
-from tests.support.sdk_sessions import say, sdk_client, wait_for
+from tests.support.sdk_sessions import eventually, say, sdk_client, tool_result_text, wait_for
 from tests.support.server import RunningServer, running_server
 
 TOOLSET = {"type": "agent_toolset_20260401"}
@@ -51,19 +50,6 @@ def _environment_with_key(server: RunningServer, client: anthropic.Anthropic) ->
         headers={"x-api-key": server.api_key}, json={"name": "worker"},
     ).json()["key"]
     return environment.id, key
-
-
-def _eventually(probe: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.25)
-
-
-def _text(result: Any) -> str:
-    return "".join(block.text for block in result.content or [] if block.type == "text")
 
 
 def test_an_agent_reads_a_memory_writes_one_and_finds_it_in_the_versions(
@@ -100,15 +86,15 @@ def test_an_agent_reads_a_memory_writes_one_and_finds_it_in_the_versions(
         events = wait_for(client, session.id, lambda log: log[-1].type == "session.status_idle", timeout=60)
         assert events[-1].stop_reason.type == "end_turn", worker.output
         # The change reaches the store when the worker tears the item down (after idle).
-        versions = _eventually(lambda: list(client.beta.memory_stores.memory_versions.list(store.id, session_id=session.id)))
-        assert _eventually(lambda: not Path(mount).exists()), worker.output
+        versions = eventually(lambda: list(client.beta.memory_stores.memory_versions.list(store.id, session_id=session.id)))
+        assert eventually(lambda: not Path(mount).exists()), worker.output
     uses = [e for e in events if e.type == "agent.tool_use"]
     assert [use.name for use in uses] == ["read", "write", "read"]
     results = {e.tool_use_id: e for e in events if e.type == "user.tool_result"}
     assert not any(result.is_error for result in results.values()), worker.output
     # The worker had downloaded the store, and the agent's skill, before the tools ran.
-    assert "likes green tea" in _text(results[uses[0].id])
-    assert "Fill and merge PDF forms." in _text(results[uses[2].id])
+    assert "likes green tea" in tool_result_text(results[uses[0].id])
+    assert "Fill and merge PDF forms." in tool_result_text(results[uses[2].id])
     # The system prompt names the mount, the store's description and the attachment's instructions.
     system = json.dumps(fake_provider.requests[0].body["system"])
     assert f"{mount}/" in system and "What the user likes" in system and "Keep notes short." in system
@@ -131,7 +117,7 @@ def _claimed_token(server: RunningServer, client: anthropic.Anthropic, fake_prov
     fake_provider.script(Reply([ToolUse("bash", {"command": "true"})]), Reply([Text("ok")]))
     say(client, session_id, "go")
     worker = anthropic.Anthropic(base_url=server.base_url, api_key=None, auth_token=key, max_retries=0)
-    work = _eventually(lambda: worker.beta.environments.work.poll(environment_id, block_ms=500), timeout=15)
+    work = eventually(lambda: worker.beta.environments.work.poll(environment_id, block_ms=500), timeout=15)
     assert work is not None and work.data.id == session_id
     worker.beta.environments.work.ack(work.id, environment_id=environment_id)
     secret = json.loads(base64.urlsafe_b64decode(work.secret + "=" * (-len(work.secret) % 4)))
@@ -235,7 +221,7 @@ def test_a_read_only_mount_refuses_the_agents_write_and_records_nothing(
         say(client, session.id, "change the rules")
         events = wait_for(client, session.id, lambda log: log[-1].type == "session.status_idle", timeout=60)
         assert events[-1].stop_reason.type == "end_turn", worker.output
-        assert _eventually(lambda: not Path(mount).exists()), worker.output
+        assert eventually(lambda: not Path(mount).exists()), worker.output
     (result,) = [e for e in events if e.type == "user.tool_result"]
     assert result.is_error
     assert list(client.beta.memory_stores.memory_versions.list(store.id, session_id=session.id)) == []

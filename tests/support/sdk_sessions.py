@@ -52,3 +52,19 @@ def idles(count: int) -> Callable[[list[Any]], bool]:
 
 def wait_idle(client: anthropic.Anthropic, session_id: str, count: int = 1, timeout: float = 15) -> list[Any]:
     return wait_for(client, session_id, idles(count), timeout)
+
+
+def eventually(probe: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """``probe()``'s first truthy answer within ``timeout`` seconds, else its last answer
+    (the caller's assertion then says what was missing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.25)
+
+
+def tool_result_text(result: Any) -> str:
+    """The text blocks of a tool result's content, joined."""
+    return "".join(block.text for block in result.content or [] if block.type == "text")
