@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,19 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Any, server: RunningServer) -> Iterator[Any]:
-    """A fresh tab signed in with the server's API key; fails on any script error in the page."""
+@contextmanager
+def _signed_in(browser: Any, server: RunningServer, *, dropped: list[str] | None = None) -> Iterator[Any]:
+    """A fresh tab signed in with the server's API key; fails on any script error in the page.
+    With ``dropped``, every request for the notification stream fails as a dropped network
+    would, and is listed there."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id="UTC")
+    if dropped is not None:
+
+        def drop(route: Any) -> None:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+
+        context.route("**/v1/notifications/stream*", drop)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
@@ -78,6 +88,12 @@ def page(browser: Any, server: RunningServer) -> Iterator[Any]:
     yield tab
     context.close()
     assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any, server: RunningServer) -> Iterator[Any]:
+    with _signed_in(browser, server) as tab:
+        yield tab
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -381,3 +397,15 @@ def test_the_unread_count_in_the_nav_follows_new_notifications_and_reads(page: A
     expect(counter).to_have_attribute("data-count", "0")
     expect(counter).to_be_hidden()
     assert _ok(http.get("/v1/notifications/unread_count"))["unread_count"] == 0
+
+
+def test_without_the_stream_the_unread_count_is_polled(browser: Any, server: RunningServer, http: httpx.Client) -> None:
+    dropped: list[str] = []
+    with _signed_in(browser, server, dropped=dropped) as tab:
+        counter = tab.locator('a[data-nav="notifications"] [data-role="unread-count"]')
+        before = int(_ok(http.get("/v1/notifications/unread_count"))["unread_count"])
+        expect(counter).to_have_attribute("data-count", str(before))
+        task = _ok(http.post("/v1/tasks", json={"title": "Polled, not streamed"}))
+        _ok(http.post(f"/v1/tasks/{task['id']}", json={"status": "done"}))
+        expect(counter).to_have_attribute("data-count", str(before + 1), timeout=SLOW)
+    assert dropped, "the page never asked for the stream"

@@ -59,12 +59,13 @@ function perDay(bucketList, valueOf) {
   return bucketList.map((bucket) => ({ label: bucket.starting_at.slice(5, 10), value: totals.get(bucket.starting_at) || 0 }));
 }
 
-function ranked(totals, nameOf) {
+// The largest first, at most a dozen; labels are still the keys (an agent id, a model).
+function ranked(totals) {
   return [...totals.entries()]
     .filter(([, value]) => value > 0)
     .sort((a, b) => b[1] - a[1])
     .slice(0, 12)
-    .map(([key, value]) => ({ label: nameOf(key), value }));
+    .map(([key, value]) => ({ label: key, value }));
 }
 
 async function agentNames(ids) {
@@ -145,19 +146,21 @@ function render(container) {
       buckets('/v1/organizations/analytics/cost_report', query),
       buckets('/v1/organizations/analytics/usage_report', query),
     ]);
-    const costByAgent = sumBy(costs, (_, row) => row.agent_id, dollarsOf);
-    const tokensByAgent = sumBy(usage, (_, row) => row.agent_id, tokensOf);
-    const names = await agentNames(new Set([...costByAgent.keys(), ...tokensByAgent.keys()]));
+    const costByAgent = ranked(sumBy(costs, (_, row) => row.agent_id, dollarsOf));
+    const tokensByAgent = ranked(sumBy(usage, (_, row) => row.agent_id, tokensOf));
+    // Names only for the agents the charts show.
+    const names = await agentNames(new Set([...costByAgent, ...tokensByAgent].map((item) => item.label)));
     if (!alive) return;
     const agentName = (id) => (id ? names.get(id) || id : 'no agent (chat completions)');
+    const named = (series, nameOf) => series.map((item) => ({ ...item, label: nameOf(item.label) }));
     const modelName = (model) => model || 'unknown model';
     usageBox.replaceChildren(
       chartBox('cost-per-day', 'Cost per day', perDay(costs, dollarsOf), formatCost),
       chartBox('tokens-per-day', 'Tokens per day', perDay(usage, tokensOf), formatTokens),
-      chartBox('cost-per-agent', 'Cost per agent', ranked(costByAgent, agentName), formatCost),
-      chartBox('tokens-per-agent', 'Tokens per agent', ranked(tokensByAgent, agentName), formatTokens),
-      chartBox('cost-per-model', 'Cost per model', ranked(sumBy(costs, (_, row) => row.model, dollarsOf), modelName), formatCost),
-      chartBox('tokens-per-model', 'Tokens per model', ranked(sumBy(usage, (_, row) => row.model, tokensOf), modelName), formatTokens),
+      chartBox('cost-per-agent', 'Cost per agent', named(costByAgent, agentName), formatCost),
+      chartBox('tokens-per-agent', 'Tokens per agent', named(tokensByAgent, agentName), formatTokens),
+      chartBox('cost-per-model', 'Cost per model', named(ranked(sumBy(costs, (_, row) => row.model, dollarsOf)), modelName), formatCost),
+      chartBox('tokens-per-model', 'Tokens per model', named(ranked(sumBy(usage, (_, row) => row.model, tokensOf)), modelName), formatTokens),
     );
   }
 
