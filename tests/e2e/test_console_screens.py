@@ -367,6 +367,17 @@ def test_the_dashboard_charts_work_sessions_cost_and_tokens(
     expect(root.locator('[data-chart="tokens-per-agent"]')).to_contain_text("Charted agent")
     expect(root.locator('[data-chart="tokens-per-model"]')).to_contain_text(MODEL)
     expect(root.locator('[data-chart="tokens-per-model"]')).to_contain_text("1,500")
+    # 1200 tokens in at $3 and 300 out at $15 a million: 8100 micro-dollars.
+    expect(root.locator('[data-chart="cost-per-model"]')).to_contain_text("$0.0081")
+    expect(root.locator('[data-chart="cost-per-agent"]')).to_contain_text("Charted agent")
+
+    # Refresh reads the numbers again.
+    total = stats["tasks"]["total"]
+    expect(root.locator('[data-role="tasks-total"] .tile-value')).to_have_text(str(total))
+    _ok(http.post("/v1/tasks", json={"title": "One more"}))
+    server.platform.projections.catch_up()
+    root.locator('[data-action="refresh"]').click()
+    expect(root.locator('[data-role="tasks-total"] .tile-value')).to_have_text(str(total + 1))
 
 
 def test_the_unread_count_in_the_nav_follows_new_notifications_and_reads(page: Any, http: httpx.Client) -> None:
