@@ -226,24 +226,31 @@ export function diffLines(left, right) {
       rows.push([left[i], right[j], 'same']);
       i += 1;
       j += 1;
-    } else if (j < m && (i >= n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      rows.push([null, right[j], 'added']);
-      j += 1;
-    } else {
+    } else if (i < n && (j >= m || lcs[i + 1][j] >= lcs[i][j + 1])) {
       rows.push([left[i], null, 'removed']);
       i += 1;
+    } else {
+      rows.push([null, right[j], 'added']);
+      j += 1;
     }
   }
-  // A removed line next to an added one is one changed line.
+  // A run of removed lines followed by a run of added ones: changed lines, paired in order.
   const merged = [];
-  for (let k = 0; k < rows.length; k += 1) {
-    const [l, r, kind] = rows[k];
-    const next = rows[k + 1];
-    if (kind === 'removed' && next && next[2] === 'added') {
-      merged.push([l, next[1], 'changed']);
+  let k = 0;
+  while (k < rows.length) {
+    if (rows[k][2] !== 'removed') {
+      merged.push(rows[k]);
       k += 1;
-    } else {
-      merged.push([l, r, kind]);
+      continue;
+    }
+    const removed = [];
+    while (k < rows.length && rows[k][2] === 'removed') removed.push(rows[k++][0]);
+    const added = [];
+    while (k < rows.length && rows[k][2] === 'added') added.push(rows[k++][1]);
+    for (let p = 0; p < Math.max(removed.length, added.length); p += 1) {
+      const l = p < removed.length ? removed[p] : null;
+      const r = p < added.length ? added[p] : null;
+      merged.push([l, r, l !== null && r !== null ? 'changed' : l !== null ? 'removed' : 'added']);
     }
   }
   return merged;
@@ -275,7 +282,7 @@ async function renderVersions(target, agent) {
       h(
         'pre',
         {},
-        rows.map((row) => h('span', { class: `diff-line ${row[2] === 'same' ? '' : row[index] === null ? 'removed' : row[2]}`, 'data-diff': row[2] }, row[index] === null ? ' ' : row[index])),
+        rows.map((row) => h('span', { class: `diff-line ${row[2] === 'same' ? '' : row[index] === null ? 'blank' : row[2]}`, 'data-diff': row[2] }, row[index] === null ? ' ' : row[index])),
       );
     sideBySide.replaceChildren(
       h('p', { class: 'muted' }, changes ? `${changes} line${changes === 1 ? '' : 's'} differ.` : 'These versions are the same.'),

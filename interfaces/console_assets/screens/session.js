@@ -330,6 +330,13 @@ class Conversation {
     return h('div', {}, h('div', { class: 'meta' }, h('strong', {}, event.is_error ? `${who} (error)` : who)), h('pre', {}, textOf(event.content) || '(empty)'));
   }
 
+  waiting() {
+    for (const [id, tool] of this.tools) {
+      if (!this.answered.has(id) && (tool.event.type === 'agent.custom_tool_use' || tool.event.evaluated_permission === 'ask')) return true;
+    }
+    return false;
+  }
+
   // Allow/deny on a call that asks, an answer box on a custom tool's call, until answered.
   refreshActions() {
     for (const [id, tool] of this.tools) {
@@ -412,6 +419,8 @@ async function renderSession(container, sessionId) {
   const path = `/v1/sessions/${encodeURIComponent(sessionId)}`;
   const session = await api('GET', path);
   const status = h('span', {}, statusBadge(session.status));
+  // eslint-disable-next-line prefer-const
+  let conversation;
   const usage = h('span', { class: 'muted', 'data-role': 'session-usage' });
   const streamState = h('span', { 'data-role': 'stream-state' }, badge('connecting', 'pending'));
   const log = h('div', { class: 'conversation', 'data-role': 'conversation' });
@@ -420,6 +429,8 @@ async function renderSession(container, sessionId) {
   };
   showUsage(session.usage);
 
+  // Idle with a call waiting for the person is said so.
+  const label = (value) => (value === 'idle' && conversation.waiting() ? 'requires action' : value);
   let refreshing = null;
   const refresh = () => {
     // Usage and status as the session now reports them (after a turn ends, at most one at a time).
@@ -427,18 +438,18 @@ async function renderSession(container, sessionId) {
     refreshing = api('GET', path)
       .then((fresh) => {
         showUsage(fresh.usage);
-        status.replaceChildren(statusBadge(fresh.status));
+        status.replaceChildren(statusBadge(label(fresh.status)));
       })
       .catch(() => {})
       .finally(() => {
         refreshing = null;
       });
   };
-  const conversation = new Conversation(sessionId, log, (event) => {
+  conversation = new Conversation(sessionId, log, (event) => {
     if (event.type === 'session.status_running') status.replaceChildren(statusBadge('running'));
     if (event.type === 'session.status_terminated') status.replaceChildren(statusBadge('terminated'));
     if (event.type === 'session.status_idle') {
-      status.replaceChildren(statusBadge(event.stop_reason && event.stop_reason.type === 'requires_action' ? 'requires action' : 'idle'));
+      status.replaceChildren(statusBadge(label('idle')));
       refresh();
     }
     if (event.type === 'session.usage' && event.usage) showUsage(event.usage);

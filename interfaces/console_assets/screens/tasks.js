@@ -176,7 +176,7 @@ async function renderTask(container, taskId) {
     const task = await api('GET', path);
     if (task.version === shownVersion) return task;
     shownVersion = task.version;
-    details.replaceChildren(...taskDetails(task));
+    details.replaceChildren(...taskDetails(task).filter(Boolean));
     return task;
   }
 
@@ -290,7 +290,7 @@ async function renderTask(container, taskId) {
     if (comments.length === commentCount) return;
     commentCount = comments.length;
     thread.replaceChildren(
-      comments.length
+      ...[].concat(comments.length
         ? comments.map((comment) =>
             h(
               'div',
@@ -299,7 +299,7 @@ async function renderTask(container, taskId) {
               h('div', { style: { whiteSpace: 'pre-wrap' } }, comment.content),
             ),
           )
-        : h('p', { class: 'muted' }, 'No comments yet.'),
+        : h('p', { class: 'muted' }, 'No comments yet.')),
     );
   }
 
