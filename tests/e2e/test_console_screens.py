@@ -225,7 +225,10 @@ def test_a_new_api_key_is_shown_once_and_works_until_revoked(
     once = root.locator('[data-role="once-secret"]')
     expect(once).to_be_visible()
     key = once.locator("code").inner_text().strip()
-    expect(once.locator('[data-action="copy"]')).to_be_visible()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
+    once.locator('[data-action="copy"]').click()
+    expect(once.locator('[data-action="copy"]')).to_have_text("Copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == key
     assert len(key) >= 20
     with httpx.Client(base_url=server.base_url, headers={"x-api-key": key}, timeout=20) as as_new:
         assert as_new.get("/v1/agents").status_code == 200
