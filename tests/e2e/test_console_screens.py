@@ -4,7 +4,8 @@ card with the provider check off and sees only the key's preview; creates a vaul
 credential whose secret is never shown; creates an API key and sees it once; creates a memory
 store and a memory and finds it by meaning; uploads a knowledge document and sees it indexed;
 sees the dashboard's charts after some work; and watches the unread count in the nav follow new
-notifications and reads. Every write is also checked through the API."""
+notifications and reads (over the live stream, by polling when the stream cannot connect, and,
+signed in as a person, their own mentions). Every write is also checked through the API."""
 
 from __future__ import annotations
 
@@ -423,3 +424,35 @@ def test_without_the_stream_the_unread_count_is_polled(browser: Any, server: Run
         _ok(http.post(f"/v1/tasks/{task['id']}", json={"status": "done"}))
         expect(counter).to_have_attribute("data-count", str(before + 1), timeout=SLOW)
     assert dropped, "the page never asked for the stream"
+
+
+def test_a_person_signed_in_sees_their_own_mentions_counted(
+    browser: Any, server: RunningServer, http: httpx.Client
+) -> None:
+    email, password = "ann@example.test", "ann-console-password-1"
+    invite = _ok(http.post("/v1/organizations/invites", json={"email": email, "role": "developer"}))
+    _ok(http.post("/v1/auth/invites/accept", json={"token": invite["token"], "password": password, "name": "Ann"}))
+    token = _ok(http.post("/v1/auth/login", json={"email": email, "password": password}))["access_token"]
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id="UTC")
+    errors: list[str] = []
+    tab = context.new_page()
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        tab.goto(f"{server.base_url}/console")
+        tab.locator("input[name=email]").fill(email)
+        tab.locator("input[name=password]").fill(password)
+        tab.locator('[data-action="sign-in"]').click()
+        counter = tab.locator('a[data-nav="notifications"] [data-role="unread-count"]')
+        with httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {token}"}) as as_ann:
+            before = int(_ok(as_ann.get("/v1/notifications/unread_count"))["unread_count"])
+        expect(counter).to_have_attribute("data-count", str(before))
+
+        (suggestion,) = _ok(http.get("/v1/mentions/search", params={"q": "Ann"}))["data"][:1]
+        task = _ok(http.post("/v1/tasks", json={"title": "Check the rollout"}))
+        _ok(http.post(f"/v1/tasks/{task['id']}/comments", json={"content": f"@{suggestion['handle']} please check"}))
+        expect(counter).to_have_attribute("data-count", str(before + 1), timeout=SLOW)
+        root = _open(tab, "#/notifications", "notifications")
+        expect(_row(root, "Check the rollout")).to_contain_text("mentioned you")
+    finally:
+        context.close()
+    assert not errors, f"script errors in the page: {errors}"
