@@ -21,6 +21,7 @@ const live = {
   streamOpen: false,
   signedInAs: null,
   lastPoll: 0,
+  asked: 0, // numbers the count's reads: an answer overtaken by a later one is dropped
   listeners: new Set(),
 };
 
@@ -52,15 +53,19 @@ function paintBadge() {
 }
 
 function setCount(count) {
+  live.asked += 1;
   live.count = count;
   paintBadge();
 }
 
 async function refreshCount() {
   live.lastPoll = Date.now();
+  const ticket = ++live.asked;
   try {
     const answer = await api('GET', '/v1/notifications/unread_count');
-    setCount(answer.unread_count);
+    if (ticket !== live.asked) return;
+    live.count = answer.unread_count;
+    paintBadge();
   } catch {
     // Signed out, or the server is away: the next poll or stream event tries again.
   }
