@@ -87,7 +87,7 @@ function render(container) {
   }
 
   function actionButton(label, action, act, confirmLabel) {
-    const button = h('button', { type: 'button', 'data-action': action }, label);
+    const button = h('button', { type: 'button', class: confirmLabel ? 'danger' : null, 'data-action': action }, label);
     button.onclick = async () => {
       if (confirmLabel && button.dataset.action === action) {
         button.dataset.action = `confirm-${action}`;
