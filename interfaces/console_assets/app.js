@@ -175,9 +175,12 @@ function renderShell() {
 function renderNav() {
   const nav = root.querySelector('[data-role="nav"]');
   if (!nav) return;
-  const active = parseHash().id;
+  const shown = registeredScreens();
+  let active = parseHash().id;
+  // A screen outside the nav (one session) lights up its list's entry (sessions).
+  if (!shown.some((screen) => screen.nav && screen.id === active)) active = `${active}s`;
   nav.replaceChildren(
-    ...registeredScreens()
+    ...shown
       .filter((screen) => screen.nav)
       .map((screen) => h('a', { href: `#/${screen.id}`, 'data-nav': screen.id, class: screen.id === active ? 'active' : '' }, screen.title)),
   );

@@ -68,8 +68,7 @@ async function render(container, params) {
           h('span', { class: 'when' }, formatDate(entry.created_at)),
           h('span', {}, badge(entry.action, 'info')),
           h('span', {}, entry.summary, ' · ', link(entry)),
-          h('span', { class: 'spacer' }),
-          h('span', { class: 'muted' }, actor(entry)),
+          h('span', { class: 'muted who' }, actor(entry)),
         ),
       );
     }

@@ -213,6 +213,8 @@ async function renderTask(container, taskId) {
         h('h3', {}, 'Run'),
         task.status === 'in_progress'
           ? h('p', { class: 'muted' }, 'The agent is working on it…')
+          : task.status === 'review'
+          ? h('p', { class: 'muted' }, 'The run is done: its result waits for review below.')
           : h(
               'div',
               { class: 'inline' },
