@@ -741,5 +741,20 @@ OPERATIONS: tuple[Operation, ...] = (
             "image/png": {"type": "string", "contentMediaType": "image/png"},
         },
     ),
+    # the web console: a static page and its modules (the API calls they make carry the key)
+    Operation(
+        "get", "/console", "console", "The web console", "console", None, public=True,
+        content={"text/html": {"type": "string"}},
+    ),
+    Operation(
+        "get", "/console/assets/{path}", "consoleAsset", "A file of the web console", "console", None,
+        public=True, params=(Param("path", "path", {"type": "string"}, "file path, e.g. `core.js`", required=True),),
+        errors=(404,),
+        content={
+            "text/javascript": {"type": "string"},
+            "text/css": {"type": "string"},
+            "application/json": {"type": "array", "items": {"type": "string"}},
+        },
+    ),
 )
 

@@ -17,7 +17,7 @@ from application.tenancy import WORKSPACE_HEADER, Principal, select_workspace
 from application.work_queue import PLATFORM_KEY_PREFIX, WorkQueue
 from application.work_queue import TOKEN_PREFIX as WORK_TOKEN_PREFIX
 from application.workspaces import WorkspaceService
-from interfaces.http import docs, errors
+from interfaces.http import console, docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
 from interfaces.http.rate_limiting import RateLimiting
@@ -90,7 +90,12 @@ class ApiKeyAuth:
         self._workspaces = workspaces
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        if req.path in PUBLIC_PATHS or req.path.startswith(docs.ASSETS_PREFIX) or req.method == "OPTIONS":
+        if (
+            req.path in PUBLIC_PATHS
+            or req.path.startswith(docs.ASSETS_PREFIX)
+            or console.is_public(req.path)
+            or req.method == "OPTIONS"
+        ):
             return
         key = req.get_header("x-api-key")
         if not key:
@@ -140,6 +145,7 @@ def create_app(services: Services) -> falcon.asgi.App:
     lists = services.read_models
     app.add_route("/healthz", Health())
     docs.add_routes(app)
+    console.add_routes(app)
     _add_family(app, "/v1/agents/{agent_id}", AgentsResource(services.agents, lists, written), "archive", "versions")
     environments = EnvironmentsResource(services.environments, lists, written)
     _add_family(app, "/v1/environments/{environment_id}", environments, "archive")

@@ -244,6 +244,8 @@ def _real_path_parameters(operation: Any, ids: dict[str, str]) -> dict[str, str]
         return {"session_id": ids["deleted_session_id"]}
     if operation.path == "/docs/assets/{name}":
         return {"name": "swagger-ui.css"}
+    if operation.path == "/console/assets/{path}":
+        return {"path": "core.js"}
     verdict = operation.path.rsplit("/", 1)[-1]
     if operation.path.startswith("/v1/tasks/") and verdict in VERDICTS:
         return {"task_id": ids[f"{verdict}_task_id"]}

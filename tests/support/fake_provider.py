@@ -118,6 +118,9 @@ class Reply:
     latency: float = 0.0
     token_delay: float = 0.0
     failure: Failure | None = None
+    # Send this many content deltas, then wait for ``FakeProvider.release_stalls`` and go on to
+    # the end: a test sees the reply half streamed for as long as it needs (``wait_for_stall``).
+    hold_after: int | None = None
 
 
 def rate_limited(
@@ -410,6 +413,7 @@ class _Exchange:
         self.disconnected = asyncio.Event()
         self.generation = fake._generation
         self.deltas_sent = 0
+        self.held = False
         self._watch = asyncio.ensure_future(self._watch_disconnect(receive))
 
     async def _watch_disconnect(self, receive: Callable[[], Any]) -> None:
@@ -453,6 +457,11 @@ class _Exchange:
         failure = self.reply.failure
         if isinstance(failure, StreamError | Stall) and self.deltas_sent >= failure.after:
             return False
+        if self.reply.hold_after is not None and self.deltas_sent == self.reply.hold_after and not self.held:
+            self.held = True
+            await self.stall()
+            if self.disconnected.is_set() or self._ended():
+                return False
         if self.deltas_sent and self.reply.token_delay and not await self.pause(self.reply.token_delay):
             return False
         self.deltas_sent += 1
