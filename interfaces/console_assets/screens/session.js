@@ -250,6 +250,8 @@ class Conversation {
       for (const [id, preview] of this.previews) {
         preview.node.classList.remove('streaming');
         preview.node.classList.add('aborted');
+        preview.node.removeAttribute('data-preview-id');
+        preview.node.dataset.abortedPreview = id;
         preview.node.querySelector('.meta').lastChild.textContent = '(stopped before it finished)';
         this.previews.delete(id);
       }
