@@ -192,6 +192,7 @@ class Conversation {
     this.tools = new Map(); // tool use id → {event, node, results, actions}
     this.answered = new Set(); // tool use ids confirmed, answered or with a result
     this.lastSeq = 0;
+    this.lastUsage = null; // the last session.usage's running totals
   }
 
   // Top-level nodes stay in seq order whatever order they arrive in.
@@ -300,7 +301,19 @@ class Conversation {
       const retry = error.retry_status ? ` (${error.retry_status.type})` : '';
       return h('div', { class: 'event error' }, this.meta('Error', event), `${error.message || error.type || 'an error'}${retry}`);
     }
-    if (type === 'session.usage') return h('div', { class: 'event span' }, `Usage so far: ${formatTokens(tokensOf(event.usage))} tokens${costOf(event.usage) ? ` · ${costOf(event.usage)}` : ''}`);
+    if (type === 'session.usage') {
+      // Reported at the end of each turn, as running totals: the turn's share is the difference.
+      const before = this.lastUsage;
+      this.lastUsage = event.usage;
+      const cents = (u) => Number((u && u.list_cost && u.list_cost.amount) || 0);
+      const turnTokens = tokensOf(event.usage) - tokensOf(before);
+      const turnCost = formatCost((cents(event.usage) - cents(before)) / 100);
+      return h(
+        'div',
+        { class: 'event span' },
+        `This turn: ${formatTokens(turnTokens)} tokens · ${turnCost} — session so far: ${formatTokens(tokensOf(event.usage))} tokens · ${costOf(event.usage) || formatCost(0)}`,
+      );
+    }
     if (type === 'user.interrupt') return h('div', { class: 'event status' }, 'You interrupted the agent.');
     if (type === 'system.message') return h('div', { class: 'event status' }, `System: ${textOf(event.content)}`);
     if (type === 'user.define_outcome') return h('div', { class: 'event status' }, `Outcome: ${event.description}`);
