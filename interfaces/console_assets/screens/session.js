@@ -538,6 +538,13 @@ async function renderSession(container, sessionId) {
   // came in between, and an event seen twice is dropped by its id.
   const history = await listAll(`${path}/events`, { order: 'asc' });
   for (const event of history) conversation.add(event);
+  window.scrollTo(0, document.body.scrollHeight);
+  // New events keep the latest in view, unless the person scrolled up to read.
+  const follow = (apply) => {
+    const near = window.innerHeight + window.scrollY >= document.body.scrollHeight - 150;
+    apply();
+    if (near) window.scrollTo(0, document.body.scrollHeight);
+  };
   let opened = 0;
   const stream = sse(`${path}/events/stream`, {
     query: { event_deltas: ['agent.message', 'agent.thinking'] },
@@ -551,11 +558,12 @@ async function renderSession(container, sessionId) {
       streamState.replaceChildren(badge('reconnecting', 'warn'));
       if (err && err.status) showError(err);
     },
-    onEvent: (name, data) => {
-      if (name === 'event_start') conversation.preview(data.event.id, data.event.type);
-      else if (name === 'event_delta') conversation.delta(data.event_id, data.delta);
-      else if (data && typeof data === 'object' && data.id) conversation.add(data);
-    },
+    onEvent: (name, data) =>
+      follow(() => {
+        if (name === 'event_start') conversation.preview(data.event.id, data.event.type);
+        else if (name === 'event_delta') conversation.delta(data.event_id, data.delta);
+        else if (data && typeof data === 'object' && data.id) conversation.add(data);
+      }),
   });
   return () => stream.close();
 }
