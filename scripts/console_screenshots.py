@@ -83,10 +83,11 @@ def seed(http: httpx.Client, fake: FakeProvider) -> dict[str, str]:
     environment = _ok(http.post("/v1/environments", json={"name": "default"}))
 
     session = _ok(http.post("/v1/sessions", json={"agent": writer["id"], "environment_id": environment["id"], "title": "Release notes"}))
+    # Token counts of a real conversation, so the costs shown are not all $0.00.
     fake.script(
-        Reply([Text("Here is a first outline: what changed, why it matters, and how to upgrade.", tokens=6)]),
-        Reply([Text("I will look at the change log first."), ToolUse("bash", {"command": "git log --oneline -5"})]),
-        Reply([Text("The log is not reachable from here, so the notes keep to the outline above.")]),
+        Reply([Text("Here is a first outline: what changed, why it matters, and how to upgrade.", tokens=6)], usage={"input_tokens": 42_000, "output_tokens": 1_800}),
+        Reply([Text("I will look at the change log first."), ToolUse("bash", {"command": "git log --oneline -5"})], usage={"input_tokens": 45_000, "output_tokens": 300}),
+        Reply([Text("The log is not reachable from here, so the notes keep to the outline above.")], usage={"input_tokens": 46_000, "output_tokens": 900}),
     )
     _say(http, session["id"], "Draft the release notes for version 2.4.")
     _wait("the first reply", lambda: _idle_count(http, session["id"]) >= 1)

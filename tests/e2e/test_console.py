@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse
+from tests.support.fake_provider import FakeProvider, Reply, Text, Thinking, ToolUse, stalled
 from tests.support.server import RunningServer, provider_settings, running_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,6 +39,12 @@ EMAIL = "ann@example.test"
 PASSWORD = "ann-console-password-1"
 ASKING_TOOLS = [{"type": "agent_toolset_20260401", "default_config": {"permission_policy": {"type": "always_ask"}}}]
 TIMEOUT_MS = 20_000
+WEATHER_TOOL = {
+    "type": "custom",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 class CuttableProxy:
@@ -367,6 +373,59 @@ def test_a_stream_cut_mid_reply_resumes_with_nothing_lost_or_doubled(
     expect_log_matches(page, api, session["id"])
 
 
+def test_a_custom_tool_is_answered_a_call_denied_thinking_collapsed_and_a_reply_interrupted(
+    page: Page, api: httpx.Client, live: RunningServer, fake_provider: FakeProvider
+) -> None:
+    agent = _ok(api.post("/v1/agents", json={"name": "Asker", "model": MODEL, "tools": [WEATHER_TOOL, *ASKING_TOOLS]}))
+    environment = _ok(api.post("/v1/environments", json={"name": "ask-env"}))
+    session = _ok(api.post("/v1/sessions", json={"agent": agent["id"], "environment_id": environment["id"]}))
+    sign_in_with_key(page, live.api_key)
+    page.goto(f"/console#/session/{session['id']}")
+    expect(page.locator("[data-role=stream-state]")).to_have_attribute("data-opened", "1")
+
+    def say(text: str) -> None:
+        page.fill("textarea[name=message]", text)
+        page.click("[data-action=send]")
+
+    # A custom tool: the person answers it.
+    fake_provider.script(
+        Reply([Thinking("the user wants the weather"), ToolUse("get_weather", {"city": "Oslo"})]),
+        Reply([Text("It is cold in Oslo.")]),
+    )
+    say("weather in Oslo?")
+    thinking = page.locator("[data-event-type='agent.thinking']")
+    expect(thinking).to_have_count(1)
+    expect(thinking.locator("details")).not_to_have_attribute("open", "")
+    custom = page.locator("[data-event-type='agent.custom_tool_use']")
+    expect(custom).to_contain_text("get_weather")
+    custom.locator("textarea[name=custom_tool_result]").fill("Oslo: -3°C")
+    custom.locator("[data-action=answer]").click()
+    expect(custom.locator("[data-event-type='user.custom_tool_result']")).to_contain_text("Oslo: -3°C")
+    expect(page.locator("[data-event-type='agent.message'] .text")).to_have_text(["It is cold in Oslo."])
+
+    # A built-in call that asks: denied, with a reason.
+    fake_provider.script(Reply([ToolUse("bash", {"command": "rm -rf /tmp/x"})]), Reply([Text("Understood, I will not.")]))
+    say("clean up")
+    asking = page.locator("[data-event-type='agent.tool_use']")
+    asking.locator("input[name=deny_message]").fill("not on this machine")
+    asking.locator("[data-action=deny]").click()
+    expect(asking).to_contain_text("You denied this call: not on this machine")
+    expect(asking.locator("[data-event-type='agent.tool_result']")).to_contain_text("Denied: not on this machine")
+    expect(page.locator("[data-event-type='agent.message'] .text").last).to_have_text("Understood, I will not.")
+
+    # A long reply, interrupted while it streams: the preview ends, marked, and is no message.
+    fake_provider.script(stalled(after=2))
+    say("tell me a long story")
+    fake_provider.wait_for_stall()
+    expect(page.locator("[data-preview-id]")).to_have_count(1)
+    page.click("[data-action=interrupt]")
+    expect(page.locator("[data-event-type='user.interrupt']")).to_have_count(1)
+    expect(page.locator("[data-aborted-preview]")).to_contain_text("stopped before it finished")
+    expect(page.locator("[data-event-type='session.status_idle']")).to_have_count(5)  # two asked, three ended turns
+    events = expect_log_matches(page, api, session["id"])
+    assert [e["type"] for e in events].count("agent.message") == 2
+
+
 def test_an_edit_that_lost_a_race_says_so_reloads_and_versions_show_their_differences(
     page: Page, api: httpx.Client, live: RunningServer
 ) -> None:
@@ -395,6 +454,37 @@ def test_an_edit_that_lost_a_race_says_so_reloads_and_versions_show_their_differ
     page.fill("input[name=name]", "x" * 300)
     page.click("[data-action=save]")
     expect(page.locator("[data-role=error]")).to_contain_text(re.compile(r"Not accepted: .*name"))
+
+
+def test_the_shared_helpers_the_other_screens_build_on(page: Page, api: httpx.Client, live: RunningServer) -> None:
+    for name in ("Paged one", "Paged two"):
+        _ok(api.post("/v1/agents", json={"name": name, "model": MODEL}))
+    sign_in_with_key(page, live.api_key)
+    checked = page.evaluate(
+        """async () => {
+            const core = await import('/console/assets/core.js');
+            const chart = core.barChart({title: 'Cost', series: [{label: 'a', value: 1}, {label: 'b', value: 3}], format: core.formatCost});
+            let error = null;
+            try { await core.api('GET', '/v1/agents/agent_doesnotexist0000000000'); } catch (err) { error = err; }
+            const everything = await core.listAll('/v1/agents', {limit: 1});
+            return {
+                bars: chart.querySelectorAll('rect').length,
+                labels: [...chart.querySelectorAll('text')].map(t => t.textContent),
+                query: core.querystring({'statuses': ['idle', 'running'], limit: 2, empty: ''}),
+                error: [error.name, error.status, error.envelope.error.type, error.message],
+                listed: everything.length,
+                session: core.session(),
+                money: [core.formatCost(0.5), core.formatCost(0.001), core.formatTokens(12345)],
+            };
+        }"""
+    )
+    assert checked["bars"] == 2 and checked["labels"] == ["a", "$1.00", "b", "$3.00"]
+    assert checked["query"] == "?statuses%5B%5D=idle&statuses%5B%5D=running&limit=2"
+    assert checked["error"][:3] == ["ApiError", 404, "not_found_error"] and checked["error"][3].startswith("Not found: ")
+    # Every agent, one page at a time.
+    assert checked["listed"] == len(_ok(api.get("/v1/agents", params={"limit": 1000}))["data"]) >= 2
+    assert checked["session"] == {"kind": "key", "workspace": None, "user": None}
+    assert checked["money"] == ["$0.50", "$0.0010", "12.3k"]
 
 
 def test_the_console_is_served_offline_and_only_its_own_files(live: RunningServer) -> None:

@@ -192,6 +192,7 @@ class Conversation {
     this.tools = new Map(); // tool use id → {event, node, results, actions}
     this.answered = new Set(); // tool use ids confirmed, answered or with a result
     this.lastSeq = 0;
+    this.lastUsage = null; // the last session.usage's running totals
   }
 
   // Top-level nodes stay in seq order whatever order they arrive in.
@@ -250,6 +251,8 @@ class Conversation {
       for (const [id, preview] of this.previews) {
         preview.node.classList.remove('streaming');
         preview.node.classList.add('aborted');
+        preview.node.removeAttribute('data-preview-id');
+        preview.node.dataset.abortedPreview = id;
         preview.node.querySelector('.meta').lastChild.textContent = '(stopped before it finished)';
         this.previews.delete(id);
       }
@@ -298,7 +301,19 @@ class Conversation {
       const retry = error.retry_status ? ` (${error.retry_status.type})` : '';
       return h('div', { class: 'event error' }, this.meta('Error', event), `${error.message || error.type || 'an error'}${retry}`);
     }
-    if (type === 'session.usage') return h('div', { class: 'event span' }, `Usage so far: ${formatTokens(tokensOf(event.usage))} tokens${costOf(event.usage) ? ` · ${costOf(event.usage)}` : ''}`);
+    if (type === 'session.usage') {
+      // Reported at the end of each turn, as running totals: the turn's share is the difference.
+      const before = this.lastUsage;
+      this.lastUsage = event.usage;
+      const cents = (u) => Number((u && u.list_cost && u.list_cost.amount) || 0);
+      const turnTokens = tokensOf(event.usage) - tokensOf(before);
+      const turnCost = formatCost((cents(event.usage) - cents(before)) / 100);
+      return h(
+        'div',
+        { class: 'event span' },
+        `This turn: ${formatTokens(turnTokens)} tokens · ${turnCost} — session so far: ${formatTokens(tokensOf(event.usage))} tokens · ${costOf(event.usage) || formatCost(0)}`,
+      );
+    }
     if (type === 'user.interrupt') return h('div', { class: 'event status' }, 'You interrupted the agent.');
     if (type === 'system.message') return h('div', { class: 'event status' }, `System: ${textOf(event.content)}`);
     if (type === 'user.define_outcome') return h('div', { class: 'event status' }, `Outcome: ${event.description}`);
@@ -523,6 +538,13 @@ async function renderSession(container, sessionId) {
   // came in between, and an event seen twice is dropped by its id.
   const history = await listAll(`${path}/events`, { order: 'asc' });
   for (const event of history) conversation.add(event);
+  window.scrollTo(0, document.body.scrollHeight);
+  // New events keep the latest in view, unless the person scrolled up to read.
+  const follow = (apply) => {
+    const near = window.innerHeight + window.scrollY >= document.body.scrollHeight - 150;
+    apply();
+    if (near) window.scrollTo(0, document.body.scrollHeight);
+  };
   let opened = 0;
   const stream = sse(`${path}/events/stream`, {
     query: { event_deltas: ['agent.message', 'agent.thinking'] },
@@ -536,11 +558,12 @@ async function renderSession(container, sessionId) {
       streamState.replaceChildren(badge('reconnecting', 'warn'));
       if (err && err.status) showError(err);
     },
-    onEvent: (name, data) => {
-      if (name === 'event_start') conversation.preview(data.event.id, data.event.type);
-      else if (name === 'event_delta') conversation.delta(data.event_id, data.delta);
-      else if (data && typeof data === 'object' && data.id) conversation.add(data);
-    },
+    onEvent: (name, data) =>
+      follow(() => {
+        if (name === 'event_start') conversation.preview(data.event.id, data.event.type);
+        else if (name === 'event_delta') conversation.delta(data.event_id, data.delta);
+        else if (data && typeof data === 'object' && data.id) conversation.add(data);
+      }),
   });
   return () => stream.close();
 }

@@ -13,8 +13,10 @@ const STATUS_WORDS = {
   done: 'Done',
   cancelled: 'Cancelled',
 };
-// While a run is going the task moves by itself: its screen looks again this often.
-const POLL_MS = 1000;
+// The task moves by itself while a run is going (and agents answer comments): its screen
+// looks again this often, more often while the run goes.
+const POLL_RUNNING_MS = 1000;
+const POLL_IDLE_MS = 4000;
 
 async function agentNames() {
   const agents = await listAll('/v1/agents');
@@ -171,9 +173,12 @@ async function renderTask(container, taskId) {
   const details = h('div', {});
   const thread = h('div', { 'data-role': 'comments' });
   let shownVersion = null;
+  let running = false;
+  let schedule = () => {}; // set once the screen is drawn: the next look, sooner while running
 
   async function draw() {
     const task = await api('GET', path);
+    running = task.status === 'in_progress';
     if (task.version === shownVersion) return task;
     shownVersion = task.version;
     details.replaceChildren(...taskDetails(task).filter(Boolean));
@@ -189,6 +194,7 @@ async function renderTask(container, taskId) {
         notice({ execute: 'Started.', approve: 'Approved.', reject: 'Rejected: the agent revises it.' }[action]);
         await draw();
         await drawComments();
+        schedule();
       } catch (err) {
         showError(err);
       }
@@ -342,9 +348,13 @@ async function renderTask(container, taskId) {
     } catch {
       // a passing failure: the next look tries again
     }
-    if (!gone) timer = setTimeout(poll, POLL_MS);
+    schedule();
   };
-  timer = setTimeout(poll, POLL_MS);
+  schedule = () => {
+    clearTimeout(timer);
+    if (!gone) timer = setTimeout(poll, running ? POLL_RUNNING_MS : POLL_IDLE_MS);
+  };
+  schedule();
   return () => {
     gone = true;
     clearTimeout(timer);
