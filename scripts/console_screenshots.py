@@ -22,22 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page  # noqa: E402
 
+from tests.support.browser import chromium  # noqa: E402
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY  # noqa: E402
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse  # noqa: E402
 from tests.support.server import provider_settings, running_server  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MODEL = "claude-sonnet-4-6"
 ASK_FIRST = [{"type": "agent_toolset_20260401", "default_config": {"permission_policy": {"type": "always_ask"}}}]
 
@@ -179,8 +170,7 @@ def main() -> None:
             http = httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=30)
             seeded = seed(http, fake)
             detail = {"session": seeded["session"]}
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            with chromium() as browser:
                 context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.base_url)
                 page = context.new_page()
                 page.goto("/console")
@@ -201,7 +191,6 @@ def main() -> None:
                 for name, path, screen_id, focus in EXTRAS:
                     if not only or screen_id in only:
                         shoot(page, path.format(**seeded), screen_id, out / f"{name}.png", focus)
-                browser.close()
 
 
 if __name__ == "__main__":

@@ -14,26 +14,16 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.support.browser import chromium
 from tests.support.fake_provider import FakeProvider, Reply, Text, Thinking, ToolUse, stalled
 from tests.support.server import RunningServer, provider_settings, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MODEL = "claude-sonnet-4-6"
 EMAIL = "ann@example.test"
 PASSWORD = "ann-console-password-1"
@@ -150,11 +140,8 @@ def proxy(live: RunningServer) -> Iterator[CuttableProxy]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: scripts/bootstrap --extras test installs it (apt)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

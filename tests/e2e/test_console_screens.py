@@ -12,30 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
+from tests.support.browser import chromium
 from tests.support.event_validation import stored_event_problems
 from tests.support.fake_provider import FakeProvider, Reply, Text
 from tests.support.sdk_sessions import idles, say, sdk_client, wait_for
 from tests.support.server import RunningServer, provider_settings, running_server
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MODEL = "claude-sonnet-4-6"
 # Waits for what the page does on its own (indexing, the live stream): generous, never a pause.
 SLOW = 60_000
@@ -58,12 +46,8 @@ def http(server: RunningServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @contextmanager
