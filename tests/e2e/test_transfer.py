@@ -153,6 +153,8 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
     elsewhere = _ok(http.post("/v1/agents", json={"name": "Elsewhere", "model": "m"}, headers={WORKSPACE_HEADER: other}))["id"]
     assert server.platform.projections.wait_for(server.platform.store.max_notification_id(), 10)
     before = _picture(http, made)
+    assert len(before["/v1/agents"]) == 2 and len(before["/v1/sessions"]) == 3 and len(before["/v1/model_cards"]) == 1
+    assert [len(before[session + "/events"]) > 4 for session in made["sessions"]] == [True] * 3
 
     exported = _cli(server.settings, "export", "--workspace", "default", "--output", str(tmp_path / "default.jsonl.gz"), "--json")
     assert exported.returncode == 0, exported.stderr
