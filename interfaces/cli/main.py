@@ -295,8 +295,13 @@ def secrets_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     # Read here rather than in Settings: only this command ever needs it.
     new_root = os.environ.get("AGENTRY_NEW_ROOT_SECRET", "")
-    print("re-wrapping every data key under a new root key …", flush=True)
+    if not args.json:
+        print("re-wrapping every data key under a new root key …", flush=True)
     outcome = rotate_root_secret(settings, new_root)
+    if args.json:
+        fields = ("rewrapped", "already_new", "old_fingerprint", "new_fingerprint", "root_file_replaced")
+        print(json.dumps({name: getattr(outcome, name) for name in fields}))
+        return 0
     print(
         f"re-wrapped {outcome.rewrapped} data keys ({outcome.already_new} already under the new root); "
         f"root fingerprint {outcome.old_fingerprint} → {outcome.new_fingerprint}; no event was changed"
@@ -474,6 +479,7 @@ def parser() -> argparse.ArgumentParser:
         "rotate-root",
         help="re-wrap every data key under a new root key (embedded: generated; otherwise AGENTRY_NEW_ROOT_SECRET)",
     )
+    rotate.add_argument("--json", action="store_true", help="print the outcome as JSON")
     rotate.set_defaults(handler=secrets_command)
 
     from interfaces.cli.transfer import add_parsers

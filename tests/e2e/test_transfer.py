@@ -34,7 +34,7 @@ def _ok(response: httpx.Response) -> Any:
     return response.json()
 
 
-def _cli(settings: Any, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(settings: Any, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("AGENTRY_")}
     env.update(
         AGENTRY_DATA_DIR=str(settings.data_dir),
@@ -43,6 +43,7 @@ def _cli(settings: Any, *args: str) -> subprocess.CompletedProcess[str]:
         AGENTRY_ROOT_SECRET=settings.root_secret,
         AGENTRY_SANDBOX_WORKER_KEY=settings.sandbox_worker_key,
         AGENTRY_LOG_LEVEL="warning",
+        **extra,
     )
     return subprocess.run(
         [sys.executable, "-m", "interfaces.cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
@@ -244,6 +245,20 @@ def test_json_outputs_of_the_operator_commands_parse(server: RunningServer, tmp_
     key = json.loads(created.stdout)
     assert key["id"].startswith("apikey_") and key["key"].startswith("agentry-") and key["workspace_id"] == "default"
     assert httpx.get(f"{server.base_url}/v1/agents", headers={"x-api-key": key["key"]}).status_code == 200
+
+    person = _cli(server.settings, "users", "create", "--email", "ops@example.test", "--json", AGENTRY_USER_PASSWORD="long enough pw 1")
+    assert person.returncode == 0, person.stderr
+    assert json.loads(person.stdout)["email"] == "ops@example.test"
+
+    environment = _ok(httpx.post(f"{server.base_url}/v1/environments", json={"name": "e"}, headers={"x-api-key": key["key"]}))
+    worker_key = _cli(server.settings, "environments", "keys", "create", environment["id"], "--json")
+    assert worker_key.returncode == 0, worker_key.stderr
+    assert json.loads(worker_key.stdout)["environment_id"] == environment["id"] and worker_key.stderr == ""
+
+    if not server.settings.database_url:  # embedded: the command makes the new root itself
+        rotated = _cli(server.settings, "secrets", "rotate-root", "--json")
+        assert rotated.returncode == 0, rotated.stderr
+        assert json.loads(rotated.stdout)["root_file_replaced"] is True
 
     missing = _cli(server.settings, "import", str(tmp_path / "nothing.jsonl"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
