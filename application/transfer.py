@@ -284,8 +284,8 @@ def plan_import(log: RawEventLog, events: Callable[[], Iterable[RawEvent]], expe
                 rows = stored[event.stream_id] = {v: (t, bytes(s)) for v, t, s in log.stored_rows(event.stream_id)}
             if rows.get(event.version) != (event.topic, event.state):
                 raise TransferError(
-                    f"stream {event.stream_id} is already in this store and its version {event.version} differs "
-                    "from the export's: nothing was imported"
+                    f"stream {event.stream_id} ({_aggregate_type(event.topic)}) is already in this store and its "
+                    f"version {event.version} differs from the export's: nothing was imported"
                 )
             plan.already_present += 1
     plan.to_write = plan.events - plan.already_present
