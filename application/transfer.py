@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -56,6 +57,28 @@ class RawEvent:
     version: int
     topic: str
     state: bytes
+
+
+# A sealed secret as it sits in a stored state: ``"v1.<key id: 16 base64url>.<ciphertext>"``.
+SEALED = re.compile(rb'"v1\.([A-Za-z0-9_-]{16})\.[A-Za-z0-9_-]+"')
+
+
+def sealed_key_ids(state: bytes) -> set[str]:
+    """The data keys the sealed values in a stored state were sealed under."""
+    if b'"v1.' not in state:
+        return set()
+    return {match.decode("ascii") for match in SEALED.findall(state)}
+
+
+class DataKeys(Protocol):
+    """Sealed secrets' data keys carried with an export (``--with-secrets``), wrapped under a
+    key derived from a passphrase the operator gives both commands; never in clear."""
+
+    def export_keys(self, key_ids: Collection[str], passphrase: str) -> dict[str, Any]: ...
+
+    def import_keys(self, section: dict[str, Any], passphrase: str, write: bool = True) -> int:
+        """Checks all (raising ``TransferError``), then stores the missing ones; how many."""
+        ...
 
 
 class RawEventLog(Protocol):
@@ -152,7 +175,13 @@ def parse_event_line(raw: bytes, number: int) -> RawEvent:
     return RawEvent(stream_id, version, topic, state)
 
 
-def header(source: dict[str, Any], workspace: str | None, summary: ExportSummary) -> dict[str, Any]:
+def header(
+    source: dict[str, Any], workspace: str | None, summary: ExportSummary, data_keys: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    found = {
+        "data_keys": data_keys,
+        "not_exported": NOT_EXPORTED_NOTE if data_keys is None else NOT_EXPORTED_NOTE[:2] + NOT_EXPORTED_NOTE[3:],
+    }
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -162,8 +191,8 @@ def header(source: dict[str, Any], workspace: str | None, summary: ExportSummary
         "events": summary.events,
         "streams": summary.streams,
         "types": dict(sorted(summary.types.items())),
-        "not_exported": NOT_EXPORTED_NOTE,
         "skipped_streams": summary.skipped_streams,
+        **found,
     }
 
 
@@ -202,9 +231,11 @@ def export_events(
     summary: ExportSummary,
     progress: Progress = _no_progress,
     batch: int = BATCH,
+    sealed: set[str] | None = None,
 ) -> Iterator[bytes]:
     """The lines of every event of ``workspace``'s streams (every workspace's with None), in
-    the global order, up to the head found now; ``summary`` is filled as they come."""
+    the global order, up to the head found now; ``summary`` is filled as they come, and
+    ``sealed`` (when given) with the data-key ids of the sealed values they carry."""
     head = log.max_notification_id()
     summary.position = head
     chosen: set[UUID] = set()
@@ -228,7 +259,10 @@ def export_events(
                         summary.skipped_streams += 1
             if stream in chosen:
                 summary.events += 1
-                yield event_line(RawEvent(stream, row.originator_version, row.topic, bytes(row.state)), row.id)
+                state = bytes(row.state)
+                if sealed is not None:
+                    sealed.update(sealed_key_ids(state))
+                yield event_line(RawEvent(stream, row.originator_version, row.topic, state), row.id)
         after = rows[-1].id
         progress(min(after, head))
 

@@ -39,6 +39,8 @@ from application.transfer import (
 from interfaces.cli.progress import progress
 
 REFUSED = 2
+PASSPHRASE = "AGENTRY_EXPORT_PASSPHRASE"
+MIN_PASSPHRASE = 16
 
 
 def _refuse(message: str) -> int:
@@ -58,27 +60,46 @@ def _emit_json(data: dict[str, Any], to_stderr: bool = False) -> None:
 # -- export ----------------------------------------------------------------------------------
 
 
+def _passphrase() -> str:
+    # From the environment, never argv (a process list shows argv to every local user).
+    return os.environ.get(PASSPHRASE, "")
+
+
 def export_command(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import build, load_settings, stored_event_log
+    from interfaces.bootstrap import build, data_key_transfer, load_settings, stored_event_log
 
     workspace = None if args.all else args.workspace
     to_stdout = args.output == "-"
-    platform = build(load_settings())
+    passphrase = _passphrase()
+    if args.with_secrets and len(passphrase) < MIN_PASSPHRASE:
+        return _refuse(f"--with-secrets needs {PASSPHRASE} (at least {MIN_PASSPHRASE} characters) to wrap the data keys")
+    settings = load_settings()
+    platform = build(settings)
     try:
         log = stored_event_log(platform)
         summary = ExportSummary()
         started = time.monotonic()
         head = log.max_notification_id()
         bar = progress("export", head, quiet=args.quiet)
+        sealed: set[str] | None = set() if args.with_secrets else None
         # The header counts what follows, so the events are spooled first.
         with tempfile.TemporaryFile() as spool:
-            for line in export_events(log, workspace, summary, bar.update):
+            for line in export_events(log, workspace, summary, bar.update, sealed=sealed):
                 spool.write(line)
             bar.finish()
             if workspace not in (None, "default") and summary.streams == 0:
                 return _refuse(f"workspace {workspace!r} has no events in this store; nothing was written")
+            data_keys = None
+            if sealed is not None:
+                keys = data_key_transfer(settings)
+                try:
+                    data_keys = keys.export_keys(sealed, passphrase)
+                except TransferError as error:
+                    return _refuse(f"export refused: {error}")
+                finally:
+                    keys.close()
             source = {"store": log.kind, "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
-            first = orjson.dumps(header(source, workspace, summary)) + b"\n"
+            first = orjson.dumps(header(source, workspace, summary, data_keys)) + b"\n"
             spool.seek(0)
             if to_stdout:
                 _write(sys.stdout.buffer, first, spool, gzip_it=False)
@@ -94,6 +115,7 @@ def export_command(args: argparse.Namespace) -> int:
             "streams": summary.streams,
             "types": summary.types,
             "skipped_streams": summary.skipped_streams,
+            "data_keys": None if data_keys is None else len(data_keys["keys"]),
             "seconds": round(time.monotonic() - started, 3),
         }
         if args.json:
@@ -165,7 +187,7 @@ def _events(path: Path) -> Iterator[RawEvent]:
 
 
 def import_command(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import build, load_settings, stored_event_log
+    from interfaces.bootstrap import build, data_key_transfer, load_settings, stored_event_log
 
     path = Path(args.file)
     if not path.is_file():
@@ -174,14 +196,33 @@ def import_command(args: argparse.Namespace) -> int:
         meta = _read_header(path)
     except (OSError, EOFError, TransferError) as error:
         return _refuse(f"import refused: {error}")
-    platform = build(load_settings())
+    carried = meta.get("data_keys")
+    section: dict[str, Any] = carried if isinstance(carried, dict) else {}
+    passphrase = _passphrase()
+    if section and not passphrase:
+        print(
+            f"agentry: the export carries data keys, but without {PASSPHRASE} they stay behind: "
+            "its sealed secrets will not open here",
+            file=sys.stderr,
+        )
+    settings = load_settings()
+    platform = build(settings)
+    keys = data_key_transfer(settings) if section and passphrase else None
     try:
         log = stored_event_log(platform)
         started = time.monotonic()
         try:
+            if keys is not None:
+                keys.import_keys(section, passphrase, write=False)  # checked before any write
             plan = plan_import(log, lambda: _events(path), meta["events"])
         except (OSError, EOFError, TransferError) as error:
             return _refuse(f"import refused: {error}")
+        data_keys = None
+        if keys is not None:
+            try:
+                data_keys = keys.import_keys(section, passphrase)
+            except TransferError as error:
+                return _refuse(f"import refused: {error}")
         bar = progress("import", plan.to_write, quiet=args.quiet)
         try:
             written = import_events(log, _events(path), plan, bar.update)
@@ -197,6 +238,7 @@ def import_command(args: argparse.Namespace) -> int:
             "streams": plan.streams,
             "written": written,
             "already_present": plan.already_present,
+            "data_keys": data_keys,
             "projections_position": position,
             "seconds": round(time.monotonic() - started, 3),
         }
@@ -208,6 +250,8 @@ def import_command(args: argparse.Namespace) -> int:
             _say(args, f"imported {written} events of {plan.streams} streams{more}{caught} in {result['seconds']:.1f}s")
         return 0
     finally:
+        if keys is not None:
+            keys.close()
         platform.close()
 
 
@@ -237,6 +281,10 @@ def add_parsers(commands: Any) -> None:
     export.add_argument(
         "--output", "-o", default="-", help="the file to write (.gz: gzip-compressed; default: standard output)"
     )
+    export.add_argument(
+        "--with-secrets", action="store_true",
+        help=f"carry the data keys of the sealed secrets, wrapped under {PASSPHRASE} (which the import needs too)",
+    )  # fmt: skip
     export.add_argument("--quiet", "-q", action="store_true", help="no progress and no summary line")
     export.add_argument("--json", action="store_true", help="print a JSON summary (stderr when exporting to stdout)")
     export.set_defaults(handler=export_command)

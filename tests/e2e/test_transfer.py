@@ -265,3 +265,59 @@ def test_json_outputs_of_the_operator_commands_parse(server: RunningServer, tmp_
     (tmp_path / "not-an-export.jsonl").write_text('{"hello": 1}\n')
     wrong = _cli(server.settings, "import", str(tmp_path / "not-an-export.jsonl"), "--json")
     assert wrong.returncode == 2 and "not an Agentry export" in wrong.stderr and wrong.stdout == ""
+
+
+PASSPHRASE = "correct horse battery staple 42"
+
+
+def _completion(base_url: str, api_key: str) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/v1/chat/completions",
+        headers={"x-api-key": api_key},
+        json={"model": "fast-chat", "messages": [{"role": "user", "content": "Hello"}]},
+        timeout=20,
+    )
+
+
+def test_with_secrets_the_data_keys_travel_wrapped_under_the_passphrase(
+    server: RunningServer, http: httpx.Client, fake_provider: FakeProvider, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    _ok(
+        http.post(
+            "/v1/model_cards",
+            json={"model_id": "fast-chat", "provider": "oai-compatible", "model": "fake-model", "api_key": PROVIDER_KEY,
+                  "base_url": fake_provider.openai_base_url},
+        )
+    )  # fmt: skip
+    assert _completion(server.base_url, server.api_key).status_code == 200
+
+    short = _cli(server.settings, "export", "--with-secrets", "-o", str(tmp_path / "x.jsonl"), AGENTRY_EXPORT_PASSPHRASE="short")
+    assert short.returncode == 2 and "AGENTRY_EXPORT_PASSPHRASE" in short.stderr
+    assert not (tmp_path / "x.jsonl").exists()
+    exported = _cli(
+        server.settings, "export", "--with-secrets", "-o", str(tmp_path / "x.jsonl"), "--json", AGENTRY_EXPORT_PASSPHRASE=PASSPHRASE
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["data_keys"] == 1
+    text = (tmp_path / "x.jsonl").read_text()
+    assert PROVIDER_KEY not in text and PASSPHRASE not in text
+
+    with _fresh_server(server, request, tmp_path / "target", fake_provider) as target:
+        wrong = _cli(target.settings, "import", str(tmp_path / "x.jsonl"), AGENTRY_EXPORT_PASSPHRASE="not the passphrase at all")
+        assert wrong.returncode == 2 and "does not open" in wrong.stderr, wrong.stderr
+        assert httpx.get(f"{target.base_url}/v1/model_cards", headers={"x-api-key": target.api_key}).json()["data"] == []
+
+        # Without the passphrase the events come, the key does not: the card's secret is shut.
+        plain = _cli(target.settings, "import", str(tmp_path / "x.jsonl"), "--json")
+        assert plain.returncode == 0 and "stay behind" in plain.stderr, plain.stderr
+        assert json.loads(plain.stdout)["data_keys"] is None
+        shut = _completion(target.base_url, target.api_key)
+        assert shut.status_code == 502 and "has no data key" in shut.json()["error"]["message"], shut.text
+
+        imported = _cli(target.settings, "import", str(tmp_path / "x.jsonl"), "--json", AGENTRY_EXPORT_PASSPHRASE=PASSPHRASE)
+        assert imported.returncode == 0, imported.stderr
+        assert json.loads(imported.stdout)["data_keys"] == 1 and json.loads(imported.stdout)["written"] == 0
+        fake_provider.requests.clear()
+        answered = _completion(target.base_url, target.api_key)
+        assert answered.status_code == 200, answered.text
+        assert fake_provider.requests and fake_provider.requests[-1].protocol == "openai"
