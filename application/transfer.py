@@ -14,7 +14,8 @@ webhook endpoint would be sent the whole imported history again, and its signing
 could not be opened. Sealed secrets inside events that do travel (model-card keys, vault
 credentials, memory contents, TOTP seeds) stay ciphertext: their data keys live in this
 instance's key table and are not exported, so the target cannot open them (they must be
-entered again there)."""
+entered again there) — unless the export carries them (``DataKeys``), wrapped under a key
+derived from a passphrase the operator gives both commands."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """``application.transfer.RawEventLog`` on the event store: stored events read and appended
 as stored, below the aggregates (no mapper, no snapshots: an imported stream is loaded from
-its events, and takes snapshots again as it grows)."""
+its events, and takes snapshots again as it grows); ``application.transfer.DataKeys`` on the
+secrets' key table."""
 
 from __future__ import annotations
 

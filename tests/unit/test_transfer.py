@@ -15,6 +15,7 @@ from application.transfer import (
     check_header,
     event_line,
     parse_event_line,
+    sealed_key_ids,
     travels,
     workspace_of,
 )
@@ -78,3 +79,9 @@ def test_keys_and_webhooks_stay_home() -> None:
     assert not travels("domain.environment_keys:EnvironmentKey.Issued")
     assert not travels("domain.webhooks:WebhookEndpoint.Created")
     assert travels("domain.agents:Agent.Created") and travels("domain.sessions:UserMessageSent")
+
+
+def test_the_data_keys_a_state_needs_are_read_off_its_sealed_values() -> None:
+    state = b'{"sealed_api_key": "v1.AAAAAAAAAAAAAAAA.bm9uY2VhbmRjaXBoZXI", "x": "v1.short.zz", "y": "v1.BBBBBBBBBBBB-_BB.q"}'
+    assert sealed_key_ids(state) == {"AAAAAAAAAAAAAAAA", "BBBBBBBBBBBB-_BB"}
+    assert sealed_key_ids(b'{"text": "no secrets"}') == set()
