@@ -115,9 +115,10 @@ class Progress:
             self._stream.write(format_line(self.label, self._done, self.total, elapsed, self.unit) + "\n")
         self._stream.flush()
 
-    def finish(self) -> None:
+    def finish(self, complete: bool = True) -> None:
+        """Ends the bar's line; ``complete=False`` for work that stopped short (shown as is)."""
         if self.mode == "bar":
-            if self.total is not None:
+            if complete and self.total is not None:
                 self._done = max(self._done, self.total)
             self._show(self._clock())
             self._stream.write("\n")

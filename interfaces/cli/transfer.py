@@ -227,7 +227,7 @@ def import_command(args: argparse.Namespace) -> int:
         try:
             written = import_events(log, _events(path), plan, bar.update)
         except Conflict as error:
-            bar.finish()
+            bar.finish(complete=False)
             return _refuse(f"import stopped: {error}")
         bar.finish()
         position = _catch_up(platform, args)

@@ -89,3 +89,12 @@ def test_elsewhere_an_occasional_line_and_quiet_means_nothing() -> None:
     silent.update(5)
     silent.finish()
     assert silent.mode == "off" and quiet.getvalue() == ""
+
+
+def test_work_that_stopped_short_is_shown_where_it_stopped() -> None:
+    clock, out = Clock(), Terminal()
+    bar = Progress("import", 100, stream=out, mode="bar", clock=clock)
+    clock.now += 1
+    bar.update(40)
+    bar.finish(complete=False)
+    assert out.getvalue().count(" 40% 40/100 events") == 2 and "100%" not in out.getvalue()
