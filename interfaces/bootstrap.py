@@ -741,3 +741,19 @@ def rotate_root_secret(settings: Settings, new_root_secret: str = "") -> Rotatio
     ``new_root_secret`` (``AGENTRY_NEW_ROOT_SECRET``) is required when the operator gives the
     root, and refused when the embedded server generates it."""
     return rotate_for(settings, new_root_secret)
+
+
+# -- event history export / import (imports kept here: this section only adds to the file) ---
+
+from infra.event_transfer import DataKeyTransfer, StoredEventLog  # noqa: E402
+from infra.secrets.wiring import key_table, root_source  # noqa: E402
+
+
+def stored_event_log(platform: ApiProcess) -> StoredEventLog:
+    """The platform's event store as stored rows (``agentry export`` / ``agentry import``)."""
+    return StoredEventLog(platform.store)
+
+
+def data_key_transfer(settings: Settings) -> DataKeyTransfer:
+    """Sealed secrets' data keys in and out of exports (``--with-secrets``); close it after."""
+    return DataKeyTransfer(key_table(settings), root_source(settings))

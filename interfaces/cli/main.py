@@ -1,9 +1,10 @@
 """``agentry serve | worker | sandbox-worker | relay | project | projections rebuild NAME | projections status | api-keys create |
-users create | environments keys create ENV | secrets rotate-root``."""
+users create | environments keys create ENV | secrets rotate-root | export | import FILE``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -115,14 +116,20 @@ def _start_sandbox_workers(settings: Settings, port: int) -> list[subprocess.Pop
 
 def projections_command(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build
+    from interfaces.cli.progress import progress
 
     settings = load_settings()
     _configure_logging(settings.log_level)
     platform = build(settings)
     runner = platform.projections
+    as_json = getattr(args, "json", False)
+    quiet = getattr(args, "quiet", False) or as_json
     try:
         if args.action == "status":
             head = platform.store.max_notification_id()
+            if as_json:
+                print(json.dumps(_status_document(runner.positions(), platform.vectors, head), sort_keys=True))
+                return 0
             for name, position in sorted(runner.positions().items()):
                 print(f"{name:<16} position {position:>10}  behind {head - position:>8}")
             _vector_status(platform.vectors, head)
@@ -133,23 +140,44 @@ def projections_command(args: argparse.Namespace) -> int:
         if unknown:
             print(f"unknown projection {unknown[0]!r}; known: {', '.join(known)}, all", file=sys.stderr)
             return 2
+        rebuilt: dict[str, Any] = {}
         # The read models in one pass of the log (each event read and decoded once for all).
         read_models = [name for name in names if name != VECTORS]
         if read_models:
             started = time.monotonic()
-            print(f"rebuilding {', '.join(read_models)} …", flush=True)
+            if not quiet:
+                print(f"rebuilding {', '.join(read_models)} …", flush=True)
+            bar = progress("rebuild", platform.store.max_notification_id(), quiet=quiet)
+            runner.on_progress(bar.update)
             position = runner.rebuild(*read_models)
-            print(f"rebuilt {', '.join(read_models)} up to event {position} in {time.monotonic() - started:.1f}s", flush=True)
+            bar.finish()
+            took = time.monotonic() - started
+            rebuilt.update({name: {"position": position, "seconds": round(took, 3)} for name in read_models})
+            if not as_json:
+                print(f"rebuilt {', '.join(read_models)} up to event {position} in {took:.1f}s", flush=True)
         if VECTORS in names:
             started = time.monotonic()
-            print(f"rebuilding {VECTORS} …", flush=True)
-            position = _rebuild_vectors(platform.vectors)
+            if not quiet:
+                print(f"rebuilding {VECTORS} …", flush=True)
+            position = _rebuild_vectors(platform.vectors, quiet)
             if position is None:
                 return 1
-            print(f"rebuilt {VECTORS} up to event {position} in {time.monotonic() - started:.1f}s", flush=True)
+            took = time.monotonic() - started
+            rebuilt[VECTORS] = {"position": position, "seconds": round(took, 3)}
+            if not as_json:
+                print(f"rebuilt {VECTORS} up to event {position} in {took:.1f}s", flush=True)
+        if as_json:
+            print(json.dumps({"rebuilt": rebuilt}, sort_keys=True))
         return 0
     finally:
         platform.close()
+
+
+def _status_document(positions: dict[str, int], vectors: Any, head: int) -> dict[str, Any]:
+    document = {name: {"position": position, "behind": head - position} for name, position in positions.items()}
+    position = vectors.position()
+    document[VECTORS] = {"position": position, "behind": head - position, "store": vectors.position_name}
+    return {"head": head, "projections": document}
 
 
 VECTORS = "vectors"
@@ -160,24 +188,28 @@ def _vector_status(vectors: Any, head: int) -> None:
     print(f"{VECTORS:<16} position {position:>10}  behind {head - position:>8}  ({vectors.position_name})")
 
 
-def _rebuild_vectors(vectors: Any) -> int | None:
+def _rebuild_vectors(vectors: Any, quiet: bool = False) -> int | None:
     """Drops the index's collections and embeds the whole log again, saying how far it got.
     The embedded index belongs to one process: while `agentry serve` runs, this refuses."""
     from interfaces.bootstrap import VectorIndexBusy
+    from interfaces.cli.progress import Progress, progress
 
-    shown = [0.0]
+    bars: list[Progress] = []
 
-    def progress(position: int, head: int) -> None:
-        now = time.monotonic()
-        if now - shown[0] >= 1.0 or position >= head:
-            shown[0] = now
-            print(f"  vectors: event {position} of {head}", flush=True)
+    def advanced(position: int, head: int) -> None:
+        if not bars:
+            bars.append(progress(VECTORS, head, quiet=quiet))
+        bars[0].total = head
+        bars[0].update(position)
 
     try:
-        return int(vectors.rebuild(progress))
+        return int(vectors.rebuild(advanced))
     except VectorIndexBusy as error:
         print(f"agentry: {error}", file=sys.stderr)
         return None
+    finally:
+        if bars:
+            bars[0].finish()
 
 
 def api_keys_command(args: argparse.Namespace) -> int:
@@ -193,9 +225,12 @@ def api_keys_command(args: argparse.Namespace) -> int:
         # A tenant named here becomes a workspace of that id (so it can be selected and listed).
         workspaces.create_named(args.tenant, name=args.tenant)
         key = generate_key()
-        platform.services.api_keys.issue(key, name=args.name, tenant_id=args.tenant, role=args.role)
+        issued = platform.services.api_keys.issue(key, name=args.name, tenant_id=args.tenant, role=args.role)
         # Printed to the terminal that asked for it, once; never logged.
-        print(key)
+        if args.json:
+            print(json.dumps({"id": issued.key_id, "key": key, "workspace_id": args.tenant, "role": args.role, "name": args.name}))
+        else:
+            print(key)
         return 0
     finally:
         platform.close()
@@ -220,7 +255,10 @@ def users_command(args: argparse.Namespace) -> int:
         except (DomainError, ApplicationError) as error:
             print(f"agentry: {error}", file=sys.stderr)
             return 1
-        print(f"created {written.view['id']} ({written.view['email']}, {role})")
+        if args.json:
+            print(json.dumps({"id": written.view["id"], "email": written.view["email"], "role": role}))
+        else:
+            print(f"created {written.view['id']} ({written.view['email']}, {role})")
         return 0
     finally:
         platform.close()
@@ -240,8 +278,11 @@ def environment_keys_command(args: argparse.Namespace) -> int:
         except (NotFound, Archived) as error:
             print(f"agentry: {error}", file=sys.stderr)
             return 1
-        print(f"issued {written.view['id']} for {args.environment}; the key is shown only now:", file=sys.stderr)
         # Printed to the terminal that asked for it, once; never logged.
+        if args.json:
+            print(json.dumps({"id": written.view["id"], "environment_id": args.environment, "key": key}))
+            return 0
+        print(f"issued {written.view['id']} for {args.environment}; the key is shown only now:", file=sys.stderr)
         print(key)
         return 0
     finally:
@@ -254,8 +295,13 @@ def secrets_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     # Read here rather than in Settings: only this command ever needs it.
     new_root = os.environ.get("AGENTRY_NEW_ROOT_SECRET", "")
-    print("re-wrapping every data key under a new root key …", flush=True)
+    if not args.json:
+        print("re-wrapping every data key under a new root key …", flush=True)
     outcome = rotate_root_secret(settings, new_root)
+    if args.json:
+        fields = ("rewrapped", "already_new", "old_fingerprint", "new_fingerprint", "root_file_replaced")
+        print(json.dumps({name: getattr(outcome, name) for name in fields}))
+        return 0
     print(
         f"re-wrapped {outcome.rewrapped} data keys ({outcome.already_new} already under the new root); "
         f"root fingerprint {outcome.old_fingerprint} → {outcome.new_fingerprint}; no event was changed"
@@ -378,8 +424,11 @@ def parser() -> argparse.ArgumentParser:
     proj_actions = proj.add_subparsers(dest="action", required=True)
     rebuild = proj_actions.add_parser("rebuild", help="empty a read model and replay the event store into it")
     rebuild.add_argument("name", help="projection name, or 'all'")
+    rebuild.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    rebuild.add_argument("--json", action="store_true", help="print the outcome as JSON (and no progress)")
     rebuild.set_defaults(handler=projections_command)
     status = proj_actions.add_parser("status", help="show each projection's position")
+    status.add_argument("--json", action="store_true", help="print the positions as JSON")
     status.set_defaults(handler=projections_command)
 
     relay = commands.add_parser("relay", help="publish every stored event to Kafka (one active relay at a time)")
@@ -398,6 +447,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli")
     create.add_argument("--tenant", default="default", help="the workspace the key is bound to (created if missing)")
     create.add_argument("--role", choices=("admin", "member"), default="admin", help="the key's role in its workspace")
+    create.add_argument("--json", action="store_true", help="print the key's id and the key as JSON")
     create.set_defaults(handler=api_keys_command)
 
     users = commands.add_parser("users", help="manage the people who log in")
@@ -409,6 +459,7 @@ def parser() -> argparse.ArgumentParser:
     user_create.add_argument("--name", default=None)
     user_create.add_argument("--admin", action="store_true", help="an organization admin")
     user_create.add_argument("--role", default="user", choices=("billing", "claude_code_user", "developer", "managed", "user"))
+    user_create.add_argument("--json", action="store_true", help="print the person's id as JSON")
     user_create.set_defaults(handler=users_command)
 
     environments = commands.add_parser("environments", help="manage environments")
@@ -419,6 +470,7 @@ def parser() -> argparse.ArgumentParser:
     env_key_create.add_argument("environment", metavar="ENV", help="the environment's id (env_…)")
     env_key_create.add_argument("--name", default=None)
     env_key_create.add_argument("--tenant", default="default")
+    env_key_create.add_argument("--json", action="store_true", help="print the key's id and the key as JSON")
     env_key_create.set_defaults(handler=environment_keys_command)
 
     secrets = commands.add_parser("secrets", help="manage the keys that protect stored secrets")
@@ -427,7 +479,12 @@ def parser() -> argparse.ArgumentParser:
         "rotate-root",
         help="re-wrap every data key under a new root key (embedded: generated; otherwise AGENTRY_NEW_ROOT_SECRET)",
     )
+    rotate.add_argument("--json", action="store_true", help="print the outcome as JSON")
     rotate.set_defaults(handler=secrets_command)
+
+    from interfaces.cli.transfer import add_parsers
+
+    add_parsers(commands)
     return root
 
 
