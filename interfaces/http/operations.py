@@ -12,15 +12,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import falcon
 import falcon.asgi
 import orjson
+from pydantic import Field
 
 from application.telemetry import NoTelemetry, Telemetry
 from interfaces.http.common import run
 from interfaces.http.errors import envelope
+from interfaces.http.responses import Described
 
 log = logging.getLogger("agentry.access")
 
@@ -33,6 +35,22 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 UNMATCHED = "unmatched"
 
 DEFAULT_READY_MAX_LAG = 1000
+
+
+class Live(Described):
+    status: Literal["ok"]
+
+
+class Ready(Described):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, dict[str, Any]] = Field(
+        description="each check by name (`event_store`, `projections`, `runtime` when turns run in this process), "
+        "each with `ok` and what it found"
+    )
+
+
+# The text format, as the document describes /metrics.
+METRICS_CONTENT = {"text/plain": {"type": "string"}}
 
 
 @dataclass
@@ -90,9 +108,8 @@ class Readyz:
         self._readiness = readiness
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        if self._readiness is None:
-            ready, checks = True, {}
-        else:
+        ready, checks = True, dict[str, Any]()
+        if self._readiness is not None:
             ready, checks = await run(self._readiness.check)
         body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
         if not ready:
