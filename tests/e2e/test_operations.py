@@ -255,3 +255,34 @@ def test_agentry_project_answers_metrics_on_its_own_port(tmp_path: Path, postgre
         # Its own process: it answered no HTTP requests of the API.
         assert not [name for (name, _) in found if name == "agentry_http_requests_total"]
         assert '"step":"projection_batch"' in output.replace(" ", "")
+
+
+def test_a_worker_reports_its_turns_on_its_own_metrics_port(tmp_path: Path, postgres_url: str, fake_provider: FakeProvider) -> None:
+    from tests.support.worker_process import running_workers, worker_env
+
+    port = free_port()
+    with running_server(tmp_path / "api", postgres_url, turns="workers") as api:
+        env = worker_env(postgres_url, fake_provider, METRICS_PORT=str(port), LOG_FORMAT="json")
+        with running_workers(env, 1) as (worker,):
+            client = sdk_client(api)
+            agent = client.beta.agents.create(name="runner", model=PRICED_MODEL)
+            environment = client.beta.environments.create(name="env")
+            session_id = client.beta.sessions.create(agent=agent.id, environment_id=environment.id).id
+            fake_provider.script(Reply([Text("Answered by a worker.")], usage={"input_tokens": 70, "output_tokens": 7}))
+            say(client, session_id, "hi")
+            wait_for(client, session_id, idles(1))
+
+            def turn_over() -> Any:
+                found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+                return found if value(found, "agentry_turn_duration_seconds_count") >= 1 else None
+
+            found = until(turn_over)
+        output = worker.output
+    assert value(found, "agentry_turns_running") == 0
+    assert value(found, "agentry_model_tokens_total", model=PRICED_MODEL, direction="input") == 70
+    assert value(found, "agentry_provider_request_duration_seconds_count", provider="ant", model=PRICED_MODEL, outcome="ok") == 1
+    # The turn's steps were written by the worker, and measured there.
+    assert value(found, "agentry_event_store_events_appended_total") >= 1
+    assert value(found, "agentry_event_store_append_duration_seconds_count") == value(found, "agentry_event_store_appends_total")
+    turns = [orjson.loads(line) for line in output.splitlines() if line.startswith("{") and '"step":"turn"' in line]
+    assert [(line["session_id"], line["outcome"]) for line in turns] == [(session_id, "done")]
