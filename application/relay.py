@@ -156,12 +156,13 @@ class Relay:
         self._tenants: dict[UUID, str] = {}
         self._classes: dict[str, dict[str, Any]] = {}
         self.published = 0
+        self.position = 0  # the last position recorded (metrics read it)
 
     def run(self, should_stop: Callable[[], bool], idle_wait: float = 0.5) -> None:
         backoff = 0.2
         # Fence first: from here on the broker takes nothing from the relay this one replaced.
         self._publisher.fence()
-        position = self._position.get()
+        position = self.position = self._position.get()
         log.info("relay starting after event %d", position)
         ahead: _Batch | None = None
         while not should_stop():
@@ -171,6 +172,7 @@ class Relay:
                 self._wait_for_change(idle_wait)
                 continue
             acknowledged = 0
+            started = time.perf_counter()
             if batch.messages:
                 # A relay whose lock went with a dropped connection must not publish next to
                 # the relay that took over: ask before every batch (the broker's fence covers
@@ -182,9 +184,25 @@ class Relay:
                 acknowledged = self._publisher.acknowledged()
             reached = self._reached(batch.notifications, batch.messages, acknowledged)
             if reached > position:
-                position = reached
+                position = self.position = reached
                 self._position.set(position)
             self.published += acknowledged
+            log.info(
+                "relay batch: %d of %d messages acknowledged, at event %d",
+                acknowledged,
+                len(batch.messages),
+                position,
+                extra={
+                    "fields": {
+                        "step": "relay_batch",
+                        "events": len(batch.notifications),
+                        "messages": len(batch.messages),
+                        "acknowledged": acknowledged,
+                        "position": position,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                },
+            )
             if acknowledged < len(batch.messages):
                 ahead = None  # it starts after events the broker has not taken
                 log.warning(

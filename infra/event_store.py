@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from typing import Any
 from uuid import UUID
@@ -106,6 +107,8 @@ class EventsourcingEventStore:
         self._announced: deque[int] = deque()
         self._announced_set: set[int] = set()
         self._announced_lock = threading.Lock()
+        # Told of each committed append (events, seconds from queueing to commit): metrics.
+        self.on_appended: Callable[[int, float], None] | None = None
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -125,6 +128,7 @@ class EventsourcingEventStore:
         aggregates = tuple(aggregate for aggregate in aggregates if aggregate is not None)
         self._drop_held(aggregate.id for aggregate in aggregates)  # held copies are behind this save (``hold`` may renew)
         processing: ProcessingEvent[UUID] = ProcessingEvent()
+        queued = time.perf_counter()
         processing.collect_events(*aggregates)
         stored = [self.app.mapper.to_stored_event(event) for event in processing.events]
         if not stored:
@@ -135,8 +139,8 @@ class EventsourcingEventStore:
                 ids = self.app.recorder.insert_events(stored)
             except IntegrityError as error:
                 raise Conflict(RACE_MESSAGE) from error
-            return PendingSave(self, processing, stored, _Written(ids or []))
-        return PendingSave(self, processing, stored, enqueue(stored))
+            return PendingSave(self, processing, stored, _Written(ids or []), queued)
+        return PendingSave(self, processing, stored, enqueue(stored), queued)
 
     def _saved(self, processing: ProcessingEvent, stored: Sequence[StoredEvent], ids: Sequence[int]) -> int:
         self.app._take_snapshots(processing)
@@ -330,11 +334,19 @@ class _Written:
 class PendingSave:
     """A save queued by ``EventsourcingEventStore.save_pending``."""
 
-    def __init__(self, store: EventsourcingEventStore, processing: ProcessingEvent, stored: list[StoredEvent], ticket: Any) -> None:
+    def __init__(
+        self,
+        store: EventsourcingEventStore,
+        processing: ProcessingEvent,
+        stored: list[StoredEvent],
+        ticket: Any,
+        queued: float = 0.0,
+    ) -> None:
         self._store = store
         self._processing = processing
         self._stored = stored
         self._ticket = ticket
+        self._queued = queued
 
     def wait(self) -> int | None:
         """The highest notification id written once committed (None when nothing was new);
@@ -350,6 +362,9 @@ class PendingSave:
         except BaseException:
             self._store._drop_held(aggregates)
             raise
+        observe = self._store.on_appended
+        if observe is not None:
+            observe(len(self._stored), time.perf_counter() - self._queued)
         return self._store._saved(self._processing, self._stored, ids)
 
 

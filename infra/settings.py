@@ -60,6 +60,15 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"AGENTRY_{name} must be a whole number, not {raw!r}") from None
 
 
+def _flag(name: str) -> bool:
+    raw = _env(name, "0").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"AGENTRY_{name} must be 1 or 0, not {raw!r}")
+
+
 def _seconds(name: str, default: float) -> float:
     raw = _env(name, str(default))
     try:
@@ -201,6 +210,15 @@ class Settings:
     s3_secret_access_key: str = field(default="", repr=False)
     s3_prefix: str = ""
     file_max_bytes: int = 500 * 1024 * 1024
+    # -- operations: probes, metrics, logs (README "Operations") --
+    # /readyz fails when a projection is more than this many events behind the log's head.
+    ready_max_lag: int = 1000
+    # /metrics needs an API key (else it is public, like the probes).
+    metrics_require_key: bool = False
+    # The relay, projector and worker answer /metrics on this port (0: not at all).
+    metrics_port: int = 0
+    # auto (JSON unless stderr is a terminal), json or text.
+    log_format: str = "auto"
 
     def __post_init__(self) -> None:
         self._check_blobs()
@@ -219,6 +237,10 @@ class Settings:
             raise SettingsError(f"AGENTRY_TURNS must be in-process or workers, not {self.turns!r}")
         if self.webhook_max_attempts < 1 or self.webhook_senders < 1:
             raise SettingsError("AGENTRY_WEBHOOK_MAX_ATTEMPTS and AGENTRY_WEBHOOK_SENDERS must be at least 1")
+        if self.log_format not in ("auto", "json", "text"):
+            raise SettingsError(f"AGENTRY_LOG_FORMAT must be auto, json or text, not {self.log_format!r}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"AGENTRY_METRICS_PORT must be a port number (0: off), not {self.metrics_port}")
         if self.embeddings_url and (not self.embeddings_model or self.embeddings_dimensions < 1):
             raise SettingsError(
                 "AGENTRY_EMBEDDINGS_URL needs AGENTRY_EMBEDDINGS_MODEL and AGENTRY_EMBEDDINGS_DIMENSIONS "
@@ -292,6 +314,10 @@ class Settings:
             s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
             s3_prefix=_env("S3_PREFIX", ""),
             file_max_bytes=_int("FILE_MAX_BYTES", 500 * 1024 * 1024),
+            ready_max_lag=_int("READY_MAX_LAG", 1000),
+            metrics_require_key=_flag("METRICS_REQUIRE_KEY"),
+            metrics_port=_int("METRICS_PORT", 0),
+            log_format=_env("LOG_FORMAT", "auto").lower(),
         )
 
     def _check_workers(self) -> None:

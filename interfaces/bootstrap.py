@@ -42,6 +42,7 @@ from application.session_log import SessionLog
 from application.sessions import SessionService
 from application.skills import SkillService
 from application.tasks import TaskService
+from application.telemetry import Telemetry, TimedProvider, TimedTurns
 from application.tenancy import Principal
 from application.vaults import VaultService
 from application.webhook_delivery import RetryPolicy, Unleased, WebhookDispatcher
@@ -56,6 +57,7 @@ from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, ev
 from infra.http_poster import HttpxPoster
 from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.mcp_client import SdkMcpClient
+from infra.metrics import PrometheusTelemetry
 from infra.passwords import Argon2Passwords
 from infra.pdf_text import PypdfText
 from infra.pg_advisory_lease import LOG_FOLLOWING_LOCK_KEY, WEBHOOKS_LOCK_KEY, AdvisoryLease
@@ -83,6 +85,7 @@ from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.notification_feed import NotificationFeed
+from interfaces.http.operations import Operations, Readiness
 from interfaces.http.slow_clients import bounded_config
 from projections.activity import ActivityReadModels
 from projections.dashboard import DashboardReadModels
@@ -144,6 +147,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
     hash_key = keyed_hash(server_secret)
     cipher = build_cipher(settings)  # a missing root secret fails here, before anything opens
     store = EventsourcingEventStore(event_store_env(settings))
+    telemetry = PrometheusTelemetry()
+    store.on_appended = telemetry.appended
     blobs = build_blob_store(settings)
     engine = create_engine(settings.read_model_url)
     vectors, semantic_search, vector_index = build_vectors(settings, store, engine, cipher)
@@ -153,7 +158,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     task_follower = TaskFollower()
     followers = ReadModelRunner(engine, store, [task_follower])
     followers.setup()
-    live = LiveHub()
+    live = LiveHub(telemetry)
     store.add_listener(live)
     store.add_listener(projections)
     store.add_listener(followers)
@@ -204,7 +209,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         AgentKnowledge(knowledge_search, engine),
         SkillNotes(engine),
     )
-    wiring = _api_turns(settings, store, live, read_models, model_cards, tools)
+    wiring = _api_turns(settings, store, live, read_models, model_cards, tools, telemetry)
     turn_owed.then = wiring.on_user_turn
     file_lists = FileReadModels(engine)
     # Files keep their bytes apart: a file's delete removes its blob when no other file names
@@ -234,6 +239,19 @@ def build(settings: Settings | None = None) -> ApiProcess:
         signalled=settings.projections_in_process and following is None,
     )
     projections.on_progress(notification_feed.progressed)
+
+    def positions() -> dict[str, int]:
+        return {**projections.positions(), **followers.positions()}
+
+    def every_position() -> dict[str, int]:
+        return {**positions(), "vectors": vectors.position()}
+
+    # Vectors are measured but not part of readiness: embedding a long log may take a while,
+    # and lists and read-your-writes do not wait for it.
+    telemetry.watch_projections(every_position, store.max_notification_id)
+    readiness = Readiness(
+        store.max_notification_id, positions, settings.ready_max_lag, wiring.turns.dispatcher if wiring.turns else None
+    )
     services = Services(
         agents=agents,
         environments=environments,
@@ -279,6 +297,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         files=files,
         file_lists=file_lists,
         file_max_bytes=settings.file_max_bytes,
+        operations=Operations(telemetry, readiness, settings.metrics_require_key),
     )
     return ApiProcess(
         services=services,
@@ -290,7 +309,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         projections_in_process=settings.projections_in_process,
         bootstrap_api_key=settings.bootstrap_api_key,
         admin_key_file=None if settings.uses_postgres else PrivateTextFile(settings.admin_key_path),
-        resources=[cipher, vector_index, *(held for held in (blobs, file_blobs) if hasattr(held, "close"))],
+        resources=[cipher, vector_index, telemetry, *(held for held in (blobs, file_blobs) if hasattr(held, "close"))],
         signals=wiring.signals,
         closers=wiring.closers,
         webhooks=webhook_dispatcher,
@@ -484,10 +503,12 @@ def _api_turns(
     read_models: ReadModels,
     cards: CardLookup,
     tools: _ToolWork,
+    telemetry: Telemetry,
 ) -> _ApiTurns:
     if not settings.uses_postgres:
         dispatcher = TurnDispatcher(
-            _session_runtime(settings, store, live, cards, tools), workers=settings.runtime_workers
+            TimedTurns(_session_runtime(settings, store, live, cards, tools, telemetry), telemetry),
+            workers=settings.runtime_workers,
         )
         # Sessions waiting on a worker that vanished are found by this sweep (no lease here).
         sweeper = TurnSweeper(read_models.running_session_ids, dispatcher.offer, WORKER_SWEEP_SECONDS)
@@ -504,7 +525,7 @@ def _api_turns(
     # Turns in this process, under the same leases as workers and other API processes, so
     # several of them never drive one session at once; previews reach tails on the others.
     publisher = PostgresPreviewPublisher(notifier)
-    turns = _leased_turns(settings, store, FanOutPreviews(live, publisher), read_models, cards, tools)
+    turns = _leased_turns(settings, store, FanOutPreviews(live, publisher), read_models, cards, tools, telemetry)
     dispatcher = turns.dispatcher
 
     def interrupt(session_id: str) -> None:
@@ -519,12 +540,17 @@ def _api_turns(
 
 
 def _session_runtime(
-    settings: Settings, store: EventsourcingEventStore, previews: PreviewSink, cards: CardLookup, tools: _ToolWork
+    settings: Settings,
+    store: EventsourcingEventStore,
+    previews: PreviewSink,
+    cards: CardLookup,
+    tools: _ToolWork,
+    telemetry: Telemetry,
 ) -> SessionRuntime:
     """The turn loop, wired the same in `agentry serve` and `agentry worker`."""
     return SessionRuntime(
         store,
-        SdkModelProvider(),
+        TimedProvider(SdkModelProvider(), telemetry),
         ModelResolver(cards, _default_providers(settings)),
         previews=previews,
         policy=_turn_policy(settings),
@@ -543,12 +569,15 @@ def _leased_turns(
     read_models: ReadModels,
     cards: CardLookup,
     tools: _ToolWork,
+    telemetry: Telemetry,
 ) -> TurnTaking:
     """A dispatcher under PostgreSQL session leases, with the sweep that takes up turns no
     live lease holds (a dead process's, once its lease expired)."""
     lease = PostgresSessionLease(settings.postgres.conninfo, settings.runtime_lease_seconds)
     dispatcher = TurnDispatcher(
-        _session_runtime(settings, store, previews, cards, tools), workers=settings.runtime_workers, lease=lease
+        TimedTurns(_session_runtime(settings, store, previews, cards, tools, telemetry), telemetry),
+        workers=settings.runtime_workers,
+        lease=lease,
     )
 
     def candidates() -> list[str]:
@@ -567,6 +596,8 @@ def build_worker(settings: Settings) -> WorkerProcess:
     conninfo = settings.postgres.conninfo
     cipher = build_cipher(settings)  # model cards' keys are opened at the moment of use
     store = EventsourcingEventStore(event_store_env(settings))
+    telemetry = PrometheusTelemetry()
+    store.on_appended = telemetry.appended
     # Read only, for the sweep's list of running sessions (whoever projects keeps it).
     engine = create_engine(settings.read_model_url)
     notifier = PostgresNotifier(conninfo)
@@ -579,12 +610,15 @@ def build_worker(settings: Settings) -> WorkerProcess:
         knowledge=AgentKnowledge(KnowledgeSearch(KnowledgeReads(engine, None), None), engine),
         skills=SkillNotes(engine),
     )
-    turns = _leased_turns(settings, store, publisher, ReadModels(engine), cards, tools)
+    turns = _leased_turns(settings, store, publisher, ReadModels(engine), cards, tools, telemetry)
     signals = PostgresSignalListener(
         conninfo, {TURNS_CHANNEL: turns.dispatcher.submit, INTERRUPTS_CHANNEL: turns.dispatcher.interrupt}
     )
     return WorkerProcess(
-        turns, signals, closers=[publisher.close, notifier.close, engine.dispose, store.close, cipher.close]
+        turns,
+        signals,
+        closers=[telemetry.close, publisher.close, notifier.close, engine.dispose, store.close, cipher.close],
+        telemetry=telemetry,
     )
 
 
@@ -696,7 +730,9 @@ def build_relay(settings: Settings) -> RelayProcess:
         transactional_id=f"{settings.kafka_topic_prefix}.relay",
     )
     relay = Relay(store, publisher, lease, wake.wait, topic_prefix=settings.kafka_topic_prefix)
-    return RelayProcess(relay, lease, feed, resources=[publisher, lease, store])
+    telemetry = PrometheusTelemetry()
+    telemetry.watch_relay(lambda: relay.position, store.max_notification_id)
+    return RelayProcess(relay, lease, feed, resources=[telemetry, publisher, lease, store], telemetry=telemetry)
 
 
 def build_kafka_projector(settings: Settings) -> KafkaProjector:

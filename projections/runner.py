@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -18,6 +19,23 @@ import sqlalchemy as sa
 from projections import tables
 
 log = logging.getLogger("agentry.projections")
+
+
+def _log_batch(decoded: list[tuple[int, Any]], started: float) -> None:
+    """One structured line per committed batch (a background step)."""
+    log.info(
+        "projection batch applied up to event %d",
+        decoded[-1][0],
+        extra={
+            "fields": {
+                "step": "projection_batch",
+                "from_position": decoded[0][0],
+                "to_position": decoded[-1][0],
+                "events": len(decoded),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        },
+    )
 
 
 class ReadModelProjection:
@@ -144,7 +162,9 @@ class ReadModelRunner:
                     reader = reader or ThreadPoolExecutor(1, thread_name_prefix="agentry-projections-read")
                     ahead = (decoded[-1][0], reader.submit(self._read, decoded[-1][0], batch_size))
                 try:
+                    started = time.perf_counter()
                     positions = self._apply_batch(positions, decoded)
+                    _log_batch(decoded, started)
                 except PositionMoved as moved:
                     log.info("projection %s was advanced by another runner", moved)
                     positions = self.positions()

@@ -89,6 +89,16 @@ class TurnDispatcher:
         self._lost: set[str] = set()
         self._closed = False
 
+    @property
+    def accepting(self) -> bool:
+        """Whether this dispatcher still takes turns (false once shut down)."""
+        return not self._closed
+
+    @property
+    def driving(self) -> int:
+        """Sessions this process drives or has queued now."""
+        return len(self._again)
+
     def submit(self, session_id: str) -> None:
         with self._lock:
             if self._closed:

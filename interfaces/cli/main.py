@@ -19,11 +19,16 @@ from typing import Any
 from interfaces.bootstrap import Settings, SettingsError, load_settings
 
 
-def _configure_logging(level: str, with_pid: bool = False) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s" + ("[%(process)d]" if with_pid else "") + ": %(message)s",
-    )
+def _configure_logging(settings: Settings, with_pid: bool = False) -> None:
+    from interfaces.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, with_pid=with_pid)
+
+
+def _serve_metrics(telemetry: Any, settings: Settings) -> None:
+    """The relay's, projector's and worker's metrics, on a port of their own (AGENTRY_METRICS_PORT)."""
+    if settings.metrics_port and telemetry is not None:
+        telemetry.serve(settings.metrics_port, settings.host)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -34,7 +39,7 @@ def serve(args: argparse.Namespace) -> int:
         os.environ["AGENTRY_WORKERS"] = str(args.workers)  # the flag wins, checked as the setting is
     settings = load_settings()
     one_of_many = args.listen_fd is not None  # a child of `serve --workers N`
-    _configure_logging(settings.log_level, with_pid=one_of_many)
+    _configure_logging(settings, with_pid=one_of_many)
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     if settings.workers > 1 and not one_of_many:
@@ -53,6 +58,10 @@ def serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        # Agentry writes its own line per request (interfaces/http/operations.py: the route,
+        # never the query string) and uvicorn's lines go through the same formatter.
+        access_log=False,
+        log_config=None,
     )
     children = _start_sandbox_workers(settings, port)
 
@@ -119,7 +128,7 @@ def projections_command(args: argparse.Namespace) -> int:
     from interfaces.cli.progress import progress
 
     settings = load_settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     platform = build(settings)
     runner = platform.projections
     as_json = getattr(args, "json", False)
@@ -329,10 +338,11 @@ def relay_command(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build_relay
 
     settings = load_settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     stop = _stop_on_signals()
     process = build_relay(settings)
     try:
+        _serve_metrics(process.telemetry, settings)
         process.run(stop.is_set)
     finally:
         process.close()
@@ -343,10 +353,11 @@ def worker_command(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build_worker
 
     settings = load_settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     stop = _stop_on_signals()
     process = build_worker(settings)
     try:
+        _serve_metrics(process.telemetry, settings)
         process.run(stop)
     finally:
         process.close()
@@ -358,7 +369,7 @@ def sandbox_worker_command(args: argparse.Namespace) -> int:
     from interfaces.cli.sandbox_worker import run_sandbox_worker
 
     settings = load_settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     key = sandbox_worker_key(settings)
     if key is None:
         print("agentry: sandbox-worker needs AGENTRY_SANDBOX_WORKER_KEY (the same value the API has)", file=sys.stderr)
@@ -371,7 +382,7 @@ def project_command(args: argparse.Namespace) -> int:
     from interfaces.bootstrap import build, build_kafka_projector
 
     settings = load_settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     stop = _stop_on_signals()
     log = logging.getLogger("agentry.projections")
     if args.source == "kafka":
@@ -383,7 +394,9 @@ def project_command(args: argparse.Namespace) -> int:
             projector.close()
         return 0
     platform = build(settings)
+    telemetry = platform.services.operations.telemetry
     try:
+        _serve_metrics(telemetry, settings)
         platform.start_projections()
         log.info("projecting from the event store's notification log")
         stop.wait()

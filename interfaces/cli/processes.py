@@ -211,6 +211,7 @@ class WorkerProcess:
     turns: TurnTaking
     signals: Any  # PostgresSignalListener: turns and interrupts
     closers: list[Callable[[], None]]  # called in order once the turns stopped (the store's last)
+    telemetry: Any = None  # served on AGENTRY_METRICS_PORT by the command
 
     def run(self, stop: threading.Event) -> None:
         self.signals.start()
@@ -233,6 +234,7 @@ class RelayProcess:
     lease: Lease
     change_feed: Any
     resources: list[Any]  # closed in order after the feed stops
+    telemetry: Any = None  # served on AGENTRY_METRICS_PORT by the command
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.change_feed.start()

@@ -316,6 +316,7 @@ from interfaces.http.files_description import FILE_OPERATIONS  # noqa: E402
 from interfaces.http.knowledge_description import KNOWLEDGE_OPERATIONS  # noqa: E402
 from interfaces.http.memory_description import MEMORY_OPERATIONS  # noqa: E402
 from interfaces.http.notification_description import NOTIFICATION_OPERATIONS  # noqa: E402
+from interfaces.http.operations import METRICS_CONTENT, Live, Ready  # noqa: E402
 from interfaces.http.people_description import PEOPLE_OPERATIONS  # noqa: E402
 from interfaces.http.search_description import SEARCH_OPERATIONS  # noqa: E402
 from interfaces.http.skill_description import SKILL_OPERATIONS  # noqa: E402
@@ -325,6 +326,23 @@ from interfaces.http.webhooks_description import WEBHOOK_OPERATIONS  # noqa: E40
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "health", "Liveness", "system", out.Health, public=True),
+    Operation(
+        "get", "/livez", "livez", "Liveness probe: the process answers (no I/O)", "system", Live, public=True,
+    ),
+    Operation(
+        "get", "/readyz", "readyz", "Readiness probe: event store, projection lag, runtime", "system", Ready,
+        public=True, errors=(503,),
+        description=(
+            "200 when every check passes. 503 (an error envelope, with `status` and `checks` beside it) when the "
+            "event store does not answer, a projection is more than `AGENTRY_READY_MAX_LAG` events behind, or "
+            "the turn runtime of this process stopped."
+        ),
+    ),
+    Operation(
+        "get", "/metrics", "metrics", "Metrics in the Prometheus text format", "system", None, public=True,
+        content=METRICS_CONTENT,
+        description="Public unless `AGENTRY_METRICS_REQUIRE_KEY=1`, which makes it need an API key (401 without one).",
+    ),
     # agents
     Operation(
         "post", "/v1/agents", "createAgent", "Create an agent (version 1)", "agents", out.Agent,

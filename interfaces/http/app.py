@@ -20,6 +20,8 @@ from application.workspaces import WorkspaceService
 from interfaces.http import console, docs, errors
 from interfaces.http.common import ReadYourWrites, Services, run
 from interfaces.http.guards import RefuseUnstorableText
+from interfaces.http.operations import METRICS, OPERATIONS_PATHS, AccessLog, Operations
+from interfaces.http.operations import add_routes as add_operations_routes
 from interfaces.http.rate_limiting import RateLimiting
 from interfaces.http.request_ids import new_request_id
 from interfaces.http.resources.activity import add_activity_routes
@@ -54,7 +56,9 @@ from interfaces.http.resources.webhooks import add_webhook_routes
 from interfaces.http.resources.work import CloudWorkResource, WorkResource
 from interfaces.http.worker_access import WorkerAccess
 
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"}) | PUBLIC_AUTH_PATHS
+PUBLIC_PATHS = (
+    frozenset({"/healthz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events"}) | PUBLIC_AUTH_PATHS | OPERATIONS_PATHS
+)
 
 
 # Every JWT starts with its base64url header, ``{"`` → ``eyJ``.
@@ -82,7 +86,9 @@ class ApiKeyAuth:
         work: WorkQueue,
         people: PeopleService,
         workspaces: WorkspaceService,
+        metrics_require_key: bool = False,
     ) -> None:
+        self._public = PUBLIC_PATHS - {METRICS} if metrics_require_key else PUBLIC_PATHS
         self._api_keys = api_keys
         self._environment_keys = environment_keys
         self._work = work
@@ -91,7 +97,7 @@ class ApiKeyAuth:
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if (
-            req.path in PUBLIC_PATHS
+            req.path in self._public
             or req.path.startswith(docs.ASSETS_PREFIX)
             or console.is_public(req.path)
             or req.method == "OPTIONS"
@@ -129,10 +135,16 @@ class Health:
 
 
 def create_app(services: Services) -> falcon.asgi.App:
+    operations = services.operations or Operations()
+    access_log = AccessLog(operations.telemetry)
     middleware: list[Any] = [
+        access_log,
         RequestIds(),
         RefuseUnstorableText(),
-        ApiKeyAuth(services.api_keys, services.environment_keys, services.work, services.people, services.workspaces),
+        ApiKeyAuth(
+            services.api_keys, services.environment_keys, services.work, services.people, services.workspaces,
+            operations.metrics_require_key,
+        ),  # fmt: skip
         RateLimiting(services.rate_limiter, services.rate_limits, PUBLIC_AUTH_PATHS),
     ]
     app = falcon.asgi.App(middleware=middleware)
@@ -143,7 +155,9 @@ def create_app(services: Services) -> falcon.asgi.App:
     errors.install(app)
     written = ReadYourWrites(services.wait_for_projections)
     lists = services.read_models
+    access_log.routes_of(app)
     app.add_route("/healthz", Health())
+    add_operations_routes(app, operations)
     docs.add_routes(app)
     console.add_routes(app)
     _add_family(app, "/v1/agents/{agent_id}", AgentsResource(services.agents, lists, written), "archive", "versions")

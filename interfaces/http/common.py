@@ -108,6 +108,8 @@ class Services:
     files: FileService
     file_lists: FileReadModels
     file_max_bytes: int
+    # Probes, metrics and the access log (interfaces/http/operations.py); None: no-op metrics.
+    operations: Any = None
     # Search by meaning, and the vector projection (its position, ``wait_for``: write, then search).
     semantic_search: SemanticSearch | None = None
     vectors: VectorProjection | None = None

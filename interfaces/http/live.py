@@ -30,6 +30,7 @@ import falcon.asgi
 import orjson
 
 from application.session_log import Chunk, LogPosition
+from application.telemetry import NoTelemetry, Telemetry
 from domain.ids import stream_id as session_stream
 
 log = logging.getLogger("agentry.live")
@@ -274,7 +275,8 @@ async def _watch_disconnect(receive: AsgiReceive, tail: Tail) -> None:
 
 
 class LiveHub:
-    def __init__(self) -> None:
+    def __init__(self, telemetry: Telemetry | None = None) -> None:
+        self._telemetry: Telemetry = telemetry or NoTelemetry()
         self._readers: dict[FollowKey, SharedReader] = {}
         self._by_stream: dict[UUID, set[SharedReader]] = {}
         # Read without a lock by writers' threads; replaced whole, never mutated.
@@ -301,6 +303,8 @@ class LiveHub:
         says the client went away."""
         tail = self.follow(tenant_id, stream_id, deltas)
         watcher = asyncio.create_task(_watch_disconnect(receive, tail)) if receive else None
+        telemetry = self._telemetry
+        telemetry.stream_opened()
         # The tail's loop is written out here rather than in a nested generator: every
         # layer costs a resumption per write, and at a thousand streams writes are the cost.
         # ``head`` is where the log stood when the stream was opened (it seeds a new shared
@@ -318,12 +322,14 @@ class LiveHub:
                     position = chunk.position
                     if chunk.events:
                         tail.sent = True
+                        telemetry.delivered(len(chunk.events))
                         yield b"".join(sse_frames(chunk))
                     if chunk.deleted:
                         return
                     continue
                 pieces, seq = shared
                 if pieces:
+                    telemetry.delivered(seq - position.seq)
                     position = LogPosition.after_seq(seq)
                     tail.sent = True
                     yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
@@ -343,6 +349,7 @@ class LiveHub:
                     continue
                 await tail.wait()
         finally:
+            telemetry.stream_closed()
             tail.close()
             if watcher is not None:
                 watcher.cancel()
