@@ -534,3 +534,36 @@ def test_the_policy_refuses_inline_code_and_a_refusal_fails_a_test(browser: Brow
         assert problems and "Content Security Policy" in problems[0]
     finally:
         context.close()
+
+
+def test_a_stream_that_opens_and_drops_at_once_backs_off(page: Page, live: RunningServer) -> None:
+    """Each reconnect waits longer: the wait resets only after a stream proved itself."""
+    page.route(
+        "**/v1/console-probe-stream*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=""),
+    )
+    sign_in_with_key(page, live.api_key)
+    waits = page.evaluate(
+        """async () => {
+            const core = await import('/console/assets/core.js');
+            const waits = [];
+            const realSetTimeout = window.setTimeout;
+            let opened = 0;
+            // The waits sse() asks for between attempts (other timers of the page are shorter or longer).
+            window.setTimeout = (fn, ms, ...rest) => {
+                if (opened && ms >= 500 && ms <= 5000) waits.push(ms);
+                return realSetTimeout(fn, ms, ...rest);
+            };
+            try {
+                await new Promise((resolve) => {
+                    const stream = core.sse('/v1/console-probe-stream', {
+                        onOpen: () => { opened += 1; if (opened === 4) { stream.close(); resolve(); } },
+                    });
+                });
+            } finally {
+                window.setTimeout = realSetTimeout;
+            }
+            return waits;
+        }"""
+    )
+    assert waits == [500, 1000, 2000]
