@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from playwright.sync_api import Page  # noqa: E402
 from tests.support.browser import chromium  # noqa: E402
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY  # noqa: E402
 from tests.support.fake_provider import FakeProvider, Reply, Text, ToolUse  # noqa: E402
+from tests.support.sdk_sessions import eventually  # noqa: E402
 from tests.support.server import provider_settings, running_server  # noqa: E402
 
 MODEL = "claude-sonnet-4-6"
@@ -40,13 +40,10 @@ def _ok(response: httpx.Response) -> Any:
 
 
 def _wait(what: str, check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise RuntimeError(f"gave up waiting for {what}")
+    found = eventually(check, timeout)
+    if not found:
+        raise RuntimeError(f"gave up waiting for {what}")
+    return found
 
 
 def _idle_count(http: httpx.Client, session_id: str) -> int:

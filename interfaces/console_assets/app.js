@@ -186,8 +186,17 @@ function renderNav() {
   );
 }
 
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return null; // a malformed escape (#/session/%E0): no such page
+  }
+}
+
 function parseHash() {
-  const parts = window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decoded);
+  if (parts.includes(null)) return { id: null, params: [], malformed: true };
   return { id: parts[0] || null, params: parts.slice(1) };
 }
 
@@ -202,12 +211,23 @@ function teardown() {
   current = null;
 }
 
+function notFound(text) {
+  return h('div', { class: 'card', 'data-screen': 'missing' }, h('h1', {}, 'Not found'), h('p', {}, text));
+}
+
 async function route() {
   if (!session()) return;
   const content = document.getElementById('content');
   if (!content) return;
-  let { id, params } = parseHash();
+  let { id, params, malformed } = parseHash();
   const screens = registeredScreens();
+  if (malformed) {
+    renderNav();
+    teardown();
+    ++renderToken;
+    content.replaceChildren(notFound('This address is not one the console knows.'));
+    return;
+  }
   if (!id) {
     const first = screens.find((screen) => screen.nav);
     if (!first) {
@@ -223,7 +243,7 @@ async function route() {
   const token = ++renderToken;
   if (!screen) {
     content.replaceChildren(
-      screensLoaded ? h('div', { class: 'card', 'data-screen': 'missing' }, h('h1', {}, 'Not found'), h('p', {}, `There is no screen "${id}".`)) : h('p', { class: 'muted' }, 'Loading…'),
+      screensLoaded ? notFound(`There is no screen "${id}".`) : h('p', { class: 'muted' }, 'Loading…'),
     );
     return;
   }

@@ -146,6 +146,9 @@ export async function listAll(path, query = {}) {
 
 // -- Server-sent events over fetch (EventSource cannot send the credential) -------------------
 
+// A connection counts as steady (the backoff starts again from its shortest) after this long.
+const STEADY_MS = 5000;
+
 export function sse(path, { query, onEvent, onOpen, onError, lastEventId } = {}) {
   let lastId = lastEventId == null ? null : String(lastEventId);
   let closed = false;
@@ -166,7 +169,7 @@ export function sse(path, { query, onEvent, onOpen, onError, lastEventId } = {})
       else if (field === 'data') data.push(value);
       else if (field === 'id') id = value;
     }
-    if (!data.length) return;
+    if (!data.length) return false;
     // Previews come without an id: the id to resume from stays the last stored event's.
     if (id !== null && id !== '') lastId = id;
     let parsed = data.join('\n');
@@ -176,6 +179,7 @@ export function sse(path, { query, onEvent, onOpen, onError, lastEventId } = {})
       // not JSON: handed over as text
     }
     if (onEvent) onEvent(name, parsed, id);
+    return true;
   }
 
   async function connect() {
@@ -194,8 +198,15 @@ export function sse(path, { query, onEvent, onOpen, onError, lastEventId } = {})
             return;
           }
         } else {
-          delay = 500;
           if (onOpen) onOpen();
+          // The backoff resets only once the stream proved itself (an event, or a while up):
+          // a stream that opens and drops at once keeps backing off instead of spinning.
+          const openedAt = Date.now();
+          let proven = false;
+          const prove = () => {
+            if (!proven && Date.now() - openedAt >= STEADY_MS) proven = true;
+            if (proven) delay = 500;
+          };
           const reader = response.body.getReader();
           const decoder = new TextDecoder();
           let buffer = '';
@@ -207,9 +218,11 @@ export function sse(path, { query, onEvent, onOpen, onError, lastEventId } = {})
             while ((end = buffer.indexOf('\n\n')) >= 0) {
               const frame = buffer.slice(0, end);
               buffer = buffer.slice(end + 2);
-              dispatch(frame);
+              if (dispatch(frame)) proven = true;
             }
+            prove();
           }
+          prove();
         }
       } catch (err) {
         if (closed) return;
@@ -260,6 +273,49 @@ function append(parent, children) {
     else if (child instanceof Node) parent.appendChild(child);
     else parent.appendChild(document.createTextNode(String(child)));
   }
+}
+
+// -- form pieces shared by the screens -------------------------------------------------------
+
+// The screen's root: the router's container when it already is the screen, else a new section.
+export function rootOf(container, id) {
+  if (container.dataset && container.dataset.screen === id) return container;
+  const root = h('section', { 'data-screen': id, class: 'screen' });
+  container.append(root);
+  return root;
+}
+
+// A labelled input; clicking the label focuses the input (the input is inside the label).
+export function field(label, input, hint) {
+  return h('label', { class: 'field' }, h('span', { class: 'field-label' }, label), input,
+    hint ? h('small', { class: 'muted' }, hint) : null);
+}
+
+// Two clicks: the first arms the button (data-action becomes confirm-<action>), the second acts.
+export function armed(label, confirmLabel, action, act) {
+  const button = h('button', { type: 'button', class: 'danger', 'data-action': action }, label);
+  button.onclick = async () => {
+    if (button.dataset.action === action) {
+      button.dataset.action = `confirm-${action}`;
+      button.textContent = confirmLabel;
+      return;
+    }
+    button.disabled = true;
+    try {
+      await act();
+    } catch (err) {
+      button.disabled = false;
+      showError(err);
+    }
+  };
+  return button;
+}
+
+export function sizeOf(bytes) {
+  if (bytes == null) return '—';
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 // -- screens and the router -------------------------------------------------------------------

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, console_tab, page_problems, use_api_key
 from tests.support.fake_provider import FakeProvider, Reply, Text, Thinking, ToolUse, stalled
 from tests.support.server import RunningServer, provider_settings, running_server
 
@@ -146,14 +146,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, proxy: CuttableProxy) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=f"http://127.0.0.1:{proxy.port}")
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    context.close()
-    assert not errors, f"the page threw: {errors}"
+    with console_tab(browser, base_url=f"http://127.0.0.1:{proxy.port}") as opened:
+        opened.set_default_timeout(TIMEOUT_MS)
+        yield opened
 
 
 def sign_in(page: Page, workspace: str = "default") -> None:
@@ -175,9 +170,7 @@ def sign_in_with_key(page: Page, key: str) -> None:
     page.fill("input[name=api_key]", "agentry-not-a-real-key-0000000000000000")
     page.click("[data-action=use-key]")
     expect(page.locator("[data-role=error]")).to_contain_text("Not signed in")
-    page.fill("input[name=api_key]", key)
-    page.click("[data-action=use-key]")
-    expect(page.locator("[data-action=sign-out]")).to_be_visible()
+    use_api_key(page, key)
 
 
 def stored_events(api: httpx.Client, session_id: str) -> list[dict[str, Any]]:
@@ -491,3 +484,86 @@ def test_the_console_is_served_offline_and_only_its_own_files(live: RunningServe
             assert refused.status_code in (401, 404), missing
             if refused.status_code == 404:
                 assert refused.json()["error"]["type"] == "not_found_error"
+        # The console's own pages run under a strict policy: only its own files, no framing.
+        for name in ("/console", "/console/assets/app.js", "/console/assets/style.css", "/console/assets/screens.json"):
+            headers = anonymous.get(name).headers
+            policy = {part.strip().split(" ", 1)[0]: part.strip() for part in headers["content-security-policy"].split(";")}
+            assert policy["default-src"] == "default-src 'self'" and policy["script-src"] == "script-src 'self'", name
+            assert policy["style-src"] == "style-src 'self'" and policy["frame-ancestors"] == "frame-ancestors 'none'", name
+            assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer", name
+
+
+def test_a_malformed_address_is_a_page_not_found_and_the_console_keeps_working(page: Page, live: RunningServer) -> None:
+    sign_in_with_key(page, live.api_key)
+    page.goto("/console#/session/%E0")
+    expect(page.locator("[data-screen=missing]")).to_contain_text("Not found")
+    page.click("a[data-nav=agents]")
+    expect(page.locator("[data-screen=agents]")).to_be_visible()
+    page.goto("/console#/nowhere%ZZ/x")
+    expect(page.locator("[data-screen=missing]")).to_be_visible()
+    page.go_back()
+    expect(page.locator("[data-screen=agents]")).to_be_visible()
+
+
+def test_an_activity_entry_without_an_actor_type_is_shown(page: Page, live: RunningServer) -> None:
+    entry = {
+        "type": "activity", "id": "act_noactortype", "action": "agent.created", "entity_type": "agent",
+        "entity_id": "agent_x", "actor": {"id": "someone_1"}, "created_at": "2026-01-01T00:00:00Z",
+    }  # fmt: skip
+    page.route(
+        "**/v1/activity?*",
+        lambda route: route.fulfill(json={"data": [entry], "has_more": False, "next_page": None}),
+    )
+    sign_in_with_key(page, live.api_key)
+    page.goto("/console#/activity")
+    shown = page.locator("[data-activity-id=act_noactortype]")
+    expect(shown).to_contain_text("someone_1")
+    expect(page.locator("[data-role=error]")).to_have_count(0)
+
+
+def test_the_policy_refuses_inline_code_and_a_refusal_fails_a_test(browser: Browser, live: RunningServer) -> None:
+    context = browser.new_context(base_url=live.base_url)
+    try:
+        tab = context.new_page()
+        problems = page_problems(tab)
+        tab.goto("/console")
+        expect(tab.locator("[data-action=use-key]")).to_be_visible()
+        with tab.expect_console_message(lambda message: "Content Security Policy" in message.text):
+            tab.evaluate("document.body.append(Object.assign(document.createElement('div'), {id: 'styled'})); document.getElementById('styled').setAttribute('style', 'color: rgb(255, 0, 0)')")
+        assert tab.evaluate("getComputedStyle(document.getElementById('styled')).color") != "rgb(255, 0, 0)"
+        assert problems and "Content Security Policy" in problems[0]
+    finally:
+        context.close()
+
+
+def test_a_stream_that_opens_and_drops_at_once_backs_off(page: Page, live: RunningServer) -> None:
+    """Each reconnect waits longer: the wait resets only after a stream proved itself."""
+    page.route(
+        "**/v1/console-probe-stream*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=""),
+    )
+    sign_in_with_key(page, live.api_key)
+    waits = page.evaluate(
+        """async () => {
+            const core = await import('/console/assets/core.js');
+            const waits = [];
+            const realSetTimeout = window.setTimeout;
+            let opened = 0;
+            // The waits sse() asks for between attempts (other timers of the page are shorter or longer).
+            window.setTimeout = (fn, ms, ...rest) => {
+                if (opened && ms >= 500 && ms <= 5000) waits.push(ms);
+                return realSetTimeout(fn, ms, ...rest);
+            };
+            try {
+                await new Promise((resolve) => {
+                    const stream = core.sse('/v1/console-probe-stream', {
+                        onOpen: () => { opened += 1; if (opened === 4) { stream.close(); resolve(); } },
+                    });
+                });
+            } finally {
+                window.setTimeout = realSetTimeout;
+            }
+            return waits;
+        }"""
+    )
+    assert waits == [500, 1000, 2000]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, console_tab, use_api_key
 from tests.support.event_validation import stored_event_problems
 from tests.support.fake_provider import FakeProvider, Reply, Text
 from tests.support.sdk_sessions import idles, say, sdk_client, wait_for
@@ -55,24 +55,17 @@ def _signed_in(browser: Any, server: RunningServer, *, dropped: list[str] | None
     """A fresh tab signed in with the server's API key; fails on any script error in the page.
     With ``dropped``, every request for the notification stream fails as a dropped network
     would, and is listed there."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id="UTC")
-    if dropped is not None:
+    with console_tab(browser, locale="en-US", timezone_id="UTC") as tab:
+        if dropped is not None:
 
-        def drop(route: Any) -> None:
-            dropped.append(route.request.url)
-            route.abort("connectionreset")
+            def drop(route: Any) -> None:
+                dropped.append(route.request.url)
+                route.abort("connectionreset")
 
-        context.route("**/v1/notifications/stream*", drop)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    tab.goto(f"{server.base_url}/console")
-    tab.locator('[data-role="key-form"] input[name="api_key"]').fill(server.api_key)
-    tab.locator('[data-action="use-key"]').click()
-    expect(tab.locator('a[data-nav="dashboard"]')).to_be_visible()
-    yield tab
-    context.close()
-    assert not errors, f"script errors in the page: {errors}"
+            tab.context.route("**/v1/notifications/stream*", drop)
+        use_api_key(tab, server.api_key, f"{server.base_url}/console")
+        expect(tab.locator('a[data-nav="dashboard"]')).to_be_visible()
+        yield tab
 
 
 @pytest.fixture
@@ -417,11 +410,7 @@ def test_a_person_signed_in_sees_their_own_mentions_counted(
     invite = _ok(http.post("/v1/organizations/invites", json={"email": email, "role": "developer"}))
     _ok(http.post("/v1/auth/invites/accept", json={"token": invite["token"], "password": password, "name": "Ann"}))
     token = _ok(http.post("/v1/auth/login", json={"email": email, "password": password}))["access_token"]
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id="UTC")
-    errors: list[str] = []
-    tab = context.new_page()
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+    with console_tab(browser, locale="en-US", timezone_id="UTC") as tab:
         tab.goto(f"{server.base_url}/console")
         tab.locator("input[name=email]").fill(email)
         tab.locator("input[name=password]").fill(password)
@@ -437,6 +426,3 @@ def test_a_person_signed_in_sees_their_own_mentions_counted(
         expect(counter).to_have_attribute("data-count", str(before + 1), timeout=SLOW)
         root = _open(tab, "#/notifications", "notifications")
         expect(_row(root, "Check the rollout")).to_contain_text("mentioned you")
-    finally:
-        context.close()
-    assert not errors, f"script errors in the page: {errors}"

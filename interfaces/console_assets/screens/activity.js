@@ -16,7 +16,8 @@ function link(entry) {
 function actor(entry) {
   if (!entry.actor) return h('span', { class: 'muted' }, '—');
   if (entry.actor.type === 'system') return h('span', { class: 'muted' }, 'system');
-  return `${entry.actor.type.replace('_', ' ')} ${entry.actor.id || ''}`;
+  const kind = typeof entry.actor.type === 'string' ? entry.actor.type.replace('_', ' ') : 'someone';
+  return `${kind} ${entry.actor.id || ''}`.trim();
 }
 
 // Filters live in the hash (#/activity/entity_id=task_…&action=…) so a link can carry them.

@@ -4,24 +4,10 @@
 // and is gone when the panel is dismissed or the screen left. The API has no DELETE for keys:
 // archiving is the end of a key.
 import {
-  api, badge, formatDate, h, notice, registerScreen, session, showError, table,
+  api, badge, field, formatDate, h, notice, registerScreen, rootOf, session, showError, table,
 } from '../core.js';
 
 const STATUS_KIND = { active: 'ok', inactive: 'warn', archived: 'muted', expired: 'muted' };
-
-const LABEL_STYLE = { fontWeight: '600', fontSize: '12.5px', color: 'var(--muted)' };
-
-function rootOf(container, id) {
-  if (container.dataset && container.dataset.screen === id) return container;
-  const root = h('section', { 'data-screen': id, class: 'screen' });
-  container.append(root);
-  return root;
-}
-
-function field(label, input, hint) {
-  return h('label', { class: 'field' }, h('span', { class: 'field-label', style: LABEL_STYLE }, label), input,
-    hint ? h('small', { class: 'muted' }, hint) : null);
-}
 
 // The key list pages by id (after_id / has_more), not by the page token listAll follows.
 async function allKeys(query) {

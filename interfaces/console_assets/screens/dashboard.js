@@ -1,17 +1,12 @@
 // The landing screen: the workspace's numbers at a glance (GET /v1/dashboard/stats) and cost
 // and tokens per day, per agent and per model (the usage and cost reports, grouped by agent
 // and model in one request each and summed here).
-import { api, barChart, badge, formatCost, formatTokens, h, registerScreen, showError } from '../core.js';
+import {
+  api, badge, barChart, formatCost, formatTokens, h, registerScreen, rootOf, showError,
+} from '../core.js';
 
 const RANGES = [7, 14, 30]; // days; the reports allow at most 31 one-day buckets
 const REFRESH_MS = 30000;
-
-function rootOf(container, id) {
-  if (container.dataset && container.dataset.screen === id) return container;
-  const root = h('section', { 'data-screen': id, class: 'screen' });
-  container.append(root);
-  return root;
-}
 
 function startOfDay(daysAgo) {
   const now = new Date();

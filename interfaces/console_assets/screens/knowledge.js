@@ -2,52 +2,12 @@
 // documents with their indexing status (re-read while any is pending or indexing), uploads a
 // document as multipart/form-data (text, markdown or PDF), and searches the base.
 import {
-  api, badge, formatDate, h, listAll, navigate, notice, registerScreen, showError, table,
+  api, armed, badge, field, formatDate, h, listAll, navigate, notice, registerScreen, rootOf, showError, sizeOf, table,
 } from '../core.js';
 
 const STATUS_KIND = { pending: 'muted', indexing: 'info', ready: 'ok', failed: 'error' };
 const WATCH_MS = 1500; // re-read the documents while one is still being indexed
 const MODES = [['hybrid', 'meaning and keywords'], ['semantic', 'meaning'], ['keyword', 'keywords']];
-
-const LABEL_STYLE = { fontWeight: '600', fontSize: '12.5px', color: 'var(--muted)' };
-
-function rootOf(container, id) {
-  if (container.dataset && container.dataset.screen === id) return container;
-  const root = h('section', { 'data-screen': id, class: 'screen' });
-  container.append(root);
-  return root;
-}
-
-function field(label, input, hint) {
-  return h('label', { class: 'field' }, h('span', { class: 'field-label', style: LABEL_STYLE }, label), input,
-    hint ? h('small', { class: 'muted' }, hint) : null);
-}
-
-function armed(label, confirmLabel, action, act) {
-  const button = h('button', { type: 'button', class: 'danger', 'data-action': action }, label);
-  button.onclick = async () => {
-    if (button.dataset.action === action) {
-      button.dataset.action = `confirm-${action}`;
-      button.textContent = confirmLabel;
-      return;
-    }
-    button.disabled = true;
-    try {
-      await act();
-    } catch (err) {
-      button.disabled = false;
-      showError(err);
-    }
-  };
-  return button;
-}
-
-function sizeOf(bytes) {
-  if (bytes == null) return '—';
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
 
 function baseList(root, state) {
   const listBox = h('div', { 'data-role': 'list' }, 'Loading…');

@@ -2,41 +2,8 @@
 // path, creates, edits and deletes memories, and searches them by meaning
 // (POST /v1/memory_stores/{id}/search, best first with a score).
 import {
-  api, badge, formatDate, h, listAll, navigate, notice, registerScreen, showError, table,
+  api, armed, badge, field, formatDate, h, listAll, navigate, notice, registerScreen, rootOf, showError, sizeOf, table,
 } from '../core.js';
-
-const LABEL_STYLE = { fontWeight: '600', fontSize: '12.5px', color: 'var(--muted)' };
-
-function rootOf(container, id) {
-  if (container.dataset && container.dataset.screen === id) return container;
-  const root = h('section', { 'data-screen': id, class: 'screen' });
-  container.append(root);
-  return root;
-}
-
-function field(label, input, hint) {
-  return h('label', { class: 'field' }, h('span', { class: 'field-label', style: LABEL_STYLE }, label), input,
-    hint ? h('small', { class: 'muted' }, hint) : null);
-}
-
-function armed(label, confirmLabel, action, act) {
-  const button = h('button', { type: 'button', class: 'danger', 'data-action': action }, label);
-  button.onclick = async () => {
-    if (button.dataset.action === action) {
-      button.dataset.action = `confirm-${action}`;
-      button.textContent = confirmLabel;
-      return;
-    }
-    button.disabled = true;
-    try {
-      await act();
-    } catch (err) {
-      button.disabled = false;
-      showError(err);
-    }
-  };
-  return button;
-}
 
 function formButtons(label, formBox) {
   return h('div', { class: 'inline' },
@@ -55,11 +22,6 @@ async function submitting(form, call) {
   } finally {
     button.disabled = false;
   }
-}
-
-function sizeOf(bytes) {
-  if (bytes == null) return '—';
-  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 function storeList(root, state) {

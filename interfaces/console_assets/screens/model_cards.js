@@ -3,7 +3,7 @@
 // sent once, and never shown again (the list shows the API's `api_key_preview`, the key's last
 // four characters, and header names only).
 import {
-  api, badge, formatDate, h, listAll, notice, registerScreen, showError, table,
+  api, badge, field, formatDate, h, listAll, notice, registerScreen, rootOf, showError, table,
 } from '../core.js';
 
 const PROVIDERS = [
@@ -12,20 +12,6 @@ const PROVIDERS = [
   ['oai', 'OpenAI'],
   ['oai-compatible', 'OpenAI-compatible'],
 ];
-
-const LABEL_STYLE = { fontWeight: '600', fontSize: '12.5px', color: 'var(--muted)' };
-
-function rootOf(container, id) {
-  if (container.dataset && container.dataset.screen === id) return container;
-  const root = h('section', { 'data-screen': id, class: 'screen' });
-  container.append(root);
-  return root;
-}
-
-function field(label, input, hint) {
-  return h('label', { class: 'field' }, h('span', { class: 'field-label', style: LABEL_STYLE }, label), input,
-    hint ? h('small', { class: 'muted' }, hint) : null);
-}
 
 function providerSelect(value) {
   return h('select', { name: 'provider', required: true },

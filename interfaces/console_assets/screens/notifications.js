@@ -3,7 +3,7 @@
 // follows GET /v1/notifications/stream (each new notification re-reads the count, so reads made
 // elsewhere are counted too) and falls back to polling unread_count while the stream is down.
 import {
-  api, badge, formatDate, h, registerScreen, session, showError, sse, table,
+  api, badge, formatDate, h, registerScreen, rootOf, session, showError, sse, table,
 } from '../core.js';
 
 const POLL_DOWN_MS = 10000; // the stream is down: poll the count
@@ -119,7 +119,22 @@ function follow() {
   if (link && !link.querySelector('[data-role="unread-count"]')) paintBadge();
 }
 
-new MutationObserver(() => follow()).observe(document.documentElement, { childList: true, subtree: true });
+// Only the shell's own redraws matter: #app's children (sign-in ↔ shell) and the nav's links.
+// Not the screens' content: a streamed reply changes that many times a second.
+const navWatch = new MutationObserver(() => follow());
+let watchedNav = null;
+function watchNav() {
+  const nav = document.querySelector('[data-role="nav"]');
+  if (nav === watchedNav) return;
+  navWatch.disconnect();
+  watchedNav = nav;
+  if (nav) navWatch.observe(nav, { childList: true });
+}
+new MutationObserver(() => {
+  watchNav();
+  follow();
+}).observe(document.getElementById('app') || document.body, { childList: true });
+watchNav();
 window.addEventListener('hashchange', () => follow());
 setInterval(() => {
   if (!live.signedInAs) return;
@@ -127,13 +142,6 @@ setInterval(() => {
   if (Date.now() - live.lastPoll >= every) refreshCount();
 }, 2000);
 follow();
-
-function rootOf(container, id) {
-  if (container.dataset && container.dataset.screen === id) return container;
-  const root = h('section', { 'data-screen': id, class: 'screen' });
-  container.append(root);
-  return root;
-}
 
 function related(notification) {
   const links = [];

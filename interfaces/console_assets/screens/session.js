@@ -198,6 +198,12 @@ class Conversation {
   // Top-level nodes stay in seq order whatever order they arrive in.
   place(node, seq) {
     node.dataset.seq = String(seq);
+    // Events mostly arrive in order: after the last child is the common case, checked first.
+    const last = this.root.lastElementChild;
+    if (!last || (last !== node && Number(last.dataset.seq || Infinity) <= seq)) {
+      this.root.appendChild(node);
+      return;
+    }
     for (const child of this.root.children) {
       const other = Number(child.dataset.seq || Infinity);
       if (other > seq && child !== node) {

@@ -3,7 +3,7 @@
 // values) are write-only: typed into password inputs, sent, never shown; the API answers with
 // the public part of `auth` only, and only named public fields are drawn from it.
 import {
-  api, badge, formatDate, h, listAll, navigate, notice, registerScreen, showError, table,
+  api, armed, badge, field, formatDate, h, listAll, navigate, notice, registerScreen, rootOf, showError, table,
 } from '../core.js';
 
 const AUTH_TYPES = [
@@ -12,42 +12,8 @@ const AUTH_TYPES = [
   ['environment_variable', 'Environment variable'],
 ];
 
-const LABEL_STYLE = { fontWeight: '600', fontSize: '12.5px', color: 'var(--muted)' };
-
-function rootOf(container, id) {
-  if (container.dataset && container.dataset.screen === id) return container;
-  const root = h('section', { 'data-screen': id, class: 'screen' });
-  container.append(root);
-  return root;
-}
-
-function field(label, input, hint) {
-  return h('label', { class: 'field' }, h('span', { class: 'field-label', style: LABEL_STYLE }, label), input,
-    hint ? h('small', { class: 'muted' }, hint) : null);
-}
-
 function secretInput(name, required = true) {
   return h('input', { name, type: 'password', required, autocomplete: 'new-password', 'data-role': 'secret' });
-}
-
-// Two clicks: the first arms the button, the second acts.
-function armed(label, confirmLabel, action, act) {
-  const button = h('button', { type: 'button', class: 'danger', 'data-action': action }, label);
-  button.onclick = async () => {
-    if (button.dataset.action === action) {
-      button.dataset.action = `confirm-${action}`;
-      button.textContent = confirmLabel;
-      return;
-    }
-    button.disabled = true;
-    try {
-      await act();
-    } catch (err) {
-      button.disabled = false;
-      showError(err);
-    }
-  };
-  return button;
 }
 
 function stateBadge(item) {
