@@ -161,9 +161,9 @@ def scrubbed(topic: str, state: bytes) -> bytes:
     except orjson.JSONDecodeError:
         return state
     details = data.get("details") if isinstance(data, dict) else None
-    resources = details.get("resources") if isinstance(details, dict) else None
-    if not isinstance(resources, list):
+    if not isinstance(details, dict) or not isinstance(details.get("resources"), list):
         return state
+    resources = details["resources"]
     kept = [
         {key: value for key, value in resource.items() if key not in WRITE_ONLY_RESOURCE_FIELDS}
         if isinstance(resource, dict) else resource

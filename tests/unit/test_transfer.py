@@ -187,3 +187,5 @@ def test_scrubbing_keeps_every_other_state_byte_for_byte() -> None:
     state = b'{"details": {"resources": [{"type": "file"}]}, "note": "authorization_token"}'
     assert scrubbed("domain.sessions:Session.Started", state) is state
     assert scrubbed("domain.agents:Agent.Created", b'{"authorization_token": "x"}') == b'{"authorization_token": "x"}'
+    old_update = orjson.dumps({"details": {"resources": [{"type": "github_repository", "authorization_token": TOKEN}]}})
+    assert TOKEN.encode() not in scrubbed("domain.sessions:Session.Updated", old_update)
