@@ -15,12 +15,19 @@ could not be opened. Sealed secrets inside events that do travel (model-card key
 credentials, memory contents, TOTP seeds) stay ciphertext: their data keys live in this
 instance's key table and are not exported, so the target cannot open them (they must be
 entered again there) — unless the export carries them (``DataKeys``), wrapped under a key
-derived from a passphrase the operator gives both commands."""
+derived from a passphrase the operator gives both commands.
+
+One kind of state does not travel byte for byte: a session's start (and, in its first schema,
+its updates) stored before repository tokens became write-only keeps them in clear; the
+loaded session never shows them (the upcast drops them), so neither does the file
+(``scrubbed``). An import writes, and compares against what the target holds, states in that
+scrubbed form, so a re-import into the exporting store still finds its streams identical."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +35,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
+
+from domain.sessions import WRITE_ONLY_RESOURCE_FIELDS
 
 FORMAT = "agentry-events"
 FORMAT_VERSION = 1
@@ -100,6 +109,12 @@ class RawEventLog(Protocol):
         """(version, topic, state) of every event of the stream, oldest first."""
         ...
 
+    def check_decodes(self, event: RawEvent) -> None:
+        """Raises ``TransferError`` unless this store's mapper decodes ``event`` into one of
+        the domain's event classes with every field it declares: what the aggregates and the
+        read models will read it as."""
+        ...
+
     def append_raw(self, events: Sequence[RawEvent]) -> Sequence[int]:
         """All of ``events`` in one transaction, or none (``application.errors.Conflict``
         when a stream version is taken)."""
@@ -130,6 +145,37 @@ def workspace_of(state: bytes) -> str | None:
 
 def travels(topic: str) -> bool:
     return not topic.startswith(NOT_EXPORTED)
+
+
+# Events whose first schema kept a resource as the client sent it, write-only values included.
+RESOURCE_CARRIERS = ("domain.sessions:Session.Started", "domain.sessions:Session.Updated")
+
+
+def scrubbed(topic: str, state: bytes) -> bytes:
+    """``state`` without the write-only values (a repository's ``authorization_token``) that
+    old session events keep in their resources; the very bytes when it has none."""
+    if topic not in RESOURCE_CARRIERS or not any(name.encode() in state for name in WRITE_ONLY_RESOURCE_FIELDS):
+        return state
+    try:
+        data = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return state
+    details = data.get("details") if isinstance(data, dict) else None
+    if not isinstance(details, dict) or not isinstance(details.get("resources"), list):
+        return state
+    resources = details["resources"]
+    kept = [
+        {key: value for key, value in resource.items() if key not in WRITE_ONLY_RESOURCE_FIELDS}
+        if isinstance(resource, dict) else resource
+        for resource in resources
+    ]  # fmt: skip
+    if kept == resources:
+        return state
+    return orjson.dumps({**data, "details": {**details, "resources": kept}})
+
+
+def _fingerprint(topic: str, state: bytes) -> bytes:
+    return hashlib.sha256(topic.encode() + b"\x00" + scrubbed(topic, state)).digest()
 
 
 # -- the file's lines ----------------------------------------------------------------------------
@@ -200,10 +246,16 @@ def header(
 def check_header(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise TransferError(f"not an Agentry export (its first line is no {FORMAT!r} header)")
-    if data.get("format_version") != FORMAT_VERSION:
+    version = data.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        source = data.get("source")
+        written_by = source.get("agentry") if isinstance(source, dict) else None
+        by = f" (written by Agentry {written_by})" if isinstance(written_by, str) else ""
         raise TransferError(
-            f"export format version {data.get('format_version')!r} is not one this Agentry reads ({FORMAT_VERSION})"
+            f"export format version {version}{by} is newer than this Agentry reads ({FORMAT_VERSION}): upgrade it first"
         )
+    if version != FORMAT_VERSION:
+        raise TransferError(f"export format version {version!r} is not one this Agentry reads ({FORMAT_VERSION})")
     if not isinstance(data.get("events"), int):
         raise TransferError("the header has no event count")
     return data
@@ -260,7 +312,7 @@ def export_events(
                         summary.skipped_streams += 1
             if stream in chosen:
                 summary.events += 1
-                state = bytes(row.state)
+                state = scrubbed(row.topic, bytes(row.state))
                 if sealed is not None:
                     sealed.update(sealed_key_ids(state))
                 yield event_line(RawEvent(stream, row.originator_version, row.topic, state), row.id)
@@ -283,10 +335,12 @@ class ImportPlan:
 
 
 def plan_import(log: RawEventLog, events: Callable[[], Iterable[RawEvent]], expected: int) -> ImportPlan:
-    """Checks the file's events hang together (each stream 1, 2, 3 … in order) and against
-    the target: a stream the target already holds must hold a prefix of the file's stream,
-    byte for byte (a re-import, or one cut short), else the import is refused before any
-    write. ``events`` is called once or twice (the second pass only when streams overlap)."""
+    """Checks the file's events hang together (each stream 1, 2, 3 … in order), that this
+    store decodes every one of them into a domain event (else its read models would stop at
+    the first it cannot), and against the target: a stream the target already holds must
+    hold a prefix of the file's stream, byte for byte (``scrubbed``; a re-import, or one cut
+    short), else the import is refused before any write. ``events`` is called once or twice
+    (the second pass only when streams overlap)."""
     plan = ImportPlan()
     last: dict[UUID, int] = {}
     for event in events():
@@ -296,6 +350,13 @@ def plan_import(log: RawEventLog, events: Callable[[], Iterable[RawEvent]], expe
             raise TransferError(
                 f"event {plan.events}: stream {event.stream_id} version {event.version} where {want} was due"
             )
+        # Checked before decoding: resolving a topic imports its module.
+        if not event.topic.startswith("domain.") or not travels(event.topic):
+            raise TransferError(f"event {plan.events}: {event.topic!r} is not an event an export carries")
+        try:
+            log.check_decodes(event)
+        except TransferError as error:
+            raise TransferError(f"event {plan.events} ({event.topic}) does not decode here: {error}") from None
         last[event.stream_id] = event.version
     if plan.events != expected:
         raise TransferError(f"the file holds {plan.events} events where its header says {expected}: is it cut short?")
@@ -309,15 +370,16 @@ def plan_import(log: RawEventLog, events: Callable[[], Iterable[RawEvent]], expe
                 )
             plan.present_streams[stream] = version
     if plan.present_streams:
-        stored: dict[UUID, dict[int, tuple[str, bytes]]] = {}
+        # Only a digest per stored event is kept: a stream may be long.
+        stored: dict[UUID, dict[int, bytes]] = {}
         for event in events():
             have = plan.present_streams.get(event.stream_id, 0)
             if event.version > have:
                 continue
             rows = stored.get(event.stream_id)
             if rows is None:
-                rows = stored[event.stream_id] = {v: (t, bytes(s)) for v, t, s in log.stored_rows(event.stream_id)}
-            if rows.get(event.version) != (event.topic, event.state):
+                rows = stored[event.stream_id] = {v: _fingerprint(t, bytes(s)) for v, t, s in log.stored_rows(event.stream_id)}
+            if rows.get(event.version) != _fingerprint(event.topic, event.state):
                 raise TransferError(
                     f"stream {event.stream_id} ({_aggregate_type(event.topic)}) is already in this store and its "
                     f"version {event.version} differs from the export's: nothing was imported"
@@ -343,7 +405,7 @@ def import_events(
     for event in events:
         if event.version <= plan.present_streams.get(event.stream_id, 0):
             continue
-        pending.append(event)
+        pending.append(RawEvent(event.stream_id, event.version, event.topic, scrubbed(event.topic, event.state)))
         if len(pending) >= batch:
             log.append_raw(pending)
             written += len(pending)

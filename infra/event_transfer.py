@@ -6,6 +6,7 @@ secrets' key table."""
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import os
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -15,7 +16,9 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from application.errors import Conflict
 from application.transfer import RawEvent, TransferError
@@ -42,6 +45,21 @@ class StoredEventLog:
     def stored_rows(self, stream_id: UUID) -> Sequence[tuple[int, str, bytes]]:
         return self._store.read_stored(stream_id)
 
+    def check_decodes(self, event: RawEvent) -> None:
+        try:
+            decoded = self._store.decode_stored(event.stream_id, (event.version, event.topic, event.state))
+        except Exception as error:  # whatever the mapper or an upcast raises, the import refuses
+            raise TransferError(_one_line(f"{type(error).__name__}: {error}")) from None
+        if not isinstance(decoded, DomainEvent) or not dataclasses.is_dataclass(decoded):
+            raise TransferError(f"{event.topic!r} names no event class")
+        missing = [
+            f.name
+            for f in dataclasses.fields(decoded)
+            if f.name not in vars(decoded) and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise TransferError(f"its state lacks {', '.join(missing)}")
+
     def append_raw(self, events: Sequence[RawEvent]) -> Sequence[int]:
         """One call of the recorder: one group of its group commit, so one savepoint (SQLite)
         or sub-transaction (PostgreSQL) that commits whole or not at all."""
@@ -58,7 +76,12 @@ class StoredEventLog:
 
     @property
     def kind(self) -> str:
-        return "postgresql" if "Postgres" in type(self._store.app.recorder).__name__ else "sqlite"
+        return "postgresql" if isinstance(self._store.app.recorder, PostgresApplicationRecorder) else "sqlite"
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 class DataKeyTransfer:

@@ -17,8 +17,10 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
@@ -39,6 +41,9 @@ from application.transfer import (
 from interfaces.cli.progress import progress
 
 REFUSED = 2
+# What a file that is not whole raises as it is read: gzip's own errors are OSErrors, a
+# damaged deflate stream is a zlib.error.
+UNREADABLE = (OSError, EOFError, zlib.error, TransferError)
 PASSPHRASE = "AGENTRY_EXPORT_PASSPHRASE"
 MIN_PASSPHRASE = 16
 
@@ -82,8 +87,10 @@ def export_command(args: argparse.Namespace) -> int:
         head = log.max_notification_id()
         bar = progress("export", head, quiet=args.quiet)
         sealed: set[str] | None = set() if args.with_secrets else None
-        # The header counts what follows, so the events are spooled first.
-        with tempfile.TemporaryFile() as spool:
+        # The header counts what follows, so the events are spooled first: beside the output
+        # (a file system with room for it), to $TMPDIR when writing to standard output.
+        spool_dir = None if to_stdout else str(Path(args.output).resolve().parent)
+        with tempfile.TemporaryFile(dir=spool_dir) as spool:
             for line in export_events(log, workspace, summary, bar.update, sealed=sealed):
                 spool.write(line)
             bar.finish()
@@ -98,11 +105,12 @@ def export_command(args: argparse.Namespace) -> int:
                     return _refuse(f"export refused: {error}")
                 finally:
                     keys.close()
-            source = {"store": log.kind, "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+            exported_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            source = {"agentry": _agentry_version(), "store": log.kind, "exported_at": exported_at}
             first = orjson.dumps(header(source, workspace, summary, data_keys)) + b"\n"
             spool.seek(0)
             if to_stdout:
-                _write(sys.stdout.buffer, first, spool, gzip_it=False)
+                _write(sys.stdout.buffer, first, spool, gzip_name=None)
                 sys.stdout.buffer.flush()
             else:
                 _write_file(Path(args.output), first, spool)
@@ -134,9 +142,17 @@ def export_command(args: argparse.Namespace) -> int:
         platform.close()
 
 
-def _write(target: IO[bytes], first: bytes, spool: IO[bytes], gzip_it: bool) -> None:
-    if gzip_it:
-        with gzip.GzipFile(fileobj=target, mode="wb") as zipped:
+def _agentry_version() -> str:
+    try:
+        return version("agentry")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _write(target: IO[bytes], first: bytes, spool: IO[bytes], gzip_name: str | None) -> None:
+    if gzip_name is not None:
+        # Named explicitly: gzip would take the temporary file's name.
+        with gzip.GzipFile(filename=gzip_name, fileobj=target, mode="wb") as zipped:
             zipped.write(first)
             shutil.copyfileobj(spool, zipped, 1 << 20)
     else:
@@ -146,10 +162,11 @@ def _write(target: IO[bytes], first: bytes, spool: IO[bytes], gzip_it: bool) -> 
 
 def _write_file(path: Path, first: bytes, spool: IO[bytes]) -> None:
     """Written beside the target and renamed over it: the named file is whole or absent."""
-    partial = path.with_name(path.name + ".partial")
+    handle, name = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".partial")
+    partial = Path(name)
     try:
-        with open(partial, "wb") as out:
-            _write(out, first, spool, gzip_it=path.name.endswith(".gz"))
+        with os.fdopen(handle, "wb") as out:
+            _write(out, first, spool, gzip_name=path.name[:-3] if path.name.endswith(".gz") else None)
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
@@ -194,7 +211,7 @@ def import_command(args: argparse.Namespace) -> int:
         return _refuse(f"import refused: no file {args.file}")
     try:
         meta = _read_header(path)
-    except (OSError, EOFError, TransferError) as error:
+    except UNREADABLE as error:
         return _refuse(f"import refused: {error}")
     carried = meta.get("data_keys")
     section: dict[str, Any] = carried if isinstance(carried, dict) else {}
@@ -215,7 +232,7 @@ def import_command(args: argparse.Namespace) -> int:
             if keys is not None:
                 keys.import_keys(section, passphrase, write=False)  # checked before any write
             plan = plan_import(log, lambda: _events(path), meta["events"])
-        except (OSError, EOFError, TransferError) as error:
+        except UNREADABLE as error:
             return _refuse(f"import refused: {error}")
         data_keys = None
         if keys is not None:

@@ -22,6 +22,7 @@ import pytest
 from tests.support.fake_provider import API_KEY as PROVIDER_KEY
 from tests.support.fake_provider import FakeProvider
 from tests.support.postgres import fresh_database
+from tests.support.sdk_sessions import eventually
 from tests.support.server import RunningServer, provider_settings, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,15 +63,11 @@ def _all(http: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
 
 
 def _wait_idle(http: httpx.Client, session: str, count: int) -> None:
-    import time
-
-    deadline = time.monotonic() + 20
-    while True:
+    def idle_enough() -> bool:
         events = _ok(http.get(f"/v1/sessions/{session}/events", params={"limit": 1000}))["data"]
-        if sum(event["type"] == "session.status_idle" for event in events) >= count:
-            return
-        assert time.monotonic() < deadline, f"session {session} did not go idle"
-        time.sleep(0.05)
+        return sum(event["type"] == "session.status_idle" for event in events) >= count
+
+    assert eventually(idle_enough, timeout=20), f"session {session} did not go idle"
 
 
 def _workload(http: httpx.Client, fake: FakeProvider) -> dict[str, Any]:
@@ -135,6 +132,10 @@ def _fresh_server(source: RunningServer, request: pytest.FixtureRequest, where: 
             yield target
 
 
+def _store_kind(server: RunningServer) -> str:
+    return "postgresql" if server.settings.database_url else "sqlite"
+
+
 def _lines(path: Path) -> list[bytes]:
     with gzip.open(path, "rb") as source:
         return source.read().splitlines(keepends=True)
@@ -167,6 +168,7 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
     lines = _lines(tmp_path / "default.jsonl.gz")
     head = json.loads(lines[0])
     assert head["format"] == "agentry-events" and head["format_version"] == 1 and head["events"] == len(lines) - 1
+    assert head["source"]["store"] == _store_kind(server) and head["source"]["agentry"]
     text = b"".join(lines).decode()
     assert elsewhere not in text and other not in text
     assert CREDENTIAL_TOKEN not in text and PROVIDER_KEY not in text  # sealed: ciphertext only
@@ -321,3 +323,44 @@ def test_with_secrets_the_data_keys_travel_wrapped_under_the_passphrase(
         answered = _completion(target.base_url, target.api_key)
         assert answered.status_code == 200, answered.text
         assert fake_provider.requests and fake_provider.requests[-1].protocol == "openai"
+
+
+def test_a_file_the_target_cannot_read_is_refused_whole(
+    server: RunningServer, http: httpx.Client, fake_provider: FakeProvider, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    agent = _ok(http.post("/v1/agents", json={"name": "Kept", "model": "m"}))["id"]
+    exported = _cli(server.settings, "export", "-o", str(tmp_path / "good.jsonl.gz"), "--quiet")
+    assert exported.returncode == 0, exported.stderr
+    good = _lines(tmp_path / "good.jsonl.gz")
+    head = json.loads(good[0])
+    assert head["source"]["store"] == _store_kind(server), head["source"]
+
+    # A byte flipped early in the compressed stream.
+    damaged = bytearray((tmp_path / "good.jsonl.gz").read_bytes())
+    damaged[40] ^= 0xFF
+    (tmp_path / "damaged.jsonl.gz").write_bytes(bytes(damaged))
+    # An event of no class the target knows (it would stop the target's read models).
+    unknown = {"stream_id": "7d3f5f80-0f39-4b59-9d6b-3c9d1f2a8e11", "version": 1, "topic": "domain.agents:Agent.NoSuchEvent",
+               "position": 1, "state": json.dumps({"tenant_id": "default", "timestamp": {"_type_": "datetime_iso",
+                                                   "_data_": "2026-01-01T00:00:00+00:00"}})}  # fmt: skip
+    (tmp_path / "unknown.jsonl").write_bytes(
+        json.dumps({**head, "events": 1, "streams": 1}).encode() + b"\n" + json.dumps(unknown).encode() + b"\n"
+    )
+    # A format from a newer Agentry.
+    _write_gz(tmp_path / "newer.jsonl.gz", [json.dumps({**head, "format_version": 2}).encode() + b"\n", *good[1:]])
+
+    with _fresh_server(server, request, tmp_path / "target", fake_provider) as target:
+        head_before = target.platform.store.max_notification_id()
+        for name, says in (
+            ("damaged.jsonl.gz", "import refused"),
+            ("unknown.jsonl", "Agent.NoSuchEvent) does not decode here"),
+            ("newer.jsonl.gz", "is newer than this Agentry reads"),
+        ):
+            refused = _cli(target.settings, "import", str(tmp_path / name))
+            assert refused.returncode == 2, (name, refused.stderr)
+            assert refused.stderr.count("\n") == 1 and says in refused.stderr, (name, refused.stderr)
+            assert target.platform.store.max_notification_id() == head_before, name
+        imported = _cli(target.settings, "import", str(tmp_path / "good.jsonl.gz"), "--json")
+        assert imported.returncode == 0, imported.stderr
+        copy = httpx.get(f"{target.base_url}/v1/agents/{agent}", headers={"x-api-key": target.api_key})
+        assert copy.status_code == 200 and copy.json()["name"] == "Kept"
