@@ -732,7 +732,7 @@ def build_relay(settings: Settings) -> RelayProcess:
     relay = Relay(store, publisher, lease, wake.wait, topic_prefix=settings.kafka_topic_prefix)
     telemetry = PrometheusTelemetry()
     telemetry.watch_relay(lambda: relay.position, store.max_notification_id)
-    return RelayProcess(relay, lease, feed, resources=[telemetry, publisher, lease, store], telemetry=telemetry)
+    return RelayProcess(relay, lease, feed, resources=[publisher, lease, store, telemetry], telemetry=telemetry)
 
 
 def build_kafka_projector(settings: Settings) -> KafkaProjector:
