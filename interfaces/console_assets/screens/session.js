@@ -189,6 +189,11 @@ class Conversation {
     this.stored = new Map(); // event id → event
     this.nodes = new Map(); // event id → top-level node
     this.previews = new Map(); // event id → {node, entries: [string]}
+    // Previews marked aborted, still found by their id: previews come out of band and can
+    // overtake stored events, so a span.model_request_end may arrive (closing the request
+    // before) while the next request's preview already streams. Its final event or further
+    // deltas then take the preview back.
+    this.aborted = new Map(); // event id → {node, entries: [string]}
     this.tools = new Map(); // tool use id → {event, node, results, actions}
     this.answered = new Set(); // tool use ids confirmed, answered or with a result
     this.lastSeq = 0;
@@ -216,12 +221,23 @@ class Conversation {
 
   preview(eventId, type) {
     if (this.stored.has(eventId) || this.previews.has(eventId)) return this.previews.get(eventId);
+    const stopped = this.aborted.get(eventId);
+    if (stopped) {
+      this.aborted.delete(eventId);
+      this.previews.set(eventId, stopped);
+      stopped.node.classList.remove('aborted');
+      stopped.node.classList.add('streaming');
+      delete stopped.node.dataset.abortedPreview;
+      stopped.node.dataset.previewId = eventId;
+      stopped.node.querySelector('.meta').lastChild.textContent = stopped.meta;
+      return stopped;
+    }
     const text = h('div', { class: 'text' });
     const node =
       type === 'agent.thinking'
         ? h('div', { class: 'event thinking streaming', 'data-preview-id': eventId }, h('div', { class: 'meta' }, 'Agent is thinking…'))
         : h('div', { class: 'event agent-message streaming', 'data-preview-id': eventId }, h('div', { class: 'meta' }, h('strong', {}, 'Agent'), h('span', {}, 'typing…')), text);
-    const entry = { node, text, entries: [] };
+    const entry = { node, text, entries: [], meta: node.querySelector('.meta').lastChild.textContent };
     this.previews.set(eventId, entry);
     this.root.appendChild(node); // no seq yet: after everything stored
     return entry;
@@ -244,10 +260,11 @@ class Conversation {
     if (node) {
       node.dataset.eventId = event.id;
       node.dataset.eventType = event.type;
-      const preview = this.previews.get(event.id);
+      const preview = this.previews.get(event.id) || this.aborted.get(event.id);
       if (preview) {
         preview.node.replaceWith(node);
         this.previews.delete(event.id);
+        this.aborted.delete(event.id);
       }
       this.nodes.set(event.id, node);
       this.place(node, event.seq ?? Number.MAX_SAFE_INTEGER);
@@ -261,6 +278,7 @@ class Conversation {
         preview.node.dataset.abortedPreview = id;
         preview.node.querySelector('.meta').lastChild.textContent = '(stopped before it finished)';
         this.previews.delete(id);
+        this.aborted.set(id, preview);
       }
     }
     this.refreshActions();
