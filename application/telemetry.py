@@ -18,6 +18,7 @@ from application.ports import (
     ModelProvider,
     ModelRequest,
     ModelResponse,
+    ProviderCancelled,
     ProviderDelta,
     ProviderTarget,
 )
@@ -121,6 +122,9 @@ class TimedProvider:
         try:
             response = self._provider.stream(target, request, on_delta, cancel)
             outcome = "ok"
+        except ProviderCancelled:
+            outcome = "cancelled"  # an interrupt, not a provider failure
+            raise
         finally:
             self._telemetry.provider_request(target.provider, target.model, time.perf_counter() - started, outcome)
         usage = response.usage

@@ -364,7 +364,10 @@ class PendingSave:
             raise
         observe = self._store.on_appended
         if observe is not None:
-            observe(len(self._stored), time.perf_counter() - self._queued)
+            try:
+                observe(len(self._stored), time.perf_counter() - self._queued)
+            except Exception:  # metrics must never fail a committed write
+                log.exception("the append observer failed")
         return self._store._saved(self._processing, self._stored, ids)
 
 

@@ -13,7 +13,15 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -65,6 +73,13 @@ class _Positions(Collector):
                 )
 
 
+MAX_MODEL_LABELS = 64
+
+# A `_created` sample per series would make every scrape about a third larger, for a
+# timestamp Prometheus does not need.
+disable_created_metrics()
+
+
 class PrometheusTelemetry:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -98,6 +113,7 @@ class PrometheusTelemetry:
         r.register(self._positions)
         self._server: Any = None
         self._lock = threading.Lock()
+        self._models: set[str] = set()
 
     # -- Telemetry ---------------------------------------------------------------------------
 
@@ -127,13 +143,26 @@ class PrometheusTelemetry:
         self._turns.dec()
         self._turn_seconds.observe(seconds)
 
+    def _model_label(self, model: str) -> str:
+        """An agent's ``model`` is free text: the first ``MAX_MODEL_LABELS`` names seen get a
+        series of their own, later ones (and over-long ones) share ``other``, so no caller can
+        grow the exposition without bound."""
+        with self._lock:
+            if model in self._models:
+                return model
+            if len(model) <= 100 and len(self._models) < MAX_MODEL_LABELS:
+                self._models.add(model)
+                return model
+        return "other"
+
     def provider_request(self, provider: str, model: str, seconds: float, outcome: str) -> None:
-        self._provider.labels(provider, model, outcome).observe(seconds)
+        self._provider.labels(provider, self._model_label(model), outcome).observe(seconds)
 
     def usage(self, model: str, input_tokens: int, output_tokens: int, cost_micros: int) -> None:
-        self._tokens.labels(model, "input").inc(input_tokens)
-        self._tokens.labels(model, "output").inc(output_tokens)
-        self._cost.labels(model).inc(cost_micros / 1_000_000)
+        label = self._model_label(model)
+        self._tokens.labels(label, "input").inc(input_tokens)
+        self._tokens.labels(label, "output").inc(output_tokens)
+        self._cost.labels(label).inc(cost_micros / 1_000_000)
 
     def watch_projections(self, positions: Callable[[], dict[str, int]], head: Callable[[], int]) -> None:
         self._positions.projections = (positions, head)

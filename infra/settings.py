@@ -213,6 +213,9 @@ class Settings:
     # -- operations: probes, metrics, logs (README "Operations") --
     # /readyz fails when a projection is more than this many events behind the log's head.
     ready_max_lag: int = 1000
+    # Whether /readyz checks projection lag at all: off when the read models are fed from
+    # Kafka (`agentry project --from kafka` records offsets, not log positions).
+    ready_projections: bool = True
     # /metrics needs an API key (else it is public, like the probes).
     metrics_require_key: bool = False
     # The relay, projector and worker answer /metrics on this port (0: not at all).
@@ -315,6 +318,7 @@ class Settings:
             s3_prefix=_env("S3_PREFIX", ""),
             file_max_bytes=_int("FILE_MAX_BYTES", 500 * 1024 * 1024),
             ready_max_lag=_int("READY_MAX_LAG", 1000),
+            ready_projections=_env("READY_PROJECTIONS", "1").strip().lower() not in ("0", "false", "no", "off"),
             metrics_require_key=_flag("METRICS_REQUIRE_KEY"),
             metrics_port=_int("METRICS_PORT", 0),
             log_format=_env("LOG_FORMAT", "auto").lower(),

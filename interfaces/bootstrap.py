@@ -250,7 +250,10 @@ def build(settings: Settings | None = None) -> ApiProcess:
     # and lists and read-your-writes do not wait for it.
     telemetry.watch_projections(every_position, store.max_notification_id)
     readiness = Readiness(
-        store.max_notification_id, positions, settings.ready_max_lag, wiring.turns.dispatcher if wiring.turns else None
+        store.max_notification_id,
+        positions if settings.ready_projections else None,
+        settings.ready_max_lag,
+        wiring.turns.dispatcher if wiring.turns else None,
     )
     services = Services(
         agents=agents,
@@ -297,7 +300,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
         files=files,
         file_lists=file_lists,
         file_max_bytes=settings.file_max_bytes,
-        operations=Operations(telemetry, readiness, settings.metrics_require_key),
+        operations=Operations(telemetry, readiness, settings.metrics_require_key, settings.workers > 1),
     )
     return ApiProcess(
         services=services,

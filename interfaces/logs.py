@@ -76,3 +76,13 @@ def configure_logging(level: str, log_format: str = "auto", with_pid: bool = Fal
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # uvicorn's default config (applied by any earlier uvicorn.Config in this process) gives
+    # its loggers their own handlers and stops them propagating: hand them back to the root
+    # so they come out in this format whatever ran first. Its access log stays off (it
+    # prints query strings).
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi"):
+        named = logging.getLogger(name)
+        for old in list(named.handlers):
+            named.removeHandler(old)
+        named.propagate = True
+        named.setLevel(logging.NOTSET)

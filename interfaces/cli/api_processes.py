@@ -89,7 +89,7 @@ class ApiProcesses:
         read_end, write_end = os.pipe()
         command = [
             sys.executable, "-m", "interfaces.cli.main", "serve", "--host", self._host, "--port", str(self._port),
-            "--listen-fd", str(self._listener.fileno()), "--ready-fd", str(write_end),
+            "--listen-fd", str(self._listener.fileno()), "--ready-fd", str(write_end), "--process-index", str(index),
         ]  # fmt: skip
         try:
             child = subprocess.Popen(command, pass_fds=(self._listener.fileno(), write_end))

@@ -48,6 +48,10 @@ def serve(args: argparse.Namespace) -> int:
         return supervise(settings, host, port)
     platform = build(settings)
     platform.start()
+    if one_of_many and settings.metrics_port:
+        # One port answers for N processes, so each serves its own counters on a port of its
+        # own (a scrape of the shared one would reach any of them: counters would jump).
+        platform.services.operations.telemetry.serve(settings.metrics_port + args.process_index, host)
     where = "PostgreSQL" if settings.uses_postgres else f"SQLite in {settings.data_dir.resolve()}"
     logging.getLogger("agentry").info("event store: %s; listening on http://%s:%d", where, host, port)
     config = server_config(
@@ -419,6 +423,7 @@ def parser() -> argparse.ArgumentParser:
     # Given by `serve --workers N` to its children: the shared listening socket, and where to say "ready".
     serve_cmd.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve_cmd.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve_cmd.add_argument("--process-index", type=int, default=0, help=argparse.SUPPRESS)
     serve_cmd.set_defaults(handler=serve)
 
     worker = commands.add_parser(

@@ -70,7 +70,11 @@ class RequestIds:
         req.context.request_id = new_request_id()
 
     async def process_response(self, req, resp, resource, req_succeeded) -> None:  # noqa: ANN001
-        resp.set_header("request-id", req.context.request_id)
+        # falcon refuses some requests (an unknown method) before any process_request ran
+        request_id = getattr(req.context, "request_id", None)
+        if request_id is None:
+            request_id = req.context.request_id = new_request_id()
+        resp.set_header("request-id", request_id)
 
 
 class ApiKeyAuth:

@@ -304,15 +304,15 @@ class LiveHub:
         tail = self.follow(tenant_id, stream_id, deltas)
         watcher = asyncio.create_task(_watch_disconnect(receive, tail)) if receive else None
         telemetry = self._telemetry
-        telemetry.stream_opened()
         # The tail's loop is written out here rather than in a nested generator: every
         # layer costs a resumption per write, and at a thousand streams writes are the cost.
         # ``head`` is where the log stood when the stream was opened (it seeds a new shared
         # reader); ``read`` reads this tail's own chunks (replay, or a tail left behind).
         position = start
         reader = tail.reader
-        reader.seed(head, read)
+        telemetry.stream_opened()  # closed in the finally below, whatever seed does
         try:
+            reader.seed(head, read)
             while not (self.closing or tail.gone):
                 shared = reader.after(position.seq)
                 if shared is None:

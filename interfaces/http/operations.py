@@ -93,6 +93,9 @@ class Operations:
     telemetry: Telemetry = field(default_factory=NoTelemetry)
     readiness: Readiness | None = None
     metrics_require_key: bool = False
+    # ``serve --workers N``: the shared port reaches any of N processes, so /metrics there
+    # would mix their counters; each serves them on AGENTRY_METRICS_PORT + its index instead.
+    metrics_per_process: bool = False
 
 
 class Livez:
@@ -121,10 +124,20 @@ class Readyz:
 
 
 class Metrics:
-    def __init__(self, telemetry: Telemetry) -> None:
+    def __init__(self, telemetry: Telemetry, per_process: bool = False) -> None:
         self._telemetry = telemetry
+        self._per_process = per_process
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        if self._per_process:
+            resp.status = 404
+            resp.data = orjson.dumps({
+                **envelope(404, "with serve --workers N each API process serves its metrics on a port of its own: "
+                           "AGENTRY_METRICS_PORT + its index (0 … N-1); set AGENTRY_METRICS_PORT and scrape each"),
+                "request_id": req.context.request_id,
+            })  # fmt: skip
+            resp.content_type = falcon.MEDIA_JSON
+            return
         # Scrape-time collectors read the database: off the event loop.
         data, content_type = await run(self._telemetry.exposition)
         resp.data = data
@@ -182,4 +195,4 @@ class AccessLog:
 def add_routes(app: falcon.asgi.App, operations: Operations) -> None:
     app.add_route(LIVEZ, Livez())
     app.add_route(READYZ, Readyz(operations.readiness))
-    app.add_route(METRICS, Metrics(operations.telemetry))
+    app.add_route(METRICS, Metrics(operations.telemetry, operations.metrics_per_process))

@@ -166,6 +166,15 @@ def test_readyz_is_503_while_a_projection_is_behind(server: RunningServer, http:
     assert ready.json()["checks"]["projections"]["behind"] == []
 
 
+@pytest.mark.server_settings(projections_in_process=False, ready_max_lag=0, ready_projections=False)
+def test_readyz_leaves_projections_out_when_they_are_fed_from_kafka(server: RunningServer, http: httpx.Client) -> None:
+    # As with `agentry project --from kafka`: nothing moves the log positions here.
+    assert http.post("/v1/agents", json={"name": "a", "model": "m"}).status_code == 200
+    ready = httpx.get(f"{server.base_url}/readyz")
+    assert ready.status_code == 200, ready.text
+    assert "projections" not in ready.json()["checks"] and ready.json()["checks"]["event_store"]["ok"] is True
+
+
 @pytest.mark.server_settings(metrics_require_key=True)
 def test_metrics_may_require_a_key(server: RunningServer) -> None:
     refused = httpx.get(f"{server.base_url}/metrics")
@@ -191,6 +200,8 @@ def test_each_request_has_one_json_log_line_with_its_request_id(tmp_path: Path) 
             created = http.post("/v1/agents", json={"name": "a", "model": "m"})
             missing = http.get("/v1/agents/agent_doesnotexist0000000000", params={"token": secret})
             refused = httpx.get(f"{base}/v1/agents", headers={"x-api-key": "agentry-wrong-key-" + secret})
+            # falcon refuses an unknown method before any middleware's process_request ran
+            odd = http.request("PURGE", "/v1/agents")
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
@@ -209,6 +220,10 @@ def test_each_request_has_one_json_log_line_with_its_request_id(tmp_path: Path) 
         line = by_id[response.headers["request-id"]]
         assert (line["route"], line["status"]) == (route, status)
     assert "tenant" not in by_id[refused.headers["request-id"]]
+    assert 400 <= odd.status_code < 500 and "request-id" in odd.headers, (odd.status_code, odd.headers, odd.text)
+    assert odd.headers["request-id"] in by_id
+    assert by_id[odd.headers["request-id"]]["status"] == odd.status_code
+    assert "Traceback" not in output
     assert secret not in output and KEY not in output
     assert any(line.get("step") == "projection_batch" for line in lines)
 

@@ -230,8 +230,38 @@ def test_more_than_one_process_is_refused_on_sqlite_and_with_the_local_vector_in
     assert "at least 1" in refused(local, "--workers", "0")
 
 
+def _two_free_ports() -> int:
+    """A port p with p + 1 free too (each API process serves metrics on the base + its index)."""
+    while True:
+        base = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+        return base
+
+
+def _scrape(port: int) -> dict[tuple[str, str, str], float]:
+    """``agentry_http_requests_total`` by (method, route, status) on one process's metrics port."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    counts: dict[tuple[str, str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "agentry_http_requests_total":
+                key = (sample.labels["method"], sample.labels["route"], sample.labels["status"])
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
+
+
 def test_two_processes_share_sessions_tails_lists_and_turns(tmp_path: Path, postgres_url: str, fake_provider: FakeProvider) -> None:
-    env = _pg_env(tmp_path, postgres_url, fake_provider)
+    metrics_port = _two_free_ports()
+    env = {**_pg_env(tmp_path, postgres_url, fake_provider), "AGENTRY_METRICS_PORT": str(metrics_port)}
     with two_processes(env) as api:
         conns = api.connection_to_each()
         (first, a), (second, b) = conns.items()
@@ -296,6 +326,13 @@ def test_two_processes_share_sessions_tails_lists_and_turns(tmp_path: Path, post
         # Every projection reached the head of the log, each event applied once.
         status = _projections_status(env, deadline=time.monotonic() + 30)
         assert status and all(behind == 0 for behind in status.values()), status
+
+        # Metrics: each process on its own port, together counting every session created;
+        # the shared port says where they are instead of answering for one of them at random.
+        created_counts = [_scrape(metrics_port + index).get(("POST", "/v1/sessions", "200"), 0.0) for index in (0, 1)]
+        assert sum(created_counts) == len(created) and all(count > 0 for count in created_counts), created_counts
+        shared, body = api.call("GET", "/metrics")
+        assert shared == 404 and "AGENTRY_METRICS_PORT" in body["error"]["message"], (shared, body)
         for conn in conns.values():
             conn.close()
         assert first != second

@@ -94,3 +94,29 @@ def test_the_log_format_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AGENTRY_METRICS_REQUIRE_KEY", "maybe")
     with pytest.raises(SettingsError, match="AGENTRY_METRICS_REQUIRE_KEY"):
         Settings.from_env()
+
+
+def test_model_names_get_at_most_a_bounded_number_of_series() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from infra.metrics import MAX_MODEL_LABELS, PrometheusTelemetry
+
+    telemetry = PrometheusTelemetry()
+    for n in range(MAX_MODEL_LABELS + 40):
+        telemetry.usage(f"model-{n}", 10, 1, 0)
+    telemetry.usage("x" * 300, 10, 1, 0)
+    data, _ = telemetry.exposition()
+    models = {
+        sample.labels["model"]
+        for family in text_string_to_metric_families(data.decode())
+        for sample in family.samples
+        if sample.name == "agentry_model_tokens_total"
+    }
+    assert len(models) == MAX_MODEL_LABELS + 1 and "other" in models and "model-0" in models
+    other = [
+        sample.value
+        for family in text_string_to_metric_families(data.decode())
+        for sample in family.samples
+        if sample.name == "agentry_model_tokens_total" and sample.labels == {"model": "other", "direction": "input"}
+    ]
+    assert other == [10 * 41]  # the 40 later names and the over-long one, still counted
