@@ -58,6 +58,18 @@ class Telemetry(Protocol):
 
     def watch_relay(self, position: Callable[[], int], head: Callable[[], int]) -> None: ...
 
+    def projected(self, projection: str, events: int) -> None:
+        """Events a Kafka-fed projection applied in a committed batch (redeliveries not counted)."""
+        ...
+
+    def projection_failed(self) -> None:
+        """A Kafka-fed projection batch rolled back; it is retried from the stored offsets."""
+        ...
+
+    def watch_partitions(self, progress: Callable[[], dict[tuple[str, int], tuple[int, int]]]) -> None:
+        """A consumer's ``(topic, partition) -> (position, high watermark)``, read at each scrape."""
+        ...
+
     def exposition(self) -> tuple[bytes, str]:
         """The current values as the text format and its content type."""
         ...
@@ -97,6 +109,15 @@ class NoTelemetry:
         pass
 
     def watch_relay(self, position: Callable[[], int], head: Callable[[], int]) -> None:
+        pass
+
+    def projected(self, projection: str, events: int) -> None:
+        pass
+
+    def projection_failed(self) -> None:
+        pass
+
+    def watch_partitions(self, progress: Callable[[], dict[tuple[str, int], tuple[int, int]]]) -> None:
         pass
 
     def exposition(self) -> tuple[bytes, str]:

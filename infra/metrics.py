@@ -39,6 +39,7 @@ class _Positions(Collector):
     def __init__(self) -> None:
         self.projections: tuple[Callable[[], dict[str, int]], Callable[[], int]] | None = None
         self.relay: tuple[Callable[[], int], Callable[[], int]] | None = None
+        self.partitions: Callable[[], dict[tuple[str, int], tuple[int, int]]] | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if self.projections is not None:
@@ -71,6 +72,22 @@ class _Positions(Collector):
                 yield GaugeMetricFamily(
                     "agentry_relay_lag_events", "Events recorded but not yet published", value=max(head - relay_position, 0)
                 )
+        if self.partitions is not None:
+            # A copy the consumer's loop took at its last poll: nothing here touches the consumer.
+            progress = self.partitions()
+            position = GaugeMetricFamily(
+                "agentry_kafka_consumer_position", "Next offset the projector reads, per partition", labels=["topic", "partition"]
+            )
+            lag = GaugeMetricFamily(
+                "agentry_kafka_consumer_lag_records",
+                "Records in the partition not yet read (high watermark - position), per partition",
+                labels=["topic", "partition"],
+            )
+            for (topic, partition), (offset, highwater) in sorted(progress.items()):
+                position.add_metric([topic, str(partition)], offset)
+                lag.add_metric([topic, str(partition)], max(highwater - offset, 0))
+            yield position
+            yield lag
 
 
 MAX_MODEL_LABELS = 64
@@ -109,6 +126,13 @@ class PrometheusTelemetry:
         )  # fmt: skip
         self._tokens = Counter("agentry_model_tokens", "Tokens used, per model and direction", ["model", "direction"], registry=r)
         self._cost = Counter("agentry_model_cost_usd", "Cost at list price, per model", ["model"], registry=r)
+        self._projected = Counter(
+            "agentry_projection_events_applied", "Events applied by Kafka-fed projections, per projection",
+            ["projection"], registry=r,
+        )  # fmt: skip
+        self._projection_failures = Counter(
+            "agentry_projection_batches_failed", "Kafka-fed projection batches rolled back (and retried)", registry=r
+        )
         self._positions = _Positions()
         r.register(self._positions)
         self._server: Any = None
@@ -169,6 +193,15 @@ class PrometheusTelemetry:
 
     def watch_relay(self, position: Callable[[], int], head: Callable[[], int]) -> None:
         self._positions.relay = (position, head)
+
+    def projected(self, projection: str, events: int) -> None:
+        self._projected.labels(projection).inc(events)
+
+    def projection_failed(self) -> None:
+        self._projection_failures.inc()
+
+    def watch_partitions(self, progress: Callable[[], dict[tuple[str, int], tuple[int, int]]]) -> None:
+        self._positions.partitions = progress
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

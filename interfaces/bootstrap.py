@@ -80,7 +80,14 @@ from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
 from infra.webhook_deliveries import SqlDeliveryLog
 from infra.webhook_poster import QuietHttpxPoster
 from infra.work_leases import SqlWorkLeases
-from interfaces.cli.processes import ApiProcess, RelayProcess, SharedPositions, TurnTaking, WorkerProcess
+from interfaces.cli.processes import (
+    ApiProcess,
+    KafkaProjectorProcess,
+    RelayProcess,
+    SharedPositions,
+    TurnTaking,
+    WorkerProcess,
+)
 from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
@@ -117,6 +124,7 @@ __all__ = [
     "VectorIndexBusy",
     "build",
     "build_kafka_projector",
+    "build_kafka_projector_process",
     "build_relay",
     "build_vectors",
     "build_worker",
@@ -738,16 +746,24 @@ def build_relay(settings: Settings) -> RelayProcess:
     return RelayProcess(relay, lease, feed, resources=[publisher, lease, store, telemetry], telemetry=telemetry)
 
 
-def build_kafka_projector(settings: Settings) -> KafkaProjector:
+def build_kafka_projector(settings: Settings, telemetry: Telemetry | None = None) -> KafkaProjector:
     _require_kafka(settings, "project --from kafka")
     engine = create_engine(settings.read_model_url)
     consumer = event_consumer(settings.kafka_bootstrap_servers, settings.kafka_projector_group)
     # The store is read only for events published without their state (too large for Kafka).
     decoder = PublishedEventDecoder(EventsourcingEventStore(event_store_env(settings)))
-    projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections())
+    projector = KafkaProjector(engine, consumer, settings.kafka_projector_group, decoder, all_projections(), telemetry)
     projector.setup()
     subscribe(consumer, all_topics(settings.kafka_topic_prefix), projector.seek_to_stored)
     return projector
+
+
+def build_kafka_projector_process(settings: Settings) -> KafkaProjectorProcess:
+    """`agentry project --from kafka`, with the metrics its port serves (AGENTRY_METRICS_PORT)."""
+    telemetry = PrometheusTelemetry()
+    projector = build_kafka_projector(settings, telemetry)
+    telemetry.watch_partitions(projector.partition_progress)
+    return KafkaProjectorProcess(projector, telemetry)
 
 
 def server_config(settings: Settings, app: Any, **options: Any) -> uvicorn.Config:

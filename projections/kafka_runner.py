@@ -17,6 +17,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from application.telemetry import NoTelemetry, Telemetry
 from projections import tables
 from projections.runner import ReadModelProjection
 
@@ -49,6 +50,26 @@ def _insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+def _log_batch(tp: Any, messages: list[Any], applied: int, started: float) -> None:
+    """One structured line per committed partition batch (a background step)."""
+    log.info(
+        "projected %s:%d up to offset %d",
+        tp.topic, tp.partition, messages[-1].offset,
+        extra={
+            "fields": {
+                "step": "kafka_projection_batch",
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "from_offset": messages[0].offset,
+                "to_offset": messages[-1].offset,
+                "records": len(messages),
+                "applied": applied,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        },
+    )  # fmt: skip
+
+
 class OffsetMoved(Exception):
     """Another group member committed this partition first (a rebalance race)."""
 
@@ -61,8 +82,10 @@ class KafkaProjector:
         group_id: str,
         decode: Callable[[dict[str, Any]], Any],
         projections: Sequence[ReadModelProjection],
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.engine = engine
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
         self._consumer = consumer
         self._group_id = group_id
         self._decode = decode
@@ -70,6 +93,10 @@ class KafkaProjector:
         self._stop = threading.Event()
         self.received = 0
         self.applied = 0
+        # Each assigned partition's (next offset to read, broker's high watermark), taken in the
+        # run loop: the consumer is not thread-safe, so a scrape reads this copy, never it.
+        self._partitions: dict[tuple[str, int], tuple[int, int]] = {}
+        self._partitions_lock = threading.Lock()
 
     def setup(self) -> None:
         tables.metadata.create_all(self.engine)
@@ -96,6 +123,7 @@ class KafkaProjector:
                 # Nothing of the failed batch committed; the consumer has moved past it, so
                 # go back to the stored offsets before polling again.
                 log.warning("projection batch failed (%s); retrying in %.1fs", type(error).__name__, backoff)
+                self.telemetry.projection_failed()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, RETRY_MAX_SECONDS)
                 self.seek_to_stored(self._consumer.assignment())
@@ -110,18 +138,42 @@ class KafkaProjector:
         if close_decoder is not None:
             close_decoder()
 
-    def poll_once(self, timeout_ms: int = 500) -> int:
-        records = self._consumer.poll(timeout_ms=timeout_ms, max_records=500)
+    def poll_once(self, timeout_ms: int = 500, max_records: int = 500) -> int:
+        records = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         applied = 0
         for tp, messages in records.items():
             self.received += len(messages)
+            started = time.perf_counter()
             try:
-                applied += self._apply_partition_batch(tp, messages)
+                batch_applied = self._apply_partition_batch(tp, messages)
             except OffsetMoved:
                 log.info("partition %s:%d moved on elsewhere; re-seeking", tp.topic, tp.partition)
                 self.seek_to_stored([tp])
+                continue
+            applied += batch_applied
+            _log_batch(tp, messages, batch_applied, started)
         self.applied += applied
+        self._take_partition_progress()
         return applied
+
+    def partition_progress(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """``(topic, partition) -> (position, high watermark)`` as of the last poll; safe to
+        call from any thread (the metrics port's)."""
+        with self._partitions_lock:
+            return dict(self._partitions)
+
+    def _take_partition_progress(self) -> None:
+        progress: dict[tuple[str, int], tuple[int, int]] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:  # known only once a fetch of the partition came back
+                continue
+            # Positions are set on assignment (seek_to_stored), so this reads no network.
+            position = self._consumer.position(tp, timeout_ms=0)
+            if position is not None:
+                progress[(tp.topic, tp.partition)] = (position, highwater)
+        with self._partitions_lock:
+            self._partitions = progress
 
     def _apply_partition_batch(self, tp: Any, messages: list[Any]) -> int:
         first, next_offset = messages[0].offset, messages[-1].offset + 1
@@ -144,6 +196,10 @@ class KafkaProjector:
             for projection, batch in zip(self._projections, batches, strict=True):
                 if batch:
                     projection.apply_all(conn, [event for _, event in batch], [position for position, _ in batch])
+        # Counted once the transaction committed: a failed batch is applied again later.
+        for projection, batch in zip(self._projections, batches, strict=True):
+            if batch:
+                self.telemetry.projected(projection.name, len(batch))
         return applied
 
     def _claim(self, conn: sa.Connection, tp: Any, first: int, next_offset: int) -> None:

@@ -383,19 +383,20 @@ def sandbox_worker_command(args: argparse.Namespace) -> int:
 
 
 def project_command(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import build, build_kafka_projector
+    from interfaces.bootstrap import build, build_kafka_projector_process
 
     settings = load_settings()
     _configure_logging(settings)
     stop = _stop_on_signals()
     log = logging.getLogger("agentry.projections")
     if args.source == "kafka":
-        projector = build_kafka_projector(settings)
-        log.info("projecting from Kafka topics as group %s", settings.kafka_projector_group)
+        process = build_kafka_projector_process(settings)
         try:
-            projector.run(stop.is_set)
+            _serve_metrics(process.telemetry, settings)
+            log.info("projecting from Kafka topics as group %s", settings.kafka_projector_group)
+            process.run(stop.is_set)
         finally:
-            projector.close()
+            process.close()
         return 0
     platform = build(settings)
     telemetry = platform.services.operations.telemetry

@@ -20,6 +20,7 @@ from application.runtime import TurnDispatcher
 from application.runtime.sweep import TurnSweeper
 from interfaces.http.app import create_app
 from interfaces.http.common import Services
+from projections.kafka_runner import KafkaProjector
 
 log = logging.getLogger("agentry")
 
@@ -244,3 +245,19 @@ class RelayProcess:
         self.change_feed.stop()
         for resource in self.resources:
             resource.close()
+
+
+@dataclass
+class KafkaProjectorProcess:
+    """`agentry project --from kafka`: projections fed from the relay's topics in a consumer group."""
+
+    projector: KafkaProjector
+    telemetry: Any = None  # served on AGENTRY_METRICS_PORT by the command
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        self.projector.run(should_stop)
+
+    def close(self) -> None:
+        self.projector.close()  # leaves the group at once
+        if self.telemetry is not None:
+            self.telemetry.close()

@@ -1,0 +1,161 @@
+"""`agentry project --from kafka` answers /metrics on its own port (AGENTRY_METRICS_PORT): each
+partition's position and lag (read by the consumer's loop, never by the scrape thread), events
+applied per projection, and one JSON line per batch. Real PostgreSQL, the real tansu broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from domain.agents import Agent
+from infra.event_store import EventsourcingEventStore, event_store_env
+from infra.settings import Settings
+from interfaces.bootstrap import build_kafka_projector_process, build_relay
+from projections.resources import all_projections
+from tests.support.kafka import Broker
+from tests.support.postgres import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = 12  # six agents, each created and updated
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    except httpx.TransportError:
+        return None
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def series(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {labels: value for (sample, labels), value in found.items() if sample == name}
+
+
+def _settings(postgres_url: str, broker: Broker, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=postgres_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        kafka_topic_prefix="t" + uuid.uuid4().hex[:8],
+        kafka_projector_group="g" + uuid.uuid4().hex[:8],
+    )
+
+
+def _publish(settings: Settings) -> None:
+    """Records EVENTS events and relays them to the topics (the relay stops once all are acknowledged)."""
+    store = EventsourcingEventStore(event_store_env(settings))
+    try:
+        for index in range(EVENTS // 2):
+            agent = Agent(agent_id=f"agent_{uuid.uuid4().hex[:16]}", tenant_id="t", definition={"name": f"a{index}"})
+            store.save(agent)
+            agent.update({"name": f"b{index}"})
+            store.save(agent)
+        head = store.max_notification_id()
+    finally:
+        store.close()
+    relay = build_relay(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop.is_set,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while relay.relay.position < head:
+            assert time.monotonic() < deadline, "the relay never published the events"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        relay.close()
+
+
+def test_partition_lag_is_what_the_consumer_has_not_read_yet(postgres_url: str, broker: Broker, tmp_path: Path) -> None:
+    settings = _settings(postgres_url, broker, tmp_path)
+    _publish(settings)
+    process = build_kafka_projector_process(settings)
+    try:
+        port = process.telemetry.serve(0)
+        projector = process.projector
+        deadline = time.monotonic() + 60
+        while projector.poll_once(timeout_ms=200, max_records=1) == 0:  # one record, then look
+            assert time.monotonic() < deadline, "nothing was ever projected"
+        behind = scrape(port)
+        assert behind is not None
+        lags = series(behind, "agentry_kafka_consumer_lag_records")
+        # One record read of EVENTS: a partition fetched so far is behind (a partition is
+        # reported once a fetch of it came back, which is when its high watermark is known).
+        assert 0 < sum(lags.values()) <= 2 * EVENTS, lags  # records and at most a commit marker each
+        while projector.applied < EVENTS * len(all_projections()):
+            assert time.monotonic() < deadline, projector.applied
+            projector.poll_once(timeout_ms=200)
+        projector.poll_once(timeout_ms=200)  # reads past the last transaction's commit marker
+        caught_up = scrape(port)
+        assert caught_up is not None
+        lags = series(caught_up, "agentry_kafka_consumer_lag_records")
+        positions = series(caught_up, "agentry_kafka_consumer_position")
+        assert lags and set(lags.values()) == {0.0}, lags
+        assert lags.keys() == positions.keys()
+        read = {dict(labels)["topic"] for labels, position in positions.items() if position > 0}
+        assert read == {f"{settings.kafka_topic_prefix}.agents"}  # where the agents' events went
+        assert sum(positions.values()) >= EVENTS
+        applied = series(caught_up, "agentry_projection_events_applied_total")
+        assert applied == {(("projection", projection.name),): EVENTS for projection in all_projections()}
+        assert series(caught_up, "agentry_projection_batches_failed_total") == {(): 0.0}
+    finally:
+        process.close()
+
+
+def test_the_command_serves_the_projectors_metrics_on_its_port(postgres_url: str, broker: Broker, tmp_path: Path) -> None:
+    settings = _settings(postgres_url, broker, tmp_path)
+    _publish(settings)
+    port = free_port()
+    env = {
+        **os.environ,
+        "AGENTRY_DATABASE_URL": postgres_url,
+        "AGENTRY_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "AGENTRY_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        "AGENTRY_KAFKA_PROJECTOR_GROUP": settings.kafka_projector_group,
+        "AGENTRY_DATA_DIR": str(tmp_path),
+        "AGENTRY_METRICS_PORT": str(port),
+        "AGENTRY_LOG_FORMAT": "json",
+        "AGENTRY_LOG_LEVEL": "info",
+    }
+    projector = subprocess.Popen(
+        [sys.executable, "-m", "interfaces.cli.main", "project", "--from", "kafka"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    found: dict[Any, float] | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and projector.poll() is None:
+            found = scrape(port)
+            if found and series(found, "agentry_projection_events_applied_total").get((("projection", "agents"),)) == EVENTS:
+                lags = series(found, "agentry_kafka_consumer_lag_records")
+                if lags and set(lags.values()) == {0.0}:
+                    break
+            time.sleep(0.1)
+    finally:
+        projector.send_signal(signal.SIGTERM)
+        output, _ = projector.communicate(timeout=30)
+    assert projector.returncode == 0, output
+    assert found is not None, output
+    assert series(found, "agentry_projection_events_applied_total")[(("projection", "agents"),)] == EVENTS, output
+    assert set(series(found, "agentry_kafka_consumer_lag_records").values()) == {0.0}, output
+    lines = [orjson.loads(line) for line in output.splitlines() if line.startswith("{")]
+    batches = [line for line in lines if line.get("step") == "kafka_projection_batch"]
+    assert sum(line["records"] for line in batches) == EVENTS, output
+    assert all(line["applied"] == line["records"] * len(all_projections()) for line in batches)
