@@ -115,18 +115,22 @@ class KafkaProjector:
     def run(self, should_stop: Callable[[], bool] | None = None) -> None:
         should_stop = should_stop or self._stop.is_set
         backoff = RETRY_FIRST_SECONDS
+        rewind = False
         while not should_stop():
             try:
+                if rewind:
+                    # Nothing of the failed batch committed, but the consumer has moved past
+                    # it: back to the stored offsets (retried here while the database is down).
+                    self.seek_to_stored(self._consumer.assignment())
+                    self._take_partition_progress()
+                    rewind = False
                 self.poll_once()
                 backoff = RETRY_FIRST_SECONDS
             except sa.exc.DBAPIError as error:
-                # Nothing of the failed batch committed; the consumer has moved past it, so
-                # go back to the stored offsets before polling again.
                 log.warning("projection batch failed (%s); retrying in %.1fs", type(error).__name__, backoff)
-                self.telemetry.projection_failed()
+                rewind = True
                 time.sleep(backoff)
                 backoff = min(backoff * 2, RETRY_MAX_SECONDS)
-                self.seek_to_stored(self._consumer.assignment())
 
     def stop(self) -> None:
         self._stop.set()
@@ -146,6 +150,9 @@ class KafkaProjector:
             started = time.perf_counter()
             try:
                 batch_applied = self._apply_partition_batch(tp, messages)
+            except sa.exc.DBAPIError:
+                self.telemetry.projection_failed()  # rolled back: retried from the stored offset
+                raise
             except OffsetMoved:
                 log.info("partition %s:%d moved on elsewhere; re-seeking", tp.topic, tp.partition)
                 self.seek_to_stored([tp])
@@ -168,7 +175,8 @@ class KafkaProjector:
             highwater = self._consumer.highwater(tp)
             if highwater is None:  # known only once a fetch of the partition came back
                 continue
-            # Positions are set on assignment (seek_to_stored), so this reads no network.
+            # No wait: a partition still waiting for its first offset (reset to the beginning
+            # on assignment) reports None and is left out until it has one.
             position = self._consumer.position(tp, timeout_ms=0)
             if position is not None:
                 progress[(tp.topic, tp.partition)] = (position, highwater)

@@ -258,6 +258,8 @@ class KafkaProjectorProcess:
         self.projector.run(should_stop)
 
     def close(self) -> None:
-        self.projector.close()  # leaves the group at once
-        if self.telemetry is not None:
-            self.telemetry.close()
+        try:
+            self.projector.close()  # leaves the group at once
+        finally:
+            if self.telemetry is not None:
+                self.telemetry.close()

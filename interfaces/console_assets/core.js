@@ -292,6 +292,24 @@ export function field(label, input, hint) {
 }
 
 // Two clicks: the first arms the button (data-action becomes confirm-<action>), the second acts.
+async function runDisabled(button, act) {
+  button.disabled = true;
+  try {
+    await act();
+  } catch (err) {
+    button.disabled = false;
+    showError(err);
+  }
+}
+
+// A button that runs `act` once per click, disabled while it runs (and after: the list reloads).
+export function actionButton(label, action, act) {
+  const button = h('button', { type: 'button', 'data-action': action }, label);
+  button.onclick = () => runDisabled(button, act);
+  return button;
+}
+
+// A destructive action: the first click arms it (the label asks to confirm), the second runs it.
 export function armed(label, confirmLabel, action, act) {
   const button = h('button', { type: 'button', class: 'danger', 'data-action': action }, label);
   button.onclick = async () => {
@@ -300,13 +318,7 @@ export function armed(label, confirmLabel, action, act) {
       button.textContent = confirmLabel;
       return;
     }
-    button.disabled = true;
-    try {
-      await act();
-    } catch (err) {
-      button.disabled = false;
-      showError(err);
-    }
+    await runDisabled(button, act);
   };
   return button;
 }

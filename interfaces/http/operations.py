@@ -21,7 +21,7 @@ from pydantic import Field
 
 from application.telemetry import NoTelemetry, Telemetry
 from interfaces.http.common import run
-from interfaces.http.errors import envelope
+from interfaces.http.errors import envelope, write_error
 from interfaces.http.responses import Described
 
 log = logging.getLogger("agentry.access")
@@ -130,13 +130,11 @@ class Metrics:
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if self._per_process:
-            resp.status = 404
-            resp.data = orjson.dumps({
-                **envelope(404, "with serve --workers N each API process serves its metrics on a port of its own: "
-                           "AGENTRY_METRICS_PORT + its index (0 … N-1); set AGENTRY_METRICS_PORT and scrape each"),
-                "request_id": req.context.request_id,
-            })  # fmt: skip
-            resp.content_type = falcon.MEDIA_JSON
+            write_error(
+                req, resp, 404,
+                "with serve --workers N each API process serves its metrics on a port of its own: "
+                "AGENTRY_METRICS_PORT + its index (0 … N-1); set AGENTRY_METRICS_PORT and scrape each",
+            )  # fmt: skip
             return
         # Scrape-time collectors read the database: off the event loop.
         data, content_type = await run(self._telemetry.exposition)

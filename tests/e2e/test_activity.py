@@ -7,21 +7,16 @@ the rows the live projection wrote."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from projections.activity import activity, activity_streams
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery 1"
 CREDENTIAL_TOKEN = "bearer-token-that-must-stay-secret-0001"
 
@@ -144,20 +139,7 @@ def test_the_cli_rebuild_gives_exactly_the_live_rows(server: RunningServer, http
     _workload(http)
     _caught_up(server)
     live = _rows(server)
-    settings = server.settings
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AGENTRY_")}
-    env.update(
-        AGENTRY_DATA_DIR=str(settings.data_dir),
-        AGENTRY_DATABASE_URL=settings.database_url,
-        AGENTRY_API_KEY_SECRET=settings.api_key_secret,
-        AGENTRY_ROOT_SECRET=settings.root_secret,
-        AGENTRY_SANDBOX_WORKER_KEY=settings.sandbox_worker_key,
-        AGENTRY_LOG_LEVEL="warning",
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "interfaces.cli.main", "projections", "rebuild", "activity"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = run_cli(server.settings, "projections", "rebuild", "activity", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "rebuilt activity up to event" in result.stdout
     assert _rows(server) == live

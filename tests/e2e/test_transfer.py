@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +20,8 @@ from tests.support.fake_provider import API_KEY as PROVIDER_KEY
 from tests.support.fake_provider import FakeProvider
 from tests.support.postgres import fresh_database
 from tests.support.sdk_sessions import eventually
-from tests.support.server import RunningServer, provider_settings, running_server
+from tests.support.server import RunningServer, provider_settings, run_cli, running_server
 
-ROOT = Path(__file__).resolve().parents[2]
 CREDENTIAL_TOKEN = "bearer-token-that-must-stay-secret-0002"
 WORKSPACE_HEADER = "anthropic-workspace-id"
 
@@ -33,22 +29,6 @@ WORKSPACE_HEADER = "anthropic-workspace-id"
 def _ok(response: httpx.Response) -> Any:
     assert response.status_code in (200, 202), response.text
     return response.json()
-
-
-def _cli(settings: Any, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AGENTRY_")}
-    env.update(
-        AGENTRY_DATA_DIR=str(settings.data_dir),
-        AGENTRY_DATABASE_URL=settings.database_url,
-        AGENTRY_API_KEY_SECRET=settings.api_key_secret,
-        AGENTRY_ROOT_SECRET=settings.root_secret,
-        AGENTRY_SANDBOX_WORKER_KEY=settings.sandbox_worker_key,
-        AGENTRY_LOG_LEVEL="warning",
-        **extra,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "interfaces.cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
-    )
 
 
 def _all(http: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -158,7 +138,7 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
     assert len(before["/v1/agents"]) == 2 and len(before["/v1/sessions"]) == 3 and len(before["/v1/model_cards"]) == 1
     assert [len(before[session + "/events"]) > 4 for session in made["sessions"]] == [True] * 3
 
-    exported = _cli(server.settings, "export", "--workspace", "default", "--output", str(tmp_path / "default.jsonl.gz"), "--json")
+    exported = run_cli(server.settings, "export", "--workspace", "default", "--output", str(tmp_path / "default.jsonl.gz"), "--json")
     assert exported.returncode == 0, exported.stderr
     summary = json.loads(exported.stdout)
     assert summary["workspace"] == "default" and summary["events"] > 0
@@ -176,12 +156,12 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
     assert positions == sorted(positions), "in the source's global order"
 
     # The other workspace alone, for contrast.
-    only_other = _cli(server.settings, "export", "--workspace", other, "-o", str(tmp_path / "other.jsonl"), "--json")
+    only_other = run_cli(server.settings, "export", "--workspace", other, "-o", str(tmp_path / "other.jsonl"), "--json")
     assert only_other.returncode == 0, only_other.stderr
     assert json.loads(only_other.stdout)["types"] == {"Agent": 1, "Workspace": 1}
 
     with _fresh_server(server, request, tmp_path / "target", fake_provider) as target:
-        imported = _cli(target.settings, "import", str(tmp_path / "default.jsonl.gz"), "--json")
+        imported = run_cli(target.settings, "import", str(tmp_path / "default.jsonl.gz"), "--json")
         assert imported.returncode == 0, imported.stderr
         outcome = json.loads(imported.stdout)
         assert outcome["written"] == summary["events"] and outcome["already_present"] == 0
@@ -197,7 +177,7 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
             assert copy.get(f"/v1/agents/{elsewhere}").status_code == 404
 
             # Again: nothing new, nothing written.
-            again = _cli(target.settings, "import", str(tmp_path / "default.jsonl.gz"), "--json")
+            again = run_cli(target.settings, "import", str(tmp_path / "default.jsonl.gz"), "--json")
             assert again.returncode == 0, again.stderr
             assert json.loads(again.stdout)["written"] == 0
             assert json.loads(again.stdout)["already_present"] == summary["events"]
@@ -205,14 +185,14 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
             # The source goes on; a later export disagreeing with the target on one event is
             # refused whole (its new agent is not written either).
             newer = _ok(http.post("/v1/agents", json={"name": "Newer", "model": "m"}))["id"]
-            later = _cli(server.settings, "export", "-o", str(tmp_path / "later.jsonl.gz"), "--quiet")
+            later = run_cli(server.settings, "export", "-o", str(tmp_path / "later.jsonl.gz"), "--quiet")
             assert later.returncode == 0 and later.stdout == "", later.stderr
             later_lines = _lines(tmp_path / "later.jsonl.gz")
             tampered = [line.replace(b"Researcher 2", b"Researcher 3") for line in later_lines]
             assert tampered != later_lines
             _write_gz(tmp_path / "tampered.jsonl.gz", tampered)
             head_before = target.platform.store.max_notification_id()
-            refused = _cli(target.settings, "import", str(tmp_path / "tampered.jsonl.gz"))
+            refused = run_cli(target.settings, "import", str(tmp_path / "tampered.jsonl.gz"))
             assert refused.returncode == 2
             assert refused.stderr.count("\n") == 1 and "differs" in refused.stderr, refused.stderr
             assert target.platform.store.max_notification_id() == head_before
@@ -220,11 +200,11 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
 
             # Cut short: refused too.
             _write_gz(tmp_path / "cut.jsonl.gz", later_lines[:-1])
-            cut = _cli(target.settings, "import", str(tmp_path / "cut.jsonl.gz"))
+            cut = run_cli(target.settings, "import", str(tmp_path / "cut.jsonl.gz"))
             assert cut.returncode == 2 and "cut short" in cut.stderr, cut.stderr
 
             # The untampered one brings only what is new.
-            brought = _cli(target.settings, "import", str(tmp_path / "later.jsonl.gz"), "--json")
+            brought = run_cli(target.settings, "import", str(tmp_path / "later.jsonl.gz"), "--json")
             assert brought.returncode == 0, brought.stderr
             assert json.loads(brought.stdout)["already_present"] == summary["events"]
             assert json.loads(brought.stdout)["written"] == len(later_lines) - 1 - summary["events"]
@@ -232,40 +212,40 @@ def test_an_export_imported_into_a_fresh_server_gives_the_same_workspace(
 
 
 def test_json_outputs_of_the_operator_commands_parse(server: RunningServer, tmp_path: Path) -> None:
-    status = _cli(server.settings, "projections", "status", "--json")
+    status = run_cli(server.settings, "projections", "status", "--json")
     assert status.returncode == 0, status.stderr
     document = json.loads(status.stdout)
     assert document["head"] >= 1 and document["projections"]["agents"]["behind"] >= 0
     assert "vectors" in document["projections"]
 
-    rebuilt = _cli(server.settings, "projections", "rebuild", "agents", "--json")
+    rebuilt = run_cli(server.settings, "projections", "rebuild", "agents", "--json")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert json.loads(rebuilt.stdout)["rebuilt"]["agents"]["position"] >= 1
 
-    created = _cli(server.settings, "api-keys", "create", "--name", "script", "--json")
+    created = run_cli(server.settings, "api-keys", "create", "--name", "script", "--json")
     assert created.returncode == 0, created.stderr
     key = json.loads(created.stdout)
     assert key["id"].startswith("apikey_") and key["key"].startswith("agentry-") and key["workspace_id"] == "default"
     assert httpx.get(f"{server.base_url}/v1/agents", headers={"x-api-key": key["key"]}).status_code == 200
 
-    person = _cli(server.settings, "users", "create", "--email", "ops@example.test", "--json", AGENTRY_USER_PASSWORD="long enough pw 1")
+    person = run_cli(server.settings, "users", "create", "--email", "ops@example.test", "--json", AGENTRY_USER_PASSWORD="long enough pw 1")
     assert person.returncode == 0, person.stderr
     assert json.loads(person.stdout)["email"] == "ops@example.test"
 
     environment = _ok(httpx.post(f"{server.base_url}/v1/environments", json={"name": "e"}, headers={"x-api-key": key["key"]}))
-    worker_key = _cli(server.settings, "environments", "keys", "create", environment["id"], "--json")
+    worker_key = run_cli(server.settings, "environments", "keys", "create", environment["id"], "--json")
     assert worker_key.returncode == 0, worker_key.stderr
     assert json.loads(worker_key.stdout)["environment_id"] == environment["id"] and worker_key.stderr == ""
 
     if not server.settings.database_url:  # embedded: the command makes the new root itself
-        rotated = _cli(server.settings, "secrets", "rotate-root", "--json")
+        rotated = run_cli(server.settings, "secrets", "rotate-root", "--json")
         assert rotated.returncode == 0, rotated.stderr
         assert json.loads(rotated.stdout)["root_file_replaced"] is True
 
-    missing = _cli(server.settings, "import", str(tmp_path / "nothing.jsonl"))
+    missing = run_cli(server.settings, "import", str(tmp_path / "nothing.jsonl"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     (tmp_path / "not-an-export.jsonl").write_text('{"hello": 1}\n')
-    wrong = _cli(server.settings, "import", str(tmp_path / "not-an-export.jsonl"), "--json")
+    wrong = run_cli(server.settings, "import", str(tmp_path / "not-an-export.jsonl"), "--json")
     assert wrong.returncode == 2 and "not an Agentry export" in wrong.stderr and wrong.stdout == ""
 
 
@@ -293,10 +273,10 @@ def test_with_secrets_the_data_keys_travel_wrapped_under_the_passphrase(
     )  # fmt: skip
     assert _completion(server.base_url, server.api_key).status_code == 200
 
-    short = _cli(server.settings, "export", "--with-secrets", "-o", str(tmp_path / "x.jsonl"), AGENTRY_EXPORT_PASSPHRASE="short")
+    short = run_cli(server.settings, "export", "--with-secrets", "-o", str(tmp_path / "x.jsonl"), AGENTRY_EXPORT_PASSPHRASE="short")
     assert short.returncode == 2 and "AGENTRY_EXPORT_PASSPHRASE" in short.stderr
     assert not (tmp_path / "x.jsonl").exists()
-    exported = _cli(
+    exported = run_cli(
         server.settings, "export", "--with-secrets", "-o", str(tmp_path / "x.jsonl"), "--json", AGENTRY_EXPORT_PASSPHRASE=PASSPHRASE
     )
     assert exported.returncode == 0, exported.stderr
@@ -305,18 +285,18 @@ def test_with_secrets_the_data_keys_travel_wrapped_under_the_passphrase(
     assert PROVIDER_KEY not in text and PASSPHRASE not in text
 
     with _fresh_server(server, request, tmp_path / "target", fake_provider) as target:
-        wrong = _cli(target.settings, "import", str(tmp_path / "x.jsonl"), AGENTRY_EXPORT_PASSPHRASE="not the passphrase at all")
+        wrong = run_cli(target.settings, "import", str(tmp_path / "x.jsonl"), AGENTRY_EXPORT_PASSPHRASE="not the passphrase at all")
         assert wrong.returncode == 2 and "does not open" in wrong.stderr, wrong.stderr
         assert httpx.get(f"{target.base_url}/v1/model_cards", headers={"x-api-key": target.api_key}).json()["data"] == []
 
         # Without the passphrase the events come, the key does not: the card's secret is shut.
-        plain = _cli(target.settings, "import", str(tmp_path / "x.jsonl"), "--json")
+        plain = run_cli(target.settings, "import", str(tmp_path / "x.jsonl"), "--json")
         assert plain.returncode == 0 and "stay behind" in plain.stderr, plain.stderr
         assert json.loads(plain.stdout)["data_keys"] is None
         shut = _completion(target.base_url, target.api_key)
         assert shut.status_code == 502 and "has no data key" in shut.json()["error"]["message"], shut.text
 
-        imported = _cli(target.settings, "import", str(tmp_path / "x.jsonl"), "--json", AGENTRY_EXPORT_PASSPHRASE=PASSPHRASE)
+        imported = run_cli(target.settings, "import", str(tmp_path / "x.jsonl"), "--json", AGENTRY_EXPORT_PASSPHRASE=PASSPHRASE)
         assert imported.returncode == 0, imported.stderr
         assert json.loads(imported.stdout)["data_keys"] == 1 and json.loads(imported.stdout)["written"] == 0
         fake_provider.requests.clear()
@@ -329,7 +309,7 @@ def test_a_file_the_target_cannot_read_is_refused_whole(
     server: RunningServer, http: httpx.Client, fake_provider: FakeProvider, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     agent = _ok(http.post("/v1/agents", json={"name": "Kept", "model": "m"}))["id"]
-    exported = _cli(server.settings, "export", "-o", str(tmp_path / "good.jsonl.gz"), "--quiet")
+    exported = run_cli(server.settings, "export", "-o", str(tmp_path / "good.jsonl.gz"), "--quiet")
     assert exported.returncode == 0, exported.stderr
     good = _lines(tmp_path / "good.jsonl.gz")
     head = json.loads(good[0])
@@ -356,11 +336,11 @@ def test_a_file_the_target_cannot_read_is_refused_whole(
             ("unknown.jsonl", "Agent.NoSuchEvent) does not decode here"),
             ("newer.jsonl.gz", "is newer than this Agentry reads"),
         ):
-            refused = _cli(target.settings, "import", str(tmp_path / name))
+            refused = run_cli(target.settings, "import", str(tmp_path / name))
             assert refused.returncode == 2, (name, refused.stderr)
             assert refused.stderr.count("\n") == 1 and says in refused.stderr, (name, refused.stderr)
             assert target.platform.store.max_notification_id() == head_before, name
-        imported = _cli(target.settings, "import", str(tmp_path / "good.jsonl.gz"), "--json")
+        imported = run_cli(target.settings, "import", str(tmp_path / "good.jsonl.gz"), "--json")
         assert imported.returncode == 0, imported.stderr
         copy = httpx.get(f"{target.base_url}/v1/agents/{agent}", headers={"x-api-key": target.api_key})
         assert copy.status_code == 200 and copy.json()["name"] == "Kept"

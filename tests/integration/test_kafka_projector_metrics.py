@@ -16,12 +16,15 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from domain.agents import Agent
 from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
 from interfaces.bootstrap import build_kafka_projector_process, build_relay
+from projections.kafka_runner import offsets
 from projections.resources import all_projections
 from tests.support.kafka import Broker
 from tests.support.postgres import free_port
@@ -119,6 +122,80 @@ def test_partition_lag_is_what_the_consumer_has_not_read_yet(postgres_url: str, 
         process.close()
 
 
+def _project_all(process: Any, expected_each: int, timeout: float = 60) -> None:
+    """Runs the projector's own loop (with its retries) until every projection applied ``expected_each``."""
+    projector = process.projector
+    total = expected_each * len(all_projections())
+    deadline = time.monotonic() + timeout
+    projector.run(lambda: projector.applied >= total or time.monotonic() > deadline)
+    assert projector.applied == total, projector.applied
+
+
+def test_a_rolled_back_batch_is_counted_once_and_its_events_once_when_retried(
+    postgres_url: str, broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(postgres_url, broker, tmp_path)
+    _publish(settings)
+    process = build_kafka_projector_process(settings)
+    try:
+        port = process.telemetry.serve(0)
+        first = process.projector._projections[0]
+        real_apply_all = first.apply_all
+        failures = []
+
+        def fails_once(*args: Any, **kwargs: Any) -> None:
+            if not failures:
+                failures.append(1)
+                raise sa.exc.OperationalError("INSERT …", {}, Exception("the database went away"))
+            real_apply_all(*args, **kwargs)
+
+        monkeypatch.setattr(first, "apply_all", fails_once)
+        _project_all(process, EVENTS)
+        found = scrape(port)
+        assert found is not None and failures == [1]
+        assert series(found, "agentry_projection_batches_failed_total") == {(): 1.0}
+        # The rows of the rolled-back batch were applied again, and counted, once.
+        applied = series(found, "agentry_projection_events_applied_total")
+        assert applied == {(("projection", projection.name),): EVENTS for projection in all_projections()}
+    finally:
+        process.close()
+
+
+def test_a_batch_another_member_claimed_first_is_neither_applied_nor_counted(
+    postgres_url: str, broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(postgres_url, broker, tmp_path)
+    _publish(settings)
+    process = build_kafka_projector_process(settings)
+    projector = process.projector
+    try:
+        port = process.telemetry.serve(0)
+        real_apply = projector._apply_partition_batch
+        moved: list[tuple[str, int, int]] = []
+
+        def claimed_elsewhere_first(tp: Any, messages: list[Any]) -> int:
+            if not moved:
+                # As if another member had committed this partition's first record already.
+                moved.append((tp.topic, tp.partition, messages[0].offset))
+                with projector.engine.begin() as conn:
+                    conn.execute(sa.delete(offsets).where((offsets.c.topic == tp.topic) & (offsets.c.partition == tp.partition)))
+                    conn.execute(sa.insert(offsets).values(
+                        group_id=settings.kafka_projector_group, topic=tp.topic, partition=tp.partition,
+                        next_offset=messages[0].offset + 1,
+                    ))  # fmt: skip
+            return real_apply(tp, messages)
+
+        monkeypatch.setattr(projector, "_apply_partition_batch", claimed_elsewhere_first)
+        _project_all(process, EVENTS - 1)
+        found = scrape(port)
+        assert found is not None and len(moved) == 1
+        applied = series(found, "agentry_projection_events_applied_total")
+        assert applied == {(("projection", projection.name),): EVENTS - 1 for projection in all_projections()}
+        assert series(found, "agentry_projection_batches_failed_total") == {(): 0.0}
+    finally:
+        process.close()
+
+
 def test_the_command_serves_the_projectors_metrics_on_its_port(postgres_url: str, broker: Broker, tmp_path: Path) -> None:
     settings = _settings(postgres_url, broker, tmp_path)
     _publish(settings)
@@ -134,10 +211,12 @@ def test_the_command_serves_the_projectors_metrics_on_its_port(postgres_url: str
         "AGENTRY_LOG_FORMAT": "json",
         "AGENTRY_LOG_LEVEL": "info",
     }
-    projector = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "project", "--from", "kafka"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    log_path = tmp_path / "projector.log"  # a file, not a pipe nobody reads until the end
+    with log_path.open("w") as log_file:
+        projector = subprocess.Popen(
+            [sys.executable, "-m", "interfaces.cli.main", "project", "--from", "kafka"], cwd=ROOT, env=env,
+            stdout=log_file, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
     found: dict[Any, float] | None = None
     try:
         deadline = time.monotonic() + 60
@@ -150,7 +229,12 @@ def test_the_command_serves_the_projectors_metrics_on_its_port(postgres_url: str
             time.sleep(0.1)
     finally:
         projector.send_signal(signal.SIGTERM)
-        output, _ = projector.communicate(timeout=30)
+        try:
+            projector.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            projector.kill()
+            projector.wait()
+    output = log_path.read_text()
     assert projector.returncode == 0, output
     assert found is not None, output
     assert series(found, "agentry_projection_events_applied_total")[(("projection", "agents"),)] == EVENTS, output

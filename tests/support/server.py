@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -81,3 +84,24 @@ def running_server(data_dir: Path, database_url: str = "", **overrides: Any) -> 
         server.should_exit = True
         thread.join(timeout=15)
         platform.close()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(settings: Settings, *args: str, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess[str]:
+    """``agentry <args>`` as a separate process against a running server's stores (its data
+    folder, database and secrets); ``extra`` are further environment variables."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AGENTRY_")}
+    env.update(
+        AGENTRY_DATA_DIR=str(settings.data_dir),
+        AGENTRY_DATABASE_URL=settings.database_url,
+        AGENTRY_API_KEY_SECRET=settings.api_key_secret,
+        AGENTRY_ROOT_SECRET=settings.root_secret,
+        AGENTRY_SANDBOX_WORKER_KEY=settings.sandbox_worker_key,
+        AGENTRY_LOG_LEVEL="warning",
+        **extra,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "interfaces.cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )

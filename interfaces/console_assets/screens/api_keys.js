@@ -4,7 +4,7 @@
 // and is gone when the panel is dismissed or the screen left. The API has no DELETE for keys:
 // archiving is the end of a key.
 import {
-  api, badge, field, formatDate, h, notice, registerScreen, rootOf, session, showError, table,
+  actionButton, api, armed, badge, field, formatDate, h, notice, registerScreen, rootOf, session, showError, table,
 } from '../core.js';
 
 const STATUS_KIND = { active: 'ok', inactive: 'warn', archived: 'muted', expired: 'muted' };
@@ -72,38 +72,19 @@ function render(container) {
     load();
   }
 
-  function actionButton(label, action, act, confirmLabel) {
-    const button = h('button', { type: 'button', class: confirmLabel ? 'danger' : null, 'data-action': action }, label);
-    button.onclick = async () => {
-      if (confirmLabel && button.dataset.action === action) {
-        button.dataset.action = `confirm-${action}`;
-        button.textContent = confirmLabel;
-        return;
-      }
-      button.disabled = true;
-      try {
-        await act();
-      } catch (err) {
-        button.disabled = false;
-        showError(err);
-      }
-    };
-    return button;
-  }
-
   function rowActions(key) {
     const buttons = [actionButton('Rename', 'rename', async () => showRename(key))];
     if (key.status === 'active') {
-      buttons.push(actionButton('Revoke', 'revoke', () => change(key, { status: 'inactive' },
-        `Key ${key.name} revoked: it is refused from the next request on.`), `Revoke ${key.name}?`));
+      buttons.push(armed('Revoke', `Revoke ${key.name}?`, 'revoke', () => change(key, { status: 'inactive' },
+        `Key ${key.name} revoked: it is refused from the next request on.`)));
       buttons.push(actionButton(key.role === 'admin' ? 'Make member' : 'Make admin', 'role',
         () => change(key, { role: key.role === 'admin' ? 'member' : 'admin' }, `Key ${key.name} is now ${key.role === 'admin' ? 'a member' : 'an admin'}.`)));
     } else if (key.status === 'inactive') {
       buttons.push(actionButton('Reactivate', 'reactivate', () => change(key, { status: 'active' }, `Key ${key.name} is active again.`)));
     }
     if (key.status !== 'archived') {
-      buttons.push(actionButton('Archive', 'archive', () => change(key, { status: 'archived' },
-        `Key ${key.name} archived for good.`), `Archive ${key.name} for good?`));
+      buttons.push(armed('Archive', `Archive ${key.name} for good?`, 'archive', () => change(key, { status: 'archived' },
+        `Key ${key.name} archived for good.`)));
     }
     return h('div', { class: 'inline' }, buttons);
   }
