@@ -18,11 +18,11 @@ At the end of the run: passed / failed per resource and mode.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import inspect
 import os
 import sys
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,6 @@ from tests.conformance.sdk_source import (
 from tests.conformance.tool_model import tool_model
 from tests.support.server import running_server
 
-MODES = ("sync-loose", "sync-strict", "async-loose", "async-strict", "async-aiohttp")
 # Resources whose tests' objects exist only once an agent called a tool.
 # (The row reports page only through rows of usage: a model must have answered.)
 # A test that answers its own request with a respx mock (a skill version's download) checks the
@@ -79,15 +78,19 @@ def pytest_configure(config: pytest.Config) -> None:
             f"tests/conformance/SDK_VERSION says {SDK_VERSION} but anthropic {anthropic.__version__} "
             "is installed; move the pin in pyproject.toml and SDK_VERSION together"
         )
-    try:
-        generate(sdist(_cache_dir(config)))
-    except SdkTestsUnavailable as error:
-        raise pytest.UsageError(str(error)) from None
+    cache = _cache_dir(config)
+    cache.mkdir(parents=True, exist_ok=True)
+    # With `pytest -n` every worker gets here at once: one downloads and writes the tests, the
+    # others wait and then find them written (a module half written is never imported).
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            generate(sdist(cache))
+        except SdkTestsUnavailable as error:
+            raise pytest.UsageError(str(error)) from None
     _register_sdk_utils()
-    config.stash[_results] = Counter()
 
 
-_results = pytest.StashKey[Counter[tuple[str, str, str]]]()
 _MODULE_RESOURCE = {(GENERATED / "api_resources/beta" / module).resolve(): name for name, module in RESOURCES.items()}
 
 
@@ -231,48 +234,3 @@ class _NoServerMock:
 @pytest.fixture
 def respx_mock() -> _NoServerMock:
     return _NoServerMock()
-
-
-# -- the summary ---------------------------------------------------------------------------
-
-
-def _mode(item: pytest.Item) -> str:
-    cls = getattr(item, "cls", None)
-    flavour = "async" if cls is not None and cls.__name__.startswith("TestAsync") else "sync"
-    callspec = getattr(item, "callspec", None)
-    variant = callspec.id if callspec is not None else "default"
-    return f"{flavour}-{variant}"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    # A test counts once: by its call, or by a setup that did not pass, or a failed teardown.
-    counted = report.when == "call" or (report.when == "setup" and not report.passed) or report.failed
-    if _is_sdk_test(item) and counted:
-        resource = _MODULE_RESOURCE[item.path.resolve()]
-        item.config.stash[_results][(resource, _mode(item), report.outcome)] += 1
-    return report
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    results = config.stash.get(_results, None)
-    if not results:
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section(f"anthropic {SDK_VERSION} generated tests against Agentry")
-    modes = [mode for mode in MODES if any(key[1] == mode for key in results)]
-    width = max(len(name) for name in ("resource", *RESOURCES)) + 2
-    write(f"{'resource':<{width}}" + "".join(f"{mode:>16}" for mode in modes) + f"{'total':>14}")
-    totals: Counter[str] = Counter()
-    for resource in RESOURCES:
-        cells, passed, failed = [], 0, 0
-        for mode in modes:
-            ok, bad = results[(resource, mode, "passed")], results[(resource, mode, "failed")]
-            passed, failed = passed + ok, failed + bad
-            cells.append(f"{ok:>10} / {bad:<3}")
-        totals["passed"] += passed
-        totals["failed"] += failed
-        write(f"{resource:<{width}}" + "".join(cells) + f"{passed:>8} / {failed:<3}")
-    skipped = sum(count for (_, _, outcome), count in results.items() if outcome == "skipped")
-    write(f"passed / failed: {totals['passed']} / {totals['failed']}" + (f", skipped {skipped}" if skipped else ""))

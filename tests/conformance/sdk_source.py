@@ -58,6 +58,9 @@ RESOURCES: dict[str, str] = {
     "skills.versions": "skills/test_versions.py",
 }
 
+# The SDK's client flavours its generated tests run with (the summary's columns).
+MODES = ("sync-loose", "sync-strict", "async-loose", "async-strict", "async-aiohttp")
+
 
 class SdkTestsUnavailable(RuntimeError):
     pass
