@@ -10,7 +10,7 @@ import signal
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -30,7 +30,7 @@ from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
 from application.people import PeopleDirectory, PeopleService
-from application.ports import BlobStore, Embedder, SecretCipher
+from application.ports import BlobStore, Embedder, ModelProvider, ProviderProbe, SecretCipher
 from application.rate_limit_config import RateLimitConfig
 from application.rate_limits import Limits, RateLimiter
 from application.relay import ChangeSignal, Relay
@@ -72,8 +72,6 @@ from infra.pg_signals import (
     PostgresNotifier,
     PostgresSignalListener,
 )
-from infra.providers import SdkModelProvider
-from infra.providers.probe import HttpProviderProbe
 from infra.s3_blob_store import S3BlobStore
 from infra.settings import Settings, SettingsError
 from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
@@ -88,7 +86,6 @@ from interfaces.cli.processes import (
     TurnTaking,
     WorkerProcess,
 )
-from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker
 from interfaces.http.common import Services
 from interfaces.http.live import LiveHub
 from interfaces.http.notification_feed import NotificationFeed
@@ -114,6 +111,9 @@ from projections.usage import UsageReports
 from projections.vector_sources import all_vector_sources
 from projections.vectors import EmbeddedSearch, VectorProjection
 from projections.webhooks import WebhookReadModels
+
+if TYPE_CHECKING:
+    from interfaces.cli.sandbox_worker import SandboxWorker
 
 log = logging.getLogger("agentry")
 
@@ -196,7 +196,7 @@ def build(settings: Settings | None = None) -> ApiProcess:
     knowledge_search = KnowledgeSearch(knowledge_reads, semantic_search)
     agents = AgentService(store, Placements(departments, boards), skills, knowledge)
     environments = EnvironmentService(store)
-    model_cards = ModelCardService(store, cipher, HttpProviderProbe())
+    model_cards = ModelCardService(store, cipher, _provider_probe())
     read_models = ReadModels(engine)
     leases = SqlWorkLeases(engine)
     turn_owed = _TurnOwed()
@@ -462,6 +462,7 @@ def build_sandbox_worker(settings: Settings, api: str, key: str, slots: int) -> 
     """`agentry sandbox-worker`: a client of the API at `api` whose sessions' tools run in
     bubblewrap sandboxes (imported here, not at the top: only this command needs them)."""
     from infra.sandbox import PackageError, Sandbox, SandboxError, SandboxLimits, sandbox_tools
+    from interfaces.cli.sandbox_worker import Sandboxes, SandboxWorker  # the SDK's client: ≈ 1.4 s to import
 
     limits = SandboxLimits()
 
@@ -561,7 +562,7 @@ def _session_runtime(
     """The turn loop, wired the same in `agentry serve` and `agentry worker`."""
     return SessionRuntime(
         store,
-        TimedProvider(SdkModelProvider(), telemetry),
+        TimedProvider(_model_provider(), telemetry),
         ModelResolver(cards, _default_providers(settings)),
         previews=previews,
         policy=_turn_policy(settings),
@@ -613,7 +614,7 @@ def build_worker(settings: Settings) -> WorkerProcess:
     engine = create_engine(settings.read_model_url)
     notifier = PostgresNotifier(conninfo)
     publisher = PostgresPreviewPublisher(notifier)
-    cards = ModelCardService(store, cipher, HttpProviderProbe())
+    cards = ModelCardService(store, cipher, _provider_probe())
     # Keywords only: the vector index (a local folder) belongs to the API process.
     tools = _ToolWork(
         WorkerWatch(store, SqlWorkLeases(engine), settings.worker_timeout_seconds),
@@ -631,6 +632,20 @@ def build_worker(settings: Settings) -> WorkerProcess:
         closers=[telemetry.close, publisher.close, notifier.close, engine.dispose, store.close, cipher.close],
         telemetry=telemetry,
     )
+
+
+def _model_provider() -> ModelProvider:
+    # The provider SDKs (anthropic, openai) take about 2 s to import: a command that drives no
+    # turn and probes no card (`agentry --help`, `api-keys`, `export`) does not pay for them.
+    from infra.providers import SdkModelProvider
+
+    return SdkModelProvider()
+
+
+def _provider_probe() -> ProviderProbe:
+    from infra.providers.probe import HttpProviderProbe
+
+    return HttpProviderProbe()
 
 
 def _default_providers(settings: Settings) -> DefaultProviders:
