@@ -291,7 +291,7 @@ export function field(label, input, hint) {
     hint ? h('small', { class: 'muted' }, hint) : null);
 }
 
-// Two clicks: the first arms the button (data-action becomes confirm-<action>), the second acts.
+// Disables the button while `act` runs; on failure it is enabled again and the error shown.
 async function runDisabled(button, act) {
   button.disabled = true;
   try {

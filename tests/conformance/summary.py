@@ -18,22 +18,26 @@ from tests.conformance.sdk_source import GENERATED, MODES, RESOURCES, SDK_VERSIO
 
 # (resource, mode, outcome) → tests; one plugin instance per process.
 _results: Counter[tuple[str, str, str]] = Counter()
-_ROOT = Path(__file__).resolve().parents[2]
+_root: list[Path] = [Path(__file__).resolve().parents[2]]  # node ids are relative to pytest's rootdir
 _MODULE_RESOURCE = {(GENERATED / "api_resources/beta" / module).resolve(): name for name, module in RESOURCES.items()}
 
 
 def resource_of(nodeid: str) -> str | None:
     """The SDK resource whose generated module holds this test, if any."""
-    return _MODULE_RESOURCE.get((_ROOT / nodeid.split("::", 1)[0]).resolve())
+    return _MODULE_RESOURCE.get((_root[0] / nodeid.split("::", 1)[0]).resolve())
 
 
 def mode_of(nodeid: str) -> str:
     """``sync-…`` / ``async-…`` by the test's class, then its parameters' id (``default`` without)."""
-    parts = nodeid.split("::")
-    name = parts[-1]
+    base, bracket, rest = nodeid.partition("[")  # an id may hold "::" itself
+    parts = base.split("::")
     flavour = "async" if len(parts) > 2 and parts[-2].startswith("TestAsync") else "sync"
-    variant = name[name.index("[") + 1 : -1] if name.endswith("]") and "[" in name else "default"
+    variant = rest[:-1] if bracket else "default"
     return f"{flavour}-{variant}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _root[0] = config.rootpath
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -152,7 +152,8 @@ def _follower_pid(api: Api, postgres_url: str) -> int:
         with psycopg.connect(postgres_url) as conn:
             row = conn.execute(
                 "SELECT a.client_port, inet_server_port() FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s",
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s"
+                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 (LOG_FOLLOWING_LOCK_KEY,),
             ).fetchone()
         if row is not None:

@@ -31,6 +31,12 @@ from tests.support.kafka import Broker, Received, high_watermarks, read_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "agentry-super-secret-key-material"
+# The relay lock's holders in this test's database only: pg_locks lists the whole server's,
+# and other tests' relays (another pytest process, a shared server) hold the same key.
+LOCK_HOLDERS = (
+    f"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = {LOCK_KEY}"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 @pytest.fixture
@@ -281,9 +287,7 @@ def test_a_relay_that_lost_its_lock_stands_by_instead_of_publishing_beside_the_n
     first, second = build_relay(settings), build_relay(settings)
     stop = threading.Event()
     threads = [threading.Thread(target=p.run, args=(stop.is_set,), daemon=True) for p in (first, second)]
-    lock_holders = (
-        f"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = {LOCK_KEY}"
-    )
+    lock_holders = LOCK_HOLDERS
     try:
         threads[0].start()
         read_topics(broker.bootstrap, topics(prefix), lambda r: len(r.messages) >= 6)
@@ -346,7 +350,7 @@ def test_a_relay_that_lost_its_lock_mid_batch_is_fenced_at_the_broker_and_nothin
     stale.send, stale.acknowledged = held_at_the_door, recording_the_outcome  # type: ignore[method-assign]
     stop = threading.Event()
     threads = [threading.Thread(target=p.run, args=(stop.is_set,), daemon=True) for p in (first, second)]
-    lock_holders = f"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = {LOCK_KEY}"
+    lock_holders = LOCK_HOLDERS
     try:
         threads[0].start()
         read_topics(broker.bootstrap, topics(prefix), lambda r: len(r.messages) >= 6)
