@@ -60,8 +60,8 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"AGENTRY_{name} must be a whole number, not {raw!r}") from None
 
 
-def _flag(name: str) -> bool:
-    raw = _env(name, "0").strip().lower()
+def _flag(name: str, default: str = "0") -> bool:
+    raw = _env(name, default).strip().lower() or default
     if raw in ("1", "true", "yes", "on"):
         return True
     if raw in ("", "0", "false", "no", "off"):
@@ -318,7 +318,7 @@ class Settings:
             s3_prefix=_env("S3_PREFIX", ""),
             file_max_bytes=_int("FILE_MAX_BYTES", 500 * 1024 * 1024),
             ready_max_lag=_int("READY_MAX_LAG", 1000),
-            ready_projections=_env("READY_PROJECTIONS", "1").strip().lower() not in ("0", "false", "no", "off"),
+            ready_projections=_flag("READY_PROJECTIONS", default="1"),
             metrics_require_key=_flag("METRICS_REQUIRE_KEY"),
             metrics_port=_int("METRICS_PORT", 0),
             log_format=_env("LOG_FORMAT", "auto").lower(),

@@ -95,8 +95,9 @@ class KafkaProjector:
         self.applied = 0
         # Each assigned partition's (next offset to read, broker's high watermark), taken in the
         # run loop: the consumer is not thread-safe, so a scrape reads this copy, never it.
+        # The loop replaces the whole dict and never changes one it has published, so a reader
+        # needs neither a lock nor a copy.
         self._partitions: dict[tuple[str, int], tuple[int, int]] = {}
-        self._partitions_lock = threading.Lock()
 
     def setup(self) -> None:
         tables.metadata.create_all(self.engine)
@@ -165,9 +166,8 @@ class KafkaProjector:
 
     def partition_progress(self) -> dict[tuple[str, int], tuple[int, int]]:
         """``(topic, partition) -> (position, high watermark)`` as of the last poll; safe to
-        call from any thread (the metrics port's)."""
-        with self._partitions_lock:
-            return dict(self._partitions)
+        call from any thread (the metrics port's); the caller must not change it."""
+        return self._partitions
 
     def _take_partition_progress(self) -> None:
         progress: dict[tuple[str, int], tuple[int, int]] = {}
@@ -180,8 +180,7 @@ class KafkaProjector:
             position = self._consumer.position(tp, timeout_ms=0)
             if position is not None:
                 progress[(tp.topic, tp.partition)] = (position, highwater)
-        with self._partitions_lock:
-            self._partitions = progress
+        self._partitions = progress
 
     def _apply_partition_batch(self, tp: Any, messages: list[Any]) -> int:
         first, next_offset = messages[0].offset, messages[-1].offset + 1

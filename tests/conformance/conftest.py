@@ -36,7 +36,7 @@ import tests
 from tests.conformance import real_objects
 from tests.conformance.sdk_source import (
     GENERATED,
-    RESOURCES,
+    MODULE_RESOURCE,
     SDK_VERSION,
     SdkTestsUnavailable,
     generate,
@@ -91,11 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _register_sdk_utils()
 
 
-_MODULE_RESOURCE = {(GENERATED / "api_resources/beta" / module).resolve(): name for name, module in RESOURCES.items()}
-
-
 def _is_sdk_test(item: pytest.Item) -> bool:
-    return item.path.resolve() in _MODULE_RESOURCE
+    return item.path.resolve() in MODULE_RESOURCE
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -106,7 +103,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         mocked = _is_sdk_test(item) and "respx_mock" in getattr(item, "fixturenames", ())
         # A file download reaches the server (``respx_mock`` below); a skill zip cannot be the
         # mock's ``{"foo": "bar"}``, so that test stays the SDK's own.
-        if mocked and str(_MODULE_RESOURCE.get(item.path.resolve(), "")).startswith("skills"):
+        if mocked and str(MODULE_RESOURCE.get(item.path.resolve(), "")).startswith("skills"):
             item.add_marker(pytest.mark.skip(reason=MOCKED))
 
 
@@ -210,7 +207,7 @@ def tool_calling_model(setup_http: httpx.Client) -> Iterator[str]:
 def real_objects_of_this_test(
     request: pytest.FixtureRequest, setup_http: httpx.Client, page_tokens: dict[str, str]
 ) -> Iterator[None]:
-    resource = _MODULE_RESOURCE.get(request.node.path.resolve())
+    resource = MODULE_RESOURCE.get(request.node.path.resolve())
     if resource in NEEDS_TOOL_CALLS:
         request.getfixturevalue("tool_calling_model")
     real_objects.current = real_objects.RealObjects(setup_http, page_tokens, resource)

@@ -58,6 +58,10 @@ RESOURCES: dict[str, str] = {
     "skills.versions": "skills/test_versions.py",
 }
 
+# A generated module's resolved path → its resource (how the conftest and the summary tell
+# which resource a test belongs to).
+MODULE_RESOURCE: dict[Path, str] = {(GENERATED / BETA / module).resolve(): name for name, module in RESOURCES.items()}
+
 # The SDK's client flavours its generated tests run with (the summary's columns).
 MODES = ("sync-loose", "sync-strict", "async-loose", "async-strict", "async-aiohttp")
 

@@ -14,17 +14,16 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.sdk_source import GENERATED, MODES, RESOURCES, SDK_VERSION
+from tests.conformance.sdk_source import MODES, MODULE_RESOURCE, RESOURCES, SDK_VERSION
 
 # (resource, mode, outcome) → tests; one plugin instance per process.
 _results: Counter[tuple[str, str, str]] = Counter()
-_root: list[Path] = [Path(__file__).resolve().parents[2]]  # node ids are relative to pytest's rootdir
-_MODULE_RESOURCE = {(GENERATED / "api_resources/beta" / module).resolve(): name for name, module in RESOURCES.items()}
+_rootdir = Path(__file__).resolve().parents[2]  # node ids are relative to pytest's rootdir
 
 
 def resource_of(nodeid: str) -> str | None:
     """The SDK resource whose generated module holds this test, if any."""
-    return _MODULE_RESOURCE.get((_root[0] / nodeid.split("::", 1)[0]).resolve())
+    return MODULE_RESOURCE.get((_rootdir / nodeid.split("::", 1)[0]).resolve())
 
 
 def mode_of(nodeid: str) -> str:
@@ -37,7 +36,8 @@ def mode_of(nodeid: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _root[0] = config.rootpath
+    global _rootdir
+    _rootdir = config.rootpath
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

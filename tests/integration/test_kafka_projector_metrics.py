@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,40 +87,51 @@ def _publish(settings: Settings) -> None:
         relay.close()
 
 
-def test_partition_lag_is_what_the_consumer_has_not_read_yet(postgres_url: str, broker: Broker, tmp_path: Path) -> None:
+def each_projection(count: int) -> dict[tuple[tuple[str, str], ...], float]:
+    """The applied-events series when every projection applied ``count`` events."""
+    return {(("projection", projection.name),): count for projection in all_projections()}
+
+
+@pytest.fixture
+def projecting(postgres_url: str, broker: Broker, tmp_path: Path) -> Iterator[tuple[Settings, Any, int]]:
+    """EVENTS events on the topics, and a projector process (not yet polling) with its metrics
+    port: ``(settings, process, port)``."""
     settings = _settings(postgres_url, broker, tmp_path)
     _publish(settings)
     process = build_kafka_projector_process(settings)
     try:
-        port = process.telemetry.serve(0)
-        projector = process.projector
-        deadline = time.monotonic() + 60
-        while projector.poll_once(timeout_ms=200, max_records=1) == 0:  # one record, then look
-            assert time.monotonic() < deadline, "nothing was ever projected"
-        behind = scrape(port)
-        assert behind is not None
-        lags = series(behind, "agentry_kafka_consumer_lag_records")
-        # One record read of EVENTS: a partition fetched so far is behind (a partition is
-        # reported once a fetch of it came back, which is when its high watermark is known).
-        assert 0 < sum(lags.values()) <= 2 * EVENTS, lags  # records and at most a commit marker each
-        while projector.applied < EVENTS * len(all_projections()):
-            assert time.monotonic() < deadline, projector.applied
-            projector.poll_once(timeout_ms=200)
-        projector.poll_once(timeout_ms=200)  # reads past the last transaction's commit marker
-        caught_up = scrape(port)
-        assert caught_up is not None
-        lags = series(caught_up, "agentry_kafka_consumer_lag_records")
-        positions = series(caught_up, "agentry_kafka_consumer_position")
-        assert lags and set(lags.values()) == {0.0}, lags
-        assert lags.keys() == positions.keys()
-        read = {dict(labels)["topic"] for labels, position in positions.items() if position > 0}
-        assert read == {f"{settings.kafka_topic_prefix}.agents"}  # where the agents' events went
-        assert sum(positions.values()) >= EVENTS
-        applied = series(caught_up, "agentry_projection_events_applied_total")
-        assert applied == {(("projection", projection.name),): EVENTS for projection in all_projections()}
-        assert series(caught_up, "agentry_projection_batches_failed_total") == {(): 0.0}
+        yield settings, process, process.telemetry.serve(0)
     finally:
         process.close()
+
+
+def test_partition_lag_is_what_the_consumer_has_not_read_yet(projecting: tuple[Settings, Any, int]) -> None:
+    settings, process, port = projecting
+    projector = process.projector
+    deadline = time.monotonic() + 60
+    while projector.poll_once(timeout_ms=200, max_records=1) == 0:  # one record, then look
+        assert time.monotonic() < deadline, "nothing was ever projected"
+    behind = scrape(port)
+    assert behind is not None
+    lags = series(behind, "agentry_kafka_consumer_lag_records")
+    # One record read of EVENTS: a partition fetched so far is behind (a partition is
+    # reported once a fetch of it came back, which is when its high watermark is known).
+    assert 0 < sum(lags.values()) <= 2 * EVENTS, lags  # records and at most a commit marker each
+    while projector.applied < EVENTS * len(all_projections()):
+        assert time.monotonic() < deadline, projector.applied
+        projector.poll_once(timeout_ms=200)
+    projector.poll_once(timeout_ms=200)  # reads past the last transaction's commit marker
+    caught_up = scrape(port)
+    assert caught_up is not None
+    lags = series(caught_up, "agentry_kafka_consumer_lag_records")
+    positions = series(caught_up, "agentry_kafka_consumer_position")
+    assert lags and set(lags.values()) == {0.0}, lags
+    assert lags.keys() == positions.keys()
+    read = {dict(labels)["topic"] for labels, position in positions.items() if position > 0}
+    assert read == {f"{settings.kafka_topic_prefix}.agents"}  # where the agents' events went
+    assert sum(positions.values()) >= EVENTS
+    assert series(caught_up, "agentry_projection_events_applied_total") == each_projection(EVENTS)
+    assert series(caught_up, "agentry_projection_batches_failed_total") == {(): 0.0}
 
 
 def _project_all(process: Any, expected_each: int, timeout: float = 60) -> None:
@@ -132,68 +144,54 @@ def _project_all(process: Any, expected_each: int, timeout: float = 60) -> None:
 
 
 def test_a_rolled_back_batch_is_counted_once_and_its_events_once_when_retried(
-    postgres_url: str, broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    projecting: tuple[Settings, Any, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings(postgres_url, broker, tmp_path)
-    _publish(settings)
-    process = build_kafka_projector_process(settings)
-    try:
-        port = process.telemetry.serve(0)
-        first = process.projector._projections[0]
-        real_apply_all = first.apply_all
-        failures = []
+    _, process, port = projecting
+    first = process.projector._projections[0]
+    real_apply_all = first.apply_all
+    failures = []
 
-        def fails_once(*args: Any, **kwargs: Any) -> None:
-            if not failures:
-                failures.append(1)
-                raise sa.exc.OperationalError("INSERT …", {}, Exception("the database went away"))
-            real_apply_all(*args, **kwargs)
+    def fails_once(*args: Any, **kwargs: Any) -> None:
+        if not failures:
+            failures.append(1)
+            raise sa.exc.OperationalError("INSERT …", {}, Exception("the database went away"))
+        real_apply_all(*args, **kwargs)
 
-        monkeypatch.setattr(first, "apply_all", fails_once)
-        _project_all(process, EVENTS)
-        found = scrape(port)
-        assert found is not None and failures == [1]
-        assert series(found, "agentry_projection_batches_failed_total") == {(): 1.0}
-        # The rows of the rolled-back batch were applied again, and counted, once.
-        applied = series(found, "agentry_projection_events_applied_total")
-        assert applied == {(("projection", projection.name),): EVENTS for projection in all_projections()}
-    finally:
-        process.close()
+    monkeypatch.setattr(first, "apply_all", fails_once)
+    _project_all(process, EVENTS)
+    found = scrape(port)
+    assert found is not None and failures == [1]
+    assert series(found, "agentry_projection_batches_failed_total") == {(): 1.0}
+    # The rows of the rolled-back batch were applied again, and counted, once.
+    assert series(found, "agentry_projection_events_applied_total") == each_projection(EVENTS)
 
 
 def test_a_batch_another_member_claimed_first_is_neither_applied_nor_counted(
-    postgres_url: str, broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    projecting: tuple[Settings, Any, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings(postgres_url, broker, tmp_path)
-    _publish(settings)
-    process = build_kafka_projector_process(settings)
+    settings, process, port = projecting
     projector = process.projector
-    try:
-        port = process.telemetry.serve(0)
-        real_apply = projector._apply_partition_batch
-        moved: list[tuple[str, int, int]] = []
+    real_apply = projector._apply_partition_batch
+    moved: list[tuple[str, int, int]] = []
 
-        def claimed_elsewhere_first(tp: Any, messages: list[Any]) -> int:
-            if not moved:
-                # As if another member had committed this partition's first record already.
-                moved.append((tp.topic, tp.partition, messages[0].offset))
-                with projector.engine.begin() as conn:
-                    conn.execute(sa.delete(offsets).where((offsets.c.topic == tp.topic) & (offsets.c.partition == tp.partition)))
-                    conn.execute(sa.insert(offsets).values(
-                        group_id=settings.kafka_projector_group, topic=tp.topic, partition=tp.partition,
-                        next_offset=messages[0].offset + 1,
-                    ))  # fmt: skip
-            return real_apply(tp, messages)
+    def claimed_elsewhere_first(tp: Any, messages: list[Any]) -> int:
+        if not moved:
+            # As if another member had committed this partition's first record already.
+            moved.append((tp.topic, tp.partition, messages[0].offset))
+            with projector.engine.begin() as conn:
+                conn.execute(sa.delete(offsets).where((offsets.c.topic == tp.topic) & (offsets.c.partition == tp.partition)))
+                conn.execute(sa.insert(offsets).values(
+                    group_id=settings.kafka_projector_group, topic=tp.topic, partition=tp.partition,
+                    next_offset=messages[0].offset + 1,
+                ))  # fmt: skip
+        return real_apply(tp, messages)
 
-        monkeypatch.setattr(projector, "_apply_partition_batch", claimed_elsewhere_first)
-        _project_all(process, EVENTS - 1)
-        found = scrape(port)
-        assert found is not None and len(moved) == 1
-        applied = series(found, "agentry_projection_events_applied_total")
-        assert applied == {(("projection", projection.name),): EVENTS - 1 for projection in all_projections()}
-        assert series(found, "agentry_projection_batches_failed_total") == {(): 0.0}
-    finally:
-        process.close()
+    monkeypatch.setattr(projector, "_apply_partition_batch", claimed_elsewhere_first)
+    _project_all(process, EVENTS - 1)
+    found = scrape(port)
+    assert found is not None and len(moved) == 1
+    assert series(found, "agentry_projection_events_applied_total") == each_projection(EVENTS - 1)
+    assert series(found, "agentry_projection_batches_failed_total") == {(): 0.0}
 
 
 def test_the_command_serves_the_projectors_metrics_on_its_port(postgres_url: str, broker: Broker, tmp_path: Path) -> None:

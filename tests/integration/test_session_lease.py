@@ -103,12 +103,14 @@ def test_an_expired_lease_is_taken_over_and_its_old_holder_learns_it_lost(
 
 
 def test_renewal_keeps_a_live_holders_lease_past_its_length(conninfo: str, leases: list[PostgresSessionLease]) -> None:
-    holder = _lease(conninfo, leases, seconds=0.6)
-    other = _lease(conninfo, leases, seconds=0.6)
+    # Lengths wide enough that a renewer thread starved for a moment (the suite runs in two
+    # processes on two cores) still renews in time; the sleep spans well over one lease length.
+    holder = _lease(conninfo, leases, seconds=3.0)
+    other = _lease(conninfo, leases, seconds=3.0)
     lost: list[str] = []
-    holder.start_renewing(lost.append)  # renews every 0.2 s
+    holder.start_renewing(lost.append)  # renews every 1 s
     assert holder.acquire("sesn_kept")
-    time.sleep(1.5)
+    time.sleep(5.0)
     assert other.acquire("sesn_kept") is False
     assert lost == []
     holder.close()  # gives every hold back
