@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import string
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.domain import CanInitAggregate
 
+from application.ids import base62
 from application.outbox import SECRET_FIELDS
 from application.people import ORGANIZATION_ID
 from application.tenancy import Principal
@@ -62,7 +62,6 @@ LABEL_FIELDS = ("title", "name", "display_name", "model_id")
 CHANGE_FIELDS = ("status", "role", "workspace_role")
 MAX_LABEL = 80
 
-_ALPHABET = string.ascii_letters + string.digits
 
 
 def snake(name: str) -> str:
@@ -241,12 +240,7 @@ def _text(value: Any) -> str | None:
 def activity_id(stream: str, version: int) -> str:
     """The entry's id: derived from the event's place in the log, so a rebuild gives the
     same ids."""
-    number = int.from_bytes(hashlib.sha256(f"{stream}/{version}".encode()).digest()[:18])
-    digits = []
-    for _ in range(24):
-        number, digit = divmod(number, len(_ALPHABET))
-        digits.append(_ALPHABET[digit])
-    return "actv_" + "".join(digits)
+    return "actv_" + base62(int.from_bytes(hashlib.sha256(f"{stream}/{version}".encode()).digest()[:18]), 24)
 
 
 # -- who may read what -----------------------------------------------------------------------

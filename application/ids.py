@@ -17,3 +17,20 @@ def new_id(prefix: str) -> str:
     while len(chars) < _LENGTH:
         chars.extend(_ALPHABET[byte % 62] for byte in os.urandom(32) if byte < _EVEN)
     return prefix + "_" + "".join(chars[:_LENGTH])
+
+
+# Every value below 62² as its two characters, least significant first.
+_PAIR_BASE = len(_ALPHABET) ** 2
+_PAIRS = [low + high for high in _ALPHABET for low in _ALPHABET]
+
+
+def base62(number: int, digits: int) -> str:
+    """``number``'s lowest ``digits`` base-62 digits, least significant first (how derived
+    ids — activity entries, webhook events — spell a hash). Two digits per division."""
+    pairs = []
+    for _ in range(digits // 2):
+        number, pair = divmod(number, _PAIR_BASE)
+        pairs.append(_PAIRS[pair])
+    if digits % 2:
+        pairs.append(_ALPHABET[number % len(_ALPHABET)])
+    return "".join(pairs)

@@ -15,10 +15,13 @@ from application.multiagent import Owner, present
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    # Fixed width (always microseconds) so the strings also sort in time order.
-    utc = moment.astimezone(UTC)
-    # strftime("%Y") does not pad years before 1000 on every platform.
-    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
+    # Fixed width (always microseconds) so the strings also sort in time order. %-formatting
+    # of the fields, not strftime (which does not pad years before 1000 everywhere): this
+    # runs several times per event on every read path and in every projection.
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (the fastest of the three spellings)
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
+    )  # fmt: skip
 
 
 # The bounds a list filters time by (``created_at[gte]=…``). They compare the fixed-width

@@ -17,16 +17,15 @@ on every delivery and retry (receivers deduplicate by it)."""
 from __future__ import annotations
 
 import hashlib
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from application.ids import base62
 from application.views import iso
 
 EVENT_PREFIX = "wevt"
-_ALPHABET = string.ascii_letters + string.digits
 
 
 def _always(event: Any) -> bool:
@@ -159,11 +158,7 @@ class WebhookEvent:
 
 def event_id(originator_id: UUID, originator_version: int, kind: str) -> str:
     digest = int.from_bytes(hashlib.sha256(f"{originator_id}/{originator_version}/{kind}".encode()).digest()[:18])
-    chars = []
-    for _ in range(24):
-        digest, index = divmod(digest, len(_ALPHABET))
-        chars.append(_ALPHABET[index])
-    return f"{EVENT_PREFIX}_{''.join(chars)}"
+    return f"{EVENT_PREFIX}_{base62(digest, 24)}"
 
 
 def origin_of(topic: str, first_event: Any) -> Origin | None:

@@ -141,7 +141,7 @@ class ActivityProjection(ReadModelProjection):
             "summary": summary_of(event, naming),
             "created_at": stamp,
             # The same id the relay gives the event on Kafka (its ``event_id`` header).
-            "event_id": event_id(event.originator_id, version),
+            "event_id": event_id(event.originator_id, version, stream),
         }
         return {
             "stream_id": stream,

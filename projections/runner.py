@@ -202,20 +202,26 @@ class ReadModelRunner:
                     raise PositionMoved(", ".join(names))
                 for name in names:
                     reached[name] = last
+            # Each projection gets the events of the classes it wants, in log order; the
+            # batch is split into lists once, not walked event by event per projection.
+            ids = [nid for nid, _ in decoded]
+            events = [event for _, event in decoded]
+            classes = [type(event) for event in events]
+            present = set(classes)
             for name in claimed:
                 projection, position = self._projections[name], positions[name]
                 wanted = self._wanted[name]
-                events, at = [], []
-                for nid, event in decoded:
-                    cls = type(event)
-                    wants = wanted.get(cls)
-                    if wants is None:
-                        wants = wanted[cls] = projection.wants(cls)
-                    if wants and nid > position:
-                        events.append(event)
-                        at.append(nid)
-                if events:
-                    projection.apply_all(conn, events, at)
+                for cls in present - wanted.keys():
+                    wanted[cls] = projection.wants(cls)
+                keep = {cls for cls in present if wanted[cls]}
+                if not keep:
+                    continue
+                if len(keep) == len(present) and position < ids[0]:
+                    projection.apply_all(conn, events, ids)
+                    continue
+                chosen = [i for i, cls in enumerate(classes) if cls in keep and ids[i] > position]
+                if chosen:
+                    projection.apply_all(conn, [events[i] for i in chosen], [ids[i] for i in chosen])
         return reached
 
     def _reached(self, position: int) -> None:

@@ -6,15 +6,19 @@ reaches a row; who may read which tenant's entries."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from eventsourcing.domain import Aggregate, event
 
-from application.activity import naming_of, readable_tenants, snake
+from application.activity import activity_id, naming_of, readable_tenants, snake
+from application.ids import base62
 from application.people import ORGANIZATION_ID
 from application.tenancy import Principal
+from application.views import iso
+from application.webhook_events import event_id as webhook_event_id
 from domain.agents import Agent
 from domain.api_keys import ApiKey
 from domain.ids import stream_id
@@ -191,3 +195,16 @@ def test_an_organization_admin_also_reads_the_organizations_entries() -> None:
     assert readable_tenants(Principal("wrkspc_a", "apikey_1", role="admin")) == ("wrkspc_a",)
     admin = Principal("wrkspc_a", "apikey_2", organization_role="admin")
     assert readable_tenants(admin) == ("wrkspc_a", ORGANIZATION_ID)
+
+
+def test_derived_ids_and_timestamps_keep_their_spelling() -> None:
+    """A rebuild must give the ids it gave before, and receivers deduplicate webhook events by
+    theirs: these literals were written by the first implementation."""
+    stream = "3f1c2a9e-0000-4000-8000-000000000001"
+    assert activity_id(stream, 7) == "actv_kJBDBmecLRGngcCHaZFTmEBZ"
+    assert webhook_event_id(UUID(stream), 7, "session.status_idle") == "wevt_brE3lzOBnc2ZOzTXsDD0Pp3n"
+    assert base62(62**3 + 61, 5) == "9aaba"
+    # Fixed width, in UTC, whatever the zone; years before 1000 padded.
+    assert iso(datetime(2026, 3, 1, 1, 2, 3, tzinfo=timezone(timedelta(hours=2)))) == "2026-02-28T23:02:03.000000Z"
+    assert iso(datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "0999-01-02T03:04:05.000006Z"
+    assert iso(None) is None
