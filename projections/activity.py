@@ -177,7 +177,7 @@ class ActivityProjection(ReadModelProjection):
 
         new = [values(stream, subject) for stream, subject in changed.items() if stream not in known]
         if new:
-            conn.execute(sa.insert(activity_streams), new)
+            insert_rows(conn, activity_streams, new)
         for stream, subject in changed.items():
             if stream in known:
                 conn.execute(
