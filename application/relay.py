@@ -7,7 +7,8 @@ acknowledged (or whose acknowledgement had not been recorded).
 
 Batches are pipelined: while the broker has one batch, the relay reads and builds the next
 (from the end of the batch in flight), and drops that read-ahead if the broker refused
-anything, so nothing is skipped and no key is reordered.
+anything, so nothing is skipped and no key is reordered. A read-ahead that fails is dropped
+too: the batch in flight is acknowledged all the same, and the next turn reads again.
 
 Fencing: the publisher is a transactional producer with one fixed transactional id, and a
 relay that takes the lease initialises it before anything else, which makes the broker
@@ -180,7 +181,7 @@ class Relay:
                 if not self._position.held():
                     raise LeaseLost("the relay lock was lost; another relay may be active")
                 self._publisher.send(batch.messages)
-                ahead = self._read(batch.notifications[-1].id)
+                ahead = self._read_ahead(batch.notifications[-1].id)
                 acknowledged = self._publisher.acknowledged()
             reached = self._reached(batch.notifications, batch.messages, acknowledged)
             if reached > position:
@@ -216,6 +217,22 @@ class Relay:
                 backoff = min(backoff * 2, 5.0)
             else:
                 backoff = 0.2
+
+    def _read_ahead(self, after: int) -> _Batch | None:
+        """The next batch, read while the broker has this one. It only saves time, so a read
+        that fails must not stop the batch in flight from being acknowledged (its broker
+        transaction would stay open): it is dropped, and the next turn reads again, not
+        ahead, where an error propagates outside any broker transaction."""
+        try:
+            return self._read(after)
+        except Exception as error:
+            # The type only: a database error's text can carry connection details.
+            log.warning(
+                "reading ahead after event %d failed (%s); reading again after the batch in flight",
+                after,
+                type(error).__name__,
+            )
+            return None
 
     def _read(self, after: int) -> _Batch | None:
         notifications = self._log.notifications(after, self._batch_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 
 from application.api_keys import ApiKeyService, keyed_hash
 from application.outbox import event_id, is_published
-from application.relay import Fenced
+from application.relay import Fenced, Relay
 from application.tenancy import Principal
 from domain.agents import Agent
 from domain.sessions import Session
@@ -380,3 +381,67 @@ def test_a_relay_that_lost_its_lock_mid_batch_is_fenced_at_the_broker_and_nothin
             thread.join(timeout=10)
         first.close()
         second.close()
+
+
+class ReadsFailing:
+    """The event store, but the reads numbered in ``failing`` fail (its database went away)."""
+
+    def __init__(self, store: EventsourcingEventStore, failing: set[int]) -> None:
+        self._store, self._failing, self.reads = store, failing, 0
+
+    def notifications(self, after: int, limit: int) -> list:
+        self.reads += 1
+        if self.reads in self._failing:
+            raise psycopg.OperationalError("server closed the connection; password=hunter2")
+        return self._store.notifications(after, limit)
+
+    def __getattr__(self, name: str):  # decode, state_of, load
+        return getattr(self._store, name)
+
+
+def run_relay(settings: Settings, notifications: ReadsFailing, until: int) -> Relay:
+    """A relay of batches of 5 over ``notifications``, run here until its position is ``until``."""
+    lease = RelayLease(settings.postgres.conninfo)
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, topics(settings.kafka_topic_prefix), f"{settings.kafka_topic_prefix}.relay")
+    relay = Relay(notifications, publisher, lease, lambda _: time.sleep(0.05), settings.kafka_topic_prefix, batch_size=5)
+    deadline = time.monotonic() + 60
+    try:
+        assert lease.acquire(lambda: False)
+        relay.run(lambda: relay.position >= until or time.monotonic() > deadline)
+    finally:
+        publisher.close()
+        lease.close()
+    return relay
+
+
+def test_a_failed_read_ahead_still_commits_the_batch_in_flight_and_the_relay_reads_again(settings, store, broker, prefix, caplog) -> None:  # noqa: ANN001
+    write_agents(store, 4, 2)  # 12 events: batches of 5, 5 and 2
+    expected = all_event_ids(store)
+    first_batch_end = store.notifications(0, 5)[-1].id
+    # Read 1 is the first batch; read 2, ahead of it while the broker has the batch, fails.
+    notifications = ReadsFailing(store, failing={2})
+
+    with caplog.at_level(logging.WARNING, logger="agentry.relay"):
+        run_relay(settings, notifications, until=store.max_notification_id())
+
+    assert relay_position(settings.database_url) == store.max_notification_id()
+    received = read_topics(broker.bootstrap, [f"{prefix}.agents"], lambda r: len(r.messages) >= len(expected), committed_only=True)
+    assert sorted(received.event_ids) == sorted(expected), "every batch committed, once"
+    assert_per_key_order(received)
+    assert f"reading ahead after event {first_batch_end} failed (OperationalError)" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
+def test_a_read_failing_again_after_a_failed_read_ahead_surfaces_once_the_batch_in_flight_is_committed(settings, store, broker, prefix) -> None:  # noqa: ANN001
+    write_agents(store, 4, 2)
+    first_batch = all_event_ids(store)[:5]
+    # The database stays away: the read ahead fails, and so does the plain read after it.
+    notifications = ReadsFailing(store, failing={2, 3})
+
+    with pytest.raises(psycopg.OperationalError):
+        run_relay(settings, notifications, until=store.max_notification_id())
+
+    assert notifications.reads == 3, "the error surfaced from the plain read, not the read ahead"
+    assert relay_position(settings.database_url) == store.notifications(0, 5)[-1].id
+    received = read_topics(broker.bootstrap, [f"{prefix}.agents"], lambda r: len(r.messages) >= 5, timeout=10, committed_only=True)
+    assert sorted(received.event_ids) == sorted(first_batch), "the batch in flight was committed; nothing after it was sent"

@@ -89,11 +89,15 @@ def wait_for_topics(bootstrap: str, topics: list[str], timeout: float = 60.0) ->
         time.sleep(0.2)
 
 
-def read_topics(bootstrap: str, topics: list[str], until, timeout: float = 60.0) -> Received:  # noqa: ANN001
-    """Reads every partition of ``topics`` from the beginning until ``until(received)``."""
+def read_topics(  # noqa: ANN001
+    bootstrap: str, topics: list[str], until, timeout: float = 60.0, committed_only: bool = False
+) -> Received:
+    """Reads every partition of ``topics`` from the beginning until ``until(received)``;
+    ``committed_only`` sees what the projector sees: no message of an open transaction."""
     received = Received()
     partitions = wait_for_topics(bootstrap, topics)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    isolation = "read_committed" if committed_only else "read_uncommitted"
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level=isolation)
     try:
         consumer.assign(partitions)
         consumer.seek_to_beginning()
