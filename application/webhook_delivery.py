@@ -49,6 +49,7 @@ from uuid import UUID
 
 import orjson
 
+from application.pacing import Pacer
 from application.ports import HttpPoster, HttpUnreachable
 from application.relay import LeaseLost
 from application.views import iso
@@ -301,6 +302,7 @@ class WebhookDispatcher:
         self._failing: set[str] = set()  # endpoints whose last attempt here failed
         self._busy_lock = threading.Lock()
         self._wake = threading.Event()
+        self._pacer = Pacer()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._senders: ThreadPoolExecutor | None = None
@@ -320,6 +322,7 @@ class WebhookDispatcher:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._pacer.hurry()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
@@ -342,6 +345,7 @@ class WebhookDispatcher:
         self._view = None  # read afresh: another dispatcher may have moved on meanwhile
         while not should_stop():
             self._wake.clear()
+            self._pacer.reading()
             try:
                 self._check_lease()
                 while self.fan_out() and not should_stop():
@@ -354,7 +358,8 @@ class WebhookDispatcher:
                 log.exception("webhook dispatch failed; retrying")
                 self._view = None
                 wait = 1.0
-            self._wake.wait(wait)
+            if self._wake.wait(wait):
+                self._pacer.pause()
         try:
             self._store_position(force=True)  # what effect-free batches read, for the next start
         except Exception:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from application.pacing import Pacer
 from projections import tables
 
 log = logging.getLogger("agentry.projections")
@@ -113,6 +114,7 @@ class ReadModelRunner:
         self._applied = 0
         self._progress = threading.Condition()
         self._wake = threading.Event()
+        self._pacer = Pacer()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catch_up_lock = threading.Lock()
@@ -250,6 +252,7 @@ class ReadModelRunner:
         """Blocks until every projection has applied ``position`` (read-your-writes)."""
         if position is None:
             return True
+        self._pacer.hurry()
         self._wake.set()
         with self._progress:
             return self._progress.wait_for(lambda: self._applied >= position, timeout)
@@ -297,15 +300,18 @@ class ReadModelRunner:
     def _loop(self, poll_seconds: float) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            self._pacer.reading()
             try:
                 self.catch_up()
             except Exception:
                 log.exception("projection batch failed; retrying")
                 self._stop.wait(1.0)
-            self._wake.wait(poll_seconds)
+            if self._wake.wait(poll_seconds):
+                self._pacer.pause()
 
     def stop(self) -> None:
         self._stop.set()
+        self._pacer.hurry()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from application.pacing import Pacer
 from application.ports import Embedder, IndexText, UnindexWhere, VectorChange, VectorHit
 from projections import tables
 from projections.runner import NotificationSource, PositionMoved
@@ -102,6 +103,7 @@ class VectorProjection:
         self._progress = threading.Condition()
         self._catch_up_lock = threading.Lock()
         self._wake = threading.Event()
+        self._pacer = Pacer()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -242,6 +244,7 @@ class VectorProjection:
         """Blocks until the index includes ``position`` (write, then search)."""
         if position is None:
             return True
+        self._pacer.hurry()
         self._wake.set()
         with self._progress:
             if self._applied >= position:
@@ -302,15 +305,18 @@ class VectorProjection:
     def _loop(self, poll_seconds: float) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            self._pacer.reading()
             try:
                 self.catch_up()
             except Exception:
                 log.exception("vector batch failed; retrying")
                 self._stop.wait(2.0)
-            self._wake.wait(poll_seconds)
+            if self._wake.wait(poll_seconds):
+                self._pacer.pause()
 
     def stop(self) -> None:
         self._stop.set()
+        self._pacer.hurry()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
