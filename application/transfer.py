@@ -120,6 +120,11 @@ class RawEventLog(Protocol):
         when a stream version is taken)."""
         ...
 
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgresql``: what an export's header names as its source's store."""
+        ...
+
 
 Progress = Callable[[int], None]
 

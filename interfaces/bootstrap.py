@@ -55,7 +55,6 @@ from infra.data_dir import PrivateTextFile, prepare_data_dir, read_or_create_sec
 from infra.embeddings import MiniLMEmbedder, OpenAICompatibleEmbedder
 from infra.event_store import EventsourcingEventStore, PublishedEventDecoder, event_store_env
 from infra.http_poster import HttpxPoster
-from infra.kafka import KafkaPublisher, all_topics, event_consumer, subscribe
 from infra.mcp_client import SdkMcpClient
 from infra.metrics import PrometheusTelemetry
 from infra.passwords import Argon2Passwords
@@ -81,8 +80,10 @@ from infra.work_leases import SqlWorkLeases
 from interfaces.cli.processes import (
     ApiProcess,
     KafkaProjectorProcess,
+    ReadSide,
     RelayProcess,
     SharedPositions,
+    TransferStores,
     TurnTaking,
     WorkerProcess,
 )
@@ -138,8 +139,8 @@ def load_settings() -> Settings:
     return Settings.from_env()
 
 
-def build(settings: Settings | None = None) -> ApiProcess:
-    settings = settings or Settings.from_env()
+def _check_settings(settings: Settings) -> None:
+    """Settings no process of this deployment can run with, refused before anything opens."""
     if settings.database_url and not settings.uses_postgres:
         raise SettingsError(
             "AGENTRY_DATABASE_URL must be a postgresql:// URL (leave it unset for the embedded SQLite store)"
@@ -149,6 +150,23 @@ def build(settings: Settings | None = None) -> ApiProcess:
             "AGENTRY_TURNS=workers needs AGENTRY_DATABASE_URL (PostgreSQL): workers share its event store "
             "and leases; the embedded server takes turns itself (AGENTRY_TURNS=in-process)"
         )
+
+
+def _prepare(settings: Settings) -> None:
+    """What `build` checks and prepares before it opens anything, for the commands that open
+    less of the platform: with PostgreSQL both secrets are checked even where such a command
+    uses neither, so a deployment `build` refuses is refused alike, with the same message."""
+    _check_settings(settings)
+    if not settings.uses_postgres:
+        prepare_data_dir(settings)
+        return
+    _api_key_secret(settings)
+    root_source(settings)
+
+
+def build(settings: Settings | None = None) -> ApiProcess:
+    settings = settings or Settings.from_env()
+    _check_settings(settings)
     if not settings.uses_postgres:
         prepare_data_dir(settings)
     server_secret = _api_key_secret(settings)
@@ -351,6 +369,22 @@ def build_vectors(
     )
     projection.setup()
     return projection, EmbeddedSearch(index, embedder), index
+
+
+def build_read_side(settings: Settings) -> ReadSide:
+    """`agentry projections status|rebuild`: the read models and the vector index over the
+    event store. Not the platform: its services and turn runtime (the provider SDKs alone
+    take ≈ 2 s to import) serve no part of a rebuild."""
+    _prepare(settings)
+    cipher = build_cipher(settings)  # the vector sources open sealed memory contents
+    store = EventsourcingEventStore(event_store_env(settings))
+    engine = create_engine(settings.read_model_url)
+    vectors, _, index = build_vectors(settings, store, engine, cipher)
+    projections = ReadModelRunner(engine, store, all_projections())
+    projections.setup()
+    # In ApiProcess.close's order: the runners, the store, then what they read through.
+    closers = [projections.stop, vectors.stop, store.close, cipher.close, index.close, engine.dispose]
+    return ReadSide(store, projections, vectors, closers)
 
 
 def build_blob_store(settings: Settings, namespace: str = "") -> BlobStore:
@@ -743,6 +777,9 @@ def _require_kafka(settings: Settings, command: str) -> None:
 
 
 def build_relay(settings: Settings) -> RelayProcess:
+    # kafka-python (≈ 0.15 s to import) only for the commands that reach the broker.
+    from infra.kafka import KafkaPublisher, all_topics
+
     _require_kafka(settings, "relay")
     store = EventsourcingEventStore(event_store_env(settings))
     wake = ChangeSignal()
@@ -762,6 +799,8 @@ def build_relay(settings: Settings) -> RelayProcess:
 
 
 def build_kafka_projector(settings: Settings, telemetry: Telemetry | None = None) -> KafkaProjector:
+    from infra.kafka import all_topics, event_consumer, subscribe  # as in build_relay
+
     _require_kafka(settings, "project --from kafka")
     engine = create_engine(settings.read_model_url)
     consumer = event_consumer(settings.kafka_bootstrap_servers, settings.kafka_projector_group)
@@ -819,9 +858,19 @@ from infra.event_transfer import DataKeyTransfer, StoredEventLog  # noqa: E402
 from infra.secrets.wiring import key_table, root_source  # noqa: E402
 
 
-def stored_event_log(platform: ApiProcess) -> StoredEventLog:
-    """The platform's event store as stored rows (``agentry export`` / ``agentry import``)."""
-    return StoredEventLog(platform.store)
+def build_transfer(settings: Settings, read_models: bool = False) -> TransferStores:
+    """``agentry export`` / ``agentry import``: the event store as stored rows and, for an
+    import's catch-up (``read_models``), the read models' runner. Not the platform: its
+    services, provider SDKs and vector index took seconds to start, and these commands only
+    read and append stored rows (the data keys come apart, from ``data_key_transfer``)."""
+    _prepare(settings)
+    store = EventsourcingEventStore(event_store_env(settings))
+    if not read_models:
+        return TransferStores(StoredEventLog(store), None, [store.close])
+    engine = create_engine(settings.read_model_url)
+    projections = ReadModelRunner(engine, store, all_projections())
+    projections.setup()
+    return TransferStores(StoredEventLog(store), projections, [store.close, engine.dispose])
 
 
 def data_key_transfer(settings: Settings) -> DataKeyTransfer:

@@ -128,24 +128,24 @@ def _start_sandbox_workers(settings: Settings, port: int) -> list[subprocess.Pop
 
 
 def projections_command(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import build
+    from interfaces.bootstrap import build_read_side
     from interfaces.cli.progress import progress
 
     settings = load_settings()
     _configure_logging(settings)
-    platform = build(settings)
-    runner = platform.projections
+    read_side = build_read_side(settings)
+    runner = read_side.projections
     as_json = getattr(args, "json", False)
     quiet = getattr(args, "quiet", False) or as_json
     try:
         if args.action == "status":
-            head = platform.store.max_notification_id()
+            head = read_side.store.max_notification_id()
             if as_json:
-                print(json.dumps(_status_document(runner.positions(), platform.vectors, head), sort_keys=True))
+                print(json.dumps(_status_document(runner.positions(), read_side.vectors, head), sort_keys=True))
                 return 0
             for name, position in sorted(runner.positions().items()):
                 print(f"{name:<16} position {position:>10}  behind {head - position:>8}")
-            _vector_status(platform.vectors, head)
+            _vector_status(read_side.vectors, head)
             return 0
         known = [*runner.names, VECTORS]
         names = known if args.name == "all" else [args.name]
@@ -160,7 +160,7 @@ def projections_command(args: argparse.Namespace) -> int:
             started = time.monotonic()
             if not quiet:
                 print(f"rebuilding {', '.join(read_models)} …", flush=True)
-            bar = progress("rebuild", platform.store.max_notification_id(), quiet=quiet)
+            bar = progress("rebuild", read_side.store.max_notification_id(), quiet=quiet)
             runner.on_progress(bar.update)
             position = runner.rebuild(*read_models)
             bar.finish()
@@ -172,7 +172,7 @@ def projections_command(args: argparse.Namespace) -> int:
             started = time.monotonic()
             if not quiet:
                 print(f"rebuilding {VECTORS} …", flush=True)
-            position = _rebuild_vectors(platform.vectors, quiet)
+            position = _rebuild_vectors(read_side.vectors, quiet)
             if position is None:
                 return 1
             took = time.monotonic() - started
@@ -183,7 +183,7 @@ def projections_command(args: argparse.Namespace) -> int:
             print(json.dumps({"rebuilt": rebuilt}, sort_keys=True))
         return 0
     finally:
-        platform.close()
+        read_side.close()
 
 
 def _status_document(positions: dict[str, int], vectors: Any, head: int) -> dict[str, Any]:

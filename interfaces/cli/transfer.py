@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 import orjson
 
@@ -39,6 +39,9 @@ from application.transfer import (
     plan_import,
 )
 from interfaces.cli.progress import progress
+
+if TYPE_CHECKING:
+    from interfaces.cli.processes import TransferStores
 
 REFUSED = 2
 # What a file that is not whole raises as it is read: gzip's own errors are OSErrors, a
@@ -71,7 +74,7 @@ def _passphrase() -> str:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import build, data_key_transfer, load_settings, stored_event_log
+    from interfaces.bootstrap import build_transfer, data_key_transfer, load_settings
 
     workspace = None if args.all else args.workspace
     to_stdout = args.output == "-"
@@ -79,9 +82,9 @@ def export_command(args: argparse.Namespace) -> int:
     if args.with_secrets and len(passphrase) < MIN_PASSPHRASE:
         return _refuse(f"--with-secrets needs {PASSPHRASE} (at least {MIN_PASSPHRASE} characters) to wrap the data keys")
     settings = load_settings()
-    platform = build(settings)
+    stores = build_transfer(settings)
     try:
-        log = stored_event_log(platform)
+        log = stores.log
         summary = ExportSummary()
         started = time.monotonic()
         head = log.max_notification_id()
@@ -139,7 +142,7 @@ def export_command(args: argparse.Namespace) -> int:
             )
         return 0
     finally:
-        platform.close()
+        stores.close()
 
 
 def _agentry_version() -> str:
@@ -204,7 +207,7 @@ def _events(path: Path) -> Iterator[RawEvent]:
 
 
 def import_command(args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import build, data_key_transfer, load_settings, stored_event_log
+    from interfaces.bootstrap import build_transfer, data_key_transfer, load_settings
 
     path = Path(args.file)
     if not path.is_file():
@@ -223,10 +226,10 @@ def import_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     settings = load_settings()
-    platform = build(settings)
+    stores = build_transfer(settings, read_models=not args.no_catch_up)
     keys = data_key_transfer(settings) if section and passphrase else None
     try:
-        log = stored_event_log(platform)
+        log = stores.log
         started = time.monotonic()
         try:
             if keys is not None:
@@ -247,7 +250,7 @@ def import_command(args: argparse.Namespace) -> int:
             bar.finish(complete=False)
             return _refuse(f"import stopped: {error}")
         bar.finish()
-        position = _catch_up(platform, args)
+        position = _catch_up(stores, args.quiet)
         result = {
             "file": str(path),
             "workspace": meta.get("workspace"),
@@ -269,19 +272,19 @@ def import_command(args: argparse.Namespace) -> int:
     finally:
         if keys is not None:
             keys.close()
-        platform.close()
+        stores.close()
 
 
-def _catch_up(platform: Any, args: argparse.Namespace) -> int | None:
+def _catch_up(stores: TransferStores, quiet: bool) -> int | None:
     """The read models brought up to the imported events here, so they are current when the
     command returns (a running server's own runner would get there too, by its next poll;
-    the two take turns safely: positions move by compare-and-set)."""
-    if args.no_catch_up:
+    the two take turns safely: positions move by compare-and-set). None with --no-catch-up."""
+    runner = stores.projections
+    if runner is None:
         return None
-    runner = platform.projections
-    head = platform.store.max_notification_id()
+    head = stores.log.max_notification_id()
     start = min(runner.positions().values(), default=0)
-    bar = progress("read models", head - start, quiet=args.quiet)
+    bar = progress("read models", head - start, quiet=quiet)
     runner.on_progress(lambda position: bar.update(max(position - start, 0)))
     position = int(runner.catch_up())
     bar.finish()
