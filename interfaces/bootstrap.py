@@ -29,6 +29,7 @@ from application.memory import MemoryService
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
+from application.pacing import GATHER_SECONDS
 from application.people import PeopleDirectory, PeopleService
 from application.ports import BlobStore, Embedder, ModelProvider, ProviderProbe, SecretCipher
 from application.rate_limit_config import RateLimitConfig
@@ -178,11 +179,14 @@ def build(settings: Settings | None = None) -> ApiProcess:
     blobs = build_blob_store(settings)
     engine = create_engine(settings.read_model_url)
     vectors, semantic_search, vector_index = build_vectors(settings, store, engine, cipher)
-    projections = ReadModelRunner(engine, store, all_projections())
+    # `serve --workers N`: the other processes wait for the followers by polling positions in
+    # the database and cannot hurry them past a pause, so the followers there read at once.
+    gather = 0.0 if settings.workers > 1 else GATHER_SECONDS
+    projections = ReadModelRunner(engine, store, all_projections(), gather_seconds=gather)
     projections.setup()
     # Process managers: they follow the log as projections do, and act on what they see.
     task_follower = TaskFollower()
-    followers = ReadModelRunner(engine, store, [task_follower])
+    followers = ReadModelRunner(engine, store, [task_follower], gather_seconds=gather)
     followers.setup()
     live = LiveHub(telemetry)
     store.add_listener(live)
@@ -365,8 +369,9 @@ def build_vectors(
     location = settings.qdrant_url or settings.vector_dir
     index = QdrantVectorIndex(location, embedder.name, embedder.dimensions, settings.qdrant_api_key)
     projection = VectorProjection(
-        engine, store, index, embedder, all_vector_sources(cipher), head=store.max_notification_id
-    )
+        engine, store, index, embedder, all_vector_sources(cipher), head=store.max_notification_id,
+        gather_seconds=0.0 if settings.workers > 1 else GATHER_SECONDS,
+    )  # fmt: skip
     projection.setup()
     return projection, EmbeddedSearch(index, embedder), index
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from application.pacing import Pacer
+from application.pacing import GATHER_SECONDS, Pacer
 from projections import tables
 
 log = logging.getLogger("agentry.projections")
@@ -105,6 +105,7 @@ class ReadModelRunner:
         source: NotificationSource,
         projections: Sequence[ReadModelProjection],
         batch_size: int = 500,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self.engine = engine
         self._source = source
@@ -114,7 +115,7 @@ class ReadModelRunner:
         self._applied = 0
         self._progress = threading.Condition()
         self._wake = threading.Event()
-        self._pacer = Pacer()
+        self._pacer = Pacer(gather_seconds)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catch_up_lock = threading.Lock()
@@ -192,6 +193,8 @@ class ReadModelRunner:
                 # Rows and positions commit together, so a commit lost in a crash is lost
                 # whole and applied again from the position before it: nothing is gained by
                 # waiting for the WAL to reach the disk (it is what the commit cost most).
+                # (A process manager's own appends commit apart, durably; seeing its events
+                # again after such a crash, it finds them done: they are idempotent.)
                 conn.execute(_ASYNC_COMMIT)
             # Claim first, in one order for every runner: the row locks make a concurrent
             # runner wait here and then find a position moved, before it has applied anything.
@@ -252,7 +255,10 @@ class ReadModelRunner:
         """Blocks until every projection has applied ``position`` (read-your-writes)."""
         if position is None:
             return True
-        self._pacer.hurry()
+        with self._progress:
+            if self._applied >= position:
+                return True
+        self._pacer.hurry()  # only when it must read on: a hurry left unused skips a later pause
         self._wake.set()
         with self._progress:
             return self._progress.wait_for(lambda: self._applied >= position, timeout)

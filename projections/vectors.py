@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from application.pacing import Pacer
+from application.pacing import GATHER_SECONDS, Pacer
 from application.ports import Embedder, IndexText, UnindexWhere, VectorChange, VectorHit
 from projections import tables
 from projections.runner import NotificationSource, PositionMoved
@@ -89,6 +89,7 @@ class VectorProjection:
         sources: Sequence[VectorSource],
         batch_size: int = 256,
         head: Callable[[], int] | None = None,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self.engine = engine
         self._source = source
@@ -103,7 +104,7 @@ class VectorProjection:
         self._progress = threading.Condition()
         self._catch_up_lock = threading.Lock()
         self._wake = threading.Event()
-        self._pacer = Pacer()
+        self._pacer = Pacer(gather_seconds)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -244,11 +245,11 @@ class VectorProjection:
         """Blocks until the index includes ``position`` (write, then search)."""
         if position is None:
             return True
-        self._pacer.hurry()
-        self._wake.set()
         with self._progress:
             if self._applied >= position:
                 return True
+        self._pacer.hurry()  # only when it must read on: a hurry left unused skips a later pause
+        self._wake.set()
         if self._thread is None:
             # Nobody follows the log in this process: look at the shared position instead.
             return self._poll_until(position, timeout)

@@ -4,6 +4,7 @@ users create | environments keys create ENV | secrets rotate-root | export | imp
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -68,6 +69,7 @@ def serve(args: argparse.Namespace) -> int:
         log_config=None,
     )
     children = _start_sandbox_workers(settings, port)
+    _freeze_startup_objects()
 
     def shutting_down() -> None:
         # Tell the sandbox workers first (without waiting: this runs on the server's loop),
@@ -92,6 +94,15 @@ def serve(args: argparse.Namespace) -> int:
         _stop_children(children)
         platform.close()
     return 0
+
+
+def _freeze_startup_objects() -> None:
+    """Everything built so far (modules, the routes, the schemas: most of the heap) lives as
+    long as the process: moved out of the collector's sight, a full collection under load no
+    longer walks it. Whether a few more modules were imported at start-up changed how often
+    those collections ran, and 50 concurrent turns' added p99 by ≈ 300 ms (bench/turns.py)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:

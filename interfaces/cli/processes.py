@@ -279,8 +279,7 @@ class TransferStores:
     closers: list[Callable[[], None]]  # called in order
 
     def close(self) -> None:
-        for close in self.closers:
-            close()
+        _close_in_order(self.closers)
 
 
 @dataclass
@@ -294,6 +293,10 @@ class ReadSide:
     closers: list[Callable[[], None]]  # called in order
 
     def close(self) -> None:
-        for close in self.closers:
-            close()
+        _close_in_order(self.closers)
         log.info("agentry stopped cleanly")  # the command's last line at info, as the API process's close writes it
+
+
+def _close_in_order(closers: list[Callable[[], None]]) -> None:
+    for close in closers:
+        close()
