@@ -373,6 +373,7 @@ def worker_command(args: argparse.Namespace) -> int:
     process = build_worker(settings)
     try:
         _serve_metrics(process.telemetry, settings)
+        _freeze_startup_objects()
         process.run(stop)
     finally:
         process.close()
