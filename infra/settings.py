@@ -64,7 +64,7 @@ def _flag(name: str, default: str = "0") -> bool:
     raw = _env(name, default).strip().lower() or default
     if raw in ("1", "true", "yes", "on"):
         return True
-    if raw in ("", "0", "false", "no", "off"):
+    if raw in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"AGENTRY_{name} must be 1 or 0, not {raw!r}")
 

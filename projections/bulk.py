@@ -32,7 +32,7 @@ def _insert_shaped(conn: sa.Connection, table: sa.Table, rows: list[dict[str, An
     names = [column.name for column in columns]
     # Only JSON columns need encoding; the rest go to COPY as they are (per row, per value
     # Python calls are most of a rebuild's cost here).
-    encoded = [(index, _encoder(column)) for index, column in enumerate(columns) if isinstance(column.type, sa.JSON)]
+    encoded = [(index, _encoder(column.type)) for index, column in enumerate(columns) if isinstance(column.type, sa.JSON)]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     listed = ", ".join(f'"{name}"' for name in names)
     with cursor.copy(f'COPY "{table.name}" ({listed}) FROM STDIN') as copy:
@@ -43,10 +43,9 @@ def _insert_shaped(conn: sa.Connection, table: sa.Table, rows: list[dict[str, An
             copy.write_row(values)
 
 
-def _encoder(column: sa.Column[Any]) -> Any:
-    assert isinstance(column.type, sa.JSON)
+def _encoder(json_type: sa.JSON) -> Any:
     # As SQLAlchemy stores it: None is JSON null unless the column says SQL NULL.
-    if column.type.none_as_null:
+    if json_type.none_as_null:
         return lambda value: None if value is None else _json(value)
     return _json
 
