@@ -12,7 +12,7 @@ log): every value comes from the events alone, so the rows come back the same.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,7 +32,7 @@ from application.activity import (
 )
 from application.outbox import event_id
 from application.views import TIME_BOUNDS, iso
-from projections.bulk import insert_rows
+from projections.bulk import insert_rows, stream_rows
 from projections.queries import ListQuery, Page, ReadModels
 from projections.runner import ReadModelProjection
 from projections.tables import metadata
@@ -107,20 +107,24 @@ class ActivityProjection(ReadModelProjection):
         subjects = self._subjects(conn, set(streams) - started)
         known = set(subjects)
         changed: dict[str, Subject] = {}
-        rows = []
-        for event, stream, naming in zip(events, streams, namings, strict=True):
-            if naming.creates:
-                subject = subjects[stream] = changed[stream] = _subject(event)
-            elif stream in subjects:
-                subject = subjects[stream]
-                agent = _column(agent_named(event))
-                if subject.entity_type != "agent" and agent is not None and agent != subject.agent_id:
-                    subject = subjects[stream] = changed[stream] = replace(subject, agent_id=agent)
-            else:
-                subject = _subject(event)  # its stream's first event was never seen: nothing to keep
-            rows.append(self._row(event, subject, stream, naming))
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for event, stream, naming in zip(events, streams, namings, strict=True):
+                if naming.creates:
+                    subject = subjects[stream] = changed[stream] = _subject(event)
+                elif stream in subjects:
+                    subject = subjects[stream]
+                    agent = _column(agent_named(event))
+                    if subject.entity_type != "agent" and agent is not None and agent != subject.agent_id:
+                        subject = subjects[stream] = changed[stream] = replace(subject, agent_id=agent)
+                else:
+                    subject = _subject(event)  # its stream's first event was never seen: nothing to keep
+                yield self._row(event, subject, stream, naming)
+
+        # Rows go out as they are made (the subjects they change are kept after: ``changed``
+        # is complete only once the last row is made).
+        stream_rows(conn, activity, rows(), len(events))
         self._keep(conn, changed, known)
-        insert_rows(conn, activity, rows)
 
     @staticmethod
     def _row(event: Any, subject: Subject, stream: str, naming: Naming) -> dict[str, Any]:

@@ -5,7 +5,8 @@ multi-row insert elsewhere and for a few rows."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -24,11 +25,30 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
         _insert_shaped(conn, table, shaped)
 
 
+def stream_rows(conn: sa.Connection, table: sa.Table, rows: Iterable[dict[str, Any]], count: int) -> None:
+    """``count`` rows of one shape, written as they are made: on PostgreSQL the server stores
+    the first while the caller is still making the rest (for a rebuild's activity feed, the
+    server's index work then overlaps the Python that builds its rows)."""
+    if conn.dialect.name != "postgresql" or count < COPY_FROM:
+        made = list(rows)
+        if made:
+            conn.execute(sa.insert(table), made)
+        return
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is not None:
+        _copy(conn, table, first, chain((first,), iterator))
+
+
 def _insert_shaped(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
         conn.execute(sa.insert(table), rows)
         return
-    columns = [column for column in table.columns if column.name in rows[0]]
+    _copy(conn, table, rows[0], rows)
+
+
+def _copy(conn: sa.Connection, table: sa.Table, shape: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
+    columns = [column for column in table.columns if column.name in shape]
     names = [column.name for column in columns]
     # Only JSON columns need encoding; the rest go to COPY as they are (per row, per value
     # Python calls are most of a rebuild's cost here).
