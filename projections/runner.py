@@ -77,6 +77,14 @@ class NotificationSource(Protocol):
 
 
 _ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit = off")
+# Built once: a statement built per batch costs its construction and its cache key, every time.
+_CLAIM = (
+    sa.update(tables.positions)
+    .where(tables.positions.c.name.in_(sa.bindparam("names", expanding=True)))
+    .where(tables.positions.c.position == sa.bindparam("reached"))
+    .values(position=sa.bindparam("claimed"))
+)
+_POSITIONS = sa.select(tables.positions.c.name, tables.positions.c.position)
 
 
 class PositionMoved(Exception):
@@ -119,6 +127,11 @@ class ReadModelRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catch_up_lock = threading.Lock()
+        # The positions as this runner last knew them: a catch-up starts from them without
+        # reading them back. The claim is conditional, so a stale copy costs no harm: another
+        # runner (or a rebuild elsewhere) that moved one makes the next claim fail
+        # (PositionMoved), and they are read again; a failed batch rolled back to them.
+        self._left: dict[str, int] | None = None
         self._progress_listeners: list[Callable[[int], None]] = []
 
     # -- setup and positions --------------------------------------------------------------
@@ -133,7 +146,7 @@ class ReadModelRunner:
 
     def positions(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(tables.positions)).all()
+            rows = conn.execute(_POSITIONS).all()
         return {row.name: row.position for row in rows if row.name in self._projections}
 
     @property
@@ -148,7 +161,7 @@ class ReadModelRunner:
             return self._catch_up(self._batch_size)
 
     def _catch_up(self, batch_size: int) -> int:
-        positions = self.positions()
+        positions = self._left or self.positions()
         reader: ThreadPoolExecutor | None = None
         ahead: tuple[int, Future[list[tuple[int, Any]]]] | None = None
         try:
@@ -160,6 +173,7 @@ class ReadModelRunner:
                     decoded = self._read(lowest, batch_size)
                 ahead = None
                 if not decoded:
+                    self._left = positions
                     self._reached(lowest)
                     return lowest
                 if len(decoded) == batch_size:
@@ -170,10 +184,11 @@ class ReadModelRunner:
                 try:
                     started = time.perf_counter()
                     positions = self._apply_batch(positions, decoded)
+                    self._left = positions
                     _log_batch(decoded, started)
                 except PositionMoved as moved:
                     log.info("projection %s was advanced by another runner", moved)
-                    positions = self.positions()
+                    positions = self._left = self.positions()
                 self._reached(min(positions.values(), default=0))
         finally:
             if reader is not None:
@@ -205,12 +220,7 @@ class ReadModelRunner:
             for name in claimed:
                 by_position.setdefault(positions[name], []).append(name)
             for position, names in sorted(by_position.items()):
-                moved = conn.execute(
-                    sa.update(tables.positions)
-                    .where(tables.positions.c.name.in_(names))
-                    .where(tables.positions.c.position == position)
-                    .values(position=last)
-                )
+                moved = conn.execute(_CLAIM, {"names": names, "reached": position, "claimed": last})
                 if moved.rowcount != len(names):
                     raise PositionMoved(", ".join(names))
                 for name in names:
@@ -283,6 +293,7 @@ class ReadModelRunner:
                     sa.update(tables.positions).where(tables.positions.c.name.in_(chosen)).values(position=0)
                 )
             self._applied = 0
+            self._left = None
             return self._catch_up(max(self._batch_size, self.REBUILD_BATCH))
 
     def rebuild_all(self) -> int:

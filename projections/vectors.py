@@ -79,6 +79,16 @@ def position_name(embedder: Embedder, sources: Sequence[VectorSource]) -> str:
     return f"{NAME}:{embedder.name}-{embedder.dimensions}"[:55] + f":{digest}"
 
 
+# Built once: a statement built per read costs its construction and its cache key every time.
+_POSITION = sa.select(tables.positions.c.position).where(tables.positions.c.name == sa.bindparam("projection"))
+_CLAIM = (
+    sa.update(tables.positions)
+    .where(tables.positions.c.name == sa.bindparam("projection"))
+    .where(tables.positions.c.position == sa.bindparam("reached"))
+    .values(position=sa.bindparam("claimed"))
+)
+
+
 class VectorProjection:
     def __init__(
         self,
@@ -103,6 +113,7 @@ class VectorProjection:
         self._working_on: int | None = None
         self._progress = threading.Condition()
         self._catch_up_lock = threading.Lock()
+        self._left: int | None = None  # the position as this process last knew it
         self._wake = threading.Event()
         self._pacer = Pacer(gather_seconds)
         self._stop = threading.Event()
@@ -130,9 +141,7 @@ class VectorProjection:
     def position(self) -> int:
         """The notification id every event up to which is in the index (searchable)."""
         with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(tables.positions.c.position).where(tables.positions.c.name == self.position_name)
-            ).scalar()
+            value = conn.execute(_POSITION, {"projection": self.position_name}).scalar()
         return int(value or 0)
 
     def working_on(self) -> int | None:
@@ -146,39 +155,43 @@ class VectorProjection:
         """Indexes everything recorded so far; returns the position reached."""
         with self._catch_up_lock:
             while True:
-                position = self.position()
+                # As this process last left it, not read back: the claim is conditional, so a
+                # stale copy only makes it fail and read the position again.
+                position = self._left if self._left is not None else self.position()
                 if not self._sources and self._head is not None:
                     # Nothing to index: follow the log's head without reading its events. (A
                     # source added later changes the position's name, so it starts from 0.)
                     return self._skip_to(position, self._head())
                 batch = self._source.notifications(position, self._batch_size)
                 if not batch:
+                    self._left = position
                     self._reached(position)
                     return position
                 batch, changes = self._bounded(batch)
                 last = batch[-1].id
                 self._working_on = last
                 try:
-                    self._apply_batch(position, batch, changes)
+                    moved = self._apply_batch(position, batch, changes)
                 finally:
                     self._working_on = None
-                reached = self.position()
+                reached = self._left = last if moved else self.position()
                 self._reached(reached)
                 if progress is not None:
                     progress(reached, self._head() if self._head is not None else last)
 
     def _skip_to(self, position: int, head: int) -> int:
-        if head > position:
+        moved = head <= position
+        if not moved:
             with self.engine.begin() as conn:
-                conn.execute(
-                    sa.update(tables.positions)
-                    .where(tables.positions.c.name == self.position_name)
-                    .where(tables.positions.c.position == position)
-                    .values(position=head)
-                )
-        reached = self.position()
+                moved = self._claim(conn, position, head)
+        reached = self._left = max(head, position) if moved else self.position()
         self._reached(reached)
         return reached
+
+    def _claim(self, conn: sa.Connection, position: int, claimed: int) -> bool:
+        """Moves the position from ``position`` (False: another runner moved it first)."""
+        result = conn.execute(_CLAIM, {"projection": self.position_name, "reached": position, "claimed": claimed})
+        return result.rowcount == 1
 
     def _bounded(self, batch: Sequence[Any]) -> tuple[Sequence[Any], list[VectorChange]]:
         """The batch's first notifications whose texts number about ``MAX_TEXTS_PER_BATCH``
@@ -197,23 +210,20 @@ class VectorProjection:
                 return batch[:taken], changes
         return batch, changes
 
-    def _apply_batch(self, position: int, batch: Sequence[Any], changes: list[VectorChange]) -> None:
+    def _apply_batch(self, position: int, batch: Sequence[Any], changes: list[VectorChange]) -> bool:
+        """False when another runner had moved the position (nothing is written)."""
         # Embedded before the position's row is taken: the slow part holds no lock.
         texts = [change.text for change in changes if isinstance(change, IndexText)]
         vectors = iter(self._embedder.embed(texts) if texts else [])
         try:
             with self.engine.begin() as conn:
-                moved = conn.execute(
-                    sa.update(tables.positions)
-                    .where(tables.positions.c.name == self.position_name)
-                    .where(tables.positions.c.position == position)
-                    .values(position=batch[-1].id)
-                )
-                if moved.rowcount != 1:
+                if not self._claim(conn, position, batch[-1].id):
                     raise PositionMoved(self.position_name)
                 self._write(changes, vectors)
         except PositionMoved:
             log.info("the vector projection was advanced by another runner")
+            return False
+        return True
 
     def _write(self, changes: list[VectorChange], vectors: Any) -> None:
         """In log order: a run of points is written at once, a deletion between them in its turn
@@ -283,6 +293,7 @@ class VectorProjection:
                 )
             with self._progress:
                 self._applied = 0
+            self._left = None
         return self.catch_up(progress)
 
     # -- background loop ------------------------------------------------------------------

@@ -98,6 +98,31 @@ def test_two_runners_on_one_read_model_never_apply_an_event_twice(backend) -> No
     assert set(runners[0].positions().values()) == {store.max_notification_id()}
 
 
+def test_a_runner_whose_kept_positions_went_stale_applies_nothing_twice_and_misses_nothing(backend) -> None:  # noqa: ANN001
+    """Each runner starts a catch-up from the positions it last left, without reading them
+    back: when another runner moved them meanwhile, its claim fails and it reads them again."""
+    store, engine = backend
+    first, second = (ReadModelRunner(engine, store, all_projections(), batch_size=4) for _ in range(2))
+    first.setup()
+    ids: list[str] = []
+    for round_number in range(4):
+        for i in range(6):
+            agent = Agent(agent_id=f"agent_st{round_number}x{i:04d}", tenant_id="t", definition={"name": f"n{i}", "metadata": {}})
+            if i % 2:
+                agent.update({"name": f"renamed{i}"})
+            store.save(agent)
+            ids.append(agent.agent_id)
+        # Turn about: each runner's kept copy is now behind what the other one applied.
+        assert (first if round_number % 2 else second).catch_up() == store.max_notification_id()
+    assert first.catch_up() == store.max_notification_id()
+    agents, versions = _rows(engine)
+    assert [a[0] for a in agents] == sorted(ids)
+    assert len(versions) == 24 + 12  # one version each, and every other agent renamed once
+    with engine.connect() as conn:
+        activity_rows = conn.execute(sa.text("SELECT count(*) FROM rm_activity")).scalar()
+    assert activity_rows == store.max_notification_id()  # one row per event: none twice
+
+
 def test_rebuild_reproduces_the_read_model(backend) -> None:  # noqa: ANN001
     store, engine = backend
     _seed(store, 15)
