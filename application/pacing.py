@@ -15,10 +15,13 @@ import time
 
 # Long enough that a read under load carries many commits (each read costs a transaction and
 # a statement or more per projection, whatever it carries); short beside what a person or a
-# poll notices. Read-your-writes waits do not pay it (they hurry the follower). Measured, same
-# machine, 20 ms → 250 ms: bench/turns.py at 50 sessions 0.68–0.70 → 0.75–0.82 of ideal (added
-# p99 427–467 → 210–332 ms); bench/append.py 8 sessions ≈ 440 → ≈ 600 appends/s.
+# poll of a list notices. Read-your-writes waits do not pay it (they hurry the follower).
+# Measured, same machine, 20 ms → 250 ms: bench/turns.py at 50 sessions 0.68–0.70 → 0.75–0.82
+# of ideal (added p99 427–467 → 210–332 ms); bench/append.py 8 sessions ≈ 440 → ≈ 600/s.
 GATHER_SECONDS = 0.25
+# Followers that hand work on (the task follower, the webhook fan-out): their lag is a step in
+# someone's chain of work, so they gather as they did before the bulk followers' pause grew.
+PROMPT_GATHER_SECONDS = 0.02
 
 
 class Pacer:

@@ -49,7 +49,7 @@ from uuid import UUID
 
 import orjson
 
-from application.pacing import Pacer
+from application.pacing import PROMPT_GATHER_SECONDS, Pacer
 from application.ports import HttpPoster, HttpUnreachable
 from application.relay import LeaseLost
 from application.views import iso
@@ -302,7 +302,7 @@ class WebhookDispatcher:
         self._failing: set[str] = set()  # endpoints whose last attempt here failed
         self._busy_lock = threading.Lock()
         self._wake = threading.Event()
-        self._pacer = Pacer()
+        self._pacer = Pacer(PROMPT_GATHER_SECONDS)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._senders: ThreadPoolExecutor | None = None

@@ -7,7 +7,6 @@ second runner can neither skip an event nor apply one twice.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -128,10 +127,11 @@ class ReadModelRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catch_up_lock = threading.Lock()
-        # The positions as this runner last knew them: a catch-up starts from them without
-        # reading them back. The claim is conditional, so a stale copy costs no harm: another
-        # runner (or a rebuild elsewhere) that moved one makes the next claim fail
-        # (PositionMoved), and they are read again; a failed batch rolled back to them.
+        # The positions as this runner last knew them: a catch-up under load starts from them
+        # without reading them back. The claim is conditional: a copy behind the database
+        # (another runner moved one) makes the next claim fail (PositionMoved), and they are
+        # read again. A position moved back (a rebuild elsewhere cut short, an asynchronous
+        # commit lost in a database crash) is found by the re-read of every quiet spell.
         self._left: dict[str, int] | None = None
         self._progress_listeners: list[Callable[[int], None]] = []
 
@@ -157,7 +157,14 @@ class ReadModelRunner:
     # -- processing -----------------------------------------------------------------------
 
     def catch_up(self) -> int:
-        """Applies everything recorded so far; returns the lowest position reached."""
+        """Applies everything recorded so far, from the positions as stored; returns the
+        lowest position reached."""
+        with self._catch_up_lock:
+            self._left = None
+            return self._catch_up(self._batch_size)
+
+    def _follow(self) -> int:
+        """``catch_up`` for the loop a write woke: from the positions it last left."""
         with self._catch_up_lock:
             return self._catch_up(self._batch_size)
 
@@ -284,13 +291,6 @@ class ReadModelRunner:
         whole log into them in one pass: each event is read and decoded once for all of them."""
         chosen = list(names) or list(self._projections)
         projections = [self._projections[name] for name in chosen]  # KeyError: unknown
-        # What is alive now (the program: its modules, its engine) is set aside from the
-        # cyclic collector: the rebuild allocates millions of objects, which sets off
-        # collections by the thousand, and each full one would walk all of that again.
-        # (bench/rebuild.py, same run: 1.04–1.25 s without, 0.76–0.89 s with.) Reference
-        # counting still frees what is set aside; only cycles among it would stay.
-        gc.collect()
-        gc.freeze()
         with self._catch_up_lock:
             with self.engine.begin() as conn:
                 for projection in projections:
@@ -327,12 +327,14 @@ class ReadModelRunner:
             self._wake.clear()
             self._pacer.reading()
             try:
-                self.catch_up()
+                self._follow()
             except Exception:
                 log.exception("projection batch failed; retrying")
                 self._stop.wait(1.0)
             if self._wake.wait(poll_seconds):
                 self._pacer.pause()
+            else:
+                self._left = None  # a quiet spell: read the positions again (see __init__)
 
     def stop(self) -> None:
         self._stop.set()

@@ -152,11 +152,18 @@ class VectorProjection:
     # -- processing -----------------------------------------------------------------------
 
     def catch_up(self, progress: Progress | None = None) -> int:
-        """Indexes everything recorded so far; returns the position reached."""
+        """Indexes everything recorded so far, from the position as stored; returns the
+        position reached."""
+        self._left = None
+        return self._follow(progress)
+
+    def _follow(self, progress: Progress | None = None) -> int:
+        """``catch_up`` for the loop a write woke: from the position it last left."""
         with self._catch_up_lock:
             while True:
-                # As this process last left it, not read back: the claim is conditional, so a
-                # stale copy only makes it fail and read the position again.
+                # As this process last left it, not read back under load: a copy behind the
+                # database makes the conditional claim fail and the position is read again;
+                # one moved back is found by the re-read of every quiet spell (``_loop``).
                 position = self._left if self._left is not None else self.position()
                 if not self._sources and self._head is not None:
                     # Nothing to index: follow the log's head without reading its events. (A
@@ -319,12 +326,14 @@ class VectorProjection:
             self._wake.clear()
             self._pacer.reading()
             try:
-                self.catch_up()
+                self._follow()
             except Exception:
                 log.exception("vector batch failed; retrying")
                 self._stop.wait(2.0)
             if self._wake.wait(poll_seconds):
                 self._pacer.pause()
+            else:
+                self._left = None  # a quiet spell: read the position again
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,7 +13,8 @@ from domain.environments import Environment
 from domain.sessions import Session
 from infra.event_store import EventsourcingEventStore
 from projections import tables
-from projections.activity import activity
+from projections.activity import ActivityProjection, activity, activity_streams
+from projections.bulk import COPY_FROM
 from projections.resources import SessionsProjection, all_projections
 from projections.runner import ReadModelProjection, ReadModelRunner
 
@@ -114,6 +115,40 @@ class CrashingSessions(SessionsProjection):
         if self.remaining == 0:
             raise Crash()
         super().apply(conn, event)
+
+
+def test_a_failure_while_the_activity_rows_stream_into_copy_leaves_nothing_behind(backend, monkeypatch) -> None:  # noqa: ANN001
+    """On PostgreSQL a large batch's activity rows go to COPY as they are made: a failure in the
+    middle of making them rolls back the rows already sent, the streams' subjects and every
+    position; the retry applies the batch once."""
+    store, engine = backend
+    _seed(store, 6)
+    head = store.max_notification_id()
+    assert head >= COPY_FROM + 20
+    made = ActivityProjection._row
+    calls = [0]
+
+    def failing_row(*args: Any) -> dict[str, Any]:
+        calls[0] += 1
+        if calls[0] == COPY_FROM + 10:
+            raise Crash()
+        return made(*args)
+
+    monkeypatch.setattr(ActivityProjection, "_row", staticmethod(failing_row))
+    runner = ReadModelRunner(engine, store, all_projections(), batch_size=500)
+    runner.setup()
+    with pytest.raises(Crash):
+        runner.catch_up()
+    assert set(runner.positions().values()) == {0}
+    with engine.connect() as conn:
+        for table in (activity, activity_streams, tables.sessions):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0, table.name
+    monkeypatch.setattr(ActivityProjection, "_row", staticmethod(made))
+    assert runner.catch_up() == head
+    done = _read_model(engine, all_projections())
+    fresh = ReadModelRunner(engine, store, all_projections(), batch_size=1)
+    fresh.rebuild(*fresh.names)
+    assert _read_model(engine, all_projections()) == done
 
 
 def test_a_failure_in_the_middle_of_a_batch_leaves_every_projections_rows_and_position_as_they_were(backend) -> None:  # noqa: ANN001

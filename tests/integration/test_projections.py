@@ -3,7 +3,9 @@ and a rebuild reproduces the same read model."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -98,13 +100,16 @@ def test_two_runners_on_one_read_model_never_apply_an_event_twice(backend) -> No
     assert set(runners[0].positions().values()) == {store.max_notification_id()}
 
 
-def test_a_runner_whose_kept_positions_went_stale_applies_nothing_twice_and_misses_nothing(backend) -> None:  # noqa: ANN001
-    """Each runner starts a catch-up from the positions it last left, without reading them
+def test_a_runner_whose_kept_positions_went_stale_applies_nothing_twice_and_misses_nothing(
+    backend, caplog: pytest.LogCaptureFixture  # noqa: ANN001
+) -> None:
+    """The loop a write wakes starts from the positions it last left, without reading them
     back: when another runner moved them meanwhile, its claim fails and it reads them again."""
     store, engine = backend
     first, second = (ReadModelRunner(engine, store, all_projections(), batch_size=4) for _ in range(2))
     first.setup()
     ids: list[str] = []
+    caplog.set_level(logging.INFO, logger="agentry.projections")
     for round_number in range(4):
         for i in range(6):
             agent = Agent(agent_id=f"agent_st{round_number}x{i:04d}", tenant_id="t", definition={"name": f"n{i}", "metadata": {}})
@@ -112,15 +117,53 @@ def test_a_runner_whose_kept_positions_went_stale_applies_nothing_twice_and_miss
                 agent.update({"name": f"renamed{i}"})
             store.save(agent)
             ids.append(agent.agent_id)
-        # Turn about: each runner's kept copy is now behind what the other one applied.
-        assert (first if round_number % 2 else second).catch_up() == store.max_notification_id()
-    assert first.catch_up() == store.max_notification_id()
+        # Turn about; from round 2 on, each runner's kept copy is behind what the other applied.
+        assert (first if round_number % 2 else second)._follow() == store.max_notification_id()
+    assert first._follow() == store.max_notification_id()
+    assert sum("advanced by another runner" in record.getMessage() for record in caplog.records) == 2  # rounds 3 and 4
     agents, versions = _rows(engine)
     assert [a[0] for a in agents] == sorted(ids)
     assert len(versions) == 24 + 12  # one version each, and every other agent renamed once
     with engine.connect() as conn:
         activity_rows = conn.execute(sa.text("SELECT count(*) FROM rm_activity")).scalar()
     assert activity_rows == store.max_notification_id()  # one row per event: none twice
+
+
+def _wait_until(check, seconds: float = 10.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_positions_moved_back_behind_a_running_runner_are_found_in_a_quiet_spell(backend) -> None:  # noqa: ANN001
+    """A rebuild elsewhere cut short (rows emptied, positions at 0) with no write after it: the
+    running loop's kept positions are ahead of the database, and no claim would ever fail."""
+    store, engine = backend
+    ids = _seed(store, 12)
+    runner = ReadModelRunner(engine, store, all_projections())
+    runner.start(poll_seconds=0.1)
+    try:
+        assert _wait_until(lambda: [a[0] for a in _rows(engine)[0]] == sorted(ids))
+        live = _rows(engine)
+        with engine.begin() as conn:
+            for projection in all_projections():
+                for table in projection.tables:
+                    conn.execute(sa.delete(table))
+            conn.execute(sa.update(tables.positions).values(position=0))
+        assert _wait_until(lambda: _rows(engine) == live), "the emptied read models were never replayed"
+        assert set(runner.positions().values()) == {store.max_notification_id()}
+    finally:
+        runner.stop()
+    # And a catch-up asked for directly starts from the positions as stored.
+    with engine.begin() as conn:
+        conn.execute(sa.delete(tables.agent_versions))
+        conn.execute(sa.delete(tables.agents))
+        conn.execute(sa.update(tables.positions).where(tables.positions.c.name == "agents").values(position=0))
+    assert runner.catch_up() == store.max_notification_id()
+    assert _rows(engine) == live
 
 
 def test_rebuild_reproduces_the_read_model(backend) -> None:  # noqa: ANN001

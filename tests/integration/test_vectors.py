@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,9 +193,29 @@ def test_the_projection_indexes_rewrites_and_drops_and_a_replay_changes_nothing(
     # Replaying the whole log (the position lost, the points kept) writes the same points.
     with rig.engine.begin() as conn:
         conn.execute(sa.text("UPDATE projection_positions SET position = 0 WHERE name = :n"), {"n": projection.position_name})
-    assert projection.catch_up() == head
+    assert projection.catch_up() == head == projection.position()  # from the position as stored
     assert index.count(COLLECTION) == len(documents) - archived + 1
     assert answers(EmbeddedSearch(index, rig.embedder), queries) == first
+
+
+def test_a_position_moved_back_behind_the_running_projection_is_found_in_a_quiet_spell(any_rig: Rig) -> None:
+    """The loop keeps the position it last left; one moved back in the database (a rebuild
+    elsewhere cut short) with no write after it is read again once the log is quiet."""
+    rig = any_rig
+    write_history(rig.store, retrieval_set()["documents"][:6])
+    head = rig.store.max_notification_id()
+    projection = rig.projection(rig.index())
+    projection.start(poll_seconds=0.1)
+    try:
+        assert projection.wait_for(head, 30.0)
+        with rig.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE projection_positions SET position = 0 WHERE name = :n"), {"n": projection.position_name})
+        deadline = time.monotonic() + 30
+        while projection.position() != head and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert projection.position() == head, "the position moved back was never caught up again"
+    finally:
+        projection.stop()
 
 
 def test_a_rebuild_drops_the_collections_and_gives_the_same_answers(rig: Rig) -> None:
