@@ -19,8 +19,8 @@ import time
 # Measured, same machine, 20 ms → 250 ms: bench/turns.py at 50 sessions 0.68–0.70 → 0.75–0.82
 # of ideal (added p99 427–467 → 210–332 ms); bench/append.py 8 sessions ≈ 440 → ≈ 600/s.
 GATHER_SECONDS = 0.25
-# Followers that hand work on (the task follower, the webhook fan-out): their lag is a step in
-# someone's chain of work, so they gather as they did before the bulk followers' pause grew.
+# The webhook fan-out: its lag is the receivers' (systems that may chain work on each delivery),
+# so it gathers as every follower did before the read models' pause grew.
 PROMPT_GATHER_SECONDS = 0.02
 
 

@@ -24,7 +24,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 from eventsourcing.postgres import PostgresAggregateRecorder
-from eventsourcing.utils import retry
+from eventsourcing.utils import resolve_topic, retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -306,6 +306,10 @@ class EventsourcingEventStore:
 
     def decode(self, notification: Notification) -> Any:
         return self.app.mapper.to_domain_event(notification)
+
+    def event_class(self, notification: Notification) -> type:
+        """The class ``decode`` gives the notification, from its topic alone."""
+        return resolve_topic(notification.topic)
 
     def state_of(self, notification: Notification) -> dict[str, Any]:
         """The recorded state as JSON data (the transcoder's own tagged form)."""

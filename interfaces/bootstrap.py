@@ -29,7 +29,7 @@ from application.memory import MemoryService
 from application.model_cards import ModelCardService
 from application.model_catalog import ModelCatalog
 from application.notifications import NotificationService
-from application.pacing import GATHER_SECONDS, PROMPT_GATHER_SECONDS
+from application.pacing import GATHER_SECONDS
 from application.people import PeopleDirectory, PeopleService
 from application.ports import BlobStore, Embedder, ModelProvider, ProviderProbe, SecretCipher
 from application.rate_limit_config import RateLimitConfig
@@ -186,9 +186,9 @@ def build(settings: Settings | None = None) -> ApiProcess:
     projections.setup()
     # Process managers: they follow the log as projections do, and act on what they see.
     task_follower = TaskFollower()
-    followers = ReadModelRunner(
-        engine, store, [task_follower], gather_seconds=min(gather, PROMPT_GATHER_SECONDS)
-    )
+    # Its steps (a task's result, reply, run end) lag at most one pause under steady writes: a
+    # quarter second on work that takes seconds or minutes. It decodes only task events.
+    followers = ReadModelRunner(engine, store, [task_follower], gather_seconds=gather)
     followers.setup()
     live = LiveHub(telemetry)
     store.add_listener(live)

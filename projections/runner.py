@@ -75,6 +75,10 @@ class NotificationSource(Protocol):
 
     def decode(self, notification: Any) -> Any: ...
 
+    def event_class(self, notification: Any) -> type:
+        """The class ``decode`` would give, without decoding."""
+        ...
+
 
 _ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit = off")
 # Built once: a statement built per batch costs its construction and its cache key, every time.
@@ -119,6 +123,7 @@ class ReadModelRunner:
         self._source = source
         self._projections = {projection.name: projection for projection in projections}
         self._wanted: dict[str, dict[type, bool]] = {name: {} for name in self._projections}
+        self._wanted_topics: dict[str, bool] = {}  # by any of them (else not decoded)
         self._batch_size = batch_size
         self._applied = 0
         self._progress = threading.Condition()
@@ -203,8 +208,21 @@ class ReadModelRunner:
                 reader.shutdown(wait=True, cancel_futures=True)
 
     def _read(self, after: int, limit: int) -> list[tuple[int, Any]]:
-        decode = self._source.decode
-        return [(n.id, decode(n)) for n in self._source.notifications(after, limit)]
+        """(position, event) in log order; the event is None where no projection of this
+        runner wants its class (a process manager's runner wants a few of every hundred):
+        it only moves the positions, and is not decoded."""
+        source = self._source
+        decode = source.decode
+        wanted = self._wanted_topics
+        decoded: list[tuple[int, Any]] = []
+        for notification in source.notifications(after, limit):
+            topic = notification.topic
+            wants = wanted.get(topic)
+            if wants is None:
+                cls = source.event_class(notification)
+                wants = wanted[topic] = any(projection.wants(cls) for projection in self._projections.values())
+            decoded.append((notification.id, decode(notification) if wants else None))
+        return decoded
 
     def _apply_batch(self, positions: dict[str, int], decoded: list[tuple[int, Any]]) -> dict[str, int]:
         """Every projection's share of one batch, in one transaction with every position it
@@ -235,8 +253,8 @@ class ReadModelRunner:
                     reached[name] = last
             # Each projection gets the events of the classes it wants, in log order; the
             # batch is split into lists once, not walked event by event per projection.
-            ids = [nid for nid, _ in decoded]
-            events = [event for _, event in decoded]
+            ids = [nid for nid, event in decoded if event is not None]
+            events = [event for _, event in decoded if event is not None]
             classes = [type(event) for event in events]
             present = set(classes)
             for name in claimed:

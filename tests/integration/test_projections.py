@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.agents import Agent
+from domain.environments import Environment
 from infra.event_store import EventsourcingEventStore
 from projections import tables
 from projections.resources import AgentsProjection, all_projections
@@ -127,6 +128,25 @@ def test_a_runner_whose_kept_positions_went_stale_applies_nothing_twice_and_miss
     with engine.connect() as conn:
         activity_rows = conn.execute(sa.text("SELECT count(*) FROM rm_activity")).scalar()
     assert activity_rows == store.max_notification_id()  # one row per event: none twice
+
+
+def test_a_runner_decodes_only_the_events_its_projections_want_and_still_moves_past_the_rest(
+    backend, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    store, engine = backend
+    ids = _seed(store, 5)
+    for i in range(3):
+        store.save(Environment(environment_id=f"env_skip{i}", tenant_id="t", definition={"name": "e", "config": {}}))
+    head = store.max_notification_id()
+    decoded: list[str] = []
+    decode = store.decode
+    monkeypatch.setattr(store, "decode", lambda n: decoded.append(n.topic) or decode(n))
+    runner = ReadModelRunner(engine, store, [AgentsProjection()], batch_size=3)
+    runner.setup()
+    assert runner.catch_up() == head
+    assert decoded and all(":Agent." in topic for topic in decoded)  # the environments' never
+    assert [a[0] for a in _rows(engine)[0]] == sorted(ids)
+    assert runner.positions()["agents"] == head
 
 
 def _wait_until(check, seconds: float = 10.0) -> bool:  # noqa: ANN001
