@@ -187,7 +187,8 @@ def build(settings: Settings | None = None) -> ApiProcess:
     # Process managers: they follow the log as projections do, and act on what they see.
     task_follower = TaskFollower()
     # Its steps (a task's result, reply, run end) lag at most one pause under steady writes: a
-    # quarter second on work that takes seconds or minutes. It decodes only task events.
+    # quarter second on work that takes seconds or minutes. It decodes only the events it
+    # follows (``TaskFollower.wants``: agent messages, status changes, task events).
     followers = ReadModelRunner(engine, store, [task_follower], gather_seconds=gather)
     followers.setup()
     live = LiveHub(telemetry)

@@ -70,6 +70,15 @@ class TaskFollower(ReadModelProjection):
         self.on_reply = on_reply
         self.on_end = on_end
 
+    # What ``apply`` acts on; its runner decodes nothing else (user messages, spans, costs …).
+    FOLLOWED = (
+        AgentMessageSent, SessionBecameRunning, SessionBecameIdle, SessionWasTerminated, SessionWasDeleted,
+        Task.Executed, Task.ReplyRequested, Task.Deleted,
+    )  # fmt: skip
+
+    def wants(self, event_class: type) -> bool:
+        return issubclass(event_class, self.FOLLOWED)
+
     def apply(self, conn: sa.Connection, event: Any) -> None:
         if isinstance(event, AgentMessageSent):
             # Most sessions run no task: this matches no row and reads nothing.

@@ -154,12 +154,13 @@ class VectorProjection:
     def catch_up(self, progress: Progress | None = None) -> int:
         """Indexes everything recorded so far, from the position as stored; returns the
         position reached."""
-        self._left = None
-        return self._follow(progress)
+        return self._follow(progress, stored=True)
 
-    def _follow(self, progress: Progress | None = None) -> int:
+    def _follow(self, progress: Progress | None = None, stored: bool = False) -> int:
         """``catch_up`` for the loop a write woke: from the position it last left."""
         with self._catch_up_lock:
+            if stored:
+                self._left = None
             while True:
                 # As this process last left it, not read back under load: a copy behind the
                 # database makes the conditional claim fail and the position is read again;

@@ -16,6 +16,7 @@ from infra.event_store import EventsourcingEventStore
 from projections import tables
 from projections.resources import AgentsProjection, all_projections
 from projections.runner import ReadModelRunner
+from projections.task_runs import TaskFollower
 
 
 class Crash(Exception):
@@ -149,7 +150,22 @@ def test_a_runner_decodes_only_the_events_its_projections_want_and_still_moves_p
     assert runner.positions()["agents"] == head
 
 
-def _wait_until(check, seconds: float = 10.0) -> bool:  # noqa: ANN001
+def test_the_task_followers_runner_decodes_only_what_it_follows(backend, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    store, engine = backend
+    _seed(store, 3)
+    store.save(Environment(environment_id="env_tf", tenant_id="t", definition={"name": "e", "config": {}}))
+    head = store.max_notification_id()
+    decoded: list[str] = []
+    decode = store.decode
+    monkeypatch.setattr(store, "decode", lambda n: decoded.append(n.topic) or decode(n))
+    runner = ReadModelRunner(engine, store, [TaskFollower()], batch_size=4)
+    runner.setup()
+    assert runner.catch_up() == head
+    assert decoded == []  # agents and environments: nothing it follows
+    assert runner.positions()["task_runs"] == head
+
+
+def _wait_until(check, seconds: float = 30.0) -> bool:  # noqa: ANN001
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
@@ -177,7 +193,8 @@ def test_positions_moved_back_behind_a_running_runner_are_found_in_a_quiet_spell
         assert set(runner.positions().values()) == {store.max_notification_id()}
     finally:
         runner.stop()
-    # And a catch-up asked for directly starts from the positions as stored.
+    # And a catch-up asked for directly starts from the positions as stored (not a kept copy).
+    runner._left = runner.positions()
     with engine.begin() as conn:
         conn.execute(sa.delete(tables.agent_versions))
         conn.execute(sa.delete(tables.agents))
