@@ -48,3 +48,7 @@ def knowledge_vectors(event: Any) -> list[VectorChange]:
             )
         ]
     return []
+
+
+# The events it handles (the vector projection decodes no other for it).
+knowledge_vectors.event_classes = (Document.ChunksRecorded, Document.Deleted, KnowledgeBase.Deleted)  # type: ignore[attr-defined]

@@ -30,6 +30,8 @@ def parts(text: str, size: int = PART_CHARS) -> list[str]:
 class MemoryVectors:
     """``(event) -> [VectorChange]`` for the vector projection."""
 
+    event_classes = (MemoryStore.MemoryWritten, MemoryStore.MemoryDeleted, MemoryStore.Deleted)
+
     def __init__(self, cipher: SecretCipher) -> None:
         self._cipher = cipher
 

@@ -36,6 +36,8 @@ from projections.runner import NotificationSource, PositionMoved
 log = logging.getLogger("agentry.vectors")
 
 VectorSource = Callable[[Any], list[VectorChange]]
+"""Turns one event into vector changes. With an ``event_classes`` attribute (a tuple of event
+classes) it is given only events of those classes; the others are not even decoded."""
 
 NAME = "vectors"
 # About how many texts one batch embeds and writes (see ``VectorProjection._bounded``).
@@ -114,6 +116,7 @@ class VectorProjection:
         self._progress = threading.Condition()
         self._catch_up_lock = threading.Lock()
         self._left: int | None = None  # the position as this process last knew it
+        self._wanted_topics: dict[str, bool] = {}  # by some source (else not decoded)
         self._wake = threading.Event()
         self._pacer = Pacer(gather_seconds)
         self._stop = threading.Event()
@@ -196,6 +199,18 @@ class VectorProjection:
         self._reached(reached)
         return reached
 
+    def _wanted(self, notification: Any) -> bool:
+        """Whether a source may turn the notification's event into changes: a source names the
+        classes it handles in ``event_classes``; one that does not is given every event."""
+        topic = notification.topic
+        wanted = self._wanted_topics.get(topic)
+        if wanted is None:
+            cls = self._source.event_class(notification)
+            wanted = self._wanted_topics[topic] = any(
+                issubclass(cls, getattr(source, "event_classes", object)) for source in self._sources
+            )
+        return wanted
+
     def _claim(self, conn: sa.Connection, position: int, claimed: int) -> bool:
         """Moves the position from ``position`` (False: another runner moved it first)."""
         result = conn.execute(_CLAIM, {"projection": self.position_name, "reached": position, "claimed": claimed})
@@ -209,6 +224,8 @@ class VectorProjection:
         changes: list[VectorChange] = []
         texts = 0
         for taken, notification in enumerate(batch, start=1):
+            if not self._wanted(notification):
+                continue  # no source turns it into a change: not decoded
             event = self._source.decode(notification)
             for source in self._sources:
                 made = source(event)

@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.agents import Agent
+from domain.environments import Environment
 from infra.embeddings import MiniLMEmbedder
 from infra.event_store import EventsourcingEventStore, event_store_env
 from infra.settings import Settings
@@ -216,6 +217,20 @@ def test_a_position_moved_back_behind_the_running_projection_is_found_in_a_quiet
         assert projection.position() == head, "the position moved back was never caught up again"
     finally:
         projection.stop()
+
+
+def test_the_projection_decodes_only_the_events_its_sources_handle(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_history(rig.store, retrieval_set()["documents"][:3])
+    rig.store.save(Environment(environment_id="env_vx", tenant_id="t1", definition={"name": "e", "config": {}}))
+    head = rig.store.max_notification_id()
+    decoded: list[str] = []
+    decode = rig.store.decode
+    monkeypatch.setattr(rig.store, "decode", lambda n: decoded.append(n.topic) or decode(n))
+    index = rig.index()
+    projection = rig.projection(index)
+    assert projection.catch_up() == head == projection.position()
+    assert decoded and all(":Agent." in topic for topic in decoded)  # the environment's never
+    assert index.count(COLLECTION) == 3
 
 
 def test_a_rebuild_drops_the_collections_and_gives_the_same_answers(rig: Rig) -> None:

@@ -27,6 +27,9 @@ def agent_descriptions(event: Any) -> list[VectorChange]:
     return []
 
 
+agent_descriptions.event_classes = (Agent.Created, Agent.Updated, Agent.Archived)  # type: ignore[attr-defined]
+
+
 def _index(event: Any, tenant_id: str, agent_id: str, definition: dict[str, Any]) -> IndexText:
     return IndexText(
         collection=COLLECTION,
