@@ -34,6 +34,11 @@ class Pacer:
         """A read starts now (what gathers after it waits for the next)."""
         self._last_read = time.monotonic()
 
+    def found_nothing(self) -> None:
+        """The read found nothing new: writes are not coming steadily, so the next one is read
+        at once (e.g. the first write after start-up, or after a read that came too late)."""
+        self._last_read = -self._gather
+
     def hurry(self) -> None:
         """Someone waits for the follower (or it is stopping): no pause before its next read."""
         self._hurry.set()

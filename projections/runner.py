@@ -344,8 +344,10 @@ class ReadModelRunner:
         while not self._stop.is_set():
             self._wake.clear()
             self._pacer.reading()
+            applied = self._applied
             try:
-                self._follow()
+                if self._follow() <= applied:
+                    self._pacer.found_nothing()
             except Exception:
                 log.exception("projection batch failed; retrying")
                 self._stop.wait(1.0)

@@ -135,6 +135,8 @@ class ApiProcess:
         return create_app(self.services)
 
     def start(self) -> None:
+        # First: the projections' catch-up below then includes the admin key (listed at once).
+        self.services.api_keys.ensure_admin_key(self.bootstrap_api_key, self.admin_key_file)
         leased: LeasedJob | None = None
         if self.projections_in_process and self.following is not None:
             leased = self._leased_following = LeasedJob(self.following, self._follow_the_log)
@@ -144,7 +146,6 @@ class ApiProcess:
             self.start_projections()
         elif self.change_feed is not None:
             self.change_feed.start()
-        self.services.api_keys.ensure_admin_key(self.bootstrap_api_key, self.admin_key_file)
         if self.followers is not None and leased is None:
             # In every API process: each batch is claimed by moving its position, and what a
             # follower does twice after a crash records nothing the second time.

@@ -45,3 +45,11 @@ def test_a_waiter_hurries_the_follower_past_its_pause_once() -> None:
     assert _timed_pause(short) < 0.1
     # the hurry was used up: the next pause waits again
     assert _timed_pause(short, read=True) >= 0.3
+
+
+def test_a_read_that_found_nothing_leaves_the_next_wake_up_unpaced() -> None:
+    pacer = Pacer(gather_seconds=5.0)
+    pacer.reading()
+    pacer.found_nothing()  # e.g. the first read after start-up: the log was caught up already
+    assert _timed_pause(pacer) < 0.1
+    assert 0.3 <= _timed_pause(Pacer(gather_seconds=0.3), read=True)  # a read that found some: paced
