@@ -80,6 +80,22 @@ class NotificationSource(Protocol):
         ...
 
 
+class WantedTopics:
+    """Whether a notification's event is wanted, decided once per topic from the class its
+    topic names (``wants``), so an unwanted one need not be decoded to be passed over."""
+
+    def __init__(self, source: NotificationSource, wants: Callable[[type], bool]) -> None:
+        self._source = source
+        self._wants = wants
+        self._by_topic: dict[str, bool] = {}
+
+    def __call__(self, notification: Any) -> bool:
+        wanted = self._by_topic.get(notification.topic)
+        if wanted is None:
+            wanted = self._by_topic[notification.topic] = self._wants(self._source.event_class(notification))
+        return wanted
+
+
 _ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit = off")
 # Built once: a statement built per batch costs its construction and its cache key, every time.
 _CLAIM = (
@@ -123,7 +139,9 @@ class ReadModelRunner:
         self._source = source
         self._projections = {projection.name: projection for projection in projections}
         self._wanted: dict[str, dict[type, bool]] = {name: {} for name in self._projections}
-        self._wanted_topics: dict[str, bool] = {}  # by any of them (else not decoded)
+        self._wanted_topics = WantedTopics(
+            source, lambda cls: any(projection.wants(cls) for projection in self._projections.values())
+        )
         self._batch_size = batch_size
         self._applied = 0
         self._progress = threading.Condition()
@@ -209,20 +227,10 @@ class ReadModelRunner:
 
     def _read(self, after: int, limit: int) -> list[tuple[int, Any]]:
         """(position, event) in log order; the event is None where no projection of this
-        runner wants its class (a process manager's runner wants a few of every hundred):
-        it only moves the positions, and is not decoded."""
-        source = self._source
-        decode = source.decode
-        wanted = self._wanted_topics
-        decoded: list[tuple[int, Any]] = []
-        for notification in source.notifications(after, limit):
-            topic = notification.topic
-            wants = wanted.get(topic)
-            if wants is None:
-                cls = source.event_class(notification)
-                wants = wanted[topic] = any(projection.wants(cls) for projection in self._projections.values())
-            decoded.append((notification.id, decode(notification) if wants else None))
-        return decoded
+        runner wants its class (the task follower's runner passes over user messages, spans
+        and costs, for one): it only moves the positions, and is not decoded."""
+        decode, wanted = self._source.decode, self._wanted_topics
+        return [(n.id, decode(n) if wanted(n) else None) for n in self._source.notifications(after, limit)]
 
     def _apply_batch(self, positions: dict[str, int], decoded: list[tuple[int, Any]]) -> dict[str, int]:
         """Every projection's share of one batch, in one transaction with every position it

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from application.pacing import GATHER_SECONDS, Pacer
 from application.ports import Embedder, IndexText, UnindexWhere, VectorChange, VectorHit
 from projections import tables
-from projections.runner import NotificationSource, PositionMoved
+from projections.runner import NotificationSource, PositionMoved, WantedTopics
 
 log = logging.getLogger("agentry.vectors")
 
@@ -116,7 +116,11 @@ class VectorProjection:
         self._progress = threading.Condition()
         self._catch_up_lock = threading.Lock()
         self._left: int | None = None  # the position as this process last knew it
-        self._wanted_topics: dict[str, bool] = {}  # by some source (else not decoded)
+        # A source names the classes it handles in ``event_classes``; one that does not is
+        # given every event.
+        self._wanted = WantedTopics(
+            source, lambda cls: any(issubclass(cls, getattr(s, "event_classes", object)) for s in self._sources)
+        )
         self._wake = threading.Event()
         self._pacer = Pacer(gather_seconds)
         self._stop = threading.Event()
@@ -198,18 +202,6 @@ class VectorProjection:
         reached = self._left = max(head, position) if moved else self.position()
         self._reached(reached)
         return reached
-
-    def _wanted(self, notification: Any) -> bool:
-        """Whether a source may turn the notification's event into changes: a source names the
-        classes it handles in ``event_classes``; one that does not is given every event."""
-        topic = notification.topic
-        wanted = self._wanted_topics.get(topic)
-        if wanted is None:
-            cls = self._source.event_class(notification)
-            wanted = self._wanted_topics[topic] = any(
-                issubclass(cls, getattr(source, "event_classes", object)) for source in self._sources
-            )
-        return wanted
 
     def _claim(self, conn: sa.Connection, position: int, claimed: int) -> bool:
         """Moves the position from ``position`` (False: another runner moved it first)."""
