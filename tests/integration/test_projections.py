@@ -15,8 +15,9 @@ from domain.environments import Environment
 from infra.event_store import EventsourcingEventStore
 from projections import tables
 from projections.resources import AgentsProjection, all_projections
-from projections.runner import ReadModelRunner
+from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.task_runs import TaskFollower
+from tests.support.decodes import record_decodes
 
 
 class Crash(Exception):
@@ -139,30 +140,32 @@ def test_a_runner_decodes_only_the_events_its_projections_want_and_still_moves_p
     for i in range(3):
         store.save(Environment(environment_id=f"env_skip{i}", tenant_id="t", definition={"name": "e", "config": {}}))
     head = store.max_notification_id()
-    decoded: list[str] = []
-    decode = store.decode
-    monkeypatch.setattr(store, "decode", lambda n: decoded.append(n.topic) or decode(n))
-    runner = ReadModelRunner(engine, store, [AgentsProjection()], batch_size=3)
-    runner.setup()
-    assert runner.catch_up() == head
+    decoded, runner = _caught_up_watching_decodes(monkeypatch, backend, AgentsProjection(), batch_size=3)
     assert decoded and all(":Agent." in topic for topic in decoded)  # the environments' never
     assert [a[0] for a in _rows(engine)[0]] == sorted(ids)
     assert runner.positions()["agents"] == head
 
 
 def test_the_task_followers_runner_decodes_only_what_it_follows(backend, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    store, engine = backend
+    store, _ = backend
     _seed(store, 3)
     store.save(Environment(environment_id="env_tf", tenant_id="t", definition={"name": "e", "config": {}}))
     head = store.max_notification_id()
-    decoded: list[str] = []
-    decode = store.decode
-    monkeypatch.setattr(store, "decode", lambda n: decoded.append(n.topic) or decode(n))
-    runner = ReadModelRunner(engine, store, [TaskFollower()], batch_size=4)
-    runner.setup()
-    assert runner.catch_up() == head
+    decoded, runner = _caught_up_watching_decodes(monkeypatch, backend, TaskFollower(), batch_size=4)
     assert decoded == []  # agents and environments: nothing it follows
     assert runner.positions()["task_runs"] == head
+
+
+def _caught_up_watching_decodes(
+    monkeypatch: pytest.MonkeyPatch, backend, projection: ReadModelProjection, batch_size: int  # noqa: ANN001
+) -> tuple[list[str], ReadModelRunner]:
+    """A runner of ``projection`` alone, caught up to the head: the topics it decoded, and it."""
+    store, engine = backend
+    decoded = record_decodes(monkeypatch, store)
+    runner = ReadModelRunner(engine, store, [projection], batch_size=batch_size)
+    runner.setup()
+    assert runner.catch_up() == store.max_notification_id()
+    return decoded, runner
 
 
 def _wait_until(check, seconds: float = 30.0) -> bool:  # noqa: ANN001

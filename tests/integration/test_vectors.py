@@ -31,6 +31,7 @@ from infra.settings import Settings
 from infra.vector_index import QdrantVectorIndex, VectorIndexBusy
 from projections.runner import create_engine
 from projections.vectors import EmbeddedSearch, VectorProjection, position_name
+from tests.support.decodes import record_decodes
 from tests.support.postgres import database_of
 from tests.support.serve_process import ROOT
 from tests.support.vector_source import COLLECTION, agent, agent_descriptions
@@ -223,9 +224,7 @@ def test_the_projection_decodes_only_the_events_its_sources_handle(rig: Rig, mon
     write_history(rig.store, retrieval_set()["documents"][:3])
     rig.store.save(Environment(environment_id="env_vx", tenant_id="t1", definition={"name": "e", "config": {}}))
     head = rig.store.max_notification_id()
-    decoded: list[str] = []
-    decode = rig.store.decode
-    monkeypatch.setattr(rig.store, "decode", lambda n: decoded.append(n.topic) or decode(n))
+    decoded = record_decodes(monkeypatch, rig.store)
     index = rig.index()
     projection = rig.projection(index)
     assert projection.catch_up() == head == projection.position()
